@@ -1,0 +1,46 @@
+//! Everything the auth domain can answer besides success.
+
+use crate::actors::runtime::HandlerPanicked;
+use crate::domain::validation::ValidationErrors;
+
+/// Errors of the auth domain. Mapped to HTTP in `http::error` only.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Input broke a field rule.
+    #[error(transparent)]
+    Validation(ValidationErrors),
+    /// Registration with an email already in use.
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    /// Login failed; unknown email, wrong password and inactive account look
+    /// the same on purpose.
+    #[error("no active account found with the given credentials")]
+    InvalidCredentials,
+    /// Password change with a wrong current password.
+    #[error("the current password is incorrect")]
+    WrongCurrentPassword,
+    /// A token that is unknown, expired, revoked, or of a stale version.
+    #[error("token is invalid or expired")]
+    InvalidToken,
+    /// A refresh token presented a second time; its family is now revoked.
+    #[error("refresh token was already used; the session has been revoked")]
+    RefreshReused,
+    /// No user with that id.
+    #[error("user not found")]
+    UserNotFound,
+    /// An admin tried to demote or deactivate their own account.
+    #[error("admins cannot demote or deactivate their own account")]
+    SelfLockout,
+    /// The handler panicked.
+    #[error(transparent)]
+    Panicked(#[from] HandlerPanicked),
+    /// Anything else: a bug or an outage. Details are logged, not sent.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for AuthError {
+    fn from(e: sqlx::Error) -> Self {
+        AuthError::Unexpected(anyhow::Error::new(e).context("auth database"))
+    }
+}

@@ -1,0 +1,118 @@
+//! Messages the auth actor answers. Inputs arrive validated and normalised
+//! by the edge; principals arrive already authenticated.
+
+use actix::Message;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::error::AuthError;
+use crate::domain::auth::{Principal, Role};
+use crate::domain::pagination::PageRequest;
+
+/// A user as clients see it (never the hash or token version).
+#[derive(Debug, Clone, Serialize)]
+pub struct UserView {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub is_active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An access and refresh token pair, named as simplejwt names them.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenPair {
+    pub access: String,
+    pub refresh: String,
+    pub token_type: &'static str,
+    /// Seconds until `access` expires.
+    pub expires_in: i64,
+}
+
+/// Create a customer account.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<UserView, AuthError>")]
+pub struct Register {
+    /// Normalised email.
+    pub email: String,
+    pub password: String,
+    pub name: String,
+}
+
+/// Exchange credentials for a token pair.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<TokenPair, AuthError>")]
+pub struct Login {
+    /// Normalised email.
+    pub email: String,
+    pub password: String,
+}
+
+/// Rotate a refresh token into a new pair.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<TokenPair, AuthError>")]
+pub struct Refresh {
+    pub refresh: String,
+}
+
+/// End the session (token family) of a refresh token.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), AuthError>")]
+pub struct Logout {
+    pub refresh: String,
+}
+
+/// Revoke every token the principal holds.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), AuthError>")]
+pub struct LogoutAll {
+    pub principal: Principal,
+}
+
+/// Change the principal's password, revoking every token, and issue a new pair.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<TokenPair, AuthError>")]
+pub struct ChangePassword {
+    pub principal: Principal,
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// The principal's own account.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<UserView, AuthError>")]
+pub struct GetMe {
+    pub principal: Principal,
+}
+
+/// Check a verified access token's subject against the database: the user
+/// exists, is active, and the token's version is current.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Principal, AuthError>")]
+pub struct ResolvePrincipal {
+    pub user_id: Uuid,
+    pub token_version: i32,
+}
+
+/// Admin: one page of users.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(Vec<UserView>, i64), AuthError>")]
+pub struct ListUsers {
+    pub page: PageRequest,
+    pub role: Option<Role>,
+    pub is_active: Option<bool>,
+    pub email_contains: Option<String>,
+}
+
+/// Admin: change a user's role or activity.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<UserView, AuthError>")]
+pub struct UpdateUser {
+    pub by: Principal,
+    pub user_id: Uuid,
+    pub role: Option<Role>,
+    pub is_active: Option<bool>,
+}

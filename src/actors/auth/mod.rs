@@ -1,0 +1,70 @@
+//! `AuthActor`: accounts, credentials and tokens. Owns the auth database.
+
+pub mod error;
+pub mod handlers;
+pub mod messages;
+
+use std::sync::Arc;
+
+use actix::{Actor, Context, Handler, ResponseActFuture};
+use sqlx::PgPool;
+
+pub use error::AuthError;
+pub use handlers::AuthService;
+use messages::*;
+
+use super::metrics::ActorMetrics;
+use super::runtime::{instrumented, on_started};
+
+/// The auth domain actor.
+pub struct AuthActor {
+    pool: PgPool,
+    service: AuthService,
+    metrics: Arc<ActorMetrics>,
+}
+
+impl AuthActor {
+    /// An actor around its service; the pool is the service's own.
+    pub fn new(service: AuthService, metrics: Arc<ActorMetrics>) -> Self {
+        Self {
+            pool: service.pool().clone(),
+            service,
+            metrics,
+        }
+    }
+}
+
+impl Actor for AuthActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        on_started(ctx, &self.metrics);
+    }
+}
+
+crate::lifecycle_handlers!(AuthActor);
+
+/// Routes a message to the `AuthService` method of the same intent.
+macro_rules! route {
+    ($message:ty => $method:ident, $reply:ty) => {
+        impl Handler<$message> for AuthActor {
+            type Result = ResponseActFuture<Self, Result<$reply, AuthError>>;
+
+            fn handle(&mut self, msg: $message, _: &mut Context<Self>) -> Self::Result {
+                let service = self.service.clone();
+                instrumented(&self.metrics, async move { service.$method(msg).await })
+            }
+        }
+    };
+}
+
+route!(Register => register, UserView);
+route!(Login => login, TokenPair);
+route!(Refresh => refresh, TokenPair);
+route!(Logout => logout, ());
+route!(LogoutAll => logout_all, ());
+route!(ChangePassword => change_password, TokenPair);
+route!(GetMe => me, UserView);
+route!(ResolvePrincipal => resolve_principal, crate::domain::auth::Principal);
+route!(ListUsers => list_users, (Vec<UserView>, i64));
+route!(UpdateUser => update_user, UserView);

@@ -1,0 +1,168 @@
+//! Starting the domain actors, each supervised on an arbiter (thread) of its
+//! own so that one busy domain cannot starve another, and stopping them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::{Actor, Arbiter, Supervised, Supervisor};
+
+use super::auth::{AuthActor, AuthService};
+use super::catalog::CatalogActor;
+use super::metrics::{ActorMetrics, ActorMetricsSnapshot};
+use super::orders::OrdersActor;
+use super::payments::PaymentsActor;
+use super::runtime::{ActorClient, CallError, Ping, Probe, ProbeReply, RuntimeError, Shutdown};
+use crate::config::{Domain, Settings};
+use crate::domain::auth::{PasswordHasher, TokenKeys};
+use crate::store::database::lazy_pool;
+
+/// How long shutdown waits for an actor to close its pool.
+const POOL_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Addresses of every domain actor, cheap to clone into the edge.
+#[derive(Clone)]
+pub struct Actors {
+    pub auth: ActorClient<AuthActor>,
+    pub catalog: ActorClient<CatalogActor>,
+    pub orders: ActorClient<OrdersActor>,
+    pub payments: ActorClient<PaymentsActor>,
+}
+
+/// The running actors and the arbiters they live on.
+pub struct Cluster {
+    actors: Actors,
+    arbiters: Vec<Arbiter>,
+}
+
+fn start_supervised<A, F>(arbiters: &mut Vec<Arbiter>, build: F) -> actix::Addr<A>
+where
+    A: Actor<Context = actix::Context<A>> + Supervised,
+    F: FnOnce() -> A + Send + 'static,
+{
+    let arbiter = Arbiter::new();
+    let addr = Supervisor::start_in_arbiter(&arbiter.handle(), move |_| build());
+    arbiters.push(arbiter);
+    addr
+}
+
+impl Cluster {
+    /// Starts every domain actor. Databases must already be migrated.
+    pub fn start(settings: &Settings, keys: Arc<TokenKeys>) -> anyhow::Result<Self> {
+        let capacity = settings.actors.mailbox_capacity;
+        let timeout = Duration::from_millis(settings.actors.call_timeout_ms);
+        let db = &settings.database;
+        let mut arbiters = Vec::new();
+
+        let hasher = Arc::new(PasswordHasher::new()?);
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let auth_service = AuthService::new(
+            lazy_pool(db, Domain::Auth)?,
+            keys,
+            hasher,
+            cores,
+            settings.auth.refresh_ttl_secs,
+        );
+        let auth_metrics = ActorMetrics::new(Domain::Auth.name(), capacity);
+        let m = Arc::clone(&auth_metrics);
+        let auth = start_supervised(&mut arbiters, move || AuthActor::new(auth_service, m));
+
+        let catalog_metrics = ActorMetrics::new(Domain::Catalog.name(), capacity);
+        let (pool, m) = (
+            lazy_pool(db, Domain::Catalog)?,
+            Arc::clone(&catalog_metrics),
+        );
+        let catalog = start_supervised(&mut arbiters, move || CatalogActor::new(pool, m));
+
+        let orders_metrics = ActorMetrics::new(Domain::Orders.name(), capacity);
+        let (pool, m) = (lazy_pool(db, Domain::Orders)?, Arc::clone(&orders_metrics));
+        let orders = start_supervised(&mut arbiters, move || OrdersActor::new(pool, m));
+
+        let payments_metrics = ActorMetrics::new(Domain::Payments.name(), capacity);
+        let (pool, m) = (
+            lazy_pool(db, Domain::Payments)?,
+            Arc::clone(&payments_metrics),
+        );
+        let payments = start_supervised(&mut arbiters, move || PaymentsActor::new(pool, m));
+
+        let actors = Actors {
+            auth: ActorClient::new(auth, auth_metrics, timeout),
+            catalog: ActorClient::new(catalog, catalog_metrics, timeout),
+            orders: ActorClient::new(orders, orders_metrics, timeout),
+            payments: ActorClient::new(payments, payments_metrics, timeout),
+        };
+        Ok(Self { actors, arbiters })
+    }
+
+    /// The actors' addresses.
+    pub fn actors(&self) -> &Actors {
+        &self.actors
+    }
+
+    /// Closes every pool, then stops every arbiter.
+    pub async fn shutdown(self) {
+        let a = &self.actors;
+        let closes = futures_util::future::join4(
+            a.auth.call(Shutdown),
+            a.catalog.call(Shutdown),
+            a.orders.call(Shutdown),
+            a.payments.call(Shutdown),
+        );
+        if tokio::time::timeout(POOL_CLOSE_TIMEOUT, closes)
+            .await
+            .is_err()
+        {
+            tracing::warn!("some actor pools did not close in time");
+        }
+        for arbiter in &self.arbiters {
+            arbiter.stop();
+        }
+        tracing::info!("actors stopped");
+    }
+}
+
+impl Actors {
+    /// Every actor's metrics.
+    pub fn metrics(&self) -> Vec<ActorMetricsSnapshot> {
+        [
+            self.auth.metrics(),
+            self.catalog.metrics(),
+            self.orders.metrics(),
+            self.payments.metrics(),
+        ]
+        .iter()
+        .map(|m| m.snapshot())
+        .collect()
+    }
+
+    /// Pings every actor and its database, concurrently.
+    pub async fn ping_all(&self) -> Vec<(&'static str, Result<(), CallError<RuntimeError>>)> {
+        let (auth, catalog, orders, payments) = futures_util::future::join4(
+            self.auth.call(Ping),
+            self.catalog.call(Ping),
+            self.orders.call(Ping),
+            self.payments.call(Ping),
+        )
+        .await;
+        vec![
+            ("auth", auth),
+            ("catalog", catalog),
+            ("orders", orders),
+            ("payments", payments),
+        ]
+    }
+
+    /// Sends a diagnostics probe to the named actor; `None` for an unknown name.
+    pub async fn probe(
+        &self,
+        name: &str,
+        probe: Probe,
+    ) -> Option<Result<ProbeReply, CallError<RuntimeError>>> {
+        Some(match name {
+            "auth" => self.auth.call(probe).await,
+            "catalog" => self.catalog.call(probe).await,
+            "orders" => self.orders.call(probe).await,
+            "payments" => self.payments.call(probe).await,
+            _ => return None,
+        })
+    }
+}

@@ -1,0 +1,14 @@
+//! The domain actors and the runtime they share. Each domain actor owns its
+//! database pool, runs supervised on its own arbiter, and answers typed
+//! messages declared in its `messages` module.
+
+pub mod auth;
+pub mod catalog;
+pub mod cluster;
+pub mod edge;
+pub mod metrics;
+pub mod orders;
+pub mod payments;
+pub mod runtime;
+
+pub use cluster::{Actors, Cluster};

@@ -1,0 +1,270 @@
+//! The actor runtime shared by every domain: bounded admission with a fast
+//! 503, call timeouts, panic containment with supervised restarts, and the
+//! lifecycle messages (readiness ping, diagnostics probe, shutdown) that
+//! every pool-owning actor answers.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::dev::ToEnvelope;
+use actix::fut::{wrap_future, ActorFutureExt as _};
+use actix::{Actor, Addr, Context, Handler, MailboxError, Message, ResponseActFuture};
+use futures_util::FutureExt as _;
+use serde::{Deserialize, Serialize};
+
+use super::metrics::ActorMetrics;
+
+/// A handler's future panicked; the actor is being restarted.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("a handler panicked and its actor was restarted")]
+pub struct HandlerPanicked;
+
+/// Why a call to an actor produced no domain reply.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError<E> {
+    /// The mailbox already holds `capacity` unanswered messages.
+    #[error("the {0} actor's mailbox is full")]
+    MailboxFull(&'static str),
+    /// The actor is stopped (shutdown) or its mailbox is closed.
+    #[error("the {0} actor is not running")]
+    Unavailable(&'static str),
+    /// No reply within the call timeout.
+    #[error("the {0} actor did not answer in time")]
+    Timeout(&'static str),
+    /// The actor answered with an error of its domain.
+    #[error(transparent)]
+    Domain(E),
+}
+
+/// The edge's handle on one actor: its address, its metrics and the call
+/// timeout. Every call from the edge goes through [`ActorClient::call`].
+pub struct ActorClient<A: Actor> {
+    addr: Addr<A>,
+    metrics: Arc<ActorMetrics>,
+    timeout: Duration,
+}
+
+impl<A: Actor> Clone for ActorClient<A> {
+    fn clone(&self) -> Self {
+        Self {
+            addr: self.addr.clone(),
+            metrics: Arc::clone(&self.metrics),
+            timeout: self.timeout,
+        }
+    }
+}
+
+impl<A: Actor> ActorClient<A> {
+    /// Wraps an address.
+    pub fn new(addr: Addr<A>, metrics: Arc<ActorMetrics>, timeout: Duration) -> Self {
+        Self {
+            addr,
+            metrics,
+            timeout,
+        }
+    }
+
+    /// The actor's metrics.
+    pub fn metrics(&self) -> &Arc<ActorMetrics> {
+        &self.metrics
+    }
+
+    /// Sends `msg` and flattens the reply. A full mailbox fails at once
+    /// (never waits); a reply slower than the timeout fails with `Timeout`.
+    pub async fn call<M, T, E>(&self, msg: M) -> Result<T, CallError<E>>
+    where
+        M: Message<Result = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+        A: Handler<M>,
+        A::Context: ToEnvelope<A, M>,
+    {
+        let name = self.metrics.name();
+        let _slot = self
+            .metrics
+            .try_admit()
+            .ok_or(CallError::MailboxFull(name))?;
+        match tokio::time::timeout(self.timeout, self.addr.send(msg)).await {
+            Ok(Ok(reply)) => reply.map_err(CallError::Domain),
+            Ok(Err(MailboxError::Closed)) => Err(CallError::Unavailable(name)),
+            Ok(Err(MailboxError::Timeout)) | Err(_) => {
+                self.metrics.record_timeout();
+                Err(CallError::Timeout(name))
+            }
+        }
+    }
+}
+
+/// Runs a handler's work as a future beside the actor's other messages (the
+/// mailbox is not serialised), records its latency and outcome, and turns a
+/// panic into `E::from(HandlerPanicked)` plus a supervised restart. The
+/// restart loses other messages in flight, as supervision always does.
+pub fn instrumented<A, T, E, F>(
+    metrics: &Arc<ActorMetrics>,
+    work: F,
+) -> ResponseActFuture<A, Result<T, E>>
+where
+    A: Actor<Context = Context<A>>,
+    F: Future<Output = Result<T, E>> + 'static,
+    T: 'static,
+    E: From<HandlerPanicked> + 'static,
+{
+    let metrics = Arc::clone(metrics);
+    let started = Instant::now();
+    let guarded = AssertUnwindSafe(work).catch_unwind();
+    Box::pin(
+        wrap_future::<_, A>(guarded).map(move |outcome, _actor, ctx| match outcome {
+            Ok(reply) => {
+                metrics.record_handled(started.elapsed(), reply.is_ok());
+                reply
+            }
+            Err(_) => {
+                metrics.record_panic(started.elapsed());
+                tracing::error!(
+                    actor = metrics.name(),
+                    "handler panicked; restarting the actor"
+                );
+                actix::ActorContext::stop(ctx);
+                Err(E::from(HandlerPanicked))
+            }
+        }),
+    )
+}
+
+/// Sizes the actix mailbox to the admission capacity; called from each
+/// actor's `started`.
+pub fn on_started<A>(ctx: &mut Context<A>, metrics: &ActorMetrics)
+where
+    A: Actor<Context = Context<A>>,
+{
+    ctx.set_mailbox_capacity(metrics.snapshot().capacity);
+    tracing::debug!(actor = metrics.name(), "actor started");
+}
+
+/// Errors of the lifecycle messages, which belong to no domain.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The handler panicked.
+    #[error(transparent)]
+    Panicked(#[from] HandlerPanicked),
+    /// The actor's database did not answer.
+    #[error("database unreachable: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Readiness check: the actor answers and its database answers `SELECT 1`.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), RuntimeError>")]
+pub struct Ping;
+
+/// Diagnostics: hold a mailbox slot for `sleep_ms`, then optionally panic.
+/// Reachable over HTTP only when `diagnostics.enabled` is set.
+#[derive(Debug, Clone, Copy, Deserialize, Message)]
+#[rtype(result = "Result<ProbeReply, RuntimeError>")]
+#[serde(deny_unknown_fields)]
+pub struct Probe {
+    /// How long the handler sleeps (at most a minute).
+    #[serde(default)]
+    pub sleep_ms: u64,
+    /// Whether the handler panics after sleeping.
+    #[serde(default)]
+    pub panic: bool,
+}
+
+/// What a probe reports back.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeReply {
+    /// The actor that answered.
+    pub actor: &'static str,
+    /// How long it slept.
+    pub slept_ms: u64,
+}
+
+/// Closes the actor's pool before its arbiter stops.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), RuntimeError>")]
+pub struct Shutdown;
+
+/// The work behind [`Ping`].
+pub async fn ping_database(pool: sqlx::PgPool) -> Result<(), RuntimeError> {
+    sqlx::query("SELECT 1").execute(&pool).await?;
+    Ok(())
+}
+
+/// The work behind [`Probe`].
+pub async fn run_probe(actor: &'static str, probe: Probe) -> Result<ProbeReply, RuntimeError> {
+    let slept_ms = probe.sleep_ms.min(60_000);
+    tokio::time::sleep(Duration::from_millis(slept_ms)).await;
+    // A deliberate panic is the point of this probe: it exercises supervision.
+    #[allow(clippy::panic)]
+    if probe.panic {
+        panic!("diagnostics probe asked the {actor} actor to panic");
+    }
+    Ok(ProbeReply { actor, slept_ms })
+}
+
+/// Implements `Supervised` (counting restarts) and the lifecycle messages
+/// for an actor with `pool: PgPool` and `metrics: Arc<ActorMetrics>` fields.
+#[macro_export]
+macro_rules! lifecycle_handlers {
+    ($actor:ty) => {
+        impl actix::Supervised for $actor {
+            fn restarting(&mut self, _ctx: &mut actix::Context<Self>) {
+                self.metrics.record_restart();
+                tracing::warn!(
+                    actor = self.metrics.name(),
+                    "actor restarted by its supervisor"
+                );
+            }
+        }
+
+        impl actix::Handler<$crate::actors::runtime::Ping> for $actor {
+            type Result =
+                actix::ResponseActFuture<Self, Result<(), $crate::actors::runtime::RuntimeError>>;
+            fn handle(
+                &mut self,
+                _: $crate::actors::runtime::Ping,
+                _: &mut actix::Context<Self>,
+            ) -> Self::Result {
+                $crate::actors::runtime::instrumented(
+                    &self.metrics,
+                    $crate::actors::runtime::ping_database(self.pool.clone()),
+                )
+            }
+        }
+
+        impl actix::Handler<$crate::actors::runtime::Probe> for $actor {
+            type Result = actix::ResponseActFuture<
+                Self,
+                Result<$crate::actors::runtime::ProbeReply, $crate::actors::runtime::RuntimeError>,
+            >;
+            fn handle(
+                &mut self,
+                probe: $crate::actors::runtime::Probe,
+                _: &mut actix::Context<Self>,
+            ) -> Self::Result {
+                $crate::actors::runtime::instrumented(
+                    &self.metrics,
+                    $crate::actors::runtime::run_probe(self.metrics.name(), probe),
+                )
+            }
+        }
+
+        impl actix::Handler<$crate::actors::runtime::Shutdown> for $actor {
+            type Result = actix::ResponseFuture<Result<(), $crate::actors::runtime::RuntimeError>>;
+            fn handle(
+                &mut self,
+                _: $crate::actors::runtime::Shutdown,
+                _: &mut actix::Context<Self>,
+            ) -> Self::Result {
+                let pool = self.pool.clone();
+                Box::pin(async move {
+                    pool.close().await;
+                    Ok(())
+                })
+            }
+        }
+    };
+}

@@ -1,0 +1,6 @@
+//! Plain types and rules with no I/O: validation, pagination, and the auth
+//! domain's credentials and tokens. Everything here is unit-tested in place.
+
+pub mod auth;
+pub mod pagination;
+pub mod validation;

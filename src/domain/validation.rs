@@ -1,0 +1,107 @@
+//! Per-field validation errors, collected so that one response names every
+//! problem in a request at once.
+
+use serde::Serialize;
+
+/// One problem with one field of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// Dotted path of the field, e.g. `email` or `items.0.quantity`.
+    pub field: String,
+    /// Stable machine-readable reason, e.g. `required`, `too_short`.
+    pub code: &'static str,
+    /// Human-readable explanation.
+    pub message: String,
+}
+
+/// Every field problem found in one request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ValidationErrors(Vec<FieldError>);
+
+impl ValidationErrors {
+    /// An empty collection.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A collection holding one error.
+    pub fn single(field: &str, code: &'static str, message: impl Into<String>) -> Self {
+        let mut errors = Self::new();
+        errors.add(field, code, message);
+        errors
+    }
+
+    /// Records a problem with `field`.
+    pub fn add(&mut self, field: &str, code: &'static str, message: impl Into<String>) {
+        self.0.push(FieldError {
+            field: field.to_owned(),
+            code,
+            message: message.into(),
+        });
+    }
+
+    /// Records the error of `result`, if any, and passes its value on.
+    pub fn check<T>(&mut self, result: Result<T, FieldError>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(error) => {
+                self.0.push(error);
+                None
+            }
+        }
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `Ok(())` when empty, else the collection as an error.
+    pub fn into_result(self) -> Result<(), Self> {
+        if self.is_empty() {
+            Ok(())
+        } else {
+            Err(self)
+        }
+    }
+
+    /// The recorded problems.
+    pub fn errors(&self) -> &[FieldError] {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ValidationErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let fields: Vec<&str> = self.0.iter().map(|e| e.field.as_str()).collect();
+        write!(f, "invalid fields: {}", fields.join(", "))
+    }
+}
+
+impl std::error::Error for ValidationErrors {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collects_every_error_and_reports_them_together() {
+        let mut errors = ValidationErrors::new();
+        assert_eq!(errors.check::<u8>(Ok(3)), Some(3));
+        errors.add("email", "invalid", "not an email");
+        let failed = errors.check::<u8>(Err(FieldError {
+            field: "password".into(),
+            code: "too_short",
+            message: "short".into(),
+        }));
+        assert_eq!(failed, None);
+        let err = errors.into_result().expect_err("two errors");
+        assert_eq!(err.errors().len(), 2);
+        assert_eq!(err.to_string(), "invalid fields: email, password");
+    }
+
+    #[test]
+    fn empty_is_ok() {
+        assert!(ValidationErrors::new().into_result().is_ok());
+    }
+}

@@ -1,0 +1,289 @@
+//! `/api/v1/auth/…`: registration, login, token refresh and revocation, the
+//! caller's account, and admin user management.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use actix_web::web::{self, Data, Json};
+use actix_web::{HttpRequest, HttpResponse};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::error::ApiError;
+use super::extract::{AdminUser, Authenticated, QueryParams, ValidJson};
+use super::pagination::{page, page_request};
+use super::rate_limit::Verdict;
+use super::state::AppState;
+use crate::actors::auth::messages::*;
+use crate::domain::auth::{check_password_policy, normalize_email, Role};
+use crate::domain::pagination::Page;
+use crate::domain::validation::ValidationErrors;
+
+/// Longest display name accepted.
+const MAX_NAME_CHARS: usize = 150;
+/// Passwords longer than this cannot be right (the policy caps new ones at
+/// 128), so login refuses them without spending a hash.
+const MAX_LOGIN_PASSWORD_CHARS: usize = 1024;
+
+/// Routes of this module.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/auth")
+            .service(web::resource("/register").route(web::post().to(register)))
+            .service(web::resource("/login").route(web::post().to(login)))
+            .service(web::resource("/refresh").route(web::post().to(refresh)))
+            .service(web::resource("/logout").route(web::post().to(logout)))
+            .service(web::resource("/logout-all").route(web::post().to(logout_all)))
+            .service(web::resource("/password").route(web::post().to(change_password)))
+            .service(web::resource("/me").route(web::get().to(me)))
+            .service(web::resource("/users").route(web::get().to(list_users)))
+            .service(web::resource("/users/{id}").route(web::patch().to(update_user))),
+    );
+}
+
+/// Body of `POST /auth/register/`. Unknown fields (such as `role`) are
+/// ignored: registration always makes a customer.
+#[derive(Debug, Deserialize)]
+struct RegisterRequest {
+    email: String,
+    password: String,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+async fn register(
+    state: Data<AppState>,
+    body: ValidJson<RegisterRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let ValidJson(body) = body;
+    let mut errors = ValidationErrors::new();
+    let email = errors.check(normalize_email(&body.email));
+    errors.check(check_password_policy("password", &body.password));
+    let name = body.name.unwrap_or_default().trim().to_owned();
+    if name.chars().count() > MAX_NAME_CHARS {
+        errors.add(
+            "name",
+            "too_long",
+            format!("name must have at most {MAX_NAME_CHARS} characters"),
+        );
+    }
+    errors.into_result().map_err(ApiError::Validation)?;
+    let email =
+        email.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("validated email missing")))?;
+    let user = state
+        .actors
+        .auth
+        .call(Register {
+            email,
+            password: body.password,
+            name,
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(user))
+}
+
+#[derive(Debug, Deserialize)]
+struct LoginRequest {
+    email: String,
+    password: String,
+}
+
+fn client_ip(req: &HttpRequest, trust_forwarded_for: bool) -> String {
+    let forwarded = trust_forwarded_for
+        .then(|| {
+            req.connection_info()
+                .realip_remote_addr()
+                .map(str::to_owned)
+        })
+        .flatten();
+    forwarded
+        .or_else(|| req.peer_addr().map(|a| a.ip().to_string()))
+        .and_then(|s| {
+            s.parse::<IpAddr>()
+                .ok()
+                .map(|ip| ip.to_string())
+                .or(Some(s))
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+async fn login(
+    req: HttpRequest,
+    state: Data<AppState>,
+    body: ValidJson<LoginRequest>,
+) -> Result<Json<TokenPair>, ApiError> {
+    let ValidJson(body) = body;
+    let email = body.email.trim().to_lowercase();
+    let limits = &state.settings.rate_limit;
+    let window = Duration::from_secs(limits.window_secs);
+    let ip = client_ip(&req, state.settings.http.trust_forwarded_for);
+    for (scope, subject, limit) in [
+        ("login-client", ip.as_str(), limits.login_per_client),
+        ("login-email", email.as_str(), limits.login_per_email),
+    ] {
+        if let Verdict::Limited { retry_after_secs } =
+            state.rate_limiter.hit(scope, subject, limit, window).await
+        {
+            tracing::warn!(scope, "login rate limit reached");
+            return Err(ApiError::RateLimited { retry_after_secs });
+        }
+    }
+    if email.is_empty() || body.password.chars().count() > MAX_LOGIN_PASSWORD_CHARS {
+        return Err(crate::actors::auth::AuthError::InvalidCredentials.into());
+    }
+    let pair = state
+        .actors
+        .auth
+        .call(Login {
+            email,
+            password: body.password,
+        })
+        .await?;
+    Ok(Json(pair))
+}
+
+#[derive(Debug, Deserialize)]
+struct RefreshRequest {
+    refresh: String,
+}
+
+async fn refresh(
+    state: Data<AppState>,
+    body: ValidJson<RefreshRequest>,
+) -> Result<Json<TokenPair>, ApiError> {
+    let pair = state
+        .actors
+        .auth
+        .call(Refresh {
+            refresh: body.0.refresh,
+        })
+        .await?;
+    Ok(Json(pair))
+}
+
+async fn logout(
+    state: Data<AppState>,
+    body: ValidJson<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .actors
+        .auth
+        .call(Logout {
+            refresh: body.0.refresh,
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn logout_all(state: Data<AppState>, user: Authenticated) -> Result<HttpResponse, ApiError> {
+    state
+        .actors
+        .auth
+        .call(LogoutAll { principal: user.0 })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangePasswordRequest {
+    current_password: String,
+    new_password: String,
+}
+
+async fn change_password(
+    state: Data<AppState>,
+    user: Authenticated,
+    body: ValidJson<ChangePasswordRequest>,
+) -> Result<Json<TokenPair>, ApiError> {
+    let ValidJson(body) = body;
+    check_password_policy("new_password", &body.new_password)
+        .map_err(|e| ApiError::Validation(ValidationErrors::single(&e.field, e.code, e.message)))?;
+    let pair = state
+        .actors
+        .auth
+        .call(ChangePassword {
+            principal: user.0,
+            current_password: body.current_password,
+            new_password: body.new_password,
+        })
+        .await?;
+    Ok(Json(pair))
+}
+
+async fn me(state: Data<AppState>, user: Authenticated) -> Result<Json<UserView>, ApiError> {
+    Ok(Json(
+        state.actors.auth.call(GetMe { principal: user.0 }).await?,
+    ))
+}
+
+async fn list_users(
+    req: HttpRequest,
+    state: Data<AppState>,
+    _admin: AdminUser,
+) -> Result<Json<Page<UserView>>, ApiError> {
+    let params = QueryParams::from_request(&req);
+    let mut errors = ValidationErrors::new();
+    let paging = page_request(&params);
+    let role = params.get("role").and_then(|r| {
+        let role = Role::parse(r);
+        if role.is_none() {
+            errors.add("role", "invalid", "role must be customer or admin");
+        }
+        role
+    });
+    let is_active = params.bool("is_active", &mut errors);
+    errors.into_result().map_err(ApiError::InvalidQuery)?;
+    let paging = paging?;
+    let (users, count) = state
+        .actors
+        .auth
+        .call(ListUsers {
+            page: paging,
+            role,
+            is_active,
+            email_contains: params
+                .get("email")
+                .map(str::to_owned)
+                .filter(|e| !e.is_empty()),
+        })
+        .await?;
+    Ok(Json(page(&req, paging, count, users)?))
+}
+
+/// Body of `PATCH /auth/users/{id}/`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateUserRequest {
+    role: Option<Role>,
+    is_active: Option<bool>,
+}
+
+async fn update_user(
+    state: Data<AppState>,
+    admin: AdminUser,
+    id: web::Path<String>,
+    body: ValidJson<UpdateUserRequest>,
+) -> Result<Json<UserView>, ApiError> {
+    // A malformed id cannot name a user: 404, like any unknown id.
+    let user_id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("user"))?;
+    let ValidJson(body) = body;
+    if body.role.is_none() && body.is_active.is_none() {
+        return Err(ApiError::Validation(ValidationErrors::single(
+            "body",
+            "empty",
+            "give role and/or is_active",
+        )));
+    }
+    let user = state
+        .actors
+        .auth
+        .call(UpdateUser {
+            by: admin.0,
+            user_id,
+            role: body.role,
+            is_active: body.is_active,
+        })
+        .await?;
+    Ok(Json(user))
+}

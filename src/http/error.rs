@@ -1,0 +1,336 @@
+//! The one place where errors become HTTP: every failure is rendered as an
+//! RFC 9457 `application/problem+json` body with a stable `code`. Internal
+//! details are logged with the request id, never sent.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::actors::auth::AuthError;
+use crate::actors::runtime::{CallError, RuntimeError};
+use crate::domain::validation::{FieldError, ValidationErrors};
+
+/// Media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Seconds a client is told to wait after a 503 from a full mailbox.
+const OVERLOAD_RETRY_AFTER_SECS: u64 = 1;
+
+/// Every error the API answers with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A JSON body broke field rules (missing, wrong type, invalid value).
+    #[error("the request body has invalid fields")]
+    Validation(ValidationErrors),
+    /// Query parameters (filters, paging) are invalid.
+    #[error("the query string has invalid parameters")]
+    InvalidQuery(ValidationErrors),
+    /// The body is not parseable JSON.
+    #[error("the request body is not valid JSON: {0}")]
+    MalformedJson(String),
+    /// The body is not declared as JSON.
+    #[error("the request body must be application/json")]
+    UnsupportedMediaType,
+    /// The body is larger than the configured limit.
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    /// No credentials where they are required.
+    #[error("authentication credentials were not provided")]
+    NotAuthenticated,
+    /// Credentials were presented and refused. `code` says which case.
+    #[error("{detail}")]
+    Unauthorized {
+        code: &'static str,
+        detail: &'static str,
+    },
+    /// Authenticated but not allowed.
+    #[error("you do not have permission to perform this action")]
+    Forbidden,
+    /// The resource does not exist (or is not yours).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The state of a resource forbids the request.
+    #[error("{detail}")]
+    Conflict { code: &'static str, detail: String },
+    /// Too many attempts; try again after `retry_after_secs`.
+    #[error("too many requests; retry after {retry_after_secs} seconds")]
+    RateLimited { retry_after_secs: u64 },
+    /// An actor's mailbox is full; shed load at once.
+    #[error("the {0} service is overloaded; retry shortly")]
+    Overloaded(&'static str),
+    /// A dependency is down.
+    #[error("the {0} service is unavailable")]
+    Unavailable(&'static str),
+    /// The request or an actor call took too long.
+    #[error("the request took too long")]
+    Timeout,
+    /// A bug or an outage; logged, never detailed to the client.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'static str,
+    status: u16,
+    detail: String,
+    code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [FieldError]>,
+}
+
+impl ApiError {
+    /// The stable machine-readable code of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Validation(_) => "validation_error",
+            ApiError::InvalidQuery(_) => "invalid_query",
+            ApiError::MalformedJson(_) => "malformed_json",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::NotAuthenticated => "not_authenticated",
+            ApiError::Unauthorized { code, .. } => code,
+            ApiError::Forbidden => "permission_denied",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Conflict { code, .. } => code,
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::Overloaded(_) => "service_overloaded",
+            ApiError::Unavailable(_) => "service_unavailable",
+            ApiError::Timeout => "timeout",
+            ApiError::Internal(_) => "internal_error",
+        }
+    }
+
+    fn field_errors(&self) -> Option<&[FieldError]> {
+        match self {
+            ApiError::Validation(e) | ApiError::InvalidQuery(e) => Some(e.errors()),
+            _ => None,
+        }
+    }
+
+    /// A 401 for a token that failed verification.
+    pub fn invalid_token() -> Self {
+        ApiError::Unauthorized {
+            code: "invalid_token",
+            detail: "the token is invalid, expired or revoked",
+        }
+    }
+}
+
+/// Renders a problem body for `status` with `code`, for errors raised
+/// outside `ApiError` (unknown routes, wrong methods, framework errors).
+pub fn problem_response(status: StatusCode, code: &str, detail: String) -> HttpResponse {
+    render(status, code, detail, None)
+}
+
+fn render(
+    status: StatusCode,
+    code: &str,
+    detail: String,
+    errors: Option<&[FieldError]>,
+) -> HttpResponse {
+    let problem = Problem {
+        kind: format!("urn:emporium:problem:{code}"),
+        title: status.canonical_reason().unwrap_or("Error"),
+        status: status.as_u16(),
+        detail,
+        code,
+        errors,
+    };
+    HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)))
+        .json(problem)
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::InvalidQuery(_) | ApiError::MalformedJson(_) => StatusCode::BAD_REQUEST,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::NotAuthenticated | ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Overloaded(_) | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let detail = match self {
+            ApiError::Internal(e) => {
+                tracing::error!(error = ?e, "internal error");
+                "an unexpected error occurred; it has been logged".to_owned()
+            }
+            ApiError::Unavailable(_) | ApiError::Overloaded(_) | ApiError::Timeout => {
+                tracing::warn!(error = %self, "request shed");
+                self.to_string()
+            }
+            _ => self.to_string(),
+        };
+        let mut response = render(status, self.code(), detail, self.field_errors());
+        let headers = response.headers_mut();
+        match self {
+            ApiError::NotAuthenticated | ApiError::Unauthorized { .. } => {
+                let challenge = match self.code() {
+                    "not_authenticated" => "Bearer realm=\"emporium\"".to_owned(),
+                    code => format!("Bearer realm=\"emporium\", error=\"{code}\""),
+                };
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    headers.insert(header::WWW_AUTHENTICATE, value);
+                }
+            }
+            ApiError::RateLimited { retry_after_secs } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            ApiError::Overloaded(_) | ApiError::Unavailable(_) => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(OVERLOAD_RETRY_AFTER_SECS),
+                );
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Validation(errors) => ApiError::Validation(errors),
+            AuthError::EmailTaken => ApiError::Conflict {
+                code: "email_taken",
+                detail: e.to_string(),
+            },
+            AuthError::InvalidCredentials => ApiError::Unauthorized {
+                code: "invalid_credentials",
+                detail: "no active account found with the given credentials",
+            },
+            AuthError::WrongCurrentPassword => ApiError::Validation(ValidationErrors::single(
+                "current_password",
+                "incorrect",
+                "the current password is incorrect",
+            )),
+            AuthError::InvalidToken => ApiError::invalid_token(),
+            AuthError::RefreshReused => ApiError::Unauthorized {
+                code: "token_reused",
+                detail: "this refresh token was already used; the session has been revoked",
+            },
+            AuthError::UserNotFound => ApiError::NotFound("user"),
+            AuthError::SelfLockout => ApiError::Conflict {
+                code: "self_lockout",
+                detail: e.to_string(),
+            },
+            AuthError::Panicked(p) => ApiError::Internal(p.into()),
+            AuthError::Unexpected(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl From<RuntimeError> for ApiError {
+    fn from(e: RuntimeError) -> Self {
+        match e {
+            RuntimeError::Panicked(p) => ApiError::Internal(p.into()),
+            RuntimeError::Database(e) => {
+                tracing::warn!(error = %e, "database unreachable");
+                ApiError::Unavailable("database")
+            }
+        }
+    }
+}
+
+impl<E: Into<ApiError>> From<CallError<E>> for ApiError {
+    fn from(e: CallError<E>) -> Self {
+        match e {
+            CallError::MailboxFull(actor) => ApiError::Overloaded(actor),
+            CallError::Unavailable(actor) => ApiError::Unavailable(actor),
+            CallError::Timeout(_) => ApiError::Timeout,
+            CallError::Domain(e) => e.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::body::to_bytes;
+
+    use super::*;
+
+    async fn body(
+        e: ApiError,
+    ) -> (
+        StatusCode,
+        serde_json::Value,
+        actix_web::http::header::HeaderMap,
+    ) {
+        let response = e.error_response();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = to_bytes(response.into_body()).await.expect("body");
+        (
+            status,
+            serde_json::from_slice(&bytes).expect("json"),
+            headers,
+        )
+    }
+
+    #[actix_web::test]
+    async fn validation_errors_list_each_field() {
+        let (status, json, headers) = body(ApiError::Validation(ValidationErrors::single(
+            "email", "invalid", "bad",
+        )))
+        .await;
+        assert_eq!(status, 422);
+        assert_eq!(headers.get("content-type").expect("ct"), PROBLEM_JSON);
+        assert_eq!(json["code"], "validation_error");
+        assert_eq!(json["type"], "urn:emporium:problem:validation_error");
+        assert_eq!(json["errors"][0]["field"], "email");
+    }
+
+    #[actix_web::test]
+    async fn internal_errors_hide_their_cause() {
+        let (status, json, _) = body(ApiError::Internal(anyhow::anyhow!(
+            "password=hunter2 in SQL"
+        )))
+        .await;
+        assert_eq!(status, 500);
+        assert!(!json.to_string().contains("hunter2"));
+    }
+
+    #[actix_web::test]
+    async fn auth_failures_carry_a_bearer_challenge() {
+        let (status, json, headers) = body(AuthError::InvalidToken.into()).await;
+        assert_eq!(status, 401);
+        assert_eq!(json["code"], "invalid_token");
+        let challenge = headers.get("www-authenticate").expect("challenge");
+        assert!(challenge.to_str().expect("ascii").contains("invalid_token"));
+    }
+
+    #[actix_web::test]
+    async fn a_full_mailbox_is_503_with_retry_after() {
+        let (status, json, headers) =
+            body(CallError::<AuthError>::MailboxFull("auth").into()).await;
+        assert_eq!(status, 503);
+        assert_eq!(json["code"], "service_overloaded");
+        assert!(headers.contains_key("retry-after"));
+    }
+
+    #[actix_web::test]
+    async fn rate_limits_say_when_to_retry() {
+        let (status, _, headers) = body(ApiError::RateLimited {
+            retry_after_secs: 42,
+        })
+        .await;
+        assert_eq!(status, 429);
+        assert_eq!(headers.get("retry-after").expect("header"), "42");
+    }
+}

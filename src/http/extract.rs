@@ -1,0 +1,278 @@
+//! Extractors that turn a raw request into checked input: JSON bodies with
+//! per-field errors, authenticated principals, and query parameters.
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::web::{BytesMut, Data};
+use actix_web::{FromRequest, HttpMessage as _, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+use futures_util::StreamExt as _;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+use super::state::AppState;
+use crate::actors::auth::messages::ResolvePrincipal;
+use crate::domain::auth::{Principal, TokenError};
+use crate::domain::validation::ValidationErrors;
+
+/// A JSON body of type `T`. Refuses a non-JSON content type (415), a body
+/// over the limit (413), unparseable JSON (400), and fields that are
+/// missing, unknown where forbidden, or of the wrong type (422, per field).
+#[derive(Debug)]
+pub struct ValidJson<T>(pub T);
+
+fn is_json(req: &HttpRequest) -> bool {
+    req.mime_type().ok().flatten().is_some_and(|m| {
+        m.type_() == mime::APPLICATION
+            && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
+    })
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req
+            .app_data::<Data<AppState>>()
+            .map_or(64 * 1024, |s| s.settings.http.body_limit_bytes);
+        let json = is_json(req);
+        let declared_len = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if !json {
+                return Err(ApiError::UnsupportedMediaType);
+            }
+            if declared_len.is_some_and(|n| n > limit) {
+                return Err(ApiError::PayloadTooLarge { limit });
+            }
+            let mut body = BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+                if body.len() + chunk.len() > limit {
+                    return Err(ApiError::PayloadTooLarge { limit });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            parse_json(&body).map(ValidJson)
+        })
+    }
+}
+
+/// Parses `body`, locating a type error at its field path.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => ApiError::Validation(field_error(&path, &inner)),
+            _ => ApiError::MalformedJson(inner.to_string()),
+        }
+    })?;
+    de.end()
+        .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    Ok(value)
+}
+
+/// Turns serde's message into a per-field error. serde reports a missing or
+/// unknown field at its parent's path, naming the field in backticks.
+fn field_error(path: &str, error: &serde_json::Error) -> ValidationErrors {
+    let message = error.to_string();
+    let message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(&message)
+        .to_owned();
+    let named = message.split('`').nth(1).unwrap_or("");
+    let join = |name: &str| match path {
+        "." | "" => name.to_owned(),
+        parent => format!("{parent}.{name}"),
+    };
+    let root = |p: &str| {
+        if p == "." {
+            "body".to_owned()
+        } else {
+            p.to_owned()
+        }
+    };
+    if message.starts_with("missing field") {
+        ValidationErrors::single(&join(named), "required", "this field is required")
+    } else if message.starts_with("unknown field") {
+        ValidationErrors::single(&join(named), "unknown_field", "this field is not accepted")
+    } else if message.starts_with("invalid type") {
+        ValidationErrors::single(&root(path), "invalid_type", message)
+    } else {
+        ValidationErrors::single(&root(path), "invalid", message)
+    }
+}
+
+/// The authenticated caller. Missing credentials are 401 `not_authenticated`;
+/// any token failure (malformed, bad signature, wrong algorithm, expired,
+/// other audience, revoked, user inactive) is the same 401 `invalid_token`.
+#[derive(Debug, Clone, Copy)]
+pub struct Authenticated(pub Principal);
+
+impl FromRequest for Authenticated {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<Data<AppState>>().cloned();
+        let header = req.headers().get(header::AUTHORIZATION).cloned();
+        Box::pin(async move {
+            let state =
+                state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("AppState missing")))?;
+            let header = header.ok_or(ApiError::NotAuthenticated)?;
+            let value = header.to_str().map_err(|_| ApiError::invalid_token())?;
+            let (scheme, token) = value.split_once(' ').ok_or_else(ApiError::invalid_token)?;
+            if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+                return Err(ApiError::invalid_token());
+            }
+            let claims = state.keys.verify_access(token.trim()).map_err(|e| {
+                if let TokenError::Invalid(why) = &e {
+                    tracing::debug!(why, "access token refused");
+                }
+                ApiError::invalid_token()
+            })?;
+            let principal = state
+                .actors
+                .auth
+                .call(ResolvePrincipal {
+                    user_id: claims.sub,
+                    token_version: claims.ver,
+                })
+                .await?;
+            Ok(Authenticated(principal))
+        })
+    }
+}
+
+/// An authenticated admin; anyone else authenticated gets 403.
+#[derive(Debug, Clone, Copy)]
+pub struct AdminUser(pub Principal);
+
+impl FromRequest for AdminUser {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let user = Authenticated::from_request(req, payload);
+        Box::pin(async move {
+            let Authenticated(principal) = user.await?;
+            if principal.is_admin() {
+                Ok(AdminUser(principal))
+            } else {
+                Err(ApiError::Forbidden)
+            }
+        })
+    }
+}
+
+/// Query parameters, decoded; the last value of a repeated key wins.
+#[derive(Debug, Clone, Default)]
+pub struct QueryParams(Vec<(String, String)>);
+
+impl QueryParams {
+    /// Decodes the request's query string.
+    pub fn from_request(req: &HttpRequest) -> Self {
+        Self(
+            url::form_urlencoded::parse(req.query_string().as_bytes())
+                .into_owned()
+                .collect(),
+        )
+    }
+
+    /// The value of `key`, if present.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Parses a `true`/`false` flag into `errors` on failure.
+    pub fn bool(&self, key: &str, errors: &mut ValidationErrors) -> Option<bool> {
+        match self.get(key)?.to_ascii_lowercase().as_str() {
+            "true" | "1" => Some(true),
+            "false" | "0" => Some(false),
+            _ => {
+                errors.add(key, "invalid", format!("{key} must be true or false"));
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        email: String,
+        nested: Option<Inner>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Inner {
+        count: u32,
+    }
+
+    fn field_of(result: Result<Body, ApiError>) -> (String, &'static str) {
+        match result {
+            Err(ApiError::Validation(e)) => (e.errors()[0].field.clone(), e.errors()[0].code),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn missing_fields_are_named() {
+        assert_eq!(field_of(parse_json(b"{}")), ("email".into(), "required"));
+        assert_eq!(
+            field_of(parse_json(br#"{"email":"a","nested":{}}"#)),
+            ("nested.count".into(), "required")
+        );
+    }
+
+    #[test]
+    fn wrong_types_are_located() {
+        assert_eq!(
+            field_of(parse_json(br#"{"email": 5}"#)),
+            ("email".into(), "invalid_type")
+        );
+        assert_eq!(
+            field_of(parse_json(br#"{"email":"a","nested":{"count":-1}}"#)),
+            ("nested.count".into(), "invalid_type")
+        );
+        assert_eq!(field_of(parse_json(b"[]")), ("body".into(), "invalid_type"));
+    }
+
+    #[test]
+    fn unknown_fields_are_named_where_refused() {
+        assert_eq!(
+            field_of(parse_json(br#"{"email":"a","role":"admin"}"#)),
+            ("role".into(), "unknown_field")
+        );
+    }
+
+    #[test]
+    fn syntax_errors_and_trailing_garbage_are_malformed() {
+        for body in [&b"{"[..], b"", b"{\"email\":\"a\"} x", b"nope"] {
+            assert!(matches!(
+                parse_json::<Body>(body),
+                Err(ApiError::MalformedJson(_))
+            ));
+        }
+    }
+}

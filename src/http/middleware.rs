@@ -1,0 +1,136 @@
+//! Edge middleware: request ids and access logs, the request time limit, and
+//! problem+json bodies for errors the framework raises itself.
+
+use std::time::{Duration, Instant};
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::error::InternalError;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::web::Data;
+use actix_web::{HttpMessage as _, ResponseError as _};
+use tracing::Instrument as _;
+
+use super::error::{problem_response, ApiError, PROBLEM_JSON};
+use super::state::AppState;
+
+/// The request id header, accepted from clients and always echoed.
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The id of the current request, available to handlers as an extension.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// A client's id is kept when it is short and printable, so it cannot
+/// forge log lines; anything else is replaced.
+fn accepted_request_id(value: &HeaderValue) -> Option<String> {
+    let s = value.to_str().ok()?;
+    let ok = !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic());
+    ok.then(|| s.to_owned())
+}
+
+/// Gives every request an id, runs it inside a span carrying that id (so
+/// every log line has it), echoes it, and logs the outcome.
+pub async fn request_id(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = req
+        .headers()
+        .get(X_REQUEST_ID)
+        .and_then(accepted_request_id)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %req.method(),
+        path = %req.path(),
+    );
+    let started = Instant::now();
+    let mut response = match next.call(req).instrument(span.clone()).await {
+        Ok(response) => response,
+        Err(error) => {
+            let status = error.as_response_error().status_code().as_u16();
+            span.in_scope(|| tracing::warn!(status, "request failed in middleware"));
+            return Err(error);
+        }
+    };
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(X_REQUEST_ID, value);
+    }
+    span.in_scope(|| {
+        tracing::info!(
+            status = response.status().as_u16(),
+            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request finished"
+        );
+    });
+    Ok(response)
+}
+
+/// Answers 504 when a request runs past `http.request_timeout_ms`. The
+/// request cannot be kept aside while routing runs (routing needs it
+/// unshared), so the 504 travels as an error carrying a ready response.
+pub async fn request_timeout(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let limit = req
+        .app_data::<Data<AppState>>()
+        .map_or(Duration::from_secs(30), |s| {
+            Duration::from_millis(s.settings.http.request_timeout_ms)
+        });
+    let id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
+    match tokio::time::timeout(limit, next.call(req)).await {
+        Ok(result) => result,
+        Err(_) => {
+            let mut response = ApiError::Timeout.error_response();
+            if let Some(value) = id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+                response.headers_mut().insert(X_REQUEST_ID, value);
+            }
+            Err(InternalError::from_response(ApiError::Timeout, response).into())
+        }
+    }
+}
+
+/// Replaces the plain-text bodies of framework errors (unknown route, wrong
+/// method, unreadable body) with problem+json, keeping the status.
+pub async fn problem_fallback(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let response = next.call(req).await?;
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|ct| ct.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return Ok(response.map_into_left_body());
+    }
+    let (code, detail) = match status.as_u16() {
+        404 => ("not_found", "no resource at this address".to_owned()),
+        405 => (
+            "method_not_allowed",
+            "this method is not allowed here".to_owned(),
+        ),
+        413 => (
+            "payload_too_large",
+            "the request body is too large".to_owned(),
+        ),
+        400 => (
+            "bad_request",
+            "the request could not be understood".to_owned(),
+        ),
+        s if s >= 500 => ("internal_error", "an unexpected error occurred".to_owned()),
+        _ => (
+            "http_error",
+            status.canonical_reason().unwrap_or("error").to_lowercase(),
+        ),
+    };
+    Ok(response
+        .into_response(problem_response(status, code, detail))
+        .map_into_right_body())
+}

@@ -1,0 +1,34 @@
+//! The edge: actix-web routes, extractors, middleware and the single error
+//! mapping. Handlers validate input, send one message to one actor, and map
+//! the reply.
+
+pub mod admin;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod middleware;
+pub mod pagination;
+pub mod rate_limit;
+pub mod state;
+
+use actix_web::web;
+
+pub use error::ApiError;
+pub use state::AppState;
+
+/// Every route: health checks at the root, the API under `/api/v1`.
+/// Routes are declared without a trailing slash; `NormalizePath` trims it
+/// from requests so both forms work.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.configure(health::routes).service(
+        web::scope("/api/v1")
+            .configure(auth::routes)
+            .configure(admin::routes),
+    );
+}
+
+/// The answer for any path no route matches.
+pub async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::NotFound("route"))
+}

@@ -1,0 +1,18 @@
+//! What every handler can reach: actor addresses, token keys for
+//! verification, the rate limiter, and edge settings.
+
+use std::sync::Arc;
+
+use crate::actors::Actors;
+use crate::config::Settings;
+use crate::domain::auth::TokenKeys;
+
+use super::rate_limit::RateLimiter;
+
+/// Shared edge state, registered once as `web::Data<AppState>`.
+pub struct AppState {
+    pub actors: Actors,
+    pub keys: Arc<TokenKeys>,
+    pub rate_limiter: RateLimiter,
+    pub settings: Settings,
+}

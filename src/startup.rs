@@ -1,0 +1,139 @@
+//! Building and running one Emporium instance: databases, actors, edge.
+//! The binary and the tests go through the same `Application::build`.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::{Actor as _, Addr};
+use actix_cors::Cors;
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::{from_fn, NormalizePath, TrailingSlash};
+use actix_web::{web, App, HttpServer};
+use anyhow::Context as _;
+use secrecy::ExposeSecret as _;
+
+use crate::actors::edge::{EdgeActor, StopServer};
+use crate::actors::Cluster;
+use crate::config::{Domain, Settings};
+use crate::domain::auth::TokenKeys;
+use crate::http::middleware::{problem_fallback, request_id, request_timeout};
+use crate::http::rate_limit::RateLimiter;
+use crate::http::{self, AppState};
+use crate::store;
+
+/// A built, not yet running, instance.
+pub struct Application {
+    port: u16,
+    server: Server,
+    cluster: Cluster,
+    edge: Addr<EdgeActor>,
+}
+
+/// Creates every missing domain database and applies its migrations.
+pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    for domain in Domain::ALL {
+        store::database::prepare(&settings.database, domain).await?;
+    }
+    Ok(())
+}
+
+fn cors(settings: &Settings) -> Cors {
+    let origins = &settings.http.cors_allowed_origins;
+    let cors = Cors::default()
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers([
+            "authorization",
+            "content-type",
+            "idempotency-key",
+            "x-request-id",
+        ])
+        .expose_headers([
+            "x-request-id",
+            "retry-after",
+            "x-cache",
+            "idempotent-replayed",
+        ])
+        .max_age(3600);
+    if origins.iter().any(|o| o == "*") {
+        cors.allow_any_origin()
+    } else {
+        origins
+            .iter()
+            .fold(cors, |cors, origin| cors.allowed_origin(origin))
+    }
+}
+
+impl Application {
+    /// Migrates, starts the actors and binds the HTTP server (port 0 picks a
+    /// free one). Must run inside an actix system. `listen_for_signals`
+    /// makes SIGTERM/SIGINT drain and stop the instance.
+    pub async fn build(settings: Settings, listen_for_signals: bool) -> anyhow::Result<Self> {
+        migrate(&settings).await?;
+        let keys = Arc::new(TokenKeys::new(
+            settings.auth.jwt_secret.expose_secret().as_bytes(),
+            &settings.auth.issuer,
+            &settings.auth.audience,
+            settings.auth.access_ttl_secs,
+        ));
+        let cluster = Cluster::start(&settings, Arc::clone(&keys))?;
+        let rate_limiter = RateLimiter::new(
+            store::redis::pool(&settings.redis)?,
+            &settings.database.prefix,
+            Duration::from_millis(settings.redis.timeout_ms),
+        );
+        let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))
+            .with_context(|| format!("binding {}:{}", settings.http.host, settings.http.port))?;
+        let port = listener.local_addr()?.port();
+        let workers = settings.http.workers.max(1);
+        let shutdown_timeout = settings.http.shutdown_timeout_secs;
+        let state = web::Data::new(AppState {
+            actors: cluster.actors().clone(),
+            keys,
+            rate_limiter,
+            settings: settings.clone(),
+        });
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .configure(http::routes)
+                .default_service(web::to(http::not_found))
+                .wrap(from_fn(request_timeout))
+                .wrap(from_fn(problem_fallback))
+                .wrap(NormalizePath::new(TrailingSlash::Trim))
+                .wrap(cors(&state.settings))
+                .wrap(from_fn(request_id))
+        })
+        .workers(workers)
+        .shutdown_timeout(shutdown_timeout)
+        .disable_signals()
+        .listen(listener)?
+        .run();
+        let edge = EdgeActor::new(server.handle(), listen_for_signals).start();
+        Ok(Self {
+            port,
+            server,
+            cluster,
+            edge,
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle that stops the server from outside (tests).
+    pub fn server_handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped (signal or `StopServer`), then closes the
+    /// actors' pools and stops their arbiters.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let result = self.server.await;
+        self.edge.do_send(StopServer { graceful: false });
+        self.cluster.shutdown().await;
+        result.context("HTTP server failed")
+    }
+}

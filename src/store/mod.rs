@@ -1,0 +1,7 @@
+//! Per-domain SQL and connection set-up. Each submodule's functions take the
+//! pool or transaction of the one domain they belong to; only that domain's
+//! actor ever holds it.
+
+pub mod auth;
+pub mod database;
+pub mod redis;
