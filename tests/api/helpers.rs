@@ -1,0 +1,246 @@
+//! `TestApp`: one isolated instance per test (random port, fresh database
+//! prefix, its own Redis key namespace), with request helpers. Set
+//! `TEST_LOG=1` to see the instance's logs.
+
+use std::path::Path;
+use std::thread::JoinHandle;
+
+use actix_web::dev::ServerHandle;
+use emporium::config::Settings;
+use emporium::startup::Application;
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{json, Value};
+
+/// Password used for every test account.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A running instance and a client for it.
+pub struct TestApp {
+    pub address: String,
+    pub settings: Settings,
+    pub client: reqwest::Client,
+    server: Option<ServerHandle>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Settings for a fresh instance: port 0, a unique prefix, diagnostics on.
+pub fn test_settings() -> Settings {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
+    let mut settings = Settings::load(&path).expect("config.toml loads");
+    let unique = uuid::Uuid::new_v4().simple().to_string();
+    settings.database.prefix = format!("emt_{}", &unique[..16]);
+    settings.database.max_connections = 5;
+    settings.http.port = 0;
+    settings.http.workers = 2;
+    settings.diagnostics.enabled = true;
+    settings
+}
+
+impl TestApp {
+    /// An instance with default test settings.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// An instance with settings adjusted by `adjust`.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Self {
+        let mut settings = test_settings();
+        adjust(&mut settings);
+        if std::env::var_os("TEST_LOG").is_some() {
+            emporium::telemetry::init(&settings.log);
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let app_settings = settings.clone();
+        // Each instance runs in its own actix system on its own thread, as
+        // the binary does, so tests never share a runtime with it.
+        let thread = std::thread::spawn(move || {
+            actix_rt::System::new().block_on(async move {
+                match Application::build(app_settings, false).await {
+                    Ok(app) => {
+                        let _ = tx.send(Ok((app.port(), app.server_handle())));
+                        if let Err(e) = app.run_until_stopped().await {
+                            eprintln!("test instance failed: {e:?}");
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                    }
+                }
+            });
+        });
+        let (port, server) = rx
+            .await
+            .expect("instance thread answered")
+            .expect("instance started");
+        Self {
+            address: format!("http://127.0.0.1:{port}"),
+            settings,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            server: Some(server),
+            thread: Some(thread),
+        }
+    }
+
+    /// URL of `path` on this instance.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// A request with an optional bearer token.
+    pub fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let builder = self.client.request(method, self.url(path));
+        match token {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        self.request(Method::GET, path, token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
+        self.request(Method::POST, path, token)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
+        self.request(Method::PATCH, path, token)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Registers a customer and returns its JSON.
+    pub async fn register(&self, email: &str) -> Value {
+        let response = self
+            .post(
+                "/api/v1/auth/register/",
+                None,
+                &json!({"email": email, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "registering {email}"
+        );
+        response.json().await.expect("json")
+    }
+
+    /// Logs in and returns the token pair.
+    pub async fn login(&self, email: &str, password: &str) -> Value {
+        let response = self
+            .post(
+                "/api/v1/auth/login/",
+                None,
+                &json!({"email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "logging in {email}");
+        response.json().await.expect("json")
+    }
+
+    /// Registers and logs in a customer; returns (user id, access, refresh).
+    pub async fn customer(&self, email: &str) -> (String, String, String) {
+        let user = self.register(email).await;
+        let pair = self.login(email, PASSWORD).await;
+        (
+            str_of(&user["id"]),
+            str_of(&pair["access"]),
+            str_of(&pair["refresh"]),
+        )
+    }
+
+    /// Creates an admin the way `emporium create-admin` does and logs in.
+    pub async fn admin(&self) -> (String, String) {
+        let email = "admin@emporium.test";
+        let id = emporium::commands::create_admin(&self.settings, email, PASSWORD, "Admin")
+            .await
+            .expect("admin created");
+        let pair = self.login(email, PASSWORD).await;
+        (id.to_string(), str_of(&pair["access"]))
+    }
+
+    /// Stops the server gracefully, letting in-flight requests finish.
+    pub async fn stop_gracefully(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop(true).await;
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let server = self.server.take();
+        let thread = self.thread.take();
+        let settings = self.settings.database.clone();
+        // Drop runs inside the test's runtime, which must not block on
+        // async work; a helper thread stops the instance and drops its
+        // databases.
+        let cleanup = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                if let Some(server) = server {
+                    server.stop(false).await;
+                }
+            });
+            if let Some(thread) = thread {
+                let _ = thread.join();
+            }
+            if let Err(e) = rt.block_on(emporium::store::database::drop_databases(&settings)) {
+                eprintln!("could not drop test databases: {e:?}");
+            }
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// A JSON string value as an owned String.
+pub fn str_of(value: &Value) -> String {
+    value
+        .as_str()
+        .unwrap_or_else(|| panic!("expected a string, got {value}"))
+        .to_owned()
+}
+
+/// Asserts a problem+json response with `status` and `code`; returns the body.
+pub async fn assert_problem(response: Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status, "status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().expect("ascii").to_owned())
+        .unwrap_or_default();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.expect("problem body is json");
+    assert_eq!(body["code"], code, "problem code in {body}");
+    assert_eq!(body["status"], status);
+    body
+}
+
+/// The fields named by a validation problem.
+pub fn error_fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .map(|errors| errors.iter().map(|e| str_of(&e["field"])).collect())
+        .unwrap_or_default()
+}

@@ -1,0 +1,10 @@
+//! Integration tests: each test starts a whole Emporium instance on a random
+//! port with its own databases, and talks HTTP to it.
+
+mod admin_users;
+mod edge;
+mod helpers;
+mod login;
+mod register;
+mod runtime;
+mod tokens;
