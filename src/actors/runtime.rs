@@ -196,7 +196,10 @@ pub async fn ping_database(pool: sqlx::PgPool) -> Result<(), RuntimeError> {
 /// The work behind [`Probe`].
 pub async fn run_probe(actor: &'static str, probe: Probe) -> Result<ProbeReply, RuntimeError> {
     let slept_ms = probe.sleep_ms.min(60_000);
-    tokio::time::sleep(Duration::from_millis(slept_ms)).await;
+    // A zero sleep would still wait for the timer's next tick.
+    if slept_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(slept_ms)).await;
+    }
     // A deliberate panic is the point of this probe: it exercises supervision.
     #[allow(clippy::panic)]
     if probe.panic {
