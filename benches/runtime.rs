@@ -17,15 +17,27 @@ use emporium::domain::auth::{PasswordHasher, Role, TokenKeys};
 use emporium::store::database::lazy_pool;
 
 fn tokens(c: &mut Criterion) {
-    let keys = TokenKeys::new(b"bench-secret-bench-secret-bench-secret", "emporium", "emporium-api", 900);
+    let keys = TokenKeys::new(
+        b"bench-secret-bench-secret-bench-secret",
+        "emporium",
+        "emporium-api",
+        900,
+    );
     let user = uuid::Uuid::new_v4();
     let now = chrono::Utc::now().timestamp();
-    let token = keys.issue_access(user, Role::Customer, 0, now).expect("sign");
+    let token = keys
+        .issue_access(user, Role::Customer, 0, now)
+        .expect("sign");
     let mut group = c.benchmark_group("jwt");
     group.bench_function("sign_hs256", |b| {
-        b.iter(|| keys.issue_access(user, Role::Customer, 0, now).expect("sign"))
+        b.iter(|| {
+            keys.issue_access(user, Role::Customer, 0, now)
+                .expect("sign")
+        })
     });
-    group.bench_function("verify_hs256", |b| b.iter(|| keys.verify_access(&token).expect("verify")));
+    group.bench_function("verify_hs256", |b| {
+        b.iter(|| keys.verify_access(&token).expect("verify"))
+    });
     group.finish();
 }
 
@@ -33,13 +45,18 @@ fn passwords(c: &mut Criterion) {
     let hasher = PasswordHasher::new().expect("params");
     let hash = hasher.hash("correct horse battery").expect("hash");
     let mut group = c.benchmark_group("argon2id");
-    group.sample_size(10).measurement_time(Duration::from_secs(5));
-    group.bench_function("verify", |b| b.iter(|| hasher.verify("correct horse battery", &hash)));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(5));
+    group.bench_function("verify", |b| {
+        b.iter(|| hasher.verify("correct horse battery", &hash))
+    });
     group.finish();
 }
 
 fn actor_round_trip(c: &mut Criterion) {
-    let settings = Settings::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml")).expect("config");
+    let settings =
+        Settings::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml")).expect("config");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -56,8 +73,11 @@ fn actor_round_trip(c: &mut Criterion) {
             let metrics = ActorMetrics::new("catalog", 1024);
             let m = Arc::clone(&metrics);
             let arbiter = Arbiter::new();
-            let addr = Supervisor::start_in_arbiter(&arbiter.handle(), move |_| CatalogActor::new(pool, m));
-            tx.send(ActorClient::new(addr, metrics, Duration::from_secs(5))).expect("send client");
+            let addr = Supervisor::start_in_arbiter(&arbiter.handle(), move |_| {
+                CatalogActor::new(pool, m)
+            });
+            tx.send(ActorClient::new(addr, metrics, Duration::from_secs(5)))
+                .expect("send client");
             // Keep the system alive until the process ends.
             std::future::pending::<()>().await;
         })

@@ -287,6 +287,24 @@ mod tests {
     }
 
     #[test]
+    fn environment_variables_override_the_file() {
+        // Only this test sets these variables; the others do not read them.
+        std::env::set_var(
+            "EMPORIUM__HTTP__CORS_ALLOWED_ORIGINS",
+            "https://a.example,https://b.example",
+        );
+        std::env::set_var("EMPORIUM__RATE_LIMIT__WINDOW_SECS", "7");
+        let s = settings();
+        std::env::remove_var("EMPORIUM__HTTP__CORS_ALLOWED_ORIGINS");
+        std::env::remove_var("EMPORIUM__RATE_LIMIT__WINDOW_SECS");
+        assert_eq!(
+            s.http.cors_allowed_origins,
+            ["https://a.example", "https://b.example"]
+        );
+        assert_eq!(s.rate_limit.window_secs, 7);
+    }
+
+    #[test]
     fn secrets_never_print() {
         let s = settings();
         assert!(!format!("{s:?}").contains(DEVELOPMENT_JWT_SECRET));
