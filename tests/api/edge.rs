@@ -1,6 +1,6 @@
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, TestApp};
+use crate::helpers::{actor_metrics, assert_problem, TestApp};
 
 #[tokio::test]
 async fn paths_work_with_and_without_the_trailing_slash() {
@@ -144,18 +144,6 @@ async fn an_actor_slower_than_the_call_timeout_gets_504_and_is_counted() {
         )
         .await;
     assert_problem(r, 504, "timeout").await;
-    let report: Value = app
-        .get("/api/v1/admin/actors/", Some(&admin))
-        .await
-        .json()
-        .await
-        .expect("json");
-    let orders = report["actors"]
-        .as_array()
-        .expect("actors")
-        .iter()
-        .find(|a| a["name"] == "orders")
-        .expect("orders")
-        .clone();
+    let orders = actor_metrics(&app, &admin, "orders").await;
     assert_eq!(orders["timeouts"], 1);
 }

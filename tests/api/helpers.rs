@@ -244,3 +244,20 @@ pub fn error_fields(problem: &Value) -> Vec<String> {
         .map(|errors| errors.iter().map(|e| str_of(&e["field"])).collect())
         .unwrap_or_default()
 }
+
+/// One actor's entry in `GET /api/v1/admin/actors/`.
+pub async fn actor_metrics(app: &TestApp, admin: &str, name: &str) -> Value {
+    let report: Value = app
+        .get("/api/v1/admin/actors/", Some(admin))
+        .await
+        .json()
+        .await
+        .expect("json");
+    report["actors"]
+        .as_array()
+        .expect("actors")
+        .iter()
+        .find(|a| a["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no actor {name} in {report}"))
+}

@@ -2,23 +2,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, TestApp};
-
-async fn actor(app: &TestApp, admin: &str, name: &str) -> Value {
-    let report: Value = app
-        .get("/api/v1/admin/actors/", Some(admin))
-        .await
-        .json()
-        .await
-        .expect("json");
-    report["actors"]
-        .as_array()
-        .expect("actors")
-        .iter()
-        .find(|a| a["name"] == name)
-        .cloned()
-        .unwrap_or_else(|| panic!("no actor {name} in {report}"))
-}
+use crate::helpers::{actor_metrics as actor, assert_problem, TestApp};
 
 #[tokio::test]
 async fn a_full_mailbox_answers_503_at_once_instead_of_waiting() {
