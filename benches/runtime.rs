@@ -14,7 +14,9 @@ use emporium::actors::metrics::ActorMetrics;
 use emporium::actors::runtime::{run_probe, ActorClient, Probe};
 use emporium::config::{Domain, Settings};
 use emporium::domain::auth::{PasswordHasher, Role, TokenKeys};
+use emporium::store::catalog_cache::CatalogCache;
 use emporium::store::database::lazy_pool;
+use emporium::store::redis::pool as redis_pool;
 
 fn tokens(c: &mut Criterion) {
     let keys = TokenKeys::new(

@@ -24,6 +24,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub rate_limit: RateLimitSettings,
     pub actors: ActorSettings,
+    pub catalog: CatalogSettings,
     #[serde(default)]
     pub diagnostics: DiagnosticsSettings,
     #[serde(default)]
@@ -151,6 +152,17 @@ pub struct RateLimitSettings {
 pub struct ActorSettings {
     pub mailbox_capacity: usize,
     pub call_timeout_ms: u64,
+}
+
+/// Catalog caching and stock reservations.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CatalogSettings {
+    /// Lifetime of cached product responses.
+    pub cache_ttl_secs: u64,
+    /// How long an uncommitted reservation holds its stock.
+    pub reservation_ttl_secs: i64,
+    /// How often expired reservations are swept back into stock.
+    pub sweep_interval_secs: u64,
 }
 
 /// Switches for test and drill endpoints.

@@ -14,6 +14,7 @@ use super::payments::PaymentsActor;
 use super::runtime::{ActorClient, CallError, Ping, Probe, ProbeReply, RuntimeError, Shutdown};
 use crate::config::{Domain, Settings};
 use crate::domain::auth::{PasswordHasher, TokenKeys};
+use crate::store::catalog_cache::{CacheStatsSnapshot, CatalogCache};
 use crate::store::database::lazy_pool;
 
 /// How long shutdown waits for an actor to close its pool.
@@ -26,6 +27,8 @@ pub struct Actors {
     pub catalog: ActorClient<CatalogActor>,
     pub orders: ActorClient<OrdersActor>,
     pub payments: ActorClient<PaymentsActor>,
+    /// Read-only use at the edge: the cache's statistics.
+    catalog_cache: CatalogCache,
 }
 
 /// The running actors and the arbiters they live on.
@@ -67,11 +70,18 @@ impl Cluster {
         let auth = start_supervised(&mut arbiters, move || AuthActor::new(auth_service, m));
 
         let catalog_metrics = ActorMetrics::new(Domain::Catalog.name(), capacity);
-        let (pool, m) = (
-            lazy_pool(db, Domain::Catalog)?,
-            Arc::clone(&catalog_metrics),
+        let (pool, m) = (lazy_pool(db, Domain::Catalog)?, Arc::clone(&catalog_metrics));
+        // The catalog owns a Redis pool of its own for caching.
+        let catalog_cache = CatalogCache::new(
+            crate::store::redis::pool(&settings.redis)?,
+            &db.prefix,
+            Duration::from_millis(settings.redis.timeout_ms),
+            settings.catalog.cache_ttl_secs,
         );
-        let catalog = start_supervised(&mut arbiters, move || CatalogActor::new(pool, m));
+        let cache = catalog_cache.clone();
+        let ttl = settings.catalog.reservation_ttl_secs;
+        let sweep = Duration::from_secs(settings.catalog.sweep_interval_secs);
+        let catalog = start_supervised(&mut arbiters, move || CatalogActor::new(pool, cache, ttl, sweep, m));
 
         let orders_metrics = ActorMetrics::new(Domain::Orders.name(), capacity);
         let (pool, m) = (lazy_pool(db, Domain::Orders)?, Arc::clone(&orders_metrics));
@@ -89,6 +99,7 @@ impl Cluster {
             catalog: ActorClient::new(catalog, catalog_metrics, timeout),
             orders: ActorClient::new(orders, orders_metrics, timeout),
             payments: ActorClient::new(payments, payments_metrics, timeout),
+            catalog_cache,
         };
         Ok(Self { actors, arbiters })
     }
@@ -132,6 +143,11 @@ impl Actors {
         .iter()
         .map(|m| m.snapshot())
         .collect()
+    }
+
+    /// The catalog cache's counters.
+    pub fn catalog_cache_stats(&self) -> CacheStatsSnapshot {
+        self.catalog_cache.snapshot()
     }
 
     /// Pings every actor and its database, concurrently.

@@ -271,3 +271,19 @@ macro_rules! lifecycle_handlers {
         }
     };
 }
+
+/// Implements `Handler<$message>` for an actor with `service` and `metrics`
+/// fields by calling `service.$method(msg)` under [`instrumented`].
+#[macro_export]
+macro_rules! route_to_service {
+    ($actor:ty, $error:ty, $message:ty => $method:ident, $reply:ty) => {
+        impl actix::Handler<$message> for $actor {
+            type Result = actix::ResponseActFuture<Self, Result<$reply, $error>>;
+
+            fn handle(&mut self, msg: $message, _: &mut actix::Context<Self>) -> Self::Result {
+                let service = self.service.clone();
+                $crate::actors::runtime::instrumented(&self.metrics, async move { service.$method(msg).await })
+            }
+        }
+    };
+}

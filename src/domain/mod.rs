@@ -2,5 +2,6 @@
 //! domain's credentials and tokens. Everything here is unit-tested in place.
 
 pub mod auth;
+pub mod catalog;
 pub mod pagination;
 pub mod validation;

@@ -10,6 +10,7 @@ use crate::actors::metrics::ActorMetricsSnapshot;
 use crate::actors::runtime::{Probe, ProbeReply};
 
 use super::rate_limit::RateLimitStats;
+use crate::store::catalog_cache::CacheStatsSnapshot;
 
 /// Routes of this module.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -24,12 +25,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 struct RuntimeReport {
     actors: Vec<ActorMetricsSnapshot>,
     rate_limiter: RateLimitStats,
+    catalog_cache: CacheStatsSnapshot,
 }
 
 async fn actors(state: Data<AppState>, _admin: AdminUser) -> Json<RuntimeReport> {
     Json(RuntimeReport {
         actors: state.actors.metrics(),
         rate_limiter: state.rate_limiter.stats(),
+        catalog_cache: state.actors.catalog_cache_stats(),
     })
 }
 

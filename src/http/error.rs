@@ -8,6 +8,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::actors::auth::AuthError;
+use crate::actors::catalog::CatalogError;
 use crate::actors::runtime::{CallError, RuntimeError};
 use crate::domain::validation::{FieldError, ValidationErrors};
 
@@ -232,6 +233,39 @@ impl From<AuthError> for ApiError {
             },
             AuthError::Panicked(p) => ApiError::Internal(p.into()),
             AuthError::Unexpected(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl From<CatalogError> for ApiError {
+    fn from(e: CatalogError) -> Self {
+        let conflict = |code: &'static str, e: &CatalogError| ApiError::Conflict {
+            code,
+            detail: e.to_string(),
+        };
+        match e {
+            CatalogError::Validation(errors) => ApiError::Validation(errors),
+            CatalogError::InvalidQuery(errors) => ApiError::InvalidQuery(errors),
+            CatalogError::CategoryNotFound => ApiError::NotFound("category"),
+            CatalogError::ProductNotFound => ApiError::NotFound("product"),
+            CatalogError::Taken { field, .. } => conflict(if field == "sku" { "sku_taken" } else { "slug_taken" }, &e),
+            CatalogError::CategoryHasProducts => conflict("category_has_products", &e),
+            CatalogError::CategoryHasChildren => conflict("category_has_children", &e),
+            CatalogError::ProductInUse => conflict("product_in_use", &e),
+            CatalogError::InsufficientStock(ref lines) => ApiError::Conflict {
+                code: "insufficient_stock",
+                detail: format!(
+                    "not enough stock for: {}",
+                    lines
+                        .iter()
+                        .map(|l| format!("{} (requested {}, available {})", l.product_id, l.requested, l.available))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+            },
+            CatalogError::ReservationNotHeld(_) => conflict("reservation_not_held", &e),
+            CatalogError::Panicked(p) => ApiError::Internal(p.into()),
+            CatalogError::Unexpected(e) => ApiError::Internal(e),
         }
     }
 }

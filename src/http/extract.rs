@@ -176,6 +176,32 @@ impl FromRequest for AdminUser {
     }
 }
 
+/// The caller if credentials were sent, `None` if not. Credentials that are
+/// sent and refused are still a 401: a bad token never downgrades silently
+/// to anonymous.
+#[derive(Debug, Clone, Copy)]
+pub struct MaybeAuthenticated(pub Option<Principal>);
+
+impl MaybeAuthenticated {
+    /// Whether the caller is an admin.
+    pub fn is_admin(&self) -> bool {
+        self.0.is_some_and(|p| p.is_admin())
+    }
+}
+
+impl FromRequest for MaybeAuthenticated {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        if !req.headers().contains_key(header::AUTHORIZATION) {
+            return Box::pin(async { Ok(MaybeAuthenticated(None)) });
+        }
+        let user = Authenticated::from_request(req, payload);
+        Box::pin(async move { Ok(MaybeAuthenticated(Some(user.await?.0))) })
+    }
+}
+
 /// Query parameters, decoded; the last value of a repeated key wins.
 #[derive(Debug, Clone, Default)]
 pub struct QueryParams(Vec<(String, String)>);

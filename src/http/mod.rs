@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod catalog;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -24,6 +25,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(health::routes).service(
         web::scope("/api/v1")
             .configure(auth::routes)
+            .configure(catalog::routes)
             .configure(admin::routes),
     );
 }

@@ -12,14 +12,14 @@ pub fn page_request(params: &QueryParams) -> Result<PageRequest, ApiError> {
     PageRequest::parse(params.get("page"), params.get("page_size")).map_err(ApiError::InvalidQuery)
 }
 
-/// Wraps `results` in the envelope, linking neighbours with the request's
-/// own query (page replaced). A page past the end is a 404, as in DRF.
-pub fn page<T>(
+/// The absolute `next` and `previous` links of a page, built from the
+/// request's own query (page replaced). A page past the end is a 404, as in
+/// DRF.
+pub fn page_links(
     req: &HttpRequest,
     request: PageRequest,
     count: i64,
-    results: Vec<T>,
-) -> Result<Page<T>, ApiError> {
+) -> Result<(Option<String>, Option<String>), ApiError> {
     if request.is_past_end(count) {
         return Err(ApiError::NotFound("page"));
     }
@@ -36,17 +36,21 @@ pub fn page<T>(
         }
         let query = query.finish();
         let sep = if query.is_empty() { "" } else { "?" };
-        format!(
-            "{}://{}{}{sep}{query}",
-            info.scheme(),
-            info.host(),
-            req.path()
-        )
+        format!("{}://{}{}{sep}{query}", info.scheme(), info.host(), req.path())
     };
+    Ok((
+        request.has_next(count).then(|| link(request.page + 1)),
+        (request.page > 1).then(|| link(request.page - 1)),
+    ))
+}
+
+/// Wraps `results` in DRF's envelope.
+pub fn page<T>(req: &HttpRequest, request: PageRequest, count: i64, results: Vec<T>) -> Result<Page<T>, ApiError> {
+    let (next, previous) = page_links(req, request, count)?;
     Ok(Page {
         count,
-        next: request.has_next(count).then(|| link(request.page + 1)),
-        previous: (request.page > 1).then(|| link(request.page - 1)),
+        next,
+        previous,
         results,
     })
 }

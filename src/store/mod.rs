@@ -3,5 +3,7 @@
 //! actor ever holds it.
 
 pub mod auth;
+pub mod catalog;
+pub mod catalog_cache;
 pub mod database;
 pub mod redis;

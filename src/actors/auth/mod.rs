@@ -6,7 +6,7 @@ pub mod messages;
 
 use std::sync::Arc;
 
-use actix::{Actor, Context, Handler, ResponseActFuture};
+use actix::{Actor, Context};
 use sqlx::PgPool;
 
 pub use error::AuthError;
@@ -14,7 +14,7 @@ pub use handlers::AuthService;
 use messages::*;
 
 use super::metrics::ActorMetrics;
-use super::runtime::{instrumented, on_started};
+use super::runtime::on_started;
 
 /// The auth domain actor.
 pub struct AuthActor {
@@ -44,17 +44,10 @@ impl Actor for AuthActor {
 
 crate::lifecycle_handlers!(AuthActor);
 
-/// Routes a message to the `AuthService` method of the same intent.
+/// Routes a message to the service method of the same intent.
 macro_rules! route {
     ($message:ty => $method:ident, $reply:ty) => {
-        impl Handler<$message> for AuthActor {
-            type Result = ResponseActFuture<Self, Result<$reply, AuthError>>;
-
-            fn handle(&mut self, msg: $message, _: &mut Context<Self>) -> Self::Result {
-                let service = self.service.clone();
-                instrumented(&self.metrics, async move { service.$method(msg).await })
-            }
-        }
+        crate::route_to_service!(AuthActor, AuthError, $message => $method, $reply);
     };
 }
 

@@ -1,0 +1,73 @@
+//! Everything the catalog domain can answer besides success.
+
+use crate::actors::runtime::HandlerPanicked;
+use crate::domain::catalog::stock::Shortfall;
+use crate::domain::validation::ValidationErrors;
+
+/// Errors of the catalog domain. Mapped to HTTP in `http::error` only.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// Input broke a field rule.
+    #[error(transparent)]
+    Validation(ValidationErrors),
+    /// A listing filter names something that does not exist.
+    #[error(transparent)]
+    InvalidQuery(ValidationErrors),
+    /// No such category.
+    #[error("category not found")]
+    CategoryNotFound,
+    /// No such product (or not visible to the caller).
+    #[error("product not found")]
+    ProductNotFound,
+    /// A unique field is taken.
+    #[error("{field} is already used by another {entity}")]
+    Taken { entity: &'static str, field: &'static str },
+    /// The category still has products.
+    #[error("the category still has products; move or delete them first")]
+    CategoryHasProducts,
+    /// The category still has sub-categories.
+    #[error("the category still has sub-categories; move or delete them first")]
+    CategoryHasChildren,
+    /// The product is held by reservations; deactivate it instead.
+    #[error("the product is part of orders; deactivate it instead of deleting it")]
+    ProductInUse,
+    /// Not every line of a reservation can be met; nothing was reserved.
+    #[error("not enough stock for {} line(s)", .0.len())]
+    InsufficientStock(Vec<Shortfall>),
+    /// The reservation is not held any more (committed, released or expired).
+    #[error("the reservation is {0}")]
+    ReservationNotHeld(String),
+    /// The handler panicked.
+    #[error(transparent)]
+    Panicked(#[from] HandlerPanicked),
+    /// Anything else: a bug or an outage. Details are logged, not sent.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for CatalogError {
+    fn from(e: sqlx::Error) -> Self {
+        CatalogError::Unexpected(anyhow::Error::new(e).context("catalog database"))
+    }
+}
+
+impl CatalogError {
+    /// A copy for every waiter of a shared (single-flight) load. Unexpected
+    /// errors keep their message; the original stays in the first log.
+    pub fn duplicate(&self) -> Self {
+        match self {
+            CatalogError::Validation(e) => CatalogError::Validation(e.clone()),
+            CatalogError::InvalidQuery(e) => CatalogError::InvalidQuery(e.clone()),
+            CatalogError::CategoryNotFound => CatalogError::CategoryNotFound,
+            CatalogError::ProductNotFound => CatalogError::ProductNotFound,
+            CatalogError::Taken { entity, field } => CatalogError::Taken { entity, field },
+            CatalogError::CategoryHasProducts => CatalogError::CategoryHasProducts,
+            CatalogError::CategoryHasChildren => CatalogError::CategoryHasChildren,
+            CatalogError::ProductInUse => CatalogError::ProductInUse,
+            CatalogError::InsufficientStock(s) => CatalogError::InsufficientStock(s.clone()),
+            CatalogError::ReservationNotHeld(s) => CatalogError::ReservationNotHeld(s.clone()),
+            CatalogError::Panicked(p) => CatalogError::Panicked(*p),
+            CatalogError::Unexpected(e) => CatalogError::Unexpected(anyhow::anyhow!("{e:#}")),
+        }
+    }
+}

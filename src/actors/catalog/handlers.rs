@@ -1,0 +1,412 @@
+//! The work behind each catalog message.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::future::Future;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use chrono::Utc;
+use futures_util::future::{LocalBoxFuture, Shared};
+use futures_util::FutureExt as _;
+use serde::Serialize;
+use sqlx::PgPool;
+
+use super::error::CatalogError;
+use super::messages::*;
+use crate::domain::catalog::category::{creates_cycle, validate_category};
+use crate::domain::catalog::stock::{normalize_lines, shortfalls};
+use crate::domain::validation::ValidationErrors;
+use crate::store::catalog::{self as store, constraints, CategoryRow, ProductFilter, ProductRow, ProductSnapshot};
+use crate::store::catalog_cache::{CatalogCache, Lookup};
+
+/// PostgreSQL's codes for unique and foreign-key violations.
+const UNIQUE_VIOLATION: &str = "23505";
+const FOREIGN_KEY_VIOLATION: &str = "23503";
+/// Most expired reservations returned to stock per sweep statement.
+const SWEEP_BATCH: i64 = 500;
+
+type Flight = Shared<LocalBoxFuture<'static, Result<Json, Rc<CatalogError>>>>;
+
+/// The catalog's state, shared by every in-flight handler on the actor's
+/// thread.
+#[derive(Clone)]
+pub struct CatalogService {
+    pool: PgPool,
+    cache: CatalogCache,
+    reservation_ttl_secs: i64,
+    /// Loads in progress, by cache key: concurrent misses of one key wait
+    /// for one database query instead of each running their own.
+    inflight: Rc<RefCell<HashMap<String, Flight>>>,
+}
+
+/// Whether a constraint violation came from writing a row or deleting one;
+/// the same foreign key means "unknown parent" on write and "still in use"
+/// on delete.
+#[derive(Clone, Copy)]
+enum Op {
+    Write,
+    Delete,
+}
+
+fn map_db_error(e: sqlx::Error, op: Op) -> CatalogError {
+    let (code, constraint) = match &e {
+        sqlx::Error::Database(db) => (db.code().map(|c| c.into_owned()), db.constraint().map(str::to_owned)),
+        _ => (None, None),
+    };
+    match (code.as_deref(), constraint.as_deref(), op) {
+        (Some(UNIQUE_VIOLATION), Some(constraints::CATEGORY_SLUG), _) => CatalogError::Taken {
+            entity: "category",
+            field: "slug",
+        },
+        (Some(UNIQUE_VIOLATION), Some(constraints::PRODUCT_SLUG), _) => CatalogError::Taken {
+            entity: "product",
+            field: "slug",
+        },
+        (Some(UNIQUE_VIOLATION), Some(constraints::PRODUCT_SKU), _) => CatalogError::Taken {
+            entity: "product",
+            field: "sku",
+        },
+        (Some(FOREIGN_KEY_VIOLATION), Some(constraints::PRODUCT_CATEGORY), Op::Write) => CatalogError::Validation(
+            ValidationErrors::single("category_id", "unknown", "no category has this id"),
+        ),
+        (Some(FOREIGN_KEY_VIOLATION), Some(constraints::PRODUCT_CATEGORY), Op::Delete) => {
+            CatalogError::CategoryHasProducts
+        }
+        (Some(FOREIGN_KEY_VIOLATION), Some(constraints::CATEGORY_PARENT), Op::Write) => CatalogError::Validation(
+            ValidationErrors::single("parent_id", "unknown", "no category has this id"),
+        ),
+        (Some(FOREIGN_KEY_VIOLATION), Some(constraints::CATEGORY_PARENT), Op::Delete) => {
+            CatalogError::CategoryHasChildren
+        }
+        (Some(FOREIGN_KEY_VIOLATION), Some(constraints::RESERVED_PRODUCT), _) => CatalogError::ProductInUse,
+        _ => e.into(),
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<String, CatalogError> {
+    serde_json::to_string(value).map_err(|e| CatalogError::Unexpected(e.into()))
+}
+
+/// The cached body of a listing page; the edge adds the page links.
+#[derive(Serialize)]
+struct ListBody<'a> {
+    count: i64,
+    results: &'a [ProductRow],
+}
+
+impl CatalogService {
+    /// A service around the catalog pool and cache. Must be built on the
+    /// actor's own thread (the in-flight table is thread-local).
+    pub fn new(pool: PgPool, cache: CatalogCache, reservation_ttl_secs: i64) -> Self {
+        Self {
+            pool,
+            cache,
+            reservation_ttl_secs,
+            inflight: Rc::default(),
+        }
+    }
+
+    /// The pool, for lifecycle messages.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The cache, for statistics.
+    pub fn cache(&self) -> &CatalogCache {
+        &self.cache
+    }
+
+    /// Makes every cached response stale; called after each committed write.
+    async fn invalidate(&self) {
+        if !self.cache.bump_generation().await {
+            tracing::warn!("cache generation not bumped; this instance bypasses the cache until it is");
+        }
+    }
+
+    /// Cache-aside with single flight: a hit answers from Redis; concurrent
+    /// misses of one key share one `load`, whose result is stored under the
+    /// generation the lookup saw.
+    async fn cached<F>(&self, kind: &'static str, key: String, load: F) -> Result<(Json, CacheStatus), CatalogError>
+    where
+        F: Future<Output = Result<String, CatalogError>> + 'static,
+    {
+        let stats = self.cache.stats();
+        let generation = match self.cache.get(kind, &key).await {
+            Lookup::Hit(value) => {
+                stats.hits.fetch_add(1, Ordering::Relaxed);
+                return Ok((Arc::from(value), CacheStatus::Hit));
+            }
+            Lookup::Miss { generation } => {
+                stats.misses.fetch_add(1, Ordering::Relaxed);
+                Some(generation)
+            }
+            Lookup::Bypass => {
+                stats.bypassed.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        };
+        let flight_key = format!("{kind}:{key}:{}", generation.as_deref().unwrap_or("-"));
+        let existing = self.inflight.borrow().get(&flight_key).cloned();
+        let flight = match existing {
+            Some(flight) => {
+                stats.single_flight_joins.fetch_add(1, Ordering::Relaxed);
+                flight
+            }
+            None => {
+                let cache = self.cache.clone();
+                let stats = Arc::clone(&stats);
+                let flight = async move {
+                    // A flight that just finished may have filled the cache
+                    // between our lookup and this flight's start.
+                    if generation.is_some() {
+                        if let Lookup::Hit(value) = cache.get(kind, &key).await {
+                            return Ok(Arc::from(value));
+                        }
+                    }
+                    stats.db_loads.fetch_add(1, Ordering::Relaxed);
+                    let json = load.await.map_err(Rc::new)?;
+                    if let Some(generation) = generation {
+                        cache.put(&generation, kind, &key, &json).await;
+                    }
+                    Ok(Arc::from(json))
+                }
+                .boxed_local()
+                .shared();
+                self.inflight.borrow_mut().insert(flight_key.clone(), flight.clone());
+                flight
+            }
+        };
+        let result = flight.clone().await;
+        {
+            let mut inflight = self.inflight.borrow_mut();
+            if inflight.get(&flight_key).is_some_and(|f| f.ptr_eq(&flight)) {
+                inflight.remove(&flight_key);
+            }
+        }
+        result.map(|json| (json, CacheStatus::Miss)).map_err(|e| e.duplicate())
+    }
+
+    pub async fn create_category(&self, msg: CreateCategory) -> Result<CategoryRow, CatalogError> {
+        let row = store::insert_category(&self.pool, &msg.0)
+            .await
+            .map_err(|e| map_db_error(e, Op::Write))?;
+        self.invalidate().await;
+        Ok(row)
+    }
+
+    pub async fn list_categories(&self, msg: ListCategories) -> Result<(Vec<CategoryRow>, i64), CatalogError> {
+        Ok(store::list_categories(&self.pool, msg.0.limit(), msg.0.offset()).await?)
+    }
+
+    pub async fn get_category(&self, msg: GetCategory) -> Result<CategoryRow, CatalogError> {
+        let mut conn = self.pool.acquire().await?;
+        store::get_category(&mut conn, msg.0)
+            .await?
+            .ok_or(CatalogError::CategoryNotFound)
+    }
+
+    pub async fn update_category(&self, msg: UpdateCategory) -> Result<CategoryRow, CatalogError> {
+        let mut tx = self.pool.begin().await?;
+        store::lock_category_tree(&mut tx).await?;
+        let current = store::get_category(&mut tx, msg.id)
+            .await?
+            .ok_or(CatalogError::CategoryNotFound)?;
+        let name = msg.name.unwrap_or(current.name);
+        let slug = msg.slug.unwrap_or(current.slug);
+        let parent_id = msg.parent_id.unwrap_or(current.parent_id);
+        let fields = validate_category(&name, Some(&slug), parent_id).map_err(CatalogError::Validation)?;
+        if let Some(parent) = parent_id {
+            let lineage = store::category_lineage(&mut tx, parent).await?;
+            if lineage.is_empty() {
+                return Err(CatalogError::Validation(ValidationErrors::single(
+                    "parent_id",
+                    "unknown",
+                    "no category has this id",
+                )));
+            }
+            if creates_cycle(msg.id, &lineage) {
+                return Err(CatalogError::Validation(ValidationErrors::single(
+                    "parent_id",
+                    "cycle",
+                    "a category cannot sit under itself or one of its sub-categories",
+                )));
+            }
+        }
+        let row = store::update_category(&mut tx, msg.id, &fields)
+            .await
+            .map_err(|e| map_db_error(e, Op::Write))?
+            .ok_or(CatalogError::CategoryNotFound)?;
+        tx.commit().await?;
+        self.invalidate().await;
+        Ok(row)
+    }
+
+    pub async fn delete_category(&self, msg: DeleteCategory) -> Result<(), CatalogError> {
+        let deleted = store::delete_category(&self.pool, msg.0)
+            .await
+            .map_err(|e| map_db_error(e, Op::Delete))?;
+        if !deleted {
+            return Err(CatalogError::CategoryNotFound);
+        }
+        self.invalidate().await;
+        Ok(())
+    }
+
+    pub async fn create_product(&self, msg: CreateProduct) -> Result<ProductRow, CatalogError> {
+        let fields = msg.0.validate().map_err(CatalogError::Validation)?;
+        let row = store::insert_product(&self.pool, &fields)
+            .await
+            .map_err(|e| map_db_error(e, Op::Write))?;
+        self.invalidate().await;
+        Ok(row)
+    }
+
+    pub async fn get_product(&self, msg: GetProduct) -> Result<(Json, CacheStatus), CatalogError> {
+        let (kind, key) = match &msg.key {
+            ProductKey::Id(id) => ("product", id.to_string()),
+            ProductKey::Slug(slug) => ("product-slug", slug.clone()),
+        };
+        let kind = if msg.include_inactive { kind } else { public_kind(kind) };
+        let pool = self.pool.clone();
+        let include_inactive = msg.include_inactive;
+        self.cached(kind, key, async move {
+            let row = match msg.key {
+                ProductKey::Id(id) => store::get_product(&pool, id).await?,
+                ProductKey::Slug(slug) => store::get_product_by_slug(&pool, &slug).await?,
+            };
+            let row = row
+                .filter(|p| include_inactive || p.is_active)
+                .ok_or(CatalogError::ProductNotFound)?;
+            to_json(&row)
+        })
+        .await
+    }
+
+    pub async fn list_products(&self, msg: ListProducts) -> Result<(Json, CacheStatus), CatalogError> {
+        let kind = if msg.include_inactive { "list" } else { "public-list" };
+        let key = msg.query.cache_key();
+        let pool = self.pool.clone();
+        self.cached(kind, key, async move {
+            let query = msg.query;
+            let category_ids = match &query.category {
+                None => None,
+                Some(reference) => Some(store::category_subtree(&pool, reference).await?.ok_or_else(|| {
+                    CatalogError::InvalidQuery(ValidationErrors::single("category", "unknown", "no such category"))
+                })?),
+            };
+            let filter = ProductFilter {
+                only_active: !msg.include_inactive,
+                category_ids,
+                min_price: query.min_price,
+                max_price: query.max_price,
+                q: query.q,
+                in_stock: query.in_stock,
+                tags: query.tags,
+            };
+            let (rows, count) =
+                store::list_products(&pool, &filter, query.ordering, query.page.limit(), query.page.offset()).await?;
+            to_json(&ListBody { count, results: &rows })
+        })
+        .await
+    }
+
+    pub async fn update_product(&self, msg: UpdateProduct) -> Result<ProductRow, CatalogError> {
+        let mut tx = self.pool.begin().await?;
+        let current = store::lock_product(&mut tx, msg.id)
+            .await?
+            .ok_or(CatalogError::ProductNotFound)?;
+        let draft = match msg.change {
+            ProductChange::Full(draft) => draft,
+            ProductChange::Partial(patch) => patch.apply(&current.fields()),
+        };
+        let fields = draft.validate().map_err(CatalogError::Validation)?;
+        let row = store::update_product(&mut tx, msg.id, &fields)
+            .await
+            .map_err(|e| map_db_error(e, Op::Write))?
+            .ok_or(CatalogError::ProductNotFound)?;
+        tx.commit().await?;
+        self.invalidate().await;
+        Ok(row)
+    }
+
+    pub async fn delete_product(&self, msg: DeleteProduct) -> Result<(), CatalogError> {
+        let deleted = store::delete_product(&self.pool, msg.0)
+            .await
+            .map_err(|e| map_db_error(e, Op::Delete))?;
+        if !deleted {
+            return Err(CatalogError::ProductNotFound);
+        }
+        self.invalidate().await;
+        Ok(())
+    }
+
+    pub async fn reserve_stock(&self, msg: ReserveStock) -> Result<ReservationOutcome, CatalogError> {
+        let lines = normalize_lines(&msg.lines).map_err(CatalogError::Validation)?;
+        let mut tx = self.pool.begin().await?;
+        let expires_at = Utc::now() + chrono::Duration::seconds(self.reservation_ttl_secs);
+        // The insert is the idempotency guard: a concurrent retry with the
+        // same id waits on it and then finds the reservation made.
+        if !store::insert_reservation(&mut tx, msg.reservation_id, expires_at).await? {
+            tx.rollback().await?;
+            return Ok(ReservationOutcome::AlreadyReserved);
+        }
+        let ids: Vec<_> = lines.iter().map(|l| l.product_id).collect();
+        let levels = store::lock_stock(&mut tx, &ids).await?;
+        let short = shortfalls(&lines, &levels);
+        if !short.is_empty() {
+            tx.rollback().await?;
+            return Err(CatalogError::InsufficientStock(short));
+        }
+        store::hold_lines(&mut tx, msg.reservation_id, &lines).await?;
+        tx.commit().await?;
+        self.invalidate().await;
+        Ok(ReservationOutcome::Reserved)
+    }
+
+    pub async fn release_reservation(&self, msg: ReleaseReservation) -> Result<(), CatalogError> {
+        let mut tx = self.pool.begin().await?;
+        if store::release_reservation(&mut tx, msg.0).await? {
+            tx.commit().await?;
+            self.invalidate().await;
+            return Ok(());
+        }
+        match store::reservation_status(&mut tx, msg.0).await?.as_deref() {
+            Some("committed") => Err(CatalogError::ReservationNotHeld("committed".into())),
+            _ => Ok(()),
+        }
+    }
+
+    pub async fn commit_reservation(&self, msg: CommitReservation) -> Result<(), CatalogError> {
+        if store::commit_reservation(&self.pool, msg.0).await? {
+            return Ok(());
+        }
+        let mut conn = self.pool.acquire().await?;
+        match store::reservation_status(&mut conn, msg.0).await?.as_deref() {
+            Some("committed") => Ok(()),
+            Some(status) => Err(CatalogError::ReservationNotHeld(status.to_owned())),
+            None => Err(CatalogError::ReservationNotHeld("unknown".into())),
+        }
+    }
+
+    pub async fn product_snapshots(&self, msg: GetProductSnapshots) -> Result<Vec<ProductSnapshot>, CatalogError> {
+        Ok(store::product_snapshots(&self.pool, &msg.0).await?)
+    }
+
+    pub async fn sweep(&self, _: SweepReservations) -> Result<u64, CatalogError> {
+        let released = store::sweep_expired_reservations(&self.pool, SWEEP_BATCH).await?;
+        if released > 0 {
+            tracing::info!(released, "expired reservations returned to stock");
+            self.invalidate().await;
+        }
+        Ok(released)
+    }
+}
+
+fn public_kind(kind: &'static str) -> &'static str {
+    match kind {
+        "product" => "public-product",
+        _ => "public-product-slug",
+    }
+}

@@ -1,0 +1,156 @@
+//! Messages the catalog actor answers: category and product management for
+//! the edge, and stock reservations and snapshots for the orders actor.
+
+use std::sync::Arc;
+
+use actix::Message;
+use uuid::Uuid;
+
+use super::error::CatalogError;
+use crate::domain::catalog::category::CategoryFields;
+use crate::domain::catalog::listing::ProductQuery;
+use crate::domain::catalog::product::{ProductDraft, ProductPatch};
+use crate::domain::catalog::stock::StockLine;
+use crate::domain::pagination::PageRequest;
+use crate::store::catalog::{CategoryRow, ProductRow, ProductSnapshot};
+
+/// Whether a read was served from the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheStatus {
+    Hit,
+    Miss,
+}
+
+impl CacheStatus {
+    /// The `X-Cache` header value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheStatus::Hit => "HIT",
+            CacheStatus::Miss => "MISS",
+        }
+    }
+}
+
+/// A serialised JSON document, shared between the cache and every waiter.
+pub type Json = Arc<str>;
+
+/// Create a category.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<CategoryRow, CatalogError>")]
+pub struct CreateCategory(pub CategoryFields);
+
+/// One page of categories, by slug.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(Vec<CategoryRow>, i64), CatalogError>")]
+pub struct ListCategories(pub PageRequest);
+
+/// One category.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<CategoryRow, CatalogError>")]
+pub struct GetCategory(pub Uuid);
+
+/// Change a category. Fields absent from the patch keep their value;
+/// `parent_id: Some(None)` makes it a root.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<CategoryRow, CatalogError>")]
+pub struct UpdateCategory {
+    pub id: Uuid,
+    pub name: Option<String>,
+    pub slug: Option<String>,
+    pub parent_id: Option<Option<Uuid>>,
+}
+
+/// Delete a category that has no products and no children.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), CatalogError>")]
+pub struct DeleteCategory(pub Uuid);
+
+/// Create a product.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<ProductRow, CatalogError>")]
+pub struct CreateProduct(pub ProductDraft);
+
+/// How a product is named in a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProductKey {
+    Id(Uuid),
+    Slug(String),
+}
+
+/// One product as JSON, cached. Inactive products are found only when
+/// `include_inactive` (admins).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(Json, CacheStatus), CatalogError>")]
+pub struct GetProduct {
+    pub key: ProductKey,
+    pub include_inactive: bool,
+}
+
+/// One page of products as `{"count": n, "results": [...]}`, cached.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(Json, CacheStatus), CatalogError>")]
+pub struct ListProducts {
+    pub query: ProductQuery,
+    pub include_inactive: bool,
+}
+
+/// Replace (`Full`) or change (`Partial`) a product.
+#[derive(Debug)]
+pub enum ProductChange {
+    Full(ProductDraft),
+    Partial(ProductPatch),
+}
+
+/// Update a product.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<ProductRow, CatalogError>")]
+pub struct UpdateProduct {
+    pub id: Uuid,
+    pub change: ProductChange,
+}
+
+/// Delete a product that no reservation refers to.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), CatalogError>")]
+pub struct DeleteProduct(pub Uuid);
+
+/// Hold stock for every line or for none. Idempotent by `reservation_id`:
+/// a retry of a reservation that exists succeeds without holding twice.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<ReservationOutcome, CatalogError>")]
+pub struct ReserveStock {
+    pub reservation_id: Uuid,
+    pub lines: Vec<StockLine>,
+}
+
+/// The result of a reservation request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReservationOutcome {
+    /// Stock was held now.
+    Reserved,
+    /// This reservation id was already processed; nothing changed.
+    AlreadyReserved,
+}
+
+/// Return a held reservation's stock. Idempotent: releasing a released or
+/// unknown reservation changes nothing; a committed one is refused.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), CatalogError>")]
+pub struct ReleaseReservation(pub Uuid);
+
+/// Mark a held reservation sold. Idempotent: committing twice changes
+/// nothing; a released or expired one is refused.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), CatalogError>")]
+pub struct CommitReservation(pub Uuid);
+
+/// Name, price, currency, activity and stock of each known product id.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Vec<ProductSnapshot>, CatalogError>")]
+pub struct GetProductSnapshots(pub Vec<Uuid>);
+
+/// Return expired reservations to stock now (the actor also does this on a
+/// timer).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<u64, CatalogError>")]
+pub struct SweepReservations;

@@ -1,0 +1,90 @@
+//! `CatalogActor`: categories, products, the product cache and stock
+//! reservations. Owns the catalog database and the catalog's Redis pool.
+
+pub mod error;
+pub mod handlers;
+pub mod messages;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::{Actor, AsyncContext as _, Context};
+use sqlx::PgPool;
+
+pub use error::CatalogError;
+pub use handlers::CatalogService;
+use messages::*;
+
+use super::metrics::ActorMetrics;
+use super::runtime::on_started;
+use crate::store::catalog::{CategoryRow, ProductRow, ProductSnapshot};
+use crate::store::catalog_cache::CatalogCache;
+
+/// The catalog domain actor.
+pub struct CatalogActor {
+    pool: PgPool,
+    service: CatalogService,
+    metrics: Arc<ActorMetrics>,
+    sweep_interval: Duration,
+}
+
+impl CatalogActor {
+    /// Builds the actor; call on the arbiter it will run on.
+    pub fn new(
+        pool: PgPool,
+        cache: CatalogCache,
+        reservation_ttl_secs: i64,
+        sweep_interval: Duration,
+        metrics: Arc<ActorMetrics>,
+    ) -> Self {
+        Self {
+            service: CatalogService::new(pool.clone(), cache, reservation_ttl_secs),
+            pool,
+            metrics,
+            sweep_interval,
+        }
+    }
+}
+
+impl Actor for CatalogActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        on_started(ctx, &self.metrics);
+        // Expired reservations go back to stock on a timer, so a crash
+        // between reserving and ordering never leaks stock.
+        ctx.run_interval(self.sweep_interval, |actor, ctx| {
+            let service = actor.service.clone();
+            ctx.spawn(actix::fut::wrap_future(async move {
+                if let Err(e) = service.sweep(SweepReservations).await {
+                    tracing::warn!(error = %e, "reservation sweep failed; retrying next interval");
+                }
+            }));
+        });
+    }
+}
+
+crate::lifecycle_handlers!(CatalogActor);
+
+/// Routes a message to the service method of the same intent.
+macro_rules! route {
+    ($message:ty => $method:ident, $reply:ty) => {
+        crate::route_to_service!(CatalogActor, CatalogError, $message => $method, $reply);
+    };
+}
+
+route!(CreateCategory => create_category, CategoryRow);
+route!(ListCategories => list_categories, (Vec<CategoryRow>, i64));
+route!(GetCategory => get_category, CategoryRow);
+route!(UpdateCategory => update_category, CategoryRow);
+route!(DeleteCategory => delete_category, ());
+route!(CreateProduct => create_product, ProductRow);
+route!(GetProduct => get_product, (Json, CacheStatus));
+route!(ListProducts => list_products, (Json, CacheStatus));
+route!(UpdateProduct => update_product, ProductRow);
+route!(DeleteProduct => delete_product, ());
+route!(ReserveStock => reserve_stock, ReservationOutcome);
+route!(ReleaseReservation => release_reservation, ());
+route!(CommitReservation => commit_reservation, ());
+route!(GetProductSnapshots => product_snapshots, Vec<ProductSnapshot>);
+route!(SweepReservations => sweep, u64);

@@ -1,0 +1,8 @@
+//! The catalog's rules: what a valid category and product are, how product
+//! listings are filtered and keyed, and how stock reservations are checked.
+
+pub mod category;
+pub mod listing;
+pub mod product;
+pub mod stock;
+pub mod text;

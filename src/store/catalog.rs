@@ -1,0 +1,440 @@
+//! SQL of the catalog database: categories, products, stock reservations.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use crate::domain::catalog::category::CategoryFields;
+use crate::domain::catalog::listing::{CategoryRef, Ordering};
+use crate::domain::catalog::product::ProductFields;
+use crate::domain::catalog::stock::{StockLevel, StockLine};
+
+/// A category as stored and as sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct CategoryRow {
+    pub id: Uuid,
+    pub name: String,
+    pub slug: String,
+    pub parent_id: Option<Uuid>,
+}
+
+/// A product as stored and as sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct ProductRow {
+    pub id: Uuid,
+    pub name: String,
+    pub slug: String,
+    pub sku: String,
+    pub description: String,
+    pub category_id: Option<Uuid>,
+    pub price: i64,
+    pub currency: String,
+    pub stock: i32,
+    pub tags: Vec<String>,
+    pub is_active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ProductRow {
+    /// The editable fields, for applying a partial update.
+    pub fn fields(&self) -> ProductFields {
+        ProductFields {
+            name: self.name.clone(),
+            slug: self.slug.clone(),
+            sku: self.sku.clone(),
+            description: self.description.clone(),
+            category_id: self.category_id,
+            price: self.price,
+            currency: self.currency.clone(),
+            stock: i64::from(self.stock),
+            tags: self.tags.clone(),
+            is_active: self.is_active,
+        }
+    }
+}
+
+/// What orders need to price a line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct ProductSnapshot {
+    pub id: Uuid,
+    pub name: String,
+    pub price: i64,
+    pub currency: String,
+    pub is_active: bool,
+    pub stock: i32,
+}
+
+/// Resolved filters of a product listing.
+#[derive(Debug, Clone, Default)]
+pub struct ProductFilter {
+    pub only_active: bool,
+    /// A category and its descendants; `None` means any category.
+    pub category_ids: Option<Vec<Uuid>>,
+    pub min_price: Option<i64>,
+    pub max_price: Option<i64>,
+    pub q: Option<String>,
+    pub in_stock: Option<bool>,
+    pub tags: Vec<String>,
+}
+
+const CATEGORY_COLUMNS: &str = "id, name, slug, parent_id";
+const PRODUCT_COLUMNS: &str =
+    "id, name, slug, sku, description, category_id, price, currency, stock, tags, is_active, created_at, updated_at";
+
+/// Unique and foreign-key constraints the actor turns into 409s and 422s.
+pub mod constraints {
+    pub const CATEGORY_SLUG: &str = "categories_slug_key";
+    pub const CATEGORY_PARENT: &str = "categories_parent_id_fkey";
+    pub const PRODUCT_SLUG: &str = "products_slug_key";
+    pub const PRODUCT_SKU: &str = "products_sku_key";
+    pub const PRODUCT_CATEGORY: &str = "products_category_id_fkey";
+    pub const RESERVED_PRODUCT: &str = "reservation_items_product_id_fkey";
+}
+
+pub async fn insert_category(pool: &PgPool, c: &CategoryFields) -> Result<CategoryRow, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "INSERT INTO categories (id, name, slug, parent_id) VALUES ($1, $2, $3, $4) RETURNING {CATEGORY_COLUMNS}"
+    ))
+    .bind(Uuid::new_v4())
+    .bind(&c.name)
+    .bind(&c.slug)
+    .bind(c.parent_id)
+    .fetch_one(pool)
+    .await
+}
+
+pub async fn list_categories(pool: &PgPool, limit: i64, offset: i64) -> Result<(Vec<CategoryRow>, i64), sqlx::Error> {
+    let count = sqlx::query_scalar("SELECT count(*) FROM categories").fetch_one(pool).await?;
+    let rows = sqlx::query_as(&format!(
+        "SELECT {CATEGORY_COLUMNS} FROM categories ORDER BY slug, id LIMIT $1 OFFSET $2"
+    ))
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(pool)
+    .await?;
+    Ok((rows, count))
+}
+
+pub async fn get_category(conn: &mut PgConnection, id: Uuid) -> Result<Option<CategoryRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {CATEGORY_COLUMNS} FROM categories WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// `id` followed by each of its ancestors up to the root.
+pub async fn category_lineage(conn: &mut PgConnection, id: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "WITH RECURSIVE up(id, parent_id, depth) AS ( \
+           SELECT id, parent_id, 0 FROM categories WHERE id = $1 \
+           UNION ALL \
+           SELECT c.id, c.parent_id, up.depth + 1 FROM categories c JOIN up ON c.id = up.parent_id \
+           WHERE up.depth < 1000) \
+         SELECT id FROM up ORDER BY depth",
+    )
+    .bind(id)
+    .fetch_all(conn)
+    .await
+}
+
+/// Serialises tree changes: a cycle check and the move it allows must not
+/// interleave with another move.
+pub async fn lock_category_tree(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('emporium.categories.tree'))")
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn update_category(conn: &mut PgConnection, id: Uuid, c: &CategoryFields) -> Result<Option<CategoryRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE categories SET name = $2, slug = $3, parent_id = $4, updated_at = now() WHERE id = $1 RETURNING {CATEGORY_COLUMNS}"
+    ))
+    .bind(id)
+    .bind(&c.name)
+    .bind(&c.slug)
+    .bind(c.parent_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Deletes a category; `false` when there was none. Products or children
+/// still pointing at it fail on their foreign keys.
+pub async fn delete_category(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM categories WHERE id = $1").bind(id).execute(pool).await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The category named by `reference` and all its descendants; `None` when
+/// no such category exists.
+pub async fn category_subtree(pool: &PgPool, reference: &CategoryRef) -> Result<Option<Vec<Uuid>>, sqlx::Error> {
+    let (by_id, by_slug) = match reference {
+        CategoryRef::Id(id) => (Some(*id), None),
+        CategoryRef::Slug(slug) => (None, Some(slug.as_str())),
+    };
+    let ids: Vec<Uuid> = sqlx::query_scalar(
+        "WITH RECURSIVE down(id, depth) AS ( \
+           SELECT id, 0 FROM categories WHERE id = $1 OR slug = $2 \
+           UNION ALL \
+           SELECT c.id, down.depth + 1 FROM categories c JOIN down ON c.parent_id = down.id \
+           WHERE down.depth < 1000) \
+         SELECT DISTINCT id FROM down",
+    )
+    .bind(by_id)
+    .bind(by_slug)
+    .fetch_all(pool)
+    .await?;
+    Ok((!ids.is_empty()).then_some(ids))
+}
+
+pub async fn insert_product(pool: &PgPool, p: &ProductFields) -> Result<ProductRow, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "INSERT INTO products (id, name, slug, sku, description, category_id, price, currency, stock, tags, is_active) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {PRODUCT_COLUMNS}"
+    ))
+    .bind(Uuid::new_v4())
+    .bind(&p.name)
+    .bind(&p.slug)
+    .bind(&p.sku)
+    .bind(&p.description)
+    .bind(p.category_id)
+    .bind(p.price)
+    .bind(&p.currency)
+    .bind(i32::try_from(p.stock).unwrap_or(i32::MAX))
+    .bind(&p.tags)
+    .bind(p.is_active)
+    .fetch_one(pool)
+    .await
+}
+
+pub async fn get_product(pool: &PgPool, id: Uuid) -> Result<Option<ProductRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+pub async fn get_product_by_slug(pool: &PgPool, slug: &str) -> Result<Option<ProductRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE slug = $1"))
+        .bind(slug)
+        .fetch_optional(pool)
+        .await
+}
+
+/// A product locked for a read-modify-write update.
+pub async fn lock_product(conn: &mut PgConnection, id: Uuid) -> Result<Option<ProductRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id = $1 FOR UPDATE"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+pub async fn update_product(conn: &mut PgConnection, id: Uuid, p: &ProductFields) -> Result<Option<ProductRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE products SET name = $2, slug = $3, sku = $4, description = $5, category_id = $6, price = $7, \
+         currency = $8, stock = $9, tags = $10, is_active = $11, updated_at = now() WHERE id = $1 RETURNING {PRODUCT_COLUMNS}"
+    ))
+    .bind(id)
+    .bind(&p.name)
+    .bind(&p.slug)
+    .bind(&p.sku)
+    .bind(&p.description)
+    .bind(p.category_id)
+    .bind(p.price)
+    .bind(&p.currency)
+    .bind(i32::try_from(p.stock).unwrap_or(i32::MAX))
+    .bind(&p.tags)
+    .bind(p.is_active)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn delete_product(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM products WHERE id = $1").bind(id).execute(pool).await?;
+    Ok(done.rows_affected() == 1)
+}
+
+fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, f: &ProductFilter) {
+    qb.push(" WHERE true");
+    if f.only_active {
+        qb.push(" AND is_active");
+    }
+    if let Some(ids) = &f.category_ids {
+        qb.push(" AND category_id = ANY(").push_bind(ids.clone()).push(")");
+    }
+    if let Some(min) = f.min_price {
+        qb.push(" AND price >= ").push_bind(min);
+    }
+    if let Some(max) = f.max_price {
+        qb.push(" AND price <= ").push_bind(max);
+    }
+    if let Some(q) = &f.q {
+        qb.push(" AND search @@ websearch_to_tsquery('english', ").push_bind(q.clone()).push(")");
+    }
+    match f.in_stock {
+        Some(true) => {
+            qb.push(" AND stock > 0");
+        }
+        Some(false) => {
+            qb.push(" AND stock = 0");
+        }
+        None => {}
+    }
+    if !f.tags.is_empty() {
+        qb.push(" AND tags @> ").push_bind(f.tags.clone());
+    }
+}
+
+/// The SQL of one listing page, for EXPLAIN checks.
+pub fn list_products_query(f: &ProductFilter, ordering: Ordering, limit: i64, offset: i64) -> QueryBuilder<'static, Postgres> {
+    let mut qb = QueryBuilder::new(format!("SELECT {PRODUCT_COLUMNS} FROM products"));
+    push_filters(&mut qb, f);
+    qb.push(" ORDER BY ")
+        .push(ordering.sql())
+        .push(" LIMIT ")
+        .push_bind(limit)
+        .push(" OFFSET ")
+        .push_bind(offset);
+    qb
+}
+
+/// One page of products and the total count matching the filter.
+pub async fn list_products(
+    pool: &PgPool,
+    f: &ProductFilter,
+    ordering: Ordering,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<ProductRow>, i64), sqlx::Error> {
+    let mut count = QueryBuilder::new("SELECT count(*) FROM products");
+    push_filters(&mut count, f);
+    let count: i64 = count.build_query_scalar().fetch_one(pool).await?;
+    let rows = list_products_query(f, ordering, limit, offset)
+        .build_query_as()
+        .fetch_all(pool)
+        .await?;
+    Ok((rows, count))
+}
+
+pub async fn product_snapshots(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<ProductSnapshot>, sqlx::Error> {
+    sqlx::query_as("SELECT id, name, price, currency, is_active, stock FROM products WHERE id = ANY($1) ORDER BY id")
+        .bind(ids)
+        .fetch_all(pool)
+        .await
+}
+
+/// Creates a held reservation; `false` when one with this id exists already.
+pub async fn insert_reservation(conn: &mut PgConnection, id: Uuid, expires_at: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+    let inserted: Option<Uuid> = sqlx::query_scalar(
+        "INSERT INTO reservations (id, expires_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING RETURNING id",
+    )
+    .bind(id)
+    .bind(expires_at)
+    .fetch_optional(conn)
+    .await?;
+    Ok(inserted.is_some())
+}
+
+pub async fn reservation_status(conn: &mut PgConnection, id: Uuid) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT status FROM reservations WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Locks the requested products in id order and reads their stock.
+pub async fn lock_stock(conn: &mut PgConnection, ids: &[Uuid]) -> Result<BTreeMap<Uuid, StockLevel>, sqlx::Error> {
+    let rows: Vec<(Uuid, i32, bool)> =
+        sqlx::query_as("SELECT id, stock, is_active FROM products WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+            .bind(ids)
+            .fetch_all(conn)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, stock, is_active)| (id, StockLevel { stock, is_active }))
+        .collect())
+}
+
+/// Takes the lines out of stock and records them on the reservation.
+pub async fn hold_lines(conn: &mut PgConnection, reservation: Uuid, lines: &[StockLine]) -> Result<(), sqlx::Error> {
+    let ids: Vec<Uuid> = lines.iter().map(|l| l.product_id).collect();
+    let quantities: Vec<i32> = lines.iter().map(|l| l.quantity).collect();
+    sqlx::query(
+        "UPDATE products p SET stock = p.stock - x.quantity, updated_at = now() \
+         FROM unnest($1::uuid[], $2::int[]) AS x(id, quantity) WHERE p.id = x.id",
+    )
+    .bind(&ids)
+    .bind(&quantities)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO reservation_items (reservation_id, product_id, quantity) \
+         SELECT $1, x.id, x.quantity FROM unnest($2::uuid[], $3::int[]) AS x(id, quantity)",
+    )
+    .bind(reservation)
+    .bind(&ids)
+    .bind(&quantities)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Releases a held reservation and returns its stock; `false` when it was
+/// not held (unknown, committed or already released).
+pub async fn release_reservation(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
+    let released: Option<Uuid> = sqlx::query_scalar(
+        "UPDATE reservations SET status = 'released', updated_at = now() WHERE id = $1 AND status = 'held' RETURNING id",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if released.is_none() {
+        return Ok(false);
+    }
+    sqlx::query(
+        "UPDATE products p SET stock = p.stock + ri.quantity, updated_at = now() \
+         FROM reservation_items ri WHERE ri.reservation_id = $1 AND p.id = ri.product_id",
+    )
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(true)
+}
+
+/// Commits a held reservation (its stock is sold); `false` when it was not held.
+pub async fn commit_reservation(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
+    let committed: Option<Uuid> = sqlx::query_scalar(
+        "UPDATE reservations SET status = 'committed', updated_at = now() WHERE id = $1 AND status = 'held' RETURNING id",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(committed.is_some())
+}
+
+/// Releases up to `batch` expired held reservations and returns their stock
+/// in one statement; concurrent sweepers skip each other's rows.
+pub async fn sweep_expired_reservations(pool: &PgPool, batch: i64) -> Result<u64, sqlx::Error> {
+    let released: i64 = sqlx::query_scalar(
+        "WITH expired AS ( \
+           UPDATE reservations SET status = 'released', updated_at = now() \
+           WHERE id IN (SELECT id FROM reservations WHERE status = 'held' AND expires_at < now() \
+                        ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) \
+           RETURNING id), \
+         returned AS ( \
+           SELECT ri.product_id, sum(ri.quantity)::int AS quantity FROM reservation_items ri \
+           JOIN expired e ON e.id = ri.reservation_id GROUP BY ri.product_id), \
+         restocked AS ( \
+           UPDATE products p SET stock = p.stock + r.quantity, updated_at = now() \
+           FROM returned r WHERE p.id = r.product_id RETURNING p.id) \
+         SELECT count(*) FROM expired",
+    )
+    .bind(batch)
+    .fetch_one(pool)
+    .await?;
+    Ok(u64::try_from(released).unwrap_or(0))
+}
