@@ -75,8 +75,15 @@ fn actor_round_trip(c: &mut Criterion) {
             let metrics = ActorMetrics::new("catalog", 1024);
             let m = Arc::clone(&metrics);
             let arbiter = Arbiter::new();
+            // Neither does the cache (built without connecting).
+            let cache = CatalogCache::new(
+                redis_pool(&settings_for_actor.redis).expect("redis pool"),
+                "bench",
+                Duration::from_millis(100),
+                60,
+            );
             let addr = Supervisor::start_in_arbiter(&arbiter.handle(), move |_| {
-                CatalogActor::new(pool, m)
+                CatalogActor::new(pool, cache, 900, Duration::from_secs(3600), m)
             });
             tx.send(ActorClient::new(addr, metrics, Duration::from_secs(5)))
                 .expect("send client");
