@@ -123,6 +123,12 @@ impl Application {
         self.port
     }
 
+    /// The actors' addresses (tests send messages with no HTTP route, such
+    /// as stock reservations, through them).
+    pub fn actors(&self) -> crate::actors::Actors {
+        self.cluster.actors().clone()
+    }
+
     /// A handle that stops the server from outside (tests).
     pub fn server_handle(&self) -> ServerHandle {
         self.server.handle()

@@ -70,7 +70,10 @@ impl Cluster {
         let auth = start_supervised(&mut arbiters, move || AuthActor::new(auth_service, m));
 
         let catalog_metrics = ActorMetrics::new(Domain::Catalog.name(), capacity);
-        let (pool, m) = (lazy_pool(db, Domain::Catalog)?, Arc::clone(&catalog_metrics));
+        let (pool, m) = (
+            lazy_pool(db, Domain::Catalog)?,
+            Arc::clone(&catalog_metrics),
+        );
         // The catalog owns a Redis pool of its own for caching.
         let catalog_cache = CatalogCache::new(
             crate::store::redis::pool(&settings.redis)?,
@@ -81,7 +84,9 @@ impl Cluster {
         let cache = catalog_cache.clone();
         let ttl = settings.catalog.reservation_ttl_secs;
         let sweep = Duration::from_secs(settings.catalog.sweep_interval_secs);
-        let catalog = start_supervised(&mut arbiters, move || CatalogActor::new(pool, cache, ttl, sweep, m));
+        let catalog = start_supervised(&mut arbiters, move || {
+            CatalogActor::new(pool, cache, ttl, sweep, m)
+        });
 
         let orders_metrics = ActorMetrics::new(Domain::Orders.name(), capacity);
         let (pool, m) = (lazy_pool(db, Domain::Orders)?, Arc::clone(&orders_metrics));

@@ -282,7 +282,9 @@ macro_rules! route_to_service {
 
             fn handle(&mut self, msg: $message, _: &mut actix::Context<Self>) -> Self::Result {
                 let service = self.service.clone();
-                $crate::actors::runtime::instrumented(&self.metrics, async move { service.$method(msg).await })
+                $crate::actors::runtime::instrumented(&self.metrics, async move {
+                    service.$method(msg).await
+                })
             }
         }
     };

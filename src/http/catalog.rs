@@ -62,7 +62,10 @@ fn path_id(raw: &str, what: &'static str) -> Result<Uuid, ApiError> {
 
 fn json_with_cache(json: &str, cache: CacheStatus) -> HttpResponse {
     HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, HeaderValue::from_static("application/json")))
+        .insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        ))
         .insert_header(("x-cache", cache.as_str()))
         .body(json.to_owned())
 }
@@ -84,7 +87,10 @@ struct CategoryPatchRequest {
     parent_id: Option<Option<Uuid>>,
 }
 
-async fn list_categories(req: HttpRequest, state: Data<AppState>) -> Result<Json<Page<CategoryRow>>, ApiError> {
+async fn list_categories(
+    req: HttpRequest,
+    state: Data<AppState>,
+) -> Result<Json<Page<CategoryRow>>, ApiError> {
     let paging = page_request(&QueryParams::from_request(&req))?;
     let (rows, count) = state.actors.catalog.call(ListCategories(paging)).await?;
     Ok(Json(page(&req, paging, count, rows)?))
@@ -96,12 +102,16 @@ async fn create_category(
     body: ValidJson<CategoryRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let ValidJson(body) = body;
-    let fields = validate_category(&body.name, body.slug.as_deref(), body.parent_id).map_err(ApiError::Validation)?;
+    let fields = validate_category(&body.name, body.slug.as_deref(), body.parent_id)
+        .map_err(ApiError::Validation)?;
     let row = state.actors.catalog.call(CreateCategory(fields)).await?;
     Ok(HttpResponse::Created().json(row))
 }
 
-async fn get_category(state: Data<AppState>, id: web::Path<String>) -> Result<Json<CategoryRow>, ApiError> {
+async fn get_category(
+    state: Data<AppState>,
+    id: web::Path<String>,
+) -> Result<Json<CategoryRow>, ApiError> {
     let id = path_id(&id, "category")?;
     Ok(Json(state.actors.catalog.call(GetCategory(id)).await?))
 }
@@ -127,7 +137,11 @@ async fn update_category(
     Ok(Json(row))
 }
 
-async fn delete_category(state: Data<AppState>, _admin: AdminUser, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn delete_category(
+    state: Data<AppState>,
+    _admin: AdminUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, "category")?;
     state.actors.catalog.call(DeleteCategory(id)).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -226,8 +240,8 @@ async fn list_products(
             include_inactive: user.is_admin(),
         })
         .await?;
-    let cached: CachedList<'_> =
-        serde_json::from_str(&json).map_err(|e| ApiError::Internal(anyhow::anyhow!("cached listing: {e}")))?;
+    let cached: CachedList<'_> = serde_json::from_str(&json)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("cached listing: {e}")))?;
     let (next, previous) = page_links(&req, paging, cached.count)?;
     let body = serde_json::to_string(&RawPage {
         count: cached.count,
@@ -264,7 +278,11 @@ async fn create_product(
     _admin: AdminUser,
     body: ValidJson<ProductRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = state.actors.catalog.call(CreateProduct(body.0.into())).await?;
+    let row = state
+        .actors
+        .catalog
+        .call(CreateProduct(body.0.into()))
+        .await?;
     Ok(HttpResponse::Created().json(row))
 }
 
@@ -276,7 +294,13 @@ async fn replace_product(
 ) -> Result<Json<ProductRow>, ApiError> {
     let id = path_id(&id, "product")?;
     let change = ProductChange::Full(body.0.into());
-    Ok(Json(state.actors.catalog.call(UpdateProduct { id, change }).await?))
+    Ok(Json(
+        state
+            .actors
+            .catalog
+            .call(UpdateProduct { id, change })
+            .await?,
+    ))
 }
 
 async fn patch_product(
@@ -300,17 +324,29 @@ async fn patch_product(
         is_active: b.is_active,
     };
     if patch.is_empty() {
-        return Err(ApiError::Validation(crate::domain::validation::ValidationErrors::single(
-            "body",
-            "empty",
-            "give at least one field to change",
-        )));
+        return Err(ApiError::Validation(
+            crate::domain::validation::ValidationErrors::single(
+                "body",
+                "empty",
+                "give at least one field to change",
+            ),
+        ));
     }
     let change = ProductChange::Partial(patch);
-    Ok(Json(state.actors.catalog.call(UpdateProduct { id, change }).await?))
+    Ok(Json(
+        state
+            .actors
+            .catalog
+            .call(UpdateProduct { id, change })
+            .await?,
+    ))
 }
 
-async fn delete_product(state: Data<AppState>, _admin: AdminUser, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn delete_product(
+    state: Data<AppState>,
+    _admin: AdminUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, "product")?;
     state.actors.catalog.call(DeleteProduct(id)).await?;
     Ok(HttpResponse::NoContent().finish())

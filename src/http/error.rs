@@ -248,7 +248,14 @@ impl From<CatalogError> for ApiError {
             CatalogError::InvalidQuery(errors) => ApiError::InvalidQuery(errors),
             CatalogError::CategoryNotFound => ApiError::NotFound("category"),
             CatalogError::ProductNotFound => ApiError::NotFound("product"),
-            CatalogError::Taken { field, .. } => conflict(if field == "sku" { "sku_taken" } else { "slug_taken" }, &e),
+            CatalogError::Taken { field, .. } => conflict(
+                if field == "sku" {
+                    "sku_taken"
+                } else {
+                    "slug_taken"
+                },
+                &e,
+            ),
             CatalogError::CategoryHasProducts => conflict("category_has_products", &e),
             CatalogError::CategoryHasChildren => conflict("category_has_children", &e),
             CatalogError::ProductInUse => conflict("product_in_use", &e),
@@ -258,7 +265,10 @@ impl From<CatalogError> for ApiError {
                     "not enough stock for: {}",
                     lines
                         .iter()
-                        .map(|l| format!("{} (requested {}, available {})", l.product_id, l.requested, l.available))
+                        .map(|l| format!(
+                            "{} (requested {}, available {})",
+                            l.product_id, l.requested, l.available
+                        ))
                         .collect::<Vec<_>>()
                         .join("; ")
                 ),

@@ -36,7 +36,12 @@ pub fn page_links(
         }
         let query = query.finish();
         let sep = if query.is_empty() { "" } else { "?" };
-        format!("{}://{}{}{sep}{query}", info.scheme(), info.host(), req.path())
+        format!(
+            "{}://{}{}{sep}{query}",
+            info.scheme(),
+            info.host(),
+            req.path()
+        )
     };
     Ok((
         request.has_next(count).then(|| link(request.page + 1)),
@@ -45,7 +50,12 @@ pub fn page_links(
 }
 
 /// Wraps `results` in DRF's envelope.
-pub fn page<T>(req: &HttpRequest, request: PageRequest, count: i64, results: Vec<T>) -> Result<Page<T>, ApiError> {
+pub fn page<T>(
+    req: &HttpRequest,
+    request: PageRequest,
+    count: i64,
+    results: Vec<T>,
+) -> Result<Page<T>, ApiError> {
     let (next, previous) = page_links(req, request, count)?;
     Ok(Page {
         count,

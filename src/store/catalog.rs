@@ -95,7 +95,10 @@ pub mod constraints {
     pub const RESERVED_PRODUCT: &str = "reservation_items_product_id_fkey";
 }
 
-pub async fn insert_category(pool: &PgPool, c: &CategoryFields) -> Result<CategoryRow, sqlx::Error> {
+pub async fn insert_category(
+    pool: &PgPool,
+    c: &CategoryFields,
+) -> Result<CategoryRow, sqlx::Error> {
     sqlx::query_as(&format!(
         "INSERT INTO categories (id, name, slug, parent_id) VALUES ($1, $2, $3, $4) RETURNING {CATEGORY_COLUMNS}"
     ))
@@ -107,8 +110,14 @@ pub async fn insert_category(pool: &PgPool, c: &CategoryFields) -> Result<Catego
     .await
 }
 
-pub async fn list_categories(pool: &PgPool, limit: i64, offset: i64) -> Result<(Vec<CategoryRow>, i64), sqlx::Error> {
-    let count = sqlx::query_scalar("SELECT count(*) FROM categories").fetch_one(pool).await?;
+pub async fn list_categories(
+    pool: &PgPool,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<CategoryRow>, i64), sqlx::Error> {
+    let count = sqlx::query_scalar("SELECT count(*) FROM categories")
+        .fetch_one(pool)
+        .await?;
     let rows = sqlx::query_as(&format!(
         "SELECT {CATEGORY_COLUMNS} FROM categories ORDER BY slug, id LIMIT $1 OFFSET $2"
     ))
@@ -119,11 +128,16 @@ pub async fn list_categories(pool: &PgPool, limit: i64, offset: i64) -> Result<(
     Ok((rows, count))
 }
 
-pub async fn get_category(conn: &mut PgConnection, id: Uuid) -> Result<Option<CategoryRow>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {CATEGORY_COLUMNS} FROM categories WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+pub async fn get_category(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<CategoryRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {CATEGORY_COLUMNS} FROM categories WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
 }
 
 /// `id` followed by each of its ancestors up to the root.
@@ -150,7 +164,11 @@ pub async fn lock_category_tree(conn: &mut PgConnection) -> Result<(), sqlx::Err
     Ok(())
 }
 
-pub async fn update_category(conn: &mut PgConnection, id: Uuid, c: &CategoryFields) -> Result<Option<CategoryRow>, sqlx::Error> {
+pub async fn update_category(
+    conn: &mut PgConnection,
+    id: Uuid,
+    c: &CategoryFields,
+) -> Result<Option<CategoryRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "UPDATE categories SET name = $2, slug = $3, parent_id = $4, updated_at = now() WHERE id = $1 RETURNING {CATEGORY_COLUMNS}"
     ))
@@ -165,13 +183,19 @@ pub async fn update_category(conn: &mut PgConnection, id: Uuid, c: &CategoryFiel
 /// Deletes a category; `false` when there was none. Products or children
 /// still pointing at it fail on their foreign keys.
 pub async fn delete_category(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM categories WHERE id = $1").bind(id).execute(pool).await?;
+    let done = sqlx::query("DELETE FROM categories WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await?;
     Ok(done.rows_affected() == 1)
 }
 
 /// The category named by `reference` and all its descendants; `None` when
 /// no such category exists.
-pub async fn category_subtree(pool: &PgPool, reference: &CategoryRef) -> Result<Option<Vec<Uuid>>, sqlx::Error> {
+pub async fn category_subtree(
+    pool: &PgPool,
+    reference: &CategoryRef,
+) -> Result<Option<Vec<Uuid>>, sqlx::Error> {
     let (by_id, by_slug) = match reference {
         CategoryRef::Id(id) => (Some(*id), None),
         CategoryRef::Slug(slug) => (None, Some(slug.as_str())),
@@ -212,28 +236,44 @@ pub async fn insert_product(pool: &PgPool, p: &ProductFields) -> Result<ProductR
 }
 
 pub async fn get_product(pool: &PgPool, id: Uuid) -> Result<Option<ProductRow>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(pool)
-        .await
+    sqlx::query_as(&format!(
+        "SELECT {PRODUCT_COLUMNS} FROM products WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
 }
 
-pub async fn get_product_by_slug(pool: &PgPool, slug: &str) -> Result<Option<ProductRow>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE slug = $1"))
-        .bind(slug)
-        .fetch_optional(pool)
-        .await
+pub async fn get_product_by_slug(
+    pool: &PgPool,
+    slug: &str,
+) -> Result<Option<ProductRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {PRODUCT_COLUMNS} FROM products WHERE slug = $1"
+    ))
+    .bind(slug)
+    .fetch_optional(pool)
+    .await
 }
 
 /// A product locked for a read-modify-write update.
-pub async fn lock_product(conn: &mut PgConnection, id: Uuid) -> Result<Option<ProductRow>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id = $1 FOR UPDATE"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+pub async fn lock_product(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<ProductRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {PRODUCT_COLUMNS} FROM products WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
 }
 
-pub async fn update_product(conn: &mut PgConnection, id: Uuid, p: &ProductFields) -> Result<Option<ProductRow>, sqlx::Error> {
+pub async fn update_product(
+    conn: &mut PgConnection,
+    id: Uuid,
+    p: &ProductFields,
+) -> Result<Option<ProductRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "UPDATE products SET name = $2, slug = $3, sku = $4, description = $5, category_id = $6, price = $7, \
          currency = $8, stock = $9, tags = $10, is_active = $11, updated_at = now() WHERE id = $1 RETURNING {PRODUCT_COLUMNS}"
@@ -254,7 +294,10 @@ pub async fn update_product(conn: &mut PgConnection, id: Uuid, p: &ProductFields
 }
 
 pub async fn delete_product(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM products WHERE id = $1").bind(id).execute(pool).await?;
+    let done = sqlx::query("DELETE FROM products WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -264,7 +307,9 @@ fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, f: &ProductFilter) {
         qb.push(" AND is_active");
     }
     if let Some(ids) = &f.category_ids {
-        qb.push(" AND category_id = ANY(").push_bind(ids.clone()).push(")");
+        qb.push(" AND category_id = ANY(")
+            .push_bind(ids.clone())
+            .push(")");
     }
     if let Some(min) = f.min_price {
         qb.push(" AND price >= ").push_bind(min);
@@ -273,7 +318,9 @@ fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, f: &ProductFilter) {
         qb.push(" AND price <= ").push_bind(max);
     }
     if let Some(q) = &f.q {
-        qb.push(" AND search @@ websearch_to_tsquery('english', ").push_bind(q.clone()).push(")");
+        qb.push(" AND search @@ websearch_to_tsquery('english', ")
+            .push_bind(q.clone())
+            .push(")");
     }
     match f.in_stock {
         Some(true) => {
@@ -289,9 +336,14 @@ fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, f: &ProductFilter) {
     }
 }
 
-/// The SQL of one listing page, for EXPLAIN checks.
-pub fn list_products_query(f: &ProductFilter, ordering: Ordering, limit: i64, offset: i64) -> QueryBuilder<'static, Postgres> {
-    let mut qb = QueryBuilder::new(format!("SELECT {PRODUCT_COLUMNS} FROM products"));
+fn page_query(
+    prefix: &str,
+    f: &ProductFilter,
+    ordering: Ordering,
+    limit: i64,
+    offset: i64,
+) -> QueryBuilder<'static, Postgres> {
+    let mut qb = QueryBuilder::new(format!("{prefix}SELECT {PRODUCT_COLUMNS} FROM products"));
     push_filters(&mut qb, f);
     qb.push(" ORDER BY ")
         .push(ordering.sql())
@@ -300,6 +352,21 @@ pub fn list_products_query(f: &ProductFilter, ordering: Ordering, limit: i64, of
         .push(" OFFSET ")
         .push_bind(offset);
     qb
+}
+
+/// The query plan of one listing page, one line per row, for checking that
+/// common listings use indexes.
+pub async fn explain_list_products(
+    pool: &PgPool,
+    f: &ProductFilter,
+    ordering: Ordering,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    page_query("EXPLAIN ", f, ordering, limit, offset)
+        .build_query_scalar()
+        .fetch_all(pool)
+        .await
 }
 
 /// One page of products and the total count matching the filter.
@@ -313,14 +380,17 @@ pub async fn list_products(
     let mut count = QueryBuilder::new("SELECT count(*) FROM products");
     push_filters(&mut count, f);
     let count: i64 = count.build_query_scalar().fetch_one(pool).await?;
-    let rows = list_products_query(f, ordering, limit, offset)
+    let rows = page_query("", f, ordering, limit, offset)
         .build_query_as()
         .fetch_all(pool)
         .await?;
     Ok((rows, count))
 }
 
-pub async fn product_snapshots(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<ProductSnapshot>, sqlx::Error> {
+pub async fn product_snapshots(
+    pool: &PgPool,
+    ids: &[Uuid],
+) -> Result<Vec<ProductSnapshot>, sqlx::Error> {
     sqlx::query_as("SELECT id, name, price, currency, is_active, stock FROM products WHERE id = ANY($1) ORDER BY id")
         .bind(ids)
         .fetch_all(pool)
@@ -328,7 +398,11 @@ pub async fn product_snapshots(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<Produc
 }
 
 /// Creates a held reservation; `false` when one with this id exists already.
-pub async fn insert_reservation(conn: &mut PgConnection, id: Uuid, expires_at: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+pub async fn insert_reservation(
+    conn: &mut PgConnection,
+    id: Uuid,
+    expires_at: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
     let inserted: Option<Uuid> = sqlx::query_scalar(
         "INSERT INTO reservations (id, expires_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING RETURNING id",
     )
@@ -339,7 +413,10 @@ pub async fn insert_reservation(conn: &mut PgConnection, id: Uuid, expires_at: D
     Ok(inserted.is_some())
 }
 
-pub async fn reservation_status(conn: &mut PgConnection, id: Uuid) -> Result<Option<String>, sqlx::Error> {
+pub async fn reservation_status(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar("SELECT status FROM reservations WHERE id = $1")
         .bind(id)
         .fetch_optional(conn)
@@ -347,12 +424,16 @@ pub async fn reservation_status(conn: &mut PgConnection, id: Uuid) -> Result<Opt
 }
 
 /// Locks the requested products in id order and reads their stock.
-pub async fn lock_stock(conn: &mut PgConnection, ids: &[Uuid]) -> Result<BTreeMap<Uuid, StockLevel>, sqlx::Error> {
-    let rows: Vec<(Uuid, i32, bool)> =
-        sqlx::query_as("SELECT id, stock, is_active FROM products WHERE id = ANY($1) ORDER BY id FOR UPDATE")
-            .bind(ids)
-            .fetch_all(conn)
-            .await?;
+pub async fn lock_stock(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+) -> Result<BTreeMap<Uuid, StockLevel>, sqlx::Error> {
+    let rows: Vec<(Uuid, i32, bool)> = sqlx::query_as(
+        "SELECT id, stock, is_active FROM products WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+    )
+    .bind(ids)
+    .fetch_all(conn)
+    .await?;
     Ok(rows
         .into_iter()
         .map(|(id, stock, is_active)| (id, StockLevel { stock, is_active }))
@@ -360,7 +441,11 @@ pub async fn lock_stock(conn: &mut PgConnection, ids: &[Uuid]) -> Result<BTreeMa
 }
 
 /// Takes the lines out of stock and records them on the reservation.
-pub async fn hold_lines(conn: &mut PgConnection, reservation: Uuid, lines: &[StockLine]) -> Result<(), sqlx::Error> {
+pub async fn hold_lines(
+    conn: &mut PgConnection,
+    reservation: Uuid,
+    lines: &[StockLine],
+) -> Result<(), sqlx::Error> {
     let ids: Vec<Uuid> = lines.iter().map(|l| l.product_id).collect();
     let quantities: Vec<i32> = lines.iter().map(|l| l.quantity).collect();
     sqlx::query(

@@ -123,7 +123,11 @@ impl CatalogCache {
         self.stats.errors.fetch_add(1, Ordering::Relaxed);
         let mut guard = self.down_until.lock().unwrap_or_else(|e| e.into_inner());
         if guard.is_none_or(|until| Instant::now() >= until) {
-            tracing::warn!(what, error, "catalog cache unavailable; serving from PostgreSQL");
+            tracing::warn!(
+                what,
+                error,
+                "catalog cache unavailable; serving from PostgreSQL"
+            );
         }
         *guard = Some(Instant::now() + BACKOFF);
     }
@@ -135,7 +139,11 @@ impl CatalogCache {
         }
     }
 
-    async fn with_timeout<T>(&self, what: &str, call: impl std::future::Future<Output = anyhow::Result<T>>) -> Option<T> {
+    async fn with_timeout<T>(
+        &self,
+        what: &str,
+        call: impl std::future::Future<Output = anyhow::Result<T>>,
+    ) -> Option<T> {
         if self.backing_off() {
             return None;
         }
@@ -161,7 +169,11 @@ impl CatalogCache {
             return Lookup::Bypass;
         }
         let call = async {
-            let mut conn = self.pool.get().await.map_err(|e| anyhow::anyhow!("redis pool: {e}"))?;
+            let mut conn = self
+                .pool
+                .get()
+                .await
+                .map_err(|e| anyhow::anyhow!("redis pool: {e}"))?;
             let reply: Vec<String> = self
                 .script
                 .key(self.generation_key())
@@ -186,7 +198,11 @@ impl CatalogCache {
     pub async fn put(&self, generation: &str, kind: &str, key: &str, value: &str) {
         let full_key = format!("{}g{generation}:{kind}:{key}", self.namespace);
         let call = async {
-            let mut conn = self.pool.get().await.map_err(|e| anyhow::anyhow!("redis pool: {e}"))?;
+            let mut conn = self
+                .pool
+                .get()
+                .await
+                .map_err(|e| anyhow::anyhow!("redis pool: {e}"))?;
             redis::cmd("SET")
                 .arg(&full_key)
                 .arg(value)
@@ -207,7 +223,11 @@ impl CatalogCache {
         // Redis would serve values older than the write.
         *self.down_until.lock().unwrap_or_else(|e| e.into_inner()) = None;
         let call = async {
-            let mut conn = self.pool.get().await.map_err(|e| anyhow::anyhow!("redis pool: {e}"))?;
+            let mut conn = self
+                .pool
+                .get()
+                .await
+                .map_err(|e| anyhow::anyhow!("redis pool: {e}"))?;
             redis::cmd("INCR")
                 .arg(self.generation_key())
                 .query_async::<i64>(&mut *conn)

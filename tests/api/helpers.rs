@@ -6,6 +6,7 @@ use std::path::Path;
 use std::thread::JoinHandle;
 
 use actix_web::dev::ServerHandle;
+use emporium::actors::Actors;
 use emporium::config::Settings;
 use emporium::startup::Application;
 use reqwest::{Method, Response, StatusCode};
@@ -17,6 +18,7 @@ pub const PASSWORD: &str = "correct horse battery";
 /// A running instance and a client for it.
 pub struct TestApp {
     pub address: String,
+    pub actors: Actors,
     pub settings: Settings,
     pub client: reqwest::Client,
     server: Option<ServerHandle>,
@@ -57,7 +59,7 @@ impl TestApp {
             actix_rt::System::new().block_on(async move {
                 match Application::build(app_settings, false).await {
                     Ok(app) => {
-                        let _ = tx.send(Ok((app.port(), app.server_handle())));
+                        let _ = tx.send(Ok((app.port(), app.server_handle(), app.actors())));
                         if let Err(e) = app.run_until_stopped().await {
                             eprintln!("test instance failed: {e:?}");
                         }
@@ -68,12 +70,13 @@ impl TestApp {
                 }
             });
         });
-        let (port, server) = rx
+        let (port, server, actors) = rx
             .await
             .expect("instance thread answered")
             .expect("instance started");
         Self {
             address: format!("http://127.0.0.1:{port}"),
+            actors,
             settings,
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -175,6 +178,54 @@ impl TestApp {
             .expect("admin created");
         let pair = self.login(email, PASSWORD).await;
         (id.to_string(), str_of(&pair["access"]))
+    }
+
+    /// A connection pool to this instance's catalog database, for bulk
+    /// fixtures and query-plan checks.
+    pub async fn catalog_pool(&self) -> sqlx::PgPool {
+        let options = emporium::store::database::connect_options(
+            &self.settings.database,
+            emporium::config::Domain::Catalog,
+        )
+        .expect("options");
+        sqlx::PgPool::connect_with(options)
+            .await
+            .expect("catalog pool")
+    }
+
+    pub async fn put(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
+        self.request(Method::PUT, path, token)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Response {
+        self.request(Method::DELETE, path, token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Creates a category as `admin` and returns its JSON.
+    pub async fn category(&self, admin: &str, body: Value) -> Value {
+        let r = self.post("/api/v1/categories/", Some(admin), &body).await;
+        assert_eq!(r.status(), 201, "creating category {body}");
+        r.json().await.expect("json")
+    }
+
+    /// Creates a product as `admin` from defaults overridden by `fields`.
+    pub async fn product(&self, admin: &str, fields: Value) -> Value {
+        let sku = uuid::Uuid::new_v4().simple().to_string();
+        let mut body = json!({"name": format!("Thing {sku}"), "sku": sku,
+            "price": 1000, "currency": "EUR", "stock": 10});
+        for (k, v) in fields.as_object().expect("object") {
+            body[k] = v.clone();
+        }
+        let r = self.post("/api/v1/products/", Some(admin), &body).await;
+        assert_eq!(r.status(), 201, "creating product {body}");
+        r.json().await.expect("json")
     }
 
     /// Stops the server gracefully, letting in-flight requests finish.

@@ -2,6 +2,11 @@
 //! port with its own databases, and talks HTTP to it.
 
 mod admin_users;
+mod catalog_cache;
+mod catalog_categories;
+mod catalog_listing;
+mod catalog_products;
+mod catalog_stock;
 mod edge;
 mod helpers;
 mod login;

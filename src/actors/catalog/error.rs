@@ -21,7 +21,10 @@ pub enum CatalogError {
     ProductNotFound,
     /// A unique field is taken.
     #[error("{field} is already used by another {entity}")]
-    Taken { entity: &'static str, field: &'static str },
+    Taken {
+        entity: &'static str,
+        field: &'static str,
+    },
     /// The category still has products.
     #[error("the category still has products; move or delete them first")]
     CategoryHasProducts,

@@ -18,7 +18,9 @@ use super::messages::*;
 use crate::domain::catalog::category::{creates_cycle, validate_category};
 use crate::domain::catalog::stock::{normalize_lines, shortfalls};
 use crate::domain::validation::ValidationErrors;
-use crate::store::catalog::{self as store, constraints, CategoryRow, ProductFilter, ProductRow, ProductSnapshot};
+use crate::store::catalog::{
+    self as store, constraints, CategoryRow, ProductFilter, ProductRow, ProductSnapshot,
+};
 use crate::store::catalog_cache::{CatalogCache, Lookup};
 
 /// PostgreSQL's codes for unique and foreign-key violations.
@@ -52,7 +54,10 @@ enum Op {
 
 fn map_db_error(e: sqlx::Error, op: Op) -> CatalogError {
     let (code, constraint) = match &e {
-        sqlx::Error::Database(db) => (db.code().map(|c| c.into_owned()), db.constraint().map(str::to_owned)),
+        sqlx::Error::Database(db) => (
+            db.code().map(|c| c.into_owned()),
+            db.constraint().map(str::to_owned),
+        ),
         _ => (None, None),
     };
     match (code.as_deref(), constraint.as_deref(), op) {
@@ -68,19 +73,29 @@ fn map_db_error(e: sqlx::Error, op: Op) -> CatalogError {
             entity: "product",
             field: "sku",
         },
-        (Some(FOREIGN_KEY_VIOLATION), Some(constraints::PRODUCT_CATEGORY), Op::Write) => CatalogError::Validation(
-            ValidationErrors::single("category_id", "unknown", "no category has this id"),
-        ),
+        (Some(FOREIGN_KEY_VIOLATION), Some(constraints::PRODUCT_CATEGORY), Op::Write) => {
+            CatalogError::Validation(ValidationErrors::single(
+                "category_id",
+                "unknown",
+                "no category has this id",
+            ))
+        }
         (Some(FOREIGN_KEY_VIOLATION), Some(constraints::PRODUCT_CATEGORY), Op::Delete) => {
             CatalogError::CategoryHasProducts
         }
-        (Some(FOREIGN_KEY_VIOLATION), Some(constraints::CATEGORY_PARENT), Op::Write) => CatalogError::Validation(
-            ValidationErrors::single("parent_id", "unknown", "no category has this id"),
-        ),
+        (Some(FOREIGN_KEY_VIOLATION), Some(constraints::CATEGORY_PARENT), Op::Write) => {
+            CatalogError::Validation(ValidationErrors::single(
+                "parent_id",
+                "unknown",
+                "no category has this id",
+            ))
+        }
         (Some(FOREIGN_KEY_VIOLATION), Some(constraints::CATEGORY_PARENT), Op::Delete) => {
             CatalogError::CategoryHasChildren
         }
-        (Some(FOREIGN_KEY_VIOLATION), Some(constraints::RESERVED_PRODUCT), _) => CatalogError::ProductInUse,
+        (Some(FOREIGN_KEY_VIOLATION), Some(constraints::RESERVED_PRODUCT), _) => {
+            CatalogError::ProductInUse
+        }
         _ => e.into(),
     }
 }
@@ -121,14 +136,21 @@ impl CatalogService {
     /// Makes every cached response stale; called after each committed write.
     async fn invalidate(&self) {
         if !self.cache.bump_generation().await {
-            tracing::warn!("cache generation not bumped; this instance bypasses the cache until it is");
+            tracing::warn!(
+                "cache generation not bumped; this instance bypasses the cache until it is"
+            );
         }
     }
 
     /// Cache-aside with single flight: a hit answers from Redis; concurrent
     /// misses of one key share one `load`, whose result is stored under the
     /// generation the lookup saw.
-    async fn cached<F>(&self, kind: &'static str, key: String, load: F) -> Result<(Json, CacheStatus), CatalogError>
+    async fn cached<F>(
+        &self,
+        kind: &'static str,
+        key: String,
+        load: F,
+    ) -> Result<(Json, CacheStatus), CatalogError>
     where
         F: Future<Output = Result<String, CatalogError>> + 'static,
     {
@@ -174,7 +196,9 @@ impl CatalogService {
                 }
                 .boxed_local()
                 .shared();
-                self.inflight.borrow_mut().insert(flight_key.clone(), flight.clone());
+                self.inflight
+                    .borrow_mut()
+                    .insert(flight_key.clone(), flight.clone());
                 flight
             }
         };
@@ -185,7 +209,9 @@ impl CatalogService {
                 inflight.remove(&flight_key);
             }
         }
-        result.map(|json| (json, CacheStatus::Miss)).map_err(|e| e.duplicate())
+        result
+            .map(|json| (json, CacheStatus::Miss))
+            .map_err(|e| e.duplicate())
     }
 
     pub async fn create_category(&self, msg: CreateCategory) -> Result<CategoryRow, CatalogError> {
@@ -196,7 +222,10 @@ impl CatalogService {
         Ok(row)
     }
 
-    pub async fn list_categories(&self, msg: ListCategories) -> Result<(Vec<CategoryRow>, i64), CatalogError> {
+    pub async fn list_categories(
+        &self,
+        msg: ListCategories,
+    ) -> Result<(Vec<CategoryRow>, i64), CatalogError> {
         Ok(store::list_categories(&self.pool, msg.0.limit(), msg.0.offset()).await?)
     }
 
@@ -216,7 +245,8 @@ impl CatalogService {
         let name = msg.name.unwrap_or(current.name);
         let slug = msg.slug.unwrap_or(current.slug);
         let parent_id = msg.parent_id.unwrap_or(current.parent_id);
-        let fields = validate_category(&name, Some(&slug), parent_id).map_err(CatalogError::Validation)?;
+        let fields =
+            validate_category(&name, Some(&slug), parent_id).map_err(CatalogError::Validation)?;
         if let Some(parent) = parent_id {
             let lineage = store::category_lineage(&mut tx, parent).await?;
             if lineage.is_empty() {
@@ -268,7 +298,11 @@ impl CatalogService {
             ProductKey::Id(id) => ("product", id.to_string()),
             ProductKey::Slug(slug) => ("product-slug", slug.clone()),
         };
-        let kind = if msg.include_inactive { kind } else { public_kind(kind) };
+        let kind = if msg.include_inactive {
+            kind
+        } else {
+            public_kind(kind)
+        };
         let pool = self.pool.clone();
         let include_inactive = msg.include_inactive;
         self.cached(kind, key, async move {
@@ -284,17 +318,32 @@ impl CatalogService {
         .await
     }
 
-    pub async fn list_products(&self, msg: ListProducts) -> Result<(Json, CacheStatus), CatalogError> {
-        let kind = if msg.include_inactive { "list" } else { "public-list" };
+    pub async fn list_products(
+        &self,
+        msg: ListProducts,
+    ) -> Result<(Json, CacheStatus), CatalogError> {
+        let kind = if msg.include_inactive {
+            "list"
+        } else {
+            "public-list"
+        };
         let key = msg.query.cache_key();
         let pool = self.pool.clone();
         self.cached(kind, key, async move {
             let query = msg.query;
             let category_ids = match &query.category {
                 None => None,
-                Some(reference) => Some(store::category_subtree(&pool, reference).await?.ok_or_else(|| {
-                    CatalogError::InvalidQuery(ValidationErrors::single("category", "unknown", "no such category"))
-                })?),
+                Some(reference) => Some(
+                    store::category_subtree(&pool, reference)
+                        .await?
+                        .ok_or_else(|| {
+                            CatalogError::InvalidQuery(ValidationErrors::single(
+                                "category",
+                                "unknown",
+                                "no such category",
+                            ))
+                        })?,
+                ),
             };
             let filter = ProductFilter {
                 only_active: !msg.include_inactive,
@@ -305,9 +354,18 @@ impl CatalogService {
                 in_stock: query.in_stock,
                 tags: query.tags,
             };
-            let (rows, count) =
-                store::list_products(&pool, &filter, query.ordering, query.page.limit(), query.page.offset()).await?;
-            to_json(&ListBody { count, results: &rows })
+            let (rows, count) = store::list_products(
+                &pool,
+                &filter,
+                query.ordering,
+                query.page.limit(),
+                query.page.offset(),
+            )
+            .await?;
+            to_json(&ListBody {
+                count,
+                results: &rows,
+            })
         })
         .await
     }
@@ -342,7 +400,10 @@ impl CatalogService {
         Ok(())
     }
 
-    pub async fn reserve_stock(&self, msg: ReserveStock) -> Result<ReservationOutcome, CatalogError> {
+    pub async fn reserve_stock(
+        &self,
+        msg: ReserveStock,
+    ) -> Result<ReservationOutcome, CatalogError> {
         let lines = normalize_lines(&msg.lines).map_err(CatalogError::Validation)?;
         let mut tx = self.pool.begin().await?;
         let expires_at = Utc::now() + chrono::Duration::seconds(self.reservation_ttl_secs);
@@ -383,14 +444,20 @@ impl CatalogService {
             return Ok(());
         }
         let mut conn = self.pool.acquire().await?;
-        match store::reservation_status(&mut conn, msg.0).await?.as_deref() {
+        match store::reservation_status(&mut conn, msg.0)
+            .await?
+            .as_deref()
+        {
             Some("committed") => Ok(()),
             Some(status) => Err(CatalogError::ReservationNotHeld(status.to_owned())),
             None => Err(CatalogError::ReservationNotHeld("unknown".into())),
         }
     }
 
-    pub async fn product_snapshots(&self, msg: GetProductSnapshots) -> Result<Vec<ProductSnapshot>, CatalogError> {
+    pub async fn product_snapshots(
+        &self,
+        msg: GetProductSnapshots,
+    ) -> Result<Vec<ProductSnapshot>, CatalogError> {
         Ok(store::product_snapshots(&self.pool, &msg.0).await?)
     }
 

@@ -17,16 +17,27 @@ pub struct CategoryFields {
 }
 
 /// Validates a category; a missing slug is made from the name.
-pub fn validate_category(name: &str, slug: Option<&str>, parent_id: Option<Uuid>) -> Result<CategoryFields, ValidationErrors> {
+pub fn validate_category(
+    name: &str,
+    slug: Option<&str>,
+    parent_id: Option<Uuid>,
+) -> Result<CategoryFields, ValidationErrors> {
     let mut errors = ValidationErrors::new();
     let name = required_text(&mut errors, "name", name, MAX_CATEGORY_NAME_CHARS);
     let slug = match slug {
         Some(slug) => slug.trim().to_owned(),
         None => slugify(&name),
     };
-    check_slug(&mut errors, "slug", &slug);
+    // A slug derived from a blank name is not a second problem to report.
+    if !(slug.is_empty() && name.is_empty()) {
+        check_slug(&mut errors, "slug", &slug);
+    }
     errors.into_result()?;
-    Ok(CategoryFields { name, slug, parent_id })
+    Ok(CategoryFields {
+        name,
+        slug,
+        parent_id,
+    })
 }
 
 /// Whether making `new_parent` the parent of `category` would close a loop.
@@ -55,7 +66,12 @@ mod tests {
 
     #[test]
     fn a_category_cannot_sit_under_itself_or_its_descendants() {
-        let (root, child, grandchild, other) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let (root, child, grandchild, other) = (
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+        );
         // Moving root under grandchild: grandchild's lineage is [grandchild, child, root].
         assert!(creates_cycle(root, &[grandchild, child, root]));
         assert!(creates_cycle(root, &[root]));

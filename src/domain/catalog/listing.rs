@@ -93,7 +93,11 @@ fn price(errors: &mut ValidationErrors, field: &str, raw: Option<&str>) -> Optio
     match raw.trim().parse::<i64>() {
         Ok(n) if (0..=MAX_PRICE).contains(&n) => Some(n),
         _ => {
-            errors.add(field, "invalid", format!("{field} must be a whole number of minor units, 0 to {MAX_PRICE}"));
+            errors.add(
+                field,
+                "invalid",
+                format!("{field} must be a whole number of minor units, 0 to {MAX_PRICE}"),
+            );
             None
         }
     }
@@ -112,34 +116,61 @@ impl ProductQuery {
                 None
             }
         };
-        let category = raw.category.map(str::trim).filter(|c| !c.is_empty()).map(|c| {
-            Uuid::parse_str(c).map_or_else(|_| CategoryRef::Slug(c.to_lowercase()), CategoryRef::Id)
-        });
+        let category = raw
+            .category
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(|c| {
+                Uuid::parse_str(c)
+                    .map_or_else(|_| CategoryRef::Slug(c.to_lowercase()), CategoryRef::Id)
+            });
         let min_price = price(&mut errors, "min_price", raw.min_price);
         let max_price = price(&mut errors, "max_price", raw.max_price);
         if let (Some(min), Some(max)) = (min_price, max_price) {
             if min > max {
-                errors.add("max_price", "invalid", "max_price must not be below min_price");
+                errors.add(
+                    "max_price",
+                    "invalid",
+                    "max_price must not be below min_price",
+                );
             }
         }
         let q = raw
             .q
-            .map(|q| q.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase())
+            .map(|q| {
+                q.split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .to_lowercase()
+            })
             .filter(|q| !q.is_empty());
-        if q.as_ref().is_some_and(|q| q.chars().count() > MAX_QUERY_CHARS) {
-            errors.add("q", "too_long", format!("q must have at most {MAX_QUERY_CHARS} characters"));
+        if q.as_ref()
+            .is_some_and(|q| q.chars().count() > MAX_QUERY_CHARS)
+        {
+            errors.add(
+                "q",
+                "too_long",
+                format!("q must have at most {MAX_QUERY_CHARS} characters"),
+            );
         }
-        let in_stock = raw.in_stock.and_then(|v| match v.trim().to_ascii_lowercase().as_str() {
-            "true" | "1" => Some(true),
-            "false" | "0" => Some(false),
-            _ => {
-                errors.add("in_stock", "invalid", "in_stock must be true or false");
-                None
-            }
-        });
+        let in_stock = raw
+            .in_stock
+            .and_then(|v| match v.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" => Some(true),
+                "false" | "0" => Some(false),
+                _ => {
+                    errors.add("in_stock", "invalid", "in_stock must be true or false");
+                    None
+                }
+            });
         let tags: Vec<String> = raw
             .tags
-            .map(|t| t.split(',').map(str::to_owned).filter(|t| !t.trim().is_empty()).collect())
+            .map(|t| {
+                t.split(',')
+                    .map(str::to_owned)
+                    .filter(|t| !t.trim().is_empty())
+                    .collect()
+            })
             .unwrap_or_default();
         let tags = normalize_tags(&mut errors, "tags", &tags);
         let ordering = match raw.ordering.map(str::trim).filter(|o| !o.is_empty()) {
@@ -162,7 +193,10 @@ impl ProductQuery {
             in_stock,
             tags,
             ordering,
-            page: page.unwrap_or(PageRequest { page: 1, page_size: 20 }),
+            page: page.unwrap_or(PageRequest {
+                page: 1,
+                page_size: 20,
+            }),
         })
     }
 
@@ -250,7 +284,15 @@ mod tests {
         let fields: Vec<_> = e.errors().iter().map(|e| e.field.as_str()).collect();
         assert_eq!(
             fields,
-            ["page", "page_size", "min_price", "max_price", "q", "in_stock", "ordering"]
+            [
+                "page",
+                "page_size",
+                "min_price",
+                "max_price",
+                "q",
+                "in_stock",
+                "ordering"
+            ]
         );
     }
 

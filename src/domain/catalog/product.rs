@@ -89,7 +89,10 @@ impl ProductPatch {
             name: self.name.unwrap_or_else(|| current.name.clone()),
             slug: Some(self.slug.unwrap_or_else(|| current.slug.clone())),
             sku: self.sku.unwrap_or_else(|| current.sku.clone()),
-            description: Some(self.description.unwrap_or_else(|| current.description.clone())),
+            description: Some(
+                self.description
+                    .unwrap_or_else(|| current.description.clone()),
+            ),
             category_id: self.category_id.unwrap_or(current.category_id),
             price: self.price.unwrap_or(current.price),
             currency: self.currency.unwrap_or_else(|| current.currency.clone()),
@@ -108,7 +111,10 @@ pub fn normalize_tags(errors: &mut ValidationErrors, field: &str, tags: &[String
     if out.len() > MAX_TAGS {
         errors.add(field, "too_many", format!("at most {MAX_TAGS} tags"));
     }
-    if out.iter().any(|t| t.is_empty() || t.chars().count() > MAX_TAG_CHARS || t.contains(',')) {
+    if out
+        .iter()
+        .any(|t| t.is_empty() || t.chars().count() > MAX_TAG_CHARS || t.contains(','))
+    {
         errors.add(
             field,
             "invalid",
@@ -123,11 +129,24 @@ impl ProductDraft {
     pub fn validate(self) -> Result<ProductFields, ValidationErrors> {
         let mut errors = ValidationErrors::new();
         let name = required_text(&mut errors, "name", &self.name, MAX_NAME_CHARS);
-        let slug = self.slug.map_or_else(|| slugify(&name), |s| s.trim().to_owned());
-        check_slug(&mut errors, "slug", &slug);
+        // A slug derived from a blank name is not a second problem to report.
+        let derived = self.slug.is_none();
+        let slug = self
+            .slug
+            .map_or_else(|| slugify(&name), |s| s.trim().to_owned());
+        if !(derived && name.is_empty()) {
+            check_slug(&mut errors, "slug", &slug);
+        }
         let sku = required_text(&mut errors, "sku", &self.sku, MAX_SKU_CHARS);
-        if !sku.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') {
-            errors.add("sku", "invalid", "sku may hold A-Z, a-z, 0-9, '-', '_' and '.'");
+        if !sku
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        {
+            errors.add(
+                "sku",
+                "invalid",
+                "sku may hold A-Z, a-z, 0-9, '-', '_' and '.'",
+            );
         }
         let description = self.description.unwrap_or_default().trim().to_owned();
         if description.chars().count() > MAX_DESCRIPTION_CHARS {
@@ -138,11 +157,19 @@ impl ProductDraft {
             );
         }
         if !(0..=MAX_PRICE).contains(&self.price) {
-            errors.add("price", "out_of_range", format!("price must be 0 to {MAX_PRICE} minor units"));
+            errors.add(
+                "price",
+                "out_of_range",
+                format!("price must be 0 to {MAX_PRICE} minor units"),
+            );
         }
         let currency = check_currency(&mut errors, "currency", &self.currency);
         if !(0..=MAX_STOCK).contains(&self.stock) {
-            errors.add("stock", "out_of_range", format!("stock must be 0 to {MAX_STOCK}"));
+            errors.add(
+                "stock",
+                "out_of_range",
+                format!("stock must be 0 to {MAX_STOCK}"),
+            );
         }
         let tags = normalize_tags(&mut errors, "tags", &self.tags.unwrap_or_default());
         errors.into_result()?;
@@ -203,7 +230,16 @@ mod tests {
         let fields: Vec<_> = e.errors().iter().map(|e| e.field.as_str()).collect();
         assert_eq!(
             fields,
-            ["name", "slug", "sku", "description", "price", "currency", "stock", "tags"]
+            [
+                "name",
+                "slug",
+                "sku",
+                "description",
+                "price",
+                "currency",
+                "stock",
+                "tags"
+            ]
         );
     }
 

@@ -49,12 +49,20 @@ pub fn normalize_lines(lines: &[StockLine]) -> Result<Vec<StockLine>, Validation
     let mut merged: BTreeMap<Uuid, i64> = BTreeMap::new();
     for (index, line) in lines.iter().enumerate() {
         if line.quantity <= 0 {
-            errors.add(&format!("items.{index}.quantity"), "out_of_range", "quantity must be at least 1");
+            errors.add(
+                &format!("items.{index}.quantity"),
+                "out_of_range",
+                "quantity must be at least 1",
+            );
         }
         *merged.entry(line.product_id).or_default() += i64::from(line.quantity);
     }
     if merged.len() > MAX_LINES {
-        errors.add("items", "too_many", format!("at most {MAX_LINES} distinct products"));
+        errors.add(
+            "items",
+            "too_many",
+            format!("at most {MAX_LINES} distinct products"),
+        );
     }
     for (product_id, quantity) in &merged {
         if *quantity > MAX_LINE_QUANTITY {
@@ -103,7 +111,10 @@ mod tests {
     use super::*;
 
     fn line(product_id: Uuid, quantity: i32) -> StockLine {
-        StockLine { product_id, quantity }
+        StockLine {
+            product_id,
+            quantity,
+        }
     }
 
     #[test]
@@ -116,7 +127,8 @@ mod tests {
     #[test]
     fn bad_quantities_and_empty_orders_are_refused() {
         assert!(normalize_lines(&[]).is_err());
-        let e = normalize_lines(&[line(Uuid::new_v4(), 0), line(Uuid::new_v4(), -3)]).expect_err("invalid");
+        let e = normalize_lines(&[line(Uuid::new_v4(), 0), line(Uuid::new_v4(), -3)])
+            .expect_err("invalid");
         let fields: Vec<_> = e.errors().iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["items.0.quantity", "items.1.quantity"]);
         let id = Uuid::new_v4();
@@ -125,17 +137,52 @@ mod tests {
 
     #[test]
     fn every_unmet_line_is_named() {
-        let (ok, short, inactive, unknown) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3), Uuid::from_u128(4));
+        let (ok, short, inactive, unknown) = (
+            Uuid::from_u128(1),
+            Uuid::from_u128(2),
+            Uuid::from_u128(3),
+            Uuid::from_u128(4),
+        );
         let levels = BTreeMap::from([
-            (ok, StockLevel { stock: 5, is_active: true }),
-            (short, StockLevel { stock: 1, is_active: true }),
-            (inactive, StockLevel { stock: 9, is_active: false }),
+            (
+                ok,
+                StockLevel {
+                    stock: 5,
+                    is_active: true,
+                },
+            ),
+            (
+                short,
+                StockLevel {
+                    stock: 1,
+                    is_active: true,
+                },
+            ),
+            (
+                inactive,
+                StockLevel {
+                    stock: 9,
+                    is_active: false,
+                },
+            ),
         ]);
-        let lines = [line(ok, 5), line(short, 2), line(inactive, 1), line(unknown, 1)];
-        let found: Vec<_> = shortfalls(&lines, &levels).into_iter().map(|s| (s.product_id, s.reason, s.available)).collect();
+        let lines = [
+            line(ok, 5),
+            line(short, 2),
+            line(inactive, 1),
+            line(unknown, 1),
+        ];
+        let found: Vec<_> = shortfalls(&lines, &levels)
+            .into_iter()
+            .map(|s| (s.product_id, s.reason, s.available))
+            .collect();
         assert_eq!(
             found,
-            [(short, "insufficient_stock", 1), (inactive, "inactive", 0), (unknown, "unknown_product", 0)]
+            [
+                (short, "insufficient_stock", 1),
+                (inactive, "inactive", 0),
+                (unknown, "unknown_product", 0)
+            ]
         );
     }
 }

@@ -8,12 +8,21 @@ use crate::domain::validation::ValidationErrors;
 pub const MAX_SLUG_CHARS: usize = 100;
 
 /// Trims `value` and checks it has 1..=`max` characters.
-pub fn required_text(errors: &mut ValidationErrors, field: &str, value: &str, max: usize) -> String {
+pub fn required_text(
+    errors: &mut ValidationErrors,
+    field: &str,
+    value: &str,
+    max: usize,
+) -> String {
     let value = value.trim().to_owned();
     if value.is_empty() {
         errors.add(field, "blank", format!("{field} must not be blank"));
     } else if value.chars().count() > max {
-        errors.add(field, "too_long", format!("{field} must have at most {max} characters"));
+        errors.add(
+            field,
+            "too_long",
+            format!("{field} must have at most {max} characters"),
+        );
     }
     value
 }
@@ -22,7 +31,9 @@ pub fn required_text(errors: &mut ValidationErrors, field: &str, value: &str, ma
 pub fn check_slug(errors: &mut ValidationErrors, field: &str, slug: &str) {
     let ok = !slug.is_empty()
         && slug.len() <= MAX_SLUG_CHARS
-        && slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !slug.starts_with('-')
         && !slug.ends_with('-')
         && !slug.contains("--");
@@ -47,7 +58,11 @@ pub fn slugify(name: &str) -> String {
         }
     }
     let slug = slug.trim_end_matches('-');
-    slug.chars().take(MAX_SLUG_CHARS).collect::<String>().trim_end_matches('-').to_owned()
+    slug.chars()
+        .take(MAX_SLUG_CHARS)
+        .collect::<String>()
+        .trim_end_matches('-')
+        .to_owned()
 }
 
 /// Normalises a currency code to upper case and checks it is an ISO 4217
@@ -56,7 +71,11 @@ pub fn check_currency(errors: &mut ValidationErrors, field: &str, code: &str) ->
     let code = code.trim().to_ascii_uppercase();
     let known = Currency::from_code(&code).is_some_and(|c| c.exponent().is_some());
     if !known {
-        errors.add(field, "invalid", "currency must be an ISO 4217 code such as EUR or USD");
+        errors.add(
+            field,
+            "invalid",
+            "currency must be an ISO 4217 code such as EUR or USD",
+        );
     }
     code
 }
@@ -72,7 +91,16 @@ mod tests {
             check_slug(&mut e, "slug", good);
             assert!(e.is_empty(), "{good}");
         }
-        for bad in ["", "Shoes", "-a", "a-", "a--b", "a b", "é", &"a".repeat(101)] {
+        for bad in [
+            "",
+            "Shoes",
+            "-a",
+            "a-",
+            "a--b",
+            "a b",
+            "é",
+            &"a".repeat(101),
+        ] {
             let mut e = ValidationErrors::new();
             check_slug(&mut e, "slug", bad);
             assert!(!e.is_empty(), "{bad:?}");
