@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use emporium::commands::create_admin;
+use emporium::commands::{create_admin, seed_demo};
 use emporium::config::Settings;
 use emporium::startup::{migrate, Application};
 use emporium::telemetry;
@@ -33,6 +33,15 @@ enum Command {
     Serve,
     /// Create missing databases and migrate them, then exit.
     Migrate,
+    /// Fill the catalog with a deterministic demo catalog.
+    SeedDemo {
+        /// How many products to make.
+        #[arg(long, default_value_t = 1000)]
+        products: usize,
+        /// Seed of the generator; the same seed gives the same catalog.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
     /// Create an admin account (the only way to make the first admin).
     CreateAdmin {
         #[arg(long)]
@@ -54,6 +63,14 @@ fn main() -> anyhow::Result<()> {
             Command::Migrate => {
                 migrate(&settings).await?;
                 println!("databases migrated (prefix {})", settings.database.prefix);
+                Ok(())
+            }
+            Command::SeedDemo { products, seed } => {
+                let report = seed_demo(&settings, products, seed).await?;
+                println!(
+                    "seeded {} categories and {} new products (seed {seed})",
+                    report.categories, report.products_inserted
+                );
                 Ok(())
             }
             Command::CreateAdmin {

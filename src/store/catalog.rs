@@ -523,3 +523,48 @@ pub async fn sweep_expired_reservations(pool: &PgPool, batch: i64) -> Result<u64
     .await?;
     Ok(u64::try_from(released).unwrap_or(0))
 }
+
+/// Creates a category by slug or renames the existing one; returns its id.
+pub async fn upsert_category(
+    pool: &PgPool,
+    slug: &str,
+    name: &str,
+    parent_id: Option<Uuid>,
+) -> Result<Uuid, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO categories (id, name, slug, parent_id) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (slug) DO UPDATE SET name = EXCLUDED.name RETURNING id",
+    )
+    .bind(Uuid::new_v4())
+    .bind(name)
+    .bind(slug)
+    .bind(parent_id)
+    .fetch_one(pool)
+    .await
+}
+
+/// Inserts products in one statement, skipping any whose id, slug or SKU
+/// exists already; returns how many were inserted.
+pub async fn insert_products_bulk(
+    pool: &PgPool,
+    products: &[(Uuid, ProductFields)],
+) -> Result<u64, sqlx::Error> {
+    let mut qb = QueryBuilder::new(
+        "INSERT INTO products (id, name, slug, sku, description, category_id, price, currency, stock, tags, is_active) ",
+    );
+    qb.push_values(products, |mut row, (id, p)| {
+        row.push_bind(*id)
+            .push_bind(p.name.clone())
+            .push_bind(p.slug.clone())
+            .push_bind(p.sku.clone())
+            .push_bind(p.description.clone())
+            .push_bind(p.category_id)
+            .push_bind(p.price)
+            .push_bind(p.currency.clone())
+            .push_bind(i32::try_from(p.stock).unwrap_or(i32::MAX))
+            .push_bind(p.tags.clone())
+            .push_bind(p.is_active);
+    });
+    qb.push(" ON CONFLICT DO NOTHING");
+    Ok(qb.build().execute(pool).await?.rows_affected())
+}

@@ -12,4 +12,5 @@ mod helpers;
 mod login;
 mod register;
 mod runtime;
+mod seed_demo;
 mod tokens;
