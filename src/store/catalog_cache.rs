@@ -119,10 +119,25 @@ impl CatalogCache {
         guard.is_some_and(|until| Instant::now() < until)
     }
 
+    /// Whether this caller may use Redis now. After a failure only one
+    /// caller per back-off period probes it (and pays the timeout if it is
+    /// still down); everyone else goes straight to PostgreSQL.
+    fn may_call(&self) -> bool {
+        let mut guard = self.down_until.lock().unwrap_or_else(|e| e.into_inner());
+        match *guard {
+            None => true,
+            Some(until) if Instant::now() < until => false,
+            Some(_) => {
+                *guard = Some(Instant::now() + BACKOFF);
+                true
+            }
+        }
+    }
+
     fn failed(&self, what: &str, error: &str) {
         self.stats.errors.fetch_add(1, Ordering::Relaxed);
         let mut guard = self.down_until.lock().unwrap_or_else(|e| e.into_inner());
-        if guard.is_none_or(|until| Instant::now() >= until) {
+        if guard.is_none() {
             tracing::warn!(
                 what,
                 error,
@@ -144,7 +159,7 @@ impl CatalogCache {
         what: &str,
         call: impl std::future::Future<Output = anyhow::Result<T>>,
     ) -> Option<T> {
-        if self.backing_off() {
+        if !self.may_call() {
             return None;
         }
         match tokio::time::timeout(self.timeout, call).await {
