@@ -25,6 +25,7 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     pub actors: ActorSettings,
     pub catalog: CatalogSettings,
+    pub orders: OrderSettings,
     #[serde(default)]
     pub diagnostics: DiagnosticsSettings,
     #[serde(default)]
@@ -163,6 +164,20 @@ pub struct CatalogSettings {
     pub reservation_ttl_secs: i64,
     /// How often expired reservations are swept back into stock.
     pub sweep_interval_secs: u64,
+}
+
+/// Order lifecycle and idempotency.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OrderSettings {
+    /// A pending order not paid within this long expires.
+    pub pending_ttl_secs: i64,
+    /// How often overdue orders and old idempotency keys are swept.
+    pub sweep_interval_secs: u64,
+    /// How long idempotency keys (and their saved responses) are kept.
+    pub idempotency_retention_hours: u64,
+    /// A key whose first request has not finished after this long may be
+    /// claimed again (the first request is presumed dead).
+    pub idempotency_lock_secs: u64,
 }
 
 /// Switches for test and drill endpoints.

@@ -69,6 +69,7 @@ impl Application {
     /// free one). Must run inside an actix system. `listen_for_signals`
     /// makes SIGTERM/SIGINT drain and stop the instance.
     pub async fn build(settings: Settings, listen_for_signals: bool) -> anyhow::Result<Self> {
+        settings.validate()?;
         migrate(&settings).await?;
         let keys = Arc::new(TokenKeys::new(
             settings.auth.jwt_secret.expose_secret().as_bytes(),

@@ -9,7 +9,7 @@ use actix::{Actor, Arbiter, Supervised, Supervisor};
 use super::auth::{AuthActor, AuthService};
 use super::catalog::CatalogActor;
 use super::metrics::{ActorMetrics, ActorMetricsSnapshot};
-use super::orders::OrdersActor;
+use super::orders::{OrdersActor, OrdersService};
 use super::payments::PaymentsActor;
 use super::runtime::{ActorClient, CallError, Ping, Probe, ProbeReply, RuntimeError, Shutdown};
 use crate::config::{Domain, Settings};
@@ -89,8 +89,18 @@ impl Cluster {
         });
 
         let orders_metrics = ActorMetrics::new(Domain::Orders.name(), capacity);
-        let (pool, m) = (lazy_pool(db, Domain::Orders)?, Arc::clone(&orders_metrics));
-        let orders = start_supervised(&mut arbiters, move || OrdersActor::new(pool, m));
+        let orders_service = OrdersService::new(
+            lazy_pool(db, Domain::Orders)?,
+            ActorClient::new(catalog.clone(), Arc::clone(&catalog_metrics), timeout),
+            settings.orders.pending_ttl_secs,
+            Duration::from_secs(settings.orders.idempotency_lock_secs),
+            Duration::from_secs(settings.orders.idempotency_retention_hours * 3600),
+        );
+        let m = Arc::clone(&orders_metrics);
+        let sweep = Duration::from_secs(settings.orders.sweep_interval_secs);
+        let orders = start_supervised(&mut arbiters, move || {
+            OrdersActor::new(orders_service, sweep, m)
+        });
 
         let payments_metrics = ActorMetrics::new(Domain::Payments.name(), capacity);
         let (pool, m) = (

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod catalog;
 pub mod cluster;
 pub mod edge;
+pub mod idempotency;
 pub mod metrics;
 pub mod orders;
 pub mod payments;

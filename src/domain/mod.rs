@@ -3,5 +3,7 @@
 
 pub mod auth;
 pub mod catalog;
+pub mod idempotency;
+pub mod orders;
 pub mod pagination;
 pub mod validation;

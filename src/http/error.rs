@@ -9,7 +9,10 @@ use serde::Serialize;
 
 use crate::actors::auth::AuthError;
 use crate::actors::catalog::CatalogError;
+use crate::actors::orders::OrdersError;
 use crate::actors::runtime::{CallError, RuntimeError};
+use crate::domain::catalog::stock::Shortfall;
+use crate::domain::orders::status::TransitionError;
 use crate::domain::validation::{FieldError, ValidationErrors};
 
 /// Media type of every error body.
@@ -54,6 +57,15 @@ pub enum ApiError {
     /// The state of a resource forbids the request.
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String },
+    /// Some lines cannot be met from stock; `errors` names each one.
+    #[error("not enough stock for some items")]
+    InsufficientStock(ValidationErrors),
+    /// A request header is malformed.
+    #[error("a request header is invalid")]
+    InvalidHeader(ValidationErrors),
+    /// The request is well-formed but cannot be processed as sent.
+    #[error("{detail}")]
+    Unprocessable { code: &'static str, detail: String },
     /// Too many attempts; try again after `retry_after_secs`.
     #[error("too many requests; retry after {retry_after_secs} seconds")]
     RateLimited { retry_after_secs: u64 },
@@ -89,6 +101,8 @@ impl ApiError {
         match self {
             ApiError::Validation(_) => "validation_error",
             ApiError::InvalidQuery(_) => "invalid_query",
+            ApiError::InsufficientStock(_) => "insufficient_stock",
+            ApiError::InvalidHeader(_) => "invalid_header",
             ApiError::MalformedJson(_) => "malformed_json",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
@@ -96,7 +110,7 @@ impl ApiError {
             ApiError::Unauthorized { code, .. } => code,
             ApiError::Forbidden => "permission_denied",
             ApiError::NotFound(_) => "not_found",
-            ApiError::Conflict { code, .. } => code,
+            ApiError::Conflict { code, .. } | ApiError::Unprocessable { code, .. } => code,
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Overloaded(_) => "service_overloaded",
             ApiError::Unavailable(_) => "service_unavailable",
@@ -107,7 +121,10 @@ impl ApiError {
 
     fn field_errors(&self) -> Option<&[FieldError]> {
         match self {
-            ApiError::Validation(e) | ApiError::InvalidQuery(e) => Some(e.errors()),
+            ApiError::Validation(e)
+            | ApiError::InvalidQuery(e)
+            | ApiError::InsufficientStock(e)
+            | ApiError::InvalidHeader(e) => Some(e.errors()),
             _ => None,
         }
     }
@@ -149,8 +166,13 @@ fn render(
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::InvalidQuery(_) | ApiError::MalformedJson(_) => StatusCode::BAD_REQUEST,
+            ApiError::Validation(_) | ApiError::Unprocessable { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ApiError::InvalidQuery(_) | ApiError::MalformedJson(_) | ApiError::InvalidHeader(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::InsufficientStock(_) => StatusCode::CONFLICT,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotAuthenticated | ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
@@ -259,23 +281,50 @@ impl From<CatalogError> for ApiError {
             CatalogError::CategoryHasProducts => conflict("category_has_products", &e),
             CatalogError::CategoryHasChildren => conflict("category_has_children", &e),
             CatalogError::ProductInUse => conflict("product_in_use", &e),
-            CatalogError::InsufficientStock(ref lines) => ApiError::Conflict {
-                code: "insufficient_stock",
-                detail: format!(
-                    "not enough stock for: {}",
-                    lines
-                        .iter()
-                        .map(|l| format!(
-                            "{} (requested {}, available {})",
-                            l.product_id, l.requested, l.available
-                        ))
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                ),
-            },
+            CatalogError::InsufficientStock(lines) => insufficient_stock(&lines),
             CatalogError::ReservationNotHeld(_) => conflict("reservation_not_held", &e),
             CatalogError::Panicked(p) => ApiError::Internal(p.into()),
             CatalogError::Unexpected(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+/// One error per unmet line, keyed by product id.
+fn insufficient_stock(lines: &[Shortfall]) -> ApiError {
+    let mut errors = ValidationErrors::new();
+    for line in lines {
+        errors.add(
+            &format!("items.{}", line.product_id),
+            line.reason,
+            format!("requested {}, available {}", line.requested, line.available),
+        );
+    }
+    ApiError::InsufficientStock(errors)
+}
+
+impl From<OrdersError> for ApiError {
+    fn from(e: OrdersError) -> Self {
+        match e {
+            OrdersError::Validation(errors) => ApiError::Validation(errors),
+            OrdersError::NotFound => ApiError::NotFound("order"),
+            OrdersError::Transition(TransitionError::NotAllowed(_)) => ApiError::Forbidden,
+            OrdersError::Transition(t @ TransitionError::InvalidState { .. }) => {
+                ApiError::Conflict {
+                    code: "invalid_transition",
+                    detail: t.to_string(),
+                }
+            }
+            OrdersError::InsufficientStock(lines) => insufficient_stock(&lines),
+            OrdersError::PaidByAnotherPayment => ApiError::Conflict {
+                code: "already_paid",
+                detail: e.to_string(),
+            },
+            OrdersError::CatalogUnavailable(why) => {
+                tracing::warn!(why, "catalog unavailable to orders");
+                ApiError::Unavailable("catalog")
+            }
+            OrdersError::Panicked(p) => ApiError::Internal(p.into()),
+            OrdersError::Unexpected(e) => ApiError::Internal(e),
         }
     }
 }

@@ -79,6 +79,15 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
+/// Converts an already parsed JSON value, with the same per-field errors
+/// as [`parse_json`].
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        ApiError::Validation(field_error(&path, e.inner()))
+    })
+}
+
 /// Turns serde's message into a per-field error. serde reports a missing or
 /// unknown field at its parent's path, naming the field in backticks.
 fn field_error(path: &str, error: &serde_json::Error) -> ValidationErrors {

@@ -8,7 +8,9 @@ pub mod catalog;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod idempotency;
 pub mod middleware;
+pub mod orders;
 pub mod pagination;
 pub mod rate_limit;
 pub mod state;
@@ -26,6 +28,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::scope("/api/v1")
             .configure(auth::routes)
             .configure(catalog::routes)
+            .configure(orders::routes)
             .configure(admin::routes),
     );
 }

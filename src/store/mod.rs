@@ -6,4 +6,6 @@ pub mod auth;
 pub mod catalog;
 pub mod catalog_cache;
 pub mod database;
+pub mod idempotency;
+pub mod orders;
 pub mod redis;

@@ -209,7 +209,8 @@ async fn release_and_commit_are_idempotent_and_exclusive() {
 #[tokio::test]
 async fn uncommitted_reservations_expire_back_into_stock() {
     let app = TestApp::spawn_with(|s| {
-        s.catalog.reservation_ttl_secs = 1;
+        s.catalog.reservation_ttl_secs = 2;
+        s.orders.pending_ttl_secs = 1;
         s.catalog.sweep_interval_secs = 1;
     })
     .await;

@@ -1,0 +1,41 @@
+//! Everything the orders domain can answer besides success.
+
+use crate::actors::runtime::HandlerPanicked;
+use crate::domain::catalog::stock::Shortfall;
+use crate::domain::orders::status::TransitionError;
+use crate::domain::validation::ValidationErrors;
+
+/// Errors of the orders domain. Mapped to HTTP in `http::error` only.
+#[derive(Debug, thiserror::Error)]
+pub enum OrdersError {
+    /// Input broke a field rule (including unknown or inactive products).
+    #[error(transparent)]
+    Validation(ValidationErrors),
+    /// No such order, or not the caller's.
+    #[error("order not found")]
+    NotFound,
+    /// The status machine refused the change.
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    /// Not enough stock for some lines; nothing was reserved or written.
+    #[error("not enough stock for {} line(s)", .0.len())]
+    InsufficientStock(Vec<Shortfall>),
+    /// The order was already paid by another payment.
+    #[error("the order was paid by another payment")]
+    PaidByAnotherPayment,
+    /// The catalog could not be asked (overloaded, down or slow).
+    #[error("the catalog service is unavailable: {0}")]
+    CatalogUnavailable(String),
+    /// The handler panicked.
+    #[error(transparent)]
+    Panicked(#[from] HandlerPanicked),
+    /// Anything else: a bug or an outage. Details are logged, not sent.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for OrdersError {
+    fn from(e: sqlx::Error) -> Self {
+        OrdersError::Unexpected(anyhow::Error::new(e).context("orders database"))
+    }
+}

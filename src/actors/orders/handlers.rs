@@ -1,0 +1,360 @@
+//! The work behind each orders message, including the order-creation saga
+//! across the catalog and orders databases.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::Utc;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::error::OrdersError;
+use super::messages::*;
+use crate::actors::catalog::messages::{
+    CommitReservation, GetProductSnapshots, ReleaseReservation, ReserveStock,
+};
+use crate::actors::catalog::{CatalogActor, CatalogError};
+use crate::actors::idempotency::{ClaimIdempotencyKey, SaveIdempotentResponse};
+use crate::actors::runtime::{ActorClient, CallError, RuntimeError};
+use crate::domain::auth::Principal;
+use crate::domain::catalog::stock::normalize_lines;
+use crate::domain::orders::pricing::{price_order, PriceSnapshot};
+use crate::domain::orders::status::{transition, Action, Actor, OrderStatus, TransitionError};
+use crate::store::idempotency::{self, Claim};
+use crate::store::orders::{self as store, NewOrder, OrderFilter, OrderRow, PurchaseRow};
+
+/// Overdue orders expired per sweep statement.
+const EXPIRY_BATCH: i64 = 200;
+
+/// The orders domain's state, shared by every in-flight handler.
+#[derive(Clone)]
+pub struct OrdersService {
+    pool: PgPool,
+    catalog: ActorClient<CatalogActor>,
+    pending_ttl_secs: i64,
+    idempotency_lock: Duration,
+    idempotency_retention: Duration,
+}
+
+fn catalog_error(e: CallError<CatalogError>) -> OrdersError {
+    match e {
+        CallError::Domain(CatalogError::InsufficientStock(lines)) => {
+            OrdersError::InsufficientStock(lines)
+        }
+        CallError::Domain(CatalogError::Validation(errors)) => OrdersError::Validation(errors),
+        CallError::Domain(other) => OrdersError::Unexpected(anyhow::anyhow!("catalog: {other}")),
+        other => OrdersError::CatalogUnavailable(other.to_string()),
+    }
+}
+
+impl OrdersService {
+    /// A service around the orders pool, talking to the catalog by messages.
+    pub fn new(
+        pool: PgPool,
+        catalog: ActorClient<CatalogActor>,
+        pending_ttl_secs: i64,
+        idempotency_lock: Duration,
+        idempotency_retention: Duration,
+    ) -> Self {
+        Self {
+            pool,
+            catalog,
+            pending_ttl_secs,
+            idempotency_lock,
+            idempotency_retention,
+        }
+    }
+
+    /// The pool, for lifecycle messages.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn view(&self, row: OrderRow) -> Result<OrderView, OrdersError> {
+        Ok(self
+            .views(vec![row])
+            .await?
+            .pop()
+            .ok_or_else(|| anyhow::anyhow!("order vanished"))?)
+    }
+
+    async fn views(&self, rows: Vec<OrderRow>) -> Result<Vec<OrderView>, OrdersError> {
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let (mut items, mut history) = store::items_and_history(&self.pool, &ids).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| OrderView {
+                items: items.remove(&row.id).unwrap_or_default(),
+                history: history.remove(&row.id).unwrap_or_default(),
+                id: row.id,
+                user_id: row.user_id,
+                status: row.status,
+                total: row.total,
+                currency: row.currency,
+                shipping_address: row.shipping_address.0,
+                created_at: row.created_at,
+                updated_at: row.updated_at,
+            })
+            .collect())
+    }
+
+    /// Gives back a reservation after a failed or cancelled order. If the
+    /// catalog cannot be reached, the reservation's own expiry returns the
+    /// stock later, so this only logs.
+    async fn release(&self, order_id: Uuid, why: &str) {
+        if let Err(e) = self.catalog.call(ReleaseReservation(order_id)).await {
+            tracing::error!(order = %order_id, error = %e, why, "could not release a reservation; it will expire");
+        }
+    }
+
+    pub async fn create_order(&self, msg: CreateOrder) -> Result<OrderView, OrdersError> {
+        let lines = normalize_lines(&msg.items).map_err(OrdersError::Validation)?;
+        let mut positions = HashMap::new();
+        for (index, item) in msg.items.iter().enumerate() {
+            positions.entry(item.product_id).or_insert(index);
+        }
+        let ids: Vec<Uuid> = lines.iter().map(|l| l.product_id).collect();
+        let snapshots: HashMap<Uuid, PriceSnapshot> = self
+            .catalog
+            .call(GetProductSnapshots(ids))
+            .await
+            .map_err(catalog_error)?
+            .into_iter()
+            .map(|s| {
+                let snapshot = PriceSnapshot {
+                    name: s.name,
+                    price: s.price,
+                    currency: s.currency,
+                    is_active: s.is_active,
+                };
+                (s.id, snapshot)
+            })
+            .collect();
+        let priced =
+            price_order(&lines, &snapshots, &positions).map_err(OrdersError::Validation)?;
+
+        // Saga step 1: hold the stock (all lines or none), keyed by the
+        // order id so a retried reservation never holds twice.
+        let order_id = Uuid::new_v4();
+        self.catalog
+            .call(ReserveStock {
+                reservation_id: order_id,
+                lines: lines.clone(),
+            })
+            .await
+            .map_err(catalog_error)?;
+
+        // Saga step 2: write the order. If that fails, compensate.
+        let new = NewOrder {
+            id: order_id,
+            user_id: msg.user_id,
+            total: priced.total,
+            currency: &priced.currency,
+            shipping_address: &msg.shipping_address,
+            lines: &priced.lines,
+            expires_at: Utc::now() + chrono::Duration::seconds(self.pending_ttl_secs),
+        };
+        let written = async {
+            let mut tx = self.pool.begin().await?;
+            let row = store::insert_order(&mut tx, &new, &format!("user:{}", msg.user_id)).await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(row)
+        }
+        .await;
+        match written {
+            Ok(row) => self.view(row).await,
+            Err(e) => {
+                self.release(order_id, "order write failed").await;
+                Err(e.into())
+            }
+        }
+    }
+
+    async fn visible_order(&self, id: Uuid, viewer: Principal) -> Result<OrderRow, OrdersError> {
+        let mut conn = self.pool.acquire().await?;
+        store::get_order(&mut conn, id)
+            .await?
+            // Another user's order is "not found": existence does not leak.
+            .filter(|o| viewer.is_admin() || o.user_id == viewer.user_id)
+            .ok_or(OrdersError::NotFound)
+    }
+
+    pub async fn get_order(&self, msg: GetOrder) -> Result<OrderView, OrdersError> {
+        let row = self.visible_order(msg.id, msg.viewer).await?;
+        self.view(row).await
+    }
+
+    pub async fn list_orders(&self, msg: ListOrders) -> Result<(Vec<OrderView>, i64), OrdersError> {
+        let filter = OrderFilter {
+            user_id: if msg.viewer.is_admin() {
+                msg.user_id
+            } else {
+                Some(msg.viewer.user_id)
+            },
+            status: msg.status,
+            created_after: msg.created_after,
+            created_before: msg.created_before,
+        };
+        let (rows, count) =
+            store::list_orders(&self.pool, &filter, msg.page.limit(), msg.page.offset()).await?;
+        Ok((self.views(rows).await?, count))
+    }
+
+    /// Applies `action` as one guarded write with its history entry.
+    /// Returns the order after the change.
+    async fn apply(
+        &self,
+        row: OrderRow,
+        action: Action,
+        actor: Actor,
+        actor_name: &str,
+        reason: &str,
+        payment_id: Option<&str>,
+    ) -> Result<OrderRow, OrdersError> {
+        let current = OrderStatus::parse(&row.status).ok_or_else(|| {
+            anyhow::anyhow!("unknown status {:?} in the orders database", row.status)
+        })?;
+        let next = transition(current, action, actor)?;
+        let mut tx = self.pool.begin().await?;
+        let Some(updated) =
+            store::set_status(&mut tx, row.id, current.as_str(), next.as_str(), payment_id).await?
+        else {
+            // Someone changed the order between our read and this write.
+            tx.rollback().await?;
+            let mut conn = self.pool.acquire().await?;
+            let now = store::get_order(&mut conn, row.id)
+                .await?
+                .ok_or(OrdersError::NotFound)?;
+            let current = OrderStatus::parse(&now.status).unwrap_or(current);
+            return Err(TransitionError::InvalidState { action, current }.into());
+        };
+        store::insert_history(
+            &mut tx,
+            row.id,
+            Some(current.as_str()),
+            next.as_str(),
+            actor_name,
+            reason,
+        )
+        .await?;
+        if next == OrderStatus::Paid {
+            let items = store::items_and_history(&self.pool, &[row.id])
+                .await?
+                .0
+                .remove(&row.id)
+                .unwrap_or_default();
+            let payload = serde_json::json!({
+                "order_id": row.id,
+                "user_id": row.user_id,
+                "payment_id": payment_id,
+                "items": items.iter().map(|i| serde_json::json!({"product_id": i.product_id, "quantity": i.quantity})).collect::<Vec<_>>(),
+            });
+            store::insert_event(&mut tx, row.id, "order_paid", &payload).await?;
+        }
+        tx.commit().await?;
+        Ok(updated)
+    }
+
+    pub async fn transition_order(&self, msg: TransitionOrder) -> Result<OrderView, OrdersError> {
+        let row = self.visible_order(msg.id, msg.by).await?;
+        let (actor, name) = if msg.by.is_admin() {
+            (Actor::Admin, format!("admin:{}", msg.by.user_id))
+        } else {
+            (Actor::Owner, format!("user:{}", msg.by.user_id))
+        };
+        let updated = self
+            .apply(row, msg.action, actor, &name, &msg.reason, None)
+            .await?;
+        if msg.action == Action::Cancel {
+            self.release(msg.id, "order cancelled").await;
+        }
+        self.view(updated).await
+    }
+
+    pub async fn mark_paid(&self, msg: MarkOrderPaid) -> Result<OrderView, OrdersError> {
+        let mut conn = self.pool.acquire().await?;
+        let row = store::get_order(&mut conn, msg.order_id)
+            .await?
+            .ok_or(OrdersError::NotFound)?;
+        drop(conn);
+        match row.payment_id.as_deref() {
+            Some(paid_by) if paid_by == msg.payment_id => return self.view(row).await,
+            Some(_) => return Err(OrdersError::PaidByAnotherPayment),
+            None => {}
+        }
+        let updated = match self
+            .apply(
+                row,
+                Action::Pay,
+                Actor::Payments,
+                "payments",
+                "payment succeeded",
+                Some(&msg.payment_id),
+            )
+            .await
+        {
+            Ok(updated) => updated,
+            Err(e) => {
+                // A concurrent delivery of the same payment may have won.
+                let mut conn = self.pool.acquire().await?;
+                if let Some(now) = store::get_order(&mut conn, msg.order_id).await? {
+                    if now.payment_id.as_deref() == Some(msg.payment_id.as_str()) {
+                        return self.view(now).await;
+                    }
+                }
+                return Err(e);
+            }
+        };
+        if let Err(e) = self.catalog.call(CommitReservation(msg.order_id)).await {
+            tracing::error!(order = %msg.order_id, error = %e, "paid order's reservation could not be committed");
+        }
+        self.view(updated).await
+    }
+
+    pub async fn expire_overdue(&self, _: ExpireOverdueOrders) -> Result<u64, OrdersError> {
+        let expired = store::expire_overdue(&self.pool, EXPIRY_BATCH).await?;
+        for id in &expired {
+            self.release(*id, "order expired").await;
+        }
+        if !expired.is_empty() {
+            tracing::info!(expired = expired.len(), "unpaid orders expired");
+        }
+        let purged = idempotency::purge(&self.pool, self.idempotency_retention).await?;
+        if purged > 0 {
+            tracing::info!(purged, "old idempotency keys purged");
+        }
+        Ok(expired.len() as u64)
+    }
+
+    pub async fn purchase_history(
+        &self,
+        msg: GetPurchaseHistory,
+    ) -> Result<Vec<PurchaseRow>, OrdersError> {
+        Ok(
+            store::purchase_history(&self.pool, &msg.user_ids, msg.limit.clamp(1, 1_000_000))
+                .await?,
+        )
+    }
+
+    pub async fn order_events(
+        &self,
+        msg: GetOrderEvents,
+    ) -> Result<Vec<store::EventRow>, OrdersError> {
+        Ok(store::events_after(&self.pool, msg.after_id, msg.limit.clamp(1, 10_000)).await?)
+    }
+
+    pub async fn claim_key(&self, msg: ClaimIdempotencyKey) -> Result<Claim, RuntimeError> {
+        Ok(idempotency::claim(
+            &self.pool,
+            msg.user_id,
+            &msg.key,
+            &msg.fingerprint,
+            self.idempotency_lock,
+        )
+        .await?)
+    }
+
+    pub async fn save_response(&self, msg: SaveIdempotentResponse) -> Result<(), RuntimeError> {
+        Ok(idempotency::complete(&self.pool, msg.user_id, &msg.key, &msg.response).await?)
+    }
+}

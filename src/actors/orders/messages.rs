@@ -1,0 +1,103 @@
+//! Messages the orders actor answers.
+
+use actix::Message;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::error::OrdersError;
+use crate::domain::auth::Principal;
+use crate::domain::catalog::stock::StockLine;
+use crate::domain::orders::address::ShippingAddress;
+use crate::domain::orders::status::Action;
+use crate::domain::pagination::PageRequest;
+use crate::store::orders::{EventRow, HistoryRow, ItemRow, PurchaseRow};
+
+/// An order as clients see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderView {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub status: String,
+    pub items: Vec<ItemRow>,
+    pub total: i64,
+    pub currency: String,
+    pub shipping_address: ShippingAddress,
+    pub history: Vec<HistoryRow>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Place an order: price it from catalog snapshots, reserve its stock, and
+/// write it, releasing the reservation if the write fails.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<OrderView, OrdersError>")]
+pub struct CreateOrder {
+    pub user_id: Uuid,
+    /// As the client sent them (duplicates are merged).
+    pub items: Vec<StockLine>,
+    pub shipping_address: ShippingAddress,
+}
+
+/// One order, if the viewer may see it (its owner, or an admin).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<OrderView, OrdersError>")]
+pub struct GetOrder {
+    pub id: Uuid,
+    pub viewer: Principal,
+}
+
+/// One page of orders, newest first. Customers see only their own, whatever
+/// the filter says.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(Vec<OrderView>, i64), OrdersError>")]
+pub struct ListOrders {
+    pub viewer: Principal,
+    pub page: PageRequest,
+    pub user_id: Option<Uuid>,
+    pub status: Option<String>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+}
+
+/// Cancel, ship or deliver an order on behalf of a user.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<OrderView, OrdersError>")]
+pub struct TransitionOrder {
+    pub id: Uuid,
+    pub action: Action,
+    pub by: Principal,
+    pub reason: String,
+}
+
+/// From payments: the order is paid by `payment_id`. Idempotent for the
+/// same payment; refused for another.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<OrderView, OrdersError>")]
+pub struct MarkOrderPaid {
+    pub order_id: Uuid,
+    pub payment_id: String,
+}
+
+/// Expire overdue pending orders now and release their stock (the actor
+/// also does this on a timer).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<u64, OrdersError>")]
+pub struct ExpireOverdueOrders;
+
+/// Purchased lines for the recommender: paid, shipped or delivered orders,
+/// for `user_ids` (everyone when empty).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Vec<PurchaseRow>, OrdersError>")]
+pub struct GetPurchaseHistory {
+    pub user_ids: Vec<Uuid>,
+    pub limit: i64,
+}
+
+/// Outbox events (`order_paid`) after `after_id`, oldest first.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Vec<EventRow>, OrdersError>")]
+pub struct GetOrderEvents {
+    pub after_id: i64,
+    pub limit: i64,
+}

@@ -1,0 +1,83 @@
+//! `OrdersActor`: orders, their lifecycle, and idempotency keys. Owns the
+//! orders database; talks to the catalog only through messages.
+
+pub mod error;
+pub mod handlers;
+pub mod messages;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::{Actor, AsyncContext as _, Context};
+use sqlx::PgPool;
+
+pub use error::OrdersError;
+pub use handlers::OrdersService;
+use messages::*;
+
+use super::idempotency::{ClaimIdempotencyKey, SaveIdempotentResponse};
+use super::metrics::ActorMetrics;
+use super::runtime::{on_started, RuntimeError};
+use crate::store::idempotency::Claim;
+use crate::store::orders::{EventRow, PurchaseRow};
+
+/// The orders domain actor.
+pub struct OrdersActor {
+    pool: PgPool,
+    service: OrdersService,
+    metrics: Arc<ActorMetrics>,
+    sweep_interval: Duration,
+}
+
+impl OrdersActor {
+    /// An actor around its service; the pool is the service's own.
+    pub fn new(
+        service: OrdersService,
+        sweep_interval: Duration,
+        metrics: Arc<ActorMetrics>,
+    ) -> Self {
+        Self {
+            pool: service.pool().clone(),
+            service,
+            metrics,
+            sweep_interval,
+        }
+    }
+}
+
+impl Actor for OrdersActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        on_started(ctx, &self.metrics);
+        // Unpaid orders expire and old idempotency keys are purged on a timer.
+        ctx.run_interval(self.sweep_interval, |actor, ctx| {
+            let service = actor.service.clone();
+            ctx.spawn(actix::fut::wrap_future(async move {
+                if let Err(e) = service.expire_overdue(ExpireOverdueOrders).await {
+                    tracing::warn!(error = %e, "order sweep failed; retrying next interval");
+                }
+            }));
+        });
+    }
+}
+
+crate::lifecycle_handlers!(OrdersActor);
+
+/// Routes a message to the service method of the same intent.
+macro_rules! route {
+    ($message:ty => $method:ident, $reply:ty) => {
+        crate::route_to_service!(OrdersActor, OrdersError, $message => $method, $reply);
+    };
+}
+
+route!(CreateOrder => create_order, OrderView);
+route!(GetOrder => get_order, OrderView);
+route!(ListOrders => list_orders, (Vec<OrderView>, i64));
+route!(TransitionOrder => transition_order, OrderView);
+route!(MarkOrderPaid => mark_paid, OrderView);
+route!(ExpireOverdueOrders => expire_overdue, u64);
+route!(GetPurchaseHistory => purchase_history, Vec<PurchaseRow>);
+route!(GetOrderEvents => order_events, Vec<EventRow>);
+crate::route_to_service!(OrdersActor, RuntimeError, ClaimIdempotencyKey => claim_key, Claim);
+crate::route_to_service!(OrdersActor, RuntimeError, SaveIdempotentResponse => save_response, ());

@@ -1,0 +1,143 @@
+//! Idempotency keys with Stripe's semantics, as pure rules: which keys are
+//! acceptable, how a request is fingerprinted, and what a second request
+//! with a known key gets. Storage lives in each owning domain's database
+//! (`store::idempotency`).
+
+use sha2::{Digest as _, Sha256};
+
+use super::validation::FieldError;
+
+/// Longest key accepted.
+pub const MAX_KEY_LEN: usize = 255;
+
+/// Checks a client's `Idempotency-Key`: 1-255 printable ASCII characters.
+pub fn check_key(key: &str) -> Result<(), FieldError> {
+    let ok = !key.is_empty()
+        && key.len() <= MAX_KEY_LEN
+        && key.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+    if ok {
+        Ok(())
+    } else {
+        Err(FieldError {
+            field: "Idempotency-Key".into(),
+            code: "invalid",
+            message: format!("Idempotency-Key must be 1-{MAX_KEY_LEN} printable ASCII characters"),
+        })
+    }
+}
+
+/// A digest of what makes two requests "the same": method, path, and the
+/// body's meaning (parsed JSON, so key order and spacing do not matter).
+pub fn fingerprint(method: &str, path: &str, body: &serde_json::Value) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(method.as_bytes());
+    hasher.update([0]);
+    hasher.update(path.trim_end_matches('/').as_bytes());
+    hasher.update([0]);
+    // serde_json's maps are ordered by key, so this is canonical.
+    hasher.update(body.to_string().as_bytes());
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A saved response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedResponse {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+/// What the store found for a key that someone had claimed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    pub fingerprint: String,
+    /// `None` while the first request is still executing.
+    pub response: Option<SavedResponse>,
+}
+
+/// What to do with a request whose key was claimed before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Same request, finished: answer with the saved response.
+    Replay(SavedResponse),
+    /// Same key, another request: 422.
+    Mismatch,
+    /// Same request, still running: 409, nothing saved.
+    InFlight,
+}
+
+/// Decides for a request with `fingerprint` whose key is held by `record`.
+pub fn decide(record: &KeyRecord, fingerprint: &str) -> Decision {
+    if record.fingerprint != fingerprint {
+        return Decision::Mismatch;
+    }
+    match &record.response {
+        Some(saved) => Decision::Replay(saved.clone()),
+        None => Decision::InFlight,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn keys_are_bounded_printable_ascii() {
+        assert!(check_key("order-123").is_ok());
+        assert!(check_key(&"k".repeat(255)).is_ok());
+        assert!(check_key("").is_err());
+        assert!(check_key(&"k".repeat(256)).is_err());
+        assert!(check_key("tab\there").is_err());
+        assert!(check_key("ключ").is_err());
+    }
+
+    #[test]
+    fn fingerprints_ignore_key_order_and_trailing_slash_only() {
+        let a = fingerprint("POST", "/api/v1/orders/", &json!({"a": 1, "b": [1, 2]}));
+        let b = fingerprint(
+            "POST",
+            "/api/v1/orders",
+            &serde_json::from_str(r#"{ "b": [1,2], "a": 1 }"#).expect("json"),
+        );
+        assert_eq!(a, b);
+        assert_ne!(
+            a,
+            fingerprint("POST", "/api/v1/orders", &json!({"a": 2, "b": [1, 2]}))
+        );
+        assert_ne!(
+            a,
+            fingerprint("POST", "/api/v1/orders", &json!({"a": 1, "b": [2, 1]}))
+        );
+        assert_ne!(
+            a,
+            fingerprint("PUT", "/api/v1/orders", &json!({"a": 1, "b": [1, 2]}))
+        );
+    }
+
+    #[test]
+    fn a_known_key_replays_refuses_or_waits() {
+        let saved = SavedResponse {
+            status: 201,
+            content_type: "application/json".into(),
+            body: b"{}".to_vec(),
+        };
+        let done = KeyRecord {
+            fingerprint: "f".into(),
+            response: Some(saved.clone()),
+        };
+        assert_eq!(decide(&done, "f"), Decision::Replay(saved));
+        assert_eq!(decide(&done, "g"), Decision::Mismatch);
+        let running = KeyRecord {
+            fingerprint: "f".into(),
+            response: None,
+        };
+        assert_eq!(decide(&running, "f"), Decision::InFlight);
+        assert_eq!(decide(&running, "g"), Decision::Mismatch);
+    }
+}

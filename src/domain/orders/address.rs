@@ -1,0 +1,104 @@
+//! Shipping addresses.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::validation::ValidationErrors;
+
+/// A postal address, validated and trimmed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShippingAddress {
+    pub name: String,
+    pub line1: String,
+    #[serde(default)]
+    pub line2: String,
+    pub city: String,
+    #[serde(default)]
+    pub region: String,
+    pub postal_code: String,
+    /// ISO 3166-1 alpha-2, upper case.
+    pub country: String,
+    #[serde(default)]
+    pub phone: String,
+}
+
+impl ShippingAddress {
+    /// Trims every field and checks lengths and the country code. Field
+    /// paths are prefixed `shipping_address.`.
+    pub fn validate(self) -> Result<Self, ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        let mut field = |name: &str, value: String, required: bool, max: usize| {
+            let value = value.trim().to_owned();
+            let path = format!("shipping_address.{name}");
+            if required && value.is_empty() {
+                errors.add(&path, "blank", format!("{name} is required"));
+            } else if value.chars().count() > max {
+                errors.add(
+                    &path,
+                    "too_long",
+                    format!("{name} must have at most {max} characters"),
+                );
+            }
+            value
+        };
+        let address = ShippingAddress {
+            name: field("name", self.name, true, 200),
+            line1: field("line1", self.line1, true, 200),
+            line2: field("line2", self.line2, false, 200),
+            city: field("city", self.city, true, 100),
+            region: field("region", self.region, false, 100),
+            postal_code: field("postal_code", self.postal_code, true, 20),
+            country: field("country", self.country.to_ascii_uppercase(), true, 64),
+            phone: field("phone", self.phone, false, 40),
+        };
+        let country_ok =
+            address.country.len() == 2 && address.country.bytes().all(|b| b.is_ascii_uppercase());
+        if !address.country.is_empty() && !country_ok {
+            errors.add(
+                "shipping_address.country",
+                "invalid",
+                "country must be an ISO 3166-1 alpha-2 code",
+            );
+        }
+        errors.into_result()?;
+        Ok(address)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn address() -> ShippingAddress {
+        ShippingAddress {
+            name: " Ann Lee ".into(),
+            line1: "1 Main St".into(),
+            line2: String::new(),
+            city: "Lyon".into(),
+            region: String::new(),
+            postal_code: "69001".into(),
+            country: "fr".into(),
+            phone: String::new(),
+        }
+    }
+
+    #[test]
+    fn valid_addresses_are_trimmed_and_normalised() {
+        let a = address().validate().expect("valid");
+        assert_eq!(a.name, "Ann Lee");
+        assert_eq!(a.country, "FR");
+    }
+
+    #[test]
+    fn problems_are_named_by_path() {
+        let mut bad = address();
+        bad.city = "  ".into();
+        bad.country = "FRA".into();
+        let e = bad.validate().expect_err("invalid");
+        let fields: Vec<_> = e.errors().iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["shipping_address.city", "shipping_address.country"]
+        );
+    }
+}

@@ -1,0 +1,231 @@
+//! `/api/v1/orders/…`: placing orders (with `Idempotency-Key`), reading
+//! them, and moving them through their lifecycle.
+
+use actix_web::web::{self, Bytes, Data, Json};
+use actix_web::{HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::error::ApiError;
+use super::extract::{from_value, parse_json, Authenticated, QueryParams, ValidJson};
+use super::idempotency::{request_key, run_once};
+use super::pagination::{page, page_request};
+use super::state::AppState;
+use crate::actors::orders::messages::*;
+use crate::domain::catalog::stock::StockLine;
+use crate::domain::orders::address::ShippingAddress;
+use crate::domain::orders::status::{Action, OrderStatus};
+use crate::domain::pagination::Page;
+use crate::domain::validation::ValidationErrors;
+
+/// Routes of this module.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/orders")
+            .route(web::get().to(list_orders))
+            .route(web::post().to(create_order)),
+    )
+    .service(web::resource("/orders/{id}").route(web::get().to(get_order)))
+    .service(web::resource("/orders/{id}/cancel").route(web::post().to(cancel)))
+    .service(web::resource("/orders/{id}/ship").route(web::post().to(ship)))
+    .service(web::resource("/orders/{id}/deliver").route(web::post().to(deliver)));
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ItemRequest {
+    product_id: Uuid,
+    quantity: i32,
+}
+
+/// Body of `POST /orders/`. No prices: the catalog's are used.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateOrderRequest {
+    items: Vec<ItemRequest>,
+    shipping_address: ShippingAddress,
+}
+
+async fn create_order(
+    req: HttpRequest,
+    state: Data<AppState>,
+    user: Authenticated,
+    body: ValidJson<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    let ValidJson(raw) = body;
+    let key = request_key(&req)?;
+    // Validation first: a request that fails it saves nothing under its key.
+    let order: CreateOrderRequest = from_value(raw.clone())?;
+    let shipping_address = order
+        .shipping_address
+        .validate()
+        .map_err(ApiError::Validation)?;
+    if order.items.is_empty() {
+        return Err(ApiError::Validation(ValidationErrors::single(
+            "items",
+            "empty",
+            "at least one item is required",
+        )));
+    }
+    let items = order
+        .items
+        .iter()
+        .map(|i| StockLine {
+            product_id: i.product_id,
+            quantity: i.quantity,
+        })
+        .collect();
+    let message = CreateOrder {
+        user_id: user.0.user_id,
+        items,
+        shipping_address,
+    };
+    let orders = &state.actors.orders;
+    run_once(orders, &req, user.0.user_id, key, &raw, async {
+        let view = orders.call(message).await?;
+        Ok(HttpResponse::Created().json(view))
+    })
+    .await
+}
+
+fn order_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::NotFound("order"))
+}
+
+async fn get_order(
+    state: Data<AppState>,
+    user: Authenticated,
+    id: web::Path<String>,
+) -> Result<Json<OrderView>, ApiError> {
+    let id = order_id(&id)?;
+    Ok(Json(
+        state
+            .actors
+            .orders
+            .call(GetOrder { id, viewer: user.0 })
+            .await?,
+    ))
+}
+
+fn timestamp(
+    params: &QueryParams,
+    key: &str,
+    errors: &mut ValidationErrors,
+) -> Option<DateTime<Utc>> {
+    let raw = params.get(key)?;
+    match DateTime::parse_from_rfc3339(raw.trim()) {
+        Ok(t) => Some(t.with_timezone(&Utc)),
+        Err(_) => {
+            errors.add(key, "invalid", format!("{key} must be an RFC 3339 time"));
+            None
+        }
+    }
+}
+
+async fn list_orders(
+    req: HttpRequest,
+    state: Data<AppState>,
+    user: Authenticated,
+) -> Result<Json<Page<OrderView>>, ApiError> {
+    let params = QueryParams::from_request(&req);
+    let mut errors = ValidationErrors::new();
+    let paging = page_request(&params);
+    let status = params
+        .get("status")
+        .and_then(|s| match OrderStatus::parse(s.trim()) {
+            Some(status) => Some(status.as_str().to_owned()),
+            None => {
+                errors.add("status", "invalid", "not an order status");
+                None
+            }
+        });
+    let user_id = params
+        .get("user_id")
+        .and_then(|u| match Uuid::parse_str(u.trim()) {
+            Ok(id) => Some(id),
+            Err(_) => {
+                errors.add("user_id", "invalid", "user_id must be a UUID");
+                None
+            }
+        });
+    let created_after = timestamp(&params, "created_after", &mut errors);
+    let created_before = timestamp(&params, "created_before", &mut errors);
+    errors.into_result().map_err(ApiError::InvalidQuery)?;
+    let paging = paging?;
+    let (orders, count) = state
+        .actors
+        .orders
+        .call(ListOrders {
+            viewer: user.0,
+            page: paging,
+            user_id,
+            status,
+            created_after,
+            created_before,
+        })
+        .await?;
+    Ok(Json(page(&req, paging, count, orders)?))
+}
+
+/// Optional body of a transition: why it happens.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransitionRequest {
+    #[serde(default)]
+    reason: String,
+}
+
+async fn transition(
+    state: &AppState,
+    user: Authenticated,
+    id: &str,
+    body: &Bytes,
+    action: Action,
+) -> Result<Json<OrderView>, ApiError> {
+    let id = order_id(id)?;
+    let request: TransitionRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        TransitionRequest::default()
+    } else {
+        parse_json(body)?
+    };
+    let reason = request.reason.trim().chars().take(500).collect::<String>();
+    let view = state
+        .actors
+        .orders
+        .call(TransitionOrder {
+            id,
+            action,
+            by: user.0,
+            reason,
+        })
+        .await?;
+    Ok(Json(view))
+}
+
+async fn cancel(
+    state: Data<AppState>,
+    user: Authenticated,
+    id: web::Path<String>,
+    body: Bytes,
+) -> Result<Json<OrderView>, ApiError> {
+    transition(&state, user, &id, &body, Action::Cancel).await
+}
+
+async fn ship(
+    state: Data<AppState>,
+    user: Authenticated,
+    id: web::Path<String>,
+    body: Bytes,
+) -> Result<Json<OrderView>, ApiError> {
+    transition(&state, user, &id, &body, Action::Ship).await
+}
+
+async fn deliver(
+    state: Data<AppState>,
+    user: Authenticated,
+    id: web::Path<String>,
+    body: Bytes,
+) -> Result<Json<OrderView>, ApiError> {
+    transition(&state, user, &id, &body, Action::Deliver).await
+}

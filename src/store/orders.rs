@@ -1,0 +1,319 @@
+//! SQL of the orders database: orders, their lines, history and events.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use crate::domain::orders::address::ShippingAddress;
+use crate::domain::orders::pricing::OrderLine;
+
+/// An order's own row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OrderRow {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub status: String,
+    pub total: i64,
+    pub currency: String,
+    pub shipping_address: Json<ShippingAddress>,
+    pub payment_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A line of an order, as sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct ItemRow {
+    #[serde(skip)]
+    pub order_id: Uuid,
+    pub product_id: Uuid,
+    pub name: String,
+    pub unit_price: i64,
+    pub quantity: i32,
+    pub line_total: i64,
+}
+
+/// One status change, as sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct HistoryRow {
+    #[serde(skip)]
+    pub order_id: Uuid,
+    #[sqlx(rename = "from_status")]
+    pub from: Option<String>,
+    #[sqlx(rename = "to_status")]
+    pub to: String,
+    pub actor: String,
+    pub reason: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Filters of an order listing.
+#[derive(Debug, Clone, Default)]
+pub struct OrderFilter {
+    pub user_id: Option<Uuid>,
+    pub status: Option<String>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+}
+
+/// A new order with its lines.
+#[derive(Debug, Clone)]
+pub struct NewOrder<'a> {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub total: i64,
+    pub currency: &'a str,
+    pub shipping_address: &'a ShippingAddress,
+    pub lines: &'a [OrderLine],
+    pub expires_at: DateTime<Utc>,
+}
+
+/// One purchased line, for the recommender.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct PurchaseRow {
+    pub user_id: Uuid,
+    pub order_id: Uuid,
+    pub product_id: Uuid,
+    pub quantity: i32,
+    pub paid_at: DateTime<Utc>,
+}
+
+/// An event from the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct EventRow {
+    pub id: i64,
+    pub order_id: Uuid,
+    pub kind: String,
+    pub payload: Json<serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+}
+
+const ORDER_COLUMNS: &str =
+    "id, user_id, status, total, currency, shipping_address, payment_id, created_at, updated_at";
+
+/// Writes an order, its lines and its first history entry.
+pub async fn insert_order(
+    conn: &mut PgConnection,
+    order: &NewOrder<'_>,
+    actor: &str,
+) -> Result<OrderRow, sqlx::Error> {
+    let row: OrderRow = sqlx::query_as(&format!(
+        "INSERT INTO orders (id, user_id, status, total, currency, shipping_address, expires_at) \
+         VALUES ($1, $2, 'pending', $3, $4, $5, $6) RETURNING {ORDER_COLUMNS}"
+    ))
+    .bind(order.id)
+    .bind(order.user_id)
+    .bind(order.total)
+    .bind(order.currency)
+    .bind(Json(order.shipping_address))
+    .bind(order.expires_at)
+    .fetch_one(&mut *conn)
+    .await?;
+    let mut items = QueryBuilder::<Postgres>::new(
+        "INSERT INTO order_items (order_id, position, product_id, name, unit_price, quantity, line_total) ",
+    );
+    items.push_values(order.lines.iter().enumerate(), |mut b, (position, line)| {
+        b.push_bind(order.id)
+            .push_bind(i32::try_from(position).unwrap_or(i32::MAX))
+            .push_bind(line.product_id)
+            .push_bind(line.name.clone())
+            .push_bind(line.unit_price)
+            .push_bind(line.quantity)
+            .push_bind(line.line_total);
+    });
+    items.build().execute(&mut *conn).await?;
+    insert_history(conn, order.id, None, "pending", actor, "order placed").await?;
+    Ok(row)
+}
+
+/// Records one status change.
+pub async fn insert_history(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    from: Option<&str>,
+    to: &str,
+    actor: &str,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO order_history (order_id, from_status, to_status, actor, reason) VALUES ($1, $2, $3, $4, $5)")
+        .bind(order_id)
+        .bind(from)
+        .bind(to)
+        .bind(actor)
+        .bind(reason)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn get_order(conn: &mut PgConnection, id: Uuid) -> Result<Option<OrderRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// The one guarded write of a transition: it happens only if the order is
+/// still in `from`. `None` when someone else changed it first.
+pub async fn set_status(
+    conn: &mut PgConnection,
+    id: Uuid,
+    from: &str,
+    to: &str,
+    payment_id: Option<&str>,
+) -> Result<Option<OrderRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE orders SET status = $3, payment_id = COALESCE($4, payment_id), updated_at = now() \
+         WHERE id = $1 AND status = $2 RETURNING {ORDER_COLUMNS}"
+    ))
+    .bind(id)
+    .bind(from)
+    .bind(to)
+    .bind(payment_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Appends an event to the outbox.
+pub async fn insert_event(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    kind: &str,
+    payload: &serde_json::Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO order_events (order_id, kind, payload) VALUES ($1, $2, $3)")
+        .bind(order_id)
+        .bind(kind)
+        .bind(Json(payload))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Events after `after_id`, oldest first.
+pub async fn events_after(
+    pool: &PgPool,
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<EventRow>, sqlx::Error> {
+    sqlx::query_as("SELECT id, order_id, kind, payload, created_at FROM order_events WHERE id > $1 ORDER BY id LIMIT $2")
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+}
+
+/// Lines and history of the given orders.
+pub async fn items_and_history(
+    pool: &PgPool,
+    ids: &[Uuid],
+) -> Result<(HashMap<Uuid, Vec<ItemRow>>, HashMap<Uuid, Vec<HistoryRow>>), sqlx::Error> {
+    let items: Vec<ItemRow> = sqlx::query_as(
+        "SELECT order_id, product_id, name, unit_price, quantity, line_total FROM order_items \
+         WHERE order_id = ANY($1) ORDER BY order_id, position",
+    )
+    .bind(ids)
+    .fetch_all(pool)
+    .await?;
+    let history: Vec<HistoryRow> = sqlx::query_as(
+        "SELECT order_id, from_status, to_status, actor, reason, at FROM order_history \
+         WHERE order_id = ANY($1) ORDER BY order_id, id",
+    )
+    .bind(ids)
+    .fetch_all(pool)
+    .await?;
+    let mut by_order_items: HashMap<Uuid, Vec<ItemRow>> = HashMap::new();
+    for item in items {
+        by_order_items.entry(item.order_id).or_default().push(item);
+    }
+    let mut by_order_history: HashMap<Uuid, Vec<HistoryRow>> = HashMap::new();
+    for entry in history {
+        by_order_history
+            .entry(entry.order_id)
+            .or_default()
+            .push(entry);
+    }
+    Ok((by_order_items, by_order_history))
+}
+
+fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, f: &OrderFilter) {
+    qb.push(" WHERE true");
+    if let Some(user) = f.user_id {
+        qb.push(" AND user_id = ").push_bind(user);
+    }
+    if let Some(status) = &f.status {
+        qb.push(" AND status = ").push_bind(status.clone());
+    }
+    if let Some(after) = f.created_after {
+        qb.push(" AND created_at >= ").push_bind(after);
+    }
+    if let Some(before) = f.created_before {
+        qb.push(" AND created_at < ").push_bind(before);
+    }
+}
+
+/// One page of orders, newest first, and the total.
+pub async fn list_orders(
+    pool: &PgPool,
+    f: &OrderFilter,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<OrderRow>, i64), sqlx::Error> {
+    let mut count = QueryBuilder::new("SELECT count(*) FROM orders");
+    push_filters(&mut count, f);
+    let count: i64 = count.build_query_scalar().fetch_one(pool).await?;
+    let mut page = QueryBuilder::new(format!("SELECT {ORDER_COLUMNS} FROM orders"));
+    push_filters(&mut page, f);
+    page.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+        .push_bind(limit)
+        .push(" OFFSET ")
+        .push_bind(offset);
+    let rows = page.build_query_as().fetch_all(pool).await?;
+    Ok((rows, count))
+}
+
+/// Moves up to `batch` overdue pending orders to expired, with history,
+/// in one statement; concurrent sweepers skip each other's rows. Returns
+/// the expired orders' ids.
+pub async fn expire_overdue(pool: &PgPool, batch: i64) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "WITH expired AS ( \
+           UPDATE orders SET status = 'expired', updated_at = now() \
+           WHERE id IN (SELECT id FROM orders WHERE status = 'pending' AND expires_at < now() \
+                        ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) \
+             AND status = 'pending' \
+           RETURNING id), \
+         logged AS ( \
+           INSERT INTO order_history (order_id, from_status, to_status, actor, reason) \
+           SELECT id, 'pending', 'expired', 'system', 'not paid in time' FROM expired) \
+         SELECT id FROM expired",
+    )
+    .bind(batch)
+    .fetch_all(pool)
+    .await
+}
+
+/// Purchased lines of paid, shipped or delivered orders, oldest first,
+/// for users in `user_ids` (all users when empty).
+pub async fn purchase_history(
+    pool: &PgPool,
+    user_ids: &[Uuid],
+    limit: i64,
+) -> Result<Vec<PurchaseRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT o.user_id, o.id AS order_id, i.product_id, i.quantity, \
+                COALESCE((SELECT min(h.at) FROM order_history h WHERE h.order_id = o.id AND h.to_status = 'paid'), o.created_at) AS paid_at \
+         FROM orders o JOIN order_items i ON i.order_id = o.id \
+         WHERE o.status IN ('paid', 'shipped', 'delivered') \
+           AND (cardinality($1::uuid[]) = 0 OR o.user_id = ANY($1)) \
+         ORDER BY paid_at, o.id, i.position LIMIT $2",
+    )
+    .bind(user_ids)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
