@@ -10,6 +10,7 @@ mod catalog_stock;
 mod edge;
 mod helpers;
 mod login;
+mod orders;
 mod register;
 mod runtime;
 mod seed_demo;

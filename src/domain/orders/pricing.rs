@@ -48,7 +48,11 @@ pub fn price_order(
     let mut priced = Vec::with_capacity(lines.len());
     let mut currency: Option<String> = None;
     let mut total: i64 = 0;
-    for line in lines {
+    // In the client's order: the first line sets the currency, and the
+    // order's lines read as they were sent.
+    let mut ordered: Vec<&StockLine> = lines.iter().collect();
+    ordered.sort_by_key(|l| positions.get(&l.product_id).copied().unwrap_or(usize::MAX));
+    for line in ordered {
         let field = format!(
             "items.{}.product_id",
             positions.get(&line.product_id).copied().unwrap_or(0)
