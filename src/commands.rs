@@ -45,15 +45,30 @@ const DEMO_BATCH: usize = 2_000;
 pub struct SeedReport {
     pub categories: usize,
     pub products_inserted: u64,
+    pub customers_inserted: u64,
+    pub orders_inserted: u64,
 }
 
-/// Fills the catalog with the deterministic demo catalog for `seed`.
-/// Running it again with the same seed inserts nothing new.
+/// How much demo data to make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeedSize {
+    pub products: usize,
+    pub customers: usize,
+    pub orders_per_customer: usize,
+}
+
+/// The password of every demo customer.
+pub const DEMO_PASSWORD: &str = "demo password";
+
+/// Fills the catalog with the deterministic demo catalog for `seed`, and
+/// the auth and orders databases with demo customers and their delivered
+/// orders. Running it again with the same seed inserts nothing new.
 pub async fn seed_demo(
     settings: &Settings,
-    products: usize,
+    size: SeedSize,
     seed: u64,
 ) -> anyhow::Result<SeedReport> {
+    let products = size.products;
     use std::collections::HashMap;
 
     use crate::domain::catalog::demo::{demo_categories, demo_products};
@@ -76,7 +91,8 @@ pub async fn seed_demo(
         ids.insert(category.slug.clone(), id);
     }
     let mut inserted = 0;
-    for chunk in demo_products(products, seed).chunks(DEMO_BATCH) {
+    let demo = demo_products(products, seed);
+    for chunk in demo.chunks(DEMO_BATCH) {
         let rows: Vec<_> = chunk
             .iter()
             .map(|p| {
@@ -99,8 +115,93 @@ pub async fn seed_demo(
     if !cache.bump_generation().await {
         tracing::warn!("could not reach Redis to invalidate cached catalog responses");
     }
+    let (customers_inserted, orders_inserted) = seed_history(settings, &demo, size, seed).await?;
     Ok(SeedReport {
         categories: categories.len(),
         products_inserted: inserted,
+        customers_inserted,
+        orders_inserted,
     })
+}
+
+/// Demo customers in the auth database and their delivered orders in the
+/// orders database, each written through its own domain's pool.
+async fn seed_history(
+    settings: &Settings,
+    products: &[crate::domain::catalog::demo::DemoProduct],
+    size: SeedSize,
+    seed: u64,
+) -> anyhow::Result<(u64, u64)> {
+    use crate::domain::orders::address::ShippingAddress;
+    use crate::domain::orders::demo::demo_history;
+    use crate::domain::orders::pricing::OrderLine;
+
+    anyhow::ensure!(size.customers <= 100_000, "at most 100000 customers");
+    anyhow::ensure!(
+        size.orders_per_customer <= 100,
+        "at most 100 orders per customer"
+    );
+    let (customers, orders) =
+        demo_history(products, size.customers, size.orders_per_customer, seed);
+    if customers.is_empty() {
+        return Ok((0, 0));
+    }
+    // One hash for all demo customers: hashing thousands would take minutes.
+    let hash = PasswordHasher::new()?.hash(DEMO_PASSWORD)?;
+    let auth = store::database::lazy_pool(&settings.database, Domain::Auth)?;
+    let mut customers_inserted = 0;
+    for chunk in customers.chunks(DEMO_BATCH) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|c| (c.id, c.email.clone(), c.name.clone()))
+            .collect();
+        customers_inserted += store::auth::insert_customers_bulk(&auth, &rows, &hash).await?;
+    }
+    auth.close().await;
+
+    let pool = store::database::lazy_pool(&settings.database, Domain::Orders)?;
+    let mut tx = pool.begin().await?;
+    let mut orders_inserted = 0;
+    for order in &orders {
+        let customer = &customers[order.customer];
+        let lines: Vec<OrderLine> = order
+            .lines
+            .iter()
+            .map(|l| {
+                let p = &products[l.product];
+                OrderLine {
+                    product_id: p.id,
+                    name: p.fields.name.clone(),
+                    unit_price: p.fields.price,
+                    quantity: l.quantity,
+                    line_total: p.fields.price * i64::from(l.quantity),
+                }
+            })
+            .collect();
+        let address = ShippingAddress {
+            name: customer.name.clone(),
+            line1: format!("{} Demo Street", order.customer + 1),
+            line2: String::new(),
+            city: "Lyon".into(),
+            region: String::new(),
+            postal_code: "69001".into(),
+            country: "FR".into(),
+            phone: String::new(),
+        };
+        let new = store::orders::NewOrder {
+            id: order.id,
+            user_id: customer.id,
+            total: lines.iter().map(|l| l.line_total).sum(),
+            currency: "EUR",
+            shipping_address: &address,
+            lines: &lines,
+            expires_at: order.placed_at,
+        };
+        if store::orders::insert_delivered_order(&mut tx, &new, order.placed_at).await? {
+            orders_inserted += 1;
+        }
+    }
+    tx.commit().await?;
+    pool.close().await;
+    Ok((customers_inserted, orders_inserted))
 }

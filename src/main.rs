@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use emporium::commands::{create_admin, seed_demo};
+use emporium::commands::{create_admin, seed_demo, SeedSize};
 use emporium::config::Settings;
 use emporium::startup::{migrate, Application};
 use emporium::telemetry;
@@ -38,7 +38,13 @@ enum Command {
         /// How many products to make.
         #[arg(long, default_value_t = 1000)]
         products: usize,
-        /// Seed of the generator; the same seed gives the same catalog.
+        /// How many demo customers (with delivered orders) to make.
+        #[arg(long, default_value_t = 200)]
+        customers: usize,
+        /// How many orders each demo customer has.
+        #[arg(long, default_value_t = 5)]
+        orders_per_customer: usize,
+        /// Seed of the generator; the same seed gives the same data.
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
@@ -65,11 +71,21 @@ fn main() -> anyhow::Result<()> {
                 println!("databases migrated (prefix {})", settings.database.prefix);
                 Ok(())
             }
-            Command::SeedDemo { products, seed } => {
-                let report = seed_demo(&settings, products, seed).await?;
+            Command::SeedDemo {
+                products,
+                customers,
+                orders_per_customer,
+                seed,
+            } => {
+                let size = SeedSize {
+                    products,
+                    customers,
+                    orders_per_customer,
+                };
+                let report = seed_demo(&settings, size, seed).await?;
                 println!(
-                    "seeded {} categories and {} new products (seed {seed})",
-                    report.categories, report.products_inserted
+                    "seeded {} categories, {} new products, {} new customers, {} new orders (seed {seed})",
+                    report.categories, report.products_inserted, report.customers_inserted, report.orders_inserted
                 );
                 Ok(())
             }

@@ -261,3 +261,27 @@ pub async fn revoke_user_refresh_tokens(
     .await?;
     Ok(())
 }
+
+/// Inserts customers in one statement, all with one password hash, skipping
+/// ids or emails that exist; returns how many were inserted.
+pub async fn insert_customers_bulk(
+    pool: &PgPool,
+    customers: &[(Uuid, String, String)],
+    password_hash: &str,
+) -> Result<u64, sqlx::Error> {
+    let ids: Vec<Uuid> = customers.iter().map(|c| c.0).collect();
+    let emails: Vec<&str> = customers.iter().map(|c| c.1.as_str()).collect();
+    let names: Vec<&str> = customers.iter().map(|c| c.2.as_str()).collect();
+    let done = sqlx::query(
+        "INSERT INTO users (id, email, password_hash, name, role) \
+         SELECT id, email, $4, name, 'customer' FROM unnest($1::uuid[], $2::text[], $3::text[]) AS t(id, email, name) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&ids)
+    .bind(&emails)
+    .bind(&names)
+    .bind(password_hash)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}

@@ -317,3 +317,60 @@ pub async fn purchase_history(
     .fetch_all(pool)
     .await
 }
+
+/// Writes a past, delivered order with its full history and its paid
+/// event (demo data). `false` when an order with this id exists.
+pub async fn insert_delivered_order(
+    conn: &mut PgConnection,
+    order: &NewOrder<'_>,
+    placed_at: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let inserted: Option<Uuid> = sqlx::query_scalar(
+        "INSERT INTO orders (id, user_id, status, total, currency, shipping_address, payment_id, expires_at, created_at, updated_at) \
+         VALUES ($1, $2, 'delivered', $3, $4, $5, 'demo_' || $1::text, $6, $6, $6 + interval '5 days') \
+         ON CONFLICT (id) DO NOTHING RETURNING id",
+    )
+    .bind(order.id)
+    .bind(order.user_id)
+    .bind(order.total)
+    .bind(order.currency)
+    .bind(Json(order.shipping_address))
+    .bind(placed_at)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if inserted.is_none() {
+        return Ok(false);
+    }
+    let mut items = QueryBuilder::<Postgres>::new(
+        "INSERT INTO order_items (order_id, position, product_id, name, unit_price, quantity, line_total) ",
+    );
+    items.push_values(order.lines.iter().enumerate(), |mut b, (position, line)| {
+        b.push_bind(order.id)
+            .push_bind(i32::try_from(position).unwrap_or(i32::MAX))
+            .push_bind(line.product_id)
+            .push_bind(line.name.clone())
+            .push_bind(line.unit_price)
+            .push_bind(line.quantity)
+            .push_bind(line.line_total);
+    });
+    items.build().execute(&mut *conn).await?;
+    sqlx::query(
+        "INSERT INTO order_history (order_id, from_status, to_status, actor, reason, at) VALUES \
+         ($1, NULL, 'pending', 'user:' || $2::text, 'order placed', $3), \
+         ($1, 'pending', 'paid', 'payments', 'payment succeeded', $3 + interval '1 minute'), \
+         ($1, 'paid', 'shipped', 'admin:demo', '', $3 + interval '1 day'), \
+         ($1, 'shipped', 'delivered', 'admin:demo', '', $3 + interval '5 days')",
+    )
+    .bind(order.id)
+    .bind(order.user_id)
+    .bind(placed_at)
+    .execute(&mut *conn)
+    .await?;
+    let payload = serde_json::json!({
+        "order_id": order.id,
+        "user_id": order.user_id,
+        "items": order.lines.iter().map(|l| serde_json::json!({"product_id": l.product_id, "quantity": l.quantity})).collect::<Vec<_>>(),
+    });
+    insert_event(conn, order.id, "order_paid", &payload).await?;
+    Ok(true)
+}

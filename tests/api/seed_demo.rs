@@ -1,21 +1,36 @@
-use emporium::commands::seed_demo;
+use emporium::actors::orders::messages::GetPurchaseHistory;
+use emporium::commands::{seed_demo, SeedSize, DEMO_PASSWORD};
 use serde_json::Value;
 
 use crate::helpers::TestApp;
 
 #[tokio::test]
-async fn seed_demo_fills_a_structured_catalog_once_per_seed() {
+async fn seed_demo_fills_a_structured_shop_once_per_seed() {
     let app = TestApp::spawn().await;
     let (_, admin) = app.admin().await;
-    let report = seed_demo(&app.settings, 300, 9).await.expect("seeded");
+    let size = SeedSize {
+        products: 300,
+        customers: 12,
+        orders_per_customer: 3,
+    };
+    let report = seed_demo(&app.settings, size, 9).await.expect("seeded");
     assert_eq!(report.categories, 24);
     assert_eq!(report.products_inserted, 300);
-    let again = seed_demo(&app.settings, 300, 9)
+    assert_eq!(
+        (report.customers_inserted, report.orders_inserted),
+        (12, 36)
+    );
+    let again = seed_demo(&app.settings, size, 9)
         .await
         .expect("seeded again");
     assert_eq!(
-        again.products_inserted, 0,
-        "the same seed makes the same products"
+        (
+            again.products_inserted,
+            again.customers_inserted,
+            again.orders_inserted
+        ),
+        (0, 0, 0),
+        "the same seed makes the same data"
     );
 
     let all: Value = app
@@ -54,5 +69,33 @@ async fn seed_demo_fills_a_structured_catalog_once_per_seed() {
         .await
         .expect("json");
     assert!(premium["count"].as_i64() > Some(0));
-    assert!(seed_demo(&app.settings, 2_000_000, 1).await.is_err());
+
+    // Demo customers can log in and see their delivered orders.
+    let pair = app
+        .login("customer0@demo.emporium.test", DEMO_PASSWORD)
+        .await;
+    let mine: Value = app
+        .get("/api/v1/orders/", pair["access"].as_str())
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(mine["count"], 3);
+    assert_eq!(mine["results"][0]["status"], "delivered");
+    let history = app
+        .actors
+        .orders
+        .call(GetPurchaseHistory {
+            user_ids: vec![],
+            limit: 10_000,
+        })
+        .await
+        .expect("history");
+    assert!(history.len() >= 36);
+
+    let too_big = SeedSize {
+        products: 2_000_000,
+        ..size
+    };
+    assert!(seed_demo(&app.settings, too_big, 1).await.is_err());
 }

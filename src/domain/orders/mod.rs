@@ -2,5 +2,6 @@
 //! snapshots, and shipping addresses.
 
 pub mod address;
+pub mod demo;
 pub mod pricing;
 pub mod status;
