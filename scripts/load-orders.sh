@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Load run for order creation: a release build with PRODUCTS demo products,
+# one customer placing orders of one random in-stock product each, measured
+# with wrk beside /healthz in the same run. Each order is a principal check,
+# a catalog snapshot, a stock reservation (catalog transaction) and the
+# order write (orders transaction).
+# Needs wrk (Debian package `wrk`), PostgreSQL and Redis on localhost.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-32}
+THREADS=${THREADS:-2}
+PRODUCTS=${PRODUCTS:-2000}
+PREFIX="bench_$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+LOG=$(mktemp)
+LUA=$(mktemp --suffix=.lua)
+
+cargo build --release --bin emporium >/dev/null
+export EMPORIUM__DATABASE__PREFIX=$PREFIX
+export EMPORIUM__HTTP__PORT=0
+export EMPORIUM__HTTP__WORKERS=${WORKERS:-2}
+export EMPORIUM__LOG__LEVEL=warn
+
+./target/release/emporium serve >"$LOG" 2>&1 &
+SERVER=$!
+cleanup() {
+  kill "$SERVER" 2>/dev/null || true
+  wait "$SERVER" 2>/dev/null || true
+  for d in auth catalog orders payments; do
+    psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS ${PREFIX}_$d WITH (FORCE)" postgres >/dev/null || true
+  done
+  rm -f "$LOG" "$LUA"
+}
+trap cleanup EXIT
+for _ in $(seq 1 150); do
+  grep -q "listening on" "$LOG" && break
+  sleep 0.2
+done
+BASE=$(grep -o "http://[0-9.]*:[0-9]*" "$LOG" | head -n 1)
+./target/release/emporium seed-demo --products "$PRODUCTS" --customers 0 --seed 42 >/dev/null
+
+curl -fsS -XPOST "$BASE/api/v1/auth/register/" -H 'content-type: application/json' \
+  -d '{"email":"buyer@example.com","password":"load test password"}' >/dev/null
+ACCESS=$(curl -fsS -XPOST "$BASE/api/v1/auth/login/" -H 'content-type: application/json' \
+  -d '{"email":"buyer@example.com","password":"load test password"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access"])')
+IDS=$(curl -fsS "$BASE/api/v1/products/?in_stock=true&page_size=100&ordering=-price" \
+  | python3 -c 'import json,sys; print(",".join(chr(34)+p["id"]+chr(34) for p in json.load(sys.stdin)["results"] if p["stock"] >= 50))')
+
+cat >"$LUA" <<LUA
+local ids = {$IDS}
+local address = '"shipping_address":{"name":"Load","line1":"1 Bench St","city":"Lyon","postal_code":"69001","country":"FR"}'
+request = function()
+  local body = '{"items":[{"product_id":"' .. ids[math.random(#ids)] .. '","quantity":1}],' .. address .. '}'
+  return wrk.format("POST", "/api/v1/orders/", {["Content-Type"] = "application/json", ["Authorization"] = "Bearer $ACCESS"}, body)
+end
+LUA
+
+run() {
+  echo "== $1"
+  shift
+  wrk --latency -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" "$@" | grep -E "Requests/sec|99%|Non-2xx|Socket errors"
+}
+run "GET /healthz" "$BASE/healthz"
+run "POST /api/v1/orders/" -s "$LUA" "$BASE/api/v1/orders/"
+psql -h 127.0.0.1 -U postgres -Atc "SELECT 'orders written: ' || count(*) FROM orders" "${PREFIX}_orders"
+# Refused orders and why (warn-level logs name each shed or failed request).
+psql -h 127.0.0.1 -U postgres -Atc "SELECT 'products sold out: ' || count(*) FROM products WHERE stock = 0" "${PREFIX}_catalog"
