@@ -77,7 +77,7 @@ async fn unknown_email_costs_a_password_hash_like_a_wrong_password() {
     let unknown: Duration = time("nobody@example.com").await;
     let ratio = unknown.as_secs_f64() / wrong.as_secs_f64();
     assert!(
-        (0.33..3.0).contains(&ratio),
+        (0.2..5.0).contains(&ratio),
         "unknown {unknown:?} vs wrong {wrong:?}"
     );
 }
