@@ -851,3 +851,57 @@ async fn paid_orders_feed_events_and_purchase_history() {
         .expect("history");
     assert_eq!(everyone.len(), 2);
 }
+
+#[tokio::test]
+async fn idempotency_keys_are_purged_after_their_retention() {
+    let app = TestApp::spawn().await;
+    let (_, admin) = app.admin().await;
+    let (_, token, _) = app.customer("ann@example.com").await;
+    let p = app.product(&admin, json!({"stock": 10})).await;
+    let body = order_body(json!([{"product_id": p["id"], "quantity": 1}]));
+    for key in ["old", "fresh"] {
+        let r = app
+            .request(reqwest::Method::POST, ORDERS, Some(&token))
+            .header("idempotency-key", key)
+            .json(&body)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(r.status(), 201);
+    }
+    let options = emporium::store::database::connect_options(
+        &app.settings.database,
+        emporium::config::Domain::Orders,
+    )
+    .expect("options");
+    let orders_db = sqlx::PgPool::connect_with(options)
+        .await
+        .expect("orders db");
+    sqlx::query(
+        "UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = 'old'",
+    )
+    .execute(&orders_db)
+    .await
+    .expect("aged");
+    app.actors
+        .orders
+        .call(emporium::actors::orders::messages::ExpireOverdueOrders)
+        .await
+        .expect("swept");
+    let keys: Vec<String> = sqlx::query_scalar("SELECT key FROM idempotency_keys")
+        .fetch_all(&orders_db)
+        .await
+        .expect("keys");
+    assert_eq!(keys, ["fresh"]);
+    orders_db.close().await;
+    // The purged key is free again: it makes a new order.
+    let r = app
+        .request(reqwest::Method::POST, ORDERS, Some(&token))
+        .header("idempotency-key", "old")
+        .json(&body)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(r.status(), 201);
+    assert!(r.headers().get("idempotent-replayed").is_none());
+}
