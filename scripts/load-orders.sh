@@ -7,37 +7,12 @@
 # Needs wrk (Debian package `wrk`), PostgreSQL and Redis on localhost.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-DURATION=${DURATION:-10s}
-CONNECTIONS=${CONNECTIONS:-32}
-THREADS=${THREADS:-2}
+source scripts/instance.sh
 PRODUCTS=${PRODUCTS:-2000}
-PREFIX="bench_$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-LOG=$(mktemp)
 LUA=$(mktemp --suffix=.lua)
+TEMP_FILES+=("$LUA")
 
-cargo build --release --bin emporium >/dev/null
-export EMPORIUM__DATABASE__PREFIX=$PREFIX
-export EMPORIUM__HTTP__PORT=0
-export EMPORIUM__HTTP__WORKERS=${WORKERS:-2}
-export EMPORIUM__LOG__LEVEL=warn
-
-./target/release/emporium serve >"$LOG" 2>&1 &
-SERVER=$!
-cleanup() {
-  kill "$SERVER" 2>/dev/null || true
-  wait "$SERVER" 2>/dev/null || true
-  for d in auth catalog orders payments; do
-    psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS ${PREFIX}_$d WITH (FORCE)" postgres >/dev/null || true
-  done
-  rm -f "$LOG" "$LUA"
-}
-trap cleanup EXIT
-for _ in $(seq 1 150); do
-  grep -q "listening on" "$LOG" && break
-  sleep 0.2
-done
-BASE=$(grep -o "http://[0-9.]*:[0-9]*" "$LOG" | head -n 1)
+start_instance BASE
 ./target/release/emporium seed-demo --products "$PRODUCTS" --customers 0 --seed 42 >/dev/null
 
 curl -fsS -XPOST "$BASE/api/v1/auth/register/" -H 'content-type: application/json' \
@@ -56,11 +31,6 @@ request = function()
 end
 LUA
 
-run() {
-  echo "== $1"
-  shift
-  wrk --latency -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" "$@" | grep -E "Requests/sec|99%|Non-2xx|Socket errors"
-}
 run "GET /healthz" "$BASE/healthz"
 run "POST /api/v1/orders/" -s "$LUA" "$BASE/api/v1/orders/"
 psql -h 127.0.0.1 -U postgres -Atc "SELECT 'orders written: ' || count(*) FROM orders" "${PREFIX}_orders"

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use actix::dev::ToEnvelope;
 use actix::fut::{wrap_future, ActorFutureExt as _};
-use actix::{Actor, Addr, Context, Handler, MailboxError, Message, ResponseActFuture};
+use actix::{
+    Actor, Addr, AsyncContext as _, Context, Handler, MailboxError, Message, ResponseActFuture,
+};
 use futures_util::FutureExt as _;
 use serde::{Deserialize, Serialize};
 
@@ -141,6 +143,28 @@ where
 {
     ctx.set_mailbox_capacity(metrics.snapshot().capacity);
     tracing::debug!(actor = metrics.name(), "actor started");
+}
+
+/// Runs `work` every `interval` beside the actor's messages, logging a
+/// failure and trying again at the next tick.
+pub fn every<A, F, Fut, E>(ctx: &mut Context<A>, interval: Duration, what: &'static str, work: F)
+where
+    A: Actor<Context = Context<A>>,
+    F: Fn(&A) -> Fut + 'static,
+    Fut: Future<Output = Result<(), E>> + 'static,
+    E: std::fmt::Display + 'static,
+{
+    ctx.run_interval(interval, move |actor, ctx| {
+        let run = work(actor);
+        actix::AsyncContext::spawn(
+            ctx,
+            wrap_future(async move {
+                if let Err(e) = run.await {
+                    tracing::warn!(error = %e, what, "periodic task failed; retrying next interval");
+                }
+            }),
+        );
+    });
 }
 
 /// Errors of the lifecycle messages, which belong to no domain.

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use sqlx::postgres::PgArguments;
+use sqlx::query::QueryAs;
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
@@ -215,24 +217,34 @@ pub async fn category_subtree(
     Ok((!ids.is_empty()).then_some(ids))
 }
 
+/// Binds `$1` (the id) and `$2`-`$11` (the fields, in column order).
+fn bind_product<'q>(
+    query: QueryAs<'q, Postgres, ProductRow, PgArguments>,
+    id: Uuid,
+    p: &'q ProductFields,
+) -> QueryAs<'q, Postgres, ProductRow, PgArguments> {
+    query
+        .bind(id)
+        .bind(&p.name)
+        .bind(&p.slug)
+        .bind(&p.sku)
+        .bind(&p.description)
+        .bind(p.category_id)
+        .bind(p.price)
+        .bind(&p.currency)
+        .bind(i32::try_from(p.stock).unwrap_or(i32::MAX))
+        .bind(&p.tags)
+        .bind(p.is_active)
+}
+
 pub async fn insert_product(pool: &PgPool, p: &ProductFields) -> Result<ProductRow, sqlx::Error> {
-    sqlx::query_as(&format!(
+    let sql = format!(
         "INSERT INTO products (id, name, slug, sku, description, category_id, price, currency, stock, tags, is_active) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {PRODUCT_COLUMNS}"
-    ))
-    .bind(Uuid::new_v4())
-    .bind(&p.name)
-    .bind(&p.slug)
-    .bind(&p.sku)
-    .bind(&p.description)
-    .bind(p.category_id)
-    .bind(p.price)
-    .bind(&p.currency)
-    .bind(i32::try_from(p.stock).unwrap_or(i32::MAX))
-    .bind(&p.tags)
-    .bind(p.is_active)
-    .fetch_one(pool)
-    .await
+    );
+    bind_product(sqlx::query_as(&sql), Uuid::new_v4(), p)
+        .fetch_one(pool)
+        .await
 }
 
 pub async fn get_product(pool: &PgPool, id: Uuid) -> Result<Option<ProductRow>, sqlx::Error> {
@@ -274,23 +286,13 @@ pub async fn update_product(
     id: Uuid,
     p: &ProductFields,
 ) -> Result<Option<ProductRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
+    let sql = format!(
         "UPDATE products SET name = $2, slug = $3, sku = $4, description = $5, category_id = $6, price = $7, \
          currency = $8, stock = $9, tags = $10, is_active = $11, updated_at = now() WHERE id = $1 RETURNING {PRODUCT_COLUMNS}"
-    ))
-    .bind(id)
-    .bind(&p.name)
-    .bind(&p.slug)
-    .bind(&p.sku)
-    .bind(&p.description)
-    .bind(p.category_id)
-    .bind(p.price)
-    .bind(&p.currency)
-    .bind(i32::try_from(p.stock).unwrap_or(i32::MAX))
-    .bind(&p.tags)
-    .bind(p.is_active)
-    .fetch_optional(conn)
-    .await
+    );
+    bind_product(sqlx::query_as(&sql), id, p)
+        .fetch_optional(conn)
+        .await
 }
 
 pub async fn delete_product(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {

@@ -113,11 +113,22 @@ pub async fn insert_order(
     .bind(order.expires_at)
     .fetch_one(&mut *conn)
     .await?;
+    insert_items(conn, order.id, order.lines).await?;
+    insert_history(conn, order.id, None, "pending", actor, "order placed").await?;
+    Ok(row)
+}
+
+/// Writes an order's lines in one statement, in the client's order.
+async fn insert_items(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    lines: &[OrderLine],
+) -> Result<(), sqlx::Error> {
     let mut items = QueryBuilder::<Postgres>::new(
         "INSERT INTO order_items (order_id, position, product_id, name, unit_price, quantity, line_total) ",
     );
-    items.push_values(order.lines.iter().enumerate(), |mut b, (position, line)| {
-        b.push_bind(order.id)
+    items.push_values(lines.iter().enumerate(), |mut b, (position, line)| {
+        b.push_bind(order_id)
             .push_bind(i32::try_from(position).unwrap_or(i32::MAX))
             .push_bind(line.product_id)
             .push_bind(line.name.clone())
@@ -125,9 +136,8 @@ pub async fn insert_order(
             .push_bind(line.quantity)
             .push_bind(line.line_total);
     });
-    items.build().execute(&mut *conn).await?;
-    insert_history(conn, order.id, None, "pending", actor, "order placed").await?;
-    Ok(row)
+    items.build().execute(conn).await?;
+    Ok(())
 }
 
 /// Records one status change.
@@ -341,19 +351,7 @@ pub async fn insert_delivered_order(
     if inserted.is_none() {
         return Ok(false);
     }
-    let mut items = QueryBuilder::<Postgres>::new(
-        "INSERT INTO order_items (order_id, position, product_id, name, unit_price, quantity, line_total) ",
-    );
-    items.push_values(order.lines.iter().enumerate(), |mut b, (position, line)| {
-        b.push_bind(order.id)
-            .push_bind(i32::try_from(position).unwrap_or(i32::MAX))
-            .push_bind(line.product_id)
-            .push_bind(line.name.clone())
-            .push_bind(line.unit_price)
-            .push_bind(line.quantity)
-            .push_bind(line.line_total);
-    });
-    items.build().execute(&mut *conn).await?;
+    insert_items(conn, order.id, order.lines).await?;
     sqlx::query(
         "INSERT INTO order_history (order_id, from_status, to_status, actor, reason, at) VALUES \
          ($1, NULL, 'pending', 'user:' || $2::text, 'order placed', $3), \

@@ -8,7 +8,7 @@ pub mod messages;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, AsyncContext as _, Context};
+use actix::{Actor, Context};
 use sqlx::PgPool;
 
 pub use error::CatalogError;
@@ -16,7 +16,7 @@ pub use handlers::CatalogService;
 use messages::*;
 
 use super::metrics::ActorMetrics;
-use super::runtime::on_started;
+use super::runtime::{every, on_started};
 use crate::store::catalog::{CategoryRow, ProductRow, ProductSnapshot};
 use crate::store::catalog_cache::CatalogCache;
 
@@ -53,14 +53,15 @@ impl Actor for CatalogActor {
         on_started(ctx, &self.metrics);
         // Expired reservations go back to stock on a timer, so a crash
         // between reserving and ordering never leaks stock.
-        ctx.run_interval(self.sweep_interval, |actor, ctx| {
-            let service = actor.service.clone();
-            ctx.spawn(actix::fut::wrap_future(async move {
-                if let Err(e) = service.sweep(SweepReservations).await {
-                    tracing::warn!(error = %e, "reservation sweep failed; retrying next interval");
-                }
-            }));
-        });
+        every(
+            ctx,
+            self.sweep_interval,
+            "reservation sweep",
+            |actor: &Self| {
+                let service = actor.service.clone();
+                async move { service.sweep(SweepReservations).await.map(|_| ()) }
+            },
+        );
     }
 }
 

@@ -8,7 +8,7 @@ pub mod messages;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, AsyncContext as _, Context};
+use actix::{Actor, Context};
 use sqlx::PgPool;
 
 pub use error::OrdersError;
@@ -17,7 +17,7 @@ use messages::*;
 
 use super::idempotency::{ClaimIdempotencyKey, SaveIdempotentResponse};
 use super::metrics::ActorMetrics;
-use super::runtime::{on_started, RuntimeError};
+use super::runtime::{every, on_started, RuntimeError};
 use crate::store::idempotency::Claim;
 use crate::store::orders::{EventRow, PurchaseRow};
 
@@ -51,13 +51,14 @@ impl Actor for OrdersActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         on_started(ctx, &self.metrics);
         // Unpaid orders expire and old idempotency keys are purged on a timer.
-        ctx.run_interval(self.sweep_interval, |actor, ctx| {
+        every(ctx, self.sweep_interval, "order sweep", |actor: &Self| {
             let service = actor.service.clone();
-            ctx.spawn(actix::fut::wrap_future(async move {
-                if let Err(e) = service.expire_overdue(ExpireOverdueOrders).await {
-                    tracing::warn!(error = %e, "order sweep failed; retrying next interval");
-                }
-            }));
+            async move {
+                service
+                    .expire_overdue(ExpireOverdueOrders)
+                    .await
+                    .map(|_| ())
+            }
         });
     }
 }
