@@ -90,7 +90,17 @@ pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Ap
 
 /// Turns serde's message into a per-field error. serde reports a missing or
 /// unknown field at its parent's path, naming the field in backticks.
-fn field_error(path: &str, error: &serde_json::Error) -> ValidationErrors {
+fn field_error(raw_path: &str, error: &serde_json::Error) -> ValidationErrors {
+    // One notation for every field path: `items.0.quantity`, as the domain
+    // rules write them, not serde's `items[0].quantity`.
+    let dotted = raw_path.replace('[', ".").replace(']', "");
+    // serde reads an object type from an array too, so a misplaced array
+    // surfaces at `[0]`; for a client that is a wrong body, not a field.
+    let path = if raw_path.starts_with('[') {
+        "."
+    } else {
+        dotted.as_str()
+    };
     let message = error.to_string();
     let message = message
         .split(" at line ")
@@ -102,10 +112,8 @@ fn field_error(path: &str, error: &serde_json::Error) -> ValidationErrors {
         "." | "" => name.to_owned(),
         parent => format!("{parent}.{name}"),
     };
-    // serde reads an object type from an array too, so a misplaced array
-    // surfaces at `[0]`; for a client that is a wrong body, not a field.
     let root = |p: &str| {
-        if p == "." || p.starts_with('[') {
+        if p == "." {
             "body".to_owned()
         } else {
             p.to_owned()
@@ -297,6 +305,20 @@ mod tests {
             field_of(parse_json(b"\"text\"")),
             ("body".into(), "invalid_type")
         );
+    }
+
+    #[test]
+    fn array_elements_are_named_with_dots() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Items {
+            items: Vec<Inner>,
+        }
+        let r = parse_json::<Items>(br#"{"items": [{"count": 1}, {"count": "x"}]}"#);
+        match r {
+            Err(ApiError::Validation(e)) => assert_eq!(e.errors()[0].field, "items.1.count"),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
     }
 
     #[test]

@@ -158,19 +158,19 @@ async fn bad_orders_are_refused_field_by_field_and_leave_nothing() {
         ),
         (
             order_body(json!([{"product_id": p["id"], "quantity": "two"}])),
-            vec!["items[0].quantity"],
+            vec!["items.0.quantity"],
         ),
         (
             order_body(json!([{"product_id": "nope", "quantity": 1}])),
-            vec!["items[0].product_id"],
+            vec!["items.0.product_id"],
         ),
         (
             order_body(json!([{"product_id": p["id"]}])),
-            vec!["items[0].quantity"],
+            vec!["items.0.quantity"],
         ),
         (
             order_body(json!([{"product_id": p["id"], "quantity": 1, "price": 1}])),
-            vec!["items[0].price"],
+            vec!["items.0.price"],
         ),
         (
             order_body(json!([{"product_id": Uuid::new_v4(), "quantity": 1}])),
