@@ -9,6 +9,9 @@ CREATE TABLE orders (
     shipping_address jsonb       NOT NULL,
     -- Set once, by the payment that paid the order.
     payment_id       text,
+    -- When the catalog confirmed the paid order's stock as sold. A paid
+    -- order without it is retried by the sweep until the catalog answers.
+    stock_committed_at timestamptz,
     -- When a still-pending order expires and returns its stock.
     expires_at       timestamptz NOT NULL,
     created_at       timestamptz NOT NULL DEFAULT now(),
@@ -22,6 +25,8 @@ CREATE INDEX orders_user_created_idx ON orders (user_id, created_at DESC, id DES
 CREATE INDEX orders_created_idx ON orders (created_at DESC, id DESC);
 CREATE INDEX orders_status_created_idx ON orders (status, created_at DESC, id DESC);
 CREATE INDEX orders_pending_expiry_idx ON orders (expires_at) WHERE status = 'pending';
+CREATE INDEX orders_uncommitted_stock_idx ON orders (updated_at)
+    WHERE payment_id IS NOT NULL AND stock_committed_at IS NULL;
 
 CREATE TABLE order_items (
     order_id   uuid    NOT NULL REFERENCES orders (id) ON DELETE CASCADE,

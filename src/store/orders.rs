@@ -307,6 +307,33 @@ pub async fn expire_overdue(pool: &PgPool, batch: i64) -> Result<Vec<Uuid>, sqlx
     .await
 }
 
+/// Records that the catalog confirmed a paid order's stock as sold.
+pub async fn mark_stock_committed(pool: &PgPool, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE orders SET stock_committed_at = now() WHERE id = $1 AND stock_committed_at IS NULL",
+    )
+    .bind(id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Paid orders whose stock commit has not been confirmed for `older_than`.
+pub async fn uncommitted_paid_orders(
+    pool: &PgPool,
+    older_than_secs: f64,
+    batch: i64,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM orders WHERE payment_id IS NOT NULL AND stock_committed_at IS NULL \
+         AND updated_at < now() - make_interval(secs => $1) ORDER BY updated_at LIMIT $2",
+    )
+    .bind(older_than_secs)
+    .bind(batch)
+    .fetch_all(pool)
+    .await
+}
+
 /// Purchased lines of paid, shipped or delivered orders, oldest first,
 /// for users in `user_ids` (all users when empty).
 pub async fn purchase_history(
@@ -336,8 +363,8 @@ pub async fn insert_delivered_order(
     placed_at: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
     let inserted: Option<Uuid> = sqlx::query_scalar(
-        "INSERT INTO orders (id, user_id, status, total, currency, shipping_address, payment_id, expires_at, created_at, updated_at) \
-         VALUES ($1, $2, 'delivered', $3, $4, $5, 'demo_' || $1::text, $6, $6, $6 + interval '5 days') \
+        "INSERT INTO orders (id, user_id, status, total, currency, shipping_address, payment_id, expires_at, created_at, updated_at, stock_committed_at) \
+         VALUES ($1, $2, 'delivered', $3, $4, $5, 'demo_' || $1::text, $6, $6, $6 + interval '5 days', $6) \
          ON CONFLICT (id) DO NOTHING RETURNING id",
     )
     .bind(order.id)

@@ -905,3 +905,63 @@ async fn idempotency_keys_are_purged_after_their_retention() {
     assert_eq!(r.status(), 201);
     assert!(r.headers().get("idempotent-replayed").is_none());
 }
+
+#[tokio::test]
+async fn a_paid_orders_stock_commit_is_recorded_and_retried_until_confirmed() {
+    let app = TestApp::spawn().await;
+    let (_, admin) = app.admin().await;
+    let (_, token, _) = app.customer("ann@example.com").await;
+    let p = app.product(&admin, json!({"stock": 10})).await;
+    let order = place(
+        &app,
+        &token,
+        json!([{"product_id": p["id"], "quantity": 2}]),
+    )
+    .await;
+    let id: Uuid = str_of(&order["id"]).parse().expect("uuid");
+    pay(&app, &order, "pay_1").await.expect("paid");
+    let orders_db = sqlx::PgPool::connect_with(
+        emporium::store::database::connect_options(
+            &app.settings.database,
+            emporium::config::Domain::Orders,
+        )
+        .expect("options"),
+    )
+    .await
+    .expect("orders db");
+    let catalog_db = app.catalog_pool().await;
+    let status: String = sqlx::query_scalar("SELECT status FROM reservations WHERE id = $1")
+        .bind(id)
+        .fetch_one(&catalog_db)
+        .await
+        .expect("reservation");
+    assert_eq!(status, "committed");
+    let committed: bool =
+        sqlx::query_scalar("SELECT stock_committed_at IS NOT NULL FROM orders WHERE id = $1")
+            .bind(id)
+            .fetch_one(&orders_db)
+            .await
+            .expect("order");
+    assert!(committed);
+    // As if the catalog had been unreachable when the payment arrived.
+    sqlx::query("UPDATE orders SET stock_committed_at = NULL, updated_at = now() - interval '1 minute' WHERE id = $1")
+        .bind(id)
+        .execute(&orders_db)
+        .await
+        .expect("reset");
+    app.actors
+        .orders
+        .call(emporium::actors::orders::messages::ExpireOverdueOrders)
+        .await
+        .expect("swept");
+    let committed: bool =
+        sqlx::query_scalar("SELECT stock_committed_at IS NOT NULL FROM orders WHERE id = $1")
+            .bind(id)
+            .fetch_one(&orders_db)
+            .await
+            .expect("order");
+    assert!(committed, "the sweep confirmed the commit");
+    assert_eq!(stock(&app, &admin, &p).await, 8);
+    orders_db.close().await;
+    catalog_db.close().await;
+}

@@ -25,6 +25,8 @@ use crate::store::orders::{self as store, NewOrder, OrderFilter, OrderRow, Purch
 
 /// Overdue orders expired per sweep statement.
 const EXPIRY_BATCH: i64 = 200;
+/// A paid order's stock commit is retried by the sweep after this long.
+const UNCOMMITTED_GRACE_SECS: f64 = 10.0;
 
 /// The orders domain's state, shared by every in-flight handler.
 #[derive(Clone)]
@@ -305,10 +307,27 @@ impl OrdersService {
                 return Err(e);
             }
         };
-        if let Err(e) = self.catalog.call(CommitReservation(msg.order_id)).await {
-            tracing::error!(order = %msg.order_id, error = %e, "paid order's reservation could not be committed");
-        }
+        self.commit_stock(msg.order_id).await?;
         self.view(updated).await
+    }
+
+    /// Tells the catalog a paid order's stock is sold, and records that it
+    /// did. If the catalog cannot be reached now, the sweep retries.
+    async fn commit_stock(&self, order_id: Uuid) -> Result<(), OrdersError> {
+        match self.catalog.call(CommitReservation(order_id)).await {
+            Ok(()) => {}
+            Err(CallError::Domain(e)) => {
+                // Released or expired under a paid order: stock may have
+                // been sold twice. Recorded so it is not retried forever.
+                tracing::error!(order = %order_id, error = %e, "paid order's reservation was not held; check stock");
+            }
+            Err(e) => {
+                tracing::warn!(order = %order_id, error = %e, "stock commit deferred to the sweep");
+                return Ok(());
+            }
+        }
+        store::mark_stock_committed(&self.pool, order_id).await?;
+        Ok(())
     }
 
     pub async fn expire_overdue(&self, _: ExpireOverdueOrders) -> Result<u64, OrdersError> {
@@ -318,6 +337,11 @@ impl OrdersService {
         }
         if !expired.is_empty() {
             tracing::info!(expired = expired.len(), "unpaid orders expired");
+        }
+        for id in
+            store::uncommitted_paid_orders(&self.pool, UNCOMMITTED_GRACE_SECS, EXPIRY_BATCH).await?
+        {
+            self.commit_stock(id).await?;
         }
         let purged = idempotency::purge(&self.pool, self.idempotency_retention).await?;
         if purged > 0 {
