@@ -1,7 +1,7 @@
 //! `/api/v1/auth/…`: registration, login, token refresh and revocation, the
 //! caller's account, and admin user management.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use actix_web::web::{self, Data, Json};
@@ -88,6 +88,8 @@ struct LoginRequest {
     password: String,
 }
 
+/// The client's address without its port, so that one client is one key
+/// whatever connection it uses.
 fn client_ip(req: &HttpRequest, trust_forwarded_for: bool) -> String {
     let forwarded = trust_forwarded_for
         .then(|| {
@@ -96,15 +98,15 @@ fn client_ip(req: &HttpRequest, trust_forwarded_for: bool) -> String {
                 .map(str::to_owned)
         })
         .flatten();
-    forwarded
-        .or_else(|| req.peer_addr().map(|a| a.ip().to_string()))
-        .and_then(|s| {
-            s.parse::<IpAddr>()
-                .ok()
-                .map(|ip| ip.to_string())
-                .or(Some(s))
-        })
-        .unwrap_or_else(|| "unknown".into())
+    let raw = forwarded.or_else(|| req.peer_addr().map(|a| a.ip().to_string()));
+    match raw {
+        Some(raw) => raw
+            .parse::<SocketAddr>()
+            .map(|a| a.ip().to_string())
+            .or_else(|_| raw.parse::<IpAddr>().map(|ip| ip.to_string()))
+            .unwrap_or(raw),
+        None => "unknown".into(),
+    }
 }
 
 async fn login(

@@ -200,3 +200,34 @@ async fn login_keeps_working_when_redis_is_unreachable() {
             >= 2
     );
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_clients_are_told_apart_by_forwarded_address() {
+    let app = TestApp::spawn_with(|s| {
+        s.http.trust_forwarded_for = true;
+        s.rate_limit.login_per_client = 2;
+        s.rate_limit.login_per_email = 1000;
+    })
+    .await;
+    let attempt = |client: &'static str| {
+        app.client
+            .post(app.url(LOGIN))
+            .header("x-forwarded-for", client)
+            .json(&json!({"email": "nobody@example.com", "password": "wrong password"}))
+            .send()
+    };
+    for _ in 0..2 {
+        assert_eq!(attempt("203.0.113.7").await.expect("sent").status(), 401);
+    }
+    assert_problem(
+        attempt("203.0.113.7").await.expect("sent"),
+        429,
+        "rate_limited",
+    )
+    .await;
+    assert_eq!(
+        attempt("198.51.100.1").await.expect("sent").status(),
+        401,
+        "another client is not limited"
+    );
+}
