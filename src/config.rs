@@ -8,6 +8,9 @@ use anyhow::Context as _;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+/// `config.toml` as shipped: the base layer of every configuration.
+const DEFAULTS: &str = include_str!("../config.toml");
+
 /// The JWT secret shipped in `config.toml`; production refuses to run with it.
 pub const DEVELOPMENT_JWT_SECRET: &str = "emporium-development-secret-do-not-use-in-production";
 
@@ -203,9 +206,13 @@ impl Default for LogSettings {
 }
 
 impl Settings {
-    /// Reads `path` (when it exists) and then the `EMPORIUM__` environment.
+    /// Reads the built-in defaults, then `path` (when it exists), then the
+    /// `EMPORIUM__` environment.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let settings: Settings = config::Config::builder()
+            // The shipped defaults are compiled in, so the binary runs from
+            // any directory; the file at `path` and the environment override.
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml))
             .add_source(config::File::from(path).required(false))
             .add_source(
                 config::Environment::with_prefix("EMPORIUM")
@@ -329,6 +336,13 @@ mod tests {
             ["https://a.example", "https://b.example"]
         );
         assert_eq!(s.rate_limit.window_secs, 7);
+    }
+
+    #[test]
+    fn the_built_in_defaults_apply_without_a_file() {
+        let s = Settings::load(Path::new("no-such-file.toml")).expect("defaults load");
+        assert!(!s.database.prefix.is_empty());
+        assert_eq!(s.http.port, 8000);
     }
 
     #[test]
