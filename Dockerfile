@@ -1,7 +1,7 @@
 # Build stage: compile the release binary.
 FROM rust:1-bookworm AS build
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock config.toml ./
 COPY src ./src
 COPY migrations ./migrations
 COPY benches ./benches
