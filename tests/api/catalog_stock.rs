@@ -16,19 +16,6 @@ fn line(product: &Value, quantity: i32) -> StockLine {
     }
 }
 
-async fn stock(app: &TestApp, admin: &str, product: &Value) -> i64 {
-    let p: Value = app
-        .get(
-            &format!("/api/v1/products/{}/", str_of(&product["id"])),
-            Some(admin),
-        )
-        .await
-        .json()
-        .await
-        .expect("json");
-    p["stock"].as_i64().expect("stock")
-}
-
 async fn reserve(
     app: &TestApp,
     id: Uuid,
@@ -64,7 +51,7 @@ async fn fifty_concurrent_reservations_never_oversell_ten_units() {
         })
         .count();
     assert_eq!((reserved, refused), (10, 40));
-    assert_eq!(stock(&app, &admin, &p).await, 0);
+    assert_eq!(app.stock_of(&admin, &p).await, 0);
 }
 
 #[tokio::test]
@@ -97,8 +84,8 @@ async fn a_reservation_holds_every_line_or_none() {
         reasons,
         ["inactive", "insufficient_stock", "unknown_product"]
     );
-    assert_eq!(stock(&app, &admin, &plenty).await, 10, "nothing held");
-    assert_eq!(stock(&app, &admin, &scarce).await, 1);
+    assert_eq!(app.stock_of(&admin, &plenty).await, 10, "nothing held");
+    assert_eq!(app.stock_of(&admin, &scarce).await, 1);
     // Duplicate lines of one product add up.
     let ok = reserve(
         &app,
@@ -107,7 +94,7 @@ async fn a_reservation_holds_every_line_or_none() {
     )
     .await;
     assert!(matches!(ok, Ok(ReservationOutcome::Reserved)));
-    assert_eq!(stock(&app, &admin, &plenty).await, 3);
+    assert_eq!(app.stock_of(&admin, &plenty).await, 3);
     let bad = reserve(&app, Uuid::new_v4(), vec![line(&plenty, 0)]).await;
     assert!(matches!(
         bad,
@@ -137,7 +124,7 @@ async fn retried_reservations_are_counted_once_even_concurrently() {
         .filter(|r| matches!(r, Ok(ReservationOutcome::AlreadyReserved)))
         .count();
     assert_eq!((reserved, repeated), (1, 5));
-    assert_eq!(stock(&app, &admin, &p).await, 8);
+    assert_eq!(app.stock_of(&admin, &p).await, 8);
 }
 
 #[tokio::test]
@@ -152,7 +139,7 @@ async fn release_and_commit_are_idempotent_and_exclusive() {
     reserve(&app, committed, vec![line(&p, 2)])
         .await
         .expect("reserved");
-    assert_eq!(stock(&app, &admin, &p).await, 5);
+    assert_eq!(app.stock_of(&admin, &p).await, 5);
 
     app.actors
         .catalog
@@ -169,7 +156,7 @@ async fn release_and_commit_are_idempotent_and_exclusive() {
         .call(ReleaseReservation(Uuid::new_v4()))
         .await
         .expect("unknown is a no-op");
-    assert_eq!(stock(&app, &admin, &p).await, 8);
+    assert_eq!(app.stock_of(&admin, &p).await, 8);
     let r = app.actors.catalog.call(CommitReservation(released)).await;
     assert!(matches!(
         r,
@@ -192,7 +179,7 @@ async fn release_and_commit_are_idempotent_and_exclusive() {
         Err(CallError::Domain(CatalogError::ReservationNotHeld(_)))
     ));
     assert_eq!(
-        stock(&app, &admin, &p).await,
+        app.stock_of(&admin, &p).await,
         8,
         "committed stock stays sold"
     );
@@ -220,11 +207,11 @@ async fn uncommitted_reservations_expire_back_into_stock() {
     reserve(&app, id, vec![line(&p, 4)])
         .await
         .expect("reserved");
-    assert_eq!(stock(&app, &admin, &p).await, 0);
+    assert_eq!(app.stock_of(&admin, &p).await, 0);
     let mut restored = false;
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        if stock(&app, &admin, &p).await == 4 {
+        if app.stock_of(&admin, &p).await == 4 {
             restored = true;
             break;
         }

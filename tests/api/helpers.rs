@@ -180,17 +180,38 @@ impl TestApp {
         (id.to_string(), str_of(&pair["access"]))
     }
 
-    /// A connection pool to this instance's catalog database, for bulk
-    /// fixtures and query-plan checks.
-    pub async fn catalog_pool(&self) -> sqlx::PgPool {
-        let options = emporium::store::database::connect_options(
-            &self.settings.database,
-            emporium::config::Domain::Catalog,
-        )
-        .expect("options");
+    /// A connection pool to one of this instance's databases, for bulk
+    /// fixtures, injected faults and checks of stored state.
+    pub async fn database_pool(&self, domain: emporium::config::Domain) -> sqlx::PgPool {
+        let options = emporium::store::database::connect_options(&self.settings.database, domain)
+            .expect("options");
         sqlx::PgPool::connect_with(options)
             .await
-            .expect("catalog pool")
+            .expect("database pool")
+    }
+
+    /// The catalog database's pool.
+    pub async fn catalog_pool(&self) -> sqlx::PgPool {
+        self.database_pool(emporium::config::Domain::Catalog).await
+    }
+
+    /// The orders database's pool.
+    pub async fn orders_pool(&self) -> sqlx::PgPool {
+        self.database_pool(emporium::config::Domain::Orders).await
+    }
+
+    /// A product's stock as an admin sees it.
+    pub async fn stock_of(&self, admin: &str, product: &Value) -> i64 {
+        let p: Value = self
+            .get(
+                &format!("/api/v1/products/{}/", str_of(&product["id"])),
+                Some(admin),
+            )
+            .await
+            .json()
+            .await
+            .expect("json");
+        p["stock"].as_i64().expect("stock")
     }
 
     pub async fn put(&self, path: &str, token: Option<&str>, body: &Value) -> Response {

@@ -18,19 +18,6 @@ fn order_body(items: Value) -> Value {
     json!({"items": items, "shipping_address": address()})
 }
 
-async fn stock(app: &TestApp, admin: &str, product: &Value) -> i64 {
-    let p: Value = app
-        .get(
-            &format!("/api/v1/products/{}/", str_of(&product["id"])),
-            Some(admin),
-        )
-        .await
-        .json()
-        .await
-        .expect("json");
-    p["stock"].as_i64().expect("stock")
-}
-
 async fn place(app: &TestApp, token: &str, items: Value) -> Value {
     let r = app.post(ORDERS, Some(token), &order_body(items)).await;
     assert_eq!(r.status(), 201, "placing an order");
@@ -111,8 +98,8 @@ async fn an_order_is_priced_by_the_catalog_and_holds_its_stock() {
     );
     assert_eq!(order["shipping_address"]["country"], "FR");
     assert_eq!(order["history"][0]["to"], "pending");
-    assert_eq!(stock(&app, &admin, &boot).await, 4);
-    assert_eq!(stock(&app, &admin, &sock).await, 47);
+    assert_eq!(app.stock_of(&admin, &boot).await, 4);
+    assert_eq!(app.stock_of(&admin, &sock).await, 47);
     // A later price change does not touch the order's snapshot.
     app.patch(
         &format!("/api/v1/products/{}/", str_of(&boot["id"])),
@@ -215,7 +202,7 @@ async fn bad_orders_are_refused_field_by_field_and_leave_nothing() {
         .await
         .expect("json");
     assert_eq!(mine["count"], 0);
-    assert_eq!(stock(&app, &admin, &p).await, 5);
+    assert_eq!(app.stock_of(&admin, &p).await, 5);
     assert_problem(
         app.post(ORDERS, None, &order_body(json!([]))).await,
         401,
@@ -240,7 +227,7 @@ async fn insufficient_stock_is_409_naming_the_lines_and_holds_nothing() {
         [format!("items.{}", str_of(&scarce["id"]))]
     );
     assert_eq!(problem["errors"][0]["message"], "requested 3, available 1");
-    assert_eq!(stock(&app, &admin, &plenty).await, 10);
+    assert_eq!(app.stock_of(&admin, &plenty).await, 10);
     let mine: Value = app
         .get(ORDERS, Some(&token))
         .await
@@ -276,7 +263,7 @@ async fn concurrent_orders_for_the_last_unit_have_one_winner() {
         5,
         "{statuses:?}"
     );
-    assert_eq!(stock(&app, &admin, &last).await, 0);
+    assert_eq!(app.stock_of(&admin, &last).await, 0);
 }
 
 #[tokio::test]
@@ -287,14 +274,7 @@ async fn a_failed_order_write_releases_its_reservation() {
     let p = app.product(&admin, json!({"stock": 5})).await;
     // Make the orders database refuse this one order's write, after the
     // stock has been reserved in the catalog database.
-    let options = emporium::store::database::connect_options(
-        &app.settings.database,
-        emporium::config::Domain::Orders,
-    )
-    .expect("options");
-    let orders_db = sqlx::PgPool::connect_with(options)
-        .await
-        .expect("orders db");
+    let orders_db = app.orders_pool().await;
     sqlx::query("ALTER TABLE orders ADD CONSTRAINT test_refuses_sabotage CHECK (shipping_address->>'name' <> 'Sabotage')")
         .execute(&orders_db)
         .await
@@ -304,7 +284,7 @@ async fn a_failed_order_write_releases_its_reservation() {
     let r = app.post(ORDERS, Some(&token), &body).await;
     assert_problem(r, 500, "internal_error").await;
     assert_eq!(
-        stock(&app, &admin, &p).await,
+        app.stock_of(&admin, &p).await,
         5,
         "the reservation was released"
     );
@@ -340,7 +320,7 @@ async fn idempotency_keys_replay_refuse_mismatches_and_guard_concurrency() {
     let again: Value = again.json().await.expect("json");
     assert_eq!(again, first);
     assert_eq!(
-        stock(&app, &admin, &p).await,
+        app.stock_of(&admin, &p).await,
         9,
         "one order, one reservation"
     );
@@ -430,7 +410,7 @@ async fn a_request_arriving_while_its_key_is_running_gets_409() {
         .await
         .expect("sent");
     assert_problem(r, 409, "idempotency_conflict").await;
-    assert_eq!(stock(&app, &admin, &p).await, 10, "nothing ran");
+    assert_eq!(app.stock_of(&admin, &p).await, 10, "nothing ran");
 }
 
 #[tokio::test]
@@ -537,7 +517,7 @@ async fn the_lifecycle_follows_its_rules_and_records_history() {
     );
     assert_eq!(delivered["history"][2]["reason"], "tracking 123");
     assert_eq!(delivered["history"][2]["from"], "paid");
-    assert_eq!(stock(&app, &admin, &p).await, 8, "paid stock stays sold");
+    assert_eq!(app.stock_of(&admin, &p).await, 8, "paid stock stays sold");
     let r = app
         .post(&path("cancel"), Some(&admin), &json!({"reason": 5}))
         .await;
@@ -559,7 +539,7 @@ async fn cancelling_returns_the_stock_and_only_the_owner_or_an_admin_may() {
         "not_found",
     )
     .await;
-    assert_eq!(stock(&app, &admin, &p).await, 6);
+    assert_eq!(app.stock_of(&admin, &p).await, 6);
     let cancelled: Value = app
         .post(&cancel, Some(&ann), &json!({"reason": "changed my mind"}))
         .await
@@ -567,7 +547,7 @@ async fn cancelling_returns_the_stock_and_only_the_owner_or_an_admin_may() {
         .await
         .expect("json");
     assert_eq!(cancelled["status"], "cancelled");
-    assert_eq!(stock(&app, &admin, &p).await, 10);
+    assert_eq!(app.stock_of(&admin, &p).await, 10);
     assert_problem(
         app.post(&cancel, Some(&ann), &json!({})).await,
         409,
@@ -634,7 +614,7 @@ async fn cancel_racing_pay_has_exactly_one_winner() {
         .expect("json");
     let paid = paid_orders["count"].as_i64().expect("count");
     assert_eq!(
-        stock(&app, &admin, &p).await,
+        app.stock_of(&admin, &p).await,
         100 - paid,
         "cancelled orders returned their unit"
     );
@@ -672,7 +652,7 @@ async fn unpaid_orders_expire_and_return_their_stock() {
     }
     assert_eq!(expired["status"], "expired");
     assert_eq!(expired["history"][1]["actor"], "system");
-    assert_eq!(stock(&app, &admin, &p).await, 3);
+    assert_eq!(app.stock_of(&admin, &p).await, 3);
     assert!(
         pay(&app, &order, "late").await.is_err(),
         "an expired order cannot be paid"
@@ -869,14 +849,7 @@ async fn idempotency_keys_are_purged_after_their_retention() {
             .expect("sent");
         assert_eq!(r.status(), 201);
     }
-    let options = emporium::store::database::connect_options(
-        &app.settings.database,
-        emporium::config::Domain::Orders,
-    )
-    .expect("options");
-    let orders_db = sqlx::PgPool::connect_with(options)
-        .await
-        .expect("orders db");
+    let orders_db = app.orders_pool().await;
     sqlx::query(
         "UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = 'old'",
     )
@@ -920,15 +893,7 @@ async fn a_paid_orders_stock_commit_is_recorded_and_retried_until_confirmed() {
     .await;
     let id: Uuid = str_of(&order["id"]).parse().expect("uuid");
     pay(&app, &order, "pay_1").await.expect("paid");
-    let orders_db = sqlx::PgPool::connect_with(
-        emporium::store::database::connect_options(
-            &app.settings.database,
-            emporium::config::Domain::Orders,
-        )
-        .expect("options"),
-    )
-    .await
-    .expect("orders db");
+    let orders_db = app.orders_pool().await;
     let catalog_db = app.catalog_pool().await;
     let status: String = sqlx::query_scalar("SELECT status FROM reservations WHERE id = $1")
         .bind(id)
@@ -961,7 +926,7 @@ async fn a_paid_orders_stock_commit_is_recorded_and_retried_until_confirmed() {
             .await
             .expect("order");
     assert!(committed, "the sweep confirmed the commit");
-    assert_eq!(stock(&app, &admin, &p).await, 8);
+    assert_eq!(app.stock_of(&admin, &p).await, 8);
     orders_db.close().await;
     catalog_db.close().await;
 }
