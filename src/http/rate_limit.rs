@@ -9,7 +9,7 @@ use std::time::Duration;
 use redis::Script;
 use serde::Serialize;
 
-use crate::store::redis::RedisPool;
+use crate::store::redis::{connection, RedisPool};
 
 /// Increments the window counter, starting the window on the first hit, and
 /// returns the count and the milliseconds left in the window.
@@ -70,11 +70,7 @@ impl RateLimiter {
         let key = format!("{}:ratelimit:{scope}:{subject}", self.prefix);
         let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
         let call = async {
-            let mut conn = self
-                .pool
-                .get()
-                .await
-                .map_err(|e| anyhow::anyhow!("redis pool: {e}"))?;
+            let mut conn = connection(&self.pool).await?;
             let (count, ttl_ms): (u64, i64) = self
                 .script
                 .key(&key)
@@ -109,15 +105,12 @@ impl RateLimiter {
     /// Whether Redis answers PING within the timeout.
     pub async fn ping(&self) -> Result<(), String> {
         let call = async {
-            let mut conn = self.pool.get().await.map_err(|e| e.to_string())?;
-            redis::cmd("PING")
-                .query_async::<String>(&mut *conn)
-                .await
-                .map_err(|e| e.to_string())
+            let mut conn = connection(&self.pool).await?;
+            redis::cmd("PING").query_async::<String>(&mut *conn).await?;
+            anyhow::Ok(())
         };
         match tokio::time::timeout(self.timeout, call).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(e),
+            Ok(result) => result.map_err(|e| e.to_string()),
             Err(_) => Err("timed out".into()),
         }
     }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use redis::Script;
 use serde::Serialize;
 
-use super::redis::RedisPool;
+use super::redis::{connection, RedisPool};
 
 /// How long Redis is left alone after a failure.
 const BACKOFF: Duration = Duration::from_secs(1);
@@ -184,11 +184,7 @@ impl CatalogCache {
             return Lookup::Bypass;
         }
         let call = async {
-            let mut conn = self
-                .pool
-                .get()
-                .await
-                .map_err(|e| anyhow::anyhow!("redis pool: {e}"))?;
+            let mut conn = connection(&self.pool).await?;
             let reply: Vec<String> = self
                 .script
                 .key(self.generation_key())
@@ -213,11 +209,7 @@ impl CatalogCache {
     pub async fn put(&self, generation: &str, kind: &str, key: &str, value: &str) {
         let full_key = format!("{}g{generation}:{kind}:{key}", self.namespace);
         let call = async {
-            let mut conn = self
-                .pool
-                .get()
-                .await
-                .map_err(|e| anyhow::anyhow!("redis pool: {e}"))?;
+            let mut conn = connection(&self.pool).await?;
             redis::cmd("SET")
                 .arg(&full_key)
                 .arg(value)
@@ -238,11 +230,7 @@ impl CatalogCache {
         // Redis would serve values older than the write.
         *self.down_until.lock().unwrap_or_else(|e| e.into_inner()) = None;
         let call = async {
-            let mut conn = self
-                .pool
-                .get()
-                .await
-                .map_err(|e| anyhow::anyhow!("redis pool: {e}"))?;
+            let mut conn = connection(&self.pool).await?;
             redis::cmd("INCR")
                 .arg(self.generation_key())
                 .query_async::<i64>(&mut *conn)

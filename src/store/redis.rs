@@ -22,3 +22,12 @@ pub fn pool(settings: &RedisSettings) -> anyhow::Result<RedisPool> {
         .retry_connection(false)
         .build_unchecked(manager))
 }
+
+/// A connection from `pool`, or why there is none (down, slow, exhausted).
+pub async fn connection(
+    pool: &RedisPool,
+) -> anyhow::Result<bb8::PooledConnection<'_, RedisConnectionManager>> {
+    pool.get()
+        .await
+        .map_err(|e| anyhow::anyhow!("redis pool: {e}"))
+}
