@@ -89,14 +89,21 @@ const PRODUCT_COLUMNS: &str =
 
 /// Unique and foreign-key constraints the actor turns into 409s and 422s.
 pub mod constraints {
+    /// Category slugs are unique.
     pub const CATEGORY_SLUG: &str = "categories_slug_key";
+    /// A category's parent exists (and keeps children from orphaning).
     pub const CATEGORY_PARENT: &str = "categories_parent_id_fkey";
+    /// Product slugs are unique.
     pub const PRODUCT_SLUG: &str = "products_slug_key";
+    /// SKUs are unique.
     pub const PRODUCT_SKU: &str = "products_sku_key";
+    /// A product's category exists (and keeps products from orphaning).
     pub const PRODUCT_CATEGORY: &str = "products_category_id_fkey";
+    /// Reserved lines point at existing products.
     pub const RESERVED_PRODUCT: &str = "reservation_items_product_id_fkey";
 }
 
+/// Inserts a category; a taken slug fails on `categories_slug_key`.
 pub async fn insert_category(
     pool: &PgPool,
     c: &CategoryFields,
@@ -112,6 +119,7 @@ pub async fn insert_category(
     .await
 }
 
+/// One page of categories by slug, and the total.
 pub async fn list_categories(
     pool: &PgPool,
     limit: i64,
@@ -130,6 +138,7 @@ pub async fn list_categories(
     Ok((rows, count))
 }
 
+/// A category by id.
 pub async fn get_category(
     conn: &mut PgConnection,
     id: Uuid,
@@ -166,6 +175,7 @@ pub async fn lock_category_tree(conn: &mut PgConnection) -> Result<(), sqlx::Err
     Ok(())
 }
 
+/// Overwrites a category's fields; `None` when there is none.
 pub async fn update_category(
     conn: &mut PgConnection,
     id: Uuid,
@@ -237,6 +247,7 @@ fn bind_product<'q>(
         .bind(p.is_active)
 }
 
+/// Inserts a product; taken slugs and SKUs fail on their unique keys.
 pub async fn insert_product(pool: &PgPool, p: &ProductFields) -> Result<ProductRow, sqlx::Error> {
     let sql = format!(
         "INSERT INTO products (id, name, slug, sku, description, category_id, price, currency, stock, tags, is_active) \
@@ -247,6 +258,7 @@ pub async fn insert_product(pool: &PgPool, p: &ProductFields) -> Result<ProductR
         .await
 }
 
+/// A product by id, active or not.
 pub async fn get_product(pool: &PgPool, id: Uuid) -> Result<Option<ProductRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {PRODUCT_COLUMNS} FROM products WHERE id = $1"
@@ -256,6 +268,7 @@ pub async fn get_product(pool: &PgPool, id: Uuid) -> Result<Option<ProductRow>, 
     .await
 }
 
+/// A product by slug, active or not.
 pub async fn get_product_by_slug(
     pool: &PgPool,
     slug: &str,
@@ -281,6 +294,7 @@ pub async fn lock_product(
     .await
 }
 
+/// Overwrites a product's fields; `None` when there is none.
 pub async fn update_product(
     conn: &mut PgConnection,
     id: Uuid,
@@ -295,6 +309,8 @@ pub async fn update_product(
         .await
 }
 
+/// Deletes a product; `false` when there was none. A product that
+/// reservations refer to fails on their foreign key.
 pub async fn delete_product(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("DELETE FROM products WHERE id = $1")
         .bind(id)
@@ -389,6 +405,7 @@ pub async fn list_products(
     Ok((rows, count))
 }
 
+/// Snapshots of the known products among `ids`.
 pub async fn product_snapshots(
     pool: &PgPool,
     ids: &[Uuid],
@@ -415,6 +432,7 @@ pub async fn insert_reservation(
     Ok(inserted.is_some())
 }
 
+/// A reservation's status, if it exists.
 pub async fn reservation_status(
     conn: &mut PgConnection,
     id: Uuid,

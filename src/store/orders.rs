@@ -160,6 +160,7 @@ pub async fn insert_history(
     Ok(())
 }
 
+/// An order's own row by id.
 pub async fn get_order(conn: &mut PgConnection, id: Uuid) -> Result<Option<OrderRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1"))
         .bind(id)
