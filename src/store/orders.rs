@@ -189,19 +189,28 @@ pub async fn set_status(
     .await
 }
 
-/// Appends an event to the outbox.
-pub async fn insert_event(
+/// Records that an order was paid: the event the recommender reads, with
+/// the order's lines as they are in `order_items`, in the caller's
+/// transaction. One statement, so the lines are read where they are written.
+pub async fn insert_paid_event(
     conn: &mut PgConnection,
     order_id: Uuid,
-    kind: &str,
-    payload: &serde_json::Value,
+    user_id: Uuid,
+    payment_id: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO order_events (order_id, kind, payload) VALUES ($1, $2, $3)")
-        .bind(order_id)
-        .bind(kind)
-        .bind(Json(payload))
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO order_events (order_id, kind, payload) \
+         SELECT $1, 'order_paid', jsonb_build_object( \
+           'order_id', $1, 'user_id', $2, 'payment_id', $3::text, \
+           'items', COALESCE(jsonb_agg(jsonb_build_object('product_id', i.product_id, 'quantity', i.quantity) \
+                             ORDER BY i.position) FILTER (WHERE i.order_id IS NOT NULL), '[]'::jsonb)) \
+         FROM (SELECT 1) AS one LEFT JOIN order_items i ON i.order_id = $1",
+    )
+    .bind(order_id)
+    .bind(user_id)
+    .bind(payment_id)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -392,11 +401,7 @@ pub async fn insert_delivered_order(
     .bind(placed_at)
     .execute(&mut *conn)
     .await?;
-    let payload = serde_json::json!({
-        "order_id": order.id,
-        "user_id": order.user_id,
-        "items": order.lines.iter().map(|l| serde_json::json!({"product_id": l.product_id, "quantity": l.quantity})).collect::<Vec<_>>(),
-    });
-    insert_event(conn, order.id, "order_paid", &payload).await?;
+    let payment_id = format!("demo_{}", order.id);
+    insert_paid_event(conn, order.id, order.user_id, Some(&payment_id)).await?;
     Ok(true)
 }

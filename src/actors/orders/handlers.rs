@@ -240,18 +240,7 @@ impl OrdersService {
         )
         .await?;
         if next == OrderStatus::Paid {
-            let items = store::items_and_history(&self.pool, &[row.id])
-                .await?
-                .0
-                .remove(&row.id)
-                .unwrap_or_default();
-            let payload = serde_json::json!({
-                "order_id": row.id,
-                "user_id": row.user_id,
-                "payment_id": payment_id,
-                "items": items.iter().map(|i| serde_json::json!({"product_id": i.product_id, "quantity": i.quantity})).collect::<Vec<_>>(),
-            });
-            store::insert_event(&mut tx, row.id, "order_paid", &payload).await?;
+            store::insert_paid_event(&mut tx, row.id, row.user_id, payment_id).await?;
         }
         tx.commit().await?;
         Ok(updated)
