@@ -60,6 +60,10 @@ pub struct HttpSettings {
     pub shutdown_timeout_secs: u64,
     pub cors_allowed_origins: Vec<String>,
     pub trust_forwarded_for: bool,
+    /// Scheme and host of absolute links (pagination), e.g.
+    /// `https://shop.example`; unset or empty: taken from the request.
+    #[serde(default)]
+    pub public_base_url: Option<String>,
 }
 
 /// The domains, each with a database of its own.
@@ -97,6 +101,9 @@ pub struct DatabaseSettings {
     pub url: String,
     pub prefix: String,
     pub max_connections: u32,
+    /// How long a query waits for a pooled connection before the request
+    /// is answered 503.
+    pub acquire_timeout_ms: u64,
     pub auth_url: Option<String>,
     pub catalog_url: Option<String>,
     pub orders_url: Option<String>,
@@ -143,11 +150,21 @@ pub struct AuthSettings {
     pub refresh_ttl_secs: i64,
 }
 
-/// Login throttling.
+/// Throttling of guessable and expensive requests, per window.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RateLimitSettings {
+    /// Logins from one client address, any account.
     pub login_per_client: u32,
+    /// Logins for one account from one client address: the tight limit.
+    pub login_per_email_client: u32,
+    /// Logins for one account from anywhere: a looser ceiling against a
+    /// distributed guess, high enough that one attacker cannot lock the
+    /// owner out.
     pub login_per_email: u32,
+    /// Registrations from one client address.
+    pub register_per_client: u32,
+    /// Password changes (current-password guesses) per user.
+    pub password_per_user: u32,
     pub window_secs: u64,
 }
 
@@ -230,8 +247,27 @@ impl Settings {
         Ok(settings)
     }
 
-    /// Refuses settings that are unsafe or cannot work.
+    /// Refuses settings that are unsafe or cannot work, naming every broken
+    /// rule at once. Every bound of every numeric setting is checked here
+    /// and only here.
     pub fn validate(&self) -> anyhow::Result<()> {
+        let problems = self.problems();
+        anyhow::ensure!(
+            problems.is_empty(),
+            "invalid configuration:\n  - {}",
+            problems.join("\n  - ")
+        );
+        Ok(())
+    }
+
+    /// Each broken rule, as a sentence that says what to set.
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut require = |ok: bool, rule: String| {
+            if !ok {
+                problems.push(rule);
+            }
+        };
         let prefix = &self.database.prefix;
         let prefix_ok = !prefix.is_empty()
             && prefix.len() <= 40
@@ -239,38 +275,151 @@ impl Settings {
             && prefix
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-        anyhow::ensure!(
+        require(
             prefix_ok,
             "database.prefix must be 1-40 characters of a-z, 0-9 and _, starting with a letter"
+                .into(),
         );
-        anyhow::ensure!(
+        let http = &self.http;
+        require(
+            (1..=256).contains(&http.workers),
+            "http.workers must be between 1 and 256".into(),
+        );
+        require(
+            (1024..=16 * 1024 * 1024).contains(&http.body_limit_bytes),
+            "http.body_limit_bytes must be between 1024 and 16777216".into(),
+        );
+        require(
+            (100..=600_000).contains(&http.request_timeout_ms),
+            "http.request_timeout_ms must be between 100 and 600000".into(),
+        );
+        require(
+            http.shutdown_timeout_secs <= 3600,
+            "http.shutdown_timeout_secs must be at most 3600".into(),
+        );
+        if let Some(base) = http.public_base_url.as_deref().filter(|b| !b.is_empty()) {
+            let ok = url::Url::parse(base).is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host_str().is_some()
+                    && u.username().is_empty()
+                    && u.query().is_none()
+                    && u.fragment().is_none()
+            });
+            require(
+                ok,
+                "http.public_base_url must be an http(s) URL such as https://shop.example".into(),
+            );
+        }
+        let db = &self.database;
+        require(
+            (1..=1000).contains(&db.max_connections),
+            "database.max_connections must be between 1 and 1000".into(),
+        );
+        require(
+            db.acquire_timeout_ms >= 1 && db.acquire_timeout_ms < self.actors.call_timeout_ms,
+            "database.acquire_timeout_ms must be at least 1 and below actors.call_timeout_ms, so an outage answers 503 before the call times out".into(),
+        );
+        require(
+            self.redis.pool_size >= 1,
+            "redis.pool_size must be at least 1".into(),
+        );
+        require(
+            (1..=60_000).contains(&self.redis.timeout_ms),
+            "redis.timeout_ms must be between 1 and 60000".into(),
+        );
+        let auth = &self.auth;
+        require(
+            auth.access_ttl_secs > 0,
+            "auth.access_ttl_secs must be > 0".into(),
+        );
+        require(
+            auth.refresh_ttl_secs > auth.access_ttl_secs,
+            "auth.refresh_ttl_secs must be longer than auth.access_ttl_secs".into(),
+        );
+        let limits = &self.rate_limit;
+        for (name, value) in [
+            ("login_per_client", limits.login_per_client),
+            ("login_per_email_client", limits.login_per_email_client),
+            ("login_per_email", limits.login_per_email),
+            ("register_per_client", limits.register_per_client),
+            ("password_per_user", limits.password_per_user),
+        ] {
+            require(value >= 1, format!("rate_limit.{name} must be at least 1"));
+        }
+        require(
+            limits.login_per_email >= limits.login_per_email_client,
+            "rate_limit.login_per_email (the ceiling for one account) must be at least rate_limit.login_per_email_client".into(),
+        );
+        require(
+            (1..=86_400).contains(&limits.window_secs),
+            "rate_limit.window_secs must be between 1 and 86400".into(),
+        );
+        require(
             self.actors.mailbox_capacity > 0,
-            "actors.mailbox_capacity must be > 0"
+            "actors.mailbox_capacity must be > 0".into(),
         );
-        anyhow::ensure!(
-            self.auth.access_ttl_secs > 0,
-            "auth.access_ttl_secs must be > 0"
+        require(
+            self.actors.call_timeout_ms >= 1
+                && self.actors.call_timeout_ms <= http.request_timeout_ms,
+            "actors.call_timeout_ms must be at least 1 and at most http.request_timeout_ms".into(),
         );
-        anyhow::ensure!(
-            self.auth.refresh_ttl_secs > 0,
-            "auth.refresh_ttl_secs must be > 0"
+        let catalog = &self.catalog;
+        require(
+            catalog.cache_ttl_secs >= 1,
+            "catalog.cache_ttl_secs must be at least 1".into(),
+        );
+        require(
+            catalog.sweep_interval_secs >= 1,
+            "catalog.sweep_interval_secs must be at least 1".into(),
+        );
+        let orders = &self.orders;
+        require(
+            orders.pending_ttl_secs >= 60,
+            "orders.pending_ttl_secs must be at least 60".into(),
+        );
+        require(
+            orders.sweep_interval_secs >= 1,
+            "orders.sweep_interval_secs must be at least 1 (0 would spin the sweep)".into(),
+        );
+        // A pending order's stock must stay held until the order itself
+        // expires (at the first sweep after its deadline); otherwise the
+        // last unit can be sold to two pending orders.
+        let order_lifetime = orders
+            .pending_ttl_secs
+            .saturating_add(i64::try_from(orders.sweep_interval_secs).unwrap_or(i64::MAX));
+        require(
+            catalog.reservation_ttl_secs > order_lifetime,
+            format!(
+                "catalog.reservation_ttl_secs ({}) must be longer than orders.pending_ttl_secs + orders.sweep_interval_secs ({order_lifetime})",
+                catalog.reservation_ttl_secs
+            ),
+        );
+        require(
+            orders.idempotency_retention_hours >= 24,
+            "orders.idempotency_retention_hours must be at least 24".into(),
+        );
+        // A key is presumed dead only once its request cannot still be
+        // running.
+        require(
+            orders.idempotency_lock_secs.saturating_mul(1000) > http.request_timeout_ms,
+            "orders.idempotency_lock_secs must be longer than http.request_timeout_ms".into(),
         );
         if self.app.environment == Environment::Production {
             let secret = self.auth.jwt_secret.expose_secret();
-            anyhow::ensure!(
+            require(
                 secret != DEVELOPMENT_JWT_SECRET,
-                "refusing to start in production with the development JWT secret; set EMPORIUM__AUTH__JWT_SECRET"
+                "refusing to start in production with the development JWT secret; set EMPORIUM__AUTH__JWT_SECRET".into(),
             );
-            anyhow::ensure!(
+            require(
                 secret.len() >= MIN_PRODUCTION_SECRET_BYTES,
-                "auth.jwt_secret must be at least {MIN_PRODUCTION_SECRET_BYTES} bytes in production"
+                format!("auth.jwt_secret must be at least {MIN_PRODUCTION_SECRET_BYTES} bytes in production"),
             );
-            anyhow::ensure!(
+            require(
                 !self.diagnostics.enabled,
-                "diagnostics.enabled must be false in production"
+                "diagnostics.enabled must be false in production".into(),
             );
         }
-        Ok(())
+        problems
     }
 }
 
@@ -296,6 +445,115 @@ mod tests {
         s.app.environment = Environment::Production;
         s.auth.jwt_secret = SecretString::from("x".repeat(48));
         s.validate().expect("a strong secret is accepted");
+    }
+
+    /// Asserts that `adjust` breaks exactly a rule mentioning `setting`.
+    fn refused(adjust: impl FnOnce(&mut Settings), setting: &str) {
+        let mut s = settings();
+        adjust(&mut s);
+        let problems = s.problems();
+        assert!(
+            problems.iter().any(|p| p.contains(setting)),
+            "expected a problem naming {setting}, got {problems:?}"
+        );
+    }
+
+    #[test]
+    fn the_shipped_defaults_are_valid() {
+        assert_eq!(settings().problems(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn reservations_must_outlive_pending_orders() {
+        refused(
+            |s| {
+                s.catalog.reservation_ttl_secs = 600;
+                s.orders.pending_ttl_secs = 1800;
+            },
+            "catalog.reservation_ttl_secs",
+        );
+    }
+
+    #[test]
+    fn sweeps_cannot_spin() {
+        refused(
+            |s| s.orders.sweep_interval_secs = 0,
+            "orders.sweep_interval_secs",
+        );
+        refused(
+            |s| s.catalog.sweep_interval_secs = 0,
+            "catalog.sweep_interval_secs",
+        );
+    }
+
+    #[test]
+    fn limits_and_timeouts_have_bounds() {
+        refused(|s| s.http.workers = 0, "http.workers");
+        refused(|s| s.http.body_limit_bytes = 10, "http.body_limit_bytes");
+        refused(|s| s.http.request_timeout_ms = 0, "http.request_timeout_ms");
+        refused(
+            |s| s.http.shutdown_timeout_secs = 100_000,
+            "http.shutdown_timeout_secs",
+        );
+        refused(
+            |s| s.database.max_connections = 0,
+            "database.max_connections",
+        );
+        refused(
+            |s| s.database.acquire_timeout_ms = 10_000,
+            "database.acquire_timeout_ms",
+        );
+        refused(|s| s.redis.pool_size = 0, "redis.pool_size");
+        refused(|s| s.redis.timeout_ms = 0, "redis.timeout_ms");
+        refused(|s| s.actors.mailbox_capacity = 0, "actors.mailbox_capacity");
+        refused(
+            |s| s.actors.call_timeout_ms = 60_000,
+            "actors.call_timeout_ms",
+        );
+        refused(|s| s.catalog.cache_ttl_secs = 0, "catalog.cache_ttl_secs");
+        refused(|s| s.orders.pending_ttl_secs = 1, "orders.pending_ttl_secs");
+        refused(
+            |s| s.orders.idempotency_retention_hours = 1,
+            "orders.idempotency_retention_hours",
+        );
+        refused(
+            |s| s.orders.idempotency_lock_secs = 1,
+            "orders.idempotency_lock_secs",
+        );
+    }
+
+    #[test]
+    fn tokens_and_rate_limits_have_bounds() {
+        refused(|s| s.auth.access_ttl_secs = 0, "auth.access_ttl_secs");
+        refused(|s| s.auth.refresh_ttl_secs = 10, "auth.refresh_ttl_secs");
+        refused(
+            |s| s.rate_limit.login_per_client = 0,
+            "rate_limit.login_per_client",
+        );
+        refused(
+            |s| s.rate_limit.register_per_client = 0,
+            "rate_limit.register_per_client",
+        );
+        refused(
+            |s| s.rate_limit.password_per_user = 0,
+            "rate_limit.password_per_user",
+        );
+        refused(
+            |s| s.rate_limit.login_per_email = 1,
+            "rate_limit.login_per_email",
+        );
+        refused(|s| s.rate_limit.window_secs = 0, "rate_limit.window_secs");
+    }
+
+    #[test]
+    fn the_public_base_url_must_be_a_plain_http_url() {
+        refused(
+            |s| s.http.public_base_url = Some("javascript://evil.example".into()),
+            "http.public_base_url",
+        );
+        let mut s = settings();
+        s.http.public_base_url = Some("https://shop.example".into());
+        assert!(s.problems().is_empty());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use actix::{Actor as _, Addr};
 use actix_cors::Cors;
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::middleware::{from_fn, NormalizePath, TrailingSlash};
+use actix_web::middleware::{from_fn, DefaultHeaders, NormalizePath, TrailingSlash};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 use secrecy::ExposeSecret as _;
@@ -17,7 +17,9 @@ use crate::actors::edge::{EdgeActor, StopServer};
 use crate::actors::Cluster;
 use crate::config::{Domain, Settings};
 use crate::domain::auth::TokenKeys;
-use crate::http::middleware::{problem_fallback, request_id, request_timeout};
+use crate::http::middleware::{
+    head_as_get, problem_fallback, refuse_nul, request_id, request_timeout,
+};
 use crate::http::rate_limit::RateLimiter;
 use crate::http::{self, AppState};
 use crate::store;
@@ -100,9 +102,12 @@ impl Application {
                 .configure(http::routes)
                 .default_service(web::to(http::not_found))
                 .wrap(from_fn(request_timeout))
+                .wrap(from_fn(refuse_nul))
                 .wrap(from_fn(problem_fallback))
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
+                .wrap(from_fn(head_as_get))
                 .wrap(cors(&state.settings))
+                .wrap(DefaultHeaders::new().add(("x-content-type-options", "nosniff")))
                 .wrap(from_fn(request_id))
         })
         .workers(workers)

@@ -4,7 +4,7 @@
 use actix::Message;
 use uuid::Uuid;
 
-use crate::domain::idempotency::SavedResponse;
+use crate::domain::idempotency::{KeyLease, SavedResponse};
 use crate::store::idempotency::Claim;
 
 use super::runtime::RuntimeError;
@@ -18,11 +18,19 @@ pub struct ClaimIdempotencyKey {
     pub fingerprint: String,
 }
 
-/// Save the response of the request that claimed `key`.
+/// Save the response of the request holding the lease with `lease_token`;
+/// `None` saves a response rendered from the key's bound resource.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<(), RuntimeError>")]
 pub struct SaveIdempotentResponse {
     pub user_id: Uuid,
     pub key: String,
+    pub lease_token: Option<Uuid>,
     pub response: SavedResponse,
 }
+
+/// Give a claimed key back unanswered: the request was shed before it had
+/// an effect, and a retry may run at once.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), RuntimeError>")]
+pub struct ReleaseIdempotencyKey(pub KeyLease);

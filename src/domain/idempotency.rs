@@ -4,6 +4,7 @@
 //! (`store::idempotency`).
 
 use sha2::{Digest as _, Sha256};
+use uuid::Uuid;
 
 use super::validation::FieldError;
 
@@ -57,6 +58,20 @@ pub struct KeyRecord {
     pub fingerprint: String,
     /// `None` while the first request is still executing.
     pub response: Option<SavedResponse>,
+    /// The resource the first request created, written in the same
+    /// transaction as the resource; set even if its response was never
+    /// saved (the process died between the two).
+    pub resource_id: Option<Uuid>,
+}
+
+/// A claim on a key held by the request now running: the token is the
+/// fence that the effect's transaction checks, so a request whose claim
+/// was taken over (presumed dead, then re-claimed) cannot commit an effect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyLease {
+    pub user_id: Uuid,
+    pub key: String,
+    pub token: Uuid,
 }
 
 /// What to do with a request whose key was claimed before.
@@ -66,6 +81,9 @@ pub enum Decision {
     Replay(SavedResponse),
     /// Same key, another request: 422.
     Mismatch,
+    /// Same request, its effect committed but its response never saved:
+    /// answer by rendering the created resource, never by running again.
+    Recover(Uuid),
     /// Same request, still running: 409, nothing saved.
     InFlight,
 }
@@ -75,9 +93,10 @@ pub fn decide(record: &KeyRecord, fingerprint: &str) -> Decision {
     if record.fingerprint != fingerprint {
         return Decision::Mismatch;
     }
-    match &record.response {
-        Some(saved) => Decision::Replay(saved.clone()),
-        None => Decision::InFlight,
+    match (&record.response, record.resource_id) {
+        (Some(saved), _) => Decision::Replay(saved.clone()),
+        (None, Some(resource)) => Decision::Recover(resource),
+        (None, None) => Decision::InFlight,
     }
 }
 
@@ -130,14 +149,23 @@ mod tests {
         let done = KeyRecord {
             fingerprint: "f".into(),
             response: Some(saved.clone()),
+            resource_id: Some(Uuid::nil()),
         };
         assert_eq!(decide(&done, "f"), Decision::Replay(saved));
         assert_eq!(decide(&done, "g"), Decision::Mismatch);
         let running = KeyRecord {
             fingerprint: "f".into(),
             response: None,
+            resource_id: None,
         };
         assert_eq!(decide(&running, "f"), Decision::InFlight);
         assert_eq!(decide(&running, "g"), Decision::Mismatch);
+        let orphaned = KeyRecord {
+            fingerprint: "f".into(),
+            response: None,
+            resource_id: Some(Uuid::nil()),
+        };
+        assert_eq!(decide(&orphaned, "f"), Decision::Recover(Uuid::nil()));
+        assert_eq!(decide(&orphaned, "g"), Decision::Mismatch);
     }
 }

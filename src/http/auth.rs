@@ -4,6 +4,8 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use actix_web::http::header;
+use actix_web::middleware::DefaultHeaders;
 use actix_web::web::{self, Data, Json};
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -29,6 +31,9 @@ const MAX_LOGIN_PASSWORD_CHARS: usize = 1024;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/auth")
+            // Tokens and account data must never sit in a shared cache
+            // (RFC 6749 §5.1).
+            .wrap(DefaultHeaders::new().add((header::CACHE_CONTROL, "no-store")))
             .service(web::resource("/register").route(web::post().to(register)))
             .service(web::resource("/login").route(web::post().to(login)))
             .service(web::resource("/refresh").route(web::post().to(refresh)))
@@ -52,10 +57,18 @@ struct RegisterRequest {
 }
 
 async fn register(
+    req: HttpRequest,
     state: Data<AppState>,
     body: ValidJson<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let ValidJson(body) = body;
+    let ip = client_ip(&req, state.settings.http.trust_forwarded_for);
+    let limits = &state.settings.rate_limit;
+    throttle(
+        &state,
+        &[("register-client", &ip, limits.register_per_client)],
+    )
+    .await?;
     let mut errors = ValidationErrors::new();
     let email = errors.check(normalize_email(&body.email));
     errors.check(check_password_policy("password", &body.password));
@@ -109,6 +122,21 @@ fn client_ip(req: &HttpRequest, trust_forwarded_for: bool) -> String {
     }
 }
 
+/// Counts a hit on each `(scope, subject, limit)`; the first over its limit
+/// answers 429 with the time left in its window.
+async fn throttle(state: &AppState, checks: &[(&str, &str, u32)]) -> Result<(), ApiError> {
+    let window = Duration::from_secs(state.settings.rate_limit.window_secs);
+    for &(scope, subject, limit) in checks {
+        if let Verdict::Limited { retry_after_secs } =
+            state.rate_limiter.hit(scope, subject, limit, window).await
+        {
+            tracing::warn!(scope, "rate limit reached");
+            return Err(ApiError::RateLimited { retry_after_secs });
+        }
+    }
+    Ok(())
+}
+
 async fn login(
     req: HttpRequest,
     state: Data<AppState>,
@@ -117,19 +145,24 @@ async fn login(
     let ValidJson(body) = body;
     let email = body.email.trim().to_lowercase();
     let limits = &state.settings.rate_limit;
-    let window = Duration::from_secs(limits.window_secs);
     let ip = client_ip(&req, state.settings.http.trust_forwarded_for);
-    for (scope, subject, limit) in [
-        ("login-client", ip.as_str(), limits.login_per_client),
-        ("login-email", email.as_str(), limits.login_per_email),
-    ] {
-        if let Verdict::Limited { retry_after_secs } =
-            state.rate_limiter.hit(scope, subject, limit, window).await
-        {
-            tracing::warn!(scope, "login rate limit reached");
-            return Err(ApiError::RateLimited { retry_after_secs });
-        }
-    }
+    // Tight per (account, client), so guessing from one place stops soon;
+    // a looser ceiling per account, so a guess spread over many addresses
+    // stops too, yet one attacker alone cannot lock the owner out.
+    let account_here = format!("{email}|{ip}");
+    throttle(
+        &state,
+        &[
+            ("login-client", &ip, limits.login_per_client),
+            (
+                "login-email-client",
+                &account_here,
+                limits.login_per_email_client,
+            ),
+            ("login-email", &email, limits.login_per_email),
+        ],
+    )
+    .await?;
     if email.is_empty() || body.password.chars().count() > MAX_LOGIN_PASSWORD_CHARS {
         return Err(crate::actors::auth::AuthError::InvalidCredentials.into());
     }
@@ -199,6 +232,11 @@ async fn change_password(
     body: ValidJson<ChangePasswordRequest>,
 ) -> Result<Json<TokenPair>, ApiError> {
     let ValidJson(body) = body;
+    // Each change checks a guess of the current password: throttled like
+    // a login, per user.
+    let user_key = user.0.user_id.to_string();
+    let limit = state.settings.rate_limit.password_per_user;
+    throttle(&state, &[("password-user", &user_key, limit)]).await?;
     check_password_policy("new_password", &body.new_password)
         .map_err(|e| ApiError::Validation(ValidationErrors::single(&e.field, e.code, e.message)))?;
     let pair = state

@@ -223,7 +223,9 @@ async fn list_products(
         category: params.get("category"),
         min_price: params.get("min_price"),
         max_price: params.get("max_price"),
-        q: params.get("q"),
+        // DRF's SearchFilter calls it `search`; the Django system's
+        // clients send that.
+        q: params.get("q").or_else(|| params.get("search")),
         in_stock: params.get("in_stock"),
         tags: params.get("tags"),
         ordering: params.get("ordering"),

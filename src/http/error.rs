@@ -14,6 +14,7 @@ use crate::actors::runtime::{CallError, RuntimeError};
 use crate::domain::catalog::stock::Shortfall;
 use crate::domain::orders::status::TransitionError;
 use crate::domain::validation::{FieldError, ValidationErrors};
+use crate::store::database::is_transient;
 
 /// Media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -253,8 +254,12 @@ impl From<AuthError> for ApiError {
                 code: "self_lockout",
                 detail: e.to_string(),
             },
+            AuthError::LastAdmin => ApiError::Conflict {
+                code: "last_admin",
+                detail: e.to_string(),
+            },
             AuthError::Panicked(p) => ApiError::Internal(p.into()),
-            AuthError::Unexpected(e) => ApiError::Internal(e),
+            AuthError::Unexpected(e) => unexpected(e),
         }
     }
 }
@@ -284,8 +289,20 @@ impl From<CatalogError> for ApiError {
             CatalogError::InsufficientStock(lines) => insufficient_stock(&lines),
             CatalogError::ReservationNotHeld(_) => conflict("reservation_not_held", &e),
             CatalogError::Panicked(p) => ApiError::Internal(p.into()),
-            CatalogError::Unexpected(e) => ApiError::Internal(e),
+            CatalogError::Unexpected(e) => unexpected(e),
         }
+    }
+}
+
+/// A domain's catch-all error: a database outage or a lock conflict that
+/// outlived its retries is a 503 the client may retry; anything else is a
+/// bug, logged and answered 500.
+fn unexpected(e: anyhow::Error) -> ApiError {
+    if is_transient(&e) {
+        tracing::warn!(error = %format!("{e:#}"), "database unavailable");
+        ApiError::Unavailable("database")
+    } else {
+        ApiError::Internal(e)
     }
 }
 
@@ -319,12 +336,13 @@ impl From<OrdersError> for ApiError {
                 code: "already_paid",
                 detail: e.to_string(),
             },
+            OrdersError::IdempotencyLeaseLost => super::idempotency::in_flight(),
             OrdersError::CatalogUnavailable(why) => {
                 tracing::warn!(why, "catalog unavailable to orders");
                 ApiError::Unavailable("catalog")
             }
             OrdersError::Panicked(p) => ApiError::Internal(p.into()),
-            OrdersError::Unexpected(e) => ApiError::Internal(e),
+            OrdersError::Unexpected(e) => unexpected(e),
         }
     }
 }
@@ -415,6 +433,18 @@ mod tests {
         assert_eq!(status, 503);
         assert_eq!(json["code"], "service_overloaded");
         assert!(headers.contains_key("retry-after"));
+    }
+
+    #[actix_web::test]
+    async fn a_database_outage_is_503_and_a_bug_is_500() {
+        let outage = OrdersError::from(sqlx::Error::PoolTimedOut);
+        let (status, json, headers) = body(outage.into()).await;
+        assert_eq!(status, 503);
+        assert_eq!(json["code"], "service_unavailable");
+        assert!(headers.contains_key("retry-after"));
+        let bug = OrdersError::from(sqlx::Error::RowNotFound);
+        let (status, _, _) = body(bug.into()).await;
+        assert_eq!(status, 500);
     }
 
     #[actix_web::test]

@@ -1,9 +1,12 @@
 //! Extractors that turn a raw request into checked input: JSON bodies with
 //! per-field errors, authenticated principals, and query parameters.
 
-use actix_web::dev::Payload;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
+use actix_web::middleware::Next;
 use actix_web::web::{BytesMut, Data};
+use actix_web::ResponseError as _;
 use actix_web::{FromRequest, HttpMessage as _, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use futures_util::StreamExt as _;
@@ -63,8 +66,62 @@ impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
     }
 }
 
+/// JSON's spelling of U+0000, which PostgreSQL cannot store in text.
+const ESCAPED_NUL: &[u8] = b"\\u0000";
+
+/// The dotted path of the first string (or object key) holding U+0000.
+fn nul_path(value: &serde_json::Value, path: &str) -> Option<String> {
+    let join = |name: &str| {
+        if path.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{path}.{name}")
+        }
+    };
+    match value {
+        serde_json::Value::String(s) if s.contains('\0') => Some(if path.is_empty() {
+            "body".into()
+        } else {
+            path.to_owned()
+        }),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| nul_path(v, &join(&i.to_string()))),
+        serde_json::Value::Object(map) => map.iter().find_map(|(k, v)| {
+            if k.contains('\0') {
+                Some(join(&k.replace('\0', "\\u0000")))
+            } else {
+                nul_path(v, &join(k))
+            }
+        }),
+        _ => None,
+    }
+}
+
+/// Refuses a body with U+0000 in any string, naming the field, before any
+/// of it can reach SQL (PostgreSQL refuses the character in text).
+fn refuse_nul(body: &[u8]) -> Result<(), ApiError> {
+    if !body.windows(ESCAPED_NUL.len()).any(|w| w == ESCAPED_NUL) {
+        return Ok(());
+    }
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        // Unparseable bodies are reported as such by the parser.
+        return Ok(());
+    };
+    match nul_path(&value, "") {
+        Some(field) => Err(ApiError::Validation(ValidationErrors::single(
+            &field,
+            "null_character",
+            "text must not contain the NUL character (U+0000)",
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Parses `body`, locating a type error at its field path.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    refuse_nul(body)?;
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -137,37 +194,83 @@ fn field_error(raw_path: &str, error: &serde_json::Error) -> ValidationErrors {
 #[derive(Debug, Clone, Copy)]
 pub struct Authenticated(pub Principal);
 
+/// Paths that ignore an `Authorization` header, as simplejwt's token views
+/// do: a client refreshing because its access token expired may still send
+/// that token.
+const TOKEN_ENDPOINTS: [&str; 3] = [
+    "/api/v1/auth/login",
+    "/api/v1/auth/refresh",
+    "/api/v1/auth/logout",
+];
+
+/// The principal [`authenticate`] resolved for this request.
+#[derive(Debug, Clone, Copy)]
+struct ResolvedPrincipal(Principal);
+
+/// Verifies a bearer token and asks the auth actor who it belongs to (role,
+/// activity and token version are checked against the database).
+async fn resolve(state: &AppState, header: &header::HeaderValue) -> Result<Principal, ApiError> {
+    let value = header.to_str().map_err(|_| ApiError::invalid_token())?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(ApiError::invalid_token)?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(ApiError::invalid_token());
+    }
+    let claims = state.keys.verify_access(token.trim()).map_err(|e| {
+        if let TokenError::Invalid(why) = &e {
+            tracing::debug!(why, "access token refused");
+        }
+        ApiError::invalid_token()
+    })?;
+    Ok(state
+        .actors
+        .auth
+        .call(ResolvePrincipal {
+            user_id: claims.sub,
+            token_version: claims.ver,
+        })
+        .await?)
+}
+
+/// One rule for every API route: credentials that are sent are checked,
+/// and refused ones are a 401, whether or not the route needs a user (a
+/// bad token never downgrades silently to anonymous). Handlers then read
+/// the principal through [`Authenticated`] or [`MaybeAuthenticated`]
+/// without resolving it again.
+pub async fn authenticate(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let header = req.headers().get(header::AUTHORIZATION).cloned();
+    if let Some(header) = header.filter(|_| !TOKEN_ENDPOINTS.contains(&req.path())) {
+        let Some(state) = req.app_data::<Data<AppState>>().cloned() else {
+            let e = ApiError::Internal(anyhow::anyhow!("AppState missing"));
+            return Ok(req.into_response(e.error_response()).map_into_right_body());
+        };
+        match resolve(&state, &header).await {
+            Ok(principal) => {
+                req.extensions_mut().insert(ResolvedPrincipal(principal));
+            }
+            Err(e) => return Ok(req.into_response(e.error_response()).map_into_right_body()),
+        }
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
 impl FromRequest for Authenticated {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        if let Some(ResolvedPrincipal(principal)) = req.extensions().get().copied() {
+            return Box::pin(async move { Ok(Authenticated(principal)) });
+        }
         let state = req.app_data::<Data<AppState>>().cloned();
         let header = req.headers().get(header::AUTHORIZATION).cloned();
         Box::pin(async move {
             let state =
                 state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("AppState missing")))?;
             let header = header.ok_or(ApiError::NotAuthenticated)?;
-            let value = header.to_str().map_err(|_| ApiError::invalid_token())?;
-            let (scheme, token) = value.split_once(' ').ok_or_else(ApiError::invalid_token)?;
-            if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-                return Err(ApiError::invalid_token());
-            }
-            let claims = state.keys.verify_access(token.trim()).map_err(|e| {
-                if let TokenError::Invalid(why) = &e {
-                    tracing::debug!(why, "access token refused");
-                }
-                ApiError::invalid_token()
-            })?;
-            let principal = state
-                .actors
-                .auth
-                .call(ResolvePrincipal {
-                    user_id: claims.sub,
-                    token_version: claims.ver,
-                })
-                .await?;
-            Ok(Authenticated(principal))
+            Ok(Authenticated(resolve(&state, &header).await?))
         })
     }
 }
@@ -319,6 +422,25 @@ mod tests {
             Err(ApiError::Validation(e)) => assert_eq!(e.errors()[0].field, "items.1.count"),
             other => panic!("expected a validation error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn nul_characters_are_refused_at_their_field() {
+        assert_eq!(
+            field_of(parse_json(br#"{"email":"a\u0000b"}"#)),
+            ("email".into(), "null_character")
+        );
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Tags {
+            tags: Vec<String>,
+        }
+        match parse_json::<Tags>(br#"{"tags": ["ok", "bad\u0000"]}"#) {
+            Err(ApiError::Validation(e)) => assert_eq!(e.errors()[0].field, "tags.1"),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+        // An escaped backslash before "u0000" is plain text, not NUL.
+        assert!(parse_json::<Body>(br#"{"email":"a\\u0000"}"#).is_ok());
     }
 
     #[test]

@@ -12,8 +12,8 @@ use crate::actors::runtime::CallError;
 
 /// Routes of this module.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz));
+    cfg.service(web::resource("/healthz").route(web::get().to(healthz)))
+        .service(web::resource("/readyz").route(web::get().to(readyz)));
 }
 
 async fn healthz() -> HttpResponse {

@@ -14,9 +14,13 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError as _};
 use uuid::Uuid;
 
 use super::error::ApiError;
-use crate::actors::idempotency::{ClaimIdempotencyKey, SaveIdempotentResponse};
+use crate::actors::idempotency::{
+    ClaimIdempotencyKey, ReleaseIdempotencyKey, SaveIdempotentResponse,
+};
 use crate::actors::runtime::ActorClient;
-use crate::domain::idempotency::{check_key, decide, fingerprint, Decision, SavedResponse};
+use crate::domain::idempotency::{
+    check_key, decide, fingerprint, Decision, KeyLease, SavedResponse,
+};
 use crate::domain::validation::ValidationErrors;
 use crate::store::idempotency::Claim;
 
@@ -74,25 +78,43 @@ fn rebuild(saved: &SavedResponse, replayed: bool) -> HttpResponse {
 }
 
 /// Runs `run` at most once per `(user, key)`. Without a key it just runs.
-/// The response is saved whatever it is (a 500 included); a retry with the
-/// same request gets it back with `Idempotent-Replayed: true`; the same key
-/// with another request is `422 idempotency_error`; a retry while the first
-/// is still running is `409 idempotency_conflict` and saves nothing.
-pub async fn run_once<A, F>(
+///
+/// `run` gets the key's lease and must bind its effect to it in the
+/// effect's own transaction (see `store::idempotency::bind_effect`). The
+/// response is then saved and replayed for retries with
+/// `Idempotent-Replayed: true`; a key whose effect committed but whose
+/// response was never saved (a crash between the two) is answered by
+/// `recover`, which renders the bound resource, never by running again.
+/// The same key with another request is `422 idempotency_error`; a retry
+/// while the first is still running is `409 idempotency_conflict`.
+///
+/// A 503 (shed before any effect) gives the key back so a retry runs at
+/// once; a 504 is not an outcome (the work may still finish), so the key
+/// stays in flight until the work binds its effect or the lock goes stale.
+pub async fn run_once<A, F, Fut, R, RFut>(
     actor: &ActorClient<A>,
     req: &HttpRequest,
     user_id: Uuid,
     key: Option<String>,
     body: &serde_json::Value,
     run: F,
+    recover: R,
 ) -> Result<HttpResponse, ApiError>
 where
-    A: Actor + Handler<ClaimIdempotencyKey> + Handler<SaveIdempotentResponse>,
-    A::Context: ToEnvelope<A, ClaimIdempotencyKey> + ToEnvelope<A, SaveIdempotentResponse>,
-    F: Future<Output = Result<HttpResponse, ApiError>>,
+    A: Actor
+        + Handler<ClaimIdempotencyKey>
+        + Handler<SaveIdempotentResponse>
+        + Handler<ReleaseIdempotencyKey>,
+    A::Context: ToEnvelope<A, ClaimIdempotencyKey>
+        + ToEnvelope<A, SaveIdempotentResponse>
+        + ToEnvelope<A, ReleaseIdempotencyKey>,
+    F: FnOnce(Option<KeyLease>) -> Fut,
+    Fut: Future<Output = Result<HttpResponse, ApiError>>,
+    R: FnOnce(Uuid) -> RFut,
+    RFut: Future<Output = Result<HttpResponse, ApiError>>,
 {
     let Some(key) = key else {
-        return run.await;
+        return run(None).await;
     };
     let fingerprint = fingerprint(req.method().as_str(), req.path(), body);
     let claim = actor
@@ -102,31 +124,72 @@ where
             fingerprint: fingerprint.clone(),
         })
         .await?;
-    if let Claim::Existing(record) = claim {
-        return match decide(&record, &fingerprint) {
-            Decision::Replay(saved) => Ok(rebuild(&saved, true)),
-            Decision::Mismatch => Err(ApiError::Unprocessable {
-                code: "idempotency_error",
-                detail: "this Idempotency-Key was used with a different request".into(),
-            }),
-            Decision::InFlight => Err(ApiError::Conflict {
-                code: "idempotency_conflict",
-                detail: "a request with this Idempotency-Key is still being processed; retry later"
-                    .into(),
-            }),
-        };
-    }
-    let response = match run.await {
+    let lease = match claim {
+        Claim::Claimed(lease) => lease,
+        Claim::Existing(record) => {
+            return match decide(&record, &fingerprint) {
+                Decision::Replay(saved) => Ok(rebuild(&saved, true)),
+                Decision::Recover(resource) => {
+                    let (saved, _) = capture(recover(resource).await?).await?;
+                    save(actor, user_id, key, None, &saved).await;
+                    Ok(rebuild(&saved, true))
+                }
+                Decision::Mismatch => Err(ApiError::Unprocessable {
+                    code: "idempotency_error",
+                    detail: "this Idempotency-Key was used with a different request".into(),
+                }),
+                Decision::InFlight => Err(in_flight()),
+            };
+        }
+    };
+    let response = match run(Some(lease.clone())).await {
         Ok(response) => response,
         Err(e) => e.error_response(),
     };
-    let (saved, response) = capture(response).await?;
-    actor
-        .call(SaveIdempotentResponse {
-            user_id,
-            key,
-            response: saved,
-        })
-        .await?;
-    Ok(response)
+    match response.status() {
+        StatusCode::SERVICE_UNAVAILABLE => {
+            if let Err(e) = actor.call(ReleaseIdempotencyKey(lease)).await {
+                tracing::warn!(error = %ApiError::from(e), "could not give back an idempotency key; it frees itself when its lock goes stale");
+            }
+            Ok(response)
+        }
+        StatusCode::GATEWAY_TIMEOUT => Ok(response),
+        _ => {
+            let (saved, response) = capture(response).await?;
+            save(actor, user_id, key, Some(lease.token), &saved).await;
+            Ok(response)
+        }
+    }
+}
+
+/// The 409 for a key whose first request is still running (or whose
+/// lease was taken over by a retry).
+pub fn in_flight() -> ApiError {
+    ApiError::Conflict {
+        code: "idempotency_conflict",
+        detail: "a request with this Idempotency-Key is still being processed; retry later".into(),
+    }
+}
+
+/// Saves a response under its key. A failure is logged, not answered: the
+/// effect (if any) is bound to the key already, so a retry recovers it.
+async fn save<A>(
+    actor: &ActorClient<A>,
+    user_id: Uuid,
+    key: String,
+    lease_token: Option<Uuid>,
+    saved: &SavedResponse,
+) where
+    A: Actor + Handler<SaveIdempotentResponse>,
+    A::Context: ToEnvelope<A, SaveIdempotentResponse>,
+{
+    let message = SaveIdempotentResponse {
+        user_id,
+        key,
+        lease_token,
+        response: saved.clone(),
+    };
+    if let Err(e) = actor.call(message).await {
+        tracing::warn!(error = %ApiError::from(e), "could not save an idempotent response; a retry will recover it");
+    }
 }

@@ -7,13 +7,15 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::InternalError;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::web::Data;
 use actix_web::{HttpMessage as _, ResponseError as _};
 use tracing::Instrument as _;
 
-use super::error::{problem_response, ApiError, PROBLEM_JSON};
+use super::error::{problem_response, ApiError};
 use super::state::AppState;
+use crate::domain::validation::ValidationErrors;
 
 /// The request id header, accepted from clients and always echoed.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -96,18 +98,22 @@ pub async fn request_timeout(
 }
 
 /// Replaces the plain-text bodies of framework errors (unknown route, wrong
-/// method, unreadable body) with problem+json, keeping the status.
+/// method, unreadable body) with problem+json, keeping the status and the
+/// headers (`Allow` on a 405). JSON bodies pass untouched: they are the
+/// API's own (e.g. `/readyz` listing which database is down).
 pub async fn problem_fallback(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let response = next.call(req).await?;
     let status = response.status();
-    let is_problem = response
+    let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|ct| ct.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
-    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        .and_then(|ct| ct.to_str().ok())
+        .and_then(|ct| ct.parse::<mime::Mime>().ok())
+        .is_some_and(|m| m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
         return Ok(response.map_into_left_body());
     }
     let (code, detail) = match status.as_u16() {
@@ -130,7 +136,66 @@ pub async fn problem_fallback(
             status.canonical_reason().unwrap_or("error").to_lowercase(),
         ),
     };
-    Ok(response
-        .into_response(problem_response(status, code, detail))
-        .map_into_right_body())
+    let mut problem = problem_response(status, code, detail);
+    for (name, value) in response.headers() {
+        if name == header::ALLOW {
+            problem
+                .headers_mut()
+                .insert(name.clone(), allow_with_head(value));
+        } else if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            problem.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    Ok(response.into_response(problem).map_into_right_body())
+}
+
+/// Every GET route answers HEAD too (see [`head_as_get`]), so say so.
+fn allow_with_head(value: &HeaderValue) -> HeaderValue {
+    let listed = value.to_str().unwrap_or_default();
+    let has = |m: &str| listed.split(',').any(|x| x.trim().eq_ignore_ascii_case(m));
+    if has("GET") && !has("HEAD") {
+        HeaderValue::from_str(&format!("{listed}, HEAD")).unwrap_or_else(|_| value.clone())
+    } else {
+        value.clone()
+    }
+}
+
+/// Serves HEAD from the GET route of the same path. The HTTP layer knows
+/// the request was HEAD and sends the headers without the body.
+pub async fn head_as_get(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if req.method() == Method::HEAD {
+        req.head_mut().method = Method::GET;
+    }
+    next.call(req).await
+}
+
+/// Refuses U+0000 in the path or in any query parameter before routing:
+/// PostgreSQL cannot store it, and no handler should have to remember.
+pub async fn refuse_nul(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let path_has_nul = req.path().to_ascii_lowercase().contains("%00");
+    let param_with_nul = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+        .map(|(k, _)| k.replace('\0', "%00"));
+    let field = match (path_has_nul, param_with_nul) {
+        (true, _) => Some("path".to_owned()),
+        (false, Some(param)) => Some(param),
+        (false, None) => None,
+    };
+    if let Some(field) = field {
+        let error = ApiError::InvalidQuery(ValidationErrors::single(
+            &field,
+            "null_character",
+            "the NUL character (%00) is not accepted",
+        ));
+        return Ok(req
+            .into_response(error.error_response())
+            .map_into_right_body());
+    }
+    Ok(next.call(req).await?.map_into_left_body())
 }

@@ -15,6 +15,7 @@ pub mod pagination;
 pub mod rate_limit;
 pub mod state;
 
+use actix_web::middleware::from_fn;
 use actix_web::web;
 
 pub use error::ApiError;
@@ -26,6 +27,7 @@ pub use state::AppState;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(health::routes).service(
         web::scope("/api/v1")
+            .wrap(from_fn(extract::authenticate))
             .configure(auth::routes)
             .configure(catalog::routes)
             .configure(orders::routes)

@@ -76,16 +76,29 @@ async fn create_order(
             quantity: i.quantity,
         })
         .collect();
-    let message = CreateOrder {
-        user_id: user.0.user_id,
-        items,
-        shipping_address,
-    };
     let orders = &state.actors.orders;
-    run_once(orders, &req, user.0.user_id, key, &raw, async {
-        let view = orders.call(message).await?;
-        Ok(HttpResponse::Created().json(view))
-    })
+    let viewer = user.0;
+    run_once(
+        orders,
+        &req,
+        viewer.user_id,
+        key,
+        &raw,
+        |lease| async move {
+            let message = CreateOrder {
+                user_id: viewer.user_id,
+                items,
+                shipping_address,
+                lease,
+            };
+            let view = orders.call(message).await?;
+            Ok(HttpResponse::Created().json(view))
+        },
+        |id| async move {
+            let view = orders.call(GetOrder { id, viewer }).await?;
+            Ok(HttpResponse::Created().json(view))
+        },
+    )
     .await
 }
 

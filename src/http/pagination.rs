@@ -1,10 +1,13 @@
 //! Page parameters from the query string and DRF-style absolute `next` and
 //! `previous` links.
 
+use actix_web::http::header;
+use actix_web::web::Data;
 use actix_web::HttpRequest;
 
 use super::error::ApiError;
 use super::extract::QueryParams;
+use super::state::AppState;
 use crate::domain::pagination::{Page, PageRequest};
 
 /// Reads `page` and `page_size`; invalid values are a 400.
@@ -23,8 +26,8 @@ pub fn page_links(
     if request.is_past_end(count) {
         return Err(ApiError::NotFound("page"));
     }
+    let base = base_url(req);
     let link = |page: u32| {
-        let info = req.connection_info();
         let mut query = url::form_urlencoded::Serializer::new(String::new());
         for (k, v) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
             if k != "page" {
@@ -36,17 +39,59 @@ pub fn page_links(
         }
         let query = query.finish();
         let sep = if query.is_empty() { "" } else { "?" };
-        format!(
-            "{}://{}{}{sep}{query}",
-            info.scheme(),
-            info.host(),
-            req.path()
-        )
+        format!("{base}{}{sep}{query}", req.path())
     };
     Ok((
         request.has_next(count).then(|| link(request.page + 1)),
         (request.page > 1).then(|| link(request.page - 1)),
     ))
+}
+
+/// Scheme and authority of absolute links: the configured public base URL;
+/// else what the request says, reading `Forwarded`/`X-Forwarded-*` only
+/// behind a trusted proxy and accepting a `Host` only if it is a plain
+/// host name or address, so a client cannot point links elsewhere.
+fn base_url(req: &HttpRequest) -> String {
+    let settings = req.app_data::<Data<AppState>>().map(|s| &s.settings.http);
+    if let Some(base) = settings.and_then(|h| h.public_base_url.as_deref()) {
+        if !base.is_empty() {
+            return base.trim_end_matches('/').to_owned();
+        }
+    }
+    let fallback = req.app_config().host().to_owned();
+    if settings.is_some_and(|h| h.trust_forwarded_for) {
+        let info = req.connection_info();
+        let host = plain_authority(info.host()).unwrap_or(fallback);
+        let scheme = if info.scheme() == "https" {
+            "https"
+        } else {
+            "http"
+        };
+        return format!("{scheme}://{host}");
+    }
+    let scheme = if req.app_config().secure() {
+        "https"
+    } else {
+        "http"
+    };
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(plain_authority)
+        .unwrap_or(fallback);
+    format!("{scheme}://{host}")
+}
+
+/// `host[:port]` with nothing else in it (no user info, path or scheme).
+fn plain_authority(raw: &str) -> Option<String> {
+    let ok = !raw.is_empty()
+        && raw.len() <= 255
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
+    let parsed = url::Url::parse(&format!("http://{raw}/")).ok()?;
+    (ok && parsed.host_str().is_some() && parsed.path() == "/").then(|| raw.to_owned())
 }
 
 /// Wraps `results` in DRF's envelope.
@@ -63,4 +108,22 @@ pub fn page<T>(
         previous,
         results,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_authority;
+
+    #[test]
+    fn only_plain_hosts_are_reflected() {
+        assert_eq!(
+            plain_authority("shop.example:8000").as_deref(),
+            Some("shop.example:8000")
+        );
+        assert_eq!(plain_authority("[::1]:80").as_deref(), Some("[::1]:80"));
+        assert!(plain_authority("javascript://evil.example/x").is_none());
+        assert!(plain_authority("user@evil.example").is_none());
+        assert!(plain_authority("evil.example/path").is_none());
+        assert!(plain_authority("").is_none());
+    }
 }

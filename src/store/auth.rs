@@ -161,6 +161,21 @@ pub async fn update_user(
     .await
 }
 
+/// Locks every active admin's row, in id order.
+pub async fn lock_active_admins(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT id FROM users WHERE role = 'admin' AND is_active ORDER BY id FOR UPDATE")
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// How many active admins there are.
+pub async fn count_active_admins(conn: &mut PgConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM users WHERE role = 'admin' AND is_active")
+        .fetch_one(conn)
+        .await
+}
+
 /// Sets a new password hash and bumps the token version.
 pub async fn set_password(
     conn: &mut PgConnection,

@@ -489,8 +489,20 @@ pub async fn hold_lines(
 }
 
 /// Releases a held reservation and returns its stock; `false` when it was
-/// not held (unknown, committed or already released).
+/// not held (committed or already released). A reservation that does not
+/// exist yet is recorded as released, so a reserve step that arrives late
+/// (after its caller timed out and compensated) finds it and holds nothing.
 pub async fn release_reservation(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
+    let tombstone: Option<Uuid> = sqlx::query_scalar(
+        "INSERT INTO reservations (id, status, expires_at) VALUES ($1, 'released', now()) \
+         ON CONFLICT (id) DO NOTHING RETURNING id",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if tombstone.is_some() {
+        return Ok(false);
+    }
     let released: Option<Uuid> = sqlx::query_scalar(
         "UPDATE reservations SET status = 'released', updated_at = now() WHERE id = $1 AND status = 'held' RETURNING id",
     )
@@ -500,14 +512,35 @@ pub async fn release_reservation(conn: &mut PgConnection, id: Uuid) -> Result<bo
     if released.is_none() {
         return Ok(false);
     }
+    return_to_stock(conn, &[id]).await?;
+    Ok(true)
+}
+
+/// Adds the lines of `reservations` back to stock. Product rows are locked
+/// in id order first, the one order every multi-product statement uses
+/// (reserve, release, sweep), so two of them can never deadlock.
+async fn return_to_stock(
+    conn: &mut PgConnection,
+    reservations: &[Uuid],
+) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE products p SET stock = p.stock + ri.quantity, updated_at = now() \
-         FROM reservation_items ri WHERE ri.reservation_id = $1 AND p.id = ri.product_id",
+        "SELECT id FROM products WHERE id IN \
+           (SELECT product_id FROM reservation_items WHERE reservation_id = ANY($1)) \
+         ORDER BY id FOR UPDATE",
     )
-    .bind(id)
+    .bind(reservations)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE products p SET stock = p.stock + r.quantity, updated_at = now() \
+         FROM (SELECT product_id, sum(quantity)::int AS quantity FROM reservation_items \
+               WHERE reservation_id = ANY($1) GROUP BY product_id) r \
+         WHERE p.id = r.product_id",
+    )
+    .bind(reservations)
     .execute(conn)
     .await?;
-    Ok(true)
+    Ok(())
 }
 
 /// Commits a held reservation (its stock is sold); `false` when it was not held.
@@ -522,26 +555,23 @@ pub async fn commit_reservation(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::E
 }
 
 /// Releases up to `batch` expired held reservations and returns their stock
-/// in one statement; concurrent sweepers skip each other's rows.
+/// in one transaction; concurrent sweepers skip each other's rows.
 pub async fn sweep_expired_reservations(pool: &PgPool, batch: i64) -> Result<u64, sqlx::Error> {
-    let released: i64 = sqlx::query_scalar(
-        "WITH expired AS ( \
-           UPDATE reservations SET status = 'released', updated_at = now() \
-           WHERE id IN (SELECT id FROM reservations WHERE status = 'held' AND expires_at < now() \
-                        ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) \
-           RETURNING id), \
-         returned AS ( \
-           SELECT ri.product_id, sum(ri.quantity)::int AS quantity FROM reservation_items ri \
-           JOIN expired e ON e.id = ri.reservation_id GROUP BY ri.product_id), \
-         restocked AS ( \
-           UPDATE products p SET stock = p.stock + r.quantity, updated_at = now() \
-           FROM returned r WHERE p.id = r.product_id RETURNING p.id) \
-         SELECT count(*) FROM expired",
+    let mut tx = pool.begin().await?;
+    let expired: Vec<Uuid> = sqlx::query_scalar(
+        "UPDATE reservations SET status = 'released', updated_at = now() \
+         WHERE id IN (SELECT id FROM reservations WHERE status = 'held' AND expires_at < now() \
+                      ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) \
+         RETURNING id",
     )
     .bind(batch)
-    .fetch_one(pool)
+    .fetch_all(&mut *tx)
     .await?;
-    Ok(u64::try_from(released).unwrap_or(0))
+    if !expired.is_empty() {
+        return_to_stock(&mut tx, &expired).await?;
+    }
+    tx.commit().await?;
+    Ok(expired.len() as u64)
 }
 
 /// Creates a category by slug or renames the existing one; returns its id.

@@ -18,8 +18,9 @@ static PAYMENTS_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/payments");
 
 /// PostgreSQL's error code for "database already exists".
 const DUPLICATE_DATABASE: &str = "42P04";
-/// How long to wait for a database connection before giving up.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How many times a transaction that lost a deadlock or serialization
+/// conflict is run again before the failure is reported.
+const CONTENTION_ATTEMPTS: u32 = 4;
 
 /// The embedded migrations of one domain.
 pub fn migrator(domain: Domain) -> &'static Migrator {
@@ -116,7 +117,9 @@ pub fn lazy_pool(settings: &DatabaseSettings, domain: Domain) -> anyhow::Result<
     let options = connect_options(settings, domain)?;
     Ok(PgPoolOptions::new()
         .max_connections(settings.max_connections)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
+        // Short, so a database that is down answers 503 quickly instead of
+        // holding requests until the actor call times out.
+        .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
         .connect_lazy_with(options))
 }
 
@@ -137,4 +140,117 @@ pub async fn drop_databases(settings: &DatabaseSettings) -> anyhow::Result<()> {
         conn.close().await.ok();
     }
     Ok(())
+}
+
+/// What kind of failure a database error is, for deciding how to answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The server cannot be reached or is refusing work (down, restarting,
+    /// pool exhausted): retry later, answer 503.
+    Unavailable,
+    /// A deadlock or serialization conflict with another transaction: the
+    /// transaction may simply be run again.
+    Contention,
+    /// Anything else: a bug (bad SQL, a broken constraint) until proven
+    /// otherwise.
+    Other,
+}
+
+/// Classifies `e` by SQLSTATE class and by what sqlx reports.
+pub fn classify(e: &sqlx::Error) -> FailureKind {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => FailureKind::Unavailable,
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some("40001" | "40P01") => FailureKind::Contention,
+            // 08: connection exception; 57P0x: shutting down or starting up;
+            // 53: insufficient resources (too many connections, disk full).
+            Some(code)
+                if code.starts_with("08") || code.starts_with("57P") || code.starts_with("53") =>
+            {
+                FailureKind::Unavailable
+            }
+            _ => FailureKind::Other,
+        },
+        _ => FailureKind::Other,
+    }
+}
+
+/// Whether `e` (or anything it wraps) is a database failure a client should
+/// retry: an outage or a conflict that outlived its retries.
+pub fn is_transient(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<sqlx::Error>()
+            .is_some_and(|e| classify(e) != FailureKind::Other)
+    })
+}
+
+/// Runs `attempt` (one whole transaction) again when it loses a deadlock or
+/// a serialization conflict, a bounded number of times with a short random
+/// pause. Every statement that locks several rows should still lock them in
+/// one global order; this is the net under that rule, not a substitute.
+pub async fn retry_on_contention<T, E, F, Fut>(what: &'static str, mut attempt: F) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: AsSqlxError,
+{
+    let mut tries = 1;
+    loop {
+        match attempt().await {
+            Err(e)
+                if tries < CONTENTION_ATTEMPTS
+                    && e.as_sqlx().map(classify) == Some(FailureKind::Contention) =>
+            {
+                tracing::warn!(what, tries, "transaction lost a lock conflict; retrying");
+                let pause =
+                    rand::Rng::gen_range(&mut rand::thread_rng(), 1..=10u64 * u64::from(tries));
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+                tries += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Errors that may carry a `sqlx::Error`, for [`retry_on_contention`].
+pub trait AsSqlxError {
+    /// The database error inside, if there is one.
+    fn as_sqlx(&self) -> Option<&sqlx::Error>;
+}
+
+impl AsSqlxError for sqlx::Error {
+    fn as_sqlx(&self) -> Option<&sqlx::Error> {
+        Some(self)
+    }
+}
+
+impl AsSqlxError for anyhow::Error {
+    fn as_sqlx(&self) -> Option<&sqlx::Error> {
+        self.chain().find_map(|c| c.downcast_ref::<sqlx::Error>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outages_and_conflicts_are_told_apart_from_bugs() {
+        assert_eq!(
+            classify(&sqlx::Error::PoolTimedOut),
+            FailureKind::Unavailable
+        );
+        assert_eq!(classify(&sqlx::Error::PoolClosed), FailureKind::Unavailable);
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert_eq!(classify(&sqlx::Error::Io(io)), FailureKind::Unavailable);
+        assert_eq!(classify(&sqlx::Error::RowNotFound), FailureKind::Other);
+        let wrapped = anyhow::Error::new(sqlx::Error::PoolTimedOut).context("orders database");
+        assert!(is_transient(&wrapped));
+        assert!(!is_transient(&anyhow::anyhow!("a bug")));
+    }
 }

@@ -328,6 +328,34 @@ pub async fn mark_stock_committed(pool: &PgPool, id: Uuid) -> Result<(), sqlx::E
     Ok(())
 }
 
+/// Records that the catalog gave back a cancelled or expired order's stock.
+pub async fn mark_stock_released(pool: &PgPool, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE orders SET stock_released_at = now() WHERE id = $1 AND stock_released_at IS NULL",
+    )
+    .bind(id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Cancelled or expired orders whose release has not been confirmed for
+/// `older_than_secs`.
+pub async fn unreleased_orders(
+    pool: &PgPool,
+    older_than_secs: f64,
+    batch: i64,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM orders WHERE status IN ('cancelled', 'expired') AND stock_released_at IS NULL \
+         AND updated_at < now() - make_interval(secs => $1) ORDER BY updated_at LIMIT $2",
+    )
+    .bind(older_than_secs)
+    .bind(batch)
+    .fetch_all(pool)
+    .await
+}
+
 /// Paid orders whose stock commit has not been confirmed for `older_than`.
 pub async fn uncommitted_paid_orders(
     pool: &PgPool,

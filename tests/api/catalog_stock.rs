@@ -196,8 +196,11 @@ async fn release_and_commit_are_idempotent_and_exclusive() {
 #[tokio::test]
 async fn uncommitted_reservations_expire_back_into_stock() {
     let app = TestApp::spawn_with(|s| {
-        s.catalog.reservation_ttl_secs = 2;
+        // The shortest reservation the settings allow: it must outlive a
+        // pending order and the sweep that expires it.
+        s.catalog.reservation_ttl_secs = 3;
         s.orders.pending_ttl_secs = 1;
+        s.orders.sweep_interval_secs = 1;
         s.catalog.sweep_interval_secs = 1;
     })
     .await;

@@ -119,7 +119,12 @@ async fn cors_allows_configured_origins_only() {
 
 #[tokio::test]
 async fn a_request_past_the_time_limit_gets_504() {
-    let app = TestApp::spawn_with(|s| s.http.request_timeout_ms = 300).await;
+    let app = TestApp::spawn_with(|s| {
+        s.http.request_timeout_ms = 300;
+        s.actors.call_timeout_ms = 300;
+        s.database.acquire_timeout_ms = 250;
+    })
+    .await;
     let (_, admin) = app.admin().await;
     let r = app
         .post(
@@ -134,7 +139,11 @@ async fn a_request_past_the_time_limit_gets_504() {
 
 #[tokio::test]
 async fn an_actor_slower_than_the_call_timeout_gets_504_and_is_counted() {
-    let app = TestApp::spawn_with(|s| s.actors.call_timeout_ms = 300).await;
+    let app = TestApp::spawn_with(|s| {
+        s.actors.call_timeout_ms = 300;
+        s.database.acquire_timeout_ms = 250;
+    })
+    .await;
     let (_, admin) = app.admin().await;
     let r = app
         .post(

@@ -333,3 +333,44 @@ pub async fn actor_metrics(app: &TestApp, admin: &str, name: &str) -> Value {
         .cloned()
         .unwrap_or_else(|| panic!("no actor {name} in {report}"))
 }
+
+/// Checks that every order's reservation is in the state its status
+/// implies: pending → held, paid and later → committed, cancelled or
+/// expired → released (once the release is confirmed). Returns how many
+/// orders were checked.
+pub async fn assert_reservations_match_orders(app: &TestApp) -> usize {
+    let orders = app.orders_pool().await;
+    let catalog = app.catalog_pool().await;
+    let rows: Vec<(uuid::Uuid, String, bool)> =
+        sqlx::query_as("SELECT id, status, stock_released_at IS NOT NULL FROM orders ORDER BY id")
+            .fetch_all(&orders)
+            .await
+            .expect("orders");
+    for (id, status, released) in &rows {
+        let reservation: Option<String> =
+            sqlx::query_scalar("SELECT status FROM reservations WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&catalog)
+                .await
+                .expect("reservation");
+        let expected = match status.as_str() {
+            "pending" => "held",
+            "cancelled" | "expired" => {
+                assert!(
+                    released,
+                    "order {id} is {status} but its release is not confirmed"
+                );
+                "released"
+            }
+            _ => "committed",
+        };
+        assert_eq!(
+            reservation.as_deref(),
+            Some(expected),
+            "order {id} is {status}"
+        );
+    }
+    orders.close().await;
+    catalog.close().await;
+    rows.len()
+}

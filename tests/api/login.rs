@@ -106,6 +106,7 @@ async fn login_validates_its_body() {
 #[tokio::test]
 async fn too_many_attempts_for_one_email_get_429_with_retry_after() {
     let app = TestApp::spawn_with(|s| {
+        s.rate_limit.login_per_email_client = 3;
         s.rate_limit.login_per_email = 3;
         s.rate_limit.login_per_client = 1000;
     })
@@ -175,6 +176,7 @@ async fn too_many_attempts_from_one_client_get_429() {
 async fn login_keeps_working_when_redis_is_unreachable() {
     let app = TestApp::spawn_with(|s| {
         s.redis.url = "redis://127.0.0.1:1".into();
+        s.rate_limit.login_per_email_client = 1;
         s.rate_limit.login_per_email = 1;
     })
     .await;

@@ -8,17 +8,17 @@ use uuid::Uuid;
 
 use crate::helpers::{assert_problem, error_fields, str_of, TestApp};
 
-const ORDERS: &str = "/api/v1/orders/";
+pub const ORDERS: &str = "/api/v1/orders/";
 
 fn address() -> Value {
     json!({"name": "Ann Lee", "line1": "1 Main St", "city": "Lyon", "postal_code": "69001", "country": "fr"})
 }
 
-fn order_body(items: Value) -> Value {
+pub fn order_body(items: Value) -> Value {
     json!({"items": items, "shipping_address": address()})
 }
 
-async fn place(app: &TestApp, token: &str, items: Value) -> Value {
+pub async fn place(app: &TestApp, token: &str, items: Value) -> Value {
     let r = app.post(ORDERS, Some(token), &order_body(items)).await;
     assert_eq!(r.status(), 201, "placing an order");
     r.json().await.expect("json")

@@ -31,6 +31,9 @@ pub enum AuthError {
     /// An admin tried to demote or deactivate their own account.
     #[error("admins cannot demote or deactivate their own account")]
     SelfLockout,
+    /// The change would leave the shop without an active admin.
+    #[error("the last active admin cannot be demoted or deactivated")]
+    LastAdmin,
     /// The handler panicked.
     #[error(transparent)]
     Panicked(#[from] HandlerPanicked),
@@ -42,5 +45,14 @@ pub enum AuthError {
 impl From<sqlx::Error> for AuthError {
     fn from(e: sqlx::Error) -> Self {
         AuthError::Unexpected(anyhow::Error::new(e).context("auth database"))
+    }
+}
+
+impl crate::store::database::AsSqlxError for AuthError {
+    fn as_sqlx(&self) -> Option<&sqlx::Error> {
+        match self {
+            AuthError::Unexpected(e) => crate::store::database::AsSqlxError::as_sqlx(e),
+            _ => None,
+        }
     }
 }

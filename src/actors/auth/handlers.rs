@@ -1,7 +1,9 @@
 //! The work behind each auth message. `AuthService` is cheap to clone into
 //! each handler's future, so the actor serves many requests at once.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use chrono::Utc;
@@ -23,8 +25,14 @@ pub struct AuthService {
     /// Bounds concurrent argon2 runs so a login burst queues instead of
     /// taking every blocking thread and gigabytes of memory.
     hashing: Arc<Semaphore>,
+    /// How long recent hashes took (microseconds, smoothed), so that a
+    /// registration for a taken email can take as long without hashing.
+    hash_micros: Arc<AtomicU64>,
     refresh_ttl_secs: i64,
 }
+
+/// Starting guess of a hash's duration, until one has been measured.
+const INITIAL_HASH_MICROS: u64 = 50_000;
 
 impl AuthService {
     /// Builds the service around the auth pool.
@@ -40,6 +48,7 @@ impl AuthService {
             keys,
             hasher,
             hashing: Arc::new(Semaphore::new(max_concurrent_hashes.max(1))),
+            hash_micros: Arc::new(AtomicU64::new(INITIAL_HASH_MICROS)),
             refresh_ttl_secs,
         }
     }
@@ -56,9 +65,17 @@ impl AuthService {
             .await
             .context("hashing semaphore closed")?;
         let hasher = Arc::clone(&self.hasher);
+        let started = Instant::now();
         let hash = tokio::task::spawn_blocking(move || hasher.hash(&password))
             .await
             .context("hashing task failed")??;
+        let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        // An exponential moving average, weight 1/8 for the newest sample.
+        let _ = self
+            .hash_micros
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |avg| {
+                Some(avg - avg / 8 + took / 8)
+            });
         Ok(hash)
     }
 
@@ -109,6 +126,17 @@ impl AuthService {
     }
 
     pub async fn register(&self, msg: Register) -> Result<UserView, AuthError> {
+        // A taken email costs no hash (a flood of them must not starve
+        // logins of CPU), but takes as long as one, idly, so the answer's
+        // timing says nothing the answer does not.
+        if store::find_user_by_email(&self.pool, &msg.email)
+            .await?
+            .is_some()
+        {
+            let typical = self.hash_micros.load(Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_micros(typical)).await;
+            return Err(AuthError::EmailTaken);
+        }
         let hash = self.hash_password(msg.password).await?;
         match store::insert_user(
             &self.pool,
@@ -266,6 +294,13 @@ impl AuthService {
             return Err(AuthError::SelfLockout);
         }
         let mut tx = self.pool.begin().await?;
+        let may_remove_admin = msg.role == Some(Role::Customer) || msg.is_active == Some(false);
+        if may_remove_admin {
+            // Every change that can take an admin away locks all active
+            // admins first (in id order), so two such changes run one after
+            // the other and the second sees the first.
+            store::lock_active_admins(&mut tx).await?;
+        }
         let row = store::update_user(
             &mut tx,
             msg.user_id,
@@ -274,6 +309,10 @@ impl AuthService {
         )
         .await?
         .ok_or(AuthError::UserNotFound)?;
+        if may_remove_admin && store::count_active_admins(&mut tx).await? == 0 {
+            tx.rollback().await?;
+            return Err(AuthError::LastAdmin);
+        }
         if msg.is_active == Some(false) {
             store::revoke_user_refresh_tokens(&mut tx, msg.user_id).await?;
         }

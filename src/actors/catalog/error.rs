@@ -74,3 +74,12 @@ impl CatalogError {
         }
     }
 }
+
+impl crate::store::database::AsSqlxError for CatalogError {
+    fn as_sqlx(&self) -> Option<&sqlx::Error> {
+        match self {
+            CatalogError::Unexpected(e) => crate::store::database::AsSqlxError::as_sqlx(e),
+            _ => None,
+        }
+    }
+}

@@ -12,16 +12,18 @@ use futures_util::future::{LocalBoxFuture, Shared};
 use futures_util::FutureExt as _;
 use serde::Serialize;
 use sqlx::PgPool;
+use uuid::Uuid;
 
 use super::error::CatalogError;
 use super::messages::*;
 use crate::domain::catalog::category::{creates_cycle, validate_category};
-use crate::domain::catalog::stock::{normalize_lines, shortfalls};
+use crate::domain::catalog::stock::{normalize_lines, shortfalls, StockLine};
 use crate::domain::validation::ValidationErrors;
 use crate::store::catalog::{
     self as store, constraints, CategoryRow, ProductFilter, ProductRow, ProductSnapshot,
 };
 use crate::store::catalog_cache::{CatalogCache, Lookup};
+use crate::store::database::retry_on_contention;
 
 /// PostgreSQL's codes for unique and foreign-key violations.
 const UNIQUE_VIOLATION: &str = "23505";
@@ -405,37 +407,66 @@ impl CatalogService {
         msg: ReserveStock,
     ) -> Result<ReservationOutcome, CatalogError> {
         let lines = normalize_lines(&msg.lines).map_err(CatalogError::Validation)?;
+        let outcome = retry_on_contention("reserve stock", || {
+            self.reserve_once(msg.reservation_id, &lines)
+        })
+        .await?;
+        if outcome == ReservationOutcome::Reserved {
+            self.invalidate().await;
+        }
+        Ok(outcome)
+    }
+
+    async fn reserve_once(
+        &self,
+        reservation_id: Uuid,
+        lines: &[StockLine],
+    ) -> Result<ReservationOutcome, CatalogError> {
         let mut tx = self.pool.begin().await?;
         let expires_at = Utc::now() + chrono::Duration::seconds(self.reservation_ttl_secs);
         // The insert is the idempotency guard: a concurrent retry with the
         // same id waits on it and then finds the reservation made.
-        if !store::insert_reservation(&mut tx, msg.reservation_id, expires_at).await? {
+        if !store::insert_reservation(&mut tx, reservation_id, expires_at).await? {
+            let status = store::reservation_status(&mut tx, reservation_id).await?;
             tx.rollback().await?;
-            return Ok(ReservationOutcome::AlreadyReserved);
+            return match status.as_deref() {
+                Some("held") => Ok(ReservationOutcome::AlreadyReserved),
+                // Released before it was made: its caller gave up on it.
+                other => Err(CatalogError::ReservationNotHeld(
+                    other.unwrap_or("unknown").to_owned(),
+                )),
+            };
         }
         let ids: Vec<_> = lines.iter().map(|l| l.product_id).collect();
         let levels = store::lock_stock(&mut tx, &ids).await?;
-        let short = shortfalls(&lines, &levels);
+        let short = shortfalls(lines, &levels);
         if !short.is_empty() {
             tx.rollback().await?;
             return Err(CatalogError::InsufficientStock(short));
         }
-        store::hold_lines(&mut tx, msg.reservation_id, &lines).await?;
+        store::hold_lines(&mut tx, reservation_id, lines).await?;
         tx.commit().await?;
-        self.invalidate().await;
         Ok(ReservationOutcome::Reserved)
     }
 
     pub async fn release_reservation(&self, msg: ReleaseReservation) -> Result<(), CatalogError> {
-        let mut tx = self.pool.begin().await?;
-        if store::release_reservation(&mut tx, msg.0).await? {
+        let released = retry_on_contention("release stock", || async {
+            let mut tx = self.pool.begin().await?;
+            let released = store::release_reservation(&mut tx, msg.0).await?;
+            let status = store::reservation_status(&mut tx, msg.0).await?;
             tx.commit().await?;
-            self.invalidate().await;
-            return Ok(());
-        }
-        match store::reservation_status(&mut tx, msg.0).await?.as_deref() {
-            Some("committed") => Err(CatalogError::ReservationNotHeld("committed".into())),
-            _ => Ok(()),
+            Ok::<_, sqlx::Error>((released, status))
+        })
+        .await?;
+        match released {
+            (true, _) => {
+                self.invalidate().await;
+                Ok(())
+            }
+            (false, Some(status)) if status == "committed" => {
+                Err(CatalogError::ReservationNotHeld(status))
+            }
+            (false, _) => Ok(()),
         }
     }
 
@@ -462,7 +493,10 @@ impl CatalogService {
     }
 
     pub async fn sweep(&self, _: SweepReservations) -> Result<u64, CatalogError> {
-        let released = store::sweep_expired_reservations(&self.pool, SWEEP_BATCH).await?;
+        let released = retry_on_contention("sweep reservations", || {
+            store::sweep_expired_reservations(&self.pool, SWEEP_BATCH)
+        })
+        .await?;
         if released > 0 {
             tracing::info!(released, "expired reservations returned to stock");
             self.invalidate().await;

@@ -115,7 +115,8 @@ pub struct UpdateProduct {
 pub struct DeleteProduct(pub Uuid);
 
 /// Hold stock for every line or for none. Idempotent by `reservation_id`:
-/// a retry of a reservation that exists succeeds without holding twice.
+/// a retry of a reservation that exists succeeds without holding twice,
+/// and one released before it arrived is refused (`ReservationNotHeld`).
 #[derive(Debug, Message)]
 #[rtype(result = "Result<ReservationOutcome, CatalogError>")]
 pub struct ReserveStock {
@@ -132,8 +133,9 @@ pub enum ReservationOutcome {
     AlreadyReserved,
 }
 
-/// Return a held reservation's stock. Idempotent: releasing a released or
-/// unknown reservation changes nothing; a committed one is refused.
+/// Return a held reservation's stock. Idempotent: releasing a released
+/// reservation changes nothing, an unknown one is recorded as released (so
+/// it can never be held later), and a committed one is refused.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<(), CatalogError>")]
 pub struct ReleaseReservation(pub Uuid);

@@ -23,6 +23,10 @@ pub enum OrdersError {
     /// The order was already paid by another payment.
     #[error("the order was paid by another payment")]
     PaidByAnotherPayment,
+    /// The request's idempotency key was re-claimed by a retry while this
+    /// request ran (it was presumed dead); nothing was written.
+    #[error("the idempotency key was taken over by a retry")]
+    IdempotencyLeaseLost,
     /// The catalog could not be asked (overloaded, down or slow).
     #[error("the catalog service is unavailable: {0}")]
     CatalogUnavailable(String),
@@ -37,5 +41,14 @@ pub enum OrdersError {
 impl From<sqlx::Error> for OrdersError {
     fn from(e: sqlx::Error) -> Self {
         OrdersError::Unexpected(anyhow::Error::new(e).context("orders database"))
+    }
+}
+
+impl crate::store::database::AsSqlxError for OrdersError {
+    fn as_sqlx(&self) -> Option<&sqlx::Error> {
+        match self {
+            OrdersError::Unexpected(e) => crate::store::database::AsSqlxError::as_sqlx(e),
+            _ => None,
+        }
     }
 }

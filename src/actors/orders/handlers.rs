@@ -14,7 +14,9 @@ use crate::actors::catalog::messages::{
     CommitReservation, GetProductSnapshots, ReleaseReservation, ReserveStock,
 };
 use crate::actors::catalog::{CatalogActor, CatalogError};
-use crate::actors::idempotency::{ClaimIdempotencyKey, SaveIdempotentResponse};
+use crate::actors::idempotency::{
+    ClaimIdempotencyKey, ReleaseIdempotencyKey, SaveIdempotentResponse,
+};
 use crate::actors::runtime::{ActorClient, CallError, RuntimeError};
 use crate::domain::auth::Principal;
 use crate::domain::catalog::stock::normalize_lines;
@@ -25,7 +27,8 @@ use crate::store::orders::{self as store, NewOrder, OrderFilter, OrderRow, Purch
 
 /// Overdue orders expired per sweep statement.
 const EXPIRY_BATCH: i64 = 200;
-/// A paid order's stock commit is retried by the sweep after this long.
+/// A paid order's stock commit, or a cancelled or expired order's release,
+/// is retried by the sweep after this long.
 const UNCOMMITTED_GRACE_SECS: f64 = 10.0;
 
 /// The orders domain's state, shared by every in-flight handler.
@@ -100,13 +103,33 @@ impl OrdersService {
             .collect())
     }
 
-    /// Gives back a reservation after a failed or cancelled order. If the
-    /// catalog cannot be reached, the reservation's own expiry returns the
-    /// stock later, so this only logs.
-    async fn release(&self, order_id: Uuid, why: &str) {
+    /// Gives back the reservation of an order that was never written. If
+    /// the catalog cannot be reached, the reservation's own expiry returns
+    /// the stock later: there is no order row to record the intent on.
+    async fn release_unwritten(&self, order_id: Uuid, why: &str) {
         if let Err(e) = self.catalog.call(ReleaseReservation(order_id)).await {
             tracing::error!(order = %order_id, error = %e, why, "could not release a reservation; it will expire");
         }
+    }
+
+    /// Gives back a cancelled or expired order's reservation and records
+    /// that the catalog confirmed it. The order's status already records
+    /// the intent, so if the catalog cannot answer now the sweep retries.
+    async fn release_stock(&self, order_id: Uuid, why: &str) -> Result<(), OrdersError> {
+        match self.catalog.call(ReleaseReservation(order_id)).await {
+            Ok(()) => {}
+            Err(CallError::Domain(CatalogError::ReservationNotHeld(status))) => {
+                // Committed under a cancelled order: nothing to give back,
+                // and retrying cannot change that.
+                tracing::error!(order = %order_id, status, why, "reservation of a released order was not held; check stock");
+            }
+            Err(e) => {
+                tracing::warn!(order = %order_id, error = %e, why, "stock release deferred to the sweep");
+                return Ok(());
+            }
+        }
+        store::mark_stock_released(&self.pool, order_id).await?;
+        Ok(())
     }
 
     pub async fn create_order(&self, msg: CreateOrder) -> Result<OrderView, OrdersError> {
@@ -138,15 +161,25 @@ impl OrdersService {
         // Saga step 1: hold the stock (all lines or none), keyed by the
         // order id so a retried reservation never holds twice.
         let order_id = Uuid::new_v4();
-        self.catalog
+        let reserved = self
+            .catalog
             .call(ReserveStock {
                 reservation_id: order_id,
                 lines: lines.clone(),
             })
-            .await
-            .map_err(catalog_error)?;
+            .await;
+        if let Err(e) = reserved {
+            if matches!(e, CallError::Timeout(_) | CallError::Unavailable(_)) {
+                // The reservation may still be made after we stop waiting;
+                // releasing by id now makes the catalog refuse it if so.
+                self.release_unwritten(order_id, "stock reservation timed out")
+                    .await;
+            }
+            return Err(catalog_error(e));
+        }
 
-        // Saga step 2: write the order. If that fails, compensate.
+        // Saga step 2: write the order, bound to the request's idempotency
+        // key in the same transaction. If that fails, compensate.
         let new = NewOrder {
             id: order_id,
             user_id: msg.user_id,
@@ -159,15 +192,21 @@ impl OrdersService {
         let written = async {
             let mut tx = self.pool.begin().await?;
             let row = store::insert_order(&mut tx, &new, &format!("user:{}", msg.user_id)).await?;
+            if let Some(lease) = &msg.lease {
+                if !idempotency::bind_effect(&mut tx, lease, order_id).await? {
+                    tx.rollback().await?;
+                    return Err(OrdersError::IdempotencyLeaseLost);
+                }
+            }
             tx.commit().await?;
-            Ok::<_, sqlx::Error>(row)
+            Ok::<_, OrdersError>(row)
         }
         .await;
         match written {
             Ok(row) => self.view(row).await,
             Err(e) => {
-                self.release(order_id, "order write failed").await;
-                Err(e.into())
+                self.release_unwritten(order_id, "order write failed").await;
+                Err(e)
             }
         }
     }
@@ -257,7 +296,7 @@ impl OrdersService {
             .apply(row, msg.action, actor, &name, &msg.reason, None)
             .await?;
         if msg.action == Action::Cancel {
-            self.release(msg.id, "order cancelled").await;
+            self.release_stock(msg.id, "order cancelled").await?;
         }
         self.view(updated).await
     }
@@ -322,10 +361,14 @@ impl OrdersService {
     pub async fn expire_overdue(&self, _: ExpireOverdueOrders) -> Result<u64, OrdersError> {
         let expired = store::expire_overdue(&self.pool, EXPIRY_BATCH).await?;
         for id in &expired {
-            self.release(*id, "order expired").await;
+            self.release_stock(*id, "order expired").await?;
         }
         if !expired.is_empty() {
             tracing::info!(expired = expired.len(), "unpaid orders expired");
+        }
+        for id in store::unreleased_orders(&self.pool, UNCOMMITTED_GRACE_SECS, EXPIRY_BATCH).await?
+        {
+            self.release_stock(id, "release retried").await?;
         }
         for id in
             store::uncommitted_paid_orders(&self.pool, UNCOMMITTED_GRACE_SECS, EXPIRY_BATCH).await?
@@ -368,6 +411,17 @@ impl OrdersService {
     }
 
     pub async fn save_response(&self, msg: SaveIdempotentResponse) -> Result<(), RuntimeError> {
-        Ok(idempotency::complete(&self.pool, msg.user_id, &msg.key, &msg.response).await?)
+        Ok(idempotency::complete(
+            &self.pool,
+            msg.user_id,
+            &msg.key,
+            msg.lease_token,
+            &msg.response,
+        )
+        .await?)
+    }
+
+    pub async fn release_key(&self, msg: ReleaseIdempotencyKey) -> Result<(), RuntimeError> {
+        Ok(idempotency::release(&self.pool, &msg.0).await?)
     }
 }

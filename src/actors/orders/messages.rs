@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::error::OrdersError;
 use crate::domain::auth::Principal;
 use crate::domain::catalog::stock::StockLine;
+use crate::domain::idempotency::KeyLease;
 use crate::domain::orders::address::ShippingAddress;
 use crate::domain::orders::status::Action;
 use crate::domain::pagination::PageRequest;
@@ -37,6 +38,9 @@ pub struct CreateOrder {
     /// As the client sent them (duplicates are merged).
     pub items: Vec<StockLine>,
     pub shipping_address: ShippingAddress,
+    /// The request's idempotency key, bound to the order in the order's
+    /// own transaction.
+    pub lease: Option<KeyLease>,
 }
 
 /// One order, if the viewer may see it (its owner, or an admin).

@@ -15,7 +15,7 @@ pub use error::OrdersError;
 pub use handlers::OrdersService;
 use messages::*;
 
-use super::idempotency::{ClaimIdempotencyKey, SaveIdempotentResponse};
+use super::idempotency::{ClaimIdempotencyKey, ReleaseIdempotencyKey, SaveIdempotentResponse};
 use super::metrics::ActorMetrics;
 use super::runtime::{every, on_started, RuntimeError};
 use crate::store::idempotency::Claim;
@@ -82,3 +82,4 @@ route!(GetPurchaseHistory => purchase_history, Vec<PurchaseRow>);
 route!(GetOrderEvents => order_events, Vec<EventRow>);
 crate::route_to_service!(OrdersActor, RuntimeError, ClaimIdempotencyKey => claim_key, Claim);
 crate::route_to_service!(OrdersActor, RuntimeError, SaveIdempotentResponse => save_response, ());
+crate::route_to_service!(OrdersActor, RuntimeError, ReleaseIdempotencyKey => release_key, ());

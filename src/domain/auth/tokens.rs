@@ -129,6 +129,13 @@ impl TokenKeys {
         if data.claims.token_type != ACCESS_TOKEN_TYPE {
             return Err(TokenError::Invalid("not an access token".into()));
         }
+        // jsonwebtoken checks `iat` only for presence; a token from the
+        // future is forged or from a badly wrong clock.
+        let now = chrono::Utc::now().timestamp();
+        let leeway = i64::try_from(LEEWAY_SECS).unwrap_or(i64::MAX);
+        if data.claims.iat > now.saturating_add(leeway) {
+            return Err(TokenError::Invalid("issued in the future".into()));
+        }
         Ok(data.claims)
     }
 }
@@ -207,6 +214,22 @@ mod tests {
             .issue_access(Uuid::new_v4(), Role::Customer, 0, now() - 3600)
             .expect("sign");
         assert_eq!(keys.verify_access(&token), Err(TokenError::Expired));
+    }
+
+    #[test]
+    fn tokens_issued_in_the_future_are_refused() {
+        let keys = keys();
+        let ahead = keys
+            .issue_access(Uuid::new_v4(), Role::Customer, 0, now() + 3600)
+            .expect("sign");
+        assert!(matches!(
+            keys.verify_access(&ahead),
+            Err(TokenError::Invalid(_))
+        ));
+        let within_leeway = keys
+            .issue_access(Uuid::new_v4(), Role::Customer, 0, now() + 5)
+            .expect("sign");
+        assert!(keys.verify_access(&within_leeway).is_ok());
     }
 
     #[test]

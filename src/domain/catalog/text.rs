@@ -43,6 +43,14 @@ pub fn check_slug(errors: &mut ValidationErrors, field: &str, slug: &str) {
             "invalid",
             "slug must be 1-100 characters of a-z, 0-9 and single hyphens inside",
         );
+    } else if uuid::Uuid::parse_str(slug).is_ok() {
+        // `/products/{id_or_slug}/` reads a UUID as an id, so such a slug
+        // would name a product no one could reach by it.
+        errors.add(
+            field,
+            "looks_like_id",
+            "slug must not have the form of a UUID",
+        );
     }
 }
 
@@ -83,6 +91,21 @@ pub fn check_currency(errors: &mut ValidationErrors, field: &str, code: &str) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slugs_that_read_as_ids_are_refused() {
+        for slug in [
+            "550e8400-e29b-41d4-a716-446655440000",
+            "550e8400e29b41d4a716446655440000",
+        ] {
+            let mut errors = ValidationErrors::new();
+            check_slug(&mut errors, "slug", slug);
+            assert_eq!(errors.errors()[0].code, "looks_like_id", "{slug}");
+        }
+        let mut errors = ValidationErrors::new();
+        check_slug(&mut errors, "slug", "trail-runner-2");
+        assert!(errors.errors().is_empty());
+    }
 
     #[test]
     fn slugs_are_checked() {

@@ -51,8 +51,10 @@ impl ShippingAddress {
             country: field("country", self.country.to_ascii_uppercase(), true, 64),
             phone: field("phone", self.phone, false, 40),
         };
-        let country_ok =
-            address.country.len() == 2 && address.country.bytes().all(|b| b.is_ascii_uppercase());
+        // Officially assigned codes only, from a maintained list: "XX" or
+        // "EU" cannot be shipped to.
+        let country_ok = address.country.len() == 2
+            && isocountry::CountryCode::for_alpha2(&address.country).is_ok();
         if !address.country.is_empty() && !country_ok {
             errors.add(
                 "shipping_address.country",
@@ -79,6 +81,20 @@ mod tests {
             postal_code: "69001".into(),
             country: "fr".into(),
             phone: String::new(),
+        }
+    }
+
+    #[test]
+    fn countries_must_be_assigned_iso_codes() {
+        for bad in ["XX", "ZZ", "F", "FRA", "1A"] {
+            let mut a = address();
+            a.country = bad.into();
+            assert!(a.validate().is_err(), "{bad} accepted");
+        }
+        for good in ["de", "US", "jp", "GB"] {
+            let mut a = address();
+            a.country = good.into();
+            assert!(a.validate().is_ok(), "{good} refused");
         }
     }
 
