@@ -374,8 +374,8 @@ impl Settings {
         );
         let orders = &self.orders;
         require(
-            orders.pending_ttl_secs >= 60,
-            "orders.pending_ttl_secs must be at least 60".into(),
+            orders.pending_ttl_secs >= 1,
+            "orders.pending_ttl_secs must be at least 1".into(),
         );
         require(
             orders.sweep_interval_secs >= 1,
@@ -511,7 +511,7 @@ mod tests {
             "actors.call_timeout_ms",
         );
         refused(|s| s.catalog.cache_ttl_secs = 0, "catalog.cache_ttl_secs");
-        refused(|s| s.orders.pending_ttl_secs = 1, "orders.pending_ttl_secs");
+        refused(|s| s.orders.pending_ttl_secs = 0, "orders.pending_ttl_secs");
         refused(
             |s| s.orders.idempotency_retention_hours = 1,
             "orders.idempotency_retention_hours",

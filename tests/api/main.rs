@@ -9,6 +9,7 @@ mod catalog_products;
 mod catalog_stock;
 mod db_proxy;
 mod edge;
+mod hardening;
 mod helpers;
 mod login;
 mod order_recovery;
