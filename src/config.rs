@@ -29,6 +29,7 @@ pub struct Settings {
     pub actors: ActorSettings,
     pub catalog: CatalogSettings,
     pub orders: OrderSettings,
+    pub payments: PaymentSettings,
     #[serde(default)]
     pub diagnostics: DiagnosticsSettings,
     #[serde(default)]
@@ -199,6 +200,73 @@ pub struct OrderSettings {
     /// claimed again (the first request is presumed dead).
     pub idempotency_lock_secs: u64,
 }
+
+/// How the provider reports a charge's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Delivery {
+    /// In the provider call's answer.
+    Direct,
+    /// Later, as a signed webhook to `/api/v1/payments/webhook/`.
+    Webhook,
+}
+
+/// The payment pool, the simulated provider and webhooks.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PaymentSettings {
+    /// `PaymentWorker` actors per instance.
+    pub workers: usize,
+    /// Provider attempts per payment (the first included) before a
+    /// transient failure becomes final.
+    pub max_attempts: u32,
+    /// Backoff before the second attempt; doubles each time, with jitter.
+    pub retry_base_ms: u64,
+    /// Ceiling of one backoff.
+    pub retry_max_ms: u64,
+    /// How long a claimed job is a worker's; a job whose worker died is
+    /// claimed again after this.
+    pub lease_secs: u64,
+    /// How long a provider call may take before it counts as a transient
+    /// failure.
+    pub provider_timeout_ms: u64,
+    /// How often idle workers look for jobs (besides being woken).
+    pub poll_interval_ms: u64,
+    /// How often outcomes are relayed to orders (besides being woken).
+    pub relay_interval_ms: u64,
+    /// How long a webhook-mode charge waits for its webhook before the job
+    /// asks the provider again.
+    pub webhook_wait_secs: u64,
+    /// `direct` or `webhook`.
+    pub delivery: Delivery,
+    /// HMAC secret of webhook signatures.
+    pub webhook_secret: SecretString,
+    /// A previous secret still accepted while a rotation is under way.
+    #[serde(default)]
+    pub webhook_previous_secret: Option<SecretString>,
+    /// Largest age (or clock skew) of a webhook signature.
+    pub webhook_tolerance_secs: i64,
+    /// Where the simulated provider posts webhooks; empty: this instance.
+    #[serde(default)]
+    pub webhook_url: Option<String>,
+    /// The simulated provider's behaviour.
+    pub simulator: SimulatorSettings,
+}
+
+/// The simulated provider: latency and failure injection.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SimulatorSettings {
+    /// Fixed latency of every call.
+    pub latency_ms: u64,
+    /// Extra latency, uniform in [0, jitter].
+    pub latency_jitter_ms: u64,
+    /// Share of calls that fail with a transient `processing_error`.
+    pub transient_error_rate: f64,
+    /// Share of calls that hang past `provider_timeout_ms`.
+    pub timeout_rate: f64,
+}
+
+/// The webhook secret shipped in `config.toml`; production refuses it.
+pub const DEVELOPMENT_WEBHOOK_SECRET: &str = "whsec_emporium_development_do_not_use";
 
 /// Switches for test and drill endpoints.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -404,7 +472,55 @@ impl Settings {
             orders.idempotency_lock_secs.saturating_mul(1000) > http.request_timeout_ms,
             "orders.idempotency_lock_secs must be longer than http.request_timeout_ms".into(),
         );
+        let pay = &self.payments;
+        require(
+            (1..=256).contains(&pay.workers),
+            "payments.workers must be between 1 and 256".into(),
+        );
+        require(
+            (1..=20).contains(&pay.max_attempts),
+            "payments.max_attempts must be between 1 and 20".into(),
+        );
+        require(
+            pay.retry_base_ms >= 1 && pay.retry_max_ms >= pay.retry_base_ms,
+            "payments.retry_base_ms must be at least 1 and at most payments.retry_max_ms".into(),
+        );
+        // A job must never be claimed again while its provider call can
+        // still be running.
+        require(
+            pay.lease_secs.saturating_mul(1000) > pay.provider_timeout_ms.saturating_mul(2),
+            "payments.lease_secs must be longer than twice payments.provider_timeout_ms".into(),
+        );
+        require(
+            pay.provider_timeout_ms >= 1,
+            "payments.provider_timeout_ms must be at least 1".into(),
+        );
+        require(
+            pay.poll_interval_ms >= 10 && pay.relay_interval_ms >= 10,
+            "payments.poll_interval_ms and payments.relay_interval_ms must be at least 10".into(),
+        );
+        require(
+            pay.webhook_wait_secs >= 1,
+            "payments.webhook_wait_secs must be at least 1".into(),
+        );
+        require(
+            (0..=86_400).contains(&pay.webhook_tolerance_secs) && pay.webhook_tolerance_secs > 0,
+            "payments.webhook_tolerance_secs must be between 1 and 86400".into(),
+        );
+        require(
+            pay.webhook_secret.expose_secret().len() >= 16,
+            "payments.webhook_secret must be at least 16 bytes".into(),
+        );
+        let rate_ok = |r: f64| (0.0..=1.0).contains(&r);
+        require(
+            rate_ok(pay.simulator.transient_error_rate) && rate_ok(pay.simulator.timeout_rate),
+            "payments.simulator rates must be between 0 and 1".into(),
+        );
         if self.app.environment == Environment::Production {
+            require(
+                self.payments.webhook_secret.expose_secret() != DEVELOPMENT_WEBHOOK_SECRET,
+                "refusing to start in production with the development webhook secret; set EMPORIUM__PAYMENTS__WEBHOOK_SECRET".into(),
+            );
             let secret = self.auth.jwt_secret.expose_secret();
             require(
                 secret != DEVELOPMENT_JWT_SECRET,
@@ -444,6 +560,7 @@ mod tests {
         let mut s = settings();
         s.app.environment = Environment::Production;
         s.auth.jwt_secret = SecretString::from("x".repeat(48));
+        s.payments.webhook_secret = SecretString::from("y".repeat(40));
         s.validate().expect("a strong secret is accepted");
     }
 
@@ -543,6 +660,37 @@ mod tests {
             "rate_limit.login_per_email",
         );
         refused(|s| s.rate_limit.window_secs = 0, "rate_limit.window_secs");
+    }
+
+    #[test]
+    fn the_payment_pool_has_bounds() {
+        refused(|s| s.payments.workers = 0, "payments.workers");
+        refused(|s| s.payments.max_attempts = 0, "payments.max_attempts");
+        refused(|s| s.payments.lease_secs = 1, "payments.lease_secs");
+        refused(
+            |s| s.payments.simulator.timeout_rate = 2.0,
+            "payments.simulator",
+        );
+        refused(
+            |s| s.payments.webhook_secret = SecretString::from("short"),
+            "payments.webhook_secret",
+        );
+    }
+
+    #[test]
+    fn production_refuses_the_development_webhook_secret() {
+        let mut s = settings();
+        s.app.environment = Environment::Production;
+        s.auth.jwt_secret = SecretString::from("x".repeat(48));
+        refused(
+            |s| {
+                s.app.environment = Environment::Production;
+                s.auth.jwt_secret = SecretString::from("x".repeat(48));
+            },
+            "webhook secret",
+        );
+        s.payments.webhook_secret = SecretString::from("y".repeat(40));
+        assert!(s.problems().is_empty());
     }
 
     #[test]

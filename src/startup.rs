@@ -14,6 +14,7 @@ use anyhow::Context as _;
 use secrecy::ExposeSecret as _;
 
 use crate::actors::edge::{EdgeActor, StopServer};
+use crate::actors::payments::provider::WebhookTarget;
 use crate::actors::Cluster;
 use crate::config::{Domain, Settings};
 use crate::domain::auth::TokenKeys;
@@ -88,6 +89,21 @@ impl Application {
         let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))
             .with_context(|| format!("binding {}:{}", settings.http.host, settings.http.port))?;
         let port = listener.local_addr()?.port();
+        // The simulated provider posts webhooks here unless told otherwise.
+        let webhook_url = match settings.payments.webhook_url.as_deref() {
+            Some(url) if !url.is_empty() => url.to_owned(),
+            _ => {
+                let host = match settings.http.host.as_str() {
+                    "0.0.0.0" | "::" => "127.0.0.1",
+                    host => host,
+                };
+                format!("http://{host}:{port}/api/v1/payments/webhook/")
+            }
+        };
+        cluster.set_webhook_target(WebhookTarget {
+            url: webhook_url,
+            secret: settings.payments.webhook_secret.clone(),
+        });
         let workers = settings.http.workers.max(1);
         let shutdown_timeout = settings.http.shutdown_timeout_secs;
         let state = web::Data::new(AppState {

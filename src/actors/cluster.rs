@@ -5,18 +5,25 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{Actor, Arbiter, Supervised, Supervisor};
+use tokio::sync::Notify;
 
 use super::auth::{AuthActor, AuthService};
 use super::catalog::CatalogActor;
 use super::metrics::{ActorMetrics, ActorMetricsSnapshot};
 use super::orders::{OrdersActor, OrdersService};
-use super::payments::PaymentsActor;
+use super::payments::handlers::PaymentsConfig;
+use super::payments::provider::{SimulatedProvider, WebhookTarget};
+use super::payments::worker::{PaymentWorker, PoolShared, PoolStats};
+use super::payments::{PaymentsActor, PaymentsService};
 use super::runtime::{ActorClient, CallError, Ping, Probe, ProbeReply, RuntimeError, Shutdown};
 use crate::config::{Domain, Settings};
 use crate::domain::auth::{PasswordHasher, TokenKeys};
+use crate::domain::payments::retry::RetryPolicy;
 use crate::store::catalog_cache::{CacheStatsSnapshot, CatalogCache};
 use crate::store::database::lazy_pool;
 
+/// Ceiling of the payments pool's connections, whatever the worker count.
+const MAX_PAYMENT_CONNECTIONS: u32 = 40;
 /// How long shutdown waits for an actor to close its pool.
 const POOL_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -35,6 +42,7 @@ pub struct Actors {
 pub struct Cluster {
     actors: Actors,
     arbiters: Vec<Arbiter>,
+    simulator: Arc<SimulatedProvider>,
 }
 
 fn start_supervised<A, F>(arbiters: &mut Vec<Arbiter>, build: F) -> actix::Addr<A>
@@ -103,11 +111,70 @@ impl Cluster {
         });
 
         let payments_metrics = ActorMetrics::new(Domain::Payments.name(), capacity);
-        let (pool, m) = (
-            lazy_pool(db, Domain::Payments)?,
-            Arc::clone(&payments_metrics),
+        let pay = &settings.payments;
+        // The workers share the payments pool; give it room for them.
+        let mut pay_db = db.clone();
+        pay_db.max_connections = db.max_connections.max(
+            u32::try_from(pay.workers / 2 + 2)
+                .unwrap_or(u32::MAX)
+                .min(MAX_PAYMENT_CONNECTIONS),
         );
-        let payments = start_supervised(&mut arbiters, move || PaymentsActor::new(pool, m));
+        let pool = lazy_pool(&pay_db, Domain::Payments)?;
+        let simulator = SimulatedProvider::new(
+            pool.clone(),
+            pay.simulator.clone(),
+            Duration::from_millis(pay.provider_timeout_ms),
+            pay.delivery,
+        );
+        let shared = Arc::new(PoolShared {
+            pool: pool.clone(),
+            provider: Arc::new(Arc::clone(&simulator)),
+            policy: RetryPolicy {
+                max_attempts: pay.max_attempts,
+                base: Duration::from_millis(pay.retry_base_ms),
+                max: Duration::from_millis(pay.retry_max_ms),
+            },
+            lease: Duration::from_secs(pay.lease_secs),
+            provider_timeout: Duration::from_millis(pay.provider_timeout_ms),
+            poll_interval: Duration::from_millis(pay.poll_interval_ms),
+            webhook_wait: Duration::from_secs(pay.webhook_wait_secs),
+            jobs: Notify::new(),
+            outcomes: Arc::new(Notify::new()),
+            stats: PoolStats::default(),
+            size: pay.workers,
+        });
+        let mut webhook_secrets = vec![pay.webhook_secret.clone()];
+        webhook_secrets.extend(pay.webhook_previous_secret.clone());
+        let payments_service = PaymentsService::new(
+            pool,
+            ActorClient::new(orders.clone(), Arc::clone(&orders_metrics), timeout),
+            Arc::clone(&simulator),
+            Arc::clone(&shared),
+            PaymentsConfig {
+                webhook_secrets,
+                webhook_tolerance_secs: pay.webhook_tolerance_secs,
+                idempotency_lock: Duration::from_secs(settings.orders.idempotency_lock_secs),
+                idempotency_retention: Duration::from_secs(
+                    settings.orders.idempotency_retention_hours * 3600,
+                ),
+            },
+        );
+        let m = Arc::clone(&payments_metrics);
+        let relay = Duration::from_millis(pay.relay_interval_ms);
+        let purge = Duration::from_secs(settings.orders.sweep_interval_secs);
+        let payments = start_supervised(&mut arbiters, move || {
+            PaymentsActor::new(payments_service, relay, purge, m)
+        });
+        // The pool's workers, each supervised, on an arbiter of their own so
+        // provider latency never holds up the API's payments messages.
+        let workers_arbiter = Arbiter::new();
+        for _ in 0..pay.workers {
+            let shared = Arc::clone(&shared);
+            Supervisor::start_in_arbiter(&workers_arbiter.handle(), move |_| {
+                PaymentWorker::new(shared)
+            });
+        }
+        arbiters.push(workers_arbiter);
 
         let actors = Actors {
             auth: ActorClient::new(auth, auth_metrics, timeout),
@@ -116,7 +183,17 @@ impl Cluster {
             payments: ActorClient::new(payments, payments_metrics, timeout),
             catalog_cache,
         };
-        Ok(Self { actors, arbiters })
+        Ok(Self {
+            actors,
+            arbiters,
+            simulator,
+        })
+    }
+
+    /// Tells the simulated provider where to post webhooks (known once the
+    /// server has bound its port).
+    pub fn set_webhook_target(&self, target: WebhookTarget) {
+        self.simulator.set_webhook_target(target);
     }
 
     /// The actors' addresses.

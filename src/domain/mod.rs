@@ -6,4 +6,5 @@ pub mod catalog;
 pub mod idempotency;
 pub mod orders;
 pub mod pagination;
+pub mod payments;
 pub mod validation;

@@ -7,6 +7,7 @@ use super::error::ApiError;
 use super::extract::{AdminUser, ValidJson};
 use super::state::AppState;
 use crate::actors::metrics::ActorMetricsSnapshot;
+use crate::actors::payments::messages::{GetPoolReport, PoolReport};
 use crate::actors::runtime::{Probe, ProbeReply};
 
 use super::rate_limit::RateLimitStats;
@@ -26,13 +27,23 @@ struct RuntimeReport {
     actors: Vec<ActorMetricsSnapshot>,
     rate_limiter: RateLimitStats,
     catalog_cache: CacheStatsSnapshot,
+    /// `null` when the payments database cannot be asked.
+    payment_pool: Option<PoolReport>,
 }
 
 async fn actors(state: Data<AppState>, _admin: AdminUser) -> Json<RuntimeReport> {
+    let payment_pool = match state.actors.payments.call(GetPoolReport).await {
+        Ok(report) => Some(report),
+        Err(e) => {
+            tracing::warn!(error = %ApiError::from(e), "payment pool report unavailable");
+            None
+        }
+    };
     Json(RuntimeReport {
         actors: state.actors.metrics(),
         rate_limiter: state.rate_limiter.stats(),
         catalog_cache: state.actors.catalog_cache_stats(),
+        payment_pool,
     })
 }
 

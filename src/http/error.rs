@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::actors::auth::AuthError;
 use crate::actors::catalog::CatalogError;
 use crate::actors::orders::OrdersError;
+use crate::actors::payments::PaymentsError;
 use crate::actors::runtime::{CallError, RuntimeError};
 use crate::domain::catalog::stock::Shortfall;
 use crate::domain::orders::status::TransitionError;
@@ -61,6 +62,10 @@ pub enum ApiError {
     /// Some lines cannot be met from stock; `errors` names each one.
     #[error("not enough stock for some items")]
     InsufficientStock(ValidationErrors),
+    /// The request cannot be understood as sent (e.g. a webhook whose
+    /// signature is refused).
+    #[error("{detail}")]
+    BadRequest { code: &'static str, detail: String },
     /// A request header is malformed.
     #[error("a request header is invalid")]
     InvalidHeader(ValidationErrors),
@@ -111,7 +116,9 @@ impl ApiError {
             ApiError::Unauthorized { code, .. } => code,
             ApiError::Forbidden => "permission_denied",
             ApiError::NotFound(_) => "not_found",
-            ApiError::Conflict { code, .. } | ApiError::Unprocessable { code, .. } => code,
+            ApiError::Conflict { code, .. }
+            | ApiError::Unprocessable { code, .. }
+            | ApiError::BadRequest { code, .. } => code,
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Overloaded(_) => "service_overloaded",
             ApiError::Unavailable(_) => "service_unavailable",
@@ -170,9 +177,10 @@ impl ResponseError for ApiError {
             ApiError::Validation(_) | ApiError::Unprocessable { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            ApiError::InvalidQuery(_) | ApiError::MalformedJson(_) | ApiError::InvalidHeader(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            ApiError::InvalidQuery(_)
+            | ApiError::MalformedJson(_)
+            | ApiError::InvalidHeader(_)
+            | ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::InsufficientStock(_) => StatusCode::CONFLICT,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -343,6 +351,38 @@ impl From<OrdersError> for ApiError {
             }
             OrdersError::Panicked(p) => ApiError::Internal(p.into()),
             OrdersError::Unexpected(e) => unexpected(e),
+        }
+    }
+}
+
+impl From<PaymentsError> for ApiError {
+    fn from(e: PaymentsError) -> Self {
+        let conflict = |code: &'static str, e: &PaymentsError| ApiError::Conflict {
+            code,
+            detail: e.to_string(),
+        };
+        match e {
+            PaymentsError::Validation(errors) => ApiError::Validation(errors),
+            PaymentsError::NotFound => ApiError::NotFound("payment"),
+            PaymentsError::OrderNotFound => ApiError::NotFound("order"),
+            PaymentsError::OrderNotPayable(_) => conflict("order_not_payable", &e),
+            PaymentsError::AlreadyPaying => conflict("payment_exists", &e),
+            PaymentsError::Transition(_) => conflict("invalid_transition", &e),
+            PaymentsError::BadSignature(_) => ApiError::BadRequest {
+                code: "invalid_signature",
+                detail: e.to_string(),
+            },
+            PaymentsError::BadEvent(_) => ApiError::BadRequest {
+                code: "invalid_event",
+                detail: e.to_string(),
+            },
+            PaymentsError::IdempotencyLeaseLost => super::idempotency::in_flight(),
+            PaymentsError::OrdersUnavailable(why) => {
+                tracing::warn!(why, "orders unavailable to payments");
+                ApiError::Unavailable("orders")
+            }
+            PaymentsError::Panicked(p) => ApiError::Internal(p.into()),
+            PaymentsError::Unexpected(e) => unexpected(e),
         }
     }
 }

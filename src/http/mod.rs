@@ -12,6 +12,7 @@ pub mod idempotency;
 pub mod middleware;
 pub mod orders;
 pub mod pagination;
+pub mod payments;
 pub mod rate_limit;
 pub mod state;
 
@@ -31,6 +32,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(auth::routes)
             .configure(catalog::routes)
             .configure(orders::routes)
+            .configure(payments::routes)
             .configure(admin::routes),
     );
 }

@@ -8,4 +8,5 @@ pub mod catalog_cache;
 pub mod database;
 pub mod idempotency;
 pub mod orders;
+pub mod payments;
 pub mod redis;

@@ -23,6 +23,9 @@ pub struct TestApp {
     pub client: reqwest::Client,
     server: Option<ServerHandle>,
     thread: Option<JoinHandle<()>>,
+    /// Whether dropping this instance drops its databases (a second
+    /// instance on the same databases leaves them to the first).
+    owns_databases: bool,
 }
 
 /// Settings for a fresh instance: port 0, a unique prefix, diagnostics on.
@@ -48,6 +51,24 @@ impl TestApp {
     pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Self {
         let mut settings = test_settings();
         adjust(&mut settings);
+        Self::start(settings, true).await
+    }
+
+    /// Another instance on the same databases and Redis namespace as
+    /// `settings` (a second replica, or the same one after a crash). It
+    /// leaves the databases to their owner when dropped.
+    pub async fn spawn_beside(settings: &Settings) -> Self {
+        Self::start(settings.clone(), false).await
+    }
+
+    /// Stops the instance at once, as a killed process would stop serving,
+    /// keeping its databases; returns its settings to start it again.
+    pub fn crash(mut self) -> Settings {
+        self.owns_databases = false;
+        self.settings.clone()
+    }
+
+    async fn start(settings: Settings, owns_databases: bool) -> Self {
         if std::env::var_os("TEST_LOG").is_some() {
             emporium::telemetry::init(&settings.log);
         }
@@ -84,6 +105,7 @@ impl TestApp {
                 .expect("client"),
             server: Some(server),
             thread: Some(thread),
+            owns_databases,
         }
     }
 
@@ -195,6 +217,11 @@ impl TestApp {
         self.database_pool(emporium::config::Domain::Catalog).await
     }
 
+    /// The payments database's pool.
+    pub async fn payments_pool(&self) -> sqlx::PgPool {
+        self.database_pool(emporium::config::Domain::Payments).await
+    }
+
     /// The orders database's pool.
     pub async fn orders_pool(&self) -> sqlx::PgPool {
         self.database_pool(emporium::config::Domain::Orders).await
@@ -262,6 +289,7 @@ impl Drop for TestApp {
         let server = self.server.take();
         let thread = self.thread.take();
         let settings = self.settings.database.clone();
+        let owns_databases = self.owns_databases;
         // Drop runs inside the test's runtime, which must not block on
         // async work; a helper thread stops the instance and drops its
         // databases.
@@ -278,8 +306,10 @@ impl Drop for TestApp {
             if let Some(thread) = thread {
                 let _ = thread.join();
             }
-            if let Err(e) = rt.block_on(emporium::store::database::drop_databases(&settings)) {
-                eprintln!("could not drop test databases: {e:?}");
+            if owns_databases {
+                if let Err(e) = rt.block_on(emporium::store::database::drop_databases(&settings)) {
+                    eprintln!("could not drop test databases: {e:?}");
+                }
             }
         });
         let _ = cleanup.join();

@@ -14,6 +14,7 @@ mod helpers;
 mod login;
 mod order_recovery;
 mod orders;
+mod payments;
 mod register;
 mod runtime;
 mod seed_demo;

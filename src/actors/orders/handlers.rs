@@ -339,6 +339,51 @@ impl OrdersService {
         self.view(updated).await
     }
 
+    pub async fn apply_payment_outcome(
+        &self,
+        msg: ApplyPaymentOutcome,
+    ) -> Result<OrderView, OrdersError> {
+        let (action, target, reason) = match msg.outcome {
+            PaymentOutcome::Succeeded => {
+                return self
+                    .mark_paid(MarkOrderPaid {
+                        order_id: msg.order_id,
+                        payment_id: msg.payment_id,
+                    })
+                    .await;
+            }
+            PaymentOutcome::RefundStarted => (
+                Action::RequestRefund,
+                OrderStatus::RefundPending,
+                "refund requested",
+            ),
+            PaymentOutcome::RefundSucceeded => (
+                Action::CompleteRefund,
+                OrderStatus::Refunded,
+                "payment refunded",
+            ),
+            PaymentOutcome::RefundFailed => {
+                (Action::AbortRefund, OrderStatus::Paid, "refund failed")
+            }
+        };
+        let mut conn = self.pool.acquire().await?;
+        let row = store::get_order(&mut conn, msg.order_id)
+            .await?
+            .ok_or(OrdersError::NotFound)?;
+        drop(conn);
+        if row.payment_id.as_deref() != Some(msg.payment_id.as_str()) {
+            return Err(OrdersError::PaidByAnotherPayment);
+        }
+        if row.status == target.as_str() {
+            // Delivered before: the outbox repeats until acknowledged.
+            return self.view(row).await;
+        }
+        let updated = self
+            .apply(row, action, Actor::Payments, "payments", reason, None)
+            .await?;
+        self.view(updated).await
+    }
+
     /// Tells the catalog a paid order's stock is sold, and records that it
     /// did. If the catalog cannot be reached now, the sweep retries.
     async fn commit_stock(&self, order_id: Uuid) -> Result<(), OrdersError> {

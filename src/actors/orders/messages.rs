@@ -83,6 +83,29 @@ pub struct MarkOrderPaid {
     pub payment_id: String,
 }
 
+/// A payment outcome the orders service must follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentOutcome {
+    /// The order is paid (`pending → paid`).
+    Succeeded,
+    /// A refund of the order's payment began (`paid → refund_pending`).
+    RefundStarted,
+    /// The refund is done (`refund_pending → refunded`).
+    RefundSucceeded,
+    /// The refund was refused; the order is paid again.
+    RefundFailed,
+}
+
+/// From the payments outbox: follow `outcome` of `payment_id`. Idempotent:
+/// an outcome already applied answers the order as it is.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<OrderView, OrdersError>")]
+pub struct ApplyPaymentOutcome {
+    pub order_id: Uuid,
+    pub payment_id: String,
+    pub outcome: PaymentOutcome,
+}
+
 /// Expire overdue pending orders now and release their stock (the actor
 /// also does this on a timer).
 #[derive(Debug, Message)]

@@ -77,6 +77,7 @@ route!(GetOrder => get_order, OrderView);
 route!(ListOrders => list_orders, (Vec<OrderView>, i64));
 route!(TransitionOrder => transition_order, OrderView);
 route!(MarkOrderPaid => mark_paid, OrderView);
+route!(ApplyPaymentOutcome => apply_payment_outcome, OrderView);
 route!(ExpireOverdueOrders => expire_overdue, u64);
 route!(GetPurchaseHistory => purchase_history, Vec<PurchaseRow>);
 route!(GetOrderEvents => order_events, Vec<EventRow>);

@@ -60,6 +60,8 @@ pub enum Action {
     Expire,
     RequestRefund,
     CompleteRefund,
+    /// The provider refused the refund: the order is paid again.
+    AbortRefund,
 }
 
 impl Action {
@@ -73,6 +75,7 @@ impl Action {
             Action::Expire => "expire",
             Action::RequestRefund => "request_refund",
             Action::CompleteRefund => "complete_refund",
+            Action::AbortRefund => "abort_refund",
         }
     }
 }
@@ -114,7 +117,7 @@ pub fn transition(
     use Actor::*;
     use OrderStatus::*;
     let permitted = match action {
-        Pay | RequestRefund | CompleteRefund => actor == Payments,
+        Pay | RequestRefund | CompleteRefund | AbortRefund => actor == Payments,
         Cancel => matches!(actor, Owner | Admin),
         Ship | Deliver => actor == Admin,
         Expire => actor == System,
@@ -130,6 +133,7 @@ pub fn transition(
         (Shipped, Deliver) => Delivered,
         (Paid, RequestRefund) => RefundPending,
         (RefundPending, CompleteRefund) => Refunded,
+        (RefundPending, AbortRefund) => Paid,
         _ => return Err(TransitionError::InvalidState { action, current }),
     };
     Ok(next)
@@ -139,7 +143,7 @@ pub fn transition(
 mod tests {
     use super::*;
 
-    const ACTIONS: [Action; 7] = [
+    const ACTIONS: [Action; 8] = [
         Action::Pay,
         Action::Cancel,
         Action::Ship,
@@ -147,11 +151,12 @@ mod tests {
         Action::Expire,
         Action::RequestRefund,
         Action::CompleteRefund,
+        Action::AbortRefund,
     ];
     const ACTORS: [Actor; 4] = [Actor::Owner, Actor::Admin, Actor::Payments, Actor::System];
 
     /// The whole table of allowed transitions: (from, action, actor, to).
-    const ALLOWED: [(OrderStatus, Action, Actor, OrderStatus); 8] = [
+    const ALLOWED: [(OrderStatus, Action, Actor, OrderStatus); 9] = [
         (
             OrderStatus::Pending,
             Action::Pay,
@@ -199,6 +204,12 @@ mod tests {
             Action::CompleteRefund,
             Actor::Payments,
             OrderStatus::Refunded,
+        ),
+        (
+            OrderStatus::RefundPending,
+            Action::AbortRefund,
+            Actor::Payments,
+            OrderStatus::Paid,
         ),
     ];
 

@@ -1,0 +1,62 @@
+//! Everything the payments domain can answer besides success.
+
+use crate::actors::runtime::HandlerPanicked;
+use crate::domain::payments::status::InvalidPaymentTransition;
+use crate::domain::payments::webhook::SignatureError;
+use crate::domain::validation::ValidationErrors;
+
+/// Errors of the payments domain. Mapped to HTTP in `http::error` only.
+#[derive(Debug, thiserror::Error)]
+pub enum PaymentsError {
+    /// Input broke a field rule.
+    #[error(transparent)]
+    Validation(ValidationErrors),
+    /// No such payment, or not the caller's.
+    #[error("payment not found")]
+    NotFound,
+    /// No such order, or not the caller's.
+    #[error("order not found")]
+    OrderNotFound,
+    /// The order cannot be paid (or refunded) in its state.
+    #[error("the order is {0}")]
+    OrderNotPayable(String),
+    /// The order already has a payment processing or succeeded.
+    #[error("the order already has a payment that is processing or succeeded")]
+    AlreadyPaying,
+    /// The payment's status forbids the request.
+    #[error(transparent)]
+    Transition(#[from] InvalidPaymentTransition),
+    /// A webhook whose signature is missing, malformed, wrong or stale.
+    #[error("webhook signature refused: {0}")]
+    BadSignature(#[from] SignatureError),
+    /// A webhook body that is not a provider event.
+    #[error("webhook body is not a provider event: {0}")]
+    BadEvent(String),
+    /// The request's idempotency key was re-claimed by a retry.
+    #[error("the idempotency key was taken over by a retry")]
+    IdempotencyLeaseLost,
+    /// The orders service could not be asked.
+    #[error("the orders service is unavailable: {0}")]
+    OrdersUnavailable(String),
+    /// The handler panicked.
+    #[error(transparent)]
+    Panicked(#[from] HandlerPanicked),
+    /// Anything else: a bug or an outage. Details are logged, not sent.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for PaymentsError {
+    fn from(e: sqlx::Error) -> Self {
+        PaymentsError::Unexpected(anyhow::Error::new(e).context("payments database"))
+    }
+}
+
+impl crate::store::database::AsSqlxError for PaymentsError {
+    fn as_sqlx(&self) -> Option<&sqlx::Error> {
+        match self {
+            PaymentsError::Unexpected(e) => crate::store::database::AsSqlxError::as_sqlx(e),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,556 @@
+//! The work behind each payments message: taking a payment, reading them,
+//! refunds, provider webhooks, and relaying outcomes to orders.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{Datelike as _, Utc};
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::Deserialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::error::PaymentsError;
+use super::messages::*;
+use super::outcomes;
+use super::provider::SimulatedProvider;
+use super::worker::PoolShared;
+use crate::actors::idempotency::{
+    ClaimIdempotencyKey, ReleaseIdempotencyKey, SaveIdempotentResponse,
+};
+use crate::actors::orders::messages::{ApplyPaymentOutcome, GetOrder, PaymentOutcome};
+use crate::actors::orders::{OrdersActor, OrdersError};
+use crate::actors::runtime::{ActorClient, CallError, RuntimeError};
+use crate::domain::auth::Principal;
+use crate::domain::orders::status::TransitionError;
+use crate::domain::payments::card::check_card;
+use crate::domain::payments::status::PaymentEvent;
+use crate::domain::payments::webhook;
+use crate::store::idempotency::{self, Claim};
+use crate::store::payments::{self as store, NewPayment, PaymentFilter, PaymentRow, StatusChange};
+
+/// Outbox entries relayed per batch.
+pub const RELAY_BATCH: i64 = 100;
+
+/// The payments domain's state, shared by every in-flight handler.
+#[derive(Clone)]
+pub struct PaymentsService {
+    pool: PgPool,
+    orders: ActorClient<OrdersActor>,
+    simulator: Arc<SimulatedProvider>,
+    shared: Arc<PoolShared>,
+    webhook_secrets: Vec<SecretString>,
+    webhook_tolerance_secs: i64,
+    idempotency_lock: Duration,
+    idempotency_retention: Duration,
+}
+
+/// How the service is configured, besides its pool and peers.
+pub struct PaymentsConfig {
+    pub webhook_secrets: Vec<SecretString>,
+    pub webhook_tolerance_secs: i64,
+    pub idempotency_lock: Duration,
+    pub idempotency_retention: Duration,
+}
+
+fn view(row: PaymentRow) -> PaymentView {
+    PaymentView {
+        id: row.id,
+        order_id: row.order_id,
+        user_id: row.user_id,
+        status: row.status,
+        amount: row.amount,
+        currency: row.currency,
+        card: CardView {
+            brand: row.card_brand,
+            last4: row.card_last4,
+        },
+        attempts: row.attempts,
+        failure_code: row.failure_code,
+        failure_message: row.failure_message,
+        refund_failure_code: row.refund_failure_code,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    }
+}
+
+/// A provider event as it arrives by webhook.
+#[derive(Debug, Deserialize)]
+struct ProviderEvent {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    data: ProviderEventData,
+}
+
+#[derive(Debug, Deserialize)]
+struct ProviderEventData {
+    payment_id: Uuid,
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+impl PaymentsService {
+    /// A service around the payments pool and its worker pool.
+    pub fn new(
+        pool: PgPool,
+        orders: ActorClient<OrdersActor>,
+        simulator: Arc<SimulatedProvider>,
+        shared: Arc<PoolShared>,
+        config: PaymentsConfig,
+    ) -> Self {
+        Self {
+            pool,
+            orders,
+            simulator,
+            shared,
+            webhook_secrets: config.webhook_secrets,
+            webhook_tolerance_secs: config.webhook_tolerance_secs,
+            idempotency_lock: config.idempotency_lock,
+            idempotency_retention: config.idempotency_retention,
+        }
+    }
+
+    /// The pool, for lifecycle messages.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The worker pool's shared state.
+    pub fn shared(&self) -> &Arc<PoolShared> {
+        &self.shared
+    }
+
+    async fn visible(&self, id: Uuid, viewer: Principal) -> Result<PaymentRow, PaymentsError> {
+        let mut conn = self.pool.acquire().await?;
+        store::get_payment(&mut conn, id)
+            .await?
+            // Another user's payment is "not found": existence does not leak.
+            .filter(|p| viewer.is_admin() || p.user_id == viewer.user_id)
+            .ok_or(PaymentsError::NotFound)
+    }
+
+    /// The order as its owner sees it; anyone else's is not found.
+    async fn own_order(
+        &self,
+        order_id: Uuid,
+        by: Principal,
+    ) -> Result<crate::actors::orders::messages::OrderView, PaymentsError> {
+        let order = self
+            .orders
+            .call(GetOrder {
+                id: order_id,
+                viewer: by,
+            })
+            .await
+            .map_err(|e| match e {
+                CallError::Domain(OrdersError::NotFound) => PaymentsError::OrderNotFound,
+                CallError::Domain(other) => {
+                    PaymentsError::Unexpected(anyhow::anyhow!("orders: {other}"))
+                }
+                other => PaymentsError::OrdersUnavailable(other.to_string()),
+            })?;
+        Ok(order)
+    }
+
+    pub async fn create_payment(&self, msg: CreatePayment) -> Result<PaymentView, PaymentsError> {
+        let today = Utc::now();
+        let summary = check_card(
+            &msg.card,
+            (i64::from(today.year()), i64::from(today.month())),
+        )
+        .map_err(PaymentsError::Validation)?;
+        let order = self.own_order(msg.order_id, msg.by).await?;
+        // Only the owner pays; an admin sees every order but pays none.
+        if order.user_id != msg.by.user_id {
+            return Err(PaymentsError::OrderNotFound);
+        }
+        if order.status != "pending" {
+            return Err(PaymentsError::OrderNotPayable(order.status));
+        }
+        let token = self.shared.provider.tokenize(&msg.card);
+        let id = Uuid::new_v4();
+        let new = NewPayment {
+            id,
+            order_id: order.id,
+            user_id: msg.by.user_id,
+            amount: order.total,
+            currency: &order.currency,
+            card_token: &token,
+            card_brand: summary.brand,
+            card_last4: &summary.last4,
+        };
+        let mut tx = self.pool.begin().await?;
+        let row = match store::insert_payment(&mut tx, &new).await {
+            Ok(row) => row,
+            Err(sqlx::Error::Database(e)) if e.constraint() == Some(store::ONE_LIVE_PER_ORDER) => {
+                return Err(PaymentsError::AlreadyPaying);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(lease) = &msg.lease {
+            if !idempotency::bind_effect(&mut tx, lease, id).await? {
+                tx.rollback().await?;
+                return Err(PaymentsError::IdempotencyLeaseLost);
+            }
+        }
+        tx.commit().await?;
+        self.shared.jobs.notify_one();
+        Ok(view(row))
+    }
+
+    pub async fn get_payment(&self, msg: GetPayment) -> Result<PaymentView, PaymentsError> {
+        Ok(view(self.visible(msg.id, msg.viewer).await?))
+    }
+
+    pub async fn list_payments(
+        &self,
+        msg: ListPayments,
+    ) -> Result<(Vec<PaymentView>, i64), PaymentsError> {
+        let filter = PaymentFilter {
+            user_id: if msg.viewer.is_admin() {
+                msg.user_id
+            } else {
+                Some(msg.viewer.user_id)
+            },
+            status: msg.status,
+            order_id: msg.order_id,
+        };
+        let (rows, count) =
+            store::list_payments(&self.pool, &filter, msg.page.limit(), msg.page.offset()).await?;
+        Ok((rows.into_iter().map(view).collect(), count))
+    }
+
+    pub async fn payment_events(
+        &self,
+        msg: GetPaymentEvents,
+    ) -> Result<Vec<store::EventRow>, PaymentsError> {
+        let payment = self.visible(msg.id, msg.viewer).await?;
+        Ok(store::events(&self.pool, payment.id).await?)
+    }
+
+    pub async fn refund_payment(&self, msg: RefundPayment) -> Result<PaymentView, PaymentsError> {
+        let payment = self.visible(msg.id, msg.by).await?;
+        // The order moves paid → refund_pending → refunded; a shipped or
+        // delivered order is a return, handled outside this flow.
+        let order = self.own_order(payment.order_id, msg.by).await?;
+        if order.status != "paid" && payment.status == "succeeded" {
+            return Err(PaymentsError::OrderNotPayable(order.status));
+        }
+        let mut tx = self.pool.begin().await?;
+        let change = StatusChange {
+            refund_id: Some(Uuid::new_v4()),
+            ..StatusChange::default()
+        };
+        let detail = serde_json::json!({"by": format!("admin:{}", msg.by.user_id)});
+        let Some(row) = outcomes::apply(
+            &mut tx,
+            payment.id,
+            PaymentEvent::RefundRequested,
+            &change,
+            detail,
+        )
+        .await?
+        else {
+            tx.rollback().await?;
+            let now = self.visible(msg.id, msg.by).await?;
+            return Err(crate::domain::payments::status::InvalidPaymentTransition {
+                event: PaymentEvent::RefundRequested,
+                current: crate::domain::payments::status::PaymentStatus::parse(&now.status)
+                    .unwrap_or(crate::domain::payments::status::PaymentStatus::Failed),
+            }
+            .into());
+        };
+        store::enqueue(&mut tx, payment.id, "refund").await?;
+        if let Some(lease) = &msg.lease {
+            if !idempotency::bind_effect(&mut tx, lease, payment.id).await? {
+                tx.rollback().await?;
+                return Err(PaymentsError::IdempotencyLeaseLost);
+            }
+        }
+        tx.commit().await?;
+        self.shared.jobs.notify_one();
+        self.shared.outcomes.notify_one();
+        Ok(view(row))
+    }
+
+    pub async fn receive_webhook(
+        &self,
+        msg: ReceiveWebhook,
+    ) -> Result<WebhookOutcome, PaymentsError> {
+        let secrets: Vec<&[u8]> = self
+            .webhook_secrets
+            .iter()
+            .map(|s| s.expose_secret().as_bytes())
+            .collect();
+        webhook::verify(
+            msg.signature.as_deref(),
+            &msg.body,
+            &secrets,
+            Utc::now().timestamp(),
+            self.webhook_tolerance_secs,
+        )?;
+        let event: ProviderEvent = serde_json::from_slice(&msg.body)
+            .map_err(|e| PaymentsError::BadEvent(e.to_string()))?;
+        if event.id.is_empty() || event.id.len() > 255 {
+            return Err(PaymentsError::BadEvent(
+                "the event id must be 1-255 characters".into(),
+            ));
+        }
+        let mut tx = self.pool.begin().await?;
+        let payment_id = event.data.payment_id;
+        if !store::record_webhook(&mut tx, &event.id, &event.kind, Some(payment_id)).await? {
+            tx.rollback().await?;
+            return Ok(WebhookOutcome {
+                duplicate: true,
+                applied: false,
+            });
+        }
+        let Some(payment) = store::lock_payment(&mut tx, payment_id).await? else {
+            // Acknowledged, so the provider stops; nothing to change.
+            tx.commit().await?;
+            tracing::warn!(event = %event.id, "webhook for an unknown payment");
+            return Ok(WebhookOutcome {
+                duplicate: false,
+                applied: false,
+            });
+        };
+        let detail =
+            serde_json::json!({"event_id": event.id, "type": event.kind, "code": event.data.code});
+        store::insert_event(&mut tx, payment.id, "webhook_received", detail.clone()).await?;
+        let code = event.data.code.clone().unwrap_or_else(|| "declined".into());
+        let message = event.data.message.clone().unwrap_or_default();
+        let applied = match event.kind.as_str() {
+            "charge.succeeded" => {
+                store::drop_job(&mut tx, payment.id, "charge").await?;
+                outcomes::apply(
+                    &mut tx,
+                    payment.id,
+                    PaymentEvent::ChargeSucceeded,
+                    &StatusChange::default(),
+                    detail,
+                )
+                .await?
+            }
+            "charge.failed" => {
+                store::drop_job(&mut tx, payment.id, "charge").await?;
+                let change = StatusChange {
+                    failure: Some((&code, &message)),
+                    ..StatusChange::default()
+                };
+                outcomes::apply(
+                    &mut tx,
+                    payment.id,
+                    PaymentEvent::ChargeFailed,
+                    &change,
+                    detail,
+                )
+                .await?
+            }
+            "charge.refunded" => {
+                store::drop_job(&mut tx, payment.id, "refund").await?;
+                let event = if payment.status == "refund_pending" {
+                    PaymentEvent::RefundSucceeded
+                } else {
+                    PaymentEvent::RefundedByProvider
+                };
+                outcomes::apply(&mut tx, payment.id, event, &StatusChange::default(), detail)
+                    .await?
+            }
+            "charge.refund_failed" => {
+                store::drop_job(&mut tx, payment.id, "refund").await?;
+                let change = StatusChange {
+                    refund_failure_code: Some(&code),
+                    ..StatusChange::default()
+                };
+                outcomes::apply(
+                    &mut tx,
+                    payment.id,
+                    PaymentEvent::RefundFailed,
+                    &change,
+                    detail,
+                )
+                .await?
+            }
+            // Recorded on the timeline for people to act on; no status change.
+            "charge.dispute_created" => None,
+            other => {
+                tracing::info!(kind = other, "webhook of a type this shop does not act on");
+                None
+            }
+        };
+        tx.commit().await?;
+        self.shared.outcomes.notify_one();
+        Ok(WebhookOutcome {
+            duplicate: false,
+            applied: applied.is_some(),
+        })
+    }
+
+    pub async fn simulate_event(
+        &self,
+        msg: SimulateProviderEvent,
+    ) -> Result<String, PaymentsError> {
+        const EVENTS: [&str; 4] = [
+            "charge.succeeded",
+            "charge.failed",
+            "charge.refunded",
+            "charge.dispute_created",
+        ];
+        if !EVENTS.contains(&msg.event.as_str()) {
+            return Err(PaymentsError::Validation(
+                crate::domain::validation::ValidationErrors::single(
+                    "event",
+                    "invalid",
+                    format!("event must be one of {}", EVENTS.join(", ")),
+                ),
+            ));
+        }
+        let mut conn = self.pool.acquire().await?;
+        store::get_payment(&mut conn, msg.payment_id)
+            .await?
+            .ok_or(PaymentsError::NotFound)?;
+        self.simulator
+            .simulate_event(&msg.event, msg.payment_id)
+            .await
+            .map_err(|e| PaymentsError::Unexpected(anyhow::anyhow!(e)))
+    }
+
+    /// Delivers pending outbox entries to orders, oldest first, stopping at
+    /// the first that orders cannot take now. A payment that succeeded for
+    /// an order that can no longer be paid (expired or cancelled while the
+    /// payment ran) is refunded automatically.
+    pub async fn relay_outbox(&self, _: RelayOutbox) -> Result<u64, PaymentsError> {
+        let mut tx = self.pool.begin().await?;
+        let rows = store::lock_outbox(&mut tx, RELAY_BATCH).await?;
+        let mut delivered = 0;
+        for row in rows {
+            let outcome = match row.kind.as_str() {
+                "payment_succeeded" => PaymentOutcome::Succeeded,
+                "refund_started" => PaymentOutcome::RefundStarted,
+                "refund_succeeded" => PaymentOutcome::RefundSucceeded,
+                _ => PaymentOutcome::RefundFailed,
+            };
+            let sent = self
+                .orders
+                .call(ApplyPaymentOutcome {
+                    order_id: row.order_id,
+                    payment_id: row.payment_id.to_string(),
+                    outcome,
+                })
+                .await;
+            match sent {
+                Ok(_) => {
+                    store::outbox_attempted(&mut tx, row.id, true).await?;
+                    delivered += 1;
+                }
+                Err(CallError::Domain(OrdersError::Transition(
+                    TransitionError::InvalidState { current, .. },
+                ))) if outcome == PaymentOutcome::Succeeded => {
+                    self.refund_unpayable(&mut tx, row.payment_id, current.as_str())
+                        .await?;
+                    store::outbox_attempted(&mut tx, row.id, true).await?;
+                    delivered += 1;
+                }
+                Err(CallError::Domain(e)) => {
+                    // Retrying cannot help; an operator must look.
+                    tracing::error!(payment = %row.payment_id, error = %e, kind = row.kind, "orders refused a payment outcome");
+                    store::outbox_attempted(&mut tx, row.id, true).await?;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "orders unavailable; outcomes will be relayed later");
+                    store::outbox_attempted(&mut tx, row.id, false).await?;
+                    break;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(delivered)
+    }
+
+    /// Refunds a payment whose order could not take it, saying why.
+    async fn refund_unpayable(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        payment_id: Uuid,
+        order_status: &str,
+    ) -> Result<(), PaymentsError> {
+        let change = StatusChange {
+            refund_id: Some(Uuid::new_v4()),
+            auto_refund: Some(true),
+            ..StatusChange::default()
+        };
+        let detail = serde_json::json!({
+            "by": "system",
+            "reason": format!("the order was {order_status} when the payment succeeded"),
+        });
+        if outcomes::apply(
+            tx,
+            payment_id,
+            PaymentEvent::RefundRequested,
+            &change,
+            detail,
+        )
+        .await?
+        .is_some()
+        {
+            store::enqueue(tx, payment_id, "refund").await?;
+            self.shared.jobs.notify_one();
+        }
+        Ok(())
+    }
+
+    pub async fn pool_report(&self, _: GetPoolReport) -> Result<PoolReport, PaymentsError> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let s = &self.shared.stats;
+        Ok(PoolReport {
+            workers: self.shared.size,
+            busy: s.busy.load(Relaxed),
+            queue: store::queue_figures(&self.pool).await?,
+            attempts: s.attempts.load(Relaxed),
+            succeeded: s.succeeded.load(Relaxed),
+            failed: s.failed.load(Relaxed),
+            retried: s.retried.load(Relaxed),
+            refunded: s.refunded.load(Relaxed),
+            leases_lost: s.leases_lost.load(Relaxed),
+            worker_restarts: s.restarts.load(Relaxed),
+        })
+    }
+
+    /// Purges idempotency keys past their retention.
+    pub async fn purge_keys(&self) -> Result<(), PaymentsError> {
+        let purged = idempotency::purge(&self.pool, self.idempotency_retention).await?;
+        if purged > 0 {
+            tracing::info!(purged, "old payment idempotency keys purged");
+        }
+        Ok(())
+    }
+
+    pub async fn claim_key(&self, msg: ClaimIdempotencyKey) -> Result<Claim, RuntimeError> {
+        Ok(idempotency::claim(
+            &self.pool,
+            msg.user_id,
+            &msg.key,
+            &msg.fingerprint,
+            self.idempotency_lock,
+        )
+        .await?)
+    }
+
+    pub async fn save_response(&self, msg: SaveIdempotentResponse) -> Result<(), RuntimeError> {
+        Ok(idempotency::complete(
+            &self.pool,
+            msg.user_id,
+            &msg.key,
+            msg.lease_token,
+            &msg.response,
+        )
+        .await?)
+    }
+
+    pub async fn release_key(&self, msg: ReleaseIdempotencyKey) -> Result<(), RuntimeError> {
+        Ok(idempotency::release(&self.pool, &msg.0).await?)
+    }
+}

@@ -1,0 +1,110 @@
+//! The one place a payment changes status: the status machine decides on a
+//! locked row, and the change, its timeline entry and what the orders
+//! service must hear (the outbox) are written in the caller's transaction.
+//! Workers, webhooks, refunds and the relay all go through here.
+
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::domain::payments::status::{next_status, PaymentEvent, PaymentStatus};
+use crate::store::payments::{self as store, PaymentRow, StatusChange};
+
+/// What the orders service hears after `event` took a payment from `from`.
+/// A refund the shop made on its own (`auto_refund`) is not told: the
+/// order was never paid by this payment.
+fn outbox_kinds(
+    event: PaymentEvent,
+    from: PaymentStatus,
+    auto_refund: bool,
+) -> &'static [&'static str] {
+    use PaymentEvent::*;
+    match (event, auto_refund) {
+        (ChargeSucceeded, _) => &["payment_succeeded"],
+        (_, true) => &[],
+        (RefundRequested, false) => &["refund_started"],
+        (RefundSucceeded, false) => &["refund_succeeded"],
+        (RefundFailed, false) => &["refund_failed"],
+        (RefundedByProvider, false) if from == PaymentStatus::Succeeded => {
+            &["refund_started", "refund_succeeded"]
+        }
+        (RefundedByProvider, false) => &["refund_succeeded"],
+        (ChargeFailed, false) => &[],
+    }
+}
+
+/// Applies `event` to the payment, with `change` and a timeline entry
+/// carrying `detail`. `None` (and a timeline note) when the payment's
+/// status does not take the event: late and repeated events never move a
+/// payment backwards.
+pub async fn apply(
+    conn: &mut PgConnection,
+    payment_id: Uuid,
+    event: PaymentEvent,
+    change: &StatusChange<'_>,
+    detail: serde_json::Value,
+) -> Result<Option<PaymentRow>, sqlx::Error> {
+    let Some(payment) = store::lock_payment(conn, payment_id).await? else {
+        return Ok(None);
+    };
+    let Some(current) = PaymentStatus::parse(&payment.status) else {
+        return Err(sqlx::Error::Protocol(format!(
+            "unknown payment status {:?}",
+            payment.status
+        )));
+    };
+    let next = match next_status(current, event) {
+        Ok(next) => next,
+        Err(refused) => {
+            store::insert_event(
+                conn,
+                payment_id,
+                "event_ignored",
+                serde_json::json!({"event": event.as_str(), "status": current.as_str(), "why": refused.to_string()}),
+            )
+            .await?;
+            return Ok(None);
+        }
+    };
+    let updated = store::set_status(conn, payment_id, next.as_str(), change).await?;
+    store::insert_event(conn, payment_id, event.as_str(), detail).await?;
+    for kind in outbox_kinds(event, current, updated.auto_refund) {
+        store::insert_outbox(conn, payment_id, updated.order_id, kind).await?;
+    }
+    Ok(Some(updated))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orders_hear_of_every_change_of_an_order_payment_and_nothing_of_auto_refunds() {
+        use PaymentEvent::*;
+        use PaymentStatus::*;
+        assert_eq!(
+            outbox_kinds(ChargeSucceeded, Processing, false),
+            ["payment_succeeded"]
+        );
+        assert!(outbox_kinds(ChargeFailed, Processing, false).is_empty());
+        assert_eq!(
+            outbox_kinds(RefundRequested, Succeeded, false),
+            ["refund_started"]
+        );
+        assert_eq!(
+            outbox_kinds(RefundedByProvider, Succeeded, false),
+            ["refund_started", "refund_succeeded"]
+        );
+        assert_eq!(
+            outbox_kinds(RefundedByProvider, RefundPending, false),
+            ["refund_succeeded"]
+        );
+        for event in [
+            RefundRequested,
+            RefundSucceeded,
+            RefundFailed,
+            RefundedByProvider,
+        ] {
+            assert!(outbox_kinds(event, Succeeded, true).is_empty());
+        }
+    }
+}
