@@ -39,7 +39,9 @@ fn start(settings: Settings) {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         actix_rt::System::new().block_on(async move {
-            let app = Application::build(settings, false).await.expect("instance starts");
+            let app = Application::build(settings, false)
+                .await
+                .expect("instance starts");
             tx.send(()).expect("started");
             let _ = app.run_until_stopped().await;
         });
@@ -104,10 +106,11 @@ async fn throughput(workers: usize, latency_ms: u64, jobs: i64) -> f64 {
     enqueue_batch(&pool, jobs, workers).await;
     wait_drained(&pool).await;
     let rate = jobs as f64 / started.elapsed().as_secs_f64();
-    let failed: i64 = sqlx::query_scalar("SELECT count(*) FROM payments WHERE status <> 'succeeded'")
-        .fetch_one(&pool)
-        .await
-        .expect("count");
+    let failed: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM payments WHERE status <> 'succeeded'")
+            .fetch_one(&pool)
+            .await
+            .expect("count");
     assert_eq!(failed, 0, "every payment succeeded");
     pool.close().await;
     drop_databases(&s.database).await.expect("drop");
@@ -150,7 +153,10 @@ async fn latency_under_load(workers: usize, rate: u64, secs: u64) -> (f64, f64, 
 /// PostgreSQL's TPC-B-like transactions per second with `clients`
 /// connections, on a scratch database.
 fn pgbench(clients: usize) -> f64 {
-    let db = format!("emb_pgbench_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let db = format!(
+        "emb_pgbench_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
     let run = |args: &[&str]| {
         Command::new("pgbench")
             .args(["-h", "127.0.0.1", "-U", "postgres"])
@@ -202,7 +208,7 @@ fn main() {
             rate / baseline
         );
     }
-    let (achieved, p50, p99) = rt.block_on(latency_under_load(4, 300, 8));
+    let (achieved, p50, p99) = rt.block_on(latency_under_load(4, 150, 8));
     println!(
         "\nenqueue-to-start, 4 workers, 0 ms provider, {achieved:.0} payments/s arriving one per transaction: p50 {p50:.1} ms, p99 {p99:.1} ms"
     );

@@ -263,6 +263,10 @@ pub struct SimulatorSettings {
     pub transient_error_rate: f64,
     /// Share of calls that hang past `provider_timeout_ms`.
     pub timeout_rate: f64,
+    /// Drill: the first call for each payment panics its worker (refused in
+    /// production), to exercise supervision and lease recovery.
+    #[serde(default)]
+    pub panic_on_first_call: bool,
 }
 
 /// The webhook secret shipped in `config.toml`; production refuses it.
@@ -533,6 +537,10 @@ impl Settings {
             require(
                 !self.diagnostics.enabled,
                 "diagnostics.enabled must be false in production".into(),
+            );
+            require(
+                !self.payments.simulator.panic_on_first_call,
+                "payments.simulator.panic_on_first_call must be false in production".into(),
             );
         }
         problems

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use emporium::commands::{create_admin, seed_demo, SeedSize};
 use emporium::config::Settings;
+use emporium::recommend_eval;
 use emporium::startup::{migrate, Application};
 use emporium::telemetry;
 
@@ -48,6 +49,24 @@ enum Command {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+    /// Evaluate every recommendation method and the served blend offline:
+    /// each user's last order held out, the rest trained on. Prints one
+    /// JSON object.
+    RecommendEval {
+        /// CSV with a header and columns user_id, order_id, order_number,
+        /// product_id (others ignored).
+        #[arg(long, conflicts_with = "from_db")]
+        interactions: Option<PathBuf>,
+        /// CSV with product_id and any of category (a/b/c), tags (x|y), price.
+        #[arg(long, requires = "interactions")]
+        products: Option<PathBuf>,
+        /// Use the shop's own databases instead of files.
+        #[arg(long)]
+        from_db: bool,
+        /// Cut-off of the ranking metrics.
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+    },
     /// Create an admin account (the only way to make the first admin).
     CreateAdmin {
         #[arg(long)]
@@ -87,6 +106,28 @@ fn main() -> anyhow::Result<()> {
                     "seeded {} categories, {} new products, {} new customers, {} new orders (seed {seed})",
                     report.categories, report.products_inserted, report.customers_inserted, report.orders_inserted
                 );
+                Ok(())
+            }
+            Command::RecommendEval {
+                interactions,
+                products,
+                from_db,
+                k,
+            } => {
+                anyhow::ensure!(k >= 1, "--k must be at least 1");
+                let data = match (interactions, from_db) {
+                    (Some(file), _) => recommend_eval::load_csv(&file, products.as_deref())?,
+                    (None, true) => recommend_eval::load_db(&settings).await?,
+                    (None, false) => anyhow::bail!(
+                        "say what to evaluate: --interactions FILE.csv [--products FILE.csv], or --from-db"
+                    ),
+                };
+                anyhow::ensure!(
+                    !data.orders.is_empty(),
+                    "no orders to evaluate; seed some with `emporium seed-demo` or check the file"
+                );
+                let report = recommend_eval::run(&data, k);
+                println!("{}", serde_json::to_string_pretty(&report)?);
                 Ok(())
             }
             Command::CreateAdmin {

@@ -43,6 +43,8 @@ pub struct Cluster {
     actors: Actors,
     arbiters: Vec<Arbiter>,
     simulator: Arc<SimulatedProvider>,
+    /// Held so that their supervisors restart them.
+    _payment_workers: Vec<actix::Addr<PaymentWorker>>,
 }
 
 fn start_supervised<A, F>(arbiters: &mut Vec<Arbiter>, build: F) -> actix::Addr<A>
@@ -167,13 +169,17 @@ impl Cluster {
         });
         // The pool's workers, each supervised, on an arbiter of their own so
         // provider latency never holds up the API's payments messages.
+        // Their addresses are kept: a supervisor restarts an actor only while
+        // someone holds its address.
         let workers_arbiter = Arbiter::new();
-        for _ in 0..pay.workers {
-            let shared = Arc::clone(&shared);
-            Supervisor::start_in_arbiter(&workers_arbiter.handle(), move |_| {
-                PaymentWorker::new(shared)
-            });
-        }
+        let payment_workers = (0..pay.workers)
+            .map(|_| {
+                let shared = Arc::clone(&shared);
+                Supervisor::start_in_arbiter(&workers_arbiter.handle(), move |_| {
+                    PaymentWorker::new(shared)
+                })
+            })
+            .collect();
         arbiters.push(workers_arbiter);
 
         let actors = Actors {
@@ -187,6 +193,7 @@ impl Cluster {
             actors,
             arbiters,
             simulator,
+            _payment_workers: payment_workers,
         })
     }
 

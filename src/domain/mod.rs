@@ -7,4 +7,5 @@ pub mod idempotency;
 pub mod orders;
 pub mod pagination;
 pub mod payments;
+pub mod recommend;
 pub mod validation;

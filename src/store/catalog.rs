@@ -618,3 +618,39 @@ pub async fn insert_products_bulk(
     qb.push(" ON CONFLICT DO NOTHING");
     Ok(qb.build().execute(pool).await?.rows_affected())
 }
+
+/// What the recommender needs of a product.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ProductFeatureRow {
+    pub id: Uuid,
+    pub category_id: Option<Uuid>,
+    pub tags: Vec<String>,
+    pub price: i64,
+    pub stock: i32,
+    pub is_active: bool,
+}
+
+/// Up to `limit` products after `after` (by id), for the recommender.
+pub async fn product_features_page(
+    pool: &PgPool,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<ProductFeatureRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, category_id, tags, price, stock, is_active FROM products \
+         WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Every category's id, parent and slug, for category paths.
+pub async fn category_parents(
+    pool: &PgPool,
+) -> Result<Vec<(Uuid, Option<Uuid>, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, parent_id, slug FROM categories")
+        .fetch_all(pool)
+        .await
+}

@@ -58,7 +58,7 @@ pub struct EventRow {
     pub at: DateTime<Utc>,
 }
 
-/// A job claimed by a worker.
+/// A job claimed by a worker, with what the provider call needs.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ClaimedJob {
     pub id: i64,
@@ -68,6 +68,10 @@ pub struct ClaimedJob {
     pub lease_token: Uuid,
     /// Milliseconds from enqueue to this claim.
     pub queued_ms: f64,
+    pub amount: i64,
+    pub currency: String,
+    pub card_token: String,
+    pub refund_id: Option<Uuid>,
 }
 
 /// An outbox entry still to deliver.
@@ -299,18 +303,30 @@ pub async fn events(pool: &PgPool, payment_id: Uuid) -> Result<Vec<EventRow>, sq
 }
 
 /// Claims the oldest due job whose lease (if any) has run out, under a new
-/// lease, and records the attempt's start on the payment's timeline.
+/// lease, with its payment's amount and card, and records the attempt's
+/// start on the payment's timeline.
+///
+/// The claim commits without waiting for its WAL flush
+/// (`synchronous_commit = off`): a claim lost to a server crash only means
+/// the job is claimed again, which the lease and the provider's
+/// idempotency key make safe. Outcomes are committed durably.
 pub async fn claim_job(pool: &PgPool, lease_secs: f64) -> Result<Option<ClaimedJob>, sqlx::Error> {
     let mut tx = pool.begin().await?;
+    sqlx::query("SET LOCAL synchronous_commit = off")
+        .execute(&mut *tx)
+        .await?;
     let job: Option<ClaimedJob> = sqlx::query_as(
-        "UPDATE payment_jobs SET locked_until = now() + make_interval(secs => $1), \
-           lease_token = gen_random_uuid(), attempts = attempts + 1, \
-           started_at = COALESCE(started_at, now()) \
-         WHERE id = (SELECT id FROM payment_jobs \
-                     WHERE run_at <= now() AND (locked_until IS NULL OR locked_until < now()) \
-                     ORDER BY run_at LIMIT 1 FOR UPDATE SKIP LOCKED) \
-         RETURNING id, payment_id, kind, attempts, lease_token, \
-           (EXTRACT(EPOCH FROM (now() - created_at)) * 1000)::float8 AS queued_ms",
+        "UPDATE payment_jobs j SET locked_until = now() + make_interval(secs => $1), \
+           lease_token = gen_random_uuid(), attempts = j.attempts + 1, \
+           started_at = COALESCE(j.started_at, now()) \
+         FROM payments p \
+         WHERE j.id = (SELECT id FROM payment_jobs \
+                       WHERE run_at <= now() AND (locked_until IS NULL OR locked_until < now()) \
+                       ORDER BY run_at LIMIT 1 FOR UPDATE SKIP LOCKED) \
+           AND p.id = j.payment_id \
+         RETURNING j.id, j.payment_id, j.kind, j.attempts, j.lease_token, \
+           (EXTRACT(EPOCH FROM (clock_timestamp() - j.created_at)) * 1000)::float8 AS queued_ms, \
+           p.amount, p.currency, p.card_token, p.refund_id",
     )
     .bind(lease_secs)
     .fetch_optional(&mut *tx)

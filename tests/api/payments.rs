@@ -913,3 +913,66 @@ async fn two_instances_drain_one_queue_and_do_every_job_once() {
     assert_eq!(a["payment_pool"]["workers"], 4);
     drop(second);
 }
+
+#[tokio::test]
+async fn a_worker_that_panics_is_restarted_and_its_job_retried_after_the_lease() {
+    let app = TestApp::spawn_with(|s| {
+        quick(s);
+        s.payments.simulator.panic_on_first_call = true;
+        s.payments.provider_timeout_ms = 1_000;
+        s.payments.lease_secs = 3;
+    })
+    .await;
+    let (admin, token, order) = shop(&app).await;
+    let payment = pay(&app, &token, &order, VISA).await;
+    let done = wait_for(&app, &token, &payment, settled).await;
+    assert_eq!(done["status"], "succeeded");
+    assert_eq!(done["attempts"], 2, "the panicked attempt, then the retry");
+    wait_order(&app, &token, &order, "paid").await;
+    assert_eq!(provider_calls(&app, &str_of(&payment["id"])).await, 1);
+    let report: Value = app
+        .get("/api/v1/admin/actors/", Some(&admin))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(report["payment_pool"]["worker_restarts"], 1);
+    assert_eq!(report["payment_pool"]["workers"], 4);
+}
+
+/// The same shop flow, whichever way the provider reports outcomes.
+async fn charge_decline_and_refund(delivery: Delivery) {
+    let app = TestApp::spawn_with(|s| {
+        quick(s);
+        s.payments.delivery = delivery;
+    })
+    .await;
+    let (admin, token, order) = shop(&app).await;
+    let declined = pay(&app, &token, &order, NO_FUNDS).await;
+    let done = wait_for(&app, &token, &declined, settled).await;
+    assert_eq!(done["failure_code"], "insufficient_funds", "{delivery:?}");
+    let payment = pay(&app, &token, &order, VISA).await;
+    assert_eq!(
+        wait_for(&app, &token, &payment, settled).await["status"],
+        "succeeded"
+    );
+    wait_order(&app, &token, &order, "paid").await;
+    let refund = format!("{PAYMENTS}{}/refund/", str_of(&payment["id"]));
+    assert_eq!(
+        app.post(&refund, Some(&admin), &json!({})).await.status(),
+        202
+    );
+    wait_for(&app, &token, &payment, |p| p["status"] == "refunded").await;
+    wait_order(&app, &token, &order, "refunded").await;
+    assert_eq!(
+        provider_calls(&app, &str_of(&payment["id"])).await,
+        2,
+        "{delivery:?}"
+    );
+}
+
+#[tokio::test]
+async fn both_delivery_modes_take_a_payment_a_decline_and_a_refund_alike() {
+    charge_decline_and_refund(Delivery::Direct).await;
+    charge_decline_and_refund(Delivery::Webhook).await;
+}

@@ -94,6 +94,8 @@ pub struct SimulatedProvider {
     delivery: Delivery,
     webhook: std::sync::RwLock<Option<WebhookTarget>>,
     http: reqwest::Client,
+    /// Payments whose first call already panicked (the drill).
+    panicked: std::sync::Mutex<std::collections::HashSet<Uuid>>,
 }
 
 impl SimulatedProvider {
@@ -111,6 +113,7 @@ impl SimulatedProvider {
             delivery,
             webhook: std::sync::RwLock::new(None),
             http: reqwest::Client::new(),
+            panicked: std::sync::Mutex::default(),
         })
     }
 
@@ -163,6 +166,14 @@ impl SimulatedProvider {
         let this = Arc::clone(self);
         Box::pin(async move {
             Self::network(this.settings.clone(), this.timeout).await?;
+            if this.settings.panic_on_first_call && this.first_call(call.payment_id) {
+                // The drill this setting exists for: a worker that panics
+                // mid-job is restarted and its job retried after the lease.
+                #[allow(clippy::panic)]
+                {
+                    panic!("simulated provider drill: panicking on the first call");
+                }
+            }
             let behaviour = call
                 .card_token
                 .strip_prefix("tok_sim_")
@@ -201,6 +212,14 @@ impl SimulatedProvider {
             }
             Ok(reply)
         })
+    }
+
+    /// Whether this is the first call for `payment_id` (the panic drill).
+    fn first_call(&self, payment_id: Uuid) -> bool {
+        self.panicked
+            .lock()
+            .map(|mut seen| seen.insert(payment_id))
+            .unwrap_or(false)
     }
 
     /// Records the outcome under the call's idempotency key, or finds the

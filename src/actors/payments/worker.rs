@@ -26,7 +26,7 @@ use super::outcomes;
 use super::provider::{PaymentProvider, ProviderCall, ProviderReply, TransientError};
 use crate::domain::payments::retry::RetryPolicy;
 use crate::domain::payments::status::PaymentEvent;
-use crate::store::payments::{self as store, ClaimedJob, PaymentRow, StatusChange};
+use crate::store::payments::{self as store, ClaimedJob, StatusChange};
 
 /// Counters of the pool, shared by its workers and read by the report.
 #[derive(Debug, Default)]
@@ -134,25 +134,17 @@ async fn work_once(s: &PoolShared) -> anyhow::Result<bool> {
     };
     let _busy = Busy::new(&s.stats.busy);
     s.stats.attempts.fetch_add(1, Ordering::Relaxed);
-    let payment = {
-        let mut conn = s.pool.acquire().await?;
-        store::get_payment(&mut conn, job.payment_id)
-            .await?
-            .context("a payment job without its payment")?
-    };
     let refund = job.kind == "refund";
     let call = ProviderCall {
         idempotency_key: if refund {
-            payment
-                .refund_id
-                .context("a refund job without a refund id")?
+            job.refund_id.context("a refund job without a refund id")?
         } else {
-            payment.id
+            job.payment_id
         },
-        payment_id: payment.id,
-        amount: payment.amount,
-        currency: payment.currency.clone(),
-        card_token: payment.card_token.clone(),
+        payment_id: job.payment_id,
+        amount: job.amount,
+        currency: job.currency.clone(),
+        card_token: job.card_token.clone(),
     };
     let reply = if refund {
         s.provider.refund(call)
@@ -167,7 +159,7 @@ async fn work_once(s: &PoolShared) -> anyhow::Result<bool> {
                 message: "the provider did not answer in time".into(),
             })
         });
-    finish(s, &job, &payment, reply).await?;
+    finish(s, &job, reply).await?;
     Ok(true)
 }
 
@@ -176,9 +168,9 @@ async fn work_once(s: &PoolShared) -> anyhow::Result<bool> {
 async fn finish(
     s: &PoolShared,
     job: &ClaimedJob,
-    payment: &PaymentRow,
     reply: Result<ProviderReply, TransientError>,
 ) -> anyhow::Result<()> {
+    let payment_id = job.payment_id;
     let refund = job.kind == "refund";
     let attempt = json!({"attempt": job.attempts, "kind": job.kind});
     let mut tx = s.pool.begin().await?;
@@ -208,16 +200,16 @@ async fn finish(
         // Another worker owns the job now; its result stands.
         tx.rollback().await?;
         s.stats.leases_lost.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(payment = %payment.id, "lost a payment job's lease; dropping this result");
+        tracing::warn!(payment = %payment_id, "lost a payment job's lease; dropping this result");
         return Ok(());
     }
     let attempts = (!refund).then_some(job.attempts);
     match reply {
         Ok(ProviderReply::Pending) => {
             if let Some(n) = attempts {
-                store::set_attempts(&mut tx, payment.id, n).await?;
+                store::set_attempts(&mut tx, payment_id, n).await?;
             }
-            store::insert_event(&mut tx, payment.id, "awaiting_webhook", attempt).await?;
+            store::insert_event(&mut tx, payment_id, "awaiting_webhook", attempt).await?;
         }
         Ok(ProviderReply::Succeeded) => {
             let event = if refund {
@@ -229,7 +221,7 @@ async fn finish(
                 attempts,
                 ..StatusChange::default()
             };
-            outcomes::apply(&mut tx, payment.id, event, &change, attempt).await?;
+            outcomes::apply(&mut tx, payment_id, event, &change, attempt).await?;
             let counter = if refund {
                 &s.stats.refunded
             } else {
@@ -239,7 +231,7 @@ async fn finish(
         }
         Ok(ProviderReply::Declined { code, message }) => {
             fail(
-                &mut tx, payment.id, refund, attempts, &code, &message, attempt,
+                &mut tx, payment_id, refund, attempts, &code, &message, attempt,
             )
             .await?;
             s.stats.failed.fetch_add(1, Ordering::Relaxed);
@@ -249,15 +241,15 @@ async fn finish(
                 .retries_after(u32::try_from(job.attempts).unwrap_or(u32::MAX)) =>
         {
             if let Some(n) = attempts {
-                store::set_attempts(&mut tx, payment.id, n).await?;
+                store::set_attempts(&mut tx, payment_id, n).await?;
             }
             let detail = json!({"attempt": job.attempts, "kind": job.kind, "code": e.code});
-            store::insert_event(&mut tx, payment.id, "attempt_failed", detail).await?;
+            store::insert_event(&mut tx, payment_id, "attempt_failed", detail).await?;
             s.stats.retried.fetch_add(1, Ordering::Relaxed);
         }
         Err(e) => {
             fail(
-                &mut tx, payment.id, refund, attempts, &e.code, &e.message, attempt,
+                &mut tx, payment_id, refund, attempts, &e.code, &e.message, attempt,
             )
             .await?;
             s.stats.failed.fetch_add(1, Ordering::Relaxed);
