@@ -30,6 +30,7 @@ pub struct Settings {
     pub catalog: CatalogSettings,
     pub orders: OrderSettings,
     pub payments: PaymentSettings,
+    pub recommendations: RecommendationSettings,
     #[serde(default)]
     pub diagnostics: DiagnosticsSettings,
     #[serde(default)]
@@ -267,6 +268,19 @@ pub struct SimulatorSettings {
     /// production), to exercise supervision and lease recovery.
     #[serde(default)]
     pub panic_on_first_call: bool,
+}
+
+/// The recommender's build pipeline.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RecommendationSettings {
+    /// How often the model is rebuilt (it is also built at start-up and on
+    /// `POST /api/v1/admin/recommendations/rebuild/`).
+    pub rebuild_interval_secs: u64,
+    /// How far a new build's blend recall may trail the live model's and
+    /// still be promoted.
+    pub promotion_tolerance: f64,
+    /// Cut-off k of the evaluation that gates promotion.
+    pub eval_k: usize,
 }
 
 /// The webhook secret shipped in `config.toml`; production refuses it.
@@ -519,6 +533,19 @@ impl Settings {
         require(
             rate_ok(pay.simulator.transient_error_rate) && rate_ok(pay.simulator.timeout_rate),
             "payments.simulator rates must be between 0 and 1".into(),
+        );
+        let rec = &self.recommendations;
+        require(
+            rec.rebuild_interval_secs >= 10,
+            "recommendations.rebuild_interval_secs must be at least 10".into(),
+        );
+        require(
+            (0.0..=1.0).contains(&rec.promotion_tolerance),
+            "recommendations.promotion_tolerance must be between 0 and 1".into(),
+        );
+        require(
+            (1..=100).contains(&rec.eval_k),
+            "recommendations.eval_k must be between 1 and 100".into(),
         );
         if self.app.environment == Environment::Production {
             require(

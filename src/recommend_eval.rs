@@ -3,19 +3,17 @@
 //! (any public order data set) or on the shop's own databases. The same
 //! code as the served model (`domain::recommend`), not a copy.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
-use uuid::Uuid;
 
 use crate::config::{Domain, Settings};
+use crate::domain::recommend::assemble::{assemble, ProductInput, PurchaseInput};
 use crate::domain::recommend::blend::evaluate;
 use crate::domain::recommend::csv_input::{read_interactions, read_products};
-use crate::domain::recommend::data::{Dataset, Order};
-use crate::domain::recommend::features::product_features;
+use crate::domain::recommend::data::Dataset;
 use crate::domain::recommend::model::METHODS;
 use crate::store;
 
@@ -54,62 +52,53 @@ pub fn load_csv(interactions: &Path, products: Option<&Path>) -> anyhow::Result<
 }
 
 /// Reads the shop's products (with category paths, tags and price bands)
-/// and purchases through the store functions the actors use.
+/// and purchases through the store functions the actors use, and
+/// assembles them as the served model does.
 pub async fn load_db(settings: &Settings) -> anyhow::Result<Dataset> {
     let catalog = store::database::lazy_pool(&settings.database, Domain::Catalog)?;
     let orders = store::database::lazy_pool(&settings.database, Domain::Orders)?;
-    let mut data = Dataset::new();
-    let categories = store::catalog::category_parents(&catalog)
-        .await
-        .context("reading categories; is the database migrated (emporium migrate) and seeded (emporium seed-demo)?")?;
-    let parents: HashMap<Uuid, (Option<Uuid>, String)> = categories
-        .into_iter()
-        .map(|(id, parent, slug)| (id, (parent, slug)))
-        .collect();
-    let path_of = |mut id: Option<Uuid>| {
-        let mut path = Vec::new();
-        while let Some(current) = id {
-            let Some((parent, slug)) = parents.get(&current) else {
-                break;
-            };
-            path.push(slug.clone());
-            id = *parent;
-            if path.len() > 32 {
-                break;
-            }
-        }
-        path.reverse();
-        path
-    };
+    let bar = spinner("reading products and purchases");
+    let categories = store::catalog::category_parents(&catalog).await.context(
+        "reading categories; is the database migrated (emporium migrate) and seeded (emporium seed-demo)?",
+    )?;
+    let mut products = Vec::new();
     let mut after = None;
     loop {
         let page = store::catalog::product_features_page(&catalog, after, PAGE).await?;
         let Some(last) = page.last() else { break };
         after = Some(last.id);
-        for p in &page {
-            let item = data.item(&p.id.to_string());
-            data.features[item] = product_features(&path_of(p.category_id), &p.tags, Some(p.price));
-            data.available[item] = p.is_active && p.stock > 0;
-        }
+        products.extend(page.into_iter().map(product_input));
     }
-    let lines = store::orders::purchase_history(&orders, &[], 50_000_000).await?;
-    let mut index: HashMap<Uuid, usize> = HashMap::new();
-    for line in lines {
-        let user = data.user(&line.user_id.to_string());
-        let item = data.item(&line.product_id.to_string());
-        let o = *index.entry(line.order_id).or_insert_with(|| {
-            data.orders.push(Order {
-                user,
-                seq: line.paid_at.timestamp_millis() as f64,
-                items: Vec::new(),
-            });
-            data.orders.len() - 1
-        });
-        data.orders[o].items.push(item);
-    }
+    let purchases: Vec<PurchaseInput> = store::orders::purchase_history(&orders, &[], 50_000_000)
+        .await?
+        .into_iter()
+        .map(purchase_input)
+        .collect();
+    bar.finish_and_clear();
     catalog.close().await;
     orders.close().await;
-    Ok(data)
+    Ok(assemble(&categories, &products, &purchases))
+}
+
+/// A catalog row as the recommender reads it.
+pub fn product_input(p: store::catalog::ProductFeatureRow) -> ProductInput {
+    ProductInput {
+        id: p.id,
+        category_id: p.category_id,
+        tags: p.tags,
+        price: p.price,
+        available: p.is_active && p.stock > 0,
+    }
+}
+
+/// A purchased line as the recommender reads it.
+pub fn purchase_input(line: store::orders::PurchaseRow) -> PurchaseInput {
+    PurchaseInput {
+        user_id: line.user_id,
+        order_id: line.order_id,
+        product_id: line.product_id,
+        at_millis: line.paid_at.timestamp_millis() as f64,
+    }
 }
 
 /// Evaluates every method on `data` at cut-off `k` and returns the JSON

@@ -15,6 +15,7 @@ use super::payments::handlers::PaymentsConfig;
 use super::payments::provider::{SimulatedProvider, WebhookTarget};
 use super::payments::worker::{PaymentWorker, PoolShared, PoolStats};
 use super::payments::{PaymentsActor, PaymentsService};
+use super::recommender::{RecommenderActor, RecommenderService};
 use super::runtime::{ActorClient, CallError, Ping, Probe, ProbeReply, RuntimeError, Shutdown};
 use crate::config::{Domain, Settings};
 use crate::domain::auth::{PasswordHasher, TokenKeys};
@@ -34,6 +35,7 @@ pub struct Actors {
     pub catalog: ActorClient<CatalogActor>,
     pub orders: ActorClient<OrdersActor>,
     pub payments: ActorClient<PaymentsActor>,
+    pub recommender: ActorClient<RecommenderActor>,
     /// Read-only use at the edge: the cache's statistics.
     catalog_cache: CatalogCache,
 }
@@ -182,11 +184,25 @@ impl Cluster {
             .collect();
         arbiters.push(workers_arbiter);
 
+        let recommender_metrics = ActorMetrics::new("recommender", capacity);
+        let recommender_service = RecommenderService::new(
+            ActorClient::new(catalog.clone(), Arc::clone(&catalog_metrics), timeout),
+            ActorClient::new(orders.clone(), Arc::clone(&orders_metrics), timeout),
+            settings.recommendations.promotion_tolerance,
+            settings.recommendations.eval_k,
+        );
+        let m = Arc::clone(&recommender_metrics);
+        let rebuild = Duration::from_secs(settings.recommendations.rebuild_interval_secs);
+        let recommender = start_supervised(&mut arbiters, move || {
+            RecommenderActor::new(recommender_service, rebuild, m)
+        });
+
         let actors = Actors {
             auth: ActorClient::new(auth, auth_metrics, timeout),
             catalog: ActorClient::new(catalog, catalog_metrics, timeout),
             orders: ActorClient::new(orders, orders_metrics, timeout),
             payments: ActorClient::new(payments, payments_metrics, timeout),
+            recommender: ActorClient::new(recommender, recommender_metrics, timeout),
             catalog_cache,
         };
         Ok(Self {
@@ -238,6 +254,7 @@ impl Actors {
             self.catalog.metrics(),
             self.orders.metrics(),
             self.payments.metrics(),
+            self.recommender.metrics(),
         ]
         .iter()
         .map(|m| m.snapshot())

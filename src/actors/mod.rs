@@ -10,6 +10,7 @@ pub mod idempotency;
 pub mod metrics;
 pub mod orders;
 pub mod payments;
+pub mod recommender;
 pub mod runtime;
 
 pub use cluster::{Actors, Cluster};

@@ -11,6 +11,7 @@ use crate::actors::auth::AuthError;
 use crate::actors::catalog::CatalogError;
 use crate::actors::orders::OrdersError;
 use crate::actors::payments::PaymentsError;
+use crate::actors::recommender::RecommenderError;
 use crate::actors::runtime::{CallError, RuntimeError};
 use crate::domain::catalog::stock::Shortfall;
 use crate::domain::orders::status::TransitionError;
@@ -383,6 +384,18 @@ impl From<PaymentsError> for ApiError {
             }
             PaymentsError::Panicked(p) => ApiError::Internal(p.into()),
             PaymentsError::Unexpected(e) => unexpected(e),
+        }
+    }
+}
+
+impl From<RecommenderError> for ApiError {
+    fn from(e: RecommenderError) -> Self {
+        match e {
+            RecommenderError::NotReady => ApiError::Unavailable("recommendations"),
+            RecommenderError::UnknownProduct => ApiError::NotFound("product"),
+            RecommenderError::SourceUnavailable(source) => ApiError::Unavailable(source),
+            RecommenderError::Panicked(p) => ApiError::Internal(p.into()),
+            RecommenderError::Unexpected(e) => unexpected(e),
         }
     }
 }

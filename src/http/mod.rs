@@ -14,6 +14,7 @@ pub mod orders;
 pub mod pagination;
 pub mod payments;
 pub mod rate_limit;
+pub mod recommendations;
 pub mod state;
 
 use actix_web::middleware::from_fn;
@@ -30,6 +31,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::scope("/api/v1")
             .wrap(from_fn(extract::authenticate))
             .configure(auth::routes)
+            .configure(recommendations::routes)
             .configure(catalog::routes)
             .configure(orders::routes)
             .configure(payments::routes)

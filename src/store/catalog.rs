@@ -654,3 +654,13 @@ pub async fn category_parents(
         .fetch_all(pool)
         .await
 }
+
+/// Products by id, in no particular order (missing ids are left out).
+pub async fn products_by_ids(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<ProductRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {PRODUCT_COLUMNS} FROM products WHERE id = ANY($1)"
+    ))
+    .bind(ids)
+    .fetch_all(pool)
+    .await
+}

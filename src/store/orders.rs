@@ -433,3 +433,14 @@ pub async fn insert_delivered_order(
     insert_paid_event(conn, order.id, order.user_id, Some(&payment_id)).await?;
     Ok(true)
 }
+
+/// Distinct products in a user's pending orders.
+pub async fn pending_products(pool: &PgPool, user_id: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT i.product_id FROM orders o JOIN order_items i ON i.order_id = o.id \
+         WHERE o.user_id = $1 AND o.status = 'pending'",
+    )
+    .bind(user_id)
+    .fetch_all(pool)
+    .await
+}

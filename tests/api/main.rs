@@ -15,6 +15,7 @@ mod login;
 mod order_recovery;
 mod orders;
 mod payments;
+mod recommendations;
 mod register;
 mod runtime;
 mod seed_demo;

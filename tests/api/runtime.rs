@@ -121,7 +121,7 @@ async fn actor_metrics_count_handled_messages_and_latency() {
         .iter()
         .map(|a| a["name"].as_str().expect("name"))
         .collect();
-    assert_eq!(names, ["auth", "catalog", "orders", "payments"]);
+    assert_eq!(names, ["auth", "catalog", "orders", "payments", "recommender"]);
 }
 
 #[tokio::test]

@@ -492,6 +492,27 @@ impl CatalogService {
         Ok(store::product_snapshots(&self.pool, &msg.0).await?)
     }
 
+    pub async fn product_features(
+        &self,
+        msg: GetProductFeatures,
+    ) -> Result<Vec<store::ProductFeatureRow>, CatalogError> {
+        Ok(store::product_features_page(&self.pool, msg.after, msg.limit.clamp(1, 50_000)).await?)
+    }
+
+    pub async fn category_parents(
+        &self,
+        _: GetCategoryParents,
+    ) -> Result<Vec<(Uuid, Option<Uuid>, String)>, CatalogError> {
+        Ok(store::category_parents(&self.pool).await?)
+    }
+
+    pub async fn products_by_ids(
+        &self,
+        msg: GetProductsByIds,
+    ) -> Result<Vec<ProductRow>, CatalogError> {
+        Ok(store::products_by_ids(&self.pool, &msg.0).await?)
+    }
+
     pub async fn sweep(&self, _: SweepReservations) -> Result<u64, CatalogError> {
         let released = retry_on_contention("sweep reservations", || {
             store::sweep_expired_reservations(&self.pool, SWEEP_BATCH)

@@ -12,7 +12,7 @@ use crate::domain::catalog::listing::ProductQuery;
 use crate::domain::catalog::product::{ProductDraft, ProductPatch};
 use crate::domain::catalog::stock::StockLine;
 use crate::domain::pagination::PageRequest;
-use crate::store::catalog::{CategoryRow, ProductRow, ProductSnapshot};
+use crate::store::catalog::{CategoryRow, ProductFeatureRow, ProductRow, ProductSnapshot};
 
 /// Whether a read was served from the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,3 +156,23 @@ pub struct GetProductSnapshots(pub Vec<Uuid>);
 #[derive(Debug, Message)]
 #[rtype(result = "Result<u64, CatalogError>")]
 pub struct SweepReservations;
+
+/// For the recommender: up to `limit` products after `after` (by id), with
+/// category, tags, price, stock and activity.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Vec<ProductFeatureRow>, CatalogError>")]
+pub struct GetProductFeatures {
+    pub after: Option<Uuid>,
+    pub limit: i64,
+}
+
+/// For the recommender: every category's id, parent and slug.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Vec<(Uuid, Option<Uuid>, String)>, CatalogError>")]
+pub struct GetCategoryParents;
+
+/// Current rows of the given products (missing ids are left out), for
+/// rendering recommendations as the catalog shows products.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Vec<ProductRow>, CatalogError>")]
+pub struct GetProductsByIds(pub Vec<Uuid>);

@@ -17,8 +17,9 @@ use messages::*;
 
 use super::metrics::ActorMetrics;
 use super::runtime::{every, on_started};
-use crate::store::catalog::{CategoryRow, ProductRow, ProductSnapshot};
+use crate::store::catalog::{CategoryRow, ProductFeatureRow, ProductRow, ProductSnapshot};
 use crate::store::catalog_cache::CatalogCache;
+use uuid::Uuid;
 
 /// The catalog domain actor.
 pub struct CatalogActor {
@@ -89,3 +90,6 @@ route!(ReleaseReservation => release_reservation, ());
 route!(CommitReservation => commit_reservation, ());
 route!(GetProductSnapshots => product_snapshots, Vec<ProductSnapshot>);
 route!(SweepReservations => sweep, u64);
+route!(GetProductFeatures => product_features, Vec<ProductFeatureRow>);
+route!(GetCategoryParents => category_parents, Vec<(Uuid, Option<Uuid>, String)>);
+route!(GetProductsByIds => products_by_ids, Vec<ProductRow>);

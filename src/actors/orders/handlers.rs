@@ -444,6 +444,13 @@ impl OrdersService {
         Ok(store::events_after(&self.pool, msg.after_id, msg.limit.clamp(1, 10_000)).await?)
     }
 
+    pub async fn pending_products(
+        &self,
+        msg: GetPendingProducts,
+    ) -> Result<Vec<Uuid>, OrdersError> {
+        Ok(store::pending_products(&self.pool, msg.user_id).await?)
+    }
+
     pub async fn claim_key(&self, msg: ClaimIdempotencyKey) -> Result<Claim, RuntimeError> {
         Ok(idempotency::claim(
             &self.pool,

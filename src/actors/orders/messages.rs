@@ -128,3 +128,11 @@ pub struct GetOrderEvents {
     pub after_id: i64,
     pub limit: i64,
 }
+
+/// For the recommender: products in `user_id`'s pending orders, which are
+/// never recommended to them.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Vec<Uuid>, OrdersError>")]
+pub struct GetPendingProducts {
+    pub user_id: Uuid,
+}

@@ -81,6 +81,7 @@ route!(ApplyPaymentOutcome => apply_payment_outcome, OrderView);
 route!(ExpireOverdueOrders => expire_overdue, u64);
 route!(GetPurchaseHistory => purchase_history, Vec<PurchaseRow>);
 route!(GetOrderEvents => order_events, Vec<EventRow>);
+route!(GetPendingProducts => pending_products, Vec<uuid::Uuid>);
 crate::route_to_service!(OrdersActor, RuntimeError, ClaimIdempotencyKey => claim_key, Claim);
 crate::route_to_service!(OrdersActor, RuntimeError, SaveIdempotentResponse => save_response, ());
 crate::route_to_service!(OrdersActor, RuntimeError, ReleaseIdempotencyKey => release_key, ());

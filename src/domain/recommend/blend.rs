@@ -130,8 +130,9 @@ pub fn evaluate(data: &Dataset, k: usize) -> (Vec<(&'static str, MethodReport)>,
     let mut acc = Accumulator::default();
     for o in &test {
         let history = model.histories.get(o.user).cloned().unwrap_or_default();
-        let ranked: Vec<usize> = model
-            .recommend(&history, k, &HashSet::new())
+        // The same ranking as each signal's: availability is a serving
+        // filter, not a quality of the model.
+        let ranked: Vec<usize> = blend(&model.signals(&history), &weights, k, |_| false)
             .iter()
             .map(|s| s.item)
             .collect();

@@ -4,7 +4,7 @@
 //! recommendations walk the graph (personalised PageRank) from the items a
 //! user bought.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use petgraph::graphmap::UnGraphMap;
 
@@ -114,19 +114,20 @@ impl CoPurchase {
 
     /// Personalised PageRank from the weighted history: a few steps of
     /// "follow an edge by weight, or restart at the user's items", keeping
-    /// the heaviest nodes each step.
+    /// the heaviest nodes each step. Ordered maps, so that sums are made in
+    /// the same order every time and a model answers the same, bit for bit.
     pub fn walk(&self, history: &[(usize, f32)]) -> HashMap<usize, f32> {
         let total: f32 = history.iter().map(|(_, w)| w).sum();
         if total <= 0.0 {
             return HashMap::new();
         }
-        let mut restart: HashMap<u32, f32> = HashMap::new();
+        let mut restart: BTreeMap<u32, f32> = BTreeMap::new();
         for &(i, w) in history {
             *restart.entry(i as u32).or_default() += w / total;
         }
         let mut mass = restart.clone();
         for _ in 0..WALK_STEPS {
-            let mut next: HashMap<u32, f32> =
+            let mut next: BTreeMap<u32, f32> =
                 restart.iter().map(|(&n, &p)| (n, RESTART * p)).collect();
             for (&node, &m) in &mass {
                 let Some(&s) = self.strength.get(&node) else {

@@ -5,10 +5,12 @@
 //! decide whether a model may be served. No I/O: the actor feeds it data
 //! it received by messages, and `recommend-eval` feeds it a CSV.
 
+pub mod assemble;
 pub mod blend;
 pub mod csv_input;
 pub mod data;
 pub mod features;
+pub mod gate;
 pub mod graph;
 pub mod metrics;
 pub mod model;

@@ -177,16 +177,41 @@ impl Model {
     }
 
     /// The best `k` items for `history`, blended by `self.weights`, leaving
-    /// out unavailable items and those `exclude` names.
+    /// out unavailable items and those `exclude` names. Without a history
+    /// (cold start), or when the blend has fewer than `k`, popularity fills
+    /// the list.
     pub fn recommend(
         &self,
         history: &[(usize, f32)],
         k: usize,
         exclude: &HashSet<usize>,
     ) -> Vec<Scored> {
-        blend(&self.signals(history), &self.weights, k, |i| {
-            !self.available.get(i).copied().unwrap_or(false) || exclude.contains(&i)
-        })
+        let skip =
+            |i: usize| !self.available.get(i).copied().unwrap_or(false) || exclude.contains(&i);
+        let weights = if history.is_empty() {
+            Weights::only(Method::Popularity)
+        } else {
+            self.weights
+        };
+        let mut out = blend(&self.signals(history), &weights, k, skip);
+        if out.len() < k {
+            let have: HashSet<usize> = out.iter().map(|s| s.item).collect();
+            let floor = out.last().map_or(1.0, |s| s.score);
+            let fill: Vec<Scored> = self
+                .popular
+                .iter()
+                .filter(|(i, _)| !have.contains(i) && !skip(*i))
+                .take(k - out.len())
+                .map(|&(item, p)| Scored {
+                    item,
+                    // Below every blended item, in popularity order.
+                    score: floor * 0.5 * p,
+                    because: Method::Popularity,
+                })
+                .collect();
+            out.extend(fill);
+        }
+        out
     }
 }
 

@@ -1,0 +1,335 @@
+//! The recommender's work: the build pipeline (data by messages, model off
+//! the async threads, evaluation, promotion gate, atomic swap) and serving
+//! rankings from the live model without locks.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use arc_swap::ArcSwapOption;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::error::RecommenderError;
+use super::messages::*;
+use crate::actors::catalog::messages::{GetCategoryParents, GetProductFeatures};
+use crate::actors::catalog::CatalogActor;
+use crate::actors::orders::messages::GetPurchaseHistory;
+use crate::actors::orders::OrdersActor;
+use crate::actors::runtime::ActorClient;
+use crate::domain::recommend::assemble::assemble;
+use crate::domain::recommend::blend::evaluate;
+use crate::domain::recommend::data::Dataset;
+use crate::domain::recommend::gate::promote;
+use crate::domain::recommend::model::{Method, Model, METHODS};
+use crate::recommend_eval::{product_input, purchase_input};
+
+/// Products asked of the catalog per message.
+const PAGE: i64 = 5_000;
+/// Purchased lines asked of orders in one message.
+const MAX_PURCHASES: i64 = 5_000_000;
+
+/// A promoted model, immutable while served.
+pub struct Served {
+    pub version: String,
+    pub built_at: DateTime<Utc>,
+    pub model: Model,
+    pub items: Vec<Uuid>,
+    pub item_index: HashMap<Uuid, usize>,
+    pub user_index: HashMap<Uuid, usize>,
+    pub orders: usize,
+    pub build_seconds: f64,
+    pub evaluation: Evaluation,
+}
+
+/// The recommender's state, shared by its handlers and its builds.
+#[derive(Clone)]
+pub struct RecommenderService {
+    catalog: ActorClient<CatalogActor>,
+    orders: ActorClient<OrdersActor>,
+    live: Arc<ArcSwapOption<Served>>,
+    rejected: Arc<Mutex<Option<Rejected>>>,
+    building: Arc<AtomicBool>,
+    builds: Arc<AtomicU64>,
+    /// A new build may trail the live model's blend recall by this much.
+    tolerance: f64,
+    k: usize,
+}
+
+fn parse_ids(ids: &[String]) -> Vec<Uuid> {
+    ids.iter()
+        .map(|s| Uuid::parse_str(s).unwrap_or_default())
+        .collect()
+}
+
+impl RecommenderService {
+    /// A recommender reading from the catalog and orders services.
+    pub fn new(
+        catalog: ActorClient<CatalogActor>,
+        orders: ActorClient<OrdersActor>,
+        tolerance: f64,
+        k: usize,
+    ) -> Self {
+        Self {
+            catalog,
+            orders,
+            live: Arc::new(ArcSwapOption::empty()),
+            rejected: Arc::default(),
+            building: Arc::default(),
+            builds: Arc::default(),
+            tolerance,
+            k,
+        }
+    }
+
+    /// Whether a build is running now.
+    pub fn report_building(&self) -> bool {
+        self.building.load(Ordering::SeqCst)
+    }
+
+    fn live(&self) -> Result<Arc<Served>, RecommenderError> {
+        self.live.load_full().ok_or(RecommenderError::NotReady)
+    }
+
+    /// Reads products and purchases by messages, as any other domain would.
+    async fn load(&self) -> Result<Dataset, RecommenderError> {
+        let categories = self
+            .catalog
+            .call(GetCategoryParents)
+            .await
+            .map_err(|_| RecommenderError::SourceUnavailable("catalog"))?;
+        let mut products = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self
+                .catalog
+                .call(GetProductFeatures { after, limit: PAGE })
+                .await
+                .map_err(|_| RecommenderError::SourceUnavailable("catalog"))?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            let full = page.len() as i64 == PAGE;
+            products.extend(page.into_iter().map(product_input));
+            if !full {
+                break;
+            }
+        }
+        let purchases: Vec<_> = self
+            .orders
+            .call(GetPurchaseHistory {
+                user_ids: Vec::new(),
+                limit: MAX_PURCHASES,
+            })
+            .await
+            .map_err(|_| RecommenderError::SourceUnavailable("orders"))?
+            .into_iter()
+            .map(purchase_input)
+            .collect();
+        Ok(assemble(&categories, &products, &purchases))
+    }
+
+    /// Builds, evaluates and (if it passes the gate) promotes a model. Only
+    /// one build runs at a time; requests keep the live model meanwhile.
+    pub async fn build(&self) -> Result<(), RecommenderError> {
+        if self.building.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let result = self.build_now().await;
+        self.building.store(false, Ordering::SeqCst);
+        result
+    }
+
+    async fn build_now(&self) -> Result<(), RecommenderError> {
+        let started = Instant::now();
+        let data = self.load().await?;
+        let k = self.k;
+        // CPU-heavy: off the actor's thread.
+        let (data, reports, model) = tokio::task::spawn_blocking(move || {
+            let (reports, weights) = evaluate(&data, k);
+            let model = Model::build(&data, weights);
+            (data, reports, model)
+        })
+        .await
+        .map_err(|e| RecommenderError::Unexpected(anyhow::anyhow!("model build failed: {e}")))?;
+        let scores = |name: &str| {
+            reports
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, r)| r.scores)
+                .unwrap_or_default()
+        };
+        let evaluation = Evaluation {
+            k,
+            blend: scores("blend"),
+            popularity: scores("popularity"),
+            weights: METHODS
+                .iter()
+                .zip(model.weights.0)
+                .map(|(m, w)| (m.as_str().to_owned(), serde_json::json!(w)))
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+        };
+        let live = self.live.load_full();
+        let reason = promote(
+            evaluation.blend.recall,
+            evaluation.popularity.recall,
+            live.as_ref().map(|l| l.evaluation.blend.recall),
+            self.tolerance,
+            k,
+        )
+        .err();
+        let n = self.builds.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Some(reason) = reason {
+            tracing::warn!(%reason, "recommendation model not promoted");
+            if let Ok(mut slot) = self.rejected.lock() {
+                *slot = Some(Rejected {
+                    at: Utc::now(),
+                    reason,
+                    evaluation,
+                });
+            }
+            return Ok(());
+        }
+        let items = parse_ids(&data.item_ids);
+        let users = parse_ids(&data.user_ids);
+        let built_at = Utc::now();
+        let served = Served {
+            version: format!("{n}-{}", built_at.format("%Y%m%dT%H%M%SZ")),
+            built_at,
+            item_index: items.iter().enumerate().map(|(i, id)| (*id, i)).collect(),
+            user_index: users.iter().enumerate().map(|(u, id)| (*id, u)).collect(),
+            items,
+            orders: data.orders.len(),
+            model,
+            build_seconds: started.elapsed().as_secs_f64(),
+            evaluation,
+        };
+        tracing::info!(version = %served.version, products = served.items.len(), "recommendation model promoted");
+        self.live.store(Some(Arc::new(served)));
+        Ok(())
+    }
+
+    fn ranking(
+        live: &Served,
+        strategy: &'static str,
+        scored: impl IntoIterator<Item = (usize, f32, String)>,
+    ) -> Ranking {
+        Ranking {
+            model_version: live.version.clone(),
+            strategy,
+            results: scored
+                .into_iter()
+                .map(|(i, score, reason)| Ranked {
+                    product_id: live.items[i],
+                    score,
+                    reason,
+                })
+                .collect(),
+        }
+    }
+
+    pub async fn recommend(&self, msg: Recommend) -> Result<Ranking, RecommenderError> {
+        let live = self.live()?;
+        let exclude: HashSet<usize> = msg
+            .exclude
+            .iter()
+            .filter_map(|id| live.item_index.get(id).copied())
+            .collect();
+        let history = msg
+            .user
+            .and_then(|u| live.user_index.get(&u))
+            .map(|&u| live.model.histories[u].clone())
+            .unwrap_or_default();
+        let strategy = if history.is_empty() {
+            "popular"
+        } else {
+            "personal"
+        };
+        let scored = live.model.recommend(&history, msg.limit, &exclude);
+        Ok(Self::ranking(
+            &live,
+            strategy,
+            scored
+                .into_iter()
+                .map(|s| (s.item, s.score, s.because.reason().to_owned())),
+        ))
+    }
+
+    fn similar_items(live: &Served, item: usize, limit: usize) -> Vec<(usize, f32)> {
+        let signal = live.model.signal(Method::ItemCosine, &[(item, 1.0)]);
+        signal
+            .into_iter()
+            .filter(|(i, _)| *i != item && live.model.available.get(*i).copied().unwrap_or(false))
+            .take(limit)
+            .collect()
+    }
+
+    fn item(&self, live: &Served, product: Uuid) -> Result<usize, RecommenderError> {
+        live.item_index
+            .get(&product)
+            .copied()
+            .ok_or(RecommenderError::UnknownProduct)
+    }
+
+    pub async fn similar(&self, msg: Similar) -> Result<Ranking, RecommenderError> {
+        let live = self.live()?;
+        let item = self.item(&live, msg.product)?;
+        let similar = Self::similar_items(&live, item, msg.limit);
+        Ok(Self::ranking(
+            &live,
+            "similar",
+            similar
+                .into_iter()
+                .map(|(i, s)| (i, s, "similar in category, tags and price".to_owned())),
+        ))
+    }
+
+    pub async fn bought_together(&self, msg: BoughtTogether) -> Result<Ranking, RecommenderError> {
+        let live = self.live()?;
+        let item = self.item(&live, msg.product)?;
+        let neighbours = live.model.graph.neighbours(item);
+        let best = neighbours.first().map_or(1.0, |n| n.1);
+        let mut out: Vec<(usize, f32, String)> = neighbours
+            .into_iter()
+            .filter(|(i, _)| live.model.available.get(*i).copied().unwrap_or(false))
+            .take(msg.limit)
+            .map(|(i, w)| (i, w / best, "often bought together".to_owned()))
+            .collect();
+        if out.len() < msg.limit {
+            let have: HashSet<usize> = out.iter().map(|(i, _, _)| *i).collect();
+            for (i, s) in Self::similar_items(&live, item, msg.limit * 2) {
+                if out.len() >= msg.limit {
+                    break;
+                }
+                if !have.contains(&i) {
+                    out.push((
+                        i,
+                        s,
+                        "similar product (too few bought-together data)".to_owned(),
+                    ));
+                }
+            }
+        }
+        Ok(Self::ranking(&live, "bought_together", out))
+    }
+
+    pub async fn report(&self, _: GetModelReport) -> Result<ModelReport, RecommenderError> {
+        let live = self.live.load_full().map(|l| LiveModel {
+            version: l.version.clone(),
+            built_at: l.built_at,
+            products: l.items.len(),
+            users: l.user_index.len(),
+            orders: l.orders,
+            edges: l.model.graph.edge_count(),
+            build_seconds: l.build_seconds,
+            evaluation: l.evaluation.clone(),
+        });
+        Ok(ModelReport {
+            live,
+            last_rejected: self.rejected.lock().ok().and_then(|r| r.clone()),
+            building: self.building.load(Ordering::SeqCst),
+            builds: self.builds.load(Ordering::SeqCst),
+        })
+    }
+}
