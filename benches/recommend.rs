@@ -19,7 +19,9 @@ fn dataset(products: usize, users: usize, orders_per_user: usize) -> Dataset {
     for p in 0..products {
         let item = d.item(&format!("p{p}"));
         let path = vec![format!("d{}", p % 6), format!("l{}", p % 18)];
-        let tags: Vec<String> = (0..3).map(|_| format!("t{}", rng.gen_range(0..60))).collect();
+        let tags: Vec<String> = (0..3)
+            .map(|_| format!("t{}", rng.gen_range(0..60)))
+            .collect();
         d.features[item] = product_features(&path, &tags, Some(rng.gen_range(500..50_000)));
     }
     for u in 0..users {
@@ -28,11 +30,19 @@ fn dataset(products: usize, users: usize, orders_per_user: usize) -> Dataset {
         for o in 0..orders_per_user {
             let items = (0..3)
                 .map(|_| {
-                    let leaf = if rng.gen_bool(0.8) { taste } else { rng.gen_range(0..18) };
+                    let leaf = if rng.gen_bool(0.8) {
+                        taste
+                    } else {
+                        rng.gen_range(0..18)
+                    };
                     (rng.gen_range(0..products / 18) * 18 + leaf).min(products - 1)
                 })
                 .collect();
-            d.orders.push(Order { user, seq: o as f64, items });
+            d.orders.push(Order {
+                user,
+                seq: o as f64,
+                items,
+            });
         }
     }
     d

@@ -121,7 +121,10 @@ async fn actor_metrics_count_handled_messages_and_latency() {
         .iter()
         .map(|a| a["name"].as_str().expect("name"))
         .collect();
-    assert_eq!(names, ["auth", "catalog", "orders", "payments", "recommender"]);
+    assert_eq!(
+        names,
+        ["auth", "catalog", "orders", "payments", "recommender"]
+    );
 }
 
 #[tokio::test]

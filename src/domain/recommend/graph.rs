@@ -4,7 +4,7 @@
 //! recommendations walk the graph (personalised PageRank) from the items a
 //! user bought.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use petgraph::graphmap::UnGraphMap;
 
@@ -21,12 +21,16 @@ const RESTART: f32 = 0.15;
 /// Walk iterations.
 const WALK_STEPS: usize = 3;
 /// Nodes kept with mass after each step (bounds a walk's cost).
-const WALK_FRONTIER: usize = 2_000;
+const WALK_FRONTIER: usize = 300;
 
-/// The co-purchase graph and each node's total edge weight.
+/// The co-purchase graph, and the same edges as flat adjacency lists for
+/// serving: a walk visits hundreds of thousands of edges, and a plain
+/// slice per node is several times faster than the graph map's lookups
+/// (they took two thirds of a ranking's time in the profile).
 #[derive(Debug, Clone, Default)]
 pub struct CoPurchase {
     pub graph: UnGraphMap<u32, f32>,
+    adjacency: Vec<Vec<(u32, f32)>>,
     strength: HashMap<u32, f32>,
 }
 
@@ -74,7 +78,20 @@ impl CoPurchase {
             .nodes()
             .map(|n| (n, graph.edges(n).map(|(_, _, w)| *w).sum()))
             .collect();
-        Self { graph, strength }
+        let size = graph.nodes().max().map_or(0, |n| n as usize + 1);
+        let mut adjacency = vec![Vec::new(); size];
+        for node in graph.nodes() {
+            adjacency[node as usize] = graph.edges(node).map(|(_, other, w)| (other, *w)).collect();
+        }
+        Self {
+            graph,
+            adjacency,
+            strength,
+        }
+    }
+
+    fn edges_of(&self, node: u32) -> &[(u32, f32)] {
+        self.adjacency.get(node as usize).map_or(&[], Vec::as_slice)
     }
 
     /// Edges in the graph.
@@ -84,14 +101,10 @@ impl CoPurchase {
 
     /// The neighbours of `item`, strongest first (ties by index).
     pub fn neighbours(&self, item: usize) -> Vec<(usize, f32)> {
-        let node = item as u32;
-        if !self.graph.contains_node(node) {
-            return Vec::new();
-        }
         let mut n: Vec<(usize, f32)> = self
-            .graph
-            .edges(node)
-            .map(|(_, other, w)| (other as usize, *w))
+            .edges_of(item as u32)
+            .iter()
+            .map(|&(other, w)| (other as usize, w))
             .collect();
         n.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         n
@@ -105,7 +118,7 @@ impl CoPurchase {
             let Some(&s) = self.strength.get(&node) else {
                 continue;
             };
-            for (_, other, weight) in self.graph.edges(node) {
+            for &(other, weight) in self.edges_of(node) {
                 *scores.entry(other as usize).or_default() += w * weight / s;
             }
         }
@@ -114,40 +127,46 @@ impl CoPurchase {
 
     /// Personalised PageRank from the weighted history: a few steps of
     /// "follow an edge by weight, or restart at the user's items", keeping
-    /// the heaviest nodes each step. Ordered maps, so that sums are made in
-    /// the same order every time and a model answers the same, bit for bit.
+    /// the heaviest nodes each step. Mass is spread from nodes in id order,
+    /// so that sums are made in the same order every time and a model
+    /// answers the same, bit for bit.
     pub fn walk(&self, history: &[(usize, f32)]) -> HashMap<usize, f32> {
         let total: f32 = history.iter().map(|(_, w)| w).sum();
         if total <= 0.0 {
             return HashMap::new();
         }
-        let mut restart: BTreeMap<u32, f32> = BTreeMap::new();
+        let mut restart: Vec<(u32, f32)> = Vec::new();
         for &(i, w) in history {
-            *restart.entry(i as u32).or_default() += w / total;
+            restart.push((i as u32, w / total));
         }
+        restart.sort_by_key(|(n, _)| *n);
         let mut mass = restart.clone();
         for _ in 0..WALK_STEPS {
-            let mut next: BTreeMap<u32, f32> =
-                restart.iter().map(|(&n, &p)| (n, RESTART * p)).collect();
-            for (&node, &m) in &mass {
+            let mut next: HashMap<u32, f32> = HashMap::with_capacity(mass.len() * 8);
+            for &(n, p) in &restart {
+                *next.entry(n).or_default() += RESTART * p;
+            }
+            for &(node, m) in &mass {
                 let Some(&s) = self.strength.get(&node) else {
                     // A dead end returns its mass to the restart set.
-                    for (&r, &p) in &restart {
+                    for &(r, p) in &restart {
                         *next.entry(r).or_default() += (1.0 - RESTART) * m * p;
                     }
                     continue;
                 };
-                for (_, other, w) in self.graph.edges(node) {
+                for &(other, w) in self.edges_of(node) {
                     *next.entry(other).or_default() += (1.0 - RESTART) * m * w / s;
                 }
             }
-            if next.len() > WALK_FRONTIER {
-                let mut heavy: Vec<(u32, f32)> = next.into_iter().collect();
-                heavy.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            let mut heavy: Vec<(u32, f32)> = next.into_iter().collect();
+            if heavy.len() > WALK_FRONTIER {
+                heavy.select_nth_unstable_by(WALK_FRONTIER, |a, b| {
+                    b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
+                });
                 heavy.truncate(WALK_FRONTIER);
-                next = heavy.into_iter().collect();
             }
-            mass = next;
+            heavy.sort_by_key(|(n, _)| *n);
+            mass = heavy;
         }
         mass.into_iter().map(|(n, m)| (n as usize, m)).collect()
     }

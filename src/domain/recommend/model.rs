@@ -117,9 +117,14 @@ pub fn weighted(raw: &[(usize, f64)]) -> Vec<(usize, f32)> {
 /// The `n` best of `scores`, best first, ties by item index, scaled so the
 /// best is 1.
 fn top(scores: impl IntoIterator<Item = (usize, f32)>, n: usize) -> Vec<(usize, f32)> {
+    let order = |a: &(usize, f32), b: &(usize, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
     let mut v: Vec<(usize, f32)> = scores.into_iter().filter(|(_, s)| *s > 0.0).collect();
-    v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    v.truncate(n);
+    // Select the best n first: sorting 100k scores to keep 300 is waste.
+    if v.len() > n {
+        v.select_nth_unstable_by(n, order);
+        v.truncate(n);
+    }
+    v.sort_by(order);
     if let Some(&(_, best)) = v.first() {
         for entry in &mut v {
             entry.1 /= best;
@@ -193,7 +198,19 @@ impl Model {
         } else {
             self.weights
         };
-        let mut out = blend(&self.signals(history), &weights, k, skip);
+        // Only the signals the blend weighs are computed.
+        let signals: Vec<Vec<(usize, f32)>> = METHODS
+            .iter()
+            .zip(weights.0)
+            .map(|(m, w)| {
+                if w > 0.0 {
+                    self.signal(*m, history)
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect();
+        let mut out = blend(&signals, &weights, k, skip);
         if out.len() < k {
             let have: HashSet<usize> = out.iter().map(|s| s.item).collect();
             let floor = out.last().map_or(1.0, |s| s.score);
