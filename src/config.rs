@@ -281,6 +281,8 @@ pub struct RecommendationSettings {
     pub promotion_tolerance: f64,
     /// Cut-off k of the evaluation that gates promotion.
     pub eval_k: usize,
+    /// How often paid orders are followed from the orders outbox.
+    pub follow_interval_ms: u64,
 }
 
 /// The webhook secret shipped in `config.toml`; production refuses it.
@@ -542,6 +544,10 @@ impl Settings {
         require(
             (0.0..=1.0).contains(&rec.promotion_tolerance),
             "recommendations.promotion_tolerance must be between 0 and 1".into(),
+        );
+        require(
+            rec.follow_interval_ms >= 100,
+            "recommendations.follow_interval_ms must be at least 100".into(),
         );
         require(
             (1..=100).contains(&rec.eval_k),

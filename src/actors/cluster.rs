@@ -193,8 +193,9 @@ impl Cluster {
         );
         let m = Arc::clone(&recommender_metrics);
         let rebuild = Duration::from_secs(settings.recommendations.rebuild_interval_secs);
+        let follow = Duration::from_millis(settings.recommendations.follow_interval_ms);
         let recommender = start_supervised(&mut arbiters, move || {
-            RecommenderActor::new(recommender_service, rebuild, m)
+            RecommenderActor::new(recommender_service, rebuild, follow, m)
         });
 
         let actors = Actors {

@@ -235,3 +235,69 @@ async fn requests_are_served_while_a_rebuild_runs() {
     assert_eq!(r.status(), 202);
     assert!(replies.iter().all(|r| r.status() == 200));
 }
+
+#[tokio::test]
+async fn paid_orders_count_before_the_next_rebuild_and_never_twice() {
+    let app = TestApp::spawn_with(|s| s.recommendations.follow_interval_ms = 200).await;
+    let (_, admin) = app.admin().await;
+    let size = SeedSize {
+        products: 200,
+        customers: 40,
+        orders_per_customer: 4,
+    };
+    seed_demo(&app.settings, size, 11).await.expect("seeded");
+    let report = || get(&app, REPORT, Some(&admin));
+    let builds = report().await["builds"].as_u64().expect("builds");
+    app.post(&format!("{REPORT}rebuild/"), Some(&admin), &json!({}))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(report().await["builds"].as_u64() > Some(builds) && report().await["building"] == false)
+    {
+        assert!(Instant::now() < deadline, "no build");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, token, _) = app.customer("new@example.com").await;
+    assert_eq!(get(&app, RECS, Some(&token)).await["strategy"], "popular");
+    let popular = get(&app, &format!("{RECS}?limit=1"), None).await;
+    let order = place(
+        &app,
+        &token,
+        json!([{"product_id": popular["results"][0]["id"], "quantity": 1}]),
+    )
+    .await;
+    app.actors
+        .orders
+        .call(emporium::actors::orders::messages::MarkOrderPaid {
+            order_id: str_of(&order["id"]).parse().expect("uuid"),
+            payment_id: "pay_follow".into(),
+        })
+        .await
+        .expect("paid");
+    // Followed from the outbox (after its settle time), no rebuild needed.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while get(&app, RECS, Some(&token)).await["strategy"] != "personal" {
+        assert!(
+            Instant::now() < deadline,
+            "the purchase never reached rankings"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let now = report().await;
+    assert_eq!(now["orders_since_build"], 1, "{now}");
+    assert!(now["followed_events"].as_u64() >= Some(1));
+    // A rebuild holds the order; the overlay lets go of it.
+    let builds = now["builds"].as_u64().expect("builds");
+    app.post(&format!("{REPORT}rebuild/"), Some(&admin), &json!({}))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = report().await;
+        if r["builds"].as_u64() > Some(builds) && r["building"] == false {
+            assert_eq!(r["orders_since_build"], 0, "{r}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no build");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(get(&app, RECS, Some(&token)).await["strategy"], "personal");
+}

@@ -15,20 +15,38 @@ use super::error::RecommenderError;
 use super::messages::*;
 use crate::actors::catalog::messages::{GetCategoryParents, GetProductFeatures};
 use crate::actors::catalog::CatalogActor;
-use crate::actors::orders::messages::GetPurchaseHistory;
+use crate::actors::orders::messages::{GetOrderEvents, GetPurchaseHistory};
 use crate::actors::orders::OrdersActor;
 use crate::actors::runtime::ActorClient;
 use crate::domain::recommend::assemble::assemble;
 use crate::domain::recommend::blend::evaluate;
 use crate::domain::recommend::data::Dataset;
 use crate::domain::recommend::gate::promote;
-use crate::domain::recommend::model::{Method, Model, METHODS};
+use crate::domain::recommend::model::{Method, Model, DECAY, METHODS};
 use crate::recommend_eval::{product_input, purchase_input};
 
 /// Products asked of the catalog per message.
 const PAGE: i64 = 5_000;
 /// Purchased lines asked of orders in one message.
 const MAX_PURCHASES: i64 = 5_000_000;
+
+/// Events younger than this are left for the next look: an event id is
+/// assigned before its transaction commits, so a younger one may still be
+/// followed by a lower id committing late.
+const SETTLE_SECS: i64 = 2;
+/// Outbox events read per look.
+const FOLLOW_BATCH: i64 = 1_000;
+
+/// Purchases paid since the live model's data was read, followed from the
+/// orders outbox by a cursor on event ids: each event is read once, and
+/// one whose order the live model already holds is not counted again.
+#[derive(Debug, Default)]
+struct Overlay {
+    cursor: i64,
+    /// By user: (event id, order id, products), oldest first.
+    purchases: HashMap<Uuid, Vec<(i64, Uuid, Vec<Uuid>)>>,
+    applied: u64,
+}
 
 /// A promoted model, immutable while served.
 pub struct Served {
@@ -39,6 +57,9 @@ pub struct Served {
     pub item_index: HashMap<Uuid, usize>,
     pub user_index: HashMap<Uuid, usize>,
     pub orders: usize,
+    /// The orders the model was built from, so followed events are never
+    /// counted twice.
+    pub order_ids: HashSet<Uuid>,
     pub build_seconds: f64,
     pub evaluation: Evaluation,
 }
@@ -52,6 +73,7 @@ pub struct RecommenderService {
     rejected: Arc<Mutex<Option<Rejected>>>,
     building: Arc<AtomicBool>,
     builds: Arc<AtomicU64>,
+    overlay: Arc<Mutex<Overlay>>,
     /// A new build may trail the live model's blend recall by this much.
     tolerance: f64,
     k: usize,
@@ -78,6 +100,7 @@ impl RecommenderService {
             rejected: Arc::default(),
             building: Arc::default(),
             builds: Arc::default(),
+            overlay: Arc::default(),
             tolerance,
             k,
         }
@@ -92,8 +115,9 @@ impl RecommenderService {
         self.live.load_full().ok_or(RecommenderError::NotReady)
     }
 
-    /// Reads products and purchases by messages, as any other domain would.
-    async fn load(&self) -> Result<Dataset, RecommenderError> {
+    /// Reads products and purchases by messages, as any other domain would;
+    /// also returns the ids of the orders read.
+    async fn load(&self) -> Result<(Dataset, HashSet<Uuid>), RecommenderError> {
         let categories = self
             .catalog
             .call(GetCategoryParents)
@@ -126,7 +150,8 @@ impl RecommenderService {
             .into_iter()
             .map(purchase_input)
             .collect();
-        Ok(assemble(&categories, &products, &purchases))
+        let order_ids = purchases.iter().map(|p| p.order_id).collect();
+        Ok((assemble(&categories, &products, &purchases), order_ids))
     }
 
     /// Builds, evaluates and (if it passes the gate) promotes a model. Only
@@ -142,7 +167,7 @@ impl RecommenderService {
 
     async fn build_now(&self) -> Result<(), RecommenderError> {
         let started = Instant::now();
-        let data = self.load().await?;
+        let (data, order_ids) = self.load().await?;
         let k = self.k;
         // CPU-heavy: off the actor's thread.
         let (data, reports, model) = tokio::task::spawn_blocking(move || {
@@ -201,13 +226,123 @@ impl RecommenderService {
             user_index: users.iter().enumerate().map(|(u, id)| (*id, u)).collect(),
             items,
             orders: data.orders.len(),
+            order_ids,
             model,
             build_seconds: started.elapsed().as_secs_f64(),
             evaluation,
         };
         tracing::info!(version = %served.version, products = served.items.len(), "recommendation model promoted");
-        self.live.store(Some(Arc::new(served)));
+        let served = Arc::new(served);
+        self.live.store(Some(Arc::clone(&served)));
+        // What the new model holds is no longer the overlay's to add.
+        if let Ok(mut overlay) = self.overlay.lock() {
+            for orders in overlay.purchases.values_mut() {
+                orders.retain(|(_, order, _)| !served.order_ids.contains(order));
+            }
+            overlay.purchases.retain(|_, orders| !orders.is_empty());
+        }
         Ok(())
+    }
+
+    /// Reads new paid-order events from the orders outbox after the cursor
+    /// and adds their purchases to the overlay, so they count before the
+    /// next rebuild.
+    pub async fn follow(&self) -> Result<(), RecommenderError> {
+        let cursor = self.overlay.lock().map(|o| o.cursor).unwrap_or(0);
+        let events = self
+            .orders
+            .call(GetOrderEvents {
+                after_id: cursor,
+                limit: FOLLOW_BATCH,
+            })
+            .await
+            .map_err(|_| RecommenderError::SourceUnavailable("orders"))?;
+        let settled = Utc::now() - chrono::Duration::seconds(SETTLE_SECS);
+        let live = self.live.load_full();
+        let Ok(mut overlay) = self.overlay.lock() else {
+            return Ok(());
+        };
+        for event in events {
+            if event.created_at > settled {
+                break;
+            }
+            overlay.cursor = event.id;
+            if event.kind != "order_paid" {
+                continue;
+            }
+            if live
+                .as_ref()
+                .is_some_and(|l| l.order_ids.contains(&event.order_id))
+            {
+                continue;
+            }
+            let payload = &event.payload.0;
+            let Some(user) = payload["user_id"]
+                .as_str()
+                .and_then(|u| Uuid::parse_str(u).ok())
+            else {
+                continue;
+            };
+            let items: Vec<Uuid> = payload["items"]
+                .as_array()
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(|i| {
+                            i["product_id"]
+                                .as_str()
+                                .and_then(|p| Uuid::parse_str(p).ok())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            overlay
+                .purchases
+                .entry(user)
+                .or_default()
+                .push((event.id, event.order_id, items));
+            overlay.applied += 1;
+        }
+        Ok(())
+    }
+
+    /// A user's weighted history: the model's, aged by the orders followed
+    /// since, plus those orders (the newest weighs 1).
+    fn history(&self, live: &Served, user: Option<Uuid>) -> Vec<(usize, f32)> {
+        let Some(user) = user else {
+            return Vec::new();
+        };
+        let recent: Vec<Vec<usize>> = self
+            .overlay
+            .lock()
+            .ok()
+            .and_then(|o| o.purchases.get(&user).cloned())
+            .unwrap_or_default()
+            .into_iter()
+            .rev()
+            .map(|(_, _, items)| {
+                items
+                    .iter()
+                    .filter_map(|p| live.item_index.get(p).copied())
+                    .collect()
+            })
+            .collect();
+        let mut weights: HashMap<usize, f32> = HashMap::new();
+        let age = DECAY.powi(i32::try_from(recent.len()).unwrap_or(i32::MAX));
+        if let Some(&u) = live.user_index.get(&user) {
+            for &(item, w) in &live.model.histories[u] {
+                *weights.entry(item).or_default() += w * age;
+            }
+        }
+        for (rank, items) in recent.iter().enumerate() {
+            let w = DECAY.powi(i32::try_from(rank).unwrap_or(i32::MAX));
+            for &item in items {
+                *weights.entry(item).or_default() += w;
+            }
+        }
+        let mut out: Vec<(usize, f32)> = weights.into_iter().collect();
+        out.sort_by_key(|(i, _)| *i);
+        out
     }
 
     fn ranking(
@@ -236,11 +371,7 @@ impl RecommenderService {
             .iter()
             .filter_map(|id| live.item_index.get(id).copied())
             .collect();
-        let history = msg
-            .user
-            .and_then(|u| live.user_index.get(&u))
-            .map(|&u| live.model.histories[u].clone())
-            .unwrap_or_default();
+        let history = self.history(&live, msg.user);
         let strategy = if history.is_empty() {
             "popular"
         } else {
@@ -325,8 +456,15 @@ impl RecommenderService {
             build_seconds: l.build_seconds,
             evaluation: l.evaluation.clone(),
         });
+        let (followed, overlay_orders) = self
+            .overlay
+            .lock()
+            .map(|o| (o.applied, o.purchases.values().map(Vec::len).sum()))
+            .unwrap_or((0, 0));
         Ok(ModelReport {
             live,
+            followed_events: followed,
+            orders_since_build: overlay_orders,
             last_rejected: self.rejected.lock().ok().and_then(|r| r.clone()),
             building: self.building.load(Ordering::SeqCst),
             builds: self.builds.load(Ordering::SeqCst),

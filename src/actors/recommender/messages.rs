@@ -92,6 +92,11 @@ pub struct LiveModel {
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelReport {
     pub live: Option<LiveModel>,
+    /// Paid-order events followed from the orders outbox since start-up.
+    pub followed_events: u64,
+    /// Orders followed since the live model's data was read (counted in
+    /// rankings until the next build holds them).
+    pub orders_since_build: usize,
     pub last_rejected: Option<Rejected>,
     pub building: bool,
     pub builds: u64,

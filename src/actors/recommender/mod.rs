@@ -26,6 +26,7 @@ pub struct RecommenderActor {
     service: RecommenderService,
     metrics: Arc<ActorMetrics>,
     rebuild_interval: Duration,
+    follow_interval: Duration,
 }
 
 impl RecommenderActor {
@@ -33,12 +34,14 @@ impl RecommenderActor {
     pub fn new(
         service: RecommenderService,
         rebuild_interval: Duration,
+        follow_interval: Duration,
         metrics: Arc<ActorMetrics>,
     ) -> Self {
         Self {
             service,
             metrics,
             rebuild_interval,
+            follow_interval,
         }
     }
 }
@@ -62,6 +65,16 @@ impl Actor for RecommenderActor {
             |actor: &Self| {
                 let service = actor.service.clone();
                 async move { service.build().await }
+            },
+        );
+        // Paid orders reach rankings between rebuilds.
+        every(
+            ctx,
+            self.follow_interval,
+            "following paid orders",
+            |actor: &Self| {
+                let service = actor.service.clone();
+                async move { service.follow().await }
             },
         );
     }

@@ -71,7 +71,7 @@ fn index(method: Method) -> usize {
 /// Candidates kept per signal before blending.
 pub const CANDIDATES: usize = 300;
 /// Weight of the k-th most recent order of a user (0-based): `DECAY^k`.
-const DECAY: f32 = 0.8;
+pub const DECAY: f32 = 0.8;
 
 /// One recommended item.
 #[derive(Debug, Clone, Copy, PartialEq)]
