@@ -1,11 +1,14 @@
 //! Messages of the idempotency-key mechanism, answered by every actor whose
 //! database holds an `idempotency_keys` table (orders now, payments next).
 
+use std::time::Duration;
+
 use actix::Message;
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::domain::idempotency::{KeyLease, SavedResponse};
-use crate::store::idempotency::Claim;
+use crate::store::idempotency::{self, Claim};
 
 use super::runtime::RuntimeError;
 
@@ -34,3 +37,22 @@ pub struct SaveIdempotentResponse {
 #[derive(Debug, Message)]
 #[rtype(result = "Result<(), RuntimeError>")]
 pub struct ReleaseIdempotencyKey(pub KeyLease);
+
+/// The work behind [`ClaimIdempotencyKey`] for the actor owning `pool`.
+pub async fn claim_key(
+    pool: &PgPool,
+    lock: Duration,
+    msg: ClaimIdempotencyKey,
+) -> Result<Claim, RuntimeError> {
+    Ok(idempotency::claim(pool, msg.user_id, &msg.key, &msg.fingerprint, lock).await?)
+}
+
+/// The work behind [`SaveIdempotentResponse`] for the actor owning `pool`.
+pub async fn save_response(pool: &PgPool, msg: SaveIdempotentResponse) -> Result<(), RuntimeError> {
+    Ok(idempotency::complete(pool, msg.user_id, &msg.key, msg.lease_token, &msg.response).await?)
+}
+
+/// The work behind [`ReleaseIdempotencyKey`] for the actor owning `pool`.
+pub async fn release_key(pool: &PgPool, msg: ReleaseIdempotencyKey) -> Result<(), RuntimeError> {
+    Ok(idempotency::release(pool, &msg.0).await?)
+}

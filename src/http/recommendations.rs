@@ -162,26 +162,58 @@ fn or_empty(
     }
 }
 
+/// Which neighbours of a product are asked for.
+#[derive(Clone, Copy)]
+enum Neighbours {
+    Similar,
+    BoughtTogether,
+}
+
+async fn neighbours(
+    req: HttpRequest,
+    state: Data<AppState>,
+    user: MaybeAuthenticated,
+    id_or_slug: web::Path<String>,
+    kind: Neighbours,
+) -> Result<HttpResponse, ApiError> {
+    let limit = limit(&QueryParams::from_request(&req))?;
+    let product = product_id(&state, &id_or_slug, user.is_admin()).await?;
+    // Ask for more than needed: stock may have run out since the build.
+    let ask = limit * 2;
+    let (result, strategy) = match kind {
+        Neighbours::Similar => (
+            state
+                .actors
+                .recommender
+                .call(Similar {
+                    product,
+                    limit: ask,
+                })
+                .await,
+            "similar",
+        ),
+        Neighbours::BoughtTogether => (
+            state
+                .actors
+                .recommender
+                .call(BoughtTogether {
+                    product,
+                    limit: ask,
+                })
+                .await,
+            "bought_together",
+        ),
+    };
+    render(&state, or_empty(result, strategy)?, limit).await
+}
+
 async fn similar(
     req: HttpRequest,
     state: Data<AppState>,
     user: MaybeAuthenticated,
     id_or_slug: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = limit(&QueryParams::from_request(&req))?;
-    let product = product_id(&state, &id_or_slug, user.is_admin()).await?;
-    let ranking = or_empty(
-        state
-            .actors
-            .recommender
-            .call(Similar {
-                product,
-                limit: limit * 2,
-            })
-            .await,
-        "similar",
-    )?;
-    render(&state, ranking, limit).await
+    neighbours(req, state, user, id_or_slug, Neighbours::Similar).await
 }
 
 async fn bought_together(
@@ -190,20 +222,7 @@ async fn bought_together(
     user: MaybeAuthenticated,
     id_or_slug: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = limit(&QueryParams::from_request(&req))?;
-    let product = product_id(&state, &id_or_slug, user.is_admin()).await?;
-    let ranking = or_empty(
-        state
-            .actors
-            .recommender
-            .call(BoughtTogether {
-                product,
-                limit: limit * 2,
-            })
-            .await,
-        "bought_together",
-    )?;
-    render(&state, ranking, limit).await
+    neighbours(req, state, user, id_or_slug, Neighbours::BoughtTogether).await
 }
 
 async fn report(state: Data<AppState>, _admin: AdminUser) -> Result<Json<ModelReport>, ApiError> {

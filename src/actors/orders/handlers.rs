@@ -15,7 +15,7 @@ use crate::actors::catalog::messages::{
 };
 use crate::actors::catalog::{CatalogActor, CatalogError};
 use crate::actors::idempotency::{
-    ClaimIdempotencyKey, ReleaseIdempotencyKey, SaveIdempotentResponse,
+    self as keys, ClaimIdempotencyKey, ReleaseIdempotencyKey, SaveIdempotentResponse,
 };
 use crate::actors::runtime::{ActorClient, CallError, RuntimeError};
 use crate::domain::auth::Principal;
@@ -452,28 +452,14 @@ impl OrdersService {
     }
 
     pub async fn claim_key(&self, msg: ClaimIdempotencyKey) -> Result<Claim, RuntimeError> {
-        Ok(idempotency::claim(
-            &self.pool,
-            msg.user_id,
-            &msg.key,
-            &msg.fingerprint,
-            self.idempotency_lock,
-        )
-        .await?)
+        keys::claim_key(&self.pool, self.idempotency_lock, msg).await
     }
 
     pub async fn save_response(&self, msg: SaveIdempotentResponse) -> Result<(), RuntimeError> {
-        Ok(idempotency::complete(
-            &self.pool,
-            msg.user_id,
-            &msg.key,
-            msg.lease_token,
-            &msg.response,
-        )
-        .await?)
+        keys::save_response(&self.pool, msg).await
     }
 
     pub async fn release_key(&self, msg: ReleaseIdempotencyKey) -> Result<(), RuntimeError> {
-        Ok(idempotency::release(&self.pool, &msg.0).await?)
+        keys::release_key(&self.pool, msg).await
     }
 }
