@@ -92,14 +92,16 @@ async fn a_taken_email_is_answered_without_hashing_yet_no_faster() {
             (r.status().as_u16(), started.elapsed())
         }
     };
-    let (status, fresh) = timed("bob@example.com").await;
+    let (status, _) = timed("bob@example.com").await;
     assert_eq!(status, 201);
     let (status, taken) = timed("ann@example.com").await;
     assert_eq!(status, 409);
-    // The taken email waits about one hash: not a visibly quicker answer.
+    // The taken email waits about one hash (argon2id here takes tens of
+    // milliseconds), where a lookup alone takes a few: not a visibly
+    // quicker answer.
     assert!(
-        taken * 3 >= fresh,
-        "taken {taken:?} vs fresh {fresh:?}: the taken answer leaks by its speed"
+        taken >= std::time::Duration::from_millis(15),
+        "taken {taken:?}: the taken answer leaks by its speed"
     );
 }
 
