@@ -13,7 +13,12 @@ use emporium::domain::recommend::model::{Method, Model, Weights};
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 
-fn dataset(products: usize, users: usize, orders_per_user: usize) -> Dataset {
+fn dataset(
+    products: usize,
+    users: usize,
+    orders_per_user: usize,
+    lines_per_order: usize,
+) -> Dataset {
     let mut rng = StdRng::seed_from_u64(42);
     let mut d = Dataset::new();
     for p in 0..products {
@@ -28,7 +33,7 @@ fn dataset(products: usize, users: usize, orders_per_user: usize) -> Dataset {
         let user = d.user(&format!("u{u}"));
         let taste = rng.gen_range(0..18);
         for o in 0..orders_per_user {
-            let items = (0..3)
+            let items = (0..lines_per_order)
                 .map(|_| {
                     let leaf = if rng.gen_bool(0.8) {
                         taste
@@ -48,12 +53,42 @@ fn dataset(products: usize, users: usize, orders_per_user: usize) -> Dataset {
     d
 }
 
+/// The process's peak resident memory, in MiB (Linux).
+fn peak_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// The scale: 100k products, 20k users, 1M order lines (20k × 5
+/// orders × 10 lines). Measured first, so the process's peak memory is
+/// this build's.
+fn build_at_scale() {
+    let data = dataset(100_000, 20_000, 5, 10);
+    let started = Instant::now();
+    let model = Model::build(&data, Weights([0.5, 0.5, 1.0, 0.5, 0.5]));
+    eprintln!(
+        "build at scale: 100000 products, 20000 users, {} lines, {} edges in {:.1} s; peak memory {:.0} MiB",
+        data.orders.len() * 10,
+        model.graph.edge_count(),
+        started.elapsed().as_secs_f64(),
+        peak_mib()
+    );
+}
+
 fn serving(c: &mut Criterion) {
+    build_at_scale();
     let weights = Weights([0.5, 0.5, 1.0, 0.5, 0.5]);
     let mut group = c.benchmark_group("recommend");
     group.sample_size(30);
     for products in [10_000usize, 100_000] {
-        let data = dataset(products, 20_000, 5);
+        let data = dataset(products, 20_000, 5, 3);
         let started = Instant::now();
         let model = Model::build(&data, weights);
         eprintln!(
