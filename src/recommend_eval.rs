@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::{Domain, Settings};
-use crate::domain::recommend::assemble::{assemble, ProductInput, PurchaseInput};
+use crate::domain::recommend::assemble::{assemble, PurchaseInput};
 use crate::domain::recommend::blend::evaluate;
 use crate::domain::recommend::csv_input::{read_interactions, read_products};
 use crate::domain::recommend::data::Dataset;
@@ -67,38 +67,20 @@ pub async fn load_db(settings: &Settings) -> anyhow::Result<Dataset> {
         let page = store::catalog::product_features_page(&catalog, after, PAGE).await?;
         let Some(last) = page.last() else { break };
         after = Some(last.id);
-        products.extend(page.into_iter().map(product_input));
+        products.extend(
+            page.into_iter()
+                .map(store::catalog::ProductFeatureRow::into_input),
+        );
     }
     let purchases: Vec<PurchaseInput> = store::orders::purchase_history(&orders, &[], 50_000_000)
         .await?
         .into_iter()
-        .map(purchase_input)
+        .map(store::orders::PurchaseRow::into_input)
         .collect();
     bar.finish_and_clear();
     catalog.close().await;
     orders.close().await;
     Ok(assemble(&categories, &products, &purchases))
-}
-
-/// A catalog row as the recommender reads it.
-pub fn product_input(p: store::catalog::ProductFeatureRow) -> ProductInput {
-    ProductInput {
-        id: p.id,
-        category_id: p.category_id,
-        tags: p.tags,
-        price: p.price,
-        available: p.is_active && p.stock > 0,
-    }
-}
-
-/// A purchased line as the recommender reads it.
-pub fn purchase_input(line: store::orders::PurchaseRow) -> PurchaseInput {
-    PurchaseInput {
-        user_id: line.user_id,
-        order_id: line.order_id,
-        product_id: line.product_id,
-        at_millis: line.paid_at.timestamp_millis() as f64,
-    }
 }
 
 /// Evaluates every method on `data` at cut-off `k` and returns the JSON

@@ -630,6 +630,20 @@ pub struct ProductFeatureRow {
     pub is_active: bool,
 }
 
+impl ProductFeatureRow {
+    /// The product as the recommender reads it: available when active and
+    /// in stock.
+    pub fn into_input(self) -> crate::domain::recommend::assemble::ProductInput {
+        crate::domain::recommend::assemble::ProductInput {
+            id: self.id,
+            category_id: self.category_id,
+            tags: self.tags,
+            price: self.price,
+            available: self.is_active && self.stock > 0,
+        }
+    }
+}
+
 /// Up to `limit` products after `after` (by id), for the recommender.
 pub async fn product_features_page(
     pool: &PgPool,

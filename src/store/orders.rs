@@ -82,6 +82,18 @@ pub struct PurchaseRow {
     pub paid_at: DateTime<Utc>,
 }
 
+impl PurchaseRow {
+    /// The line as the recommender reads it, placed at its payment time.
+    pub fn into_input(self) -> crate::domain::recommend::assemble::PurchaseInput {
+        crate::domain::recommend::assemble::PurchaseInput {
+            user_id: self.user_id,
+            order_id: self.order_id,
+            product_id: self.product_id,
+            at_millis: self.paid_at.timestamp_millis() as f64,
+        }
+    }
+}
+
 /// An event from the outbox.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct EventRow {

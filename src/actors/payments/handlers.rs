@@ -24,7 +24,7 @@ use crate::actors::runtime::{ActorClient, CallError, RuntimeError};
 use crate::domain::auth::Principal;
 use crate::domain::orders::status::TransitionError;
 use crate::domain::payments::card::check_card;
-use crate::domain::payments::status::PaymentEvent;
+use crate::domain::payments::status::{InvalidPaymentTransition, PaymentEvent, PaymentStatus};
 use crate::domain::payments::webhook;
 use crate::store::idempotency::{self, Claim};
 use crate::store::payments::{self as store, NewPayment, PaymentFilter, PaymentRow, StatusChange};
@@ -256,10 +256,11 @@ impl PaymentsService {
         else {
             tx.rollback().await?;
             let now = self.visible(msg.id, msg.by).await?;
-            return Err(crate::domain::payments::status::InvalidPaymentTransition {
+            // Refused by the status machine on the locked row (another
+            // refund won): name the status it is in now.
+            return Err(InvalidPaymentTransition {
                 event: PaymentEvent::RefundRequested,
-                current: crate::domain::payments::status::PaymentStatus::parse(&now.status)
-                    .unwrap_or(crate::domain::payments::status::PaymentStatus::Failed),
+                current: PaymentStatus::parse(&now.status).unwrap_or(PaymentStatus::Failed),
             }
             .into());
         };

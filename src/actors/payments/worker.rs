@@ -172,6 +172,8 @@ async fn finish(
 ) -> anyhow::Result<()> {
     let payment_id = job.payment_id;
     let refund = job.kind == "refund";
+    let attempt_number = u32::try_from(job.attempts).unwrap_or(u32::MAX);
+    let retry = s.policy.retries_after(attempt_number);
     let attempt = json!({"attempt": job.attempts, "kind": job.kind});
     let mut tx = s.pool.begin().await?;
     let held = match &reply {
@@ -184,14 +186,9 @@ async fn finish(
             )
             .await?
         }
-        Err(_)
-            if s.policy
-                .retries_after(u32::try_from(job.attempts).unwrap_or(u32::MAX)) =>
-        {
+        Err(_) if retry => {
             let unit: f64 = rand::thread_rng().gen();
-            let delay = s
-                .policy
-                .backoff(u32::try_from(job.attempts).unwrap_or(u32::MAX), unit);
+            let delay = s.policy.backoff(attempt_number, unit);
             store::retry_job(&mut tx, job.id, job.lease_token, delay.as_secs_f64()).await?
         }
         _ => store::finish_job(&mut tx, job.id, job.lease_token).await?,
@@ -236,10 +233,7 @@ async fn finish(
             .await?;
             s.stats.failed.fetch_add(1, Ordering::Relaxed);
         }
-        Err(e)
-            if s.policy
-                .retries_after(u32::try_from(job.attempts).unwrap_or(u32::MAX)) =>
-        {
+        Err(e) if retry => {
             if let Some(n) = attempts {
                 store::set_attempts(&mut tx, payment_id, n).await?;
             }

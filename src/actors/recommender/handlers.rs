@@ -23,7 +23,8 @@ use crate::domain::recommend::blend::evaluate;
 use crate::domain::recommend::data::Dataset;
 use crate::domain::recommend::gate::promote;
 use crate::domain::recommend::model::{Method, Model, DECAY, METHODS};
-use crate::recommend_eval::{product_input, purchase_input};
+use crate::store::catalog::ProductFeatureRow;
+use crate::store::orders::PurchaseRow;
 
 /// Products asked of the catalog per message.
 const PAGE: i64 = 5_000;
@@ -134,7 +135,7 @@ impl RecommenderService {
             let Some(last) = page.last() else { break };
             after = Some(last.id);
             let full = page.len() as i64 == PAGE;
-            products.extend(page.into_iter().map(product_input));
+            products.extend(page.into_iter().map(ProductFeatureRow::into_input));
             if !full {
                 break;
             }
@@ -148,7 +149,7 @@ impl RecommenderService {
             .await
             .map_err(|_| RecommenderError::SourceUnavailable("orders"))?
             .into_iter()
-            .map(purchase_input)
+            .map(PurchaseRow::into_input)
             .collect();
         let order_ids = purchases.iter().map(|p| p.order_id).collect();
         Ok((assemble(&categories, &products, &purchases), order_ids))
