@@ -281,6 +281,9 @@ pub struct RecommendationSettings {
     pub promotion_tolerance: f64,
     /// Cut-off k of the evaluation that gates promotion.
     pub eval_k: usize,
+    /// Held-out users the gate evaluates at most (spread evenly), so a
+    /// build at scale is not dominated by its own evaluation.
+    pub eval_max_users: usize,
     /// How often paid orders are followed from the orders outbox.
     pub follow_interval_ms: u64,
 }
@@ -552,6 +555,10 @@ impl Settings {
         require(
             (1..=100).contains(&rec.eval_k),
             "recommendations.eval_k must be between 1 and 100".into(),
+        );
+        require(
+            rec.eval_max_users >= 100,
+            "recommendations.eval_max_users must be at least 100".into(),
         );
         if self.app.environment == Environment::Production {
             require(

@@ -66,6 +66,10 @@ enum Command {
         /// Cut-off of the ranking metrics.
         #[arg(long, default_value_t = 10)]
         k: usize,
+        /// Evaluate at most this many held-out users, spread evenly over
+        /// all of them (default: every one).
+        #[arg(long)]
+        max_users: Option<usize>,
     },
     /// Create an admin account (the only way to make the first admin).
     CreateAdmin {
@@ -113,6 +117,7 @@ fn main() -> anyhow::Result<()> {
                 products,
                 from_db,
                 k,
+                max_users,
             } => {
                 anyhow::ensure!(k >= 1, "--k must be at least 1");
                 let data = match (interactions, from_db) {
@@ -126,7 +131,7 @@ fn main() -> anyhow::Result<()> {
                     !data.orders.is_empty(),
                     "no orders to evaluate; seed some with `emporium seed-demo` or check the file"
                 );
-                let report = recommend_eval::run(&data, k);
+                let report = recommend_eval::run(&data, k, max_users);
                 println!("{}", serde_json::to_string_pretty(&report)?);
                 Ok(())
             }

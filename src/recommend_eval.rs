@@ -85,7 +85,7 @@ pub async fn load_db(settings: &Settings) -> anyhow::Result<Dataset> {
 
 /// Evaluates every method on `data` at cut-off `k` and returns the JSON
 /// report, showing progress on the terminal.
-pub fn run(data: &Dataset, k: usize) -> serde_json::Value {
+pub fn run(data: &Dataset, k: usize, max_users: Option<usize>) -> serde_json::Value {
     let bar = spinner(&format!(
         "evaluating {} users, {} products, {} orders at k = {k}",
         data.user_ids.len(),
@@ -93,7 +93,7 @@ pub fn run(data: &Dataset, k: usize) -> serde_json::Value {
         data.orders.len()
     ));
     let started = Instant::now();
-    let (reports, weights) = evaluate(data, k);
+    let (reports, weights) = evaluate(data, k, max_users);
     bar.finish_and_clear();
     let mut methods = serde_json::Map::new();
     for (name, report) in &reports {

@@ -21,6 +21,7 @@ use crate::config::{Domain, Settings};
 use crate::domain::auth::{PasswordHasher, TokenKeys};
 use crate::domain::payments::retry::RetryPolicy;
 use crate::store::catalog_cache::{CacheStatsSnapshot, CatalogCache};
+use crate::store::catalog_view::CatalogView;
 use crate::store::database::lazy_pool;
 
 /// Ceiling of the payments pool's connections, whatever the worker count.
@@ -38,6 +39,9 @@ pub struct Actors {
     pub recommender: ActorClient<RecommenderActor>,
     /// Read-only use at the edge: the cache's statistics.
     catalog_cache: CatalogCache,
+    /// The catalog's in-process read view: the edge reads it without a
+    /// hop; only the catalog actor's loads fill it and its writes clear it.
+    pub catalog_view: CatalogView,
 }
 
 /// The running actors and the arbiters they live on.
@@ -94,10 +98,16 @@ impl Cluster {
             settings.catalog.cache_ttl_secs,
         );
         let cache = catalog_cache.clone();
+        let catalog_view = CatalogView::new(
+            crate::store::redis::pool(&settings.redis)?,
+            &settings.redis.url,
+            &db.prefix,
+        );
+        let view = catalog_view.clone();
         let ttl = settings.catalog.reservation_ttl_secs;
         let sweep = Duration::from_secs(settings.catalog.sweep_interval_secs);
         let catalog = start_supervised(&mut arbiters, move || {
-            CatalogActor::new(pool, cache, ttl, sweep, m)
+            CatalogActor::new(pool, cache, view, ttl, sweep, m)
         });
 
         let orders_metrics = ActorMetrics::new(Domain::Orders.name(), capacity);
@@ -190,6 +200,7 @@ impl Cluster {
             ActorClient::new(orders.clone(), Arc::clone(&orders_metrics), timeout),
             settings.recommendations.promotion_tolerance,
             settings.recommendations.eval_k,
+            settings.recommendations.eval_max_users,
         );
         let m = Arc::clone(&recommender_metrics);
         let rebuild = Duration::from_secs(settings.recommendations.rebuild_interval_secs);
@@ -205,6 +216,7 @@ impl Cluster {
             payments: ActorClient::new(payments, payments_metrics, timeout),
             recommender: ActorClient::new(recommender, recommender_metrics, timeout),
             catalog_cache,
+            catalog_view,
         };
         Ok(Self {
             actors,

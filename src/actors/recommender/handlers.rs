@@ -22,7 +22,7 @@ use crate::domain::recommend::assemble::assemble;
 use crate::domain::recommend::blend::evaluate;
 use crate::domain::recommend::data::Dataset;
 use crate::domain::recommend::gate::promote;
-use crate::domain::recommend::model::{Method, Model, DECAY, METHODS};
+use crate::domain::recommend::model::{with_recent, Method, Model, METHODS};
 use crate::store::catalog::ProductFeatureRow;
 use crate::store::orders::PurchaseRow;
 
@@ -78,6 +78,8 @@ pub struct RecommenderService {
     /// A new build may trail the live model's blend recall by this much.
     tolerance: f64,
     k: usize,
+    /// Held-out users the gate evaluates at most.
+    max_users: usize,
 }
 
 fn parse_ids(ids: &[String]) -> Vec<Uuid> {
@@ -93,6 +95,7 @@ impl RecommenderService {
         orders: ActorClient<OrdersActor>,
         tolerance: f64,
         k: usize,
+        max_users: usize,
     ) -> Self {
         Self {
             catalog,
@@ -104,6 +107,7 @@ impl RecommenderService {
             overlay: Arc::default(),
             tolerance,
             k,
+            max_users,
         }
     }
 
@@ -169,10 +173,10 @@ impl RecommenderService {
     async fn build_now(&self) -> Result<(), RecommenderError> {
         let started = Instant::now();
         let (data, order_ids) = self.load().await?;
-        let k = self.k;
+        let (k, max_users) = (self.k, self.max_users);
         // CPU-heavy: off the actor's thread.
         let (data, reports, model) = tokio::task::spawn_blocking(move || {
-            let (reports, weights) = evaluate(&data, k);
+            let (reports, weights) = evaluate(&data, k, Some(max_users));
             let model = Model::build(&data, weights);
             (data, reports, model)
         })
@@ -328,22 +332,11 @@ impl RecommenderService {
                     .collect()
             })
             .collect();
-        let mut weights: HashMap<usize, f32> = HashMap::new();
-        let age = DECAY.powi(i32::try_from(recent.len()).unwrap_or(i32::MAX));
-        if let Some(&u) = live.user_index.get(&user) {
-            for &(item, w) in &live.model.histories[u] {
-                *weights.entry(item).or_default() += w * age;
-            }
-        }
-        for (rank, items) in recent.iter().enumerate() {
-            let w = DECAY.powi(i32::try_from(rank).unwrap_or(i32::MAX));
-            for &item in items {
-                *weights.entry(item).or_default() += w;
-            }
-        }
-        let mut out: Vec<(usize, f32)> = weights.into_iter().collect();
-        out.sort_by_key(|(i, _)| *i);
-        out
+        let base = live
+            .user_index
+            .get(&user)
+            .map_or(&[][..], |&u| &live.model.histories[u][..]);
+        with_recent(base, &recent)
     }
 
     fn ranking(

@@ -9,6 +9,10 @@ use uuid::Uuid;
 use super::data::{Dataset, Order};
 use super::features::product_features;
 
+/// Purchases this old (in days) count half towards popularity, so the
+/// popular list follows what sells now rather than what sold once.
+pub const POPULARITY_HALF_LIFE_DAYS: f64 = 30.0;
+
 /// A product as the recommender needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProductInput {
@@ -61,6 +65,7 @@ pub fn assemble(
         .map(|(id, parent, slug)| (*id, (*parent, slug.clone())))
         .collect();
     let mut data = Dataset::new();
+    data.popularity_half_life = Some(POPULARITY_HALF_LIFE_DAYS * 86_400_000.0);
     for p in products {
         let item = data.item(&p.id.to_string());
         data.features[item] =

@@ -26,6 +26,10 @@ pub struct Dataset {
     pub features: Vec<Features>,
     /// Per item: whether it may be recommended (active and in stock).
     pub available: Vec<bool>,
+    /// When `seq` is a clock: the age (in `seq` units) at which a purchase
+    /// counts half towards popularity. `None` when `seq` only orders each
+    /// user's own orders.
+    pub popularity_half_life: Option<f64>,
     user_index: HashMap<String, usize>,
     item_index: HashMap<String, usize>,
 }
@@ -91,7 +95,7 @@ impl Dataset {
                 last.insert(o.user, i);
             }
         }
-        let held: Vec<usize> = last
+        let held: std::collections::HashSet<usize> = last
             .into_iter()
             .filter(|(u, _)| count.get(u).copied().unwrap_or(0) > 1)
             .map(|(_, i)| i)

@@ -16,15 +16,20 @@ pub enum Method {
     ItemCosine,
     CoPurchase,
     GraphWalk,
+    CategoryPopularity,
 }
 
+/// How many signals there are.
+pub const SIGNALS: usize = 6;
+
 /// Every signal.
-pub const METHODS: [Method; 5] = [
+pub const METHODS: [Method; SIGNALS] = [
     Method::Popularity,
     Method::BuyAgain,
     Method::ItemCosine,
     Method::CoPurchase,
     Method::GraphWalk,
+    Method::CategoryPopularity,
 ];
 
 impl Method {
@@ -36,6 +41,7 @@ impl Method {
             Method::ItemCosine => "item_cosine",
             Method::CoPurchase => "co_purchase",
             Method::GraphWalk => "graph_walk",
+            Method::CategoryPopularity => "category_popularity",
         }
     }
 
@@ -47,18 +53,19 @@ impl Method {
             Method::ItemCosine => "similar to what you bought",
             Method::CoPurchase => "often bought with what you bought",
             Method::GraphWalk => "customers who bought what you bought also bought",
+            Method::CategoryPopularity => "popular in categories you shop in",
         }
     }
 }
 
 /// Blend weights, one per signal, in [`METHODS`] order.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
-pub struct Weights(pub [f32; 5]);
+pub struct Weights(pub [f32; SIGNALS]);
 
 impl Weights {
     /// Only `method`.
     pub fn only(method: Method) -> Self {
-        let mut w = [0.0; 5];
+        let mut w = [0.0; SIGNALS];
         w[index(method)] = 1.0;
         Weights(w)
     }
@@ -89,8 +96,14 @@ pub struct Model {
     pub content: Option<ContentVectors>,
     collaborative: CollaborativeVectors,
     pub graph: CoPurchase,
-    /// Items by purchase count, most bought first, with counts scaled to 1.
+    /// Items by (recency-weighted) purchase count, most bought first,
+    /// scaled to 1.
     popular: Vec<(usize, f32)>,
+    /// The same within each category (the deepest of each item), best
+    /// [`CANDIDATES`] each.
+    popular_in: Vec<Vec<(usize, f32)>>,
+    /// Each item's category index in `popular_in`, if it has one.
+    category_of: Vec<Option<usize>>,
     /// Recency-weighted history of each user.
     pub histories: Vec<Vec<(usize, f32)>>,
     pub weights: Weights,
@@ -114,6 +127,27 @@ pub fn weighted(raw: &[(usize, f64)]) -> Vec<(usize, f32)> {
     out
 }
 
+/// A user's weighted history brought up to date between builds: `base`
+/// (the model's) aged by one order per recent order, plus `recent` (newest
+/// first), the newest weighing 1, as [`weighted`] would have it after a
+/// rebuild.
+pub fn with_recent(base: &[(usize, f32)], recent: &[Vec<usize>]) -> Vec<(usize, f32)> {
+    let mut weights: HashMap<usize, f32> = HashMap::new();
+    let age = DECAY.powi(i32::try_from(recent.len()).unwrap_or(i32::MAX));
+    for &(item, w) in base {
+        *weights.entry(item).or_default() += w * age;
+    }
+    for (rank, items) in recent.iter().enumerate() {
+        let w = DECAY.powi(i32::try_from(rank).unwrap_or(i32::MAX));
+        for &item in items {
+            *weights.entry(item).or_default() += w;
+        }
+    }
+    let mut out: Vec<(usize, f32)> = weights.into_iter().collect();
+    out.sort_by_key(|(i, _)| *i);
+    out
+}
+
 /// The `n` best of `scores`, best first, ties by item index, scaled so the
 /// best is 1.
 fn top(scores: impl IntoIterator<Item = (usize, f32)>, n: usize) -> Vec<(usize, f32)> {
@@ -133,19 +167,68 @@ fn top(scores: impl IntoIterator<Item = (usize, f32)>, n: usize) -> Vec<(usize, 
     v
 }
 
+/// Purchase counts per item. When the dataset's `seq` is a clock with a
+/// popularity half-life, an order's lines count `0.5^(age / half_life)`,
+/// age measured from the newest order, so popularity is recent; otherwise
+/// (e.g. per-user order numbers) every line counts 1.
+pub fn popularity_counts(data: &Dataset) -> Vec<f32> {
+    let mut counts = vec![0f32; data.item_ids.len()];
+    let newest = data
+        .orders
+        .iter()
+        .map(|o| o.seq)
+        .fold(f64::NEG_INFINITY, f64::max);
+    for o in &data.orders {
+        let w = match data.popularity_half_life {
+            Some(half) if half > 0.0 => 0.5f64.powf((newest - o.seq).max(0.0) / half) as f32,
+            _ => 1.0,
+        };
+        for &i in &o.items {
+            counts[i] += w;
+        }
+    }
+    counts
+}
+
+/// Each item's deepest category token (the heaviest `cat:` feature), as a
+/// dense index, and how many categories there are.
+fn deepest_categories(data: &Dataset) -> (Vec<Option<usize>>, usize) {
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let of = data
+        .features
+        .iter()
+        .map(|f| {
+            let (token, _) = f
+                .iter()
+                .filter(|(t, _)| t.starts_with("cat:"))
+                .max_by(|a, b| a.1.total_cmp(&b.1))?;
+            let next = index.len();
+            Some(*index.entry(token.as_str()).or_insert(next))
+        })
+        .collect();
+    (of, index.len())
+}
+
 impl Model {
     /// Builds every signal from `data`'s orders and features.
     pub fn build(data: &Dataset, weights: Weights) -> Self {
         let items = data.item_ids.len();
         let histories: Vec<Vec<(usize, f32)>> =
             data.histories().iter().map(|h| weighted(h)).collect();
-        let mut counts = vec![0f32; items];
-        for o in &data.orders {
-            for &i in &o.items {
-                counts[i] += 1.0;
+        let counts = popularity_counts(data);
+        let (category_of, categories) = deepest_categories(data);
+        let mut by_category: Vec<Vec<(usize, f32)>> = vec![Vec::new(); categories];
+        for (item, count) in counts.iter().enumerate() {
+            if let Some(c) = category_of[item] {
+                by_category[c].push((item, *count));
             }
         }
         Self {
+            popular_in: by_category
+                .into_iter()
+                .map(|c| top(c, CANDIDATES))
+                .collect(),
+            category_of,
             items,
             content: data
                 .has_features()
@@ -173,6 +256,21 @@ impl Model {
             },
             Method::CoPurchase => top(self.graph.scores(history), CANDIDATES),
             Method::GraphWalk => top(self.graph.walk(history), CANDIDATES),
+            Method::CategoryPopularity => {
+                let mut share: HashMap<usize, f32> = HashMap::new();
+                for &(item, w) in history {
+                    if let Some(Some(c)) = self.category_of.get(item) {
+                        *share.entry(*c).or_default() += w;
+                    }
+                }
+                let mut scores: HashMap<usize, f32> = HashMap::new();
+                for (c, w) in share {
+                    for &(item, p) in &self.popular_in[c] {
+                        *scores.entry(item).or_default() += w * p;
+                    }
+                }
+                top(scores, CANDIDATES)
+            }
         }
     }
 
@@ -239,14 +337,14 @@ pub fn blend(
     k: usize,
     skip: impl Fn(usize) -> bool,
 ) -> Vec<Scored> {
-    let mut total: HashMap<usize, (f32, [f32; 5])> = HashMap::new();
+    let mut total: HashMap<usize, (f32, [f32; SIGNALS])> = HashMap::new();
     for (m, candidates) in signals.iter().enumerate() {
         let w = weights.0[m];
         if w == 0.0 {
             continue;
         }
         for &(item, s) in candidates {
-            let entry = total.entry(item).or_insert((0.0, [0.0; 5]));
+            let entry = total.entry(item).or_insert((0.0, [0.0; SIGNALS]));
             entry.0 += w * s;
             entry.1[m] += w * s;
         }
@@ -255,7 +353,7 @@ pub fn blend(
         .into_iter()
         .filter(|(item, _)| !skip(*item))
         .map(|(item, (score, parts))| {
-            let best = (0..5)
+            let best = (0..SIGNALS)
                 .max_by(|a, b| parts[*a].total_cmp(&parts[*b]).then(b.cmp(a)))
                 .unwrap_or(0);
             Scored {
@@ -318,7 +416,7 @@ mod tests {
     fn the_blend_ranks_deterministically_and_skips_exclusions() {
         let mut data = shop();
         data.available[3] = false;
-        let model = Model::build(&data, Weights([0.2, 0.0, 0.5, 1.0, 0.5]));
+        let model = Model::build(&data, Weights([0.2, 0.0, 0.5, 1.0, 0.5, 0.0]));
         let history = model.histories[2].clone(); // bought the mug
         let first = model.recommend(&model.histories[0], 3, &HashSet::new());
         let again = model.recommend(&model.histories[0], 3, &HashSet::new());
@@ -337,6 +435,51 @@ mod tests {
         assert_eq!(cold.iter().map(|s| s.item).collect::<Vec<_>>(), vec![0, 1]);
         assert!(cold.iter().all(|s| s.because == Method::Popularity));
         let _ = history;
+    }
+
+    #[test]
+    fn recent_orders_age_the_built_history_as_a_rebuild_would() {
+        // Built from orders at seq 1 (item 0) and 2 (item 1); then item 2.
+        let built = weighted(&[(0, 1.0), (1, 2.0)]);
+        let rebuilt = weighted(&[(0, 1.0), (1, 2.0), (2, 3.0)]);
+        let fresh = with_recent(&built, &[vec![2]]);
+        for ((a, x), (b, y)) in fresh.iter().zip(&rebuilt) {
+            assert_eq!(a, b);
+            assert!((x - y).abs() < 1e-6, "{fresh:?} vs {rebuilt:?}");
+        }
+        assert_eq!(with_recent(&[], &[]), vec![]);
+    }
+
+    #[test]
+    fn popularity_is_recent_when_seq_is_a_clock() {
+        let mut data = shop();
+        // Item 2 sold once, last; items 0 and 1 twice, long before.
+        data.orders[2].seq = 100.0;
+        assert_eq!(popularity_counts(&data)[..3], [2.0, 2.0, 1.0]);
+        data.popularity_half_life = Some(10.0);
+        let counts = popularity_counts(&data);
+        assert!(counts[2] > counts[0], "{counts:?}");
+        assert!((counts[2] - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn category_popularity_follows_the_categories_bought_from() {
+        let mut data = shop();
+        // tent and bag are camping; stove and mug kitchen.
+        for (item, cat) in [(0, "camp"), (1, "camp"), (2, "kitchen"), (3, "kitchen")] {
+            data.features[item] = vec![("cat:home".into(), 1.0), (format!("cat:home/{cat}"), 2.0)];
+        }
+        let model = Model::build(&data, Weights::only(Method::CategoryPopularity));
+        // Bought the mug: the stove (kitchen, sold once) ranks first,
+        // though the tent sold more.
+        let recs = model.recommend(&[(3, 1.0)], 1, &[3].into_iter().collect());
+        assert_eq!(recs[0].item, 2);
+        assert_eq!(recs[0].because, Method::CategoryPopularity);
+        // Without features there is no category to follow.
+        let plain = Model::build(&shop(), Weights::only(Method::CategoryPopularity));
+        assert!(plain
+            .signal(Method::CategoryPopularity, &[(3, 1.0)])
+            .is_empty());
     }
 
     #[test]
