@@ -15,6 +15,7 @@ use emporium::actors::runtime::{run_probe, ActorClient, Probe};
 use emporium::config::{Domain, Settings};
 use emporium::domain::auth::{PasswordHasher, Role, TokenKeys};
 use emporium::store::catalog_cache::CatalogCache;
+use emporium::store::catalog_view::CatalogView;
 use emporium::store::database::lazy_pool;
 use emporium::store::redis::pool as redis_pool;
 
@@ -67,6 +68,7 @@ fn actor_round_trip(c: &mut Criterion) {
     // The actor lives in its own actix system thread, as in the cluster;
     // the caller is a tokio task on another thread, as an HTTP worker is.
     let (tx, rx) = std::sync::mpsc::channel();
+    let (view_tx, view_rx) = std::sync::mpsc::channel();
     let settings_for_actor = settings.clone();
     let system = std::thread::spawn(move || {
         actix_rt::System::new().block_on(async move {
@@ -82,9 +84,22 @@ fn actor_round_trip(c: &mut Criterion) {
                 Duration::from_millis(100),
                 60,
             );
+            let view = CatalogView::new(
+                redis_pool(&settings_for_actor.redis).expect("redis pool"),
+                &settings_for_actor.redis.url,
+                "bench",
+            );
             let addr = Supervisor::start_in_arbiter(&arbiter.handle(), move |_| {
-                CatalogActor::new(pool, cache, 900, Duration::from_secs(3600), m)
+                CatalogActor::new(pool, cache, view, 900, Duration::from_secs(3600), m)
             });
+            // A read view of its own, subscribed, for the edge's hit path.
+            let edge_view = CatalogView::new(
+                redis_pool(&settings_for_actor.redis).expect("redis pool"),
+                &settings_for_actor.redis.url,
+                "bench-view",
+            );
+            edge_view.start();
+            view_tx.send(edge_view).expect("send view");
             tx.send(ActorClient::new(addr, metrics, Duration::from_secs(5)))
                 .expect("send client");
             // Keep the system alive until the process ends.
@@ -92,6 +107,7 @@ fn actor_round_trip(c: &mut Criterion) {
         })
     });
     let client = rx.recv().expect("client");
+    let view = view_rx.recv().expect("view");
     let probe = Probe {
         sleep_ms: 0,
         panic: false,
@@ -104,6 +120,25 @@ fn actor_round_trip(c: &mut Criterion) {
         b.to_async(&runtime).iter(|| client.call(probe))
     });
     group.finish();
+    // The edge's hit path: a page from the in-process view, no hop (needs
+    // Redis for the view's lease; skipped without it).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !view.is_serving() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if view.is_serving() {
+        view.put(
+            view.ticket(),
+            "public-list:page".into(),
+            10_000,
+            bytes::Bytes::from(vec![b'x'; 12_000]),
+        );
+        let mut group = c.benchmark_group("catalog_view");
+        group.bench_function("hit", |b| b.iter(|| view.get("public-list:page")));
+        group.finish();
+    } else {
+        eprintln!("catalog view not serving (is Redis up?); hit bench skipped");
+    }
     drop(system);
 }
 

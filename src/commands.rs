@@ -115,6 +115,13 @@ pub async fn seed_demo(
     if !cache.bump_generation().await {
         tracing::warn!("could not reach Redis to invalidate cached catalog responses");
     }
+    store::catalog_view::CatalogView::new(
+        store::redis::pool(&settings.redis)?,
+        &settings.redis.url,
+        &settings.database.prefix,
+    )
+    .invalidate()
+    .await;
     let (customers_inserted, orders_inserted) = seed_history(settings, &demo, size, seed).await?;
     Ok(SeedReport {
         categories: categories.len(),

@@ -12,6 +12,7 @@ use crate::actors::runtime::{Probe, ProbeReply};
 
 use super::rate_limit::RateLimitStats;
 use crate::store::catalog_cache::CacheStatsSnapshot;
+use crate::store::catalog_view::ViewStatsSnapshot;
 
 /// Routes of this module.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -27,6 +28,8 @@ struct RuntimeReport {
     actors: Vec<ActorMetricsSnapshot>,
     rate_limiter: RateLimitStats,
     catalog_cache: CacheStatsSnapshot,
+    /// The in-process read view in front of the cache.
+    catalog_view: ViewStatsSnapshot,
     /// `null` when the payments database cannot be asked.
     payment_pool: Option<PoolReport>,
 }
@@ -43,6 +46,7 @@ async fn actors(state: Data<AppState>, _admin: AdminUser) -> Json<RuntimeReport>
         actors: state.actors.metrics(),
         rate_limiter: state.rate_limiter.stats(),
         catalog_cache: state.actors.catalog_cache_stats(),
+        catalog_view: state.actors.catalog_view.snapshot(),
         payment_pool,
     })
 }

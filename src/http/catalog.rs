@@ -4,19 +4,19 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::web::{self, Data, Json};
 use actix_web::{HttpRequest, HttpResponse};
-use serde::{Deserialize, Deserializer, Serialize};
+use bytes::{Bytes, BytesMut};
+use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use super::error::ApiError;
 use super::extract::{AdminUser, MaybeAuthenticated, QueryParams, ValidJson};
-use super::pagination::{page, page_links, page_request};
+use super::pagination::{page_links, page_request};
 use super::state::AppState;
 use crate::actors::catalog::messages::*;
 use crate::domain::catalog::category::validate_category;
 use crate::domain::catalog::listing::{ProductQuery, RawProductQuery};
 use crate::domain::catalog::product::{ProductDraft, ProductPatch};
-use crate::domain::pagination::Page;
 use crate::store::catalog::{CategoryRow, ProductRow};
 
 /// Routes of this module.
@@ -60,14 +60,50 @@ fn path_id(raw: &str, what: &'static str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::NotFound(what))
 }
 
-fn json_with_cache(json: &str, cache: CacheStatus) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        ))
-        .insert_header(("x-cache", cache.as_str()))
-        .body(json.to_owned())
+/// Where a cached read was answered from.
+#[derive(Clone, Copy)]
+enum Served {
+    /// This instance's in-process view: no hop, no copy of the page.
+    View,
+    /// The catalog actor (its Redis cache or the database).
+    Actor(CacheStatus),
+}
+
+fn json_with_cache(body: Bytes, served: Served) -> HttpResponse {
+    let mut response = HttpResponse::Ok();
+    response.insert_header((
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    ));
+    match served {
+        Served::View => response
+            .insert_header(("x-cache", "HIT"))
+            .insert_header(("x-cache-layer", "view")),
+        Served::Actor(cache) => response.insert_header(("x-cache", cache.as_str())),
+    };
+    response.body(body)
+}
+
+/// A DRF page around `results`, which are already a JSON array: the page's
+/// bytes are spliced in, never parsed again.
+fn page_body(
+    count: i64,
+    next: Option<String>,
+    previous: Option<String>,
+    results: &[u8],
+) -> Result<Bytes, ApiError> {
+    let link =
+        |l: Option<String>| serde_json::to_string(&l).map_err(|e| ApiError::Internal(e.into()));
+    let head = format!(
+        r#"{{"count":{count},"next":{},"previous":{},"results":"#,
+        link(next)?,
+        link(previous)?
+    );
+    let mut body = BytesMut::with_capacity(head.len() + results.len() + 1);
+    body.extend_from_slice(head.as_bytes());
+    body.extend_from_slice(results);
+    body.extend_from_slice(b"}");
+    Ok(body.freeze())
 }
 
 #[derive(Debug, Deserialize)]
@@ -90,10 +126,26 @@ struct CategoryPatchRequest {
 async fn list_categories(
     req: HttpRequest,
     state: Data<AppState>,
-) -> Result<Json<Page<CategoryRow>>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let paging = page_request(&QueryParams::from_request(&req))?;
-    let (rows, count) = state.actors.catalog.call(ListCategories(paging)).await?;
-    Ok(Json(page(&req, paging, count, rows)?))
+    let key = format!("categories:{}:{}", paging.page, paging.page_size);
+    let view = &state.actors.catalog_view;
+    let (count, results, served) = match view.get(&key) {
+        Some(entry) => (entry.count, entry.body, Served::View),
+        None => {
+            let ticket = view.ticket();
+            let (rows, count) = state.actors.catalog.call(ListCategories(paging)).await?;
+            let results =
+                Bytes::from(serde_json::to_vec(&rows).map_err(|e| ApiError::Internal(e.into()))?);
+            view.put(ticket, key, count, results.clone());
+            (count, results, Served::Actor(CacheStatus::Miss))
+        }
+    };
+    let (next, previous) = page_links(&req, paging, count)?;
+    Ok(json_with_cache(
+        page_body(count, next, previous, &results)?,
+        served,
+    ))
 }
 
 async fn create_category(
@@ -197,15 +249,6 @@ struct ProductPatchRequest {
     is_active: Option<bool>,
 }
 
-/// A listing page around results that are already JSON.
-#[derive(Serialize)]
-struct RawPage<'a> {
-    count: i64,
-    next: Option<String>,
-    previous: Option<String>,
-    results: &'a RawValue,
-}
-
 #[derive(Deserialize)]
 struct CachedList<'a> {
     count: i64,
@@ -234,25 +277,42 @@ async fn list_products(
     })
     .map_err(ApiError::InvalidQuery)?;
     let paging = query.page;
-    let (json, cache) = state
-        .actors
-        .catalog
-        .call(ListProducts {
-            query,
-            include_inactive: user.is_admin(),
-        })
-        .await?;
-    let cached: CachedList<'_> = serde_json::from_str(&json)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("cached listing: {e}")))?;
-    let (next, previous) = page_links(&req, paging, cached.count)?;
-    let body = serde_json::to_string(&RawPage {
-        count: cached.count,
-        next,
-        previous,
-        results: cached.results,
-    })
-    .map_err(|e| ApiError::Internal(e.into()))?;
-    Ok(json_with_cache(&body, cache))
+    let include_inactive = user.is_admin();
+    let key = format!(
+        "{}:{}",
+        if include_inactive {
+            "list"
+        } else {
+            "public-list"
+        },
+        query.cache_key()
+    );
+    let view = &state.actors.catalog_view;
+    let (count, results, served) = match view.get(&key) {
+        Some(entry) => (entry.count, entry.body, Served::View),
+        None => {
+            let ticket = view.ticket();
+            let (json, cache) = state
+                .actors
+                .catalog
+                .call(ListProducts {
+                    query,
+                    include_inactive,
+                })
+                .await?;
+            // Parsed once per miss, to split the count from the results.
+            let cached: CachedList<'_> = serde_json::from_str(&json)
+                .map_err(|e| ApiError::Internal(anyhow::anyhow!("cached listing: {e}")))?;
+            let results = Bytes::copy_from_slice(cached.results.get().as_bytes());
+            view.put(ticket, key, cached.count, results.clone());
+            (cached.count, results, Served::Actor(cache))
+        }
+    };
+    let (next, previous) = page_links(&req, paging, count)?;
+    Ok(json_with_cache(
+        page_body(count, next, previous, &results)?,
+        served,
+    ))
 }
 
 async fn get_product(
@@ -264,15 +324,27 @@ async fn get_product(
         Ok(id) => ProductKey::Id(id),
         Err(_) => ProductKey::Slug(id_or_slug.to_lowercase()),
     };
+    let include_inactive = user.is_admin();
+    let view_key = match &key {
+        ProductKey::Id(id) => format!("product:{include_inactive}:id:{id}"),
+        ProductKey::Slug(slug) => format!("product:{include_inactive}:slug:{slug}"),
+    };
+    let view = &state.actors.catalog_view;
+    if let Some(entry) = view.get(&view_key) {
+        return Ok(json_with_cache(entry.body, Served::View));
+    }
+    let ticket = view.ticket();
     let (json, cache) = state
         .actors
         .catalog
         .call(GetProduct {
             key,
-            include_inactive: user.is_admin(),
+            include_inactive,
         })
         .await?;
-    Ok(json_with_cache(&json, cache))
+    let body = Bytes::copy_from_slice(json.as_bytes());
+    view.put(ticket, view_key, 0, body.clone());
+    Ok(json_with_cache(body, Served::Actor(cache)))
 }
 
 async fn create_product(

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod catalog;
 pub mod catalog_cache;
+pub mod catalog_view;
 pub mod database;
 pub mod idempotency;
 pub mod orders;

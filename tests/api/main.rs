@@ -7,6 +7,7 @@ mod catalog_categories;
 mod catalog_listing;
 mod catalog_products;
 mod catalog_stock;
+mod catalog_view;
 mod db_proxy;
 mod edge;
 mod hardening;

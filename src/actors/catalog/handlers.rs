@@ -23,6 +23,7 @@ use crate::store::catalog::{
     self as store, constraints, CategoryRow, ProductFilter, ProductRow, ProductSnapshot,
 };
 use crate::store::catalog_cache::{CatalogCache, Lookup};
+use crate::store::catalog_view::CatalogView;
 use crate::store::database::retry_on_contention;
 
 /// PostgreSQL's codes for unique and foreign-key violations.
@@ -39,6 +40,7 @@ type Flight = Shared<LocalBoxFuture<'static, Result<Json, Rc<CatalogError>>>>;
 pub struct CatalogService {
     pool: PgPool,
     cache: CatalogCache,
+    view: CatalogView,
     reservation_ttl_secs: i64,
     /// Loads in progress, by cache key: concurrent misses of one key wait
     /// for one database query instead of each running their own.
@@ -116,10 +118,16 @@ struct ListBody<'a> {
 impl CatalogService {
     /// A service around the catalog pool and cache. Must be built on the
     /// actor's own thread (the in-flight table is thread-local).
-    pub fn new(pool: PgPool, cache: CatalogCache, reservation_ttl_secs: i64) -> Self {
+    pub fn new(
+        pool: PgPool,
+        cache: CatalogCache,
+        view: CatalogView,
+        reservation_ttl_secs: i64,
+    ) -> Self {
         Self {
             pool,
             cache,
+            view,
             reservation_ttl_secs,
             inflight: Rc::default(),
         }
@@ -135,13 +143,22 @@ impl CatalogService {
         &self.cache
     }
 
-    /// Makes every cached response stale; called after each committed write.
+    /// The in-process read view, for starting its channel.
+    pub fn view(&self) -> &CatalogView {
+        &self.view
+    }
+
+    /// Makes every cached response stale, in Redis and then in every
+    /// instance's read view, before the write answers; called after each
+    /// committed write. The order matters: a view filled after it drops
+    /// its pages must find Redis already bumped.
     async fn invalidate(&self) {
         if !self.cache.bump_generation().await {
             tracing::warn!(
                 "cache generation not bumped; this instance bypasses the cache until it is"
             );
         }
+        self.view.invalidate().await;
     }
 
     /// Cache-aside with single flight: a hit answers from Redis; concurrent

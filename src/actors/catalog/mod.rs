@@ -19,6 +19,7 @@ use super::metrics::ActorMetrics;
 use super::runtime::{every, on_started};
 use crate::store::catalog::{CategoryRow, ProductFeatureRow, ProductRow, ProductSnapshot};
 use crate::store::catalog_cache::CatalogCache;
+use crate::store::catalog_view::CatalogView;
 use uuid::Uuid;
 
 /// The catalog domain actor.
@@ -34,12 +35,13 @@ impl CatalogActor {
     pub fn new(
         pool: PgPool,
         cache: CatalogCache,
+        view: CatalogView,
         reservation_ttl_secs: i64,
         sweep_interval: Duration,
         metrics: Arc<ActorMetrics>,
     ) -> Self {
         Self {
-            service: CatalogService::new(pool.clone(), cache, reservation_ttl_secs),
+            service: CatalogService::new(pool.clone(), cache, view, reservation_ttl_secs),
             pool,
             metrics,
             sweep_interval,
@@ -52,6 +54,8 @@ impl Actor for CatalogActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         on_started(ctx, &self.metrics);
+        // The view's channel runs on this actor's thread; started once.
+        self.service.view().start();
         // Expired reservations go back to stock on a timer, so a crash
         // between reserving and ordering never leaks stock.
         every(

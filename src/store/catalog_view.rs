@@ -1,0 +1,337 @@
+//! The catalog's in-process read view: pages already serialised, shared as
+//! `Bytes`, read by the edge without a hop to the catalog actor and kept
+//! coherent across instances through a Redis channel (the protocol is in
+//! `domain::catalog::coherence`).
+//!
+//! The catalog actor owns it: only its loads fill it (through the edge,
+//! which hands a miss's answer back with the ticket taken before the
+//! call), and only its writes invalidate it, here and on every instance,
+//! before the write answers. While the channel is down the view is not
+//! served at all; reads go to the actor (and its Redis cache) as before.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use serde::Serialize;
+use tokio::sync::Notify;
+
+use super::redis::{connection, RedisPool};
+use crate::domain::catalog::coherence::{Coherence, Signal, Wait, LEASE, PING_EVERY};
+
+/// Most bytes the view holds; least recently used pages leave first.
+const CAPACITY_BYTES: u64 = 64 * 1024 * 1024;
+/// How long the subscriber waits before reconnecting after a failure.
+const RECONNECT: Duration = Duration::from_millis(250);
+
+/// One cached page: a listing's count (0 for a single product) and body.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    epoch: u64,
+    pub count: i64,
+    pub body: Bytes,
+}
+
+/// Taken before a miss goes to the actor; a page loaded under a ticket is
+/// kept only if nothing was invalidated since.
+#[derive(Debug, Clone, Copy)]
+pub struct Ticket(Option<u64>);
+
+/// Counters shown in the admin report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ViewStatsSnapshot {
+    pub hits: u64,
+    pub misses: u64,
+    pub bypassed: u64,
+    pub invalidations_sent: u64,
+    pub invalidations_received: u64,
+    pub serving: bool,
+    pub entries: u64,
+}
+
+struct Inner {
+    pages: moka::sync::Cache<String, Entry>,
+    state: Mutex<Coherence>,
+    /// Mirrors of the state for lock-free reads: the epoch and the lease's
+    /// end in milliseconds after `base` (0: no lease).
+    epoch: AtomicU64,
+    lease_until_ms: AtomicU64,
+    base: Instant,
+    acks: Notify,
+    pool: RedisPool,
+    url: String,
+    channel: String,
+    nonce: AtomicU64,
+    started: AtomicBool,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    bypassed: AtomicU64,
+    sent: AtomicU64,
+    received: AtomicU64,
+}
+
+/// Handle to the view; cheap to clone.
+#[derive(Clone)]
+pub struct CatalogView {
+    inner: Arc<Inner>,
+}
+
+impl CatalogView {
+    /// A view for the catalog under `prefix`, signalling through the Redis
+    /// at `url` (a dedicated subscriber connection) and `pool` (publishes).
+    pub fn new(pool: RedisPool, url: &str, prefix: &str) -> Self {
+        let me = uuid::Uuid::new_v4().simple().to_string();
+        Self {
+            inner: Arc::new(Inner {
+                pages: moka::sync::Cache::builder()
+                    .weigher(|k: &String, v: &Entry| {
+                        u32::try_from(k.len() + v.body.len()).unwrap_or(u32::MAX)
+                    })
+                    .max_capacity(CAPACITY_BYTES)
+                    .build(),
+                state: Mutex::new(Coherence::new(me)),
+                epoch: AtomicU64::new(0),
+                lease_until_ms: AtomicU64::new(0),
+                base: Instant::now(),
+                acks: Notify::new(),
+                pool,
+                url: url.to_owned(),
+                channel: format!("{prefix}:catalog:view"),
+                nonce: AtomicU64::new(0),
+                started: AtomicBool::new(false),
+                hits: AtomicU64::new(0),
+                misses: AtomicU64::new(0),
+                bypassed: AtomicU64::new(0),
+                sent: AtomicU64::new(0),
+                received: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, Coherence> {
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn millis(&self, at: Instant) -> u64 {
+        u64::try_from(at.duration_since(self.inner.base).as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Copies the state's epoch and lease into the atomics readers use.
+    fn mirror(&self, state: &Coherence) {
+        self.inner.epoch.store(state.epoch(), Ordering::Release);
+        let until = state.lease_until().map_or(0, |u| self.millis(u));
+        self.inner.lease_until_ms.store(until, Ordering::Release);
+    }
+
+    /// The epoch the view may be served at now, if it may be served.
+    fn serving(&self) -> Option<u64> {
+        let until = self.inner.lease_until_ms.load(Ordering::Acquire);
+        (self.millis(Instant::now()) < until).then(|| self.inner.epoch.load(Ordering::Acquire))
+    }
+
+    /// The page under `key`, if the view may be served and holds it for
+    /// the current epoch.
+    pub fn get(&self, key: &str) -> Option<Entry> {
+        let Some(epoch) = self.serving() else {
+            self.inner.bypassed.fetch_add(1, Ordering::Relaxed);
+            return None;
+        };
+        match self.inner.pages.get(key) {
+            Some(entry) if entry.epoch == epoch => {
+                self.inner.hits.fetch_add(1, Ordering::Relaxed);
+                Some(entry)
+            }
+            _ => {
+                self.inner.misses.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// Whether the view may be served now (subscribed, lease held).
+    pub fn is_serving(&self) -> bool {
+        self.serving().is_some()
+    }
+
+    /// Serving, and subscribed long enough that a write waits only for the
+    /// peers it knows (a fresh instance's writes wait a whole lease).
+    pub fn is_settled(&self) -> bool {
+        self.is_serving() && self.state().knows_peers(Instant::now())
+    }
+
+    /// Taken before asking the actor for a page the view lacks.
+    pub fn ticket(&self) -> Ticket {
+        Ticket(self.serving())
+    }
+
+    /// Keeps a page loaded under `ticket`, unless something was invalidated
+    /// since the ticket was taken. (If an invalidation lands between this
+    /// check and the insert, the page carries the old epoch and is never
+    /// served.)
+    pub fn put(&self, ticket: Ticket, key: String, count: i64, body: Bytes) {
+        let Ticket(Some(epoch)) = ticket else {
+            return;
+        };
+        if self.serving() == Some(epoch) {
+            self.inner.pages.insert(key, Entry { epoch, count, body });
+        }
+    }
+
+    /// Counters for the admin report.
+    pub fn snapshot(&self) -> ViewStatsSnapshot {
+        let i = &self.inner;
+        ViewStatsSnapshot {
+            hits: i.hits.load(Ordering::Relaxed),
+            misses: i.misses.load(Ordering::Relaxed),
+            bypassed: i.bypassed.load(Ordering::Relaxed),
+            invalidations_sent: i.sent.load(Ordering::Relaxed),
+            invalidations_received: i.received.load(Ordering::Relaxed),
+            serving: self.serving().is_some(),
+            entries: i.pages.entry_count(),
+        }
+    }
+
+    /// After a committed write whose Redis generation bump is done: drops
+    /// this instance's pages, tells every other instance to drop theirs,
+    /// and returns once none can serve a page from before the write (each
+    /// acknowledged, or its lease ran out).
+    pub async fn invalidate(&self) {
+        let nonce = self.inner.nonce.fetch_add(1, Ordering::Relaxed);
+        let message = {
+            let mut state = self.state();
+            state.invalidate();
+            state.publishing(nonce, Instant::now());
+            self.mirror(&state);
+            Signal::Invalidate {
+                from: state.me().to_owned(),
+                nonce,
+            }
+        };
+        self.inner.pages.invalidate_all();
+        self.inner.sent.fetch_add(1, Ordering::Relaxed);
+        if self.publish(&message).await.is_err() {
+            // Nobody was told: wait until no lease from before can hold.
+            tokio::time::sleep(LEASE).await;
+            self.state().forget(nonce);
+            return;
+        }
+        loop {
+            let notified = self.inner.acks.notified();
+            let wait = self.state().wait(nonce, Instant::now());
+            match wait {
+                Wait::Done => break,
+                Wait::Until(until) => {
+                    tokio::select! {
+                        () = notified => {}
+                        () = tokio::time::sleep_until(until.into()) => {}
+                    }
+                }
+            }
+        }
+        self.state().forget(nonce);
+    }
+
+    async fn publish(&self, signal: &Signal) -> anyhow::Result<()> {
+        let call = async {
+            let mut conn = connection(&self.inner.pool).await?;
+            redis::cmd("PUBLISH")
+                .arg(&self.inner.channel)
+                .arg(signal.encode())
+                .query_async::<i64>(&mut *conn)
+                .await?;
+            anyhow::Ok(())
+        };
+        tokio::time::timeout(LEASE / 2, call)
+            .await
+            .map_err(|_| anyhow::anyhow!("publish timed out"))?
+    }
+
+    /// Starts the subscriber and the pinger on the current runtime, once
+    /// per view (an actor restart does not start them again).
+    pub fn start(&self) {
+        if self.inner.started.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let view = self.clone();
+        actix_rt::spawn(async move { view.subscribe_forever().await });
+        let view = self.clone();
+        actix_rt::spawn(async move { view.ping_forever().await });
+    }
+
+    async fn ping_forever(self) {
+        let mut seq = 0u64;
+        let mut tick = tokio::time::interval(PING_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            seq += 1;
+            let me = {
+                let mut state = self.state();
+                state.ping_sent(seq, Instant::now());
+                state.me().to_owned()
+            };
+            // A lost ping only delays the lease; the next one renews it.
+            let _ = self.publish(&Signal::Ping { from: me, seq }).await;
+        }
+    }
+
+    async fn subscribe_forever(self) {
+        loop {
+            if let Err(e) = self.subscribe_once().await {
+                tracing::debug!(error = %e, "catalog view channel unavailable");
+            }
+            {
+                let mut state = self.state();
+                state.disconnected();
+                self.mirror(&state);
+            }
+            self.inner.pages.invalidate_all();
+            tokio::time::sleep(RECONNECT).await;
+        }
+    }
+
+    async fn subscribe_once(&self) -> anyhow::Result<()> {
+        let client = redis::Client::open(self.inner.url.as_str())?;
+        let mut pubsub = tokio::time::timeout(LEASE, client.get_async_pubsub()).await??;
+        tokio::time::timeout(LEASE, pubsub.subscribe(&self.inner.channel)).await??;
+        {
+            let mut state = self.state();
+            state.subscribed(Instant::now());
+            self.mirror(&state);
+        }
+        self.inner.pages.invalidate_all();
+        tracing::info!("catalog view subscribed");
+        let mut messages = pubsub.into_on_message();
+        while let Some(message) = messages.next().await {
+            let Ok(raw) = message.get_payload::<String>() else {
+                continue;
+            };
+            let Some(signal) = Signal::decode(&raw) else {
+                continue;
+            };
+            let invalidation = matches!(signal, Signal::Invalidate { .. });
+            let reply = {
+                let mut state = self.state();
+                let reply = state.received(signal, Instant::now());
+                self.mirror(&state);
+                reply
+            };
+            self.inner.acks.notify_waiters();
+            if let Some(ack) = reply {
+                if invalidation {
+                    self.inner.received.fetch_add(1, Ordering::Relaxed);
+                    self.inner.pages.invalidate_all();
+                }
+                // Acknowledged only after the epoch moved, from a task of
+                // its own so the subscription keeps reading.
+                let view = self.clone();
+                actix_rt::spawn(async move {
+                    let _ = view.publish(&ack).await;
+                });
+            }
+        }
+        anyhow::bail!("subscription closed")
+    }
+}

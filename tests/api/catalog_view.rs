@@ -1,0 +1,217 @@
+//! The in-process catalog view across instances: a write that has answered
+//! on one instance is never followed by a stale read on another, including
+//! when the other's channel is cut or silently stalled.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::helpers::{str_of, TestApp};
+
+/// GETs `path`; returns the body and whether the view answered.
+async fn read(app: &TestApp, path: &str) -> (Value, bool) {
+    let r = app.get(path, None).await;
+    assert_eq!(r.status(), 200, "{path}");
+    let from_view = r
+        .headers()
+        .get("x-cache-layer")
+        .is_some_and(|v| v == "view");
+    (r.json().await.expect("json"), from_view)
+}
+
+/// Reads `path` until the view answers it (it fills on a miss).
+async fn warm(app: &TestApp, path: &str) {
+    for _ in 0..50 {
+        if read(app, path).await.1 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{path} never came from the view");
+}
+
+async fn shop(a: &TestApp) -> (String, String, String) {
+    let (_, admin) = a.admin().await;
+    let p = a
+        .product(&admin, json!({"name": "Lamp", "price": 100, "stock": 50}))
+        .await;
+    (admin, str_of(&p["id"]), str_of(&p["slug"]))
+}
+
+#[tokio::test]
+async fn a_write_on_one_instance_is_never_followed_by_a_stale_read_on_another() {
+    let a = TestApp::spawn().await;
+    let b = TestApp::spawn_beside(&a.settings).await;
+    let (admin, id, slug) = shop(&a).await;
+    let detail = format!("/api/v1/products/{slug}/");
+    let list = "/api/v1/products/?ordering=price";
+    let categories = "/api/v1/categories/";
+    for round in 1..=10 {
+        warm(&b, &detail).await;
+        warm(&b, list).await;
+        warm(&b, categories).await;
+        let price = 100 + round;
+        let r = a
+            .patch(
+                &format!("/api/v1/products/{id}/"),
+                Some(&admin),
+                &json!({"price": price}),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        // The very next read on the other instance.
+        assert_eq!(read(&b, &detail).await.0["price"], price, "round {round}");
+        assert_eq!(read(&b, list).await.0["results"][0]["price"], price);
+        let r = a
+            .post(
+                "/api/v1/categories/",
+                Some(&admin),
+                &json!({"name": format!("Room {round}")}),
+            )
+            .await;
+        assert_eq!(r.status(), 201);
+        assert_eq!(read(&b, categories).await.0["count"], round);
+    }
+}
+
+#[tokio::test]
+async fn stock_taken_by_an_order_on_one_instance_shows_on_the_other_at_once() {
+    let a = TestApp::spawn().await;
+    let b = TestApp::spawn_beside(&a.settings).await;
+    let (_, id, slug) = shop(&a).await;
+    let detail = format!("/api/v1/products/{slug}/");
+    let (_, token, _) = a.customer("buyer@emporium.test").await;
+    for n in 1..=3 {
+        warm(&b, &detail).await;
+        crate::orders::place(&a, &token, json!([{"product_id": id, "quantity": 2}])).await;
+        assert_eq!(read(&b, &detail).await.0["stock"], 50 - 2 * n);
+    }
+}
+
+/// A TCP proxy to Redis that can stall: bytes stop flowing both ways while
+/// connections stay open, as with a hung network path.
+struct StallingProxy {
+    port: u16,
+    stalled: Arc<AtomicBool>,
+    cut: tokio::sync::broadcast::Sender<()>,
+}
+
+impl StallingProxy {
+    async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let stalled = Arc::new(AtomicBool::new(false));
+        let (cut, _) = tokio::sync::broadcast::channel(4);
+        let flag = Arc::clone(&stalled);
+        let cuts = cut.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = TcpStream::connect("127.0.0.1:6379").await else {
+                    continue;
+                };
+                let (cr, cw) = client.into_split();
+                let (sr, sw) = server.into_split();
+                tokio::spawn(pump(cr, sw, Arc::clone(&flag), cuts.subscribe()));
+                tokio::spawn(pump(sr, cw, Arc::clone(&flag), cuts.subscribe()));
+            }
+        });
+        Self { port, stalled, cut }
+    }
+
+    /// Closes every open connection (new ones are accepted).
+    fn cut_all(&self) {
+        let _ = self.cut.send(());
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    stalled: Arc<AtomicBool>,
+    mut cut: tokio::sync::broadcast::Receiver<()>,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = tokio::select! {
+            read = from.read(&mut buf) => match read {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            },
+            _ = cut.recv() => return,
+        };
+        while stalled.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_instance_whose_channel_stalls_stops_serving_its_view_before_a_write_answers() {
+    let a = TestApp::spawn().await;
+    let proxy = StallingProxy::start().await;
+    let mut beside = a.settings.clone();
+    beside.redis.url = proxy.url();
+    let b = TestApp::spawn_beside(&beside).await;
+    assert!(b.actors.catalog_view.is_settled(), "b's view settled");
+    let (admin, id, slug) = shop(&a).await;
+    let detail = format!("/api/v1/products/{slug}/");
+    warm(&b, &detail).await;
+
+    // b's channel hangs without closing: no acknowledgement will come.
+    proxy.stalled.store(true, Ordering::SeqCst);
+    let r = a
+        .patch(
+            &format!("/api/v1/products/{id}/"),
+            Some(&admin),
+            &json!({"price": 777}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    // a waited out b's lease, so b no longer trusts its view: the read
+    // goes to the database (Redis is unreachable for b) and is fresh.
+    let (body, from_view) = read(&b, &detail).await;
+    assert_eq!(body["price"], 777);
+    assert!(!from_view);
+
+    // The channel recovers; b serves from its view again, still fresh.
+    proxy.stalled.store(false, Ordering::SeqCst);
+    warm(&b, &detail).await;
+    assert_eq!(read(&b, &detail).await.0["price"], 777);
+}
+
+#[tokio::test]
+async fn a_dropped_subscription_bypasses_the_view_until_it_is_back() {
+    let a = TestApp::spawn().await;
+    let proxy = StallingProxy::start().await;
+    let mut beside = a.settings.clone();
+    beside.redis.url = proxy.url();
+    let b = TestApp::spawn_beside(&beside).await;
+    let (admin, id, slug) = shop(&a).await;
+    let detail = format!("/api/v1/products/{slug}/");
+    warm(&b, &detail).await;
+    // Every Redis connection of b closes, its subscription with them.
+    proxy.cut_all();
+    let r = a
+        .patch(
+            &format!("/api/v1/products/{id}/"),
+            Some(&admin),
+            &json!({"price": 555}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(read(&b, &detail).await.0["price"], 555);
+    // Resubscribed, b fills and serves its view again.
+    warm(&b, &detail).await;
+    assert_eq!(read(&b, &detail).await.0["price"], 555);
+}
