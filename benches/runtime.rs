@@ -15,8 +15,8 @@ use emporium::actors::runtime::{run_probe, ActorClient, Probe};
 use emporium::config::{Domain, Settings};
 use emporium::domain::auth::{PasswordHasher, Role, TokenKeys};
 use emporium::store::catalog_cache::CatalogCache;
-use emporium::store::catalog_view::CatalogView;
 use emporium::store::database::lazy_pool;
+use emporium::store::read_view::{CatalogView, Page};
 use emporium::store::redis::pool as redis_pool;
 
 fn tokens(c: &mut Criterion) {
@@ -88,6 +88,7 @@ fn actor_round_trip(c: &mut Criterion) {
                 redis_pool(&settings_for_actor.redis).expect("redis pool"),
                 &settings_for_actor.redis.url,
                 "bench",
+                "catalog",
             );
             let addr = Supervisor::start_in_arbiter(&arbiter.handle(), move |_| {
                 CatalogActor::new(pool, cache, view, 900, Duration::from_secs(3600), m)
@@ -97,6 +98,7 @@ fn actor_round_trip(c: &mut Criterion) {
                 redis_pool(&settings_for_actor.redis).expect("redis pool"),
                 &settings_for_actor.redis.url,
                 "bench-view",
+                "catalog",
             );
             edge_view.start();
             view_tx.send(edge_view).expect("send view");
@@ -130,8 +132,10 @@ fn actor_round_trip(c: &mut Criterion) {
         view.put(
             view.ticket(),
             "public-list:page".into(),
-            10_000,
-            bytes::Bytes::from(vec![b'x'; 12_000]),
+            Page {
+                count: 10_000,
+                body: bytes::Bytes::from(vec![b'x'; 12_000]),
+            },
         );
         let mut group = c.benchmark_group("catalog_view");
         group.bench_function("hit", |b| b.iter(|| view.get("public-list:page")));

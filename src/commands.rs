@@ -115,10 +115,11 @@ pub async fn seed_demo(
     if !cache.bump_generation().await {
         tracing::warn!("could not reach Redis to invalidate cached catalog responses");
     }
-    store::catalog_view::CatalogView::new(
+    store::read_view::CatalogView::new(
         store::redis::pool(&settings.redis)?,
         &settings.redis.url,
         &settings.database.prefix,
+        "catalog",
     )
     .invalidate()
     .await;

@@ -21,8 +21,8 @@ use crate::config::{Domain, Settings};
 use crate::domain::auth::{PasswordHasher, TokenKeys};
 use crate::domain::payments::retry::RetryPolicy;
 use crate::store::catalog_cache::{CacheStatsSnapshot, CatalogCache};
-use crate::store::catalog_view::CatalogView;
 use crate::store::database::lazy_pool;
+use crate::store::read_view::{AuthView, CatalogView};
 
 /// Ceiling of the payments pool's connections, whatever the worker count.
 const MAX_PAYMENT_CONNECTIONS: u32 = 40;
@@ -42,6 +42,9 @@ pub struct Actors {
     /// The catalog's in-process read view: the edge reads it without a
     /// hop; only the catalog actor's loads fill it and its writes clear it.
     pub catalog_view: CatalogView,
+    /// Auth's read view: principals and profiles, read by the edge without
+    /// a hop; filled by auth's answers, cleared by its writes.
+    pub auth_view: AuthView,
 }
 
 /// The running actors and the arbiters they live on.
@@ -73,6 +76,12 @@ impl Cluster {
         let mut arbiters = Vec::new();
 
         let hasher = Arc::new(PasswordHasher::new()?);
+        let auth_view = AuthView::new(
+            crate::store::redis::pool(&settings.redis)?,
+            &settings.redis.url,
+            &db.prefix,
+            "auth",
+        );
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let auth_service = AuthService::new(
             lazy_pool(db, Domain::Auth)?,
@@ -80,6 +89,7 @@ impl Cluster {
             hasher,
             cores,
             settings.auth.refresh_ttl_secs,
+            auth_view.clone(),
         );
         let auth_metrics = ActorMetrics::new(Domain::Auth.name(), capacity);
         let m = Arc::clone(&auth_metrics);
@@ -102,6 +112,7 @@ impl Cluster {
             crate::store::redis::pool(&settings.redis)?,
             &settings.redis.url,
             &db.prefix,
+            "catalog",
         );
         let view = catalog_view.clone();
         let ttl = settings.catalog.reservation_ttl_secs;
@@ -217,6 +228,7 @@ impl Cluster {
             recommender: ActorClient::new(recommender, recommender_metrics, timeout),
             catalog_cache,
             catalog_view,
+            auth_view,
         };
         Ok(Self {
             actors,

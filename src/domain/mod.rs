@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod catalog;
+pub mod coherence;
 pub mod idempotency;
 pub mod orders;
 pub mod pagination;

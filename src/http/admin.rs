@@ -12,7 +12,7 @@ use crate::actors::runtime::{Probe, ProbeReply};
 
 use super::rate_limit::RateLimitStats;
 use crate::store::catalog_cache::CacheStatsSnapshot;
-use crate::store::catalog_view::ViewStatsSnapshot;
+use crate::store::read_view::ViewStatsSnapshot;
 
 /// Routes of this module.
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -4,10 +4,11 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use actix_web::http::header;
+use actix_web::http::header::{self, ContentType};
 use actix_web::middleware::DefaultHeaders;
 use actix_web::web::{self, Data, Json};
 use actix_web::{HttpRequest, HttpResponse};
+use bytes::Bytes;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -20,6 +21,7 @@ use crate::actors::auth::messages::*;
 use crate::domain::auth::{check_password_policy, normalize_email, Role};
 use crate::domain::pagination::Page;
 use crate::domain::validation::ValidationErrors;
+use crate::store::read_view::AuthEntry;
 
 /// Longest display name accepted.
 const MAX_NAME_CHARS: usize = 150;
@@ -251,10 +253,23 @@ async fn change_password(
     Ok(Json(pair))
 }
 
-async fn me(state: Data<AppState>, user: Authenticated) -> Result<Json<UserView>, ApiError> {
-    Ok(Json(
-        state.actors.auth.call(GetMe { principal: user.0 }).await?,
-    ))
+async fn me(state: Data<AppState>, user: Authenticated) -> Result<HttpResponse, ApiError> {
+    let view = &state.actors.auth_view;
+    let key = format!("profile:{}", user.0.user_id);
+    let body = match view.get(&key) {
+        Some(AuthEntry::Profile(body)) => body,
+        _ => {
+            let ticket = view.ticket();
+            let me = state.actors.auth.call(GetMe { principal: user.0 }).await?;
+            let body =
+                Bytes::from(serde_json::to_vec(&me).map_err(|e| ApiError::Internal(e.into()))?);
+            view.put(ticket, key, AuthEntry::Profile(body.clone()));
+            body
+        }
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .body(body))
 }
 
 async fn list_users(

@@ -18,6 +18,7 @@ use crate::domain::catalog::category::validate_category;
 use crate::domain::catalog::listing::{ProductQuery, RawProductQuery};
 use crate::domain::catalog::product::{ProductDraft, ProductPatch};
 use crate::store::catalog::{CategoryRow, ProductRow};
+use crate::store::read_view::Page;
 
 /// Routes of this module.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -137,7 +138,14 @@ async fn list_categories(
             let (rows, count) = state.actors.catalog.call(ListCategories(paging)).await?;
             let results =
                 Bytes::from(serde_json::to_vec(&rows).map_err(|e| ApiError::Internal(e.into()))?);
-            view.put(ticket, key, count, results.clone());
+            view.put(
+                ticket,
+                key,
+                Page {
+                    count,
+                    body: results.clone(),
+                },
+            );
             (count, results, Served::Actor(CacheStatus::Miss))
         }
     };
@@ -304,7 +312,14 @@ async fn list_products(
             let cached: CachedList<'_> = serde_json::from_str(&json)
                 .map_err(|e| ApiError::Internal(anyhow::anyhow!("cached listing: {e}")))?;
             let results = Bytes::copy_from_slice(cached.results.get().as_bytes());
-            view.put(ticket, key, cached.count, results.clone());
+            view.put(
+                ticket,
+                key,
+                Page {
+                    count: cached.count,
+                    body: results.clone(),
+                },
+            );
             (cached.count, results, Served::Actor(cache))
         }
     };
@@ -343,7 +358,14 @@ async fn get_product(
         })
         .await?;
     let body = Bytes::copy_from_slice(json.as_bytes());
-    view.put(ticket, view_key, 0, body.clone());
+    view.put(
+        ticket,
+        view_key,
+        Page {
+            count: 0,
+            body: body.clone(),
+        },
+    );
     Ok(json_with_cache(body, Served::Actor(cache)))
 }
 

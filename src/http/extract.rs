@@ -17,6 +17,7 @@ use super::state::AppState;
 use crate::actors::auth::messages::ResolvePrincipal;
 use crate::domain::auth::{Principal, TokenError};
 use crate::domain::validation::ValidationErrors;
+use crate::store::read_view::AuthEntry;
 
 /// A JSON body of type `T`. Refuses a non-JSON content type (415), a body
 /// over the limit (413), unparseable JSON (400), and fields that are
@@ -221,14 +222,49 @@ async fn resolve(state: &AppState, header: &header::HeaderValue) -> Result<Princ
         }
         ApiError::invalid_token()
     })?;
-    Ok(state
+    // Who the user is now, from auth's view when it holds them: coherent
+    // with every write that changes it, so a revoked token is refused on
+    // the next request here too.
+    let view = &state.actors.auth_view;
+    let key = access_key(claims.sub);
+    if let Some(AuthEntry::Access {
+        token_version,
+        role,
+        is_active,
+    }) = view.get(&key)
+    {
+        if is_active && token_version == claims.ver {
+            return Ok(Principal {
+                user_id: claims.sub,
+                role,
+            });
+        }
+        return Err(ApiError::invalid_token());
+    }
+    let ticket = view.ticket();
+    let principal = state
         .actors
         .auth
         .call(ResolvePrincipal {
             user_id: claims.sub,
             token_version: claims.ver,
         })
-        .await?)
+        .await?;
+    view.put(
+        ticket,
+        key,
+        AuthEntry::Access {
+            token_version: claims.ver,
+            role: principal.role,
+            is_active: true,
+        },
+    );
+    Ok(principal)
+}
+
+/// The auth view's key of a user's access.
+fn access_key(user: uuid::Uuid) -> String {
+    format!("access:{user}")
 }
 
 /// One rule for every API route: credentials that are sent are checked,

@@ -5,9 +5,9 @@
 pub mod auth;
 pub mod catalog;
 pub mod catalog_cache;
-pub mod catalog_view;
 pub mod database;
 pub mod idempotency;
 pub mod orders;
 pub mod payments;
+pub mod read_view;
 pub mod redis;

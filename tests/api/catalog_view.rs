@@ -94,14 +94,14 @@ async fn stock_taken_by_an_order_on_one_instance_shows_on_the_other_at_once() {
 
 /// A TCP proxy to Redis that can stall: bytes stop flowing both ways while
 /// connections stay open, as with a hung network path.
-struct StallingProxy {
+pub struct StallingProxy {
     port: u16,
     stalled: Arc<AtomicBool>,
     cut: tokio::sync::broadcast::Sender<()>,
 }
 
 impl StallingProxy {
-    async fn start() -> Self {
+    pub async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let stalled = Arc::new(AtomicBool::new(false));
@@ -127,7 +127,12 @@ impl StallingProxy {
         let _ = self.cut.send(());
     }
 
-    fn url(&self) -> String {
+    /// Bytes stop (or start again) flowing both ways.
+    pub fn stall(&self, on: bool) {
+        self.stalled.store(on, Ordering::SeqCst);
+    }
+
+    pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 }
@@ -169,7 +174,7 @@ async fn an_instance_whose_channel_stalls_stops_serving_its_view_before_a_write_
     warm(&b, &detail).await;
 
     // b's channel hangs without closing: no acknowledgement will come.
-    proxy.stalled.store(true, Ordering::SeqCst);
+    proxy.stall(true);
     let r = a
         .patch(
             &format!("/api/v1/products/{id}/"),
@@ -185,7 +190,7 @@ async fn an_instance_whose_channel_stalls_stops_serving_its_view_before_a_write_
     assert!(!from_view);
 
     // The channel recovers; b serves from its view again, still fresh.
-    proxy.stalled.store(false, Ordering::SeqCst);
+    proxy.stall(false);
     warm(&b, &detail).await;
     assert_eq!(read(&b, &detail).await.0["price"], 777);
 }

@@ -95,11 +95,13 @@ impl TestApp {
             .await
             .expect("instance thread answered")
             .expect("instance started");
-        // Until its catalog view has settled, an instance serves reads from
+        // Until its read views have settled, an instance serves reads from
         // the actor and its writes wait a whole lease; tests start after.
         // (With Redis unreachable it never settles; go on after a while.)
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-        while !actors.catalog_view.is_settled() && std::time::Instant::now() < deadline {
+        while !(actors.catalog_view.is_settled() && actors.auth_view.is_settled())
+            && std::time::Instant::now() < deadline
+        {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         Self {

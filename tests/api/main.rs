@@ -18,6 +18,7 @@ mod orders;
 mod payments;
 mod recommendations;
 mod register;
+mod revocation;
 mod runtime;
 mod seed_demo;
 mod tokens;

@@ -104,9 +104,10 @@ async fn actor_metrics_count_handled_messages_and_latency() {
     app.register("ann@example.com").await;
     app.get("/api/v1/auth/me/", Some(&admin)).await;
     let after = actor(&app, &admin, "auth").await;
-    // register + me + the principal checks of me and of this report.
+    // register + me (the principal checks are answered by the auth view
+    // once it holds the admin).
     let handled = after["handled"].as_u64().expect("n") - before["handled"].as_u64().expect("n");
-    assert!(handled >= 3, "handled {handled}");
+    assert!(handled >= 2, "handled {handled}");
     assert!(after["latency_us"]["p99"].as_u64().expect("p99") > 0);
     assert!(after["latency_us"]["max"].as_u64() >= after["latency_us"]["p50"].as_u64());
     let report: Value = app

@@ -15,6 +15,7 @@ use super::error::AuthError;
 use super::messages::*;
 use crate::domain::auth::{PasswordHasher, Principal, RefreshToken, Role, TokenKeys};
 use crate::store::auth::{self as store, UserFilter, UserRow};
+use crate::store::read_view::AuthView;
 
 /// The auth domain's state, shared by every in-flight handler.
 #[derive(Clone)]
@@ -29,6 +30,9 @@ pub struct AuthService {
     /// registration for a taken email can take as long without hashing.
     hash_micros: Arc<AtomicU64>,
     refresh_ttl_secs: i64,
+    /// Principals and profiles the edge reads without a hop; every change
+    /// of who a user is clears it on every instance before answering.
+    view: AuthView,
 }
 
 /// Starting guess of a hash's duration, until one has been measured.
@@ -42,6 +46,7 @@ impl AuthService {
         hasher: Arc<PasswordHasher>,
         max_concurrent_hashes: usize,
         refresh_ttl_secs: i64,
+        view: AuthView,
     ) -> Self {
         Self {
             pool,
@@ -50,7 +55,13 @@ impl AuthService {
             hashing: Arc::new(Semaphore::new(max_concurrent_hashes.max(1))),
             hash_micros: Arc::new(AtomicU64::new(INITIAL_HASH_MICROS)),
             refresh_ttl_secs,
+            view,
         }
+    }
+
+    /// The read view, for starting its channel.
+    pub fn view(&self) -> &AuthView {
+        &self.view
     }
 
     /// The pool, for lifecycle messages.
@@ -222,6 +233,8 @@ impl AuthService {
         store::bump_token_version(&mut tx, msg.principal.user_id).await?;
         store::revoke_user_refresh_tokens(&mut tx, msg.principal.user_id).await?;
         tx.commit().await?;
+        // Old access tokens are refused on the very next request anywhere.
+        self.view.invalidate().await;
         Ok(())
     }
 
@@ -252,6 +265,7 @@ impl AuthService {
             )
             .await?;
         tx.commit().await?;
+        self.view.invalidate().await;
         Ok(pair)
     }
 
@@ -317,6 +331,7 @@ impl AuthService {
             store::revoke_user_refresh_tokens(&mut tx, msg.user_id).await?;
         }
         tx.commit().await?;
+        self.view.invalidate().await;
         user_view(row)
     }
 }

@@ -39,6 +39,8 @@ impl Actor for AuthActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         on_started(ctx, &self.metrics);
+        // The view's channel runs on this actor's thread; started once.
+        self.service.view().start();
     }
 }
 

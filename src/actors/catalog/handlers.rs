@@ -23,8 +23,8 @@ use crate::store::catalog::{
     self as store, constraints, CategoryRow, ProductFilter, ProductRow, ProductSnapshot,
 };
 use crate::store::catalog_cache::{CatalogCache, Lookup};
-use crate::store::catalog_view::CatalogView;
 use crate::store::database::retry_on_contention;
+use crate::store::read_view::CatalogView;
 
 /// PostgreSQL's codes for unique and foreign-key violations.
 const UNIQUE_VIOLATION: &str = "23505";

@@ -19,7 +19,7 @@ use super::metrics::ActorMetrics;
 use super::runtime::{every, on_started};
 use crate::store::catalog::{CategoryRow, ProductFeatureRow, ProductRow, ProductSnapshot};
 use crate::store::catalog_cache::CatalogCache;
-use crate::store::catalog_view::CatalogView;
+use crate::store::read_view::CatalogView;
 use uuid::Uuid;
 
 /// The catalog domain actor.

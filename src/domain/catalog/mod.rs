@@ -2,7 +2,6 @@
 //! listings are filtered and keyed, and how stock reservations are checked.
 
 pub mod category;
-pub mod coherence;
 pub mod demo;
 pub mod listing;
 pub mod product;

@@ -1,16 +1,19 @@
-//! The catalog's in-process read view: pages already serialised, shared as
-//! `Bytes`, read by the edge without a hop to the catalog actor and kept
-//! coherent across instances through a Redis channel (the protocol is in
-//! `domain::catalog::coherence`).
+//! An in-process read view of one domain: values the edge reads without a
+//! hop to the domain's actor, kept coherent across instances through a
+//! Redis channel (the protocol is in `domain::coherence`).
 //!
-//! The catalog actor owns it: only its loads fill it (through the edge,
+//! The domain's actor owns it: only its answers fill it (through the edge,
 //! which hands a miss's answer back with the ticket taken before the
 //! call), and only its writes invalidate it, here and on every instance,
 //! before the write answers. While the channel is down the view is not
-//! served at all; reads go to the actor (and its Redis cache) as before.
+//! served at all; reads go to the actor as before.
+//!
+//! The catalog keeps pages already serialised ([`Page`]: `Bytes`, never
+//! parsed again); auth keeps who a token's user is ([`AuthEntry`]).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -19,19 +22,68 @@ use serde::Serialize;
 use tokio::sync::Notify;
 
 use super::redis::{connection, RedisPool};
-use crate::domain::catalog::coherence::{Coherence, Signal, Wait, LEASE, PING_EVERY};
+use crate::domain::auth::Role;
+use crate::domain::coherence::{Coherence, Signal, Wait, LEASE, PING_EVERY};
 
-/// Most bytes the view holds; least recently used pages leave first.
-const CAPACITY_BYTES: u64 = 64 * 1024 * 1024;
+/// Most bytes the view holds. A page that would overflow it empties the
+/// view first: every write empties it anyway, so recency bookkeeping on
+/// each read (which an LRU needs, and which showed as latency spikes under
+/// load) would buy little.
+const CAPACITY_BYTES: usize = 64 * 1024 * 1024;
 /// How long the subscriber waits before reconnecting after a failure.
 const RECONNECT: Duration = Duration::from_millis(250);
 
-/// One cached page: a listing's count (0 for a single product) and body.
+/// What a view may hold: anything cheap to clone that knows its size.
+pub trait ViewValue: Clone + Send + Sync + 'static {
+    /// Bytes it takes, for the view's budget.
+    fn size(&self) -> usize;
+}
+
+/// One cached page: a listing's count (0 for a single item) and body.
 #[derive(Debug, Clone)]
-pub struct Entry {
-    epoch: u64,
+pub struct Page {
     pub count: i64,
     pub body: Bytes,
+}
+
+impl ViewValue for Page {
+    fn size(&self) -> usize {
+        self.body.len()
+    }
+}
+
+/// What auth keeps per user: who the user is now, and their profile.
+#[derive(Debug, Clone)]
+pub enum AuthEntry {
+    /// Checked against each token's version, so a bumped version (logout
+    /// everywhere, new password) refuses old tokens on the next request.
+    Access {
+        token_version: i32,
+        role: Role,
+        is_active: bool,
+    },
+    /// `GET /auth/me/`'s body.
+    Profile(Bytes),
+}
+
+impl ViewValue for AuthEntry {
+    fn size(&self) -> usize {
+        match self {
+            AuthEntry::Access { .. } => 16,
+            AuthEntry::Profile(body) => body.len(),
+        }
+    }
+}
+
+/// The catalog's view: pages.
+pub type CatalogView = ReadView<Page>;
+/// Auth's view: principals and profiles.
+pub type AuthView = ReadView<AuthEntry>;
+
+#[derive(Debug, Clone)]
+struct Stored<V> {
+    epoch: u64,
+    value: V,
 }
 
 /// Taken before a miss goes to the actor; a page loaded under a ticket is
@@ -51,8 +103,54 @@ pub struct ViewStatsSnapshot {
     pub entries: u64,
 }
 
-struct Inner {
-    pages: moka::sync::Cache<String, Entry>,
+/// The values, by key, and their size in bytes.
+struct Values<V> {
+    map: RwLock<HashMap<String, Stored<V>>>,
+    bytes: AtomicUsize,
+}
+
+impl<V: ViewValue> Values<V> {
+    fn new() -> Self {
+        Self {
+            map: RwLock::default(),
+            bytes: AtomicUsize::new(0),
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<Stored<V>> {
+        self.map
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    fn insert(&self, key: String, entry: Stored<V>) {
+        let size = key.len() + entry.value.size();
+        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+        if self.bytes.load(Ordering::Relaxed) + size > CAPACITY_BYTES {
+            map.clear();
+            self.bytes.store(0, Ordering::Relaxed);
+        }
+        let old = map.insert(key, entry).map_or(0, |old| old.value.size());
+        self.bytes
+            .fetch_add(size.saturating_sub(old), Ordering::Relaxed);
+    }
+
+    fn invalidate_all(&self) {
+        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+        map.clear();
+        self.bytes.store(0, Ordering::Relaxed);
+    }
+
+    fn entry_count(&self) -> u64 {
+        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
+        u64::try_from(map.len()).unwrap_or(u64::MAX)
+    }
+}
+
+struct Inner<V> {
+    pages: Values<V>,
     state: Mutex<Coherence>,
     /// Mirrors of the state for lock-free reads: the epoch and the lease's
     /// end in milliseconds after `base` (0: no lease).
@@ -72,25 +170,27 @@ struct Inner {
     received: AtomicU64,
 }
 
-/// Handle to the view; cheap to clone.
-#[derive(Clone)]
-pub struct CatalogView {
-    inner: Arc<Inner>,
+/// Handle to a view; cheap to clone.
+pub struct ReadView<V> {
+    inner: Arc<Inner<V>>,
 }
 
-impl CatalogView {
-    /// A view for the catalog under `prefix`, signalling through the Redis
-    /// at `url` (a dedicated subscriber connection) and `pool` (publishes).
-    pub fn new(pool: RedisPool, url: &str, prefix: &str) -> Self {
+impl<V> Clone for ReadView<V> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<V: ViewValue> ReadView<V> {
+    /// A view of `domain` under `prefix`, signalling through the Redis at
+    /// `url` (a dedicated subscriber connection) and `pool` (publishes).
+    pub fn new(pool: RedisPool, url: &str, prefix: &str, domain: &str) -> Self {
         let me = uuid::Uuid::new_v4().simple().to_string();
         Self {
             inner: Arc::new(Inner {
-                pages: moka::sync::Cache::builder()
-                    .weigher(|k: &String, v: &Entry| {
-                        u32::try_from(k.len() + v.body.len()).unwrap_or(u32::MAX)
-                    })
-                    .max_capacity(CAPACITY_BYTES)
-                    .build(),
+                pages: Values::new(),
                 state: Mutex::new(Coherence::new(me)),
                 epoch: AtomicU64::new(0),
                 lease_until_ms: AtomicU64::new(0),
@@ -98,7 +198,7 @@ impl CatalogView {
                 acks: Notify::new(),
                 pool,
                 url: url.to_owned(),
-                channel: format!("{prefix}:catalog:view"),
+                channel: format!("{prefix}:{domain}:view"),
                 nonce: AtomicU64::new(0),
                 started: AtomicBool::new(false),
                 hits: AtomicU64::new(0),
@@ -131,9 +231,9 @@ impl CatalogView {
         (self.millis(Instant::now()) < until).then(|| self.inner.epoch.load(Ordering::Acquire))
     }
 
-    /// The page under `key`, if the view may be served and holds it for
+    /// The value under `key`, if the view may be served and holds it for
     /// the current epoch.
-    pub fn get(&self, key: &str) -> Option<Entry> {
+    pub fn get(&self, key: &str) -> Option<V> {
         let Some(epoch) = self.serving() else {
             self.inner.bypassed.fetch_add(1, Ordering::Relaxed);
             return None;
@@ -141,7 +241,7 @@ impl CatalogView {
         match self.inner.pages.get(key) {
             Some(entry) if entry.epoch == epoch => {
                 self.inner.hits.fetch_add(1, Ordering::Relaxed);
-                Some(entry)
+                Some(entry.value)
             }
             _ => {
                 self.inner.misses.fetch_add(1, Ordering::Relaxed);
@@ -170,12 +270,12 @@ impl CatalogView {
     /// since the ticket was taken. (If an invalidation lands between this
     /// check and the insert, the page carries the old epoch and is never
     /// served.)
-    pub fn put(&self, ticket: Ticket, key: String, count: i64, body: Bytes) {
+    pub fn put(&self, ticket: Ticket, key: String, value: V) {
         let Ticket(Some(epoch)) = ticket else {
             return;
         };
         if self.serving() == Some(epoch) {
-            self.inner.pages.insert(key, Entry { epoch, count, body });
+            self.inner.pages.insert(key, Stored { epoch, value });
         }
     }
 
@@ -280,7 +380,7 @@ impl CatalogView {
     async fn subscribe_forever(self) {
         loop {
             if let Err(e) = self.subscribe_once().await {
-                tracing::debug!(error = %e, "catalog view channel unavailable");
+                tracing::debug!(error = %e, channel = %self.inner.channel, "read view channel unavailable");
             }
             {
                 let mut state = self.state();
@@ -302,7 +402,7 @@ impl CatalogView {
             self.mirror(&state);
         }
         self.inner.pages.invalidate_all();
-        tracing::info!("catalog view subscribed");
+        tracing::info!(channel = %self.inner.channel, "read view subscribed");
         let mut messages = pubsub.into_on_message();
         while let Some(message) = messages.next().await {
             let Ok(raw) = message.get_payload::<String>() else {

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Every hot path in one run, beside /healthz (the edge's ceiling) and
+# pgbench (the database's), printed as one Markdown table of req/s, p50,
+# p99 and the ratio to /healthz (orders: also to pgbench's tps).
+#   GET /healthz
+#   GET /api/v1/products/?…   (cached: warmed first)
+#   GET /api/v1/products/{slug}/
+#   GET /api/v1/categories/
+#   GET /api/v1/auth/me/       (a customer's token)
+#   POST /api/v1/orders/       (one random in-stock product per order)
+#   pgbench, built-in TPC-B-like script, same connections, scale 10
+# Environment: PRODUCTS (10000), DURATION (10s), CONNECTIONS (32),
+# THREADS (2), WORKERS (HTTP workers, 2).
+# Needs wrk and pgbench (Debian packages `wrk`, `postgresql-contrib` or the
+# server's own), PostgreSQL and Redis on localhost.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/instance.sh
+PRODUCTS=${PRODUCTS:-10000}
+OUT=$(mktemp -d)
+LUA=$(mktemp --suffix=.lua)
+TEMP_FILES+=("$LUA")
+PGBENCH_DB="${PREFIX}_pgbench"
+trap 'cleanup; [ -n "${KEEP:-}" ] && echo "wrk output kept in $OUT" >&2 || rm -rf "$OUT"; psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $PGBENCH_DB" postgres >/dev/null 2>&1 || true' EXIT
+
+start_instance BASE
+./target/release/emporium seed-demo --products "$PRODUCTS" --customers 0 --seed 42 >/dev/null
+curl -fsS -XPOST "$BASE/api/v1/auth/register/" -H 'content-type: application/json' \
+  -d '{"email":"buyer@example.com","password":"load test password"}' >/dev/null
+ACCESS=$(curl -fsS -XPOST "$BASE/api/v1/auth/login/" -H 'content-type: application/json' \
+  -d '{"email":"buyer@example.com","password":"load test password"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access"])')
+LIST="/api/v1/products/?category=footwear&ordering=price&page_size=20"
+SLUG=$(curl -fsS "$BASE/api/v1/products/?page_size=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["results"][0]["slug"])')
+DETAIL="/api/v1/products/$SLUG/"
+for path in "$LIST" "$DETAIL" /api/v1/categories/; do
+  curl -fsS "$BASE$path" >/dev/null
+  curl -fsS "$BASE$path" >/dev/null
+done
+IDS=$(curl -fsS "$BASE/api/v1/products/?in_stock=true&page_size=100&ordering=-price" \
+  | python3 -c 'import json,sys; print(",".join(chr(34)+p["id"]+chr(34) for p in json.load(sys.stdin)["results"] if p["stock"] >= 50))')
+cat >"$LUA" <<LUA
+local ids = {$IDS}
+local address = '"shipping_address":{"name":"Load","line1":"1 Bench St","city":"Lyon","postal_code":"69001","country":"FR"}'
+request = function()
+  local body = '{"items":[{"product_id":"' .. ids[math.random(#ids)] .. '","quantity":1}],' .. address .. '}'
+  return wrk.format("POST", "/api/v1/orders/", {["Content-Type"] = "application/json", ["Authorization"] = "Bearer $ACCESS"}, body)
+end
+LUA
+
+# measure KEY WRK-ARGS...: one wrk run, kept for the table.
+measure() {
+  local key=$1
+  shift
+  echo "running $key" >&2
+  wrk --latency -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" "$@" >"$OUT/$key.txt"
+}
+
+measure healthz "$BASE/healthz"
+measure list "$BASE$LIST"
+measure detail "$BASE$DETAIL"
+measure categories "$BASE/api/v1/categories/"
+measure me -H "authorization: Bearer $ACCESS" "$BASE/api/v1/auth/me/"
+measure orders -s "$LUA" "$BASE/api/v1/orders/"
+echo "running pgbench" >&2
+psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $PGBENCH_DB" postgres >/dev/null
+pgbench -h 127.0.0.1 -U postgres -i -q -s 10 "$PGBENCH_DB" >/dev/null 2>&1
+pgbench -h 127.0.0.1 -U postgres -c "$CONNECTIONS" -j "$THREADS" -T "${DURATION%s}" "$PGBENCH_DB" >"$OUT/pgbench.txt" 2>&1
+ORDERS=$(psql -h 127.0.0.1 -U postgres -Atc "SELECT count(*) FROM orders" "${PREFIX}_orders")
+
+python3 - "$OUT" "$ORDERS" <<'PY'
+import re, sys, pathlib
+out = pathlib.Path(sys.argv[1])
+def ms(v):
+    m = re.match(r"([\d.]+)(us|ms|s|m)$", v)
+    if not m:
+        return float("nan")
+    n, unit = m.groups()
+    return float(n) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+def wrk(key):
+    t = (out / f"{key}.txt").read_text()
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
+    p50 = ms(re.search(r"^\s+50%\s+(\S+)", t, re.M).group(1))
+    p99 = ms(re.search(r"^\s+99%\s+(\S+)", t, re.M).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
+    return rps, p50, p99, int(bad.group(1)) if bad else 0
+pg = float(re.search(r"tps = ([\d.]+)", (out / "pgbench.txt").read_text()).group(1))
+rows = [("GET /healthz", "healthz"), ("GET /api/v1/products/?… (cached)", "list"),
+        ("GET /api/v1/products/{slug}/ (cached)", "detail"), ("GET /api/v1/categories/", "categories"),
+        ("GET /api/v1/auth/me/", "me"), ("POST /api/v1/orders/", "orders")]
+ceiling = wrk("healthz")[0]
+print("| path | req/s | p50 ms | p99 ms | × /healthz | non-2xx |")
+print("|---|---|---|---|---|---|")
+for title, key in rows:
+    rps, p50, p99, bad = wrk(key)
+    print(f"| {title} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {rps / ceiling:.3f} | {bad} |")
+rps = wrk("orders")[0]
+print(f"| pgbench (TPC-B-like, same connections) | {pg:,.0f} tps | | | | |")
+print(f"\norders/s ÷ pgbench tps = {rps / pg:.2f}; orders written: {sys.argv[2]}")
+PY
