@@ -8,7 +8,7 @@ use std::time::Duration;
 use actix::{Actor as _, Addr};
 use actix_cors::Cors;
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::middleware::{from_fn, DefaultHeaders, NormalizePath, TrailingSlash};
+use actix_web::middleware::{from_fn, DefaultHeaders};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 use secrecy::ExposeSecret as _;
@@ -19,7 +19,7 @@ use crate::actors::Cluster;
 use crate::config::{Domain, Settings};
 use crate::domain::auth::TokenKeys;
 use crate::http::middleware::{
-    head_as_get, problem_fallback, refuse_nul, request_id, request_timeout,
+    head_as_get, normalize_path, problem_fallback, refuse_nul, request_id, request_timeout,
 };
 use crate::http::rate_limit::RateLimiter;
 use crate::http::{self, AppState};
@@ -120,7 +120,7 @@ impl Application {
                 .wrap(from_fn(request_timeout))
                 .wrap(from_fn(refuse_nul))
                 .wrap(from_fn(problem_fallback))
-                .wrap(NormalizePath::new(TrailingSlash::Trim))
+                .wrap(from_fn(normalize_path))
                 .wrap(from_fn(head_as_get))
                 .wrap(cors(&state.settings))
                 .wrap(DefaultHeaders::new().add(("x-content-type-options", "nosniff")))

@@ -7,6 +7,7 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::InternalError;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::uri::{PathAndQuery, Uri};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::web::Data;
@@ -198,4 +199,72 @@ pub async fn refuse_nul(
             .map_into_right_body());
     }
     Ok(next.call(req).await?.map_into_left_body())
+}
+
+/// The path with trailing slashes trimmed and runs of slashes merged (an
+/// empty result is `/`), or `None` when it is already so. Routes are
+/// declared without a trailing slash; this lets both forms reach them.
+/// (actix's `NormalizePath` does the same with a regex on every request,
+/// which showed in the profile.)
+pub fn normalized_path(path: &str) -> Option<String> {
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.len() == path.len() && !path.contains("//") {
+        return None;
+    }
+    let mut out = String::with_capacity(trimmed.len().max(1));
+    let mut previous_slash = false;
+    for c in trimmed.chars() {
+        if c == '/' && previous_slash {
+            continue;
+        }
+        previous_slash = c == '/';
+        out.push(c);
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    (out != path).then_some(out)
+}
+
+/// Rewrites the request's path with [`normalized_path`] before routing.
+pub async fn normalize_path(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let uri = &req.head().uri;
+    if let Some(path) = normalized_path(uri.path()) {
+        let rebuilt = match uri.query() {
+            Some(query) => format!("{path}?{query}"),
+            None => path,
+        };
+        let mut parts = uri.clone().into_parts();
+        if let Ok(path_and_query) = PathAndQuery::from_maybe_shared(rebuilt) {
+            parts.path_and_query = Some(path_and_query);
+            if let Ok(uri) = Uri::from_parts(parts) {
+                req.match_info_mut().get_mut().update(&uri);
+                req.head_mut().uri = uri;
+            }
+        }
+    }
+    next.call(req).await
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::normalized_path;
+
+    #[test]
+    fn trailing_slashes_go_and_runs_of_slashes_merge() {
+        assert_eq!(
+            normalized_path("/api/v1/products/").as_deref(),
+            Some("/api/v1/products")
+        );
+        assert_eq!(
+            normalized_path("/api//v1///x//").as_deref(),
+            Some("/api/v1/x")
+        );
+        assert_eq!(normalized_path("/api/v1/products"), None);
+        assert_eq!(normalized_path("/"), None);
+        assert_eq!(normalized_path("///").as_deref(), Some("/"));
+    }
 }

@@ -107,15 +107,33 @@ pub struct EventRow {
 const ORDER_COLUMNS: &str =
     "id, user_id, status, total, currency, shipping_address, payment_id, created_at, updated_at";
 
-/// Writes an order, its lines and its first history entry.
+/// Writes a new pending order, its lines and its first history entry in
+/// one statement (one round trip; on its own it is its own transaction).
+/// Returns the order's row and the history entry as stored.
 pub async fn insert_order(
     conn: &mut PgConnection,
     order: &NewOrder<'_>,
     actor: &str,
-) -> Result<OrderRow, sqlx::Error> {
+) -> Result<(OrderRow, HistoryRow), sqlx::Error> {
+    let positions: Vec<i32> = (0..order.lines.len())
+        .map(|p| i32::try_from(p).unwrap_or(i32::MAX))
+        .collect();
+    let products: Vec<Uuid> = order.lines.iter().map(|l| l.product_id).collect();
+    let names: Vec<&str> = order.lines.iter().map(|l| l.name.as_str()).collect();
+    let prices: Vec<i64> = order.lines.iter().map(|l| l.unit_price).collect();
+    let quantities: Vec<i32> = order.lines.iter().map(|l| l.quantity).collect();
+    let totals: Vec<i64> = order.lines.iter().map(|l| l.line_total).collect();
     let row: OrderRow = sqlx::query_as(&format!(
-        "INSERT INTO orders (id, user_id, status, total, currency, shipping_address, expires_at) \
-         VALUES ($1, $2, 'pending', $3, $4, $5, $6) RETURNING {ORDER_COLUMNS}"
+        "WITH o AS (\
+           INSERT INTO orders (id, user_id, status, total, currency, shipping_address, expires_at) \
+           VALUES ($1, $2, 'pending', $3, $4, $5, $6) RETURNING {ORDER_COLUMNS}), \
+         i AS (\
+           INSERT INTO order_items (order_id, position, product_id, name, unit_price, quantity, line_total) \
+           SELECT $1, t.* FROM unnest($7::int[], $8::uuid[], $9::text[], $10::bigint[], $11::int[], $12::bigint[]) AS t), \
+         h AS (\
+           INSERT INTO order_history (order_id, from_status, to_status, actor, reason) \
+           VALUES ($1, NULL, 'pending', $13, 'order placed')) \
+         SELECT * FROM o"
     ))
     .bind(order.id)
     .bind(order.user_id)
@@ -123,11 +141,26 @@ pub async fn insert_order(
     .bind(order.currency)
     .bind(Json(order.shipping_address))
     .bind(order.expires_at)
+    .bind(&positions)
+    .bind(&products)
+    .bind(&names)
+    .bind(&prices)
+    .bind(&quantities)
+    .bind(&totals)
+    .bind(actor)
     .fetch_one(&mut *conn)
     .await?;
-    insert_items(conn, order.id, order.lines).await?;
-    insert_history(conn, order.id, None, "pending", actor, "order placed").await?;
-    Ok(row)
+    // Every part of one statement runs at the same `now()`: the history
+    // entry's time is the order's creation time.
+    let history = HistoryRow {
+        order_id: row.id,
+        from: None,
+        to: "pending".to_owned(),
+        actor: actor.to_owned(),
+        reason: "order placed".to_owned(),
+        at: row.created_at,
+    };
+    Ok((row, history))
 }
 
 /// Writes an order's lines in one statement, in the client's order.

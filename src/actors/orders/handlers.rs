@@ -20,10 +20,12 @@ use crate::actors::idempotency::{
 use crate::actors::runtime::{ActorClient, CallError, RuntimeError};
 use crate::domain::auth::Principal;
 use crate::domain::catalog::stock::normalize_lines;
-use crate::domain::orders::pricing::{price_order, PriceSnapshot};
+use crate::domain::orders::pricing::{price_order, OrderLine, PriceSnapshot};
 use crate::domain::orders::status::{transition, Action, Actor, OrderStatus, TransitionError};
 use crate::store::idempotency::{self, Claim};
-use crate::store::orders::{self as store, NewOrder, OrderFilter, OrderRow, PurchaseRow};
+use crate::store::orders::{
+    self as store, HistoryRow, ItemRow, NewOrder, OrderFilter, OrderRow, PurchaseRow,
+};
 
 /// Overdue orders expired per sweep statement.
 const EXPIRY_BATCH: i64 = 200;
@@ -180,6 +182,7 @@ impl OrdersService {
 
         // Saga step 2: write the order, bound to the request's idempotency
         // key in the same transaction. If that fails, compensate.
+        let actor = format!("user:{}", msg.user_id);
         let new = NewOrder {
             id: order_id,
             user_id: msg.user_id,
@@ -190,20 +193,26 @@ impl OrdersService {
             expires_at: Utc::now() + chrono::Duration::seconds(self.pending_ttl_secs),
         };
         let written = async {
-            let mut tx = self.pool.begin().await?;
-            let row = store::insert_order(&mut tx, &new, &format!("user:{}", msg.user_id)).await?;
-            if let Some(lease) = &msg.lease {
-                if !idempotency::bind_effect(&mut tx, lease, order_id).await? {
-                    tx.rollback().await?;
-                    return Err(OrdersError::IdempotencyLeaseLost);
-                }
+            let mut conn = self.pool.acquire().await?;
+            let Some(lease) = &msg.lease else {
+                // One statement, its own transaction: one round trip.
+                return Ok(store::insert_order(&mut conn, &new, &actor).await?);
+            };
+            // With an idempotency key the order and its binding to the key
+            // commit together, only while the lease holds.
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            let placed = store::insert_order(&mut tx, &new, &actor).await?;
+            if !idempotency::bind_effect(&mut tx, lease, order_id).await? {
+                tx.rollback().await?;
+                return Err(OrdersError::IdempotencyLeaseLost);
             }
             tx.commit().await?;
-            Ok::<_, OrdersError>(row)
+            Ok::<_, OrdersError>(placed)
         }
         .await;
         match written {
-            Ok(row) => self.view(row).await,
+            // Built from what was written, without reading it back.
+            Ok((row, history)) => Ok(placed_view(row, &priced.lines, history)),
             Err(e) => {
                 self.release_unwritten(order_id, "order write failed").await;
                 Err(e)
@@ -461,5 +470,31 @@ impl OrdersService {
 
     pub async fn release_key(&self, msg: ReleaseIdempotencyKey) -> Result<(), RuntimeError> {
         keys::release_key(&self.pool, msg).await
+    }
+}
+
+/// The view of an order just placed, from what was written.
+fn placed_view(row: OrderRow, lines: &[OrderLine], history: HistoryRow) -> OrderView {
+    OrderView {
+        items: lines
+            .iter()
+            .map(|l| ItemRow {
+                order_id: row.id,
+                product_id: l.product_id,
+                name: l.name.clone(),
+                unit_price: l.unit_price,
+                quantity: l.quantity,
+                line_total: l.line_total,
+            })
+            .collect(),
+        history: vec![history],
+        id: row.id,
+        user_id: row.user_id,
+        status: row.status,
+        total: row.total,
+        currency: row.currency,
+        shipping_address: row.shipping_address.0,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
     }
 }
