@@ -348,16 +348,21 @@ impl<V: ViewValue> ReadView<V> {
             .map_err(|_| anyhow::anyhow!("publish timed out"))?
     }
 
-    /// Starts the subscriber and the pinger on the current runtime, once
-    /// per view (an actor restart does not start them again).
+    /// Starts the subscriber and the pinger on a thread of their own, once
+    /// per view (an actor restart does not start them again): on the
+    /// actor's thread, a flood of reads sent to the actor while the lease
+    /// was down delayed the very pings that would renew it.
     pub fn start(&self) {
         if self.inner.started.swap(true, Ordering::SeqCst) {
             return;
         }
+        let arbiter = actix_rt::Arbiter::new();
         let view = self.clone();
-        actix_rt::spawn(async move { view.subscribe_forever().await });
+        arbiter.spawn(async move { view.subscribe_forever().await });
         let view = self.clone();
-        actix_rt::spawn(async move { view.ping_forever().await });
+        arbiter.spawn(async move { view.ping_forever().await });
+        // The arbiter stops with the system.
+        drop(arbiter);
     }
 
     async fn ping_forever(self) {

@@ -98,7 +98,7 @@ impl TestApp {
         // Until its read views have settled, an instance serves reads from
         // the actor and its writes wait a whole lease; tests start after.
         // (With Redis unreachable it never settles; go on after a while.)
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
         while !(actors.catalog_view.is_settled() && actors.auth_view.is_settled())
             && std::time::Instant::now() < deadline
         {
