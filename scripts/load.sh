@@ -18,6 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/instance.sh
 PRODUCTS=${PRODUCTS:-10000}
+HALF_CONNECTIONS=${HALF_CONNECTIONS:-256}
 OUT=$(mktemp -d)
 LUA=$(mktemp --suffix=.lua)
 TEMP_FILES+=("$LUA")
@@ -60,19 +61,20 @@ measure() {
 }
 
 # at_half KEY URL [LUA]: the same path again at about half the rate its
-# peak run reached (each connection pauses between requests; wrk's `delay`
-# hook), for the latency a server not at its limit gives.
+# peak run reached, for the latency a server not at its limit gives: more
+# connections, each pausing between requests (wrk's `delay` hook, whole
+# milliseconds, so the rate is approximate — the table shows what it was).
 at_half() {
   local key=$1 url=$2 lua=${3:-}
   local peak delay script
   peak=$(grep -oP 'Requests/sec:\s+\K[\d.]+' "$OUT/$key.txt")
-  delay=$(python3 -c "print(max(0.0, 1000 * $CONNECTIONS / ($peak / 2)))")
+  delay=$(python3 -c "print(max(1, round(1000 * $HALF_CONNECTIONS / ($peak / 2))))")
   script=$(mktemp --suffix=.lua)
   TEMP_FILES+=("$script")
   [ -n "$lua" ] && cat "$lua" >"$script"
   echo "function delay() return $delay end" >>"$script"
   echo "running $key at half rate" >&2
-  wrk --latency -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$script" "${@:4}" "$url" >"$OUT/$key-half.txt"
+  wrk --latency -t"$THREADS" -c"$HALF_CONNECTIONS" -d"$DURATION" -s "$script" "${@:4}" "$url" >"$OUT/$key-half.txt"
 }
 
 measure healthz "$BASE/healthz"

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::error::ApiError;
 use super::extract::{AdminUser, MaybeAuthenticated, QueryParams, ValidJson};
-use super::pagination::{page_links, page_request};
+use super::pagination::{base_url, page_links, page_request};
 use super::state::AppState;
 use crate::actors::catalog::messages::*;
 use crate::domain::catalog::category::validate_category;
@@ -269,6 +269,22 @@ async fn list_products(
     state: Data<AppState>,
     user: MaybeAuthenticated,
 ) -> Result<HttpResponse, ApiError> {
+    let include_inactive = user.is_admin();
+    // The whole response is kept under what it depends on: who may see
+    // inactive products, the links' base, and the raw query. A hit skips
+    // parsing (only a query that parsed was ever stored), hashing and
+    // building links.
+    let key = format!(
+        "list:{include_inactive}:{}{}?{}",
+        base_url(&req),
+        req.path(),
+        req.query_string()
+    );
+    let view = &state.actors.catalog_view;
+    if let Some(page) = view.get(&key) {
+        return Ok(json_with_cache(page.body, Served::View));
+    }
+    let ticket = view.ticket();
     let params = QueryParams::from_request(&req);
     let query = ProductQuery::parse(RawProductQuery {
         category: params.get("category"),
@@ -285,49 +301,33 @@ async fn list_products(
     })
     .map_err(ApiError::InvalidQuery)?;
     let paging = query.page;
-    let include_inactive = user.is_admin();
-    let key = format!(
-        "{}:{}",
-        if include_inactive {
-            "list"
-        } else {
-            "public-list"
+    let (json, cache) = state
+        .actors
+        .catalog
+        .call(ListProducts {
+            query,
+            include_inactive,
+        })
+        .await?;
+    // Parsed once per miss, to split the count from the results.
+    let cached: CachedList<'_> = serde_json::from_str(&json)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("cached listing: {e}")))?;
+    let (next, previous) = page_links(&req, paging, cached.count)?;
+    let body = page_body(
+        cached.count,
+        next,
+        previous,
+        cached.results.get().as_bytes(),
+    )?;
+    view.put(
+        ticket,
+        key,
+        Page {
+            count: cached.count,
+            body: body.clone(),
         },
-        query.cache_key()
     );
-    let view = &state.actors.catalog_view;
-    let (count, results, served) = match view.get(&key) {
-        Some(entry) => (entry.count, entry.body, Served::View),
-        None => {
-            let ticket = view.ticket();
-            let (json, cache) = state
-                .actors
-                .catalog
-                .call(ListProducts {
-                    query,
-                    include_inactive,
-                })
-                .await?;
-            // Parsed once per miss, to split the count from the results.
-            let cached: CachedList<'_> = serde_json::from_str(&json)
-                .map_err(|e| ApiError::Internal(anyhow::anyhow!("cached listing: {e}")))?;
-            let results = Bytes::copy_from_slice(cached.results.get().as_bytes());
-            view.put(
-                ticket,
-                key,
-                Page {
-                    count: cached.count,
-                    body: results.clone(),
-                },
-            );
-            (cached.count, results, Served::Actor(cache))
-        }
-    };
-    let (next, previous) = page_links(&req, paging, count)?;
-    Ok(json_with_cache(
-        page_body(count, next, previous, &results)?,
-        served,
-    ))
+    Ok(json_with_cache(body, Served::Actor(cache)))
 }
 
 async fn get_product(

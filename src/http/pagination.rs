@@ -51,7 +51,7 @@ pub fn page_links(
 /// else what the request says, reading `Forwarded`/`X-Forwarded-*` only
 /// behind a trusted proxy and accepting a `Host` only if it is a plain
 /// host name or address, so a client cannot point links elsewhere.
-fn base_url(req: &HttpRequest) -> String {
+pub fn base_url(req: &HttpRequest) -> String {
     let settings = req.app_data::<Data<AppState>>().map(|s| &s.settings.http);
     if let Some(base) = settings.and_then(|h| h.public_base_url.as_deref()) {
         if !base.is_empty() {

@@ -66,11 +66,15 @@ async fn reads_are_cached_under_a_normalised_key() {
     let (detail_miss, _) = get(&app, "/api/v1/products/trail-shoe/").await;
     let (detail_hit, _) = get(&app, "/api/v1/products/trail-shoe/").await;
     assert_eq!((detail_miss.as_str(), detail_hit.as_str()), ("MISS", "HIT"));
-    // Hits are answered by the in-process view; misses reach Redis.
+    // The view keeps whole responses by their raw query, so the reordered
+    // query was Redis's hit (normalised key); the detail's second read
+    // was the view's.
     let stats = cache_stats(&app, &admin).await;
     let view = view_stats(&app, &admin).await;
     assert!(
-        view["hits"].as_u64() >= Some(2) && stats["misses"].as_u64() >= Some(2),
+        view["hits"].as_u64() >= Some(1)
+            && stats["hits"].as_u64() >= Some(1)
+            && stats["misses"].as_u64() >= Some(2),
         "{stats} {view}"
     );
 }
