@@ -20,23 +20,29 @@ use crate::domain::catalog::product::{ProductDraft, ProductPatch};
 use crate::store::catalog::{CategoryRow, ProductRow};
 use crate::store::read_view::Page;
 
-/// Routes of this module.
-pub fn routes(cfg: &mut web::ServiceConfig) {
+/// The collections (`/categories`, `/products`): fixed paths, registered
+/// first so the router reaches them without trying a pattern.
+pub fn collection_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
+        web::resource("/products")
+            .route(web::get().to(list_products))
+            .route(web::post().to(create_product)),
+    )
+    .service(
         web::resource("/categories")
             .route(web::get().to(list_categories))
             .route(web::post().to(create_category)),
-    )
-    .service(
+    );
+}
+
+/// One category or product; after the recommendation routes, whose
+/// `/products/recommendations` this pattern would otherwise take.
+pub fn item_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
         web::resource("/categories/{id}")
             .route(web::get().to(get_category))
             .route(web::patch().to(update_category))
             .route(web::delete().to(delete_category)),
-    )
-    .service(
-        web::resource("/products")
-            .route(web::get().to(list_products))
-            .route(web::post().to(create_product)),
     )
     .service(
         web::resource("/products/{id_or_slug}")

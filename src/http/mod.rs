@@ -30,9 +30,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(health::routes).service(
         web::scope("/api/v1")
             .wrap(from_fn(extract::authenticate))
+            .configure(catalog::collection_routes)
             .configure(auth::routes)
             .configure(recommendations::routes)
-            .configure(catalog::routes)
+            .configure(catalog::item_routes)
             .configure(orders::routes)
             .configure(payments::routes)
             .configure(admin::routes),

@@ -468,16 +468,12 @@ pub async fn hold_lines(
 ) -> Result<(), sqlx::Error> {
     let ids: Vec<Uuid> = lines.iter().map(|l| l.product_id).collect();
     let quantities: Vec<i32> = lines.iter().map(|l| l.quantity).collect();
+    // One statement, one round trip: the stock taken and the lines recorded.
     sqlx::query(
-        "UPDATE products p SET stock = p.stock - x.quantity, updated_at = now() \
-         FROM unnest($1::uuid[], $2::int[]) AS x(id, quantity) WHERE p.id = x.id",
-    )
-    .bind(&ids)
-    .bind(&quantities)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "INSERT INTO reservation_items (reservation_id, product_id, quantity) \
+        "WITH taken AS (\
+           UPDATE products p SET stock = p.stock - x.quantity, updated_at = now() \
+           FROM unnest($2::uuid[], $3::int[]) AS x(id, quantity) WHERE p.id = x.id) \
+         INSERT INTO reservation_items (reservation_id, product_id, quantity) \
          SELECT $1, x.id, x.quantity FROM unnest($2::uuid[], $3::int[]) AS x(id, quantity)",
     )
     .bind(reservation)
