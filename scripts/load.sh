@@ -18,7 +18,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/instance.sh
 PRODUCTS=${PRODUCTS:-10000}
-HALF_CONNECTIONS=${HALF_CONNECTIONS:-256}
 OUT=$(mktemp -d)
 LUA=$(mktemp --suffix=.lua)
 TEMP_FILES+=("$LUA")
@@ -61,20 +60,23 @@ measure() {
 }
 
 # at_half KEY URL [LUA]: the same path again at about half the rate its
-# peak run reached, for the latency a server not at its limit gives: more
-# connections, each pausing between requests (wrk's `delay` hook, whole
-# milliseconds, so the rate is approximate — the table shows what it was).
+# peak run reached, for the latency a server not at its limit gives: each
+# connection pauses between requests (wrk's `delay` hook, whole
+# milliseconds, so the rate is approximate — the table shows what it was),
+# with enough connections that the pause is at least 5 ms (fast paths) and
+# no fewer than CONNECTIONS (slow ones, whose arrivals then stay spread).
 at_half() {
   local key=$1 url=$2 lua=${3:-}
-  local peak delay script
+  local peak conns delay script
   peak=$(grep -oP 'Requests/sec:\s+\K[\d.]+' "$OUT/$key.txt")
-  delay=$(python3 -c "print(max(1, round(1000 * $HALF_CONNECTIONS / ($peak / 2))))")
+  conns=$(python3 -c "print(max($CONNECTIONS, round($peak / 2 * 0.005)))")
+  delay=$(python3 -c "print(max(1, round(1000 * $conns / ($peak / 2))))")
   script=$(mktemp --suffix=.lua)
   TEMP_FILES+=("$script")
   [ -n "$lua" ] && cat "$lua" >"$script"
   echo "function delay() return $delay end" >>"$script"
   echo "running $key at half rate" >&2
-  wrk --latency -t"$THREADS" -c"$HALF_CONNECTIONS" -d"$DURATION" -s "$script" "${@:4}" "$url" >"$OUT/$key-half.txt"
+  wrk --latency -t"$THREADS" -c"$conns" -d"$DURATION" -s "$script" "${@:4}" "$url" >"$OUT/$key-half.txt"
 }
 
 measure healthz "$BASE/healthz"

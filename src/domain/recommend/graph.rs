@@ -29,7 +29,9 @@ const WALK_FRONTIER: usize = 300;
 /// (they took two thirds of a ranking's time in the profile).
 #[derive(Debug, Clone, Default)]
 pub struct CoPurchase {
-    pub graph: UnGraphMap<u32, f32>,
+    /// Edges of the petgraph graph it was built as; the graph itself is
+    /// dropped once flattened, so a served model holds its edges once.
+    edges: usize,
     adjacency: Vec<Vec<(u32, f32)>>,
     strength: HashMap<u32, f32>,
 }
@@ -84,7 +86,7 @@ impl CoPurchase {
             adjacency[node as usize] = graph.edges(node).map(|(_, other, w)| (other, *w)).collect();
         }
         Self {
-            graph,
+            edges: graph.edge_count(),
             adjacency,
             strength,
         }
@@ -96,7 +98,15 @@ impl CoPurchase {
 
     /// Edges in the graph.
     pub fn edge_count(&self) -> usize {
-        self.graph.edge_count()
+        self.edges
+    }
+
+    /// The weight of the edge between `a` and `b`, if any.
+    pub fn weight(&self, a: usize, b: usize) -> Option<f32> {
+        self.edges_of(a as u32)
+            .iter()
+            .find(|(other, _)| *other as usize == b)
+            .map(|(_, w)| *w)
     }
 
     /// The neighbours of `item`, strongest first (ties by index).
@@ -191,10 +201,10 @@ mod tests {
             order(0, 2.0, &[2]),
             order(1, 1.0, &[0, 1]),
         ]);
-        assert_eq!(g.graph.edge_weight(0, 1), Some(&2.0));
+        assert_eq!(g.weight(0, 1), Some(2.0));
         // Consecutive orders of user 0: {0,1} then {2}.
-        assert_eq!(g.graph.edge_weight(0, 2), Some(&SAME_USER));
-        assert_eq!(g.graph.edge_weight(1, 2), Some(&SAME_USER));
+        assert_eq!(g.weight(0, 2), Some(SAME_USER));
+        assert_eq!(g.weight(1, 2), Some(SAME_USER));
         assert_eq!(g.edge_count(), 3);
         assert_eq!(g.neighbours(0), vec![(1, 2.0), (2, 0.5)]);
     }
