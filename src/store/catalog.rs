@@ -443,6 +443,21 @@ pub async fn reservation_status(
         .await
 }
 
+/// Locks the requested products in id order and reads them as orders are
+/// priced from them.
+pub async fn lock_snapshots(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+) -> Result<Vec<ProductSnapshot>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, name, price, currency, is_active, stock FROM products \
+         WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+    )
+    .bind(ids)
+    .fetch_all(conn)
+    .await
+}
+
 /// Locks the requested products in id order and reads their stock.
 pub async fn lock_stock(
     conn: &mut PgConnection,

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::error::CatalogError;
 use super::messages::*;
 use crate::domain::catalog::category::{creates_cycle, validate_category};
-use crate::domain::catalog::stock::{normalize_lines, shortfalls, StockLine};
+use crate::domain::catalog::stock::{normalize_lines, shortfalls, StockLevel, StockLine};
 use crate::domain::validation::ValidationErrors;
 use crate::store::catalog::{
     self as store, constraints, CategoryRow, ProductFilter, ProductRow, ProductSnapshot,
@@ -464,6 +464,70 @@ impl CatalogService {
         store::hold_lines(&mut tx, reservation_id, lines).await?;
         tx.commit().await?;
         Ok(ReservationOutcome::Reserved)
+    }
+
+    pub async fn reserve_for_order(
+        &self,
+        msg: ReserveForOrder,
+    ) -> Result<HeldForOrder, CatalogError> {
+        let lines = normalize_lines(&msg.lines).map_err(CatalogError::Validation)?;
+        let held = retry_on_contention("reserve stock", || {
+            self.reserve_for_order_once(msg.reservation_id, &lines)
+        })
+        .await?;
+        if held.held {
+            self.invalidate().await;
+        }
+        Ok(held)
+    }
+
+    async fn reserve_for_order_once(
+        &self,
+        reservation_id: Uuid,
+        lines: &[StockLine],
+    ) -> Result<HeldForOrder, CatalogError> {
+        let mut tx = self.pool.begin().await?;
+        let expires_at = Utc::now() + chrono::Duration::seconds(self.reservation_ttl_secs);
+        if !store::insert_reservation(&mut tx, reservation_id, expires_at).await? {
+            // Ids are new per order; a clash is a release that came first.
+            let status = store::reservation_status(&mut tx, reservation_id).await?;
+            tx.rollback().await?;
+            return Err(CatalogError::ReservationNotHeld(
+                status.unwrap_or_else(|| "unknown".to_owned()),
+            ));
+        }
+        let ids: Vec<_> = lines.iter().map(|l| l.product_id).collect();
+        let snapshots = store::lock_snapshots(&mut tx, &ids).await?;
+        let levels = snapshots
+            .iter()
+            .map(|s| {
+                let level = StockLevel {
+                    stock: s.stock,
+                    is_active: s.is_active,
+                };
+                (s.id, level)
+            })
+            .collect();
+        let short = shortfalls(lines, &levels);
+        if short.iter().any(|s| s.reason != "insufficient_stock") {
+            // Unknown or inactive: the caller names those lines from the
+            // snapshots; nothing is held.
+            tx.rollback().await?;
+            return Ok(HeldForOrder {
+                held: false,
+                snapshots,
+            });
+        }
+        if !short.is_empty() {
+            tx.rollback().await?;
+            return Err(CatalogError::InsufficientStock(short));
+        }
+        store::hold_lines(&mut tx, reservation_id, lines).await?;
+        tx.commit().await?;
+        Ok(HeldForOrder {
+            held: true,
+            snapshots,
+        })
     }
 
     pub async fn release_reservation(&self, msg: ReleaseReservation) -> Result<(), CatalogError> {

@@ -124,6 +124,27 @@ pub struct ReserveStock {
     pub lines: Vec<StockLine>,
 }
 
+/// Hold an order's stock and return the products as they are while held,
+/// in one catalog call and one transaction (the order is priced from these
+/// snapshots). If a product is unknown or inactive nothing is held and the
+/// snapshots come back with `held: false`, so the caller can name the bad
+/// lines; too little stock is `InsufficientStock`, as for [`ReserveStock`].
+#[derive(Debug, Message)]
+#[rtype(result = "Result<HeldForOrder, CatalogError>")]
+pub struct ReserveForOrder {
+    pub reservation_id: Uuid,
+    pub lines: Vec<StockLine>,
+}
+
+/// What [`ReserveForOrder`] found and did.
+#[derive(Debug, Clone)]
+pub struct HeldForOrder {
+    /// Whether the stock is now held under the reservation id.
+    pub held: bool,
+    /// The requested products that exist, locked while read.
+    pub snapshots: Vec<ProductSnapshot>,
+}
+
 /// The result of a reservation request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReservationOutcome {

@@ -90,6 +90,7 @@ route!(ListProducts => list_products, (Json, CacheStatus));
 route!(UpdateProduct => update_product, ProductRow);
 route!(DeleteProduct => delete_product, ());
 route!(ReserveStock => reserve_stock, ReservationOutcome);
+route!(ReserveForOrder => reserve_for_order, HeldForOrder);
 route!(ReleaseReservation => release_reservation, ());
 route!(CommitReservation => commit_reservation, ());
 route!(GetProductSnapshots => product_snapshots, Vec<ProductSnapshot>);

@@ -10,9 +10,7 @@ use uuid::Uuid;
 
 use super::error::OrdersError;
 use super::messages::*;
-use crate::actors::catalog::messages::{
-    CommitReservation, GetProductSnapshots, ReleaseReservation, ReserveStock,
-};
+use crate::actors::catalog::messages::{CommitReservation, ReleaseReservation, ReserveForOrder};
 use crate::actors::catalog::{CatalogActor, CatalogError};
 use crate::actors::idempotency::{
     self as keys, ClaimIdempotencyKey, ReleaseIdempotencyKey, SaveIdempotentResponse,
@@ -140,12 +138,32 @@ impl OrdersService {
         for (index, item) in msg.items.iter().enumerate() {
             positions.entry(item.product_id).or_insert(index);
         }
-        let ids: Vec<Uuid> = lines.iter().map(|l| l.product_id).collect();
-        let snapshots: HashMap<Uuid, PriceSnapshot> = self
+        // Saga step 1: hold the stock (all lines or none) and read the
+        // products as held, in one catalog call, keyed by the order id so
+        // a retried reservation never holds twice.
+        let order_id = Uuid::new_v4();
+        let held = self
             .catalog
-            .call(GetProductSnapshots(ids))
-            .await
-            .map_err(catalog_error)?
+            .call(ReserveForOrder {
+                reservation_id: order_id,
+                lines: lines.clone(),
+            })
+            .await;
+        let held = match held {
+            Ok(held) => held,
+            Err(e) => {
+                if matches!(e, CallError::Timeout(_) | CallError::Unavailable(_)) {
+                    // The reservation may still be made after we stop
+                    // waiting; releasing by id now makes the catalog refuse
+                    // it if so.
+                    self.release_unwritten(order_id, "stock reservation timed out")
+                        .await;
+                }
+                return Err(catalog_error(e));
+            }
+        };
+        let snapshots: HashMap<Uuid, PriceSnapshot> = held
+            .snapshots
             .into_iter()
             .map(|s| {
                 let snapshot = PriceSnapshot {
@@ -157,28 +175,21 @@ impl OrdersService {
                 (s.id, snapshot)
             })
             .collect();
-        let priced =
-            price_order(&lines, &snapshots, &positions).map_err(OrdersError::Validation)?;
-
-        // Saga step 1: hold the stock (all lines or none), keyed by the
-        // order id so a retried reservation never holds twice.
-        let order_id = Uuid::new_v4();
-        let reserved = self
-            .catalog
-            .call(ReserveStock {
-                reservation_id: order_id,
-                lines: lines.clone(),
-            })
-            .await;
-        if let Err(e) = reserved {
-            if matches!(e, CallError::Timeout(_) | CallError::Unavailable(_)) {
-                // The reservation may still be made after we stop waiting;
-                // releasing by id now makes the catalog refuse it if so.
-                self.release_unwritten(order_id, "stock reservation timed out")
-                    .await;
+        let priced = match price_order(&lines, &snapshots, &positions) {
+            Ok(priced) if held.held => priced,
+            Ok(_) => {
+                return Err(OrdersError::Unexpected(anyhow::anyhow!(
+                    "catalog held nothing for lines that price"
+                )))
             }
-            return Err(catalog_error(e));
-        }
+            Err(errors) => {
+                if held.held {
+                    self.release_unwritten(order_id, "order does not price")
+                        .await;
+                }
+                return Err(OrdersError::Validation(errors));
+            }
+        };
 
         // Saga step 2: write the order, bound to the request's idempotency
         // key in the same transaction. If that fails, compensate.
