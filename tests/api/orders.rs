@@ -930,3 +930,55 @@ async fn a_paid_orders_stock_commit_is_recorded_and_retried_until_confirmed() {
     orders_db.close().await;
     catalog_db.close().await;
 }
+
+#[tokio::test]
+async fn an_order_that_does_not_price_holds_no_stock() {
+    let app = TestApp::spawn().await;
+    let (_, admin) = app.admin().await;
+    let (_, token, _) = app.customer("ann@example.com").await;
+    let euro = app
+        .product(&admin, json!({"name": "Boot", "price": 100, "stock": 5}))
+        .await;
+    let dollar = app
+        .product(
+            &admin,
+            json!({"name": "Hat", "price": 100, "currency": "USD", "stock": 5}),
+        )
+        .await;
+    // Held in the catalog, then refused by pricing: the hold is released.
+    let r = app
+        .post(
+            ORDERS,
+            Some(&token),
+            &order_body(json!([{"product_id": euro["id"], "quantity": 2}, {"product_id": dollar["id"], "quantity": 1}])),
+        )
+        .await;
+    let problem = crate::helpers::assert_problem(r, 422, "validation_error").await;
+    assert_eq!(problem["errors"][0]["code"], "currency_mismatch");
+    for p in [&euro, &dollar] {
+        let detail: Value = app
+            .get(&format!("/api/v1/products/{}/", str_of(&p["id"])), None)
+            .await
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(detail["stock"], 5, "{detail}");
+    }
+    // An unknown product is named and nothing is held either.
+    let r = app
+        .post(
+            ORDERS,
+            Some(&token),
+            &order_body(json!([{"product_id": euro["id"], "quantity": 1}, {"product_id": uuid::Uuid::new_v4(), "quantity": 1}])),
+        )
+        .await;
+    let problem = crate::helpers::assert_problem(r, 422, "validation_error").await;
+    assert_eq!(problem["errors"][0]["code"], "unknown");
+    let detail: Value = app
+        .get(&format!("/api/v1/products/{}/", str_of(&euro["id"])), None)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(detail["stock"], 5);
+}
