@@ -19,24 +19,23 @@ async fn get(app: &TestApp, path: &str) -> (String, Value) {
     (cache, r.json().await.expect("json"))
 }
 
-async fn cache_stats(app: &TestApp, admin: &str) -> Value {
+/// One part of the admin runtime report.
+async fn report_part(app: &TestApp, admin: &str, part: &str) -> Value {
     let report: Value = app
         .get("/api/v1/admin/actors/", Some(admin))
         .await
         .json()
         .await
         .expect("json");
-    report["catalog_cache"].clone()
+    report[part].clone()
+}
+
+async fn cache_stats(app: &TestApp, admin: &str) -> Value {
+    report_part(app, admin, "catalog_cache").await
 }
 
 async fn view_stats(app: &TestApp, admin: &str) -> Value {
-    let report: Value = app
-        .get("/api/v1/admin/actors/", Some(admin))
-        .await
-        .json()
-        .await
-        .expect("json");
-    report["catalog_view"].clone()
+    report_part(app, admin, "catalog_view").await
 }
 
 #[tokio::test]

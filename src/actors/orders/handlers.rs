@@ -88,17 +88,10 @@ impl OrdersService {
         let (mut items, mut history) = store::items_and_history(&self.pool, &ids).await?;
         Ok(rows
             .into_iter()
-            .map(|row| OrderView {
-                items: items.remove(&row.id).unwrap_or_default(),
-                history: history.remove(&row.id).unwrap_or_default(),
-                id: row.id,
-                user_id: row.user_id,
-                status: row.status,
-                total: row.total,
-                currency: row.currency,
-                shipping_address: row.shipping_address.0,
-                created_at: row.created_at,
-                updated_at: row.updated_at,
+            .map(|row| {
+                let order_items = items.remove(&row.id).unwrap_or_default();
+                let order_history = history.remove(&row.id).unwrap_or_default();
+                order_view(row, order_items, order_history)
             })
             .collect())
     }
@@ -484,21 +477,11 @@ impl OrdersService {
     }
 }
 
-/// The view of an order just placed, from what was written.
-fn placed_view(row: OrderRow, lines: &[OrderLine], history: HistoryRow) -> OrderView {
+/// An order's view from its row, lines and history.
+fn order_view(row: OrderRow, items: Vec<ItemRow>, history: Vec<HistoryRow>) -> OrderView {
     OrderView {
-        items: lines
-            .iter()
-            .map(|l| ItemRow {
-                order_id: row.id,
-                product_id: l.product_id,
-                name: l.name.clone(),
-                unit_price: l.unit_price,
-                quantity: l.quantity,
-                line_total: l.line_total,
-            })
-            .collect(),
-        history: vec![history],
+        items,
+        history,
         id: row.id,
         user_id: row.user_id,
         status: row.status,
@@ -508,4 +491,20 @@ fn placed_view(row: OrderRow, lines: &[OrderLine], history: HistoryRow) -> Order
         created_at: row.created_at,
         updated_at: row.updated_at,
     }
+}
+
+/// The view of an order just placed, from what was written.
+fn placed_view(row: OrderRow, lines: &[OrderLine], history: HistoryRow) -> OrderView {
+    let items = lines
+        .iter()
+        .map(|l| ItemRow {
+            order_id: row.id,
+            product_id: l.product_id,
+            name: l.name.clone(),
+            unit_price: l.unit_price,
+            quantity: l.quantity,
+            line_total: l.line_total,
+        })
+        .collect();
+    order_view(row, items, vec![history])
 }
