@@ -1,7 +1,5 @@
 //! SQL of the catalog database: categories, products, stock reservations.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::postgres::PgArguments;
@@ -12,7 +10,7 @@ use uuid::Uuid;
 use crate::domain::catalog::category::CategoryFields;
 use crate::domain::catalog::listing::{CategoryRef, Ordering};
 use crate::domain::catalog::product::ProductFields;
-use crate::domain::catalog::stock::{StockLevel, StockLine};
+use crate::domain::catalog::stock::StockLine;
 
 /// A category as stored and as sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -456,23 +454,6 @@ pub async fn lock_snapshots(
     .bind(ids)
     .fetch_all(conn)
     .await
-}
-
-/// Locks the requested products in id order and reads their stock.
-pub async fn lock_stock(
-    conn: &mut PgConnection,
-    ids: &[Uuid],
-) -> Result<BTreeMap<Uuid, StockLevel>, sqlx::Error> {
-    let rows: Vec<(Uuid, i32, bool)> = sqlx::query_as(
-        "SELECT id, stock, is_active FROM products WHERE id = ANY($1) ORDER BY id FOR UPDATE",
-    )
-    .bind(ids)
-    .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, stock, is_active)| (id, StockLevel { stock, is_active }))
-        .collect())
 }
 
 /// Takes the lines out of stock and records them on the reservation.

@@ -17,7 +17,9 @@ use uuid::Uuid;
 use super::error::CatalogError;
 use super::messages::*;
 use crate::domain::catalog::category::{creates_cycle, validate_category};
-use crate::domain::catalog::stock::{normalize_lines, shortfalls, StockLevel, StockLine};
+use crate::domain::catalog::stock::{
+    normalize_lines, shortfalls, Shortfall, StockLevel, StockLine,
+};
 use crate::domain::validation::ValidationErrors;
 use crate::store::catalog::{
     self as store, constraints, CategoryRow, ProductFilter, ProductRow, ProductSnapshot,
@@ -113,6 +115,24 @@ fn to_json<T: Serialize>(value: &T) -> Result<String, CatalogError> {
 struct ListBody<'a> {
     count: i64,
     results: &'a [ProductRow],
+}
+
+/// What one attempt at holding stock found.
+enum Hold {
+    /// Held now; the products as locked.
+    Held(Vec<ProductSnapshot>),
+    /// A reservation with this id exists already, in this status (or none:
+    /// it vanished between the insert and the read).
+    Existing(Option<String>),
+    /// Some lines cannot be served; nothing was held.
+    Short {
+        snapshots: Vec<ProductSnapshot>,
+        short: Vec<Shortfall>,
+    },
+}
+
+fn not_held(status: Option<String>) -> CatalogError {
+    CatalogError::ReservationNotHeld(status.unwrap_or_else(|| "unknown".to_owned()))
 }
 
 impl CatalogService {
@@ -439,31 +459,54 @@ impl CatalogService {
         reservation_id: Uuid,
         lines: &[StockLine],
     ) -> Result<ReservationOutcome, CatalogError> {
+        match self.hold_once(reservation_id, lines).await? {
+            Hold::Held(_) => Ok(ReservationOutcome::Reserved),
+            Hold::Existing(status) if status.as_deref() == Some("held") => {
+                Ok(ReservationOutcome::AlreadyReserved)
+            }
+            // Released before it was made: its caller gave up on it.
+            Hold::Existing(status) => Err(not_held(status)),
+            Hold::Short { short, .. } => Err(CatalogError::InsufficientStock(short)),
+        }
+    }
+
+    /// One attempt at holding `lines` under `reservation_id`, in one
+    /// transaction: the reservation's insert is the idempotency guard (a
+    /// concurrent retry with the same id waits on it, then finds it made),
+    /// then the products are locked in id order and read, and the stock is
+    /// taken only if every line can be served.
+    async fn hold_once(
+        &self,
+        reservation_id: Uuid,
+        lines: &[StockLine],
+    ) -> Result<Hold, CatalogError> {
         let mut tx = self.pool.begin().await?;
         let expires_at = Utc::now() + chrono::Duration::seconds(self.reservation_ttl_secs);
-        // The insert is the idempotency guard: a concurrent retry with the
-        // same id waits on it and then finds the reservation made.
         if !store::insert_reservation(&mut tx, reservation_id, expires_at).await? {
             let status = store::reservation_status(&mut tx, reservation_id).await?;
             tx.rollback().await?;
-            return match status.as_deref() {
-                Some("held") => Ok(ReservationOutcome::AlreadyReserved),
-                // Released before it was made: its caller gave up on it.
-                other => Err(CatalogError::ReservationNotHeld(
-                    other.unwrap_or("unknown").to_owned(),
-                )),
-            };
+            return Ok(Hold::Existing(status));
         }
         let ids: Vec<_> = lines.iter().map(|l| l.product_id).collect();
-        let levels = store::lock_stock(&mut tx, &ids).await?;
+        let snapshots = store::lock_snapshots(&mut tx, &ids).await?;
+        let levels = snapshots
+            .iter()
+            .map(|s| {
+                let level = StockLevel {
+                    stock: s.stock,
+                    is_active: s.is_active,
+                };
+                (s.id, level)
+            })
+            .collect();
         let short = shortfalls(lines, &levels);
         if !short.is_empty() {
             tx.rollback().await?;
-            return Err(CatalogError::InsufficientStock(short));
+            return Ok(Hold::Short { snapshots, short });
         }
         store::hold_lines(&mut tx, reservation_id, lines).await?;
         tx.commit().await?;
-        Ok(ReservationOutcome::Reserved)
+        Ok(Hold::Held(snapshots))
     }
 
     pub async fn reserve_for_order(
@@ -486,48 +529,25 @@ impl CatalogService {
         reservation_id: Uuid,
         lines: &[StockLine],
     ) -> Result<HeldForOrder, CatalogError> {
-        let mut tx = self.pool.begin().await?;
-        let expires_at = Utc::now() + chrono::Duration::seconds(self.reservation_ttl_secs);
-        if !store::insert_reservation(&mut tx, reservation_id, expires_at).await? {
+        match self.hold_once(reservation_id, lines).await? {
+            Hold::Held(snapshots) => Ok(HeldForOrder {
+                held: true,
+                snapshots,
+            }),
             // Ids are new per order; a clash is a release that came first.
-            let status = store::reservation_status(&mut tx, reservation_id).await?;
-            tx.rollback().await?;
-            return Err(CatalogError::ReservationNotHeld(
-                status.unwrap_or_else(|| "unknown".to_owned()),
-            ));
-        }
-        let ids: Vec<_> = lines.iter().map(|l| l.product_id).collect();
-        let snapshots = store::lock_snapshots(&mut tx, &ids).await?;
-        let levels = snapshots
-            .iter()
-            .map(|s| {
-                let level = StockLevel {
-                    stock: s.stock,
-                    is_active: s.is_active,
-                };
-                (s.id, level)
-            })
-            .collect();
-        let short = shortfalls(lines, &levels);
-        if short.iter().any(|s| s.reason != "insufficient_stock") {
+            Hold::Existing(status) => Err(not_held(status)),
             // Unknown or inactive: the caller names those lines from the
             // snapshots; nothing is held.
-            tx.rollback().await?;
-            return Ok(HeldForOrder {
-                held: false,
-                snapshots,
-            });
+            Hold::Short { snapshots, short }
+                if short.iter().any(|s| s.reason != "insufficient_stock") =>
+            {
+                Ok(HeldForOrder {
+                    held: false,
+                    snapshots,
+                })
+            }
+            Hold::Short { short, .. } => Err(CatalogError::InsufficientStock(short)),
         }
-        if !short.is_empty() {
-            tx.rollback().await?;
-            return Err(CatalogError::InsufficientStock(short));
-        }
-        store::hold_lines(&mut tx, reservation_id, lines).await?;
-        tx.commit().await?;
-        Ok(HeldForOrder {
-            held: true,
-            snapshots,
-        })
     }
 
     pub async fn release_reservation(&self, msg: ReleaseReservation) -> Result<(), CatalogError> {
