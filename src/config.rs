@@ -35,6 +35,8 @@ pub struct Settings {
     pub diagnostics: DiagnosticsSettings,
     #[serde(default)]
     pub log: LogSettings,
+    #[serde(default)]
+    pub observability: ObservabilitySettings,
 }
 
 /// Deployment mode.
@@ -295,6 +297,29 @@ pub const DEVELOPMENT_WEBHOOK_SECRET: &str = "whsec_emporium_development_do_not_
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct DiagnosticsSettings {
     pub enabled: bool,
+}
+
+/// Metrics and traces.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ObservabilitySettings {
+    /// When set, `/metrics` asks for `Authorization: Bearer <token>`.
+    pub metrics_token: Option<SecretString>,
+    /// When set, `/metrics` is served on this port only (bound to
+    /// `metrics_host`), not on the API port.
+    pub metrics_port: Option<u16>,
+    /// Address the separate metrics port binds to.
+    pub metrics_host: String,
+}
+
+impl Default for ObservabilitySettings {
+    fn default() -> Self {
+        Self {
+            metrics_token: None,
+            metrics_port: None,
+            metrics_host: "127.0.0.1".into(),
+        }
+    }
 }
 
 /// Log output.
@@ -582,6 +607,23 @@ impl Settings {
                 !self.payments.simulator.panic_on_first_call,
                 "payments.simulator.panic_on_first_call must be false in production".into(),
             );
+            let obs = &self.observability;
+            require(
+                obs.metrics_token.is_some() || obs.metrics_port.is_some(),
+                "in production /metrics must be protected: set observability.metrics_token (EMPORIUM__OBSERVABILITY__METRICS_TOKEN) or serve it on a private observability.metrics_port".into(),
+            );
+        }
+        if let Some(token) = &self.observability.metrics_token {
+            require(
+                token.expose_secret().len() >= 16,
+                "observability.metrics_token must be at least 16 characters".into(),
+            );
+        }
+        if let (Some(port), true) = (self.observability.metrics_port, self.http.port != 0) {
+            require(
+                port != self.http.port,
+                "observability.metrics_port must differ from http.port".into(),
+            );
         }
         problems
     }
@@ -609,7 +651,29 @@ mod tests {
         s.app.environment = Environment::Production;
         s.auth.jwt_secret = SecretString::from("x".repeat(48));
         s.payments.webhook_secret = SecretString::from("y".repeat(40));
+        s.observability.metrics_port = Some(9100);
         s.validate().expect("a strong secret is accepted");
+    }
+
+    #[test]
+    fn production_wants_metrics_protected() {
+        let mut s = settings();
+        s.app.environment = Environment::Production;
+        s.auth.jwt_secret = SecretString::from("x".repeat(48));
+        s.payments.webhook_secret = SecretString::from("y".repeat(40));
+        let problems = s.problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("metrics_token"));
+        s.observability.metrics_token = Some(SecretString::from("t".repeat(24)));
+        s.validate().expect("a token protects /metrics");
+    }
+
+    #[test]
+    fn a_short_metrics_token_is_refused() {
+        refused(
+            |s| s.observability.metrics_token = Some(SecretString::from("short")),
+            "metrics_token",
+        );
     }
 
     /// Asserts that `adjust` breaks exactly a rule mentioning `setting`.

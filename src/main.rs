@@ -153,5 +153,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let address = format!("http://{}:{}", settings.http.host, app.port());
     tracing::info!(%address, prefix = %settings.database.prefix, "emporium listening");
     println!("emporium listening on {address}");
+    if let Some(port) = app.metrics_port() {
+        let host = &settings.observability.metrics_host;
+        println!("metrics on http://{host}:{port}/metrics");
+    }
     app.run_until_stopped().await
 }

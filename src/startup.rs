@@ -18,17 +18,21 @@ use crate::actors::payments::provider::WebhookTarget;
 use crate::actors::Cluster;
 use crate::config::{Domain, Settings};
 use crate::domain::auth::TokenKeys;
+use crate::http::metrics::record_http;
 use crate::http::middleware::{
     head_as_get, normalize_path, problem_fallback, refuse_nul, request_id, request_timeout,
 };
 use crate::http::rate_limit::RateLimiter;
 use crate::http::{self, AppState};
 use crate::store;
+use crate::telemetry::metrics::{Metrics, UPKEEP_EVERY};
 
 /// A built, not yet running, instance.
 pub struct Application {
     port: u16,
     server: Server,
+    /// `/metrics` on a port of its own, when configured.
+    metrics_server: Option<(u16, Server)>,
     cluster: Cluster,
     edge: Addr<EdgeActor>,
 }
@@ -80,7 +84,16 @@ impl Application {
             &settings.auth.audience,
             settings.auth.access_ttl_secs,
         ));
-        let cluster = Cluster::start(&settings, Arc::clone(&keys))?;
+        let metrics = Metrics::new();
+        let cluster = Cluster::start(&settings, Arc::clone(&keys), &metrics)?;
+        let upkeep = Arc::clone(&metrics);
+        actix_rt::spawn(async move {
+            let mut every = tokio::time::interval(UPKEEP_EVERY);
+            loop {
+                every.tick().await;
+                upkeep.run_upkeep();
+            }
+        });
         let rate_limiter = RateLimiter::new(
             store::redis::pool(&settings.redis)?,
             &settings.database.prefix,
@@ -111,16 +124,27 @@ impl Application {
             keys,
             rate_limiter,
             settings: settings.clone(),
+            metrics,
         });
+        let metrics_server = Self::metrics_server(&state)?;
+        let metrics_on_api_port = metrics_server.is_none();
+        let api_state = state.clone();
         let server = HttpServer::new(move || {
+            let state = api_state.clone();
             App::new()
                 .app_data(state.clone())
                 .configure(http::routes)
+                .configure(|cfg| {
+                    if metrics_on_api_port {
+                        http::metrics::routes(cfg);
+                    }
+                })
                 .default_service(web::to(http::not_found))
                 .wrap(from_fn(request_timeout))
                 .wrap(from_fn(refuse_nul))
                 .wrap(from_fn(problem_fallback))
                 .wrap(from_fn(normalize_path))
+                .wrap(from_fn(record_http))
                 .wrap(from_fn(head_as_get))
                 .wrap(cors(&state.settings))
                 .wrap(DefaultHeaders::new().add(("x-content-type-options", "nosniff")))
@@ -135,9 +159,38 @@ impl Application {
         Ok(Self {
             port,
             server,
+            metrics_server,
             cluster,
             edge,
         })
+    }
+
+    /// `/metrics` alone on `observability.metrics_port`, when set.
+    fn metrics_server(state: &web::Data<AppState>) -> anyhow::Result<Option<(u16, Server)>> {
+        let obs = &state.settings.observability;
+        let Some(port) = obs.metrics_port else {
+            return Ok(None);
+        };
+        let listener = TcpListener::bind((obs.metrics_host.as_str(), port))
+            .with_context(|| format!("binding the metrics port {}:{port}", obs.metrics_host))?;
+        let port = listener.local_addr()?.port();
+        let state = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .configure(http::metrics::routes)
+                .default_service(web::to(http::not_found))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)?
+        .run();
+        Ok(Some((port, server)))
+    }
+
+    /// The separate metrics port, when `observability.metrics_port` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_server.as_ref().map(|(port, _)| *port)
     }
 
     /// The bound port.
@@ -159,7 +212,15 @@ impl Application {
     /// Serves until stopped (signal or `StopServer`), then closes the
     /// actors' pools and stops their arbiters.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let metrics = self.metrics_server.map(|(_, server)| {
+            let handle = server.handle();
+            (actix_rt::spawn(server), handle)
+        });
         let result = self.server.await;
+        if let Some((task, handle)) = metrics {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
         self.edge.do_send(StopServer { graceful: false });
         self.cluster.shutdown().await;
         result.context("HTTP server failed")

@@ -23,6 +23,7 @@ use crate::domain::payments::retry::RetryPolicy;
 use crate::store::catalog_cache::{CacheStatsSnapshot, CatalogCache};
 use crate::store::database::lazy_pool;
 use crate::store::read_view::{AuthView, CatalogView};
+use crate::telemetry::metrics::Metrics;
 
 /// Ceiling of the payments pool's connections, whatever the worker count.
 const MAX_PAYMENT_CONNECTIONS: u32 = 40;
@@ -45,6 +46,8 @@ pub struct Actors {
     /// Auth's read view: principals and profiles, read by the edge without
     /// a hop; filled by auth's answers, cleared by its writes.
     pub auth_view: AuthView,
+    /// Each domain's database pool, for its size and idle figures only.
+    db_pools: Arc<[(&'static str, sqlx::PgPool)]>,
 }
 
 /// The running actors and the arbiters they live on.
@@ -69,7 +72,11 @@ where
 
 impl Cluster {
     /// Starts every domain actor. Databases must already be migrated.
-    pub fn start(settings: &Settings, keys: Arc<TokenKeys>) -> anyhow::Result<Self> {
+    pub fn start(
+        settings: &Settings,
+        keys: Arc<TokenKeys>,
+        telemetry: &Metrics,
+    ) -> anyhow::Result<Self> {
         let capacity = settings.actors.mailbox_capacity;
         let timeout = Duration::from_millis(settings.actors.call_timeout_ms);
         let db = &settings.database;
@@ -83,23 +90,27 @@ impl Cluster {
             "auth",
         );
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let mut db_pools = Vec::new();
+        let pool = lazy_pool(db, Domain::Auth)?;
+        db_pools.push((Domain::Auth.name(), pool.clone()));
         let auth_service = AuthService::new(
-            lazy_pool(db, Domain::Auth)?,
+            pool,
             keys,
             hasher,
             cores,
             settings.auth.refresh_ttl_secs,
             auth_view.clone(),
         );
-        let auth_metrics = ActorMetrics::new(Domain::Auth.name(), capacity);
+        let auth_metrics = ActorMetrics::exported(Domain::Auth.name(), capacity, telemetry);
         let m = Arc::clone(&auth_metrics);
         let auth = start_supervised(&mut arbiters, move || AuthActor::new(auth_service, m));
 
-        let catalog_metrics = ActorMetrics::new(Domain::Catalog.name(), capacity);
+        let catalog_metrics = ActorMetrics::exported(Domain::Catalog.name(), capacity, telemetry);
         let (pool, m) = (
             lazy_pool(db, Domain::Catalog)?,
             Arc::clone(&catalog_metrics),
         );
+        db_pools.push((Domain::Catalog.name(), pool.clone()));
         // The catalog owns a Redis pool of its own for caching.
         let catalog_cache = CatalogCache::new(
             crate::store::redis::pool(&settings.redis)?,
@@ -121,9 +132,11 @@ impl Cluster {
             CatalogActor::new(pool, cache, view, ttl, sweep, m)
         });
 
-        let orders_metrics = ActorMetrics::new(Domain::Orders.name(), capacity);
+        let orders_metrics = ActorMetrics::exported(Domain::Orders.name(), capacity, telemetry);
+        let pool = lazy_pool(db, Domain::Orders)?;
+        db_pools.push((Domain::Orders.name(), pool.clone()));
         let orders_service = OrdersService::new(
-            lazy_pool(db, Domain::Orders)?,
+            pool,
             ActorClient::new(catalog.clone(), Arc::clone(&catalog_metrics), timeout),
             settings.orders.pending_ttl_secs,
             Duration::from_secs(settings.orders.idempotency_lock_secs),
@@ -135,7 +148,7 @@ impl Cluster {
             OrdersActor::new(orders_service, sweep, m)
         });
 
-        let payments_metrics = ActorMetrics::new(Domain::Payments.name(), capacity);
+        let payments_metrics = ActorMetrics::exported(Domain::Payments.name(), capacity, telemetry);
         let pay = &settings.payments;
         // The workers share the payments pool; give it room for them.
         let mut pay_db = db.clone();
@@ -145,6 +158,7 @@ impl Cluster {
                 .min(MAX_PAYMENT_CONNECTIONS),
         );
         let pool = lazy_pool(&pay_db, Domain::Payments)?;
+        db_pools.push((Domain::Payments.name(), pool.clone()));
         let simulator = SimulatedProvider::new(
             pool.clone(),
             pay.simulator.clone(),
@@ -205,7 +219,7 @@ impl Cluster {
             .collect();
         arbiters.push(workers_arbiter);
 
-        let recommender_metrics = ActorMetrics::new("recommender", capacity);
+        let recommender_metrics = ActorMetrics::exported("recommender", capacity, telemetry);
         let recommender_service = RecommenderService::new(
             ActorClient::new(catalog.clone(), Arc::clone(&catalog_metrics), timeout),
             ActorClient::new(orders.clone(), Arc::clone(&orders_metrics), timeout),
@@ -229,6 +243,7 @@ impl Cluster {
             catalog_cache,
             catalog_view,
             auth_view,
+            db_pools: db_pools.into(),
         };
         Ok(Self {
             actors,
@@ -284,6 +299,22 @@ impl Actors {
         .iter()
         .map(|m| m.snapshot())
         .collect()
+    }
+
+    /// Each domain's database pool: (domain, open, idle, most).
+    pub fn db_pool_stats(&self) -> Vec<(&'static str, u32, usize, u32)> {
+        self.db_pools
+            .iter()
+            .map(|(name, pool)| {
+                let most = pool.options().get_max_connections();
+                (*name, pool.size(), pool.num_idle(), most)
+            })
+            .collect()
+    }
+
+    /// The catalog cache's Redis pool.
+    pub fn catalog_cache_pool(&self) -> bb8::State {
+        self.catalog_cache.pool_state()
     }
 
     /// The catalog cache's counters.

@@ -23,7 +23,10 @@ pub struct ActorMetrics {
     restarts: AtomicU64,
     rejected_full: AtomicU64,
     timeouts: AtomicU64,
+    in_flight: AtomicUsize,
     latency: Mutex<Histogram<u64>>,
+    /// The same latencies, in seconds, for Prometheus.
+    exported_latency: metrics::Histogram,
 }
 
 /// A point-in-time copy of one actor's metrics, as served by
@@ -34,6 +37,8 @@ pub struct ActorMetricsSnapshot {
     pub name: &'static str,
     /// Messages accepted and not yet answered (waiting or being handled).
     pub queued: usize,
+    /// Handlers running now (the rest of `queued` waits in the mailbox).
+    pub in_flight: usize,
     /// Most messages that may be queued at once.
     pub capacity: usize,
     /// Messages handled to completion.
@@ -64,6 +69,27 @@ pub struct LatencySnapshot {
 impl ActorMetrics {
     /// Metrics for an actor whose mailbox holds `capacity` messages.
     pub fn new(name: &'static str, capacity: usize) -> Arc<Self> {
+        Self::with_exported_latency(name, capacity, metrics::Histogram::noop())
+    }
+
+    /// Metrics whose handler latencies also go to `telemetry`'s
+    /// `emporium_actor_handler_duration_seconds{actor}`.
+    pub fn exported(
+        name: &'static str,
+        capacity: usize,
+        telemetry: &crate::telemetry::metrics::Metrics,
+    ) -> Arc<Self> {
+        let exported = telemetry.scope(
+            || metrics::histogram!("emporium_actor_handler_duration_seconds", "actor" => name),
+        );
+        Self::with_exported_latency(name, capacity, exported)
+    }
+
+    fn with_exported_latency(
+        name: &'static str,
+        capacity: usize,
+        exported_latency: metrics::Histogram,
+    ) -> Arc<Self> {
         let histogram = Histogram::new_with_bounds(1, MAX_TRACKED_MICROS, 2)
             .expect("constant histogram bounds are valid");
         Arc::new(Self {
@@ -76,7 +102,9 @@ impl ActorMetrics {
             restarts: AtomicU64::new(0),
             rejected_full: AtomicU64::new(0),
             timeouts: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
             latency: Mutex::new(histogram),
+            exported_latency,
         })
     }
 
@@ -108,6 +136,7 @@ impl ActorMetrics {
         if !ok {
             self.errors.fetch_add(1, Ordering::Relaxed);
         }
+        self.exported_latency.record(elapsed.as_secs_f64());
         let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         if let Ok(mut histogram) = self.latency.lock() {
             histogram.saturating_record(micros.clamp(1, MAX_TRACKED_MICROS));
@@ -118,6 +147,13 @@ impl ActorMetrics {
     pub fn record_panic(&self, elapsed: Duration) {
         self.panics.fetch_add(1, Ordering::Relaxed);
         self.record_handled(elapsed, false);
+    }
+
+    /// Counts a handler as running until the returned guard drops (also
+    /// when its future is dropped unfinished).
+    pub fn start_handler(self: &Arc<Self>) -> HandlerRunning {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        HandlerRunning(Arc::clone(self))
     }
 
     /// Records a supervisor restart.
@@ -149,6 +185,7 @@ impl ActorMetrics {
         ActorMetricsSnapshot {
             name: self.name,
             queued: self.queued.load(Ordering::Acquire),
+            in_flight: self.in_flight.load(Ordering::Acquire),
             capacity: self.capacity,
             handled: self.handled.load(Ordering::Relaxed),
             errors: self.errors.load(Ordering::Relaxed),
@@ -168,6 +205,16 @@ pub struct MailboxSlot(Arc<ActorMetrics>);
 impl Drop for MailboxSlot {
     fn drop(&mut self) {
         self.0.queued.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// One running handler; dropping it ends the count.
+#[derive(Debug)]
+pub struct HandlerRunning(Arc<ActorMetrics>);
+
+impl Drop for HandlerRunning {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -115,14 +115,17 @@ where
 {
     let metrics = Arc::clone(metrics);
     let started = Instant::now();
+    let running = metrics.start_handler();
     let guarded = AssertUnwindSafe(work).catch_unwind();
     Box::pin(
         wrap_future::<_, A>(guarded).map(move |outcome, _actor, ctx| match outcome {
             Ok(reply) => {
+                drop(running);
                 metrics.record_handled(started.elapsed(), reply.is_ok());
                 reply
             }
             Err(_) => {
+                drop(running);
                 metrics.record_panic(started.elapsed());
                 tracing::error!(
                     actor = metrics.name(),

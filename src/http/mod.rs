@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod idempotency;
+pub mod metrics;
 pub mod middleware;
 pub mod orders;
 pub mod pagination;

@@ -39,6 +39,8 @@ pub struct RateLimitStats {
     pub redis_errors: u64,
     /// Requests refused with 429.
     pub limited: u64,
+    /// Requests counted and let through.
+    pub allowed: u64,
 }
 
 /// Redis-backed fixed-window limiter with keys namespaced by the instance prefix.
@@ -50,6 +52,7 @@ pub struct RateLimiter {
     script: Arc<Script>,
     redis_errors: Arc<AtomicU64>,
     limited: Arc<AtomicU64>,
+    allowed: Arc<AtomicU64>,
 }
 
 impl RateLimiter {
@@ -62,6 +65,7 @@ impl RateLimiter {
             script: Arc::new(Script::new(HIT_SCRIPT)),
             redis_errors: Arc::default(),
             limited: Arc::default(),
+            allowed: Arc::default(),
         }
     }
 
@@ -87,7 +91,10 @@ impl RateLimiter {
                     retry_after_secs: ttl_ms.div_ceil(1000).max(1),
                 }
             }
-            Ok(Ok(_)) => Verdict::Allowed,
+            Ok(Ok(_)) => {
+                self.allowed.fetch_add(1, Ordering::Relaxed);
+                Verdict::Allowed
+            }
             Ok(Err(e)) => self.fail_open(&e.to_string()),
             Err(_) => self.fail_open("timed out"),
         }
@@ -115,11 +122,17 @@ impl RateLimiter {
         }
     }
 
+    /// The Redis pool's connections and wait counters.
+    pub fn pool_state(&self) -> bb8::State {
+        self.pool.state()
+    }
+
     /// The limiter's counters.
     pub fn stats(&self) -> RateLimitStats {
         RateLimitStats {
             redis_errors: self.redis_errors.load(Ordering::Relaxed),
             limited: self.limited.load(Ordering::Relaxed),
+            allowed: self.allowed.load(Ordering::Relaxed),
         }
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::actors::Actors;
 use crate::config::Settings;
 use crate::domain::auth::TokenKeys;
+use crate::telemetry::metrics::Metrics;
 
 use super::rate_limit::RateLimiter;
 
@@ -15,4 +16,6 @@ pub struct AppState {
     pub keys: Arc<TokenKeys>,
     pub rate_limiter: RateLimiter,
     pub settings: Settings,
+    /// This instance's Prometheus registry.
+    pub metrics: Arc<Metrics>,
 }

@@ -91,6 +91,11 @@ impl CatalogCache {
         }
     }
 
+    /// The Redis pool's connections and wait counters.
+    pub fn pool_state(&self) -> bb8::State {
+        self.pool.state()
+    }
+
     /// The cache's counters.
     pub fn stats(&self) -> Arc<CacheStats> {
         Arc::clone(&self.stats)

@@ -18,6 +18,8 @@ pub const PASSWORD: &str = "correct horse battery";
 /// A running instance and a client for it.
 pub struct TestApp {
     pub address: String,
+    /// `http://127.0.0.1:<port>` of the separate metrics port, when set.
+    pub metrics_address: Option<String>,
     pub actors: Actors,
     pub settings: Settings,
     pub client: reqwest::Client,
@@ -80,7 +82,8 @@ impl TestApp {
             actix_rt::System::new().block_on(async move {
                 match Application::build(app_settings, false).await {
                     Ok(app) => {
-                        let _ = tx.send(Ok((app.port(), app.server_handle(), app.actors())));
+                        let ports = (app.port(), app.metrics_port());
+                        let _ = tx.send(Ok((ports, app.server_handle(), app.actors())));
                         if let Err(e) = app.run_until_stopped().await {
                             eprintln!("test instance failed: {e:?}");
                         }
@@ -91,7 +94,7 @@ impl TestApp {
                 }
             });
         });
-        let (port, server, actors) = rx
+        let ((port, metrics_port), server, actors) = rx
             .await
             .expect("instance thread answered")
             .expect("instance started");
@@ -106,6 +109,7 @@ impl TestApp {
         }
         Self {
             address: format!("http://127.0.0.1:{port}"),
+            metrics_address: metrics_port.map(|p| format!("http://127.0.0.1:{p}")),
             actors,
             settings,
             client: reqwest::Client::builder()

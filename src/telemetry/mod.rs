@@ -1,5 +1,7 @@
-//! Structured logging with tracing. Request spans carry the request id, so
-//! every line logged while serving a request names it.
+//! Logs, metrics and traces. Logging: request spans carry the request id,
+//! so every line logged while serving a request names it.
+
+pub mod metrics;
 
 use tracing_subscriber::{fmt, EnvFilter};
 
