@@ -20,6 +20,7 @@ mod orders;
 mod payments;
 mod recommendations;
 mod register;
+mod replicas;
 mod revocation;
 mod runtime;
 mod seed_demo;
