@@ -310,6 +310,9 @@ pub struct ObservabilitySettings {
     pub metrics_port: Option<u16>,
     /// Address the separate metrics port binds to.
     pub metrics_host: String,
+    /// OTLP/HTTP traces endpoint (e.g. `http://otel-collector:4318/v1/traces`);
+    /// none: spans are not exported.
+    pub otlp_endpoint: Option<String>,
 }
 
 impl Default for ObservabilitySettings {
@@ -318,6 +321,7 @@ impl Default for ObservabilitySettings {
             metrics_token: None,
             metrics_port: None,
             metrics_host: "127.0.0.1".into(),
+            otlp_endpoint: None,
         }
     }
 }
@@ -613,6 +617,14 @@ impl Settings {
                 "in production /metrics must be protected: set observability.metrics_token (EMPORIUM__OBSERVABILITY__METRICS_TOKEN) or serve it on a private observability.metrics_port".into(),
             );
         }
+        if let Some(endpoint) = &self.observability.otlp_endpoint {
+            let ok = url::Url::parse(endpoint)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
+            require(
+                ok,
+                "observability.otlp_endpoint must be an http(s) URL, e.g. http://otel-collector:4318/v1/traces".into(),
+            );
+        }
         if let Some(token) = &self.observability.metrics_token {
             require(
                 token.expose_secret().len() >= 16,
@@ -666,6 +678,14 @@ mod tests {
         assert!(problems[0].contains("metrics_token"));
         s.observability.metrics_token = Some(SecretString::from("t".repeat(24)));
         s.validate().expect("a token protects /metrics");
+    }
+
+    #[test]
+    fn an_otlp_endpoint_must_be_an_http_url() {
+        refused(
+            |s| s.observability.otlp_endpoint = Some("collector:4318".into()),
+            "otlp_endpoint",
+        );
     }
 
     #[test]
@@ -794,10 +814,12 @@ mod tests {
         let mut s = settings();
         s.app.environment = Environment::Production;
         s.auth.jwt_secret = SecretString::from("x".repeat(48));
+        s.observability.metrics_port = Some(9100);
         refused(
             |s| {
                 s.app.environment = Environment::Production;
                 s.auth.jwt_secret = SecretString::from("x".repeat(48));
+                s.observability.metrics_port = Some(9100);
             },
             "webhook secret",
         );

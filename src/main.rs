@@ -85,7 +85,11 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = Settings::load(&cli.config)?;
-    telemetry::init(&settings.log);
+    let provider = match settings.observability.otlp_endpoint.as_deref() {
+        Some(endpoint) => Some(telemetry::trace::otlp_provider(endpoint)?),
+        None => None,
+    };
+    let _traces = telemetry::init_with(&settings.log, provider);
     actix_rt::System::new().block_on(async move {
         match cli.command {
             Command::Serve => serve(settings).await,

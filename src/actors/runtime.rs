@@ -15,6 +15,7 @@ use actix::{
 };
 use futures_util::FutureExt as _;
 use serde::{Deserialize, Serialize};
+use tracing::Instrument as _;
 
 use super::metrics::ActorMetrics;
 
@@ -38,6 +39,37 @@ pub enum CallError<E> {
     /// The actor answered with an error of its domain.
     #[error(transparent)]
     Domain(E),
+}
+
+/// A message as it travels to an actor: the typed message and the span of
+/// the call that sent it, so the handler's span joins the caller's trace
+/// (and its logs name the caller's request id) across the hop.
+pub struct Traced<M> {
+    /// The message itself.
+    pub msg: M,
+    /// The sender's span when it sent the message.
+    pub parent: tracing::Span,
+}
+
+impl<M: Message> Message for Traced<M> {
+    type Result = M::Result;
+}
+
+impl<M> Traced<M> {
+    /// The span a handler of this message runs in: a child of the sender's.
+    pub fn span(&self, actor: &'static str) -> tracing::Span {
+        let message = std::any::type_name::<M>()
+            .rsplit("::")
+            .next()
+            .unwrap_or("message");
+        tracing::info_span!(
+            parent: &self.parent,
+            "actor",
+            actor,
+            message,
+            otel.name = format!("{actor} {message}"),
+        )
+    }
 }
 
 /// The edge's handle on one actor: its address, its metrics and the call
@@ -80,14 +112,18 @@ impl<A: Actor> ActorClient<A> {
         M: Message<Result = Result<T, E>> + Send + 'static,
         T: Send + 'static,
         E: Send + 'static,
-        A: Handler<M>,
-        A::Context: ToEnvelope<A, M>,
+        A: Handler<Traced<M>>,
+        A::Context: ToEnvelope<A, Traced<M>>,
     {
         let name = self.metrics.name();
         let _slot = self
             .metrics
             .try_admit()
             .ok_or(CallError::MailboxFull(name))?;
+        let msg = Traced {
+            msg,
+            parent: tracing::Span::current(),
+        };
         match tokio::time::timeout(self.timeout, self.addr.send(msg)).await {
             Ok(Ok(reply)) => reply.map_err(CallError::Domain),
             Ok(Err(MailboxError::Closed)) => Err(CallError::Unavailable(name)),
@@ -116,6 +152,9 @@ where
     let metrics = Arc::clone(metrics);
     let started = Instant::now();
     let running = metrics.start_handler();
+    // Called inside a `Traced` handler, the current span is the message's:
+    // the work, its SQL and Redis calls, and its logs run inside it.
+    let work = work.instrument(tracing::Span::current());
     let guarded = AssertUnwindSafe(work).catch_unwind();
     Box::pin(
         wrap_future::<_, A>(guarded).map(move |outcome, _actor, ctx| match outcome {
@@ -283,17 +322,44 @@ macro_rules! lifecycle_handlers {
         }
 
         impl actix::Handler<$crate::actors::runtime::Shutdown> for $actor {
-            type Result = actix::ResponseFuture<Result<(), $crate::actors::runtime::RuntimeError>>;
+            type Result =
+                actix::ResponseActFuture<Self, Result<(), $crate::actors::runtime::RuntimeError>>;
             fn handle(
                 &mut self,
                 _: $crate::actors::runtime::Shutdown,
                 _: &mut actix::Context<Self>,
             ) -> Self::Result {
                 let pool = self.pool.clone();
-                Box::pin(async move {
+                Box::pin(actix::fut::wrap_future(async move {
                     pool.close().await;
                     Ok(())
-                })
+                }))
+            }
+        }
+
+        $crate::traced_handler!($actor, $crate::actors::runtime::Ping);
+        $crate::traced_handler!($actor, $crate::actors::runtime::Probe);
+        $crate::traced_handler!($actor, $crate::actors::runtime::Shutdown);
+    };
+}
+
+/// Lets an actor receive `$message` as [`Traced`]: the handler runs inside
+/// a span that is a child of the sender's. (One impl per message: a blanket
+/// impl over every message sends trait resolution into a loop.)
+#[macro_export]
+macro_rules! traced_handler {
+    ($actor:ty, $message:ty) => {
+        impl actix::Handler<$crate::actors::runtime::Traced<$message>> for $actor {
+            type Result = <Self as actix::Handler<$message>>::Result;
+
+            fn handle(
+                &mut self,
+                traced: $crate::actors::runtime::Traced<$message>,
+                ctx: &mut actix::Context<Self>,
+            ) -> Self::Result {
+                let span = traced.span(self.metrics.name());
+                let _entered = span.enter();
+                <Self as actix::Handler<$message>>::handle(self, traced.msg, ctx)
             }
         }
     };
@@ -314,5 +380,7 @@ macro_rules! route_to_service {
                 })
             }
         }
+
+        $crate::traced_handler!($actor, $message);
     };
 }

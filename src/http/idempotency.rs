@@ -17,7 +17,7 @@ use super::error::ApiError;
 use crate::actors::idempotency::{
     ClaimIdempotencyKey, ReleaseIdempotencyKey, SaveIdempotentResponse,
 };
-use crate::actors::runtime::ActorClient;
+use crate::actors::runtime::{ActorClient, Traced};
 use crate::domain::idempotency::{
     check_key, decide, fingerprint, Decision, KeyLease, SavedResponse,
 };
@@ -44,6 +44,11 @@ pub fn request_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     })?;
     Ok(Some(key.to_owned()))
 }
+
+/// How long a retry waits for a committed effect's answer to be saved
+/// before recovering it: steps × step.
+const RECOVER_WAIT_STEPS: usize = 5;
+const RECOVER_WAIT_STEP: std::time::Duration = std::time::Duration::from_millis(40);
 
 async fn capture(response: HttpResponse) -> Result<(SavedResponse, HttpResponse), ApiError> {
     let status = response.status();
@@ -102,12 +107,12 @@ pub async fn run_once<A, F, Fut, R, RFut>(
 ) -> Result<HttpResponse, ApiError>
 where
     A: Actor
-        + Handler<ClaimIdempotencyKey>
-        + Handler<SaveIdempotentResponse>
-        + Handler<ReleaseIdempotencyKey>,
-    A::Context: ToEnvelope<A, ClaimIdempotencyKey>
-        + ToEnvelope<A, SaveIdempotentResponse>
-        + ToEnvelope<A, ReleaseIdempotencyKey>,
+        + Handler<Traced<ClaimIdempotencyKey>>
+        + Handler<Traced<SaveIdempotentResponse>>
+        + Handler<Traced<ReleaseIdempotencyKey>>,
+    A::Context: ToEnvelope<A, Traced<ClaimIdempotencyKey>>
+        + ToEnvelope<A, Traced<SaveIdempotentResponse>>
+        + ToEnvelope<A, Traced<ReleaseIdempotencyKey>>,
     F: FnOnce(Option<KeyLease>) -> Fut,
     Fut: Future<Output = Result<HttpResponse, ApiError>>,
     R: FnOnce(Uuid) -> RFut,
@@ -126,7 +131,26 @@ where
         .await?;
     let lease = match claim {
         Claim::Claimed(lease) => lease,
-        Claim::Existing(record) => {
+        Claim::Existing(mut record) => {
+            // An effect without a saved answer: usually its request is saving
+            // the answer right now. Give it a moment, so that every retry
+            // gets the very same answer; only a request that died, or gave
+            // up with a 504, leaves its effect to be recovered.
+            for _ in 0..RECOVER_WAIT_STEPS {
+                if !matches!(decide(&record, &fingerprint), Decision::Recover(_)) {
+                    break;
+                }
+                tokio::time::sleep(RECOVER_WAIT_STEP).await;
+                let again = ClaimIdempotencyKey {
+                    user_id,
+                    key: key.clone(),
+                    fingerprint: fingerprint.clone(),
+                };
+                // A key with an effect is never claimed again, so this only reads.
+                if let Claim::Existing(newer) = actor.call(again).await? {
+                    record = newer;
+                }
+            }
             return match decide(&record, &fingerprint) {
                 Decision::Replay(saved) => Ok(rebuild(&saved, true)),
                 Decision::Recover(resource) => {
@@ -180,8 +204,8 @@ async fn save<A>(
     lease_token: Option<Uuid>,
     saved: &SavedResponse,
 ) where
-    A: Actor + Handler<SaveIdempotentResponse>,
-    A::Context: ToEnvelope<A, SaveIdempotentResponse>,
+    A: Actor + Handler<Traced<SaveIdempotentResponse>>,
+    A::Context: ToEnvelope<A, Traced<SaveIdempotentResponse>>,
 {
     let message = SaveIdempotentResponse {
         user_id,

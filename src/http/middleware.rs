@@ -17,6 +17,7 @@ use tracing::Instrument as _;
 use super::error::{problem_response, ApiError};
 use super::state::AppState;
 use crate::domain::validation::ValidationErrors;
+use crate::telemetry::trace;
 
 /// The request id header, accepted from clients and always echoed.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -61,7 +62,12 @@ pub async fn request_id(
         request_id = %id,
         method = %req.method(),
         path = %req.path(),
+        trace_id = tracing::field::Empty,
+        otel.kind = "server",
     );
+    if let Some(trace_id) = trace::adopt_caller_trace(&span, req.headers()) {
+        span.record("trace_id", trace_id);
+    }
     let started = Instant::now();
     let mut response = match next.call(req).instrument(span.clone()).await {
         Ok(response) => response,

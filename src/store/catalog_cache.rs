@@ -184,6 +184,7 @@ impl CatalogCache {
     }
 
     /// Looks `kind`/`key` up under the current generation.
+    #[tracing::instrument(name = "redis", skip_all, fields(db.system = "redis", db.operation = "get"))]
     pub async fn get(&self, kind: &str, key: &str) -> Lookup {
         if self.needs_bump.load(Ordering::Acquire) && !self.bump_generation().await {
             return Lookup::Bypass;
@@ -211,6 +212,7 @@ impl CatalogCache {
     /// Stores a value under the generation its lookup saw. If a write bumped
     /// the generation meanwhile, the value lands under the old generation,
     /// where no reader looks any more.
+    #[tracing::instrument(name = "redis", skip_all, fields(db.system = "redis", db.operation = "put"))]
     pub async fn put(&self, generation: &str, kind: &str, key: &str, value: &str) {
         let full_key = format!("{}g{generation}:{kind}:{key}", self.namespace);
         let call = async {
@@ -229,6 +231,7 @@ impl CatalogCache {
 
     /// Makes every cached value stale. Returns whether Redis took the bump;
     /// if not, this instance bypasses the cache until a bump succeeds.
+    #[tracing::instrument(name = "redis", skip_all, fields(db.system = "redis", db.operation = "bump_generation"))]
     pub async fn bump_generation(&self) -> bool {
         self.needs_bump.store(true, Ordering::Release);
         // The bump must reach Redis even during a back-off, or a recovered

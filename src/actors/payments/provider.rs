@@ -4,6 +4,9 @@
 //! charge so tests can count them. A real provider replaces it by
 //! implementing [`PaymentProvider`].
 
+use tracing::Instrument as _;
+
+use crate::telemetry::trace;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -288,9 +291,14 @@ impl SimulatedProvider {
         })
         .to_string();
         let http = self.http.clone();
-        actix::spawn(async move {
-            deliver_webhook(&http, &target, body).await;
-        });
+        // The delivery carries the trace of the payment that caused it.
+        let span = tracing::Span::current();
+        actix::spawn(
+            async move {
+                deliver_webhook(&http, &target, body).await;
+            }
+            .instrument(span),
+        );
     }
 
     /// Sends a provider-initiated event (refund, dispute) for a payment, as
@@ -312,9 +320,14 @@ impl SimulatedProvider {
         })
         .to_string();
         let http = self.http.clone();
-        actix::spawn(async move {
-            deliver_webhook(&http, &target, body).await;
-        });
+        // The delivery carries the trace of the payment that caused it.
+        let span = tracing::Span::current();
+        actix::spawn(
+            async move {
+                deliver_webhook(&http, &target, body).await;
+            }
+            .instrument(span),
+        );
         Ok(id)
     }
 }
@@ -332,6 +345,7 @@ async fn deliver_webhook(http: &reqwest::Client, target: &WebhookTarget, body: S
         );
         let sent = http
             .post(&target.url)
+            .headers(trace::outgoing_headers(&tracing::Span::current()))
             .header("content-type", "application/json")
             .header("emporium-signature", signature)
             .body(body.clone())

@@ -104,6 +104,8 @@ impl Handler<Rebuild> for RecommenderActor {
     }
 }
 
+crate::traced_handler!(RecommenderActor, Rebuild);
+
 /// Routes a message to the service method of the same intent.
 macro_rules! route {
     ($message:ty => $method:ident, $reply:ty) => {
