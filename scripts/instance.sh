@@ -28,7 +28,7 @@ cargo build --release --bin emporium >/dev/null
 
 # start_instance NAME [VAR=value ...]: starts `emporium serve` with extra
 # environment, waits until it listens, and sets the variable NAME to its
-# base URL. (No command substitution: the instance must be started by this
+# base URL; EMPORIUM_BIN picks another binary. (No command substitution: the instance must be started by this
 # shell so that cleanup can stop it.)
 start_instance() {
   local name=$1
@@ -36,7 +36,7 @@ start_instance() {
   local log
   log=$(mktemp)
   INSTANCE_LOGS+=("$log")
-  env "$@" ./target/release/emporium serve >"$log" 2>&1 &
+  env "$@" "${EMPORIUM_BIN:-./target/release/emporium}" serve >"$log" 2>&1 &
   INSTANCE_PIDS+=($!)
   for _ in $(seq 1 150); do
     grep -q "listening on" "$log" && break

@@ -62,13 +62,17 @@ impl<M> Traced<M> {
             .rsplit("::")
             .next()
             .unwrap_or("message");
-        tracing::info_span!(
+        let span = tracing::info_span!(
             parent: &self.parent,
             "actor",
             actor,
             message,
-            otel.name = format!("{actor} {message}"),
-        )
+            otel.name = tracing::field::Empty,
+        );
+        if crate::telemetry::trace::exporting() {
+            span.record("otel.name", format!("{actor} {message}"));
+        }
+        span
     }
 }
 

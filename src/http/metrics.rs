@@ -9,7 +9,7 @@ use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::web::{self, Data};
 use actix_web::{HttpRequest, HttpResponse};
-use metrics::{counter, gauge, histogram};
+use metrics::{counter, gauge};
 use secrecy::ExposeSecret as _;
 use subtle::ConstantTimeEq as _;
 
@@ -50,17 +50,10 @@ pub async fn record_http(
         ),
     };
     if let Some(state) = state {
-        let class = status_class(status);
-        let labels = [
-            ("method", method.as_str().to_owned()),
-            ("route", route),
-            ("status", class.to_owned()),
-        ];
-        state.metrics.scope(|| {
-            counter!("emporium_http_requests_total", &labels).increment(1);
-            histogram!("emporium_http_request_duration_seconds", &labels)
-                .record(started.elapsed().as_secs_f64());
-        });
+        let seconds = started.elapsed().as_secs_f64();
+        state
+            .metrics
+            .record_http(method.as_str(), route, status_class(status), seconds);
     }
     result
 }

@@ -7,7 +7,8 @@
 //! from those same sources, so `/metrics` and the admin report cannot
 //! disagree; only latencies are recorded as they happen, into histograms.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
@@ -22,10 +23,21 @@ const LATENCY_BUCKETS: [f64; 14] = [
 /// How often histograms are folded so that unscraped samples do not pile up.
 pub const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
+/// The two series one kind of HTTP request moves.
+#[derive(Clone)]
+struct HttpSeries {
+    requests: metrics::Counter,
+    duration: metrics::Histogram,
+}
+
 /// One instance's metrics registry and its Prometheus text rendering.
 pub struct Metrics {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
+    /// Handles by (method, route template, status class), so a request
+    /// costs one map lookup rather than building and hashing label sets
+    /// in the registry twice (it showed in the `/healthz` profile).
+    http: RwLock<HashMap<(String, String, &'static str), HttpSeries>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -42,7 +54,11 @@ impl Metrics {
             .expect("constant buckets are not empty")
             .build_recorder();
         let handle = recorder.handle();
-        let metrics = Arc::new(Self { recorder, handle });
+        let metrics = Arc::new(Self {
+            recorder,
+            handle,
+            http: RwLock::default(),
+        });
         metrics.scope(describe_all);
         metrics
     }
@@ -50,6 +66,40 @@ impl Metrics {
     /// Runs `record` with this instance's recorder as the macros' target.
     pub fn scope<T>(&self, record: impl FnOnce() -> T) -> T {
         metrics::with_local_recorder(&self.recorder, record)
+    }
+
+    /// Counts one HTTP request and its duration. The label set is bounded:
+    /// `route` is a template (or `unmatched`), `status` a class.
+    pub fn record_http(&self, method: &str, route: String, status: &'static str, seconds: f64) {
+        let key = (method.to_owned(), route, status);
+        let known = self
+            .http
+            .read()
+            .ok()
+            .and_then(|series| series.get(&key).cloned());
+        let series = match known {
+            Some(series) => series,
+            None => {
+                let labels = [
+                    ("method", key.0.clone()),
+                    ("route", key.1.clone()),
+                    ("status", status.to_owned()),
+                ];
+                let series = self.scope(|| HttpSeries {
+                    requests: metrics::counter!("emporium_http_requests_total", &labels),
+                    duration: metrics::histogram!(
+                        "emporium_http_request_duration_seconds",
+                        &labels
+                    ),
+                });
+                if let Ok(mut all) = self.http.write() {
+                    all.insert(key, series.clone());
+                }
+                series
+            }
+        };
+        series.requests.increment(1);
+        series.duration.record(seconds);
     }
 
     /// The Prometheus text exposition of every metric.

@@ -53,6 +53,9 @@ pub fn init_with(settings: &LogSettings, provider: Option<SdkTracerProvider>) ->
     } else {
         fmt::layer().with_target(false).with_filter(filter).boxed()
     };
+    if provider.is_some() {
+        trace::set_exporting();
+    }
     let spans = provider.as_ref().map(|provider| {
         tracing_opentelemetry::layer()
             .with_tracer(provider.tracer(trace::SERVICE_NAME))

@@ -16,6 +16,19 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 /// The service name spans are exported under.
 pub const SERVICE_NAME: &str = "emporium";
 
+/// Whether spans are exported (set once, when the subscriber is installed).
+static EXPORTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Records that an OpenTelemetry layer is installed.
+pub(crate) fn set_exporting() {
+    EXPORTING.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether spans are exported: span names worth building only then.
+pub fn exporting() -> bool {
+    EXPORTING.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// A provider that batches spans to the OTLP/HTTP collector at `endpoint`
 /// (e.g. `http://otel-collector:4318/v1/traces`). Export failures are
 /// logged by the SDK and never reach a request.
@@ -77,6 +90,10 @@ pub fn adopt_caller_trace(
     span: &tracing::Span,
     headers: &actix_web::http::header::HeaderMap,
 ) -> Option<String> {
+    // The common case costs nothing: no caller trace and no export.
+    if !exporting() && !headers.contains_key("traceparent") {
+        return None;
+    }
     let caller = TraceContextPropagator::new().extract(&ActixHeaders(headers));
     let caller_span = caller.span().span_context().clone();
     if caller_span.is_valid() {
