@@ -61,7 +61,7 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
     names
 }
 
-/// The metric families a fresh instance exports (its `# TYPE` lines).
+/// The metric families a fresh instance exports.
 async fn exported_families() -> BTreeSet<String> {
     let app = TestApp::spawn().await;
     // One request so the HTTP families exist.
@@ -72,10 +72,10 @@ async fn exported_families() -> BTreeSet<String> {
         .text()
         .await
         .expect("exposition");
-    text.lines()
-        .filter_map(|l| l.strip_prefix("# TYPE "))
-        .filter_map(|l| l.split_whitespace().next())
-        .map(str::to_owned)
+    openmetrics_parser::prometheus::parse_prometheus(&text)
+        .expect("valid exposition")
+        .families
+        .into_keys()
         .collect()
 }
 

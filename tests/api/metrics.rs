@@ -3,7 +3,7 @@
 //! bearer token and the separate port protect it.
 
 use openmetrics_parser::prometheus::parse_prometheus;
-use openmetrics_parser::{MetricsExposition, PrometheusType, PrometheusValue};
+use openmetrics_parser::{MetricsExposition, PrometheusType, PrometheusValue, Sample};
 use serde_json::json;
 
 use crate::helpers::{actor_metrics, assert_problem, str_of, TestApp};
@@ -27,20 +27,28 @@ async fn scrape(app: &TestApp, base: &str, token: Option<&str>) -> Scrape {
     parse_prometheus(&text).unwrap_or_else(|e| panic!("invalid exposition ({e:?}):\n{text}"))
 }
 
-/// The value of the series `name` whose labels include every pair of
-/// `labels`, summed over the series that match (0 when none does).
-fn value(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
-    let Some(family) = scrape.families.get(name) else {
-        return 0.0;
-    };
-    family
-        .iter_samples()
-        .filter(|s| {
+/// The series of family `name` whose labels include every pair of `labels`.
+fn matching<'a>(
+    scrape: &'a Scrape,
+    name: &str,
+    labels: &'a [(&str, &str)],
+) -> impl Iterator<Item = &'a Sample<PrometheusValue>> {
+    scrape
+        .families
+        .get(name)
+        .into_iter()
+        .flat_map(|family| family.iter_samples())
+        .filter(move |s| {
             let set = s.get_labelset().expect("labels");
             labels
                 .iter()
                 .all(|(k, v)| set.get_label_value(k) == Some(*v))
         })
+}
+
+/// The value of the matching series, summed (0 when none matches).
+fn value(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    matching(scrape, name, labels)
         .map(|s| match &s.value {
             PrometheusValue::Counter(c) => c.value.as_f64(),
             PrometheusValue::Gauge(n) | PrometheusValue::Unknown(n) => n.as_f64(),
@@ -52,14 +60,7 @@ fn value(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
 
 /// Whether a series `name` with every pair of `labels` exists.
 fn has(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> bool {
-    scrape.families.get(name).is_some_and(|family| {
-        family.iter_samples().any(|s| {
-            let set = s.get_labelset().expect("labels");
-            labels
-                .iter()
-                .all(|(k, v)| set.get_label_value(k) == Some(*v))
-        })
-    })
+    matching(scrape, name, labels).next().is_some()
 }
 
 /// Every value the label `label` takes in the family `name`.
