@@ -24,7 +24,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cargo build --release --bin emporium >/dev/null
+# A caller that names its binary (EMPORIUM_BIN) has built it.
+[ -n "${EMPORIUM_BIN:-}" ] || cargo build --release --bin emporium >/dev/null
 
 # start_instance NAME [VAR=value ...]: starts `emporium serve` with extra
 # environment, waits until it listens, and sets the variable NAME to its
@@ -43,7 +44,7 @@ start_instance() {
     sleep 0.2
   done
   local base
-  base=$(grep -o "http://[0-9.]*:[0-9]*" "$log" | head -n 1)
+  base=$(grep -o "http://[0-9.]*:[0-9]*" "$log" | head -n 1 || true)
   [ -n "$base" ] || { cat "$log" >&2; exit 1; }
   printf -v "$name" '%s' "$base"
 }

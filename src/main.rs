@@ -80,10 +80,17 @@ enum Command {
         #[arg(long, default_value = "")]
         name: String,
     },
+    /// Print the OpenAPI 3.1 document of the API (the one served at
+    /// /api/v1/openapi.json); needs no configuration or database.
+    Openapi,
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::Openapi = cli.command {
+        println!("{}", emporium::http::openapi::document_json());
+        return Ok(());
+    }
     let settings = Settings::load(&cli.config)?;
     let provider = match settings.observability.otlp_endpoint.as_deref() {
         Some(endpoint) => Some(telemetry::trace::otlp_provider(endpoint)?),
@@ -148,6 +155,7 @@ fn main() -> anyhow::Result<()> {
                 println!("created admin {email} ({id})");
                 Ok(())
             }
+            Command::Openapi => Ok(()),
         }
     })
 }

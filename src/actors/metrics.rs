@@ -31,7 +31,7 @@ pub struct ActorMetrics {
 
 /// A point-in-time copy of one actor's metrics, as served by
 /// `GET /api/v1/admin/actors/`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ActorMetricsSnapshot {
     /// Actor name, e.g. `auth`.
     pub name: &'static str,
@@ -58,7 +58,7 @@ pub struct ActorMetricsSnapshot {
 }
 
 /// Handler latency summary, in microseconds.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LatencySnapshot {
     pub p50: u64,
     pub p90: u64,

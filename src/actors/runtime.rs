@@ -231,12 +231,13 @@ pub struct Ping;
 
 /// Diagnostics: hold a mailbox slot for `sleep_ms`, then optionally panic.
 /// Reachable over HTTP only when `diagnostics.enabled` is set.
-#[derive(Debug, Clone, Copy, Deserialize, Message)]
+#[derive(Debug, Clone, Copy, Deserialize, Message, utoipa::ToSchema)]
 #[rtype(result = "Result<ProbeReply, RuntimeError>")]
 #[serde(deny_unknown_fields)]
 pub struct Probe {
     /// How long the handler sleeps (at most a minute).
     #[serde(default)]
+    #[schema(maximum = 60_000)]
     pub sleep_ms: u64,
     /// Whether the handler panics after sleeping.
     #[serde(default)]
@@ -244,7 +245,7 @@ pub struct Probe {
 }
 
 /// What a probe reports back.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ProbeReply {
     /// The actor that answered.
     pub actor: &'static str,

@@ -37,8 +37,10 @@ impl PageRequest {
         };
         let page_size = match page_size {
             None => DEFAULT_PAGE_SIZE,
-            Some(raw) => match raw.trim().parse::<u64>() {
-                Ok(n) if n >= 1 => n.min(u64::from(MAX_PAGE_SIZE)) as u32,
+            // Any whole number from 1, however long, is accepted and capped:
+            // the documented range has no upper bound.
+            Some(raw) => match whole_number(raw.trim()) {
+                Some(n) if n >= 1 => n.min(u64::from(MAX_PAGE_SIZE)) as u32,
                 _ => {
                     errors.add(
                         "page_size",
@@ -75,8 +77,16 @@ impl PageRequest {
     }
 }
 
+/// The value of a string of ASCII digits, saturating at `u64::MAX`.
+fn whole_number(raw: &str) -> Option<u64> {
+    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(raw.parse::<u64>().unwrap_or(u64::MAX))
+}
+
 /// One page of results in DRF's envelope.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     /// Total rows across all pages.
     pub count: i64,
@@ -104,6 +114,10 @@ mod tests {
         let p = PageRequest::parse(Some("2"), Some("100000000000")).expect("clamped");
         assert_eq!(p.page_size, MAX_PAGE_SIZE);
         assert_eq!(p.offset(), i64::from(MAX_PAGE_SIZE));
+        let p = PageRequest::parse(None, Some("1000000000000000000000000000000")).expect("clamped");
+        assert_eq!(p.page_size, MAX_PAGE_SIZE);
+        assert!(PageRequest::parse(None, Some("-1")).is_err());
+        assert!(PageRequest::parse(None, Some("0")).is_err());
     }
 
     #[test]

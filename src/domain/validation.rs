@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 /// One problem with one field of a request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// Dotted path of the field, e.g. `email` or `items.0.quantity`.
     pub field: String,

@@ -2,6 +2,7 @@
 
 use actix_web::web::{self, Data, Json};
 use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
 
 use super::error::ApiError;
 use super::extract::{AdminUser, ValidJson};
@@ -9,6 +10,7 @@ use super::state::AppState;
 use crate::actors::metrics::ActorMetricsSnapshot;
 use crate::actors::payments::messages::{GetPoolReport, PoolReport};
 use crate::actors::runtime::{Probe, ProbeReply};
+use crate::domain::validation::ValidationErrors;
 
 use super::rate_limit::RateLimitStats;
 use crate::store::catalog_cache::CacheStatsSnapshot;
@@ -23,7 +25,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
-#[derive(Serialize)]
+/// Longest sleep a probe may ask for.
+const MAX_PROBE_SLEEP_MS: u64 = 60_000;
+
+/// The operations of this module, for the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(paths(actors, probe))]
+pub struct Api;
+
+/// What `GET /admin/actors/` shows.
+#[derive(Serialize, ToSchema)]
 struct RuntimeReport {
     actors: Vec<ActorMetricsSnapshot>,
     rate_limiter: RateLimitStats,
@@ -34,6 +45,14 @@ struct RuntimeReport {
     payment_pool: Option<PoolReport>,
 }
 
+/// Every actor's mailbox, counters and latencies, the rate limiter, the
+/// catalog's caches and the payment pool (admins only).
+#[utoipa::path(get, path = "/admin/actors", tag = "admin", operation_id = "runtime_report",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The runtime report", body = RuntimeReport),
+        (status = 403, description = "`permission_denied`: admins only"),
+    ))]
 async fn actors(state: Data<AppState>, _admin: AdminUser) -> Json<RuntimeReport> {
     let payment_pool = match state.actors.payments.call(GetPoolReport).await {
         Ok(report) => Some(report),
@@ -53,6 +72,18 @@ async fn actors(state: Data<AppState>, _admin: AdminUser) -> Json<RuntimeReport>
 
 /// Makes an actor sleep or panic, to drill overload and supervision. Only
 /// with `diagnostics.enabled`; otherwise the route does not exist (404).
+/// Makes an actor sleep or panic, to drill overload and supervision
+/// (admins only, and only with `diagnostics.enabled`).
+#[utoipa::path(post, path = "/admin/actors/{name}/probe", tag = "admin", operation_id = "probe_actor",
+    security(("bearer" = [])),
+    params(("name" = String, Path, description = "An actor's name, e.g. `catalog`")),
+    request_body = Probe,
+    responses(
+        (status = 200, description = "What the actor did", body = ProbeReply),
+        (status = 403, description = "`permission_denied`: admins only"),
+        (status = 404, description = "`not_found`: no such actor, or diagnostics are off"),
+        (status = 422, description = "`validation_error`: `sleep_ms` over 60000"),
+    ))]
 async fn probe(
     state: Data<AppState>,
     _admin: AdminUser,
@@ -61,6 +92,13 @@ async fn probe(
 ) -> Result<Json<ProbeReply>, ApiError> {
     if !state.settings.diagnostics.enabled {
         return Err(ApiError::NotFound("route"));
+    }
+    if body.0.sleep_ms > MAX_PROBE_SLEEP_MS {
+        return Err(ApiError::Validation(ValidationErrors::single(
+            "sleep_ms",
+            "out_of_range",
+            format!("sleep_ms must be at most {MAX_PROBE_SLEEP_MS}"),
+        )));
     }
     let reply = state
         .actors

@@ -10,6 +10,7 @@ use actix_web::web::{self, Data, Json};
 use actix_web::{HttpRequest, HttpResponse};
 use bytes::Bytes;
 use serde::Deserialize;
+use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
 use super::error::ApiError;
@@ -48,16 +49,45 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
+/// The operations of this module, for the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(paths(
+    register,
+    login,
+    refresh,
+    logout,
+    logout_all,
+    change_password,
+    me,
+    list_users,
+    update_user
+))]
+pub struct Api;
+
 /// Body of `POST /auth/register/`. Unknown fields (such as `role`) are
 /// ignored: registration always makes a customer.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct RegisterRequest {
+    #[schema(format = Email, example = "ada@example.com")]
     email: String,
+    /// 8 to 128 characters, not all digits, not a common password.
+    #[schema(min_length = 8, max_length = 128)]
     password: String,
+    /// Display name, at most 150 characters.
     #[serde(default)]
+    #[schema(max_length = 150)]
     name: Option<String>,
 }
 
+/// Creates a customer account (never an admin, whatever the body says).
+#[utoipa::path(post, path = "/auth/register", tag = "auth", operation_id = "register",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "The account", body = UserView),
+        (status = 409, description = "`email_taken`: an account has this email"),
+        (status = 422, description = "`validation_error`: invalid email, password policy, name too long"),
+        (status = 429, description = "`rate_limited`: too many attempts; see `Retry-After`"),
+    ))]
 async fn register(
     req: HttpRequest,
     state: Data<AppState>,
@@ -97,7 +127,8 @@ async fn register(
     Ok(HttpResponse::Created().json(user))
 }
 
-#[derive(Debug, Deserialize)]
+/// Body of `POST /auth/login/`.
+#[derive(Debug, Deserialize, ToSchema)]
 struct LoginRequest {
     email: String,
     password: String,
@@ -139,6 +170,14 @@ async fn throttle(state: &AppState, checks: &[(&str, &str, u32)]) -> Result<(), 
     Ok(())
 }
 
+/// Exchanges an email and password for an access and refresh token pair.
+#[utoipa::path(post, path = "/auth/login", tag = "auth", operation_id = "login",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "A token pair", body = TokenPair),
+        (status = 401, description = "`invalid_credentials`: no active account with these credentials"),
+        (status = 429, description = "`rate_limited`: too many attempts; see `Retry-After`"),
+    ))]
 async fn login(
     req: HttpRequest,
     state: Data<AppState>,
@@ -179,11 +218,20 @@ async fn login(
     Ok(Json(pair))
 }
 
-#[derive(Debug, Deserialize)]
+/// Body of `POST /auth/refresh/` and `/auth/logout/`.
+#[derive(Debug, Deserialize, ToSchema)]
 struct RefreshRequest {
     refresh: String,
 }
 
+/// Rotates a refresh token into a new pair; the old one is spent, and
+/// reusing it revokes the session.
+#[utoipa::path(post, path = "/auth/refresh", tag = "auth", operation_id = "refresh_token",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new token pair", body = TokenPair),
+        (status = 401, description = "`invalid_token`: refresh token invalid, expired or revoked; `token_reused`: already used, session revoked"),
+    ))]
 async fn refresh(
     state: Data<AppState>,
     body: ValidJson<RefreshRequest>,
@@ -198,6 +246,13 @@ async fn refresh(
     Ok(Json(pair))
 }
 
+/// Revokes one refresh token (its session).
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", operation_id = "logout",
+    request_body = RefreshRequest,
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, description = "`invalid_token`: the refresh token is invalid, expired or revoked"),
+    ))]
 async fn logout(
     state: Data<AppState>,
     body: ValidJson<RefreshRequest>,
@@ -212,6 +267,10 @@ async fn logout(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Revokes every token of the caller (all sessions, access tokens too).
+#[utoipa::path(post, path = "/auth/logout-all", tag = "auth", operation_id = "logout_all",
+    security(("bearer" = [])),
+    responses((status = 204, description = "Every session revoked")))]
 async fn logout_all(state: Data<AppState>, user: Authenticated) -> Result<HttpResponse, ApiError> {
     state
         .actors
@@ -221,13 +280,24 @@ async fn logout_all(state: Data<AppState>, user: Authenticated) -> Result<HttpRe
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Debug, Deserialize)]
+/// Body of `POST /auth/password/`.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ChangePasswordRequest {
     current_password: String,
     new_password: String,
 }
 
+/// Changes the caller's password and revokes every other session; answers
+/// a fresh token pair.
+#[utoipa::path(post, path = "/auth/password", tag = "auth", operation_id = "change_password",
+    security(("bearer" = [])),
+    request_body = ChangePasswordRequest,
+    responses(
+        (status = 200, description = "A new token pair", body = TokenPair),
+        (status = 422, description = "`validation_error`: `current_password` incorrect, or `new_password` breaks the policy"),
+        (status = 429, description = "`rate_limited`: too many attempts; see `Retry-After`"),
+    ))]
 async fn change_password(
     state: Data<AppState>,
     user: Authenticated,
@@ -253,6 +323,10 @@ async fn change_password(
     Ok(Json(pair))
 }
 
+/// The caller's account.
+#[utoipa::path(get, path = "/auth/me", tag = "auth", operation_id = "me",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The caller", body = UserView)))]
 async fn me(state: Data<AppState>, user: Authenticated) -> Result<HttpResponse, ApiError> {
     let view = &state.actors.auth_view;
     let key = format!("profile:{}", user.0.user_id);
@@ -272,6 +346,20 @@ async fn me(state: Data<AppState>, user: Authenticated) -> Result<HttpResponse, 
         .body(body))
 }
 
+/// Lists accounts (admins only), newest first.
+#[utoipa::path(get, path = "/auth/users", tag = "auth", operation_id = "list_users",
+    security(("bearer" = [])),
+    params(
+        crate::http::openapi::PageParams,
+        ("role" = Option<Role>, Query, description = "Only this role"),
+        ("is_active" = Option<bool>, Query, description = "Only active (or inactive) accounts"),
+        ("email" = Option<String>, Query, description = "Emails containing this text"),
+    ),
+    responses(
+        (status = 200, description = "One page of accounts", body = Page<UserView>),
+        (status = 403, description = "`permission_denied`: admins only"),
+        (status = 404, description = "`not_found`: the page is past the last"),
+    ))]
 async fn list_users(
     req: HttpRequest,
     state: Data<AppState>,
@@ -307,13 +395,30 @@ async fn list_users(
 }
 
 /// Body of `PATCH /auth/users/{id}/`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateUserRequest {
+    #[serde(default, deserialize_with = "super::extract::present")]
+    #[schema(nullable = false)]
     role: Option<Role>,
+    #[serde(default, deserialize_with = "super::extract::present")]
+    #[schema(nullable = false)]
     is_active: Option<bool>,
 }
 
+/// Changes an account's role or active flag (admins only). An admin cannot
+/// lock themself out, and the last active admin stays one.
+#[utoipa::path(patch, path = "/auth/users/{id}", tag = "auth", operation_id = "update_user",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The user's id (a UUID)")),
+    request_body = UpdateUserRequest,
+    responses(
+        (status = 200, description = "The account", body = UserView),
+        (status = 403, description = "`permission_denied`: admins only"),
+        (status = 404, description = "`not_found`: no such user"),
+        (status = 409, description = "`self_lockout`: an admin cannot demote or deactivate themself; `last_admin`: the last active admin must stay"),
+        (status = 422, description = "`validation_error`: neither `role` nor `is_active` given"),
+    ))]
 async fn update_user(
     state: Data<AppState>,
     admin: AdminUser,

@@ -5,8 +5,9 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::web::{self, Data, Json};
 use actix_web::{HttpRequest, HttpResponse};
 use bytes::{Bytes, BytesMut};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::value::RawValue;
+use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
 use super::error::ApiError;
@@ -51,15 +52,6 @@ pub fn item_routes(cfg: &mut web::ServiceConfig) {
             .route(web::patch().to(patch_product))
             .route(web::delete().to(delete_product)),
     );
-}
-
-/// Distinguishes "absent" (`None`) from "null" (`Some(None)`) in a patch.
-fn double_option<'de, T, D>(de: D) -> Result<Option<Option<T>>, D::Error>
-where
-    T: Deserialize<'de>,
-    D: Deserializer<'de>,
-{
-    Option::<T>::deserialize(de).map(Some)
 }
 
 /// A path id; anything that is not a UUID names nothing (404).
@@ -113,23 +105,69 @@ fn page_body(
     Ok(body.freeze())
 }
 
-#[derive(Debug, Deserialize)]
+/// The operations of this module, for the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(paths(
+    list_categories,
+    create_category,
+    get_category,
+    update_category,
+    delete_category,
+    list_products,
+    get_product,
+    create_product,
+    replace_product,
+    patch_product,
+    delete_product
+))]
+pub struct Api;
+
+/// Body of `POST /categories/`.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CategoryRequest {
+    #[schema(min_length = 1, max_length = 100, pattern = "[^ \\t\\n\\r]")]
     name: String,
+    /// Lower-case letters, digits and hyphens; derived from the name when
+    /// absent.
+    #[schema(max_length = 100, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$")]
     slug: Option<String>,
     parent_id: Option<Uuid>,
 }
 
-#[derive(Debug, Deserialize)]
+/// Body of `PATCH /categories/{id}/`: the fields to change; a `null`
+/// `parent_id` makes it a root.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CategoryPatchRequest {
+    #[serde(default, deserialize_with = "super::extract::present")]
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 100,
+        pattern = "[^ \\t\\n\\r]"
+    )]
     name: Option<String>,
+    #[serde(default, deserialize_with = "super::extract::present")]
+    #[schema(
+        nullable = false,
+        max_length = 100,
+        pattern = "^[a-z0-9]+(-[a-z0-9]+)*$"
+    )]
     slug: Option<String>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "super::extract::double_option")]
+    #[schema(value_type = Option<Uuid>)]
     parent_id: Option<Option<Uuid>>,
 }
 
+/// Lists categories by name.
+#[utoipa::path(get, path = "/categories", tag = "catalog", operation_id = "list_categories",
+    security((), ("bearer" = [])),
+    params(crate::http::openapi::PageParams),
+    responses(
+        (status = 200, description = "One page of categories", body = crate::domain::pagination::Page<CategoryRow>),
+        (status = 404, description = "`not_found`: the page is past the last"),
+    ))]
 async fn list_categories(
     req: HttpRequest,
     state: Data<AppState>,
@@ -162,6 +200,17 @@ async fn list_categories(
     ))
 }
 
+/// Creates a category (admins only); the slug is derived from the name
+/// when not given.
+#[utoipa::path(post, path = "/categories", tag = "catalog", operation_id = "create_category",
+    security(("bearer" = [])),
+    request_body = CategoryRequest,
+    responses(
+        (status = 201, description = "The category", body = CategoryRow),
+        (status = 403, description = "`permission_denied`: admins only"),
+        (status = 409, description = "`slug_taken`: another category has this slug"),
+        (status = 422, description = "`validation_error`: blank or long name, bad slug, unknown parent"),
+    ))]
 async fn create_category(
     state: Data<AppState>,
     _admin: AdminUser,
@@ -174,6 +223,14 @@ async fn create_category(
     Ok(HttpResponse::Created().json(row))
 }
 
+/// One category.
+#[utoipa::path(get, path = "/categories/{id}", tag = "catalog", operation_id = "get_category",
+    security((), ("bearer" = [])),
+    params(("id" = String, Path, description = "The category's id (a UUID)")),
+    responses(
+        (status = 200, description = "The category", body = CategoryRow),
+        (status = 404, description = "`not_found`: no such category"),
+    ))]
 async fn get_category(
     state: Data<AppState>,
     id: web::Path<String>,
@@ -182,6 +239,19 @@ async fn get_category(
     Ok(Json(state.actors.catalog.call(GetCategory(id)).await?))
 }
 
+/// Changes a category's name, slug or parent (admins only); a parent that
+/// would make a cycle is refused.
+#[utoipa::path(patch, path = "/categories/{id}", tag = "catalog", operation_id = "update_category",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The category's id (a UUID)")),
+    request_body = CategoryPatchRequest,
+    responses(
+        (status = 200, description = "The category", body = CategoryRow),
+        (status = 403, description = "`permission_denied`: admins only"),
+        (status = 404, description = "`not_found`: no such category"),
+        (status = 409, description = "`slug_taken`: another category has this slug"),
+        (status = 422, description = "`validation_error`: invalid field, unknown parent, or a cycle"),
+    ))]
 async fn update_category(
     state: Data<AppState>,
     _admin: AdminUser,
@@ -203,6 +273,16 @@ async fn update_category(
     Ok(Json(row))
 }
 
+/// Deletes an empty category (admins only).
+#[utoipa::path(delete, path = "/categories/{id}", tag = "catalog", operation_id = "delete_category",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The category's id (a UUID)")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "`permission_denied`: admins only"),
+        (status = 404, description = "`not_found`: no such category"),
+        (status = 409, description = "`category_has_products` or `category_has_children`: empty it first"),
+    ))]
 async fn delete_category(
     state: Data<AppState>,
     _admin: AdminUser,
@@ -214,17 +294,29 @@ async fn delete_category(
 }
 
 /// Body of `POST /products/` and `PUT /products/{id}/`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ProductRequest {
+    #[schema(min_length = 1, max_length = 200, pattern = "[^ \\t\\n\\r]")]
     name: String,
+    /// Derived from the name when absent.
+    #[schema(max_length = 100, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$")]
     slug: Option<String>,
+    #[schema(min_length = 1, max_length = 64, pattern = "[^ \\t\\n\\r]")]
     sku: String,
+    #[schema(max_length = 10000)]
     description: Option<String>,
     category_id: Option<Uuid>,
+    /// In minor units of `currency` (cents for USD).
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
     price: i64,
+    /// ISO 4217 code, e.g. `USD`.
+    #[schema(example = "USD", min_length = 3, max_length = 3)]
     currency: String,
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     stock: i64,
+    /// At most 20 tags of at most 40 characters.
+    #[schema(max_items = 20)]
     tags: Option<Vec<String>>,
     is_active: Option<bool>,
 }
@@ -246,20 +338,53 @@ impl From<ProductRequest> for ProductDraft {
     }
 }
 
-/// Body of `PATCH /products/{id}/`.
-#[derive(Debug, Deserialize)]
+/// Body of `PATCH /products/{id}/`: the fields to change (at least one).
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ProductPatchRequest {
+    #[serde(default, deserialize_with = "super::extract::present")]
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 200,
+        pattern = "[^ \\t\\n\\r]"
+    )]
     name: Option<String>,
+    #[serde(default, deserialize_with = "super::extract::present")]
+    #[schema(
+        nullable = false,
+        max_length = 100,
+        pattern = "^[a-z0-9]+(-[a-z0-9]+)*$"
+    )]
     slug: Option<String>,
+    #[serde(default, deserialize_with = "super::extract::present")]
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 64,
+        pattern = "[^ \\t\\n\\r]"
+    )]
     sku: Option<String>,
+    #[serde(default, deserialize_with = "super::extract::present")]
+    #[schema(nullable = false, max_length = 10000)]
     description: Option<String>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "super::extract::double_option")]
+    #[schema(value_type = Option<Uuid>)]
     category_id: Option<Option<Uuid>>,
+    #[serde(default, deserialize_with = "super::extract::present")]
+    #[schema(nullable = false, minimum = 0, maximum = 1_000_000_000_000_i64)]
     price: Option<i64>,
+    #[serde(default, deserialize_with = "super::extract::present")]
+    #[schema(nullable = false, min_length = 3, max_length = 3)]
     currency: Option<String>,
+    #[serde(default, deserialize_with = "super::extract::present")]
+    #[schema(nullable = false, minimum = 0, maximum = 1_000_000_000)]
     stock: Option<i64>,
+    #[serde(default, deserialize_with = "super::extract::present")]
+    #[schema(nullable = false, max_items = 20)]
     tags: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "super::extract::present")]
+    #[schema(nullable = false)]
     is_active: Option<bool>,
 }
 
@@ -270,6 +395,26 @@ struct CachedList<'a> {
     results: &'a RawValue,
 }
 
+/// Lists products, filtered, searched and ordered. Customers and visitors
+/// see active products only; admins see all.
+#[utoipa::path(get, path = "/products", tag = "catalog", operation_id = "list_products",
+    security((), ("bearer" = [])),
+    params(
+        crate::http::openapi::PageParams,
+        ("category" = Option<String>, Query, description = "A category id or slug; its subcategories are included"),
+        ("min_price" = Option<i64>, Query, description = "Lowest price, in minor units", minimum = 0, maximum = 1_000_000_000_000_i64),
+        ("max_price" = Option<i64>, Query, description = "Highest price, in minor units, not below `min_price`", minimum = 0, maximum = 1_000_000_000_000_i64),
+        ("q" = Option<String>, Query, description = "Full-text search over name, description and tags (`search` is an alias)", max_length = 200),
+        ("search" = Option<String>, Query, description = "Alias of `q`", max_length = 200),
+        ("in_stock" = Option<bool>, Query, description = "Only products with stock"),
+        ("tags" = Option<String>, Query, description = "Comma-separated tags; a product must have them all"),
+        ("ordering" = Option<String>, Query, description = "`price`, `-price`, `name`, `-name`, `created_at` or `-created_at` (default newest first)"),
+    ),
+    responses(
+        (status = 200, description = "One page of products", body = crate::domain::pagination::Page<ProductRow>,
+            headers(("x-cache" = String, description = "`HIT`, `MISS` or `BYPASS`: where the page came from"))),
+        (status = 404, description = "`not_found`: the page is past the last"),
+    ))]
 async fn list_products(
     req: HttpRequest,
     state: Data<AppState>,
@@ -336,6 +481,16 @@ async fn list_products(
     Ok(json_with_cache(body, Served::Actor(cache)))
 }
 
+/// One product, by id or slug. Inactive products are visible to admins
+/// only.
+#[utoipa::path(get, path = "/products/{id_or_slug}", tag = "catalog", operation_id = "get_product",
+    security((), ("bearer" = [])),
+    params(("id_or_slug" = String, Path, description = "The product's id (a UUID) or slug")),
+    responses(
+        (status = 200, description = "The product", body = ProductRow,
+            headers(("x-cache" = String, description = "`HIT`, `MISS` or `BYPASS`"))),
+        (status = 404, description = "`not_found`: no such (visible) product"),
+    ))]
 async fn get_product(
     state: Data<AppState>,
     user: MaybeAuthenticated,
@@ -375,6 +530,16 @@ async fn get_product(
     Ok(json_with_cache(body, Served::Actor(cache)))
 }
 
+/// Creates a product (admins only).
+#[utoipa::path(post, path = "/products", tag = "catalog", operation_id = "create_product",
+    security(("bearer" = [])),
+    request_body = ProductRequest,
+    responses(
+        (status = 201, description = "The product", body = ProductRow),
+        (status = 403, description = "`permission_denied`: admins only"),
+        (status = 409, description = "`sku_taken` or `slug_taken`"),
+        (status = 422, description = "`validation_error`: an invalid field, unknown currency or category"),
+    ))]
 async fn create_product(
     state: Data<AppState>,
     _admin: AdminUser,
@@ -388,6 +553,18 @@ async fn create_product(
     Ok(HttpResponse::Created().json(row))
 }
 
+/// Replaces every field of a product (admins only).
+#[utoipa::path(put, path = "/products/{id_or_slug}", tag = "catalog", operation_id = "replace_product",
+    security(("bearer" = [])),
+    params(("id_or_slug" = String, Path, description = "The product's id (a UUID); slugs are not accepted for writes")),
+    request_body = ProductRequest,
+    responses(
+        (status = 200, description = "The product", body = ProductRow),
+        (status = 403, description = "`permission_denied`: admins only"),
+        (status = 404, description = "`not_found`: no such product"),
+        (status = 409, description = "`sku_taken` or `slug_taken`"),
+        (status = 422, description = "`validation_error`: an invalid field, unknown currency or category"),
+    ))]
 async fn replace_product(
     state: Data<AppState>,
     _admin: AdminUser,
@@ -405,6 +582,18 @@ async fn replace_product(
     ))
 }
 
+/// Changes some fields of a product (admins only).
+#[utoipa::path(patch, path = "/products/{id_or_slug}", tag = "catalog", operation_id = "patch_product",
+    security(("bearer" = [])),
+    params(("id_or_slug" = String, Path, description = "The product's id (a UUID); slugs are not accepted for writes")),
+    request_body = ProductPatchRequest,
+    responses(
+        (status = 200, description = "The product", body = ProductRow),
+        (status = 403, description = "`permission_denied`: admins only"),
+        (status = 404, description = "`not_found`: no such product"),
+        (status = 409, description = "`sku_taken` or `slug_taken`"),
+        (status = 422, description = "`validation_error`: no field given, or an invalid one"),
+    ))]
 async fn patch_product(
     state: Data<AppState>,
     _admin: AdminUser,
@@ -444,6 +633,17 @@ async fn patch_product(
     ))
 }
 
+/// Deletes a product no order refers to (admins only); deactivate it
+/// otherwise.
+#[utoipa::path(delete, path = "/products/{id_or_slug}", tag = "catalog", operation_id = "delete_product",
+    security(("bearer" = [])),
+    params(("id_or_slug" = String, Path, description = "The product's id (a UUID)")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "`permission_denied`: admins only"),
+        (status = 404, description = "`not_found`: no such product"),
+        (status = 409, description = "`product_in_use`: orders refer to it; deactivate it instead"),
+    ))]
 async fn delete_product(
     state: Data<AppState>,
     _admin: AdminUser,

@@ -90,15 +90,29 @@ pub enum ApiError {
     Internal(#[source] anyhow::Error),
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An RFC 9457 problem details body, as every error is answered.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Problem<'a> {
+    /// `urn:emporium:problem:<code>`.
     #[serde(rename = "type")]
+    #[schema(example = "urn:emporium:problem:not_found")]
     kind: String,
+    /// The HTTP status's reason phrase.
+    #[schema(example = "Not Found")]
     title: &'static str,
+    /// The HTTP status.
+    #[schema(example = 404)]
     status: u16,
+    /// What went wrong, for a human.
+    #[schema(example = "order not found")]
     detail: String,
+    /// Stable machine-readable code; clients branch on this.
+    #[schema(example = "not_found")]
     code: &'a str,
+    /// One entry per field at fault (validation, query, header and stock
+    /// errors only).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<FieldError>>)]
     errors: Option<&'a [FieldError]>,
 }
 

@@ -124,26 +124,89 @@ fn refuse_nul(body: &[u8]) -> Result<(), ApiError> {
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     refuse_nul(body)?;
     let mut de = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => ApiError::Validation(field_error(&path, &inner)),
-            _ => ApiError::MalformedJson(inner.to_string()),
+    let value = match serde_path_to_error::deserialize(&mut de) {
+        Ok(value) => value,
+        // Rare, so the fast path above stays a single pass.
+        Err(e) if e.inner().to_string().starts_with(FLOAT_FOR_INTEGER) => {
+            let value: serde_json::Value =
+                serde_json::from_slice(body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+            return from_value(value);
         }
-    })?;
+        Err(e) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            return Err(match inner.classify() {
+                serde_json::error::Category::Data => {
+                    ApiError::Validation(field_error(&path, &inner))
+                }
+                _ => ApiError::MalformedJson(inner.to_string()),
+            });
+        }
+    };
     de.end()
         .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
     Ok(value)
 }
 
+/// Distinguishes "absent" (`None`) from "null" (`Some(None)`) in a patch,
+/// for fields where `null` means "clear".
+pub fn double_option<'de, T, D>(de: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(de).map(Some)
+}
+
+/// An optional field that may be absent but not `null` (with
+/// `#[serde(default)]`): in a patch, `null` would otherwise read as
+/// "unchanged" for a field that cannot be cleared.
+pub fn present<'de, T, D>(de: D) -> Result<Option<T>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    T::deserialize(de).map(Some)
+}
+
+/// How serde starts the message for a float read where an integer is
+/// expected.
+const FLOAT_FOR_INTEGER: &str = "invalid type: floating point";
+
 /// Converts an already parsed JSON value, with the same per-field errors
 /// as [`parse_json`].
-pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+pub fn from_value<T: DeserializeOwned>(mut value: serde_json::Value) -> Result<T, ApiError> {
+    whole_floats_as_integers(&mut value);
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         ApiError::Validation(field_error(&path, e.inner()))
     })
+}
+
+/// Rewrites every whole-valued float that fits an `i64` or `u64` (`3.0`,
+/// `1e3`) as that integer. JSON does not tell the two apart, and JSON
+/// Schema (so the OpenAPI document and the clients generated from it)
+/// counts `3.0` as an integer; serde would refuse it where an integer is
+/// expected. Fractions and out-of-range values stay floats and are refused
+/// there.
+fn whole_floats_as_integers(value: &mut serde_json::Value) {
+    use serde_json::{Number, Value};
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            if f.fract() == 0.0 {
+                // The casts saturate; the bounds make them exact.
+                if (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f) {
+                    *n = Number::from(f as i64);
+                } else if (0.0..18_446_744_073_709_551_616.0).contains(&f) {
+                    *n = Number::from(f as u64);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_floats_as_integers),
+        Value::Object(map) => map.values_mut().for_each(whole_floats_as_integers),
+        _ => {}
+    }
 }
 
 /// Turns serde's message into a per-field error. serde reports a missing or
@@ -419,6 +482,25 @@ mod tests {
             Err(ApiError::Validation(e)) => (e.errors()[0].field.clone(), e.errors()[0].code),
             other => panic!("expected a validation error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn whole_floats_are_integers_and_fractions_are_not() {
+        let body: Body = parse_json(br#"{"email":"a","nested":{"count":3.0}}"#).expect("3.0");
+        assert_eq!(body.nested.map(|n| n.count), Some(3));
+        let body: Body = parse_json(br#"{"email":"a","nested":{"count":1e2}}"#).expect("1e2");
+        assert_eq!(body.nested.map(|n| n.count), Some(100));
+        assert_eq!(
+            field_of(parse_json(br#"{"email":"a","nested":{"count":2.5}}"#)),
+            ("nested.count".into(), "invalid_type")
+        );
+        assert_eq!(
+            field_of(parse_json(br#"{"email":"a","nested":{"count":1e30}}"#)),
+            ("nested.count".into(), "invalid_type")
+        );
+        let value = serde_json::json!({"email": "a", "nested": {"count": 7.0}});
+        let body: Body = from_value(value).expect("7.0");
+        assert_eq!(body.nested.map(|n| n.count), Some(7));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use actix_web::web::{self, Data};
 use actix_web::HttpResponse;
 use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
 
 use super::state::AppState;
 use crate::actors::runtime::CallError;
@@ -16,23 +17,51 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/readyz").route(web::get().to(readyz)));
 }
 
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+/// The operations of this module, for the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(paths(healthz, readyz))]
+pub struct Api;
+
+/// `{"status": "ok"}`.
+#[derive(Serialize, ToSchema)]
+struct Alive {
+    #[schema(example = "ok")]
+    status: &'static str,
 }
 
-#[derive(Serialize)]
+/// Liveness: the process answers. No dependency is asked.
+#[utoipa::path(get, path = "/healthz", tag = "operations", operation_id = "healthz",
+    responses((status = 200, description = "The process is alive", body = Alive)))]
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Alive { status: "ok" })
+}
+
+/// One dependency's answer.
+#[derive(Serialize, ToSchema)]
 struct Check {
     ok: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
 
-#[derive(Serialize)]
+/// Every dependency's answer, by name (each domain's actor and database,
+/// and Redis).
+#[derive(Serialize, ToSchema)]
 struct Readiness {
+    /// `ready` or `unavailable`.
+    #[schema(example = "ready")]
     status: &'static str,
+    #[schema(value_type = BTreeMap<String, Check>)]
     checks: BTreeMap<&'static str, Check>,
 }
 
+/// Readiness: every domain database answers (Redis is reported, not
+/// required: it is a cache).
+#[utoipa::path(get, path = "/readyz", tag = "operations", operation_id = "readyz",
+    responses(
+        (status = 200, description = "Ready to serve", body = Readiness),
+        (status = 503, description = "A domain database does not answer", body = Readiness),
+    ))]
 async fn readyz(state: Data<AppState>) -> HttpResponse {
     let (pings, redis) =
         futures_util::future::join(state.actors.ping_all(), state.rate_limiter.ping()).await;

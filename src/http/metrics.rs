@@ -21,6 +21,11 @@ use crate::actors::recommender::messages::GetModelReport;
 /// The Prometheus text format's content type.
 const EXPOSITION: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+/// The operations of this module, for the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(scrape))]
+pub struct Api;
+
 /// Route of this module, on whichever port serves metrics.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/metrics").route(web::get().to(scrape)));
@@ -84,6 +89,16 @@ fn authorised(state: &AppState, req: &HttpRequest) -> bool {
     bool::from(sent.as_bytes().ct_eq(token.expose_secret().as_bytes()))
 }
 
+/// Prometheus metrics of this instance, in the text exposition format.
+/// With `observability.metrics_token` set, the token is required as a
+/// bearer token; with `observability.metrics_port`, this is served on that
+/// port instead.
+#[utoipa::path(get, path = "/metrics", tag = "operations", operation_id = "metrics",
+    security((), ("metrics_token" = [])),
+    responses(
+        (status = 200, description = "The exposition", content_type = "text/plain; version=0.0.4", body = String),
+        (status = 401, description = "`metrics_token_invalid`: the metrics token is missing or wrong"),
+    ))]
 async fn scrape(state: Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     if !authorised(&state, &req) {
         return Err(ApiError::Unauthorized {

@@ -11,6 +11,7 @@ pub mod health;
 pub mod idempotency;
 pub mod metrics;
 pub mod middleware;
+pub mod openapi;
 pub mod orders;
 pub mod pagination;
 pub mod payments;
@@ -28,17 +29,20 @@ pub use state::AppState;
 /// Routes are declared without a trailing slash; `NormalizePath` trims it
 /// from requests so both forms work.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.configure(health::routes).service(
-        web::scope("/api/v1")
-            .wrap(from_fn(extract::authenticate))
-            .configure(catalog::collection_routes)
-            .configure(auth::routes)
-            .configure(recommendations::routes)
-            .configure(catalog::item_routes)
-            .configure(orders::routes)
-            .configure(payments::routes)
-            .configure(admin::routes),
-    );
+    cfg.configure(health::routes)
+        .configure(openapi::page_routes)
+        .service(
+            web::scope("/api/v1")
+                .wrap(from_fn(extract::authenticate))
+                .configure(openapi::routes)
+                .configure(catalog::collection_routes)
+                .configure(auth::routes)
+                .configure(recommendations::routes)
+                .configure(catalog::item_routes)
+                .configure(orders::routes)
+                .configure(payments::routes)
+                .configure(admin::routes),
+        );
 }
 
 /// The answer for any path no route matches.

@@ -5,6 +5,7 @@ use actix_web::web::{self, Bytes, Data, Json};
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
 use super::error::ApiError;
@@ -32,21 +33,42 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/orders/{id}/deliver").route(web::post().to(deliver)));
 }
 
-#[derive(Debug, Deserialize)]
+/// The operations of this module, for the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(paths(create_order, list_orders, get_order, cancel, ship, deliver))]
+pub struct Api;
+
+/// One line of a new order.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ItemRequest {
     product_id: Uuid,
+    #[schema(minimum = 1, maximum = 10000)]
     quantity: i32,
 }
 
 /// Body of `POST /orders/`. No prices: the catalog's are used.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateOrderRequest {
+    /// 1 to 100 lines; lines of the same product are merged.
+    #[schema(min_items = 1, max_items = 100)]
     items: Vec<ItemRequest>,
     shipping_address: ShippingAddress,
 }
 
+/// Places an order: prices come from the catalog, stock is reserved, and
+/// the order waits for payment until it expires.
+#[utoipa::path(post, path = "/orders", tag = "orders", operation_id = "create_order",
+    security(("bearer" = [])),
+    params(crate::http::openapi::IdempotencyKeyHeader),
+    request_body = CreateOrderRequest,
+    responses(
+        (status = 201, description = "The order (replayed for a repeated key, with `Idempotent-Replayed: true`)", body = OrderView),
+        (status = 400, description = "`invalid_header`: the Idempotency-Key is not 1-255 printable ASCII characters"),
+        (status = 409, description = "`insufficient_stock`: `errors` names each short line; `idempotency_conflict`: a request with this key is still running"),
+        (status = 422, description = "`validation_error`: no items, bad quantity, unknown or inactive product, bad address; `idempotency_error`: the key was used with another body"),
+    ))]
 async fn create_order(
     req: HttpRequest,
     state: Data<AppState>,
@@ -106,6 +128,14 @@ fn order_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::NotFound("order"))
 }
 
+/// One order: the caller's own, or any for an admin.
+#[utoipa::path(get, path = "/orders/{id}", tag = "orders", operation_id = "get_order",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The order's id (a UUID)")),
+    responses(
+        (status = 200, description = "The order", body = OrderView),
+        (status = 404, description = "`not_found`: no such order of the caller's"),
+    ))]
 async fn get_order(
     state: Data<AppState>,
     user: Authenticated,
@@ -136,6 +166,20 @@ fn timestamp(
     }
 }
 
+/// Lists orders, newest first: the caller's own, or anyone's for an admin.
+#[utoipa::path(get, path = "/orders", tag = "orders", operation_id = "list_orders",
+    security(("bearer" = [])),
+    params(
+        crate::http::openapi::PageParams,
+        ("status" = Option<crate::domain::orders::status::OrderStatus>, Query, description = "Only this status"),
+        ("user_id" = Option<Uuid>, Query, description = "Only this customer's (ignored for customers)"),
+        ("created_after" = Option<DateTime<Utc>>, Query, description = "RFC 3339 time"),
+        ("created_before" = Option<DateTime<Utc>>, Query, description = "RFC 3339 time"),
+    ),
+    responses(
+        (status = 200, description = "One page of orders", body = Page<OrderView>),
+        (status = 404, description = "`not_found`: the page is past the last"),
+    ))]
 async fn list_orders(
     req: HttpRequest,
     state: Data<AppState>,
@@ -182,9 +226,10 @@ async fn list_orders(
 }
 
 /// Optional body of a transition: why it happens.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TransitionRequest {
+    /// Kept in the order's history (trimmed to 500 characters).
     #[serde(default)]
     reason: String,
 }
@@ -197,10 +242,11 @@ async fn transition(
     action: Action,
 ) -> Result<Json<OrderView>, ApiError> {
     let id = order_id(id)?;
+    // No body, or `null`, means no reason.
     let request: TransitionRequest = if body.iter().all(u8::is_ascii_whitespace) {
         TransitionRequest::default()
     } else {
-        parse_json(body)?
+        parse_json::<Option<TransitionRequest>>(body)?.unwrap_or_default()
     };
     let reason = request.reason.trim().chars().take(500).collect::<String>();
     let view = state
@@ -216,6 +262,18 @@ async fn transition(
     Ok(Json(view))
 }
 
+/// Cancels a pending or paid order (its owner or an admin); stock is
+/// released and a paid order is refunded.
+#[utoipa::path(post, path = "/orders/{id}/cancel", tag = "orders", operation_id = "cancel_order",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The order's id (a UUID)")),
+    request_body(content = Option<TransitionRequest>, description = "Optional: why"),
+    responses(
+        (status = 200, description = "The order", body = OrderView),
+        (status = 403, description = "`permission_denied`: not allowed to make this transition"),
+        (status = 404, description = "`not_found`: no such order of the caller's"),
+        (status = 409, description = "`invalid_transition`: not from the order's current status"),
+    ))]
 async fn cancel(
     state: Data<AppState>,
     user: Authenticated,
@@ -225,6 +283,17 @@ async fn cancel(
     transition(&state, user, &id, &body, Action::Cancel).await
 }
 
+/// Marks a paid order shipped (admins only).
+#[utoipa::path(post, path = "/orders/{id}/ship", tag = "orders", operation_id = "ship_order",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The order's id (a UUID)")),
+    request_body(content = Option<TransitionRequest>, description = "Optional: why"),
+    responses(
+        (status = 200, description = "The order", body = OrderView),
+        (status = 403, description = "`permission_denied`: admins only"),
+        (status = 404, description = "`not_found`: no such order"),
+        (status = 409, description = "`invalid_transition`: not from the order's current status"),
+    ))]
 async fn ship(
     state: Data<AppState>,
     user: Authenticated,
@@ -234,6 +303,17 @@ async fn ship(
     transition(&state, user, &id, &body, Action::Ship).await
 }
 
+/// Marks a shipped order delivered (admins only).
+#[utoipa::path(post, path = "/orders/{id}/deliver", tag = "orders", operation_id = "deliver_order",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The order's id (a UUID)")),
+    request_body(content = Option<TransitionRequest>, description = "Optional: why"),
+    responses(
+        (status = 200, description = "The order", body = OrderView),
+        (status = 403, description = "`permission_denied`: admins only"),
+        (status = 404, description = "`not_found`: no such order"),
+        (status = 409, description = "`invalid_transition`: not from the order's current status"),
+    ))]
 async fn deliver(
     state: Data<AppState>,
     user: Authenticated,

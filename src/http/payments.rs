@@ -5,8 +5,9 @@
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes, Data, Json};
 use actix_web::{HttpRequest, HttpResponse};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
 use super::error::ApiError;
@@ -38,18 +39,40 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/admin/payments/{id}/simulate").route(web::post().to(simulate)));
 }
 
-#[derive(Debug, Deserialize)]
+/// The operations of this module, for the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(paths(
+    create_payment,
+    list_payments,
+    get_payment,
+    events,
+    refund,
+    webhook,
+    simulate
+))]
+pub struct Api;
+
+/// A card. Test cards of the simulated provider: 4242 4242 4242 4242
+/// succeeds, 4000 0000 0000 0002 is declined.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PaymentMethodRequest {
+    /// 12-19 digits (spaces and hyphens allowed), passing the Luhn check.
+    #[schema(example = "4242424242424242")]
     card_number: String,
+    #[schema(minimum = 1, maximum = 12)]
     exp_month: i64,
+    /// Four digits, not in the past.
+    #[schema(example = 2030)]
     exp_year: i64,
+    /// 3 or 4 digits.
+    #[schema(example = "123")]
     cvc: String,
 }
 
 /// Body of `POST /payments/`. No amount, currency or status: the order's
 /// are used, and sending them is a 422.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreatePaymentRequest {
     order_id: Uuid,
@@ -60,6 +83,19 @@ fn payment_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::NotFound("payment"))
 }
 
+/// Pays a pending order of the caller's with a card: the charge runs in
+/// the background (poll the payment, or watch the order become paid).
+#[utoipa::path(post, path = "/payments", tag = "payments", operation_id = "create_payment",
+    security(("bearer" = [])),
+    params(crate::http::openapi::IdempotencyKeyHeader),
+    request_body = CreatePaymentRequest,
+    responses(
+        (status = 202, description = "The payment, `processing` (replayed for a repeated key)", body = PaymentView),
+        (status = 400, description = "`invalid_header`: the Idempotency-Key is not 1-255 printable ASCII characters"),
+        (status = 404, description = "`not_found`: no such order of the caller's"),
+        (status = 409, description = "`order_not_payable`: the order is not pending; `payment_exists`: a payment is already running or done; `idempotency_conflict`: a request with this key is still running"),
+        (status = 422, description = "`validation_error`: bad card number, expiry or CVC; `idempotency_error`: the key was used with another body"),
+    ))]
 async fn create_payment(
     req: HttpRequest,
     state: Data<AppState>,
@@ -117,6 +153,14 @@ async fn create_payment(
     .await
 }
 
+/// One payment: the caller's own, or any for an admin.
+#[utoipa::path(get, path = "/payments/{id}", tag = "payments", operation_id = "get_payment",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The payment's id (a UUID)")),
+    responses(
+        (status = 200, description = "The payment", body = PaymentView),
+        (status = 404, description = "`not_found`: no such payment of the caller's"),
+    ))]
 async fn get_payment(
     state: Data<AppState>,
     user: Authenticated,
@@ -132,20 +176,45 @@ async fn get_payment(
     ))
 }
 
+/// A payment's timeline, oldest first.
+#[utoipa::path(get, path = "/payments/{id}/events", tag = "payments", operation_id = "payment_events",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The payment's id (a UUID)")),
+    responses(
+        (status = 200, description = "The timeline", body = PaymentEvents),
+        (status = 404, description = "`not_found`: no such payment of the caller's"),
+    ))]
 async fn events(
     state: Data<AppState>,
     user: Authenticated,
     id: web::Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<PaymentEvents>, ApiError> {
     let id = payment_id(&id)?;
     let events: Vec<EventRow> = state
         .actors
         .payments
         .call(GetPaymentEvents { id, viewer: user.0 })
         .await?;
-    Ok(Json(json!({"payment_id": id, "events": events})))
+    Ok(Json(PaymentEvents {
+        payment_id: id,
+        events,
+    }))
 }
 
+/// Lists payments, newest first: the caller's own, or anyone's for an
+/// admin.
+#[utoipa::path(get, path = "/payments", tag = "payments", operation_id = "list_payments",
+    security(("bearer" = [])),
+    params(
+        crate::http::openapi::PageParams,
+        ("status" = Option<crate::domain::payments::status::PaymentStatus>, Query, description = "Only this status"),
+        ("order_id" = Option<Uuid>, Query, description = "Only this order's"),
+        ("user_id" = Option<Uuid>, Query, description = "Only this customer's (ignored for customers)"),
+    ),
+    responses(
+        (status = 200, description = "One page of payments", body = Page<PaymentView>),
+        (status = 404, description = "`not_found`: the page is past the last"),
+    ))]
 async fn list_payments(
     req: HttpRequest,
     state: Data<AppState>,
@@ -192,6 +261,20 @@ async fn list_payments(
     Ok(Json(page(&req, paging, count, payments)?))
 }
 
+/// Refunds a succeeded payment in full (admins only); the refund runs in
+/// the background.
+#[utoipa::path(post, path = "/payments/{id}/refund", tag = "payments", operation_id = "refund_payment",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The payment's id (a UUID)"), crate::http::openapi::IdempotencyKeyHeader),
+    request_body(content = Option<EmptyObject>, description = "Nothing, or `{}`"),
+    responses(
+        (status = 202, description = "The payment, `refund_pending` (replayed for a repeated key)", body = PaymentView),
+        (status = 400, description = "`invalid_header`: the Idempotency-Key is not 1-255 printable ASCII characters"),
+        (status = 403, description = "`permission_denied`: admins only"),
+        (status = 404, description = "`not_found`: no such payment"),
+        (status = 409, description = "`invalid_transition`: the payment cannot be refunded now; `idempotency_conflict`: a request with this key is still running"),
+        (status = 422, description = "`validation_error`: the body has fields; `idempotency_error`: the key was used with another body"),
+    ))]
 async fn refund(
     req: HttpRequest,
     state: Data<AppState>,
@@ -201,11 +284,12 @@ async fn refund(
 ) -> Result<HttpResponse, ApiError> {
     let id = payment_id(&id)?;
     let key = request_key(&req)?;
-    // No body is needed; one that is sent must be an empty object.
+    // No body is needed (none, or `null`); one that is sent must be an
+    // empty object.
     let raw: serde_json::Value = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
-        super::extract::parse_json(&body)?
+        super::extract::parse_json::<Option<serde_json::Value>>(&body)?.unwrap_or_else(|| json!({}))
     };
     if raw != json!({}) {
         return Err(ApiError::Validation(ValidationErrors::single(
@@ -236,6 +320,18 @@ async fn refund(
 
 /// Provider webhooks. No user: the signature over the exact raw bytes is
 /// the authentication, checked before the body is even parsed.
+/// The payment provider's signed events (`charge.succeeded`,
+/// `charge.failed`, `charge.refunded`, `charge.dispute_created`). The
+/// signature over the raw body is the authentication; a repeated event id
+/// changes nothing.
+#[utoipa::path(post, path = "/payments/webhook", tag = "payments", operation_id = "payment_webhook",
+    params(("emporium-signature" = String, Header, description = "`t=<unix seconds>,v1=<hex HMAC-SHA256 of \"t.body\">`")),
+    request_body(content = Object, description = "The provider's event, as signed"),
+    responses(
+        (status = 200, description = "What the event did", body = WebhookOutcome),
+        (status = 400, description = "`invalid_signature`: missing, malformed, stale or wrong signature; `invalid_event`: the signed body is not an event"),
+        (status = 413, description = "`payload_too_large`: the body is over the limit"),
+    ))]
 async fn webhook(
     req: HttpRequest,
     state: Data<AppState>,
@@ -261,12 +357,60 @@ async fn webhook(
     Ok(HttpResponse::build(StatusCode::OK).json(outcome))
 }
 
-#[derive(Debug, Deserialize)]
+/// A payment's timeline.
+#[derive(Serialize, ToSchema)]
+struct PaymentEvents {
+    payment_id: Uuid,
+    events: Vec<EventRow>,
+}
+
+/// An empty JSON object.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // documents a body that has no fields
+struct EmptyObject {}
+
+/// Body of `POST /admin/payments/{id}/simulate/`.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SimulateRequest {
+    /// Checked by the provider simulator, which names the events it sends.
+    #[schema(value_type = ProviderEventKind, inline)]
     event: String,
 }
 
+/// The events the simulated provider can send of its own accord.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documents the values `SimulateRequest::event` takes
+enum ProviderEventKind {
+    #[schema(rename = "charge.succeeded")]
+    Succeeded,
+    #[schema(rename = "charge.failed")]
+    Failed,
+    #[schema(rename = "charge.refunded")]
+    Refunded,
+    #[schema(rename = "charge.dispute_created")]
+    DisputeCreated,
+}
+
+/// The id of the event the simulated provider sent.
+#[derive(Serialize, ToSchema)]
+struct SimulatedEvent {
+    event_id: String,
+}
+
+/// Makes the simulated provider send one of its own events for a payment
+/// (admins only; for drills and demos).
+#[utoipa::path(post, path = "/admin/payments/{id}/simulate", tag = "admin", operation_id = "simulate_provider_event",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The payment's id (a UUID)")),
+    request_body = SimulateRequest,
+    responses(
+        (status = 202, description = "The event was sent", body = SimulatedEvent),
+        (status = 403, description = "`permission_denied`: admins only"),
+        (status = 404, description = "`not_found`: no such payment"),
+        (status = 422, description = "`validation_error`: unknown event"),
+    ))]
 async fn simulate(
     state: Data<AppState>,
     _admin: AdminUser,
@@ -282,5 +426,5 @@ async fn simulate(
             event: body.0.event,
         })
         .await?;
-    Ok(HttpResponse::Accepted().json(json!({"event_id": event_id})))
+    Ok(HttpResponse::Accepted().json(SimulatedEvent { event_id }))
 }

@@ -33,7 +33,7 @@ pub enum Verdict {
 }
 
 /// Counters of the limiter's own health.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct RateLimitStats {
     /// Redis calls that failed or timed out (the request was let through).
     pub redis_errors: u64,

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 
 use actix_web::web::{self, Data, Json};
 use actix_web::{HttpRequest, HttpResponse};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
 use super::error::ApiError;
@@ -18,6 +20,7 @@ use crate::actors::recommender::messages::*;
 use crate::actors::recommender::RecommenderError;
 use crate::actors::runtime::CallError;
 use crate::domain::validation::ValidationErrors;
+use crate::store::catalog::ProductRow;
 
 /// Results when `limit` is not given, and the most one may ask for.
 const DEFAULT_LIMIT: usize = 10;
@@ -34,6 +37,37 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .service(web::resource("/admin/recommendations").route(web::get().to(report)))
         .service(web::resource("/admin/recommendations/rebuild").route(web::post().to(rebuild)));
+}
+
+/// The operations of this module, for the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(paths(recommendations, similar, bought_together, report, rebuild))]
+pub struct Api;
+
+/// A ranking as clients see it.
+#[derive(Serialize, ToSchema)]
+struct RecommendationsView {
+    /// The model that ranked (empty when none knew the product).
+    model_version: String,
+    /// `personal`, `popular`, `similar` or `bought_together`.
+    strategy: &'static str,
+    /// Best first; only active products in stock.
+    results: Vec<RecommendedProduct>,
+}
+
+/// A product as the catalog shows it, with why it is here.
+#[derive(Serialize, ToSchema)]
+struct RecommendedProduct {
+    #[serde(flatten)]
+    product: ProductRow,
+    score: f32,
+    reason: String,
+}
+
+/// Whether `POST /admin/recommendations/rebuild/` started a build.
+#[derive(Serialize, ToSchema)]
+struct RebuildStarted {
+    started: bool,
 }
 
 fn limit(params: &QueryParams) -> Result<usize, ApiError> {
@@ -60,30 +94,43 @@ async fn render(
 ) -> Result<HttpResponse, ApiError> {
     let ids: Vec<Uuid> = ranking.results.iter().map(|r| r.product_id).collect();
     let rows = state.actors.catalog.call(GetProductsByIds(ids)).await?;
-    let rows: HashMap<Uuid, _> = rows.into_iter().map(|r| (r.id, r)).collect();
-    let mut results: Vec<Value> = Vec::new();
-    for ranked in &ranking.results {
-        let Some(row) = rows.get(&ranked.product_id) else {
-            continue;
-        };
-        if !row.is_active || row.stock <= 0 {
-            continue;
-        }
-        let mut product = serde_json::to_value(row).map_err(|e| ApiError::Internal(e.into()))?;
-        product["score"] = json!(ranked.score);
-        product["reason"] = json!(ranked.reason);
-        results.push(product);
-        if results.len() == limit {
-            break;
-        }
-    }
-    Ok(HttpResponse::Ok().json(json!({
-        "model_version": ranking.model_version,
-        "strategy": ranking.strategy,
-        "results": results,
-    })))
+    let mut rows: HashMap<Uuid, ProductRow> = rows.into_iter().map(|r| (r.id, r)).collect();
+    let results = ranking
+        .results
+        .into_iter()
+        .filter_map(|ranked| {
+            let product = rows
+                .remove(&ranked.product_id)
+                .filter(|row| row.is_active && row.stock > 0)?;
+            Some(RecommendedProduct {
+                product,
+                score: ranked.score,
+                reason: ranked.reason,
+            })
+        })
+        .take(limit)
+        .collect();
+    Ok(HttpResponse::Ok().json(RecommendationsView {
+        model_version: ranking.model_version,
+        strategy: ranking.strategy,
+        results,
+    }))
 }
 
+/// Recommendations for the caller (popular products for a visitor or a
+/// customer the model knows nothing of), leaving out what they have
+/// pending; admins may ask for any `user_id`.
+#[utoipa::path(get, path = "/products/recommendations", tag = "recommendations", operation_id = "recommendations",
+    security((), ("bearer" = [])),
+    params(
+        ("limit" = Option<u32>, Query, description = "How many products (default 10)", minimum = 1, maximum = 50),
+        ("user_id" = Option<Uuid>, Query, description = "Whose recommendations (admins only)"),
+    ),
+    responses(
+        (status = 200, description = "Ranked products", body = RecommendationsView),
+        (status = 403, description = "`permission_denied`: `user_id` is for admins"),
+        (status = 503, description = "`service_unavailable`: no model is built yet"),
+    ))]
 async fn recommendations(
     req: HttpRequest,
     state: Data<AppState>,
@@ -207,6 +254,16 @@ async fn neighbours(
     render(&state, or_empty(result, strategy)?, limit).await
 }
 
+/// Products whose content (category, tags, price, text) is most like this
+/// one's.
+#[utoipa::path(get, path = "/products/{id_or_slug}/similar", tag = "recommendations", operation_id = "similar_products",
+    security((), ("bearer" = [])),
+    params(("id_or_slug" = String, Path, description = "The product's id (a UUID) or slug"), ("limit" = Option<u32>, Query, description = "How many products (default 10)", minimum = 1, maximum = 50)),
+    responses(
+        (status = 200, description = "Ranked products (empty for a product newer than the model)", body = RecommendationsView),
+        (status = 404, description = "`not_found`: no such (visible) product"),
+        (status = 503, description = "`service_unavailable`: no model is built yet"),
+    ))]
 async fn similar(
     req: HttpRequest,
     state: Data<AppState>,
@@ -216,6 +273,15 @@ async fn similar(
     neighbours(req, state, user, id_or_slug, Neighbours::Similar).await
 }
 
+/// Products most often bought with this one, topped up with similar ones.
+#[utoipa::path(get, path = "/products/{id_or_slug}/bought-together", tag = "recommendations", operation_id = "bought_together",
+    security((), ("bearer" = [])),
+    params(("id_or_slug" = String, Path, description = "The product's id (a UUID) or slug"), ("limit" = Option<u32>, Query, description = "How many products (default 10)", minimum = 1, maximum = 50)),
+    responses(
+        (status = 200, description = "Ranked products (empty for a product newer than the model)", body = RecommendationsView),
+        (status = 404, description = "`not_found`: no such (visible) product"),
+        (status = 503, description = "`service_unavailable`: no model is built yet"),
+    ))]
 async fn bought_together(
     req: HttpRequest,
     state: Data<AppState>,
@@ -225,11 +291,27 @@ async fn bought_together(
     neighbours(req, state, user, id_or_slug, Neighbours::BoughtTogether).await
 }
 
+/// The live model, the last rejected build, and what was followed since
+/// (admins only).
+#[utoipa::path(get, path = "/admin/recommendations", tag = "admin", operation_id = "recommender_report",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The model report", body = ModelReport),
+        (status = 403, description = "`permission_denied`: admins only"),
+    ))]
 async fn report(state: Data<AppState>, _admin: AdminUser) -> Result<Json<ModelReport>, ApiError> {
     Ok(Json(state.actors.recommender.call(GetModelReport).await?))
 }
 
+/// Starts a model build in the background (admins only); `started` is
+/// false when one is already running.
+#[utoipa::path(post, path = "/admin/recommendations/rebuild", tag = "admin", operation_id = "rebuild_recommender",
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Accepted", body = RebuildStarted),
+        (status = 403, description = "`permission_denied`: admins only"),
+    ))]
 async fn rebuild(state: Data<AppState>, _admin: AdminUser) -> Result<HttpResponse, ApiError> {
     let started = state.actors.recommender.call(Rebuild).await?;
-    Ok(HttpResponse::Accepted().json(json!({"started": started})))
+    Ok(HttpResponse::Accepted().json(RebuildStarted { started }))
 }

@@ -13,7 +13,7 @@ use crate::domain::catalog::product::ProductFields;
 use crate::domain::catalog::stock::StockLine;
 
 /// A category as stored and as sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct CategoryRow {
     pub id: Uuid,
     pub name: String,
@@ -22,7 +22,7 @@ pub struct CategoryRow {
 }
 
 /// A product as stored and as sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ProductRow {
     pub id: Uuid,
     pub name: String,
@@ -30,7 +30,9 @@ pub struct ProductRow {
     pub sku: String,
     pub description: String,
     pub category_id: Option<Uuid>,
+    /// In minor units of `currency`.
     pub price: i64,
+    /// ISO 4217 code.
     pub currency: String,
     pub stock: i32,
     pub tags: Vec<String>,

@@ -41,7 +41,7 @@ pub struct CacheStats {
 }
 
 /// A copy of the counters.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CacheStatsSnapshot {
     pub hits: u64,
     pub misses: u64,

@@ -26,7 +26,7 @@ pub struct OrderRow {
 }
 
 /// A line of an order, as sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ItemRow {
     #[serde(skip)]
     pub order_id: Uuid,
@@ -38,7 +38,7 @@ pub struct ItemRow {
 }
 
 /// One status change, as sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct HistoryRow {
     #[serde(skip)]
     pub order_id: Uuid,

@@ -51,9 +51,11 @@ pub struct NewPayment<'a> {
 }
 
 /// One entry of a payment's timeline, as sent.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct EventRow {
     pub kind: String,
+    /// What the event carried; its shape depends on `kind`.
+    #[schema(value_type = Object)]
     pub detail: Json<serde_json::Value>,
     pub at: DateTime<Utc>,
 }
@@ -92,7 +94,7 @@ pub struct PaymentFilter {
 }
 
 /// Queue figures for the admin report.
-#[derive(Debug, Clone, Default, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Default, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct QueueFigures {
     /// Jobs not yet done (due, waiting to retry, or running).
     pub depth: i64,

@@ -92,7 +92,7 @@ struct Stored<V> {
 pub struct Ticket(Option<u64>);
 
 /// Counters shown in the admin report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ViewStatsSnapshot {
     pub hits: u64,
     pub misses: u64,

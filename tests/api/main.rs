@@ -15,6 +15,7 @@ mod hardening;
 mod helpers;
 mod login;
 mod metrics;
+mod openapi;
 mod order_recovery;
 mod orders;
 mod payments;

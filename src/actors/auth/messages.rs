@@ -11,7 +11,7 @@ use crate::domain::auth::{Principal, Role};
 use crate::domain::pagination::PageRequest;
 
 /// A user as clients see it (never the hash or token version).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UserView {
     pub id: Uuid,
     pub email: String,
@@ -23,10 +23,14 @@ pub struct UserView {
 }
 
 /// An access and refresh token pair, named as simplejwt names them.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TokenPair {
+    /// A JWT for `Authorization: Bearer`.
     pub access: String,
+    /// A single-use token for `POST /auth/refresh/`.
     pub refresh: String,
+    /// Always `Bearer`.
+    #[schema(example = "Bearer")]
     pub token_type: &'static str,
     /// Seconds until `access` expires.
     pub expires_in: i64,

@@ -15,12 +15,14 @@ use crate::domain::pagination::PageRequest;
 use crate::store::orders::{EventRow, HistoryRow, ItemRow, PurchaseRow};
 
 /// An order as clients see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OrderView {
     pub id: Uuid,
     pub user_id: Uuid,
+    #[schema(value_type = crate::domain::orders::status::OrderStatus)]
     pub status: String,
     pub items: Vec<ItemRow>,
+    /// In minor units of `currency`.
     pub total: i64,
     pub currency: String,
     pub shipping_address: ShippingAddress,

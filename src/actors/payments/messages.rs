@@ -13,19 +13,21 @@ use crate::domain::payments::card::CardDetails;
 use crate::store::payments::{EventRow, QueueFigures};
 
 /// The card as clients see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CardView {
     pub brand: String,
     pub last4: String,
 }
 
 /// A payment as clients see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PaymentView {
     pub id: Uuid,
     pub order_id: Uuid,
     pub user_id: Uuid,
+    #[schema(value_type = crate::domain::payments::status::PaymentStatus)]
     pub status: String,
+    /// The order's total, in minor units of `currency`.
     pub amount: i64,
     pub currency: String,
     pub card: CardView,
@@ -96,7 +98,7 @@ pub struct ReceiveWebhook {
 }
 
 /// What a webhook did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct WebhookOutcome {
     /// Whether this event id was seen before (then nothing changed).
     pub duplicate: bool,
@@ -124,7 +126,7 @@ pub struct RelayOutbox;
 pub struct GetPoolReport;
 
 /// Pool size, busy workers, queue depth and outcome counters.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PoolReport {
     pub workers: usize,
     pub busy: usize,

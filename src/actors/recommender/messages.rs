@@ -58,17 +58,18 @@ pub struct BoughtTogether {
 pub struct Rebuild;
 
 /// How a build was judged.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Evaluation {
     pub k: usize,
     pub blend: Scores,
     pub popularity: Scores,
     /// The blend's weights, by signal.
+    #[schema(value_type = std::collections::BTreeMap<String, f64>)]
     pub weights: serde_json::Value,
 }
 
 /// A build that was not promoted, and why.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Rejected {
     pub at: DateTime<Utc>,
     pub reason: String,
@@ -76,7 +77,7 @@ pub struct Rejected {
 }
 
 /// The live model.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LiveModel {
     pub version: String,
     pub built_at: DateTime<Utc>,
@@ -89,7 +90,7 @@ pub struct LiveModel {
 }
 
 /// What `GET /admin/recommendations/` shows.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ModelReport {
     pub live: Option<LiveModel>,
     /// Paid-order events followed from the orders outbox since start-up.

@@ -5,20 +5,28 @@ use serde::{Deserialize, Serialize};
 use crate::domain::validation::ValidationErrors;
 
 /// A postal address, validated and trimmed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShippingAddress {
+    #[schema(max_length = 200, pattern = "[^ \\t\\n\\r]")]
     pub name: String,
+    #[schema(max_length = 200, pattern = "[^ \\t\\n\\r]")]
     pub line1: String,
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub line2: String,
+    #[schema(max_length = 100, pattern = "[^ \\t\\n\\r]")]
     pub city: String,
     #[serde(default)]
+    #[schema(max_length = 100)]
     pub region: String,
+    #[schema(max_length = 20, pattern = "[^ \\t\\n\\r]")]
     pub postal_code: String,
-    /// ISO 3166-1 alpha-2, upper case.
+    /// ISO 3166-1 alpha-2 (any case in, upper case out).
+    #[schema(example = "FR", pattern = "^[A-Za-z]{2}$")]
     pub country: String,
     #[serde(default)]
+    #[schema(max_length = 40)]
     pub phone: String,
 }
 

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 /// Recall, NDCG and hit rate at k, averaged over users.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct Scores {
     pub recall: f64,
     pub ndcg: f64,

@@ -1,0 +1,345 @@
+//! The OpenAPI 3.1 document, derived from the code: each module of the edge
+//! lists its annotated handlers in its own `Api`, and this file gathers them
+//! and adds what holds for every operation (security schemes, the problem
+//! responses the shared extractors and middleware can give).
+//!
+//! Served at `/api/v1/openapi.json`, shown at `/api/docs/`, printed by
+//! `emporium openapi`; `docs/openapi.json` is a committed copy a test keeps
+//! current.
+
+use std::sync::LazyLock;
+
+use actix_web::http::header;
+use actix_web::web;
+use actix_web::HttpResponse;
+use utoipa::openapi::path::{Operation, PathItem};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{
+    Content, OpenApi as Document, Ref, RefOr, Response, ResponseBuilder, Schema,
+};
+use utoipa::{IntoParams, Modify, OpenApi};
+
+use super::error::PROBLEM_JSON;
+use super::{admin, auth, catalog, health, metrics, orders, payments, recommendations};
+
+/// The document's route, inside the `/api/v1` scope.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/openapi.json").route(web::get().to(document)));
+}
+
+/// The page's route, at the root.
+pub fn page_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/api/docs").route(web::get().to(docs_page)));
+}
+
+/// The operations of this module.
+#[derive(OpenApi)]
+#[openapi(paths(document, docs_page))]
+struct OwnApi;
+
+/// `page` and `page_size` of every list, answered in the DRF envelope
+/// (`count`, `next`, `previous`, `results`).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // read by the document only; handlers parse the raw query
+pub struct PageParams {
+    /// 1-based page number; a page past the last is a 404.
+    #[param(minimum = 1, maximum = 4_294_967_295_u32)]
+    page: Option<u32>,
+    /// Rows per page (default 20); any larger value is capped at 100.
+    #[param(minimum = 1)]
+    page_size: Option<u64>,
+}
+
+/// The `Idempotency-Key` header of the unsafe operations that create
+/// something once.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // read by the document only
+pub struct IdempotencyKeyHeader {
+    /// A client-chosen key (printable ASCII). A retry with the same key and
+    /// body replays the first answer (with `Idempotent-Replayed: true`); the
+    /// same key with another body is a 422 `idempotency_error`; a retry
+    /// while the first is still running is a 409 `idempotency_conflict`.
+    #[param(
+        rename = "Idempotency-Key",
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[ -~]+$"
+    )]
+    idempotency_key: Option<String>,
+}
+
+/// The root of the document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Emporium API",
+        description = "E-commerce backend: accounts, catalog, orders, payments and \
+            recommendations. Errors are RFC 9457 problem details with a stable `code`.",
+        license(name = "MIT")
+    ),
+    nest(
+        (path = "/api/v1", api = auth::Api),
+        (path = "/api/v1", api = catalog::Api),
+        (path = "/api/v1", api = recommendations::Api),
+        (path = "/api/v1", api = orders::Api),
+        (path = "/api/v1", api = payments::Api),
+        (path = "/api/v1", api = admin::Api),
+    ),
+    components(schemas(super::error::Problem, crate::domain::validation::FieldError)),
+    tags(
+        (name = "auth", description = "Accounts and JWT tokens"),
+        (name = "catalog", description = "Categories and products"),
+        (name = "recommendations", description = "Similar products, bought together, for you"),
+        (name = "orders", description = "Placing and moving orders"),
+        (name = "payments", description = "Paying orders, refunds, provider webhooks"),
+        (name = "admin", description = "Operators' introspection"),
+        (name = "operations", description = "Health, readiness and metrics"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The whole document: the API's operations, the root ones (health,
+/// metrics), and what holds for every operation.
+pub fn build() -> Document {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(health::Api::openapi());
+    doc.merge(metrics::Api::openapi());
+    doc.merge(OwnApi::openapi());
+    CommonResponses.modify(&mut doc);
+    doc
+}
+
+/// The document as served and committed.
+pub fn document_json() -> String {
+    // A derived document always serialises.
+    #[allow(clippy::expect_used)]
+    build()
+        .to_pretty_json()
+        .expect("the OpenAPI document serialises")
+}
+
+/// Built once: the document depends on the code only.
+static DOCUMENT: LazyLock<String> = LazyLock::new(document_json);
+
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations", operation_id = "openapi",
+    responses((status = 200, description = "The OpenAPI 3.1 document", body = Object)))]
+async fn document() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "application/json"))
+        .body(DOCUMENT.as_str())
+}
+
+/// A page that loads Redoc from its CDN in the reader's browser and points
+/// it at the document: nothing is bundled at build time.
+const DOCS_PAGE: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>Emporium API</title>
+</head>
+<body>
+  <redoc spec-url="/api/v1/openapi.json"></redoc>
+  <script src="https://cdn.redoc.ly/redoc/latest/bundles/redoc.standalone.js"></script>
+</body>
+</html>
+"#;
+
+/// A human-readable rendering of this document (Redoc, loaded by the
+/// browser from its CDN).
+#[utoipa::path(get, path = "/api/docs", tag = "operations", operation_id = "api_docs",
+    responses((status = 200, description = "An HTML page", content_type = "text/html", body = String)))]
+async fn docs_page() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+        .body(DOCS_PAGE)
+}
+
+/// Patch bodies that must change at least one field.
+const PATCHES_OF_AT_LEAST_ONE_FIELD: &[&str] = &["UpdateUserRequest", "ProductPatchRequest"];
+
+/// Adds, to every operation, the responses that shared code can give
+/// whatever the handler: credentials refused by the authentication
+/// middleware, bodies refused by the JSON extractor, NUL characters refused
+/// before routing, overload and timeouts; and the bearer scheme.
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, doc: &mut Document) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "An access token from `POST /api/v1/auth/login` or `/refresh`.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "metrics_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("`observability.metrics_token`, when set."))
+                    .build(),
+            ),
+        );
+        for name in PATCHES_OF_AT_LEAST_ONE_FIELD {
+            if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(*name) {
+                // `#[schema(min_properties = 1)]` comes out as
+                // `maxProperties` in utoipa-gen 5.5, so it is set here.
+                object.min_properties = Some(1);
+            }
+        }
+        for (path, item) in doc.paths.paths.iter_mut() {
+            let api = path.starts_with("/api/v1/");
+            for operation in operations(item) {
+                add_common(operation, api);
+            }
+        }
+    }
+}
+
+fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        item.get.as_mut(),
+        item.post.as_mut(),
+        item.put.as_mut(),
+        item.patch.as_mut(),
+        item.delete.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+fn add_common(operation: &mut Operation, api: bool) {
+    let has_body = operation.request_body.is_some();
+    if api {
+        note(
+            operation,
+            "400",
+            "`invalid_query`: a parameter is invalid, or the path or query holds a NUL character",
+        );
+        note(
+            operation,
+            "401",
+            "`not_authenticated`: credentials are required; `invalid_token`: the \
+             bearer token sent is invalid, expired or revoked",
+        );
+        note(
+            operation,
+            "503",
+            "`service_overloaded` (with `Retry-After`) or `service_unavailable`",
+        );
+        note(operation, "504", "`timeout`: the request took too long");
+    }
+    if has_body {
+        note(operation, "400", "`malformed_json`: the body is not JSON");
+        note(
+            operation,
+            "413",
+            "`payload_too_large`: the body is over the limit",
+        );
+        note(
+            operation,
+            "415",
+            "`unsupported_media_type`: the body is not `application/json`",
+        );
+        note(
+            operation,
+            "422",
+            "`validation_error`: fields are missing, of the wrong type, unknown or \
+             invalid; `errors` names each",
+        );
+    }
+    for (status, response) in operation.responses.responses.iter_mut() {
+        if let RefOr::T(response) = response {
+            if status.starts_with('4') || status.starts_with('5') {
+                give_problem_body(response);
+            }
+        }
+    }
+}
+
+/// Adds `text` to the description of the `status` response, creating it.
+fn note(operation: &mut Operation, status: &str, text: &str) {
+    let responses = &mut operation.responses.responses;
+    match responses.get_mut(status) {
+        Some(RefOr::T(response)) => {
+            if !response.description.contains(text) {
+                if response.description.is_empty() {
+                    response.description = text.to_owned();
+                } else {
+                    response.description = format!("{}; {text}", response.description);
+                }
+            }
+        }
+        Some(RefOr::Ref(_)) => {}
+        None => {
+            responses.insert(
+                status.to_owned(),
+                RefOr::T(ResponseBuilder::new().description(text).build()),
+            );
+        }
+    }
+}
+
+/// Error responses are problem details unless a handler said otherwise.
+fn give_problem_body(response: &mut Response) {
+    if response.content.is_empty() {
+        response.content.insert(
+            PROBLEM_JSON.to_owned(),
+            Content::new(Some(Ref::from_schema_name("Problem"))),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patches_need_at_least_one_field() {
+        let doc = serde_json::to_value(build()).expect("serialises");
+        for name in PATCHES_OF_AT_LEAST_ONE_FIELD {
+            let schema = &doc["components"]["schemas"][name];
+            assert_eq!(schema["minProperties"], 1, "{name}");
+            assert!(schema.get("maxProperties").is_none(), "{name}");
+        }
+    }
+
+    #[test]
+    fn every_operation_has_an_id_a_tag_and_problem_bodies_for_errors() {
+        let doc = build();
+        let mut seen = std::collections::HashSet::new();
+        for (path, mut item) in doc.paths.paths {
+            for op in operations(&mut item) {
+                let id = op.operation_id.clone().unwrap_or_default();
+                assert!(!id.is_empty(), "{path} has an operation without an id");
+                assert!(seen.insert(id.clone()), "operation id {id} is used twice");
+                assert!(
+                    op.tags.as_ref().is_some_and(|t| !t.is_empty()),
+                    "{id} has no tag"
+                );
+                for (status, response) in &op.responses.responses {
+                    let RefOr::T(response) = response else {
+                        continue;
+                    };
+                    if status.starts_with('4') {
+                        assert!(
+                            response.content.contains_key(PROBLEM_JSON),
+                            "{id} {status} is not a problem"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
