@@ -53,7 +53,29 @@ customer_token() {
 }
 FUZZ_LOGOUT_TOKEN=$(customer_token fuzz-logout@example.com)
 FUZZ_PASSWORD_TOKEN=$(customer_token fuzz-password@example.com)
+
+# One of each resource, so that operations on an id reach their logic (and
+# their answers are checked against the document) instead of a 404.
+# post PATH JSON: the created resource's id.
+post() {
+  curl -sf "$BASE/api/v1/$1" -H 'content-type: application/json' \
+    -H "authorization: Bearer $FUZZ_ADMIN_TOKEN" -d "$2" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'
+}
+FUZZ_CATEGORY_ID=$(post categories '{"name":"Fuzzed"}')
+FUZZ_PRODUCT_ID=$(post products "{\"name\":\"Fuzzed lamp\",\"sku\":\"FUZZ-1\",\"price\":1999,
+  \"currency\":\"EUR\",\"stock\":1000000,\"category_id\":\"$FUZZ_CATEGORY_ID\"}")
+FUZZ_ORDER_ID=$(post orders "{\"items\":[{\"product_id\":\"$FUZZ_PRODUCT_ID\",\"quantity\":1}],
+  \"shipping_address\":{\"name\":\"Ada\",\"line1\":\"1 Rue\",\"city\":\"Paris\",
+  \"postal_code\":\"75001\",\"country\":\"FR\"}}")
+FUZZ_PAYMENT_ID=$(post payments "{\"order_id\":\"$FUZZ_ORDER_ID\",\"payment_method\":
+  {\"card_number\":\"4242424242424242\",\"exp_month\":12,\"exp_year\":$(($(date +%Y) + 2)),\"cvc\":\"123\"}}")
+# The account admins' user routes act on (it may be deactivated).
+FUZZ_USER_ID=$(curl -sf "$BASE/api/v1/auth/me" \
+  -H "authorization: Bearer $(customer_token fuzz-managed@example.com)" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 export FUZZ_ADMIN_TOKEN FUZZ_LOGOUT_TOKEN FUZZ_PASSWORD_TOKEN
+export FUZZ_CATEGORY_ID FUZZ_PRODUCT_ID FUZZ_ORDER_ID FUZZ_PAYMENT_ID FUZZ_USER_ID
 
 echo "fuzzing $BASE with Schemathesis ($MAX_EXAMPLES examples per operation)"
 "$VENV/bin/schemathesis" --config-file scripts/schemathesis.toml run "$BASE/api/v1/openapi.json" \
