@@ -8,7 +8,7 @@ use actix_web::web::{self, Data, Json};
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::Value;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
 use super::error::ApiError;
@@ -43,6 +43,25 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[derive(OpenApi)]
 #[openapi(paths(recommendations, similar, bought_together, report, rebuild))]
 pub struct Api;
+
+/// The product a neighbours route is about.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // read by the document only; the handler takes the raw segment
+struct ProductRef {
+    /// The product's id (a UUID) or slug.
+    id_or_slug: String,
+}
+
+/// How many results a recommendations route returns.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // read by the document only; see `limit`
+struct Limit {
+    /// How many products (default 10).
+    #[param(minimum = 1, maximum = 50)]
+    limit: Option<u32>,
+}
 
 /// A ranking as clients see it.
 #[derive(Serialize, ToSchema)]
@@ -123,7 +142,7 @@ async fn render(
 #[utoipa::path(get, path = "/products/recommendations", tag = "recommendations", operation_id = "recommendations",
     security((), ("bearer" = [])),
     params(
-        ("limit" = Option<u32>, Query, description = "How many products (default 10)", minimum = 1, maximum = 50),
+        Limit,
         ("user_id" = Option<Uuid>, Query, description = "Whose recommendations (admins only)"),
     ),
     responses(
@@ -258,7 +277,7 @@ async fn neighbours(
 /// one's.
 #[utoipa::path(get, path = "/products/{id_or_slug}/similar", tag = "recommendations", operation_id = "similar_products",
     security((), ("bearer" = [])),
-    params(("id_or_slug" = String, Path, description = "The product's id (a UUID) or slug"), ("limit" = Option<u32>, Query, description = "How many products (default 10)", minimum = 1, maximum = 50)),
+    params(ProductRef, Limit),
     responses(
         (status = 200, description = "Ranked products (empty for a product newer than the model)", body = RecommendationsView),
         (status = 404, description = "`not_found`: no such (visible) product"),
@@ -276,7 +295,7 @@ async fn similar(
 /// Products most often bought with this one, topped up with similar ones.
 #[utoipa::path(get, path = "/products/{id_or_slug}/bought-together", tag = "recommendations", operation_id = "bought_together",
     security((), ("bearer" = [])),
-    params(("id_or_slug" = String, Path, description = "The product's id (a UUID) or slug"), ("limit" = Option<u32>, Query, description = "How many products (default 10)", minimum = 1, maximum = 50)),
+    params(ProductRef, Limit),
     responses(
         (status = 200, description = "Ranked products (empty for a product newer than the model)", body = RecommendationsView),
         (status = 404, description = "`not_found`: no such (visible) product"),
