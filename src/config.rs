@@ -30,6 +30,7 @@ pub struct Settings {
     pub catalog: CatalogSettings,
     pub orders: OrderSettings,
     pub payments: PaymentSettings,
+    pub carts: CartSettings,
     pub recommendations: RecommendationSettings,
     #[serde(default)]
     pub diagnostics: DiagnosticsSettings,
@@ -77,15 +78,17 @@ pub enum Domain {
     Catalog,
     Orders,
     Payments,
+    Carts,
 }
 
 impl Domain {
     /// Every domain, in start-up order.
-    pub const ALL: [Domain; 4] = [
+    pub const ALL: [Domain; 5] = [
         Domain::Auth,
         Domain::Catalog,
         Domain::Orders,
         Domain::Payments,
+        Domain::Carts,
     ];
 
     /// Lower-case name used in database names, metrics and logs.
@@ -95,6 +98,7 @@ impl Domain {
             Domain::Catalog => "catalog",
             Domain::Orders => "orders",
             Domain::Payments => "payments",
+            Domain::Carts => "carts",
         }
     }
 }
@@ -112,6 +116,7 @@ pub struct DatabaseSettings {
     pub catalog_url: Option<String>,
     pub orders_url: Option<String>,
     pub payments_url: Option<String>,
+    pub carts_url: Option<String>,
 }
 
 impl DatabaseSettings {
@@ -123,6 +128,7 @@ impl DatabaseSettings {
             Domain::Catalog => &self.catalog_url,
             Domain::Orders => &self.orders_url,
             Domain::Payments => &self.payments_url,
+            Domain::Carts => &self.carts_url,
         };
         match own {
             Some(url) => url.clone(),
@@ -202,6 +208,19 @@ pub struct OrderSettings {
     /// A key whose first request has not finished after this long may be
     /// claimed again (the first request is presumed dead).
     pub idempotency_lock_secs: u64,
+}
+
+/// Server-side carts.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CartSettings {
+    /// A guest cart untouched this long is deleted by the sweep.
+    pub guest_ttl_days: i64,
+    /// Most distinct products in one cart.
+    pub max_lines: usize,
+    /// Most units of one product in one cart.
+    pub max_quantity: i32,
+    /// How often expired guest carts are swept.
+    pub sweep_interval_secs: u64,
 }
 
 /// How the provider reports a charge's outcome.
@@ -513,6 +532,23 @@ impl Settings {
                 "catalog.reservation_ttl_secs ({}) must be longer than orders.pending_ttl_secs + orders.sweep_interval_secs ({order_lifetime})",
                 catalog.reservation_ttl_secs
             ),
+        );
+        let carts = &self.carts;
+        require(
+            (1..=3650).contains(&carts.guest_ttl_days),
+            "carts.guest_ttl_days must be 1 to 3650".into(),
+        );
+        require(
+            (1..=500).contains(&carts.max_lines),
+            "carts.max_lines must be 1 to 500".into(),
+        );
+        require(
+            (1..=10_000).contains(&carts.max_quantity),
+            "carts.max_quantity must be 1 to 10000 (an order line's ceiling)".into(),
+        );
+        require(
+            carts.sweep_interval_secs >= 1,
+            "carts.sweep_interval_secs must be at least 1 (0 would spin the sweep)".into(),
         );
         require(
             orders.idempotency_retention_hours >= 24,

@@ -8,6 +8,7 @@ use actix::{Actor, Arbiter, Supervised, Supervisor};
 use tokio::sync::Notify;
 
 use super::auth::{AuthActor, AuthService};
+use super::carts::{CartsActor, CartsService};
 use super::catalog::CatalogActor;
 use super::metrics::{ActorMetrics, ActorMetricsSnapshot};
 use super::orders::{OrdersActor, OrdersService};
@@ -38,6 +39,7 @@ pub struct Actors {
     pub orders: ActorClient<OrdersActor>,
     pub payments: ActorClient<PaymentsActor>,
     pub recommender: ActorClient<RecommenderActor>,
+    pub carts: ActorClient<CartsActor>,
     /// Read-only use at the edge: the cache's statistics.
     catalog_cache: CatalogCache,
     /// The catalog's in-process read view: the edge reads it without a
@@ -234,12 +236,27 @@ impl Cluster {
             RecommenderActor::new(recommender_service, rebuild, follow, m)
         });
 
+        let carts_metrics = ActorMetrics::exported(Domain::Carts.name(), capacity, telemetry);
+        let pool = lazy_pool(db, Domain::Carts)?;
+        db_pools.push((Domain::Carts.name(), pool.clone()));
+        let carts_service = CartsService::new(
+            pool,
+            ActorClient::new(catalog.clone(), Arc::clone(&catalog_metrics), timeout),
+            settings.carts.clone(),
+        );
+        let m = Arc::clone(&carts_metrics);
+        let sweep = Duration::from_secs(settings.carts.sweep_interval_secs);
+        let carts = start_supervised(&mut arbiters, move || {
+            CartsActor::new(carts_service, sweep, m)
+        });
+
         let actors = Actors {
             auth: ActorClient::new(auth, auth_metrics, timeout),
             catalog: ActorClient::new(catalog, catalog_metrics, timeout),
             orders: ActorClient::new(orders, orders_metrics, timeout),
             payments: ActorClient::new(payments, payments_metrics, timeout),
             recommender: ActorClient::new(recommender, recommender_metrics, timeout),
+            carts: ActorClient::new(carts, carts_metrics, timeout),
             catalog_cache,
             catalog_view,
             auth_view,
@@ -267,11 +284,12 @@ impl Cluster {
     /// Closes every pool, then stops every arbiter.
     pub async fn shutdown(self) {
         let a = &self.actors;
-        let closes = futures_util::future::join4(
+        let closes = futures_util::future::join5(
             a.auth.call(Shutdown),
             a.catalog.call(Shutdown),
             a.orders.call(Shutdown),
             a.payments.call(Shutdown),
+            a.carts.call(Shutdown),
         );
         if tokio::time::timeout(POOL_CLOSE_TIMEOUT, closes)
             .await
@@ -295,6 +313,7 @@ impl Actors {
             self.orders.metrics(),
             self.payments.metrics(),
             self.recommender.metrics(),
+            self.carts.metrics(),
         ]
         .iter()
         .map(|m| m.snapshot())
@@ -324,11 +343,12 @@ impl Actors {
 
     /// Pings every actor and its database, concurrently.
     pub async fn ping_all(&self) -> Vec<(&'static str, Result<(), CallError<RuntimeError>>)> {
-        let (auth, catalog, orders, payments) = futures_util::future::join4(
+        let (auth, catalog, orders, payments, carts) = futures_util::future::join5(
             self.auth.call(Ping),
             self.catalog.call(Ping),
             self.orders.call(Ping),
             self.payments.call(Ping),
+            self.carts.call(Ping),
         )
         .await;
         vec![
@@ -336,6 +356,7 @@ impl Actors {
             ("catalog", catalog),
             ("orders", orders),
             ("payments", payments),
+            ("carts", carts),
         ]
     }
 
@@ -350,6 +371,7 @@ impl Actors {
             "catalog" => self.catalog.call(probe).await,
             "orders" => self.orders.call(probe).await,
             "payments" => self.payments.call(probe).await,
+            "carts" => self.carts.call(probe).await,
             _ => return None,
         })
     }

@@ -3,6 +3,7 @@
 //! messages declared in its `messages` module.
 
 pub mod auth;
+pub mod carts;
 pub mod catalog;
 pub mod cluster;
 pub mod edge;

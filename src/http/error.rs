@@ -8,6 +8,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::actors::auth::AuthError;
+use crate::actors::carts::CartsError;
 use crate::actors::catalog::CatalogError;
 use crate::actors::orders::OrdersError;
 use crate::actors::payments::PaymentsError;
@@ -398,6 +399,30 @@ impl From<PaymentsError> for ApiError {
             }
             PaymentsError::Panicked(p) => ApiError::Internal(p.into()),
             PaymentsError::Unexpected(e) => unexpected(e),
+        }
+    }
+}
+
+impl From<CartsError> for ApiError {
+    fn from(e: CartsError) -> Self {
+        match e {
+            CartsError::Validation(errors) => ApiError::Validation(errors),
+            CartsError::NotFound => ApiError::NotFound("cart"),
+            CartsError::NoSuchLine => ApiError::NotFound("cart item"),
+            CartsError::InsufficientStock {
+                requested,
+                available,
+            } => ApiError::InsufficientStock(ValidationErrors::single(
+                "quantity",
+                "insufficient_stock",
+                format!("requested {requested}, available {available}"),
+            )),
+            CartsError::CatalogUnavailable(why) => {
+                tracing::warn!(why, "catalog unavailable to carts");
+                ApiError::Unavailable("catalog")
+            }
+            CartsError::Panicked(p) => ApiError::Internal(p.into()),
+            CartsError::Unexpected(e) => unexpected(e),
         }
     }
 }

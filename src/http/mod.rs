@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod carts;
 pub mod catalog;
 pub mod error;
 pub mod extract;
@@ -40,6 +41,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(recommendations::routes)
                 .configure(catalog::item_routes)
                 .configure(orders::routes)
+                .configure(carts::routes)
                 .configure(payments::routes)
                 .configure(admin::routes),
         );

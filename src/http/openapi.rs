@@ -20,7 +20,7 @@ use utoipa::openapi::{
 use utoipa::{IntoParams, Modify, OpenApi};
 
 use super::error::PROBLEM_JSON;
-use super::{admin, auth, catalog, health, metrics, orders, payments, recommendations};
+use super::{admin, auth, carts, catalog, health, metrics, orders, payments, recommendations};
 
 /// The document's route, inside the `/api/v1` scope.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -84,6 +84,7 @@ pub struct IdempotencyKeyHeader {
         (path = "/api/v1", api = catalog::Api),
         (path = "/api/v1", api = recommendations::Api),
         (path = "/api/v1", api = orders::Api),
+        (path = "/api/v1", api = carts::Api),
         (path = "/api/v1", api = payments::Api),
         (path = "/api/v1", api = admin::Api),
     ),
@@ -92,6 +93,7 @@ pub struct IdempotencyKeyHeader {
         (name = "auth", description = "Accounts and JWT tokens"),
         (name = "catalog", description = "Categories and products"),
         (name = "recommendations", description = "Similar products, bought together, for you"),
+        (name = "carts", description = "Server-side carts: a customer's, or a guest's opened by its token"),
         (name = "orders", description = "Placing and moving orders"),
         (name = "payments", description = "Paying orders, refunds, provider webhooks"),
         (name = "admin", description = "Operators' introspection"),

@@ -15,6 +15,7 @@ static AUTH_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/auth");
 static CATALOG_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/catalog");
 static ORDERS_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/orders");
 static PAYMENTS_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/payments");
+static CARTS_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/carts");
 
 /// PostgreSQL's error code for "database already exists".
 const DUPLICATE_DATABASE: &str = "42P04";
@@ -29,6 +30,7 @@ pub fn migrator(domain: Domain) -> &'static Migrator {
         Domain::Catalog => &CATALOG_MIGRATIONS,
         Domain::Orders => &ORDERS_MIGRATIONS,
         Domain::Payments => &PAYMENTS_MIGRATIONS,
+        Domain::Carts => &CARTS_MIGRATIONS,
     }
 }
 

@@ -3,6 +3,7 @@
 //! actor ever holds it.
 
 pub mod auth;
+pub mod carts;
 pub mod catalog;
 pub mod catalog_cache;
 pub mod database;

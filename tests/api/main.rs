@@ -2,6 +2,7 @@
 //! port with its own databases, and talks HTTP to it.
 
 mod admin_users;
+mod carts;
 mod catalog_cache;
 mod catalog_categories;
 mod catalog_listing;

@@ -1,0 +1,81 @@
+//! `CartsActor`: server-side carts, a customer's or a guest's. Owns the
+//! carts database; asks the catalog for products only through messages.
+
+pub mod error;
+pub mod handlers;
+pub mod messages;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::{Actor, Context};
+use sqlx::PgPool;
+
+pub use error::CartsError;
+pub use handlers::CartsService;
+use messages::*;
+
+use super::metrics::ActorMetrics;
+use super::runtime::{every, on_started};
+use crate::domain::carts::CartView;
+
+/// The carts domain actor.
+pub struct CartsActor {
+    pool: PgPool,
+    service: CartsService,
+    metrics: Arc<ActorMetrics>,
+    sweep_interval: Duration,
+}
+
+impl CartsActor {
+    /// An actor around its service; the pool is the service's own.
+    pub fn new(
+        service: CartsService,
+        sweep_interval: Duration,
+        metrics: Arc<ActorMetrics>,
+    ) -> Self {
+        Self {
+            pool: service.pool().clone(),
+            service,
+            metrics,
+            sweep_interval,
+        }
+    }
+}
+
+impl Actor for CartsActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        on_started(ctx, &self.metrics);
+        // Abandoned guest carts are deleted on a timer.
+        every(
+            ctx,
+            self.sweep_interval,
+            "guest cart sweep",
+            |actor: &Self| {
+                let service = actor.service.clone();
+                async move { service.sweep(SweepGuestCarts).await.map(|_| ()) }
+            },
+        );
+    }
+}
+
+crate::lifecycle_handlers!(CartsActor);
+
+/// Routes a message to the service method of the same intent.
+macro_rules! route {
+    ($message:ty => $method:ident, $reply:ty) => {
+        crate::route_to_service!(CartsActor, CartsError, $message => $method, $reply);
+    };
+}
+
+route!(GetCart => get_cart, CartView);
+route!(AddItem => add_item, CartView);
+route!(SetItemQuantity => set_quantity, CartView);
+route!(RemoveItem => remove_item, CartView);
+route!(ClearCart => clear, CartView);
+route!(CreateGuestCart => create_guest, GuestCart);
+route!(DeleteGuestCart => delete_guest, ());
+route!(MergeGuestCart => merge, CartView);
+route!(SweepGuestCarts => sweep, u64);

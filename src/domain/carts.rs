@@ -1,0 +1,366 @@
+//! Carts without I/O: the view computed from the stored lines and the
+//! catalog's current rows, the limits on a line, and guest-cart tokens.
+//!
+//! Prices are never stored as the cart's truth: every view is priced from
+//! the catalog at read time. A line whose product went away, inactive, out
+//! of stock or into another currency stays in the cart, marked unavailable
+//! with a warning, and blocks checkout until it is changed.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+/// A stored cart line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredLine {
+    pub product_id: Uuid,
+    pub quantity: i32,
+    /// The unit price when the line was last added to or changed.
+    pub seen_price: i64,
+    pub seen_currency: String,
+}
+
+/// What the catalog says about a product now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductNow {
+    pub name: String,
+    pub slug: String,
+    pub price: i64,
+    pub currency: String,
+    pub stock: i32,
+    pub is_active: bool,
+}
+
+/// One line as clients see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct LineView {
+    pub product_id: Uuid,
+    /// Empty when the product no longer exists.
+    pub name: String,
+    pub slug: String,
+    /// Today's price, in minor units.
+    pub unit_price: i64,
+    pub quantity: i32,
+    /// `unit_price × quantity`; 0 for an unavailable line.
+    pub line_total: i64,
+    /// Whether the line can be checked out as it is.
+    pub available: bool,
+    /// The most this line may hold now (the stock, at most the cart limit).
+    pub max_quantity: i32,
+    /// The unit price when the line was last changed, if it differs now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price_changed_from: Option<i64>,
+}
+
+/// Something the shopper should know before checking out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Warning {
+    pub product_id: Uuid,
+    /// `product_unavailable`, `out_of_stock`, `insufficient_stock`,
+    /// `currency_mismatch` or `price_changed`.
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// A cart as clients see it, computed fresh.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct CartView {
+    pub id: Uuid,
+    pub items: Vec<LineView>,
+    /// Sum of the available lines, in minor units of `currency`.
+    pub subtotal: i64,
+    pub discount: i64,
+    pub total: i64,
+    /// The first line's currency; `null` for an empty cart.
+    pub currency: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promotion_code: Option<String>,
+    pub warnings: Vec<Warning>,
+    /// Whether every line is available and the cart is not empty.
+    pub checkout_ready: bool,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The most one line may hold: the stock, at most `limit`, never negative.
+pub fn max_quantity(stock: i32, limit: i32) -> i32 {
+    stock.clamp(0, limit)
+}
+
+/// Prices `lines` (in the order they were added) against `products`.
+pub fn view(
+    id: Uuid,
+    lines: &[StoredLine],
+    products: &std::collections::HashMap<Uuid, ProductNow>,
+    limit: i32,
+    updated_at: DateTime<Utc>,
+) -> CartView {
+    let mut items = Vec::with_capacity(lines.len());
+    let mut warnings = Vec::new();
+    let mut subtotal: i64 = 0;
+    let mut currency: Option<String> = None;
+    let mut warn = |product_id, code, message: String| {
+        warnings.push(Warning {
+            product_id,
+            code,
+            message,
+        })
+    };
+    for line in lines {
+        let Some(product) = products.get(&line.product_id).filter(|p| p.is_active) else {
+            warn(
+                line.product_id,
+                "product_unavailable",
+                "this product is no longer for sale".into(),
+            );
+            items.push(LineView {
+                product_id: line.product_id,
+                name: products
+                    .get(&line.product_id)
+                    .map(|p| p.name.clone())
+                    .unwrap_or_default(),
+                slug: products
+                    .get(&line.product_id)
+                    .map(|p| p.slug.clone())
+                    .unwrap_or_default(),
+                unit_price: line.seen_price,
+                quantity: line.quantity,
+                line_total: 0,
+                available: false,
+                max_quantity: 0,
+                price_changed_from: None,
+            });
+            continue;
+        };
+        let most = max_quantity(product.stock, limit);
+        let cart_currency = currency.get_or_insert_with(|| product.currency.clone());
+        let mut available = true;
+        if product.currency != *cart_currency {
+            available = false;
+            warn(
+                line.product_id,
+                "currency_mismatch",
+                format!(
+                    "priced in {}, the cart in {cart_currency}",
+                    product.currency
+                ),
+            );
+        } else if product.stock <= 0 {
+            available = false;
+            warn(line.product_id, "out_of_stock", "out of stock".into());
+        } else if line.quantity > product.stock {
+            available = false;
+            warn(
+                line.product_id,
+                "insufficient_stock",
+                format!("requested {}, available {}", line.quantity, product.stock),
+            );
+        }
+        // A price in another currency is not "the same price, changed".
+        let changed = (line.seen_currency == product.currency && line.seen_price != product.price)
+            .then_some(line.seen_price);
+        if changed.is_some() {
+            warn(
+                line.product_id,
+                "price_changed",
+                format!(
+                    "the price changed from {} to {}",
+                    line.seen_price, product.price
+                ),
+            );
+        }
+        let line_total = if available {
+            // Both factors are bounded (price ≤ 10^12, quantity ≤ 10^4).
+            product
+                .price
+                .checked_mul(i64::from(line.quantity))
+                .unwrap_or(i64::MAX)
+        } else {
+            0
+        };
+        subtotal = subtotal.saturating_add(line_total);
+        items.push(LineView {
+            product_id: line.product_id,
+            name: product.name.clone(),
+            slug: product.slug.clone(),
+            unit_price: product.price,
+            quantity: line.quantity,
+            line_total,
+            available,
+            max_quantity: most,
+            price_changed_from: changed,
+        });
+    }
+    let checkout_ready = !items.is_empty() && items.iter().all(|l| l.available);
+    CartView {
+        id,
+        items,
+        subtotal,
+        discount: 0,
+        total: subtotal,
+        currency,
+        promotion_code: None,
+        warnings,
+        checkout_ready,
+        updated_at,
+    }
+}
+
+/// A new guest cart's secret: 32 random bytes, URL-safe base64.
+pub fn new_token() -> String {
+    use base64::Engine as _;
+    use rand::RngCore as _;
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// What is stored of a token: its SHA-256 (the token is random enough that
+/// a slow hash adds nothing).
+pub fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// Whether `token` is the one `stored` was made from, in constant time.
+pub fn token_matches(token: &str, stored: &[u8]) -> bool {
+    bool::from(token_hash(token).ct_eq(stored))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn product(price: i64, stock: i32) -> ProductNow {
+        ProductNow {
+            name: "Lamp".into(),
+            slug: "lamp".into(),
+            price,
+            currency: "EUR".into(),
+            stock,
+            is_active: true,
+        }
+    }
+
+    fn line(id: Uuid, quantity: i32, seen_price: i64) -> StoredLine {
+        StoredLine {
+            product_id: id,
+            quantity,
+            seen_price,
+            seen_currency: "EUR".into(),
+        }
+    }
+
+    #[test]
+    fn an_available_cart_adds_up_and_is_ready() {
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let products = HashMap::from([(a, product(250, 10)), (b, product(1000, 3))]);
+        let cart = view(
+            Uuid::new_v4(),
+            &[line(a, 2, 250), line(b, 3, 1000)],
+            &products,
+            100,
+            Utc::now(),
+        );
+        assert_eq!(cart.subtotal, 3500);
+        assert_eq!(cart.total, 3500);
+        assert_eq!(cart.currency.as_deref(), Some("EUR"));
+        assert!(cart.checkout_ready);
+        assert!(cart.warnings.is_empty());
+        assert_eq!(cart.items[1].max_quantity, 3);
+    }
+
+    #[test]
+    fn unavailable_lines_stay_visible_warn_and_block_checkout() {
+        let (gone, off, empty, short, dollars) = (
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+        );
+        let mut products = HashMap::from([
+            (off, product(100, 5)),
+            (empty, product(100, 0)),
+            (short, product(100, 2)),
+            (
+                dollars,
+                ProductNow {
+                    currency: "USD".into(),
+                    ..product(100, 5)
+                },
+            ),
+        ]);
+        if let Some(p) = products.get_mut(&off) {
+            p.is_active = false;
+        }
+        let lines = [
+            line(short, 3, 100),
+            line(gone, 1, 100),
+            line(off, 1, 100),
+            line(empty, 1, 100),
+            line(dollars, 1, 100),
+        ];
+        let cart = view(Uuid::new_v4(), &lines, &products, 100, Utc::now());
+        let codes: Vec<&str> = cart.warnings.iter().map(|w| w.code).collect();
+        assert_eq!(
+            codes,
+            [
+                "insufficient_stock",
+                "product_unavailable",
+                "product_unavailable",
+                "out_of_stock",
+                "currency_mismatch"
+            ]
+        );
+        assert_eq!(cart.items.len(), 5);
+        assert!(cart.items.iter().all(|l| !l.available && l.line_total == 0));
+        assert_eq!(cart.subtotal, 0);
+        assert!(!cart.checkout_ready);
+        assert_eq!(cart.items[0].max_quantity, 2);
+    }
+
+    #[test]
+    fn a_moved_price_is_shown_and_used() {
+        let a = Uuid::new_v4();
+        let products = HashMap::from([(a, product(300, 10))]);
+        let cart = view(
+            Uuid::new_v4(),
+            &[line(a, 2, 250)],
+            &products,
+            100,
+            Utc::now(),
+        );
+        assert_eq!(cart.items[0].price_changed_from, Some(250));
+        assert_eq!(cart.subtotal, 600);
+        assert_eq!(cart.warnings[0].code, "price_changed");
+        assert!(cart.checkout_ready, "a price change alone does not block");
+    }
+
+    #[test]
+    fn an_empty_cart_is_not_ready_and_has_no_currency() {
+        let cart = view(Uuid::new_v4(), &[], &HashMap::new(), 100, Utc::now());
+        assert!(!cart.checkout_ready);
+        assert_eq!(cart.currency, None);
+        assert_eq!(cart.total, 0);
+    }
+
+    #[test]
+    fn tokens_match_only_themselves() {
+        let token = new_token();
+        assert_eq!(token.len(), 43);
+        let stored = token_hash(&token);
+        assert!(token_matches(&token, &stored));
+        assert!(!token_matches(&new_token(), &stored));
+        assert!(!token_matches("", &stored));
+    }
+
+    #[test]
+    fn max_quantity_is_the_stock_within_the_limit() {
+        assert_eq!(max_quantity(5, 100), 5);
+        assert_eq!(max_quantity(500, 100), 100);
+        assert_eq!(max_quantity(-3, 100), 0);
+    }
+}

@@ -1,0 +1,375 @@
+//! `/api/v1/cart/…` (the customer's own cart) and `/api/v1/carts/…` (guest
+//! carts, opened with `X-Cart-Token`). Every answer is the cart priced now.
+
+use actix_web::web::{self, Data, Json};
+use actix_web::{HttpRequest, HttpResponse};
+use serde::Deserialize;
+use utoipa::{IntoParams, OpenApi, ToSchema};
+use uuid::Uuid;
+
+use super::error::ApiError;
+use super::extract::{Authenticated, ValidJson};
+use super::state::AppState;
+use crate::actors::carts::messages::*;
+use crate::domain::carts::CartView;
+
+/// The header that opens a guest cart.
+pub const CART_TOKEN_HEADER: &str = "x-cart-token";
+
+/// Routes of this module.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/cart")
+            .route(web::get().to(get_cart))
+            .route(web::delete().to(clear_cart)),
+    )
+    .service(web::resource("/cart/items").route(web::post().to(add_item)))
+    .service(
+        web::resource("/cart/items/{product_id}")
+            .route(web::patch().to(set_quantity))
+            .route(web::delete().to(remove_item)),
+    )
+    .service(web::resource("/cart/merge").route(web::post().to(merge)))
+    .service(web::resource("/carts").route(web::post().to(create_guest)))
+    .service(
+        web::resource("/carts/{id}")
+            .route(web::get().to(get_guest))
+            .route(web::delete().to(delete_guest)),
+    )
+    .service(web::resource("/carts/{id}/items").route(web::post().to(add_guest_item)))
+    .service(
+        web::resource("/carts/{id}/items/{product_id}")
+            .route(web::patch().to(set_guest_quantity))
+            .route(web::delete().to(remove_guest_item)),
+    );
+}
+
+/// The operations of this module, for the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(paths(
+    get_cart,
+    clear_cart,
+    add_item,
+    set_quantity,
+    remove_item,
+    merge,
+    create_guest,
+    get_guest,
+    delete_guest,
+    add_guest_item,
+    set_guest_quantity,
+    remove_guest_item
+))]
+pub struct Api;
+
+/// Body of `POST …/items/`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct AddItemRequest {
+    product_id: Uuid,
+    /// Added to the line's quantity; the line may hold at most
+    /// `carts.max_quantity` (100 by default) and the product's stock.
+    #[schema(minimum = 1)]
+    quantity: i32,
+}
+
+/// Body of `PATCH …/items/{product_id}/`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct SetQuantityRequest {
+    /// The line's new quantity; 0 removes it.
+    #[schema(minimum = 0)]
+    quantity: i32,
+}
+
+/// Body of `POST /cart/merge/`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct MergeRequest {
+    cart_id: Uuid,
+    token: String,
+}
+
+/// A guest cart's id.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // read by the document only; handlers read the raw request
+struct GuestId {
+    /// The guest cart's id (a UUID).
+    id: String,
+}
+
+/// The secret that opens a guest cart.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // read by the document only
+struct CartToken {
+    /// The token `POST /carts/` answered. Missing or wrong: 404, as for an
+    /// unknown cart.
+    #[param(rename = "X-Cart-Token")]
+    token: String,
+}
+
+/// The product of a cart line.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // read by the document only
+struct LineRef {
+    /// The product's id (a UUID).
+    product_id: String,
+}
+
+/// A path id; anything that is not a UUID names nothing (404).
+fn path_id(raw: &str, what: &'static str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::NotFound(what))
+}
+
+/// The guest cart a request names, with the token it sent.
+fn guest(req: &HttpRequest, id: &str) -> Result<CartOwner, ApiError> {
+    let id = path_id(id, "cart")?;
+    let token = req
+        .headers()
+        .get(CART_TOKEN_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(ApiError::NotFound("cart"))?
+        .to_owned();
+    Ok(CartOwner::Guest { id, token })
+}
+
+async fn cart_call<M>(state: &AppState, message: M) -> Result<Json<CartView>, ApiError>
+where
+    M: actix::Message<Result = Result<CartView, crate::actors::carts::CartsError>> + Send + 'static,
+    crate::actors::carts::CartsActor: actix::Handler<crate::actors::runtime::Traced<M>>,
+{
+    Ok(Json(state.actors.carts.call(message).await?))
+}
+
+/// The caller's cart, priced now (made empty on first use).
+#[utoipa::path(get, path = "/cart", tag = "carts", operation_id = "get_cart",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The cart", body = CartView)))]
+async fn get_cart(state: Data<AppState>, user: Authenticated) -> Result<Json<CartView>, ApiError> {
+    cart_call(&state, GetCart(CartOwner::User(user.0.user_id))).await
+}
+
+/// Empties the caller's cart.
+#[utoipa::path(delete, path = "/cart", tag = "carts", operation_id = "clear_cart",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The emptied cart", body = CartView)))]
+async fn clear_cart(
+    state: Data<AppState>,
+    user: Authenticated,
+) -> Result<Json<CartView>, ApiError> {
+    cart_call(&state, ClearCart(CartOwner::User(user.0.user_id))).await
+}
+
+/// Adds a product to the caller's cart (to its line, if there is one).
+/// Nothing is reserved until checkout.
+#[utoipa::path(post, path = "/cart/items", tag = "carts", operation_id = "add_cart_item",
+    security(("bearer" = [])),
+    request_body = AddItemRequest,
+    responses(
+        (status = 200, description = "The cart", body = CartView),
+        (status = 409, description = "`insufficient_stock`: more than the stock; the message names what is available"),
+        (status = 422, description = "`validation_error`: unknown or inactive product, quantity out of range, too many lines"),
+    ))]
+async fn add_item(
+    state: Data<AppState>,
+    user: Authenticated,
+    body: ValidJson<AddItemRequest>,
+) -> Result<Json<CartView>, ApiError> {
+    let ValidJson(body) = body;
+    let message = AddItem {
+        owner: CartOwner::User(user.0.user_id),
+        product_id: body.product_id,
+        quantity: body.quantity,
+    };
+    cart_call(&state, message).await
+}
+
+/// Sets a line's quantity in the caller's cart; 0 removes the line.
+#[utoipa::path(patch, path = "/cart/items/{product_id}", tag = "carts", operation_id = "set_cart_item",
+    security(("bearer" = [])),
+    params(LineRef),
+    request_body = SetQuantityRequest,
+    responses(
+        (status = 200, description = "The cart", body = CartView),
+        (status = 404, description = "`not_found`: the cart holds no such product"),
+        (status = 409, description = "`insufficient_stock`: more than the stock"),
+        (status = 422, description = "`validation_error`: quantity out of range, or the product is no longer for sale"),
+    ))]
+async fn set_quantity(
+    state: Data<AppState>,
+    user: Authenticated,
+    product_id: web::Path<String>,
+    body: ValidJson<SetQuantityRequest>,
+) -> Result<Json<CartView>, ApiError> {
+    let message = SetItemQuantity {
+        owner: CartOwner::User(user.0.user_id),
+        product_id: path_id(&product_id, "cart item")?,
+        quantity: body.0.quantity,
+    };
+    cart_call(&state, message).await
+}
+
+/// Removes a line from the caller's cart.
+#[utoipa::path(delete, path = "/cart/items/{product_id}", tag = "carts", operation_id = "remove_cart_item",
+    security(("bearer" = [])),
+    params(LineRef),
+    responses(
+        (status = 200, description = "The cart", body = CartView),
+        (status = 404, description = "`not_found`: the cart holds no such product"),
+    ))]
+async fn remove_item(
+    state: Data<AppState>,
+    user: Authenticated,
+    product_id: web::Path<String>,
+) -> Result<Json<CartView>, ApiError> {
+    let message = RemoveItem {
+        owner: CartOwner::User(user.0.user_id),
+        product_id: path_id(&product_id, "cart item")?,
+    };
+    cart_call(&state, message).await
+}
+
+/// Moves a guest cart into the caller's cart (quantities add, capped at
+/// stock and the limits) and retires it. Merging it again changes nothing.
+#[utoipa::path(post, path = "/cart/merge", tag = "carts", operation_id = "merge_cart",
+    security(("bearer" = [])),
+    request_body = MergeRequest,
+    responses(
+        (status = 200, description = "The caller's cart", body = CartView),
+        (status = 404, description = "`not_found`: no such guest cart, or the token does not open it"),
+    ))]
+async fn merge(
+    state: Data<AppState>,
+    user: Authenticated,
+    body: ValidJson<MergeRequest>,
+) -> Result<Json<CartView>, ApiError> {
+    let ValidJson(body) = body;
+    let message = MergeGuestCart {
+        user_id: user.0.user_id,
+        cart_id: body.cart_id,
+        token: body.token,
+    };
+    cart_call(&state, message).await
+}
+
+/// Makes a guest cart. Keep its token: it is shown once, and opens the
+/// cart (`X-Cart-Token`) until it is merged or abandoned for
+/// `carts.guest_ttl_days`.
+#[utoipa::path(post, path = "/carts", tag = "carts", operation_id = "create_guest_cart",
+    security((), ("bearer" = [])),
+    responses((status = 201, description = "The new cart's id and token", body = GuestCart)))]
+async fn create_guest(state: Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let cart = state.actors.carts.call(CreateGuestCart).await?;
+    Ok(HttpResponse::Created().json(cart))
+}
+
+/// A guest cart, priced now.
+#[utoipa::path(get, path = "/carts/{id}", tag = "carts", operation_id = "get_guest_cart",
+    params(GuestId, CartToken),
+    responses(
+        (status = 200, description = "The cart", body = CartView),
+        (status = 404, description = "`not_found`: no such cart, or the token does not open it"),
+    ))]
+async fn get_guest(
+    req: HttpRequest,
+    state: Data<AppState>,
+    id: web::Path<String>,
+) -> Result<Json<CartView>, ApiError> {
+    cart_call(&state, GetCart(guest(&req, &id)?)).await
+}
+
+/// Deletes a guest cart.
+#[utoipa::path(delete, path = "/carts/{id}", tag = "carts", operation_id = "delete_guest_cart",
+    params(GuestId, CartToken),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "`not_found`: no such cart, or the token does not open it"),
+    ))]
+async fn delete_guest(
+    req: HttpRequest,
+    state: Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let CartOwner::Guest { id, token } = guest(&req, &id)? else {
+        return Err(ApiError::NotFound("cart"));
+    };
+    state
+        .actors
+        .carts
+        .call(DeleteGuestCart { id, token })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Adds a product to a guest cart.
+#[utoipa::path(post, path = "/carts/{id}/items", tag = "carts", operation_id = "add_guest_cart_item",
+    params(GuestId, CartToken),
+    request_body = AddItemRequest,
+    responses(
+        (status = 200, description = "The cart", body = CartView),
+        (status = 404, description = "`not_found`: no such cart, or the token does not open it"),
+        (status = 409, description = "`insufficient_stock`: more than the stock"),
+        (status = 422, description = "`validation_error`: unknown or inactive product, quantity out of range, too many lines"),
+    ))]
+async fn add_guest_item(
+    req: HttpRequest,
+    state: Data<AppState>,
+    id: web::Path<String>,
+    body: ValidJson<AddItemRequest>,
+) -> Result<Json<CartView>, ApiError> {
+    let ValidJson(body) = body;
+    let message = AddItem {
+        owner: guest(&req, &id)?,
+        product_id: body.product_id,
+        quantity: body.quantity,
+    };
+    cart_call(&state, message).await
+}
+
+/// Sets a line's quantity in a guest cart; 0 removes the line.
+#[utoipa::path(patch, path = "/carts/{id}/items/{product_id}", tag = "carts", operation_id = "set_guest_cart_item",
+    params(GuestId, LineRef, CartToken),
+    request_body = SetQuantityRequest,
+    responses(
+        (status = 200, description = "The cart", body = CartView),
+        (status = 404, description = "`not_found`: no such cart or line, or the token does not open it"),
+        (status = 409, description = "`insufficient_stock`: more than the stock"),
+        (status = 422, description = "`validation_error`: quantity out of range, or the product is no longer for sale"),
+    ))]
+async fn set_guest_quantity(
+    req: HttpRequest,
+    state: Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: ValidJson<SetQuantityRequest>,
+) -> Result<Json<CartView>, ApiError> {
+    let (id, product_id) = path.into_inner();
+    let message = SetItemQuantity {
+        owner: guest(&req, &id)?,
+        product_id: path_id(&product_id, "cart item")?,
+        quantity: body.0.quantity,
+    };
+    cart_call(&state, message).await
+}
+
+/// Removes a line from a guest cart.
+#[utoipa::path(delete, path = "/carts/{id}/items/{product_id}", tag = "carts", operation_id = "remove_guest_cart_item",
+    params(GuestId, LineRef, CartToken),
+    responses(
+        (status = 200, description = "The cart", body = CartView),
+        (status = 404, description = "`not_found`: no such cart or line, or the token does not open it"),
+    ))]
+async fn remove_guest_item(
+    req: HttpRequest,
+    state: Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<Json<CartView>, ApiError> {
+    let (id, product_id) = path.into_inner();
+    let message = RemoveItem {
+        owner: guest(&req, &id)?,
+        product_id: path_id(&product_id, "cart item")?,
+    };
+    cart_call(&state, message).await
+}

@@ -1,0 +1,351 @@
+//! SQL of the carts database. Every change to a cart runs in a transaction
+//! that first locks the cart's row, so two requests on one cart (two tabs,
+//! a merge and an add) apply one after the other and the limits hold.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::domain::carts::StoredLine;
+
+/// A guest cart's stored secret and state.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct GuestRow {
+    pub token_hash: Vec<u8>,
+    pub merged_into: Option<Uuid>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Limits a change must keep, decided under the cart's lock.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_lines: usize,
+    pub max_quantity: i32,
+    /// The product's stock now, from the catalog.
+    pub stock: i32,
+}
+
+/// What a change did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Done,
+    /// The cart already holds `max_lines` other products.
+    TooManyLines,
+    /// The line would hold `requested`, more than `max_quantity`.
+    OverMaxQuantity {
+        requested: i64,
+    },
+    /// The line would hold `requested`, more than the stock.
+    OverStock {
+        requested: i64,
+    },
+    /// `set_quantity` on a product the cart does not hold.
+    NoSuchLine,
+}
+
+/// The customer's cart, made on first use; its id and last change.
+pub async fn user_cart(pool: &PgPool, user_id: Uuid) -> sqlx::Result<(Uuid, DateTime<Utc>)> {
+    sqlx::query("INSERT INTO carts (id, user_id) VALUES ($1, $2) ON CONFLICT (user_id) DO NOTHING")
+        .bind(Uuid::new_v4())
+        .bind(user_id)
+        .execute(pool)
+        .await?;
+    sqlx::query_as("SELECT id, updated_at FROM carts WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_one(pool)
+        .await
+}
+
+/// A new guest cart.
+pub async fn create_guest(pool: &PgPool, id: Uuid, token_hash: &[u8]) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO carts (id, token_hash) VALUES ($1, $2)")
+        .bind(id)
+        .bind(token_hash)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// A guest cart not older than `ttl_days` since its last change.
+pub async fn guest(pool: &PgPool, id: Uuid, ttl_days: i64) -> sqlx::Result<Option<GuestRow>> {
+    sqlx::query_as(
+        "SELECT token_hash, merged_into, updated_at FROM carts
+         WHERE id = $1 AND user_id IS NULL
+           AND updated_at > now() - make_interval(days => $2::int)",
+    )
+    .bind(id)
+    .bind(i32::try_from(ttl_days).unwrap_or(i32::MAX))
+    .fetch_optional(pool)
+    .await
+}
+
+/// A cart's lines, oldest first.
+pub async fn lines(pool: &PgPool, cart_id: Uuid) -> sqlx::Result<Vec<StoredLine>> {
+    let rows: Vec<(Uuid, i32, i64, String)> = sqlx::query_as(
+        "SELECT product_id, quantity, seen_price, seen_currency FROM cart_items
+         WHERE cart_id = $1 ORDER BY added_at, product_id",
+    )
+    .bind(cart_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(product_id, quantity, seen_price, seen_currency)| StoredLine {
+                product_id,
+                quantity,
+                seen_price,
+                seen_currency,
+            },
+        )
+        .collect())
+}
+
+/// When the cart last changed.
+pub async fn updated_at(pool: &PgPool, cart_id: Uuid) -> sqlx::Result<DateTime<Utc>> {
+    sqlx::query_scalar("SELECT updated_at FROM carts WHERE id = $1")
+        .bind(cart_id)
+        .fetch_one(pool)
+        .await
+}
+
+async fn lock(conn: &mut PgConnection, cart_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("SELECT 1 FROM carts WHERE id = $1 FOR UPDATE")
+        .bind(cart_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+async fn touch(conn: &mut PgConnection, cart_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("UPDATE carts SET updated_at = now() WHERE id = $1")
+        .bind(cart_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+async fn quantity_of(
+    conn: &mut PgConnection,
+    cart_id: Uuid,
+    product_id: Uuid,
+) -> sqlx::Result<Option<i32>> {
+    sqlx::query_scalar("SELECT quantity FROM cart_items WHERE cart_id = $1 AND product_id = $2")
+        .bind(cart_id)
+        .bind(product_id)
+        .fetch_optional(&mut *conn)
+        .await
+}
+
+async fn line_count(conn: &mut PgConnection, cart_id: Uuid) -> sqlx::Result<usize> {
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM cart_items WHERE cart_id = $1")
+        .bind(cart_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+async fn upsert(
+    conn: &mut PgConnection,
+    cart_id: Uuid,
+    product_id: Uuid,
+    quantity: i32,
+    price: (i64, &str),
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO cart_items (cart_id, product_id, quantity, seen_price, seen_currency)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (cart_id, product_id) DO UPDATE
+         SET quantity = EXCLUDED.quantity, seen_price = EXCLUDED.seen_price,
+             seen_currency = EXCLUDED.seen_currency",
+    )
+    .bind(cart_id)
+    .bind(product_id)
+    .bind(quantity)
+    .bind(price.0)
+    .bind(price.1)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Checks a line's new quantity against the limits.
+fn judge(quantity: i64, limits: Limits) -> Option<Change> {
+    if quantity > i64::from(limits.max_quantity) {
+        Some(Change::OverMaxQuantity {
+            requested: quantity,
+        })
+    } else if quantity > i64::from(limits.stock) {
+        Some(Change::OverStock {
+            requested: quantity,
+        })
+    } else {
+        None
+    }
+}
+
+/// Sets a line to `quantity` (`add`: adds to what it holds), at today's
+/// price, unless a limit forbids it.
+pub async fn change_line(
+    pool: &PgPool,
+    cart_id: Uuid,
+    product_id: Uuid,
+    quantity: i32,
+    add: bool,
+    price: (i64, &str),
+    limits: Limits,
+) -> sqlx::Result<Change> {
+    let mut tx = pool.begin().await?;
+    lock(&mut tx, cart_id).await?;
+    let held = quantity_of(&mut tx, cart_id, product_id).await?;
+    let new = match (held, add) {
+        (None, false) => return Ok(Change::NoSuchLine),
+        (None, true) => {
+            if line_count(&mut tx, cart_id).await? >= limits.max_lines {
+                return Ok(Change::TooManyLines);
+            }
+            i64::from(quantity)
+        }
+        (Some(held), true) => i64::from(held) + i64::from(quantity),
+        (Some(_), false) => i64::from(quantity),
+    };
+    if let Some(refused) = judge(new, limits) {
+        return Ok(refused);
+    }
+    // Within max_quantity, which is an i32.
+    let new = i32::try_from(new).unwrap_or(i32::MAX);
+    upsert(&mut tx, cart_id, product_id, new, price).await?;
+    touch(&mut tx, cart_id).await?;
+    tx.commit().await?;
+    Ok(Change::Done)
+}
+
+/// Removes a line; whether the cart held it.
+pub async fn remove_line(pool: &PgPool, cart_id: Uuid, product_id: Uuid) -> sqlx::Result<bool> {
+    let mut tx = pool.begin().await?;
+    lock(&mut tx, cart_id).await?;
+    let removed = sqlx::query("DELETE FROM cart_items WHERE cart_id = $1 AND product_id = $2")
+        .bind(cart_id)
+        .bind(product_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+        > 0;
+    if removed {
+        touch(&mut tx, cart_id).await?;
+    }
+    tx.commit().await?;
+    Ok(removed)
+}
+
+/// Empties a cart.
+pub async fn clear(pool: &PgPool, cart_id: Uuid) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    lock(&mut tx, cart_id).await?;
+    sqlx::query("DELETE FROM cart_items WHERE cart_id = $1")
+        .bind(cart_id)
+        .execute(&mut *tx)
+        .await?;
+    touch(&mut tx, cart_id).await?;
+    tx.commit().await
+}
+
+/// Deletes a guest cart and its lines.
+pub async fn delete_guest(pool: &PgPool, cart_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM carts WHERE id = $1 AND user_id IS NULL")
+        .bind(cart_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// What a merge did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Merge {
+    /// Lines moved; the guest cart is emptied and marked merged.
+    Merged,
+    /// The guest cart was merged before (into `into`); nothing changed.
+    AlreadyMerged { into: Uuid },
+}
+
+/// Moves a guest cart's lines into the customer's cart: quantities add,
+/// capped at each product's stock (`stock`, from the catalog) and the line
+/// limit; products past the line limit stay behind. The guest cart is
+/// emptied and marked, not deleted, so a second merge is recognised.
+pub async fn merge(
+    pool: &PgPool,
+    guest_id: Uuid,
+    user_cart: Uuid,
+    stock: &HashMap<Uuid, (i32, i64, String)>,
+    max_lines: usize,
+    max_quantity: i32,
+) -> sqlx::Result<Merge> {
+    let mut tx = pool.begin().await?;
+    // Both rows, in id order, so two merges cannot deadlock.
+    let (first, second) = if guest_id < user_cart {
+        (guest_id, user_cart)
+    } else {
+        (user_cart, guest_id)
+    };
+    lock(&mut tx, first).await?;
+    lock(&mut tx, second).await?;
+    let merged_into: Option<Uuid> =
+        sqlx::query_scalar("SELECT merged_into FROM carts WHERE id = $1")
+            .bind(guest_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    if let Some(into) = merged_into {
+        return Ok(Merge::AlreadyMerged { into });
+    }
+    let guest_lines: Vec<(Uuid, i32)> = sqlx::query_as(
+        "SELECT product_id, quantity FROM cart_items WHERE cart_id = $1 ORDER BY added_at, product_id",
+    )
+    .bind(guest_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut lines = line_count(&mut tx, user_cart).await?;
+    for (product_id, quantity) in guest_lines {
+        let Some((in_stock, price, currency)) = stock.get(&product_id) else {
+            continue;
+        };
+        let held = quantity_of(&mut tx, user_cart, product_id).await?;
+        if held.is_none() && lines >= max_lines {
+            continue;
+        }
+        let cap = (*in_stock).clamp(0, max_quantity);
+        let new = (held.unwrap_or(0).saturating_add(quantity)).min(cap);
+        if new <= 0 {
+            continue;
+        }
+        if held.is_none() {
+            lines += 1;
+        }
+        upsert(&mut tx, user_cart, product_id, new, (*price, currency)).await?;
+    }
+    sqlx::query("DELETE FROM cart_items WHERE cart_id = $1")
+        .bind(guest_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE carts SET merged_into = $2 WHERE id = $1")
+        .bind(guest_id)
+        .bind(user_cart)
+        .execute(&mut *tx)
+        .await?;
+    touch(&mut tx, user_cart).await?;
+    tx.commit().await?;
+    Ok(Merge::Merged)
+}
+
+/// Deletes guest carts untouched for `ttl_days`; how many.
+pub async fn sweep_guests(pool: &PgPool, ttl_days: i64) -> sqlx::Result<u64> {
+    Ok(sqlx::query(
+        "DELETE FROM carts WHERE user_id IS NULL
+           AND updated_at < now() - make_interval(days => $1::int)",
+    )
+    .bind(i32::try_from(ttl_days).unwrap_or(i32::MAX))
+    .execute(pool)
+    .await?
+    .rows_affected())
+}
