@@ -70,12 +70,16 @@ FUZZ_ORDER_ID=$(post orders "{\"items\":[{\"product_id\":\"$FUZZ_PRODUCT_ID\",\"
   \"postal_code\":\"75001\",\"country\":\"FR\"}}")
 FUZZ_PAYMENT_ID=$(post payments "{\"order_id\":\"$FUZZ_ORDER_ID\",\"payment_method\":
   {\"card_number\":\"4242424242424242\",\"exp_month\":12,\"exp_year\":$(($(date +%Y) + 2)),\"cvc\":\"123\"}}")
+FUZZ_PROMOTION_ID=$(post promotions '{"code":"FUZZ-10","kind":"percent","value":10}')
+read -r FUZZ_GUEST_CART_ID FUZZ_GUEST_CART_TOKEN < <(curl -sf -X POST "$BASE/api/v1/carts" |
+  python3 -c 'import json,sys; c=json.load(sys.stdin); print(c["id"], c["token"])')
 # The account admins' user routes act on (it may be deactivated).
 FUZZ_USER_ID=$(curl -sf "$BASE/api/v1/auth/me" \
   -H "authorization: Bearer $(customer_token fuzz-managed@example.com)" |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 export FUZZ_ADMIN_TOKEN FUZZ_LOGOUT_TOKEN FUZZ_PASSWORD_TOKEN
 export FUZZ_CATEGORY_ID FUZZ_PRODUCT_ID FUZZ_ORDER_ID FUZZ_PAYMENT_ID FUZZ_USER_ID
+export FUZZ_PROMOTION_ID FUZZ_GUEST_CART_ID FUZZ_GUEST_CART_TOKEN
 
 echo "fuzzing $BASE with Schemathesis ($MAX_EXAMPLES examples per operation)"
 "$VENV/bin/schemathesis" --config-file scripts/schemathesis.toml run "$BASE/api/v1/openapi.json" \

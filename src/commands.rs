@@ -183,6 +183,7 @@ async fn seed_history(
                     unit_price: p.fields.price,
                     quantity: l.quantity,
                     line_total: p.fields.price * i64::from(l.quantity),
+                    discount: 0,
                 }
             })
             .collect();
@@ -199,8 +200,11 @@ async fn seed_history(
         let new = store::orders::NewOrder {
             id: order.id,
             user_id: customer.id,
+            subtotal: lines.iter().map(|l| l.line_total).sum(),
+            discount: 0,
             total: lines.iter().map(|l| l.line_total).sum(),
             currency: "EUR",
+            promotion_code: None,
             shipping_address: &address,
             lines: &lines,
             expires_at: order.placed_at,

@@ -239,15 +239,18 @@ impl Cluster {
         let carts_metrics = ActorMetrics::exported(Domain::Carts.name(), capacity, telemetry);
         let pool = lazy_pool(db, Domain::Carts)?;
         db_pools.push((Domain::Carts.name(), pool.clone()));
+        let checkout_lock = Duration::from_secs(settings.orders.idempotency_lock_secs);
         let carts_service = CartsService::new(
             pool,
             ActorClient::new(catalog.clone(), Arc::clone(&catalog_metrics), timeout),
+            ActorClient::new(orders.clone(), Arc::clone(&orders_metrics), timeout),
             settings.carts.clone(),
+            checkout_lock,
         );
         let m = Arc::clone(&carts_metrics);
         let sweep = Duration::from_secs(settings.carts.sweep_interval_secs);
         let carts = start_supervised(&mut arbiters, move || {
-            CartsActor::new(carts_service, sweep, m)
+            CartsActor::new(carts_service, sweep, checkout_lock, m)
         });
 
         let actors = Actors {

@@ -57,9 +57,12 @@ pub struct LineView {
 /// Something the shopper should know before checking out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Warning {
-    pub product_id: Uuid,
+    /// The line it is about; absent for the promotion's warning.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<Uuid>,
     /// `product_unavailable`, `out_of_stock`, `insufficient_stock`,
-    /// `currency_mismatch` or `price_changed`.
+    /// `currency_mismatch`, `price_changed`, or a promotion's reason
+    /// (`promotion_expired`, `promotion_used_up`, ...).
     pub code: &'static str,
     pub message: String,
 }
@@ -83,6 +86,32 @@ pub struct CartView {
     pub updated_at: DateTime<Utc>,
 }
 
+/// Applies a promotion's verdict to a priced cart: the discount when it
+/// applies; otherwise a warning, and the cart cannot be checked out until
+/// the code is removed or applies again.
+pub fn with_promotion(
+    mut cart: CartView,
+    code: String,
+    verdict: Result<i64, crate::domain::promotions::Inapplicable>,
+) -> CartView {
+    match verdict {
+        Ok(discount) => {
+            cart.discount = discount.clamp(0, cart.subtotal);
+            cart.total = cart.subtotal - cart.discount;
+        }
+        Err(why) => {
+            cart.warnings.push(Warning {
+                product_id: None,
+                code: why.code(),
+                message: why.to_string(),
+            });
+            cart.checkout_ready = false;
+        }
+    }
+    cart.promotion_code = Some(code);
+    cart
+}
+
 /// The most one line may hold: the stock, at most `limit`, never negative.
 pub fn max_quantity(stock: i32, limit: i32) -> i32 {
     stock.clamp(0, limit)
@@ -102,7 +131,7 @@ pub fn view(
     let mut currency: Option<String> = None;
     let mut warn = |product_id, code, message: String| {
         warnings.push(Warning {
-            product_id,
+            product_id: Some(product_id),
             code,
             message,
         })

@@ -42,6 +42,46 @@ pub struct Promotion {
     pub active: bool,
 }
 
+/// A partial change of a promotion; `Some(None)` clears an optional field.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PromotionPatch {
+    pub code: Option<String>,
+    pub kind: Option<Kind>,
+    pub value: Option<i64>,
+    pub currency: Option<Option<String>>,
+    pub starts_at: Option<Option<DateTime<Utc>>>,
+    pub ends_at: Option<Option<DateTime<Utc>>>,
+    pub min_subtotal: Option<i64>,
+    pub max_uses: Option<Option<i64>>,
+    pub max_uses_per_customer: Option<Option<i64>>,
+    pub active: Option<bool>,
+}
+
+impl PromotionPatch {
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == PromotionPatch::default()
+    }
+
+    /// `promotion` with this patch's fields.
+    pub fn apply(self, promotion: Promotion) -> Promotion {
+        Promotion {
+            code: self.code.unwrap_or(promotion.code),
+            kind: self.kind.unwrap_or(promotion.kind),
+            value: self.value.unwrap_or(promotion.value),
+            currency: self.currency.unwrap_or(promotion.currency),
+            starts_at: self.starts_at.unwrap_or(promotion.starts_at),
+            ends_at: self.ends_at.unwrap_or(promotion.ends_at),
+            min_subtotal: self.min_subtotal.unwrap_or(promotion.min_subtotal),
+            max_uses: self.max_uses.unwrap_or(promotion.max_uses),
+            max_uses_per_customer: self
+                .max_uses_per_customer
+                .unwrap_or(promotion.max_uses_per_customer),
+            active: self.active.unwrap_or(promotion.active),
+        }
+    }
+}
+
 /// The code as stored and compared: trimmed, upper case.
 pub fn normalize_code(raw: &str) -> String {
     raw.trim().to_uppercase()
@@ -50,6 +90,7 @@ pub fn normalize_code(raw: &str) -> String {
 /// Checks a definition, naming every broken rule.
 pub fn validate(promotion: Promotion) -> Result<Promotion, ValidationErrors> {
     let mut errors = ValidationErrors::new();
+    let mut currency = None;
     let code = normalize_code(&promotion.code);
     let code_ok = !code.is_empty()
         && code.chars().count() <= MAX_CODE_CHARS
@@ -84,8 +125,15 @@ pub fn validate(promotion: Promotion) -> Result<Promotion, ValidationErrors> {
                     "a fixed value is at least 1 minor unit",
                 );
             }
-            if promotion.currency.is_none() {
-                errors.add("currency", "required", "a fixed promotion needs a currency");
+            match &promotion.currency {
+                None => errors.add("currency", "required", "a fixed promotion needs a currency"),
+                Some(code) => {
+                    currency = Some(crate::domain::catalog::text::check_currency(
+                        &mut errors,
+                        "currency",
+                        code,
+                    ));
+                }
             }
         }
     }
@@ -110,7 +158,11 @@ pub fn validate(promotion: Promotion) -> Result<Promotion, ValidationErrors> {
         }
     }
     errors.into_result()?;
-    Ok(Promotion { code, ..promotion })
+    Ok(Promotion {
+        code,
+        currency: currency.or(promotion.currency),
+        ..promotion
+    })
 }
 
 /// Why a promotion does not apply; each has a stable code for the 422.

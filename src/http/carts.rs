@@ -8,10 +8,13 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
 use super::error::ApiError;
-use super::extract::{Authenticated, ValidJson};
+use super::extract::{from_value, Authenticated, ValidJson};
+use super::idempotency::{request_key, run_once};
 use super::state::AppState;
 use crate::actors::carts::messages::*;
+use crate::actors::orders::messages::{GetOrder, OrderView};
 use crate::domain::carts::CartView;
+use crate::domain::orders::address::ShippingAddress;
 
 /// The header that opens a guest cart.
 pub const CART_TOKEN_HEADER: &str = "x-cart-token";
@@ -30,6 +33,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::delete().to(remove_item)),
     )
     .service(web::resource("/cart/merge").route(web::post().to(merge)))
+    .service(
+        web::resource("/cart/promotion")
+            .route(web::post().to(apply_promotion))
+            .route(web::delete().to(remove_promotion)),
+    )
+    .service(web::resource("/cart/checkout").route(web::post().to(checkout)))
     .service(web::resource("/carts").route(web::post().to(create_guest)))
     .service(
         web::resource("/carts/{id}")
@@ -53,6 +62,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     set_quantity,
     remove_item,
     merge,
+    apply_promotion,
+    remove_promotion,
+    checkout,
     create_guest,
     get_guest,
     delete_guest,
@@ -90,6 +102,22 @@ struct MergeRequest {
     token: String,
 }
 
+/// Body of `POST /cart/promotion/`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PromotionRequest {
+    /// Matched case-insensitively.
+    #[schema(min_length = 1, max_length = 32)]
+    code: String,
+}
+
+/// Body of `POST /cart/checkout/`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct CheckoutRequest {
+    shipping_address: ShippingAddress,
+}
+
 /// A guest cart's id.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -104,10 +132,11 @@ struct GuestId {
 #[into_params(parameter_in = Header)]
 #[allow(dead_code)] // read by the document only
 struct CartToken {
-    /// The token `POST /carts/` answered. Missing or wrong: 404, as for an
-    /// unknown cart.
+    /// The token `POST /carts/` answered; it opens the cart. Missing or
+    /// wrong, the cart is `404` as if it did not exist (so a cart id tells
+    /// nothing without its token), which is why it is not marked required.
     #[param(rename = "X-Cart-Token")]
-    token: String,
+    token: Option<String>,
 }
 
 /// The product of a cart line.
@@ -253,6 +282,98 @@ async fn merge(
         token: body.token,
     };
     cart_call(&state, message).await
+}
+
+/// Puts a discount code on the caller's cart, if it applies now. The
+/// discount shows in the cart and is checked again at checkout.
+#[utoipa::path(post, path = "/cart/promotion", tag = "carts", operation_id = "apply_cart_promotion",
+    security(("bearer" = [])),
+    request_body = PromotionRequest,
+    responses(
+        (status = 200, description = "The cart, with its discount", body = CartView),
+        (status = 404, description = "`not_found`: no promotion has this code"),
+        (status = 409, description = "`promotion_used_up`: no uses left"),
+        (status = 422, description = "`promotion_inactive`, `promotion_not_started`, `promotion_expired`, `promotion_below_minimum`, `promotion_currency_mismatch`, `promotion_already_used`"),
+    ))]
+async fn apply_promotion(
+    state: Data<AppState>,
+    user: Authenticated,
+    body: ValidJson<PromotionRequest>,
+) -> Result<Json<CartView>, ApiError> {
+    let message = ApplyPromotion {
+        user_id: user.0.user_id,
+        code: body.0.code,
+    };
+    cart_call(&state, message).await
+}
+
+/// Takes the discount code off the caller's cart.
+#[utoipa::path(delete, path = "/cart/promotion", tag = "carts", operation_id = "remove_cart_promotion",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The cart", body = CartView)))]
+async fn remove_promotion(
+    state: Data<AppState>,
+    user: Authenticated,
+) -> Result<Json<CartView>, ApiError> {
+    let message = RemovePromotion {
+        user_id: user.0.user_id,
+    };
+    cart_call(&state, message).await
+}
+
+/// Turns the caller's cart into an order, exactly once: stock is reserved,
+/// the discount code's use is counted and re-checked, the order is placed
+/// at today's prices, and the cart is emptied. The client then pays the
+/// order. With the same `Idempotency-Key`, a retry answers the same order.
+#[utoipa::path(post, path = "/cart/checkout", tag = "carts", operation_id = "checkout",
+    security(("bearer" = [])),
+    params(crate::http::openapi::IdempotencyKeyHeader),
+    request_body = CheckoutRequest,
+    responses(
+        (status = 201, description = "The order (replayed for a repeated key)", body = OrderView),
+        (status = 400, description = "`invalid_header`: the Idempotency-Key is not 1-255 printable ASCII characters"),
+        (status = 404, description = "`not_found`: the cart's promotion was deleted"),
+        (status = 409, description = "`cart_empty`; `cart_not_ready`: a line is unavailable; `insufficient_stock`: stock ran out meanwhile; `promotion_used_up`; `checkout_in_progress`: another checkout of this cart is running; `idempotency_conflict`"),
+        (status = 422, description = "`validation_error`: bad address; the promotion no longer applies (`promotion_expired`, `promotion_below_minimum`, ...); `idempotency_error`"),
+    ))]
+async fn checkout(
+    req: HttpRequest,
+    state: Data<AppState>,
+    user: Authenticated,
+    body: ValidJson<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    let ValidJson(raw) = body;
+    let key = request_key(&req)?;
+    // Validation first: a request that fails it saves nothing under its key.
+    let request: CheckoutRequest = from_value(raw.clone())?;
+    let shipping_address = request
+        .shipping_address
+        .validate()
+        .map_err(ApiError::Validation)?;
+    let viewer = user.0;
+    let (orders, carts) = (&state.actors.orders, &state.actors.carts);
+    // Keys live with the orders they bind, as for `POST /orders/`.
+    run_once(
+        orders,
+        &req,
+        viewer.user_id,
+        key,
+        &raw,
+        |lease| async move {
+            let message = Checkout {
+                user: viewer,
+                shipping_address,
+                lease,
+            };
+            let view = carts.call(message).await?;
+            Ok(HttpResponse::Created().json(view))
+        },
+        |id| async move {
+            let view = orders.call(GetOrder { id, viewer }).await?;
+            Ok(HttpResponse::Created().json(view))
+        },
+    )
+    .await
 }
 
 /// Makes a guest cart. Keep its token: it is shown once, and opens the

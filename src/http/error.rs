@@ -16,6 +16,7 @@ use crate::actors::recommender::RecommenderError;
 use crate::actors::runtime::{CallError, RuntimeError};
 use crate::domain::catalog::stock::Shortfall;
 use crate::domain::orders::status::TransitionError;
+use crate::domain::promotions::Inapplicable;
 use crate::domain::validation::{FieldError, ValidationErrors};
 use crate::store::database::is_transient;
 
@@ -356,6 +357,10 @@ impl From<OrdersError> for ApiError {
                 }
             }
             OrdersError::InsufficientStock(lines) => insufficient_stock(&lines),
+            OrdersError::PromotionInapplicable(why) => ApiError::Unprocessable {
+                code: why.code(),
+                detail: why.to_string(),
+            },
             OrdersError::PaidByAnotherPayment => ApiError::Conflict {
                 code: "already_paid",
                 detail: e.to_string(),
@@ -417,6 +422,36 @@ impl From<CartsError> for ApiError {
                 "insufficient_stock",
                 format!("requested {requested}, available {available}"),
             )),
+            CartsError::PromotionNotFound => ApiError::NotFound("promotion"),
+            CartsError::CodeTaken => ApiError::Conflict {
+                code: "code_taken",
+                detail: e.to_string(),
+            },
+            CartsError::PromotionRefused(Inapplicable::UsedUp) => ApiError::Conflict {
+                code: Inapplicable::UsedUp.code(),
+                detail: Inapplicable::UsedUp.to_string(),
+            },
+            CartsError::PromotionRefused(why) => ApiError::Unprocessable {
+                code: why.code(),
+                detail: why.to_string(),
+            },
+            CartsError::CartEmpty => ApiError::Conflict {
+                code: "cart_empty",
+                detail: e.to_string(),
+            },
+            CartsError::CartNotReady(_) => ApiError::Conflict {
+                code: "cart_not_ready",
+                detail: e.to_string(),
+            },
+            CartsError::CheckoutInProgress => ApiError::Conflict {
+                code: "checkout_in_progress",
+                detail: e.to_string(),
+            },
+            CartsError::Order(e) => ApiError::from(e),
+            CartsError::OrdersUnavailable(why) => {
+                tracing::warn!(why, "orders unavailable to carts");
+                ApiError::Unavailable("orders")
+            }
             CartsError::CatalogUnavailable(why) => {
                 tracing::warn!(why, "catalog unavailable to carts");
                 ApiError::Unavailable("catalog")

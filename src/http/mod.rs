@@ -16,6 +16,7 @@ pub mod openapi;
 pub mod orders;
 pub mod pagination;
 pub mod payments;
+pub mod promotions;
 pub mod rate_limit;
 pub mod recommendations;
 pub mod state;
@@ -42,6 +43,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(catalog::item_routes)
                 .configure(orders::routes)
                 .configure(carts::routes)
+                .configure(promotions::routes)
                 .configure(payments::routes)
                 .configure(admin::routes),
         );

@@ -20,7 +20,9 @@ use utoipa::openapi::{
 use utoipa::{IntoParams, Modify, OpenApi};
 
 use super::error::PROBLEM_JSON;
-use super::{admin, auth, carts, catalog, health, metrics, orders, payments, recommendations};
+use super::{
+    admin, auth, carts, catalog, health, metrics, orders, payments, promotions, recommendations,
+};
 
 /// The document's route, inside the `/api/v1` scope.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -85,6 +87,7 @@ pub struct IdempotencyKeyHeader {
         (path = "/api/v1", api = recommendations::Api),
         (path = "/api/v1", api = orders::Api),
         (path = "/api/v1", api = carts::Api),
+        (path = "/api/v1", api = promotions::Api),
         (path = "/api/v1", api = payments::Api),
         (path = "/api/v1", api = admin::Api),
     ),
@@ -94,6 +97,7 @@ pub struct IdempotencyKeyHeader {
         (name = "catalog", description = "Categories and products"),
         (name = "recommendations", description = "Similar products, bought together, for you"),
         (name = "carts", description = "Server-side carts: a customer's, or a guest's opened by its token"),
+        (name = "promotions", description = "Discount codes (admins)"),
         (name = "orders", description = "Placing and moving orders"),
         (name = "payments", description = "Paying orders, refunds, provider webhooks"),
         (name = "admin", description = "Operators' introspection"),

@@ -117,10 +117,12 @@ async fn create_order(
         &raw,
         |lease| async move {
             let message = CreateOrder {
+                order_id: None,
                 user_id: viewer.user_id,
                 items,
                 shipping_address,
                 lease,
+                promotion: None,
             };
             let view = orders.call(message).await?;
             Ok(HttpResponse::Created().json(view))

@@ -349,3 +349,138 @@ pub async fn sweep_guests(pool: &PgPool, ttl_days: i64) -> sqlx::Result<u64> {
     .await?
     .rows_affected())
 }
+
+/// The promotion a cart carries, if any.
+pub async fn promotion_of(pool: &PgPool, cart_id: Uuid) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar("SELECT promotion_id FROM carts WHERE id = $1")
+        .bind(cart_id)
+        .fetch_one(pool)
+        .await
+}
+
+/// Sets or clears a cart's promotion.
+pub async fn set_promotion(
+    pool: &PgPool,
+    cart_id: Uuid,
+    promotion_id: Option<Uuid>,
+) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    lock(&mut tx, cart_id).await?;
+    sqlx::query("UPDATE carts SET promotion_id = $2, updated_at = now() WHERE id = $1")
+        .bind(cart_id)
+        .bind(promotion_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}
+
+/// How a checkout may start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Begin {
+    /// This checkout will place the order `order_id`.
+    Started { order_id: Uuid },
+    /// Another checkout of this cart is running.
+    InProgress,
+    /// An earlier checkout stopped (a crash or a timeout) while placing
+    /// `order_id`; whether it was placed must be found out first.
+    Unfinished { order_id: Uuid },
+}
+
+/// Claims the cart for one checkout, choosing the order's id before the
+/// order exists. A claim older than `lock_secs` is an unfinished one.
+pub async fn begin_checkout(pool: &PgPool, cart_id: Uuid, lock_secs: i64) -> sqlx::Result<Begin> {
+    let mut tx = pool.begin().await?;
+    let (running, fresh): (Option<Uuid>, bool) = sqlx::query_as(
+        "SELECT checkout_order_id, \
+           coalesce(checkout_started_at > now() - make_interval(secs => $2::double precision), false) \
+         FROM carts WHERE id = $1 FOR UPDATE",
+    )
+    .bind(cart_id)
+    .bind(lock_secs as f64)
+    .fetch_one(&mut *tx)
+    .await?;
+    let begin = match running {
+        Some(_) if fresh => Begin::InProgress,
+        Some(order_id) => {
+            // Claimed again, for the recovery.
+            sqlx::query("UPDATE carts SET checkout_started_at = now() WHERE id = $1")
+                .bind(cart_id)
+                .execute(&mut *tx)
+                .await?;
+            Begin::Unfinished { order_id }
+        }
+        None => {
+            let order_id = Uuid::new_v4();
+            sqlx::query(
+                "UPDATE carts SET checkout_order_id = $2, checkout_started_at = now() WHERE id = $1",
+            )
+            .bind(cart_id)
+            .bind(order_id)
+            .execute(&mut *tx)
+            .await?;
+            Begin::Started { order_id }
+        }
+    };
+    tx.commit().await?;
+    Ok(begin)
+}
+
+/// Gives up a checkout that placed nothing: the cart is as it was.
+pub async fn abandon_checkout(pool: &PgPool, cart_id: Uuid, order_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE carts SET checkout_order_id = NULL, checkout_started_at = NULL \
+         WHERE id = $1 AND checkout_order_id = $2",
+    )
+    .bind(cart_id)
+    .bind(order_id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Records that the cart became `order_id`, and empties it, in one
+/// transaction. Idempotent.
+pub async fn finish_checkout(
+    pool: &PgPool,
+    cart_id: Uuid,
+    order_id: Uuid,
+    user_id: Uuid,
+) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    lock(&mut tx, cart_id).await?;
+    let recorded = sqlx::query(
+        "INSERT INTO checkouts (order_id, cart_id, user_id) VALUES ($1, $2, $3) \
+         ON CONFLICT (order_id) DO NOTHING",
+    )
+    .bind(order_id)
+    .bind(cart_id)
+    .bind(user_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        > 0;
+    if recorded {
+        sqlx::query("DELETE FROM cart_items WHERE cart_id = $1")
+            .bind(cart_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE carts SET promotion_id = NULL, checkout_order_id = NULL, \
+               checkout_started_at = NULL, updated_at = now() \
+             WHERE id = $1 AND checkout_order_id = $2",
+        )
+        .bind(cart_id)
+        .bind(order_id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
+}
+
+/// The customer a cart belongs to (`None` for a guest cart).
+pub async fn owner(pool: &PgPool, cart_id: Uuid) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar("SELECT user_id FROM carts WHERE id = $1")
+        .bind(cart_id)
+        .fetch_one(pool)
+        .await
+}

@@ -10,5 +10,6 @@ pub mod database;
 pub mod idempotency;
 pub mod orders;
 pub mod payments;
+pub mod promotions;
 pub mod read_view;
 pub mod redis;

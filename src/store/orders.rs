@@ -17,8 +17,11 @@ pub struct OrderRow {
     pub id: Uuid,
     pub user_id: Uuid,
     pub status: String,
+    pub subtotal: i64,
+    pub discount: i64,
     pub total: i64,
     pub currency: String,
+    pub promotion_code: Option<String>,
     pub shipping_address: Json<ShippingAddress>,
     pub payment_id: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -35,6 +38,8 @@ pub struct ItemRow {
     pub unit_price: i64,
     pub quantity: i32,
     pub line_total: i64,
+    /// This line's share of the order's discount.
+    pub discount: i64,
 }
 
 /// One status change, as sent.
@@ -65,8 +70,13 @@ pub struct OrderFilter {
 pub struct NewOrder<'a> {
     pub id: Uuid,
     pub user_id: Uuid,
+    /// Sum of the lines.
+    pub subtotal: i64,
+    pub discount: i64,
+    /// `subtotal - discount`.
     pub total: i64,
     pub currency: &'a str,
+    pub promotion_code: Option<&'a str>,
     pub shipping_address: &'a ShippingAddress,
     pub lines: &'a [OrderLine],
     pub expires_at: DateTime<Utc>,
@@ -105,7 +115,7 @@ pub struct EventRow {
 }
 
 const ORDER_COLUMNS: &str =
-    "id, user_id, status, total, currency, shipping_address, payment_id, created_at, updated_at";
+    "id, user_id, status, subtotal, discount, total, currency, promotion_code, shipping_address, payment_id, created_at, updated_at";
 
 /// Writes a new pending order, its lines and its first history entry in
 /// one statement (one round trip; on its own it is its own transaction).
@@ -123,13 +133,15 @@ pub async fn insert_order(
     let prices: Vec<i64> = order.lines.iter().map(|l| l.unit_price).collect();
     let quantities: Vec<i32> = order.lines.iter().map(|l| l.quantity).collect();
     let totals: Vec<i64> = order.lines.iter().map(|l| l.line_total).collect();
+    let discounts: Vec<i64> = order.lines.iter().map(|l| l.discount).collect();
     let row: OrderRow = sqlx::query_as(&format!(
         "WITH o AS (\
-           INSERT INTO orders (id, user_id, status, total, currency, shipping_address, expires_at) \
-           VALUES ($1, $2, 'pending', $3, $4, $5, $6) RETURNING {ORDER_COLUMNS}), \
+           INSERT INTO orders (id, user_id, status, total, currency, shipping_address, expires_at, \
+                               subtotal, discount, promotion_code) \
+           VALUES ($1, $2, 'pending', $3, $4, $5, $6, $14, $15, $16) RETURNING {ORDER_COLUMNS}), \
          i AS (\
-           INSERT INTO order_items (order_id, position, product_id, name, unit_price, quantity, line_total) \
-           SELECT $1, t.* FROM unnest($7::int[], $8::uuid[], $9::text[], $10::bigint[], $11::int[], $12::bigint[]) AS t), \
+           INSERT INTO order_items (order_id, position, product_id, name, unit_price, quantity, line_total, discount) \
+           SELECT $1, t.* FROM unnest($7::int[], $8::uuid[], $9::text[], $10::bigint[], $11::int[], $12::bigint[], $17::bigint[]) AS t), \
          h AS (\
            INSERT INTO order_history (order_id, from_status, to_status, actor, reason) \
            VALUES ($1, NULL, 'pending', $13, 'order placed')) \
@@ -148,6 +160,10 @@ pub async fn insert_order(
     .bind(&quantities)
     .bind(&totals)
     .bind(actor)
+    .bind(order.subtotal)
+    .bind(order.discount)
+    .bind(order.promotion_code)
+    .bind(&discounts)
     .fetch_one(&mut *conn)
     .await?;
     // Every part of one statement runs at the same `now()`: the history
@@ -170,7 +186,7 @@ async fn insert_items(
     lines: &[OrderLine],
 ) -> Result<(), sqlx::Error> {
     let mut items = QueryBuilder::<Postgres>::new(
-        "INSERT INTO order_items (order_id, position, product_id, name, unit_price, quantity, line_total) ",
+        "INSERT INTO order_items (order_id, position, product_id, name, unit_price, quantity, line_total, discount) ",
     );
     items.push_values(lines.iter().enumerate(), |mut b, (position, line)| {
         b.push_bind(order_id)
@@ -179,7 +195,8 @@ async fn insert_items(
             .push_bind(line.name.clone())
             .push_bind(line.unit_price)
             .push_bind(line.quantity)
-            .push_bind(line.line_total);
+            .push_bind(line.line_total)
+            .push_bind(line.discount);
     });
     items.build().execute(conn).await?;
     Ok(())
@@ -278,7 +295,7 @@ pub async fn items_and_history(
     ids: &[Uuid],
 ) -> Result<(HashMap<Uuid, Vec<ItemRow>>, HashMap<Uuid, Vec<HistoryRow>>), sqlx::Error> {
     let items: Vec<ItemRow> = sqlx::query_as(
-        "SELECT order_id, product_id, name, unit_price, quantity, line_total FROM order_items \
+        "SELECT order_id, product_id, name, unit_price, quantity, line_total, discount FROM order_items \
          WHERE order_id = ANY($1) ORDER BY order_id, position",
     )
     .bind(ids)
@@ -446,8 +463,8 @@ pub async fn insert_delivered_order(
     placed_at: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
     let inserted: Option<Uuid> = sqlx::query_scalar(
-        "INSERT INTO orders (id, user_id, status, total, currency, shipping_address, payment_id, expires_at, created_at, updated_at, stock_committed_at) \
-         VALUES ($1, $2, 'delivered', $3, $4, $5, 'demo_' || $1::text, $6, $6, $6 + interval '5 days', $6) \
+        "INSERT INTO orders (id, user_id, status, total, subtotal, currency, shipping_address, payment_id, expires_at, created_at, updated_at, stock_committed_at) \
+         VALUES ($1, $2, 'delivered', $3, $3, $4, $5, 'demo_' || $1::text, $6, $6, $6 + interval '5 days', $6) \
          ON CONFLICT (id) DO NOTHING RETURNING id",
     )
     .bind(order.id)
@@ -488,4 +505,12 @@ pub async fn pending_products(pool: &PgPool, user_id: Uuid) -> Result<Vec<Uuid>,
     .bind(user_id)
     .fetch_all(pool)
     .await
+}
+
+/// The status of each of these orders that exists.
+pub async fn statuses(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, status FROM orders WHERE id = ANY($1)")
+        .bind(ids)
+        .fetch_all(pool)
+        .await
 }

@@ -9,6 +9,7 @@ mod catalog_listing;
 mod catalog_products;
 mod catalog_stock;
 mod catalog_view;
+mod checkout;
 mod db_proxy;
 mod deploy;
 mod edge;

@@ -64,16 +64,20 @@ async fn an_order_is_priced_by_the_catalog_and_holds_its_stock() {
         [
             "created_at",
             "currency",
+            "discount",
             "history",
             "id",
             "items",
             "shipping_address",
             "status",
+            "subtotal",
             "total",
             "updated_at",
             "user_id"
         ]
     );
+    assert_eq!(order["discount"], 0);
+    assert_eq!(order["subtotal"], order["total"]);
     assert_eq!(order["status"], "pending");
     assert_eq!(order["user_id"], user_id.as_str());
     assert_eq!(order["currency"], "EUR");

@@ -124,7 +124,14 @@ async fn actor_metrics_count_handled_messages_and_latency() {
         .collect();
     assert_eq!(
         names,
-        ["auth", "catalog", "orders", "payments", "recommender", "carts"]
+        [
+            "auth",
+            "catalog",
+            "orders",
+            "payments",
+            "recommender",
+            "carts"
+        ]
     );
 }
 

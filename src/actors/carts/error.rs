@@ -1,6 +1,8 @@
 //! Everything the carts domain can answer besides success.
 
-use crate::actors::runtime::HandlerPanicked;
+use crate::actors::orders::OrdersError;
+use crate::actors::runtime::{CallError, HandlerPanicked};
+use crate::domain::promotions::Inapplicable;
 use crate::domain::validation::ValidationErrors;
 
 /// Errors of the carts domain. Mapped to HTTP in `http::error` only.
@@ -18,6 +20,31 @@ pub enum CartsError {
     /// More than the stock was asked for; nothing changed.
     #[error("requested {requested}, available {available}")]
     InsufficientStock { requested: i64, available: i32 },
+    /// No promotion has this code (or id).
+    #[error("no such promotion")]
+    PromotionNotFound,
+    /// Another promotion has this code.
+    #[error("a promotion with this code exists")]
+    CodeTaken,
+    /// The promotion does not apply to this cart now.
+    #[error(transparent)]
+    PromotionRefused(Inapplicable),
+    /// Checkout of an empty cart.
+    #[error("the cart is empty")]
+    CartEmpty,
+    /// Checkout of a cart with unavailable lines (named in `0`).
+    #[error("some lines cannot be checked out: {0}")]
+    CartNotReady(String),
+    /// Another checkout of this cart is running.
+    #[error("a checkout of this cart is already running; retry shortly")]
+    CheckoutInProgress,
+    /// Placing the order failed; nothing was placed, unless the failure
+    /// is a timeout (then a retry finds out).
+    #[error(transparent)]
+    Order(CallError<OrdersError>),
+    /// The orders service could not be asked.
+    #[error("the orders service is unavailable: {0}")]
+    OrdersUnavailable(String),
     /// The catalog could not be asked (overloaded, down or slow).
     #[error("the catalog service is unavailable: {0}")]
     CatalogUnavailable(String),

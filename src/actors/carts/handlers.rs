@@ -2,6 +2,7 @@
 //! by message; the carts database never holds a price as the truth.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -10,18 +11,29 @@ use super::error::CartsError;
 use super::messages::*;
 use crate::actors::catalog::messages::GetProductsByIds;
 use crate::actors::catalog::CatalogActor;
-use crate::actors::runtime::ActorClient;
+use crate::actors::orders::messages::{CreateOrder, GetOrder, GetOrderStatuses, OrderView};
+use crate::actors::orders::OrdersActor;
+use crate::actors::runtime::{ActorClient, CallError};
 use crate::config::CartSettings;
 use crate::domain::carts::{self, CartView, ProductNow};
+use crate::domain::catalog::stock::StockLine;
+use crate::domain::promotions::{self, Context};
 use crate::domain::validation::ValidationErrors;
-use crate::store::carts::{self as store, Change, Limits, Merge};
+use crate::store::carts::{self as store, Begin, Change, Limits, Merge};
+use crate::store::promotions::{self as promotion_store, PromotionRow, Spend};
+
+/// Unsettled uses reconciled with orders per sweep.
+const RECONCILE_BATCH: i64 = 500;
 
 /// The carts domain's state, shared by every in-flight handler.
 #[derive(Clone)]
 pub struct CartsService {
     pool: PgPool,
     catalog: ActorClient<CatalogActor>,
+    orders: ActorClient<OrdersActor>,
     settings: CartSettings,
+    /// A checkout claim older than this belongs to a checkout that stopped.
+    checkout_lock: Duration,
 }
 
 fn invalid(field: &str, code: &'static str, message: impl Into<String>) -> CartsError {
@@ -29,12 +41,21 @@ fn invalid(field: &str, code: &'static str, message: impl Into<String>) -> Carts
 }
 
 impl CartsService {
-    /// A service around the carts pool, asking the catalog by messages.
-    pub fn new(pool: PgPool, catalog: ActorClient<CatalogActor>, settings: CartSettings) -> Self {
+    /// A service around the carts pool, asking the catalog and orders by
+    /// messages.
+    pub fn new(
+        pool: PgPool,
+        catalog: ActorClient<CatalogActor>,
+        orders: ActorClient<OrdersActor>,
+        settings: CartSettings,
+        checkout_lock: Duration,
+    ) -> Self {
         Self {
             pool,
             catalog,
+            orders,
             settings,
+            checkout_lock,
         }
     }
 
@@ -87,8 +108,8 @@ impl CartsService {
             .collect())
     }
 
-    /// The cart priced now.
-    async fn render(&self, cart_id: Uuid) -> Result<CartView, CartsError> {
+    /// The cart priced now, without its promotion.
+    async fn priced(&self, cart_id: Uuid) -> Result<CartView, CartsError> {
         let lines = store::lines(&self.pool, cart_id).await?;
         let products = self
             .products(lines.iter().map(|l| l.product_id).collect())
@@ -101,6 +122,47 @@ impl CartsService {
             self.settings.max_quantity,
             updated_at,
         ))
+    }
+
+    /// The cart priced now, with its promotion's discount (or why none).
+    async fn render(&self, cart_id: Uuid) -> Result<CartView, CartsError> {
+        let cart = self.priced(cart_id).await?;
+        let Some(promotion_id) = store::promotion_of(&self.pool, cart_id).await? else {
+            return Ok(cart);
+        };
+        let Some(promotion) = promotion_store::by_id(&self.pool, promotion_id).await? else {
+            return Ok(cart);
+        };
+        let user = store::owner(&self.pool, cart_id).await?;
+        let verdict = self.verdict(&promotion, &cart, user).await?;
+        Ok(carts::with_promotion(cart, promotion.code.clone(), verdict))
+    }
+
+    /// Whether `promotion` applies to `cart` now, and its discount.
+    async fn verdict(
+        &self,
+        promotion: &PromotionRow,
+        cart: &CartView,
+        user: Option<Uuid>,
+    ) -> Result<Result<i64, promotions::Inapplicable>, CartsError> {
+        let customer_uses = match user {
+            Some(user) => {
+                let mut conn = self.pool.acquire().await?;
+                promotion_store::held_uses(&mut conn, promotion.id, user)
+                    .await?
+                    .1
+            }
+            None => 0,
+        };
+        let rule = promotion.rule();
+        let context = Context {
+            now: chrono::Utc::now(),
+            subtotal: cart.subtotal,
+            currency: cart.currency.as_deref().unwrap_or_default(),
+            uses: promotion.uses,
+            customer_uses,
+        };
+        Ok(promotions::check(&rule, &context).map(|()| promotions::discount(&rule, cart.subtotal)))
     }
 
     /// A product that can go into a cart now.
@@ -272,5 +334,272 @@ impl CartsService {
             tracing::info!(deleted, "abandoned guest carts deleted");
         }
         Ok(deleted)
+    }
+}
+
+/// The view of a stored promotion.
+fn promotion_view(row: PromotionRow) -> PromotionView {
+    PromotionView {
+        kind: if row.kind == "fixed" {
+            "fixed"
+        } else {
+            "percent"
+        },
+        id: row.id,
+        code: row.code,
+        value: row.value,
+        currency: row.currency,
+        starts_at: row.starts_at,
+        ends_at: row.ends_at,
+        min_subtotal: row.min_subtotal,
+        max_uses: row.max_uses,
+        max_uses_per_customer: row.max_uses_per_customer,
+        active: row.active,
+        uses: row.uses,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    }
+}
+
+/// A unique-code violation becomes `CodeTaken`.
+fn code_taken(e: sqlx::Error) -> CartsError {
+    match &e {
+        sqlx::Error::Database(db) if db.constraint() == Some(promotion_store::CODE_TAKEN) => {
+            CartsError::CodeTaken
+        }
+        _ => e.into(),
+    }
+}
+
+/// Whether an order call's failure leaves its outcome unknown (the order
+/// may still be written): then the checkout's claim is kept, and the next
+/// checkout finds out.
+fn uncertain(e: &CallError<crate::actors::orders::OrdersError>) -> bool {
+    matches!(e, CallError::Timeout(_))
+}
+
+impl CartsService {
+    pub async fn create_promotion(
+        &self,
+        msg: CreatePromotion,
+    ) -> Result<PromotionView, CartsError> {
+        let rule = promotions::validate(msg.0).map_err(CartsError::Validation)?;
+        let row = promotion_store::insert(&self.pool, Uuid::new_v4(), &rule)
+            .await
+            .map_err(code_taken)?;
+        Ok(promotion_view(row))
+    }
+
+    pub async fn list_promotions(
+        &self,
+        msg: ListPromotions,
+    ) -> Result<(Vec<PromotionView>, i64), CartsError> {
+        let (rows, count) = promotion_store::list(&self.pool, msg.0).await?;
+        Ok((rows.into_iter().map(promotion_view).collect(), count))
+    }
+
+    pub async fn get_promotion(&self, msg: GetPromotion) -> Result<PromotionView, CartsError> {
+        promotion_store::by_id(&self.pool, msg.0)
+            .await?
+            .map(promotion_view)
+            .ok_or(CartsError::PromotionNotFound)
+    }
+
+    pub async fn update_promotion(
+        &self,
+        msg: UpdatePromotion,
+    ) -> Result<PromotionView, CartsError> {
+        let row = promotion_store::by_id(&self.pool, msg.id)
+            .await?
+            .ok_or(CartsError::PromotionNotFound)?;
+        let rule =
+            promotions::validate(msg.patch.apply(row.rule())).map_err(CartsError::Validation)?;
+        promotion_store::update(&self.pool, msg.id, &rule)
+            .await
+            .map_err(code_taken)?
+            .map(promotion_view)
+            .ok_or(CartsError::PromotionNotFound)
+    }
+
+    pub async fn delete_promotion(&self, msg: DeletePromotion) -> Result<(), CartsError> {
+        if promotion_store::delete(&self.pool, msg.0).await? {
+            Ok(())
+        } else {
+            Err(CartsError::PromotionNotFound)
+        }
+    }
+
+    pub async fn apply_promotion(&self, msg: ApplyPromotion) -> Result<CartView, CartsError> {
+        let (cart_id, _) = store::user_cart(&self.pool, msg.user_id).await?;
+        let promotion = promotion_store::by_code(&self.pool, msg.code.trim())
+            .await?
+            .ok_or(CartsError::PromotionNotFound)?;
+        let cart = self.priced(cart_id).await?;
+        if let Err(why) = self.verdict(&promotion, &cart, Some(msg.user_id)).await? {
+            return Err(CartsError::PromotionRefused(why));
+        }
+        store::set_promotion(&self.pool, cart_id, Some(promotion.id)).await?;
+        self.render(cart_id).await
+    }
+
+    pub async fn remove_promotion(&self, msg: RemovePromotion) -> Result<CartView, CartsError> {
+        let (cart_id, _) = store::user_cart(&self.pool, msg.user_id).await?;
+        store::set_promotion(&self.pool, cart_id, None).await?;
+        self.render(cart_id).await
+    }
+
+    /// Whether the order exists, asked of orders.
+    async fn order_exists(&self, order_id: Uuid) -> Result<bool, CartsError> {
+        let found = self
+            .orders
+            .call(GetOrderStatuses(vec![order_id]))
+            .await
+            .map_err(|e| CartsError::OrdersUnavailable(e.to_string()))?;
+        Ok(!found.is_empty())
+    }
+
+    /// The order a checkout placed, and the cart emptied into it.
+    async fn finish(
+        &self,
+        cart_id: Uuid,
+        order_id: Uuid,
+        msg: &Checkout,
+    ) -> Result<OrderView, CartsError> {
+        store::finish_checkout(&self.pool, cart_id, order_id, msg.user.user_id).await?;
+        self.orders
+            .call(GetOrder {
+                id: order_id,
+                viewer: msg.user,
+            })
+            .await
+            .map_err(CartsError::Order)
+    }
+
+    pub async fn checkout(&self, msg: Checkout) -> Result<OrderView, CartsError> {
+        let (cart_id, _) = store::user_cart(&self.pool, msg.user.user_id).await?;
+        let lock = i64::try_from(self.checkout_lock.as_secs()).unwrap_or(i64::MAX);
+        let order_id = match store::begin_checkout(&self.pool, cart_id, lock).await? {
+            Begin::InProgress => return Err(CartsError::CheckoutInProgress),
+            Begin::Started { order_id } => order_id,
+            Begin::Unfinished { order_id } => {
+                // An earlier checkout stopped while placing `order_id`.
+                if self.order_exists(order_id).await? {
+                    return self.finish(cart_id, order_id, &msg).await;
+                }
+                promotion_store::release(&self.pool, &[order_id]).await?;
+                store::abandon_checkout(&self.pool, cart_id, order_id).await?;
+                match store::begin_checkout(&self.pool, cart_id, lock).await? {
+                    Begin::Started { order_id } => order_id,
+                    _ => return Err(CartsError::CheckoutInProgress),
+                }
+            }
+        };
+        match self.place(cart_id, order_id, &msg).await {
+            Ok(view) => {
+                store::finish_checkout(&self.pool, cart_id, order_id, msg.user.user_id).await?;
+                Ok(view)
+            }
+            Err(CartsError::Order(e)) if uncertain(&e) => Err(CartsError::Order(e)),
+            Err(e) => {
+                // Nothing was placed: give the use back and free the cart.
+                promotion_store::release(&self.pool, &[order_id]).await?;
+                store::abandon_checkout(&self.pool, cart_id, order_id).await?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Prices the cart, counts its promotion's use, and places the order.
+    async fn place(
+        &self,
+        cart_id: Uuid,
+        order_id: Uuid,
+        msg: &Checkout,
+    ) -> Result<OrderView, CartsError> {
+        let cart = self.priced(cart_id).await?;
+        if cart.items.is_empty() {
+            return Err(CartsError::CartEmpty);
+        }
+        if !cart.checkout_ready {
+            let why: Vec<String> = cart
+                .warnings
+                .iter()
+                .filter(|w| w.code != "price_changed")
+                .map(|w| w.code.to_owned())
+                .collect();
+            return Err(CartsError::CartNotReady(why.join(", ")));
+        }
+        let promotion = match store::promotion_of(&self.pool, cart_id).await? {
+            None => None,
+            Some(promotion_id) => {
+                let spent = promotion_store::spend(
+                    &self.pool,
+                    promotion_id,
+                    order_id,
+                    msg.user.user_id,
+                    cart.subtotal,
+                    cart.currency.as_deref().unwrap_or_default(),
+                )
+                .await?;
+                match spent {
+                    Spend::Spent(rule) => Some(rule),
+                    Spend::Gone => return Err(CartsError::PromotionNotFound),
+                    Spend::Refused(why) => return Err(CartsError::PromotionRefused(why)),
+                }
+            }
+        };
+        let items = cart
+            .items
+            .iter()
+            .map(|l| StockLine {
+                product_id: l.product_id,
+                quantity: l.quantity,
+            })
+            .collect();
+        let order = CreateOrder {
+            order_id: Some(order_id),
+            user_id: msg.user.user_id,
+            items,
+            shipping_address: msg.shipping_address.clone(),
+            lease: msg.lease.clone(),
+            promotion,
+        };
+        self.orders.call(order).await.map_err(|e| match e {
+            CallError::Domain(crate::actors::orders::OrdersError::PromotionInapplicable(why)) => {
+                CartsError::PromotionRefused(why)
+            }
+            other => CartsError::Order(other),
+        })
+    }
+
+    pub async fn reconcile_uses(&self, msg: ReconcilePromotionUses) -> Result<u64, CartsError> {
+        let held =
+            promotion_store::held_orders(&self.pool, msg.min_age_secs, RECONCILE_BATCH).await?;
+        if held.is_empty() {
+            return Ok(0);
+        }
+        let statuses: HashMap<Uuid, String> = self
+            .orders
+            .call(GetOrderStatuses(held.clone()))
+            .await
+            .map_err(|e| CartsError::OrdersUnavailable(e.to_string()))?
+            .into_iter()
+            .collect();
+        let mut release = Vec::new();
+        let mut settle = Vec::new();
+        for order_id in held {
+            match statuses.get(&order_id).map(String::as_str) {
+                // Never placed (the checkout failed past its claim).
+                None | Some("cancelled" | "expired") => release.push(order_id),
+                Some("pending") => {}
+                Some(_) => settle.push(order_id),
+            }
+        }
+        let released = promotion_store::release(&self.pool, &release).await?;
+        promotion_store::settle(&self.pool, &settle).await?;
+        if released > 0 {
+            tracing::info!(released, "promotion uses given back");
+        }
+        Ok(released)
     }
 }

@@ -25,6 +25,8 @@ pub struct CartsActor {
     service: CartsService,
     metrics: Arc<ActorMetrics>,
     sweep_interval: Duration,
+    /// Uses younger than this may belong to a running checkout.
+    checkout_lock: Duration,
 }
 
 impl CartsActor {
@@ -32,6 +34,7 @@ impl CartsActor {
     pub fn new(
         service: CartsService,
         sweep_interval: Duration,
+        checkout_lock: Duration,
         metrics: Arc<ActorMetrics>,
     ) -> Self {
         Self {
@@ -39,6 +42,7 @@ impl CartsActor {
             service,
             metrics,
             sweep_interval,
+            checkout_lock,
         }
     }
 }
@@ -48,14 +52,22 @@ impl Actor for CartsActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         on_started(ctx, &self.metrics);
-        // Abandoned guest carts are deleted on a timer.
+        // Abandoned guest carts are deleted, and discount-code uses of
+        // orders cancelled or expired unpaid given back, on a timer.
+        let min_age_secs = i64::try_from(self.checkout_lock.as_secs()).unwrap_or(i64::MAX);
         every(
             ctx,
             self.sweep_interval,
-            "guest cart sweep",
-            |actor: &Self| {
+            "cart sweep",
+            move |actor: &Self| {
                 let service = actor.service.clone();
-                async move { service.sweep(SweepGuestCarts).await.map(|_| ()) }
+                async move {
+                    service.sweep(SweepGuestCarts).await?;
+                    service
+                        .reconcile_uses(ReconcilePromotionUses { min_age_secs })
+                        .await
+                        .map(|_| ())
+                }
             },
         );
     }
@@ -79,3 +91,12 @@ route!(CreateGuestCart => create_guest, GuestCart);
 route!(DeleteGuestCart => delete_guest, ());
 route!(MergeGuestCart => merge, CartView);
 route!(SweepGuestCarts => sweep, u64);
+route!(CreatePromotion => create_promotion, PromotionView);
+route!(ListPromotions => list_promotions, (Vec<PromotionView>, i64));
+route!(GetPromotion => get_promotion, PromotionView);
+route!(UpdatePromotion => update_promotion, PromotionView);
+route!(DeletePromotion => delete_promotion, ());
+route!(ApplyPromotion => apply_promotion, CartView);
+route!(RemovePromotion => remove_promotion, CartView);
+route!(Checkout => checkout, crate::actors::orders::messages::OrderView);
+route!(ReconcilePromotionUses => reconcile_uses, u64);

@@ -20,6 +20,9 @@ pub enum OrdersError {
     /// Not enough stock for some lines; nothing was reserved or written.
     #[error("not enough stock for {} line(s)", .0.len())]
     InsufficientStock(Vec<Shortfall>),
+    /// The discount code no longer applies to the order as priced now.
+    #[error(transparent)]
+    PromotionInapplicable(crate::domain::promotions::Inapplicable),
     /// The order was already paid by another payment.
     #[error("the order was paid by another payment")]
     PaidByAnotherPayment,

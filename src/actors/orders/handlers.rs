@@ -134,7 +134,7 @@ impl OrdersService {
         // Saga step 1: hold the stock (all lines or none) and read the
         // products as held, in one catalog call, keyed by the order id so
         // a retried reservation never holds twice.
-        let order_id = Uuid::new_v4();
+        let order_id = msg.order_id.unwrap_or_else(Uuid::new_v4);
         let held = self
             .catalog
             .call(ReserveForOrder {
@@ -168,7 +168,7 @@ impl OrdersService {
                 (s.id, snapshot)
             })
             .collect();
-        let priced = match price_order(&lines, &snapshots, &positions) {
+        let mut priced = match price_order(&lines, &snapshots, &positions) {
             Ok(priced) if held.held => priced,
             Ok(_) => {
                 return Err(OrdersError::Unexpected(anyhow::anyhow!(
@@ -184,14 +184,31 @@ impl OrdersService {
             }
         };
 
+        // The discount, from these prices: one consistent price per order.
+        let subtotal = priced.total;
+        let discount = match &msg.promotion {
+            None => 0,
+            Some(promotion) => match apply_discount(promotion, &mut priced) {
+                Ok(discount) => discount,
+                Err(why) => {
+                    self.release_unwritten(order_id, "promotion does not apply")
+                        .await;
+                    return Err(OrdersError::PromotionInapplicable(why));
+                }
+            },
+        };
+
         // Saga step 2: write the order, bound to the request's idempotency
         // key in the same transaction. If that fails, compensate.
         let actor = format!("user:{}", msg.user_id);
         let new = NewOrder {
             id: order_id,
             user_id: msg.user_id,
-            total: priced.total,
+            subtotal,
+            discount,
+            total: subtotal - discount,
             currency: &priced.currency,
+            promotion_code: msg.promotion.as_ref().map(|p| p.code.as_str()),
             shipping_address: &msg.shipping_address,
             lines: &priced.lines,
             expires_at: Utc::now() + chrono::Duration::seconds(self.pending_ttl_secs),
@@ -231,6 +248,13 @@ impl OrdersService {
             // Another user's order is "not found": existence does not leak.
             .filter(|o| viewer.is_admin() || o.user_id == viewer.user_id)
             .ok_or(OrdersError::NotFound)
+    }
+
+    pub async fn order_statuses(
+        &self,
+        msg: GetOrderStatuses,
+    ) -> Result<Vec<(Uuid, String)>, OrdersError> {
+        Ok(store::statuses(&self.pool, &msg.0).await?)
     }
 
     pub async fn get_order(&self, msg: GetOrder) -> Result<OrderView, OrdersError> {
@@ -485,12 +509,43 @@ fn order_view(row: OrderRow, items: Vec<ItemRow>, history: Vec<HistoryRow>) -> O
         id: row.id,
         user_id: row.user_id,
         status: row.status,
+        subtotal: row.subtotal,
+        discount: row.discount,
         total: row.total,
+        promotion_code: row.promotion_code,
         currency: row.currency,
         shipping_address: row.shipping_address.0,
         created_at: row.created_at,
         updated_at: row.updated_at,
     }
+}
+
+/// Checks `promotion` against the priced order (its minimum and currency;
+/// its use is counted by carts) and splits its discount across the lines;
+/// the discount.
+fn apply_discount(
+    promotion: &crate::domain::promotions::Promotion,
+    priced: &mut crate::domain::orders::pricing::PricedOrder,
+) -> Result<i64, crate::domain::promotions::Inapplicable> {
+    use crate::domain::promotions;
+    let context = promotions::Context {
+        now: Utc::now(),
+        subtotal: priced.total,
+        currency: &priced.currency,
+        uses: 0,
+        customer_uses: 0,
+    };
+    promotions::check(promotion, &context)?;
+    let discount = promotions::discount(promotion, priced.total);
+    let totals: Vec<i64> = priced.lines.iter().map(|l| l.line_total).collect();
+    for (line, share) in priced
+        .lines
+        .iter_mut()
+        .zip(promotions::allocate(&totals, discount))
+    {
+        line.discount = share;
+    }
+    Ok(discount)
 }
 
 /// The view of an order just placed, from what was written.
@@ -504,6 +559,7 @@ fn placed_view(row: OrderRow, lines: &[OrderLine], history: HistoryRow) -> Order
             unit_price: l.unit_price,
             quantity: l.quantity,
             line_total: l.line_total,
+            discount: l.discount,
         })
         .collect();
     order_view(row, items, vec![history])

@@ -22,8 +22,15 @@ pub struct OrderView {
     #[schema(value_type = crate::domain::orders::status::OrderStatus)]
     pub status: String,
     pub items: Vec<ItemRow>,
-    /// In minor units of `currency`.
+    /// Sum of the lines, in minor units of `currency`.
+    pub subtotal: i64,
+    /// Taken off by `promotion_code`; the lines' `discount`s add up to it.
+    pub discount: i64,
+    /// `subtotal - discount`: what is paid.
     pub total: i64,
+    /// The discount code applied at checkout.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promotion_code: Option<String>,
     pub currency: String,
     pub shipping_address: ShippingAddress,
     pub history: Vec<HistoryRow>,
@@ -36,6 +43,9 @@ pub struct OrderView {
 #[derive(Debug, Message)]
 #[rtype(result = "Result<OrderView, OrdersError>")]
 pub struct CreateOrder {
+    /// The order's id when the caller chose it (a checkout records it
+    /// before placing, so a crash cannot place two); new otherwise.
+    pub order_id: Option<Uuid>,
     pub user_id: Uuid,
     /// As the client sent them (duplicates are merged).
     pub items: Vec<StockLine>,
@@ -43,7 +53,17 @@ pub struct CreateOrder {
     /// The request's idempotency key, bound to the order in the order's
     /// own transaction.
     pub lease: Option<KeyLease>,
+    /// A discount code to apply to the lines as priced now (its use is
+    /// already counted by carts; its minimum and currency are checked
+    /// again here, against these prices).
+    pub promotion: Option<crate::domain::promotions::Promotion>,
 }
+
+/// The status of each of these orders that exists (for carts, which
+/// counts discount-code uses by order).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Vec<(Uuid, String)>, OrdersError>")]
+pub struct GetOrderStatuses(pub Vec<Uuid>);
 
 /// One order, if the viewer may see it (its owner, or an admin).
 #[derive(Debug, Message)]

@@ -74,6 +74,7 @@ macro_rules! route {
 
 route!(CreateOrder => create_order, OrderView);
 route!(GetOrder => get_order, OrderView);
+route!(GetOrderStatuses => order_statuses, Vec<(uuid::Uuid, String)>);
 route!(ListOrders => list_orders, (Vec<OrderView>, i64));
 route!(TransitionOrder => transition_order, OrderView);
 route!(MarkOrderPaid => mark_paid, OrderView);

@@ -26,6 +26,8 @@ pub struct OrderLine {
     pub unit_price: i64,
     pub quantity: i32,
     pub line_total: i64,
+    /// This line's share of the order's discount (0 without one).
+    pub discount: i64,
 }
 
 /// A priced order.
@@ -94,6 +96,7 @@ pub fn price_order(
             unit_price: snapshot.price,
             quantity: line.quantity,
             line_total,
+            discount: 0,
         });
     }
     errors.into_result()?;

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Load run for carts: `GET /cart/` of a cart with 5 lines (every read prices
+# the lines from the catalog), and checkout (add a line, then check out),
+# measured with wrk beside /healthz in the same run.
+# Checkout: USERS customers, each request taking the next one in turn and
+# alternating add-a-line / checkout; the checkout rate is the orders written
+# over the run's duration. Needs wrk, PostgreSQL and Redis on localhost.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export EMPORIUM__RATE_LIMIT__REGISTER_PER_CLIENT=100000
+export EMPORIUM__RATE_LIMIT__LOGIN_PER_CLIENT=100000
+source scripts/instance.sh
+USERS=${USERS:-64}
+LUA=$(mktemp --suffix=.lua)
+TEMP_FILES+=("$LUA")
+
+start_instance BASE
+./target/release/emporium seed-demo --products 200 --customers 0 --seed 42 >/dev/null
+
+token() {
+  curl -fsS -XPOST "$BASE/api/v1/auth/register/" -H 'content-type: application/json' \
+    -d "{\"email\":\"$1\",\"password\":\"load test password\"}" >/dev/null
+  curl -fsS -XPOST "$BASE/api/v1/auth/login/" -H 'content-type: application/json' \
+    -d "{\"email\":\"$1\",\"password\":\"load test password\"}" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["access"])'
+}
+IDS=$(curl -fsS "$BASE/api/v1/products/?in_stock=true&page_size=100" |
+  python3 -c 'import json,sys; print(" ".join(p["id"] for p in json.load(sys.stdin)["results"] if p["stock"] >= 100))')
+read -r -a PRODUCTS <<<"$IDS"
+
+READER=$(token reader@example.com)
+for id in "${PRODUCTS[@]:0:5}"; do
+  curl -fsS -XPOST "$BASE/api/v1/cart/items/" -H 'content-type: application/json' \
+    -H "authorization: Bearer $READER" -d "{\"product_id\":\"$id\",\"quantity\":1}" >/dev/null
+done
+
+TOKENS=""
+for i in $(seq 1 "$USERS"); do
+  TOKENS+="\"$(token "buyer$i@example.com")\","
+done
+QUOTED=$(printf '"%s",' "${PRODUCTS[@]}")
+
+cat >"$LUA" <<LUA
+local tokens = {$TOKENS}
+local ids = {$QUOTED}
+local address = '{"shipping_address":{"name":"Load","line1":"1 Bench St","city":"Lyon","postal_code":"69001","country":"FR"}}'
+local n = 0
+request = function()
+  n = n + 1
+  local user = math.floor(n / 2) % #tokens + 1
+  local headers = {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. tokens[user]}
+  if n % 2 == 0 then
+    local body = '{"product_id":"' .. ids[math.random(#ids)] .. '","quantity":1}'
+    return wrk.format("POST", "/api/v1/cart/items/", headers, body)
+  end
+  return wrk.format("POST", "/api/v1/cart/checkout/", headers, address)
+end
+LUA
+
+run "GET /healthz" "$BASE/healthz"
+run "GET /api/v1/cart/ (5 lines)" -H "Authorization: Bearer $READER" "$BASE/api/v1/cart/"
+run "add a line + checkout, alternating" -s "$LUA" "$BASE/api/v1/cart/"
+psql -h 127.0.0.1 -U postgres -Atc "SELECT 'orders written: ' || count(*) FROM orders" "${PREFIX}_orders"

@@ -1,0 +1,569 @@
+//! Discount codes and checkout: admin management, applying a code, turning
+//! the cart into exactly one order, and the races around both.
+
+use emporium::actors::carts::messages::ReconcilePromotionUses;
+use emporium::config::Domain;
+use futures_util::future::join_all;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_problem, error_fields, str_of, TestApp};
+
+const CART: &str = "/api/v1/cart/";
+const ITEMS: &str = "/api/v1/cart/items/";
+const PROMOTION: &str = "/api/v1/cart/promotion/";
+const CHECKOUT: &str = "/api/v1/cart/checkout/";
+const PROMOTIONS: &str = "/api/v1/promotions/";
+
+fn address() -> Value {
+    json!({"shipping_address": {"name": "Ann Lee", "line1": "1 Main St", "city": "Lyon",
+        "postal_code": "69001", "country": "FR"}})
+}
+
+async fn add(app: &TestApp, token: &str, product: &Value, quantity: i64) {
+    let body = json!({"product_id": product["id"], "quantity": quantity});
+    let r = app.post(ITEMS, Some(token), &body).await;
+    assert_eq!(r.status(), 200, "adding to the cart");
+}
+
+async fn promotion(app: &TestApp, admin: &str, fields: Value) -> Value {
+    let mut body = json!({"code": format!("P{}", &uuid::Uuid::new_v4().simple().to_string()[..10]),
+        "kind": "percent", "value": 10});
+    for (k, v) in fields.as_object().expect("object") {
+        body[k] = v.clone();
+    }
+    let r = app.post(PROMOTIONS, Some(admin), &body).await;
+    assert_eq!(r.status(), 201, "creating promotion {body}");
+    r.json().await.expect("json")
+}
+
+async fn checkout(app: &TestApp, token: &str, key: Option<&str>) -> reqwest::Response {
+    let mut request = app
+        .request(Method::POST, CHECKOUT, Some(token))
+        .json(&address());
+    if let Some(key) = key {
+        request = request.header("idempotency-key", key);
+    }
+    request.send().await.expect("answered")
+}
+
+async fn order_count(app: &TestApp) -> i64 {
+    let pool = app.database_pool(Domain::Orders).await;
+    sqlx::query_scalar("SELECT count(*) FROM orders")
+        .fetch_one(&pool)
+        .await
+        .expect("count")
+}
+
+#[tokio::test]
+async fn admins_manage_promotions_and_customers_cannot() {
+    let app = TestApp::spawn().await;
+    let (_, admin) = app.admin().await;
+    let (_, ann, _) = app.customer("ann@example.com").await;
+    let body = json!({"code": "spring-10", "kind": "percent", "value": 10});
+    assert_problem(
+        app.post(PROMOTIONS, Some(&ann), &body).await,
+        403,
+        "permission_denied",
+    )
+    .await;
+    assert_problem(
+        app.get(PROMOTIONS, Some(&ann)).await,
+        403,
+        "permission_denied",
+    )
+    .await;
+    assert_problem(
+        app.post(PROMOTIONS, None, &body).await,
+        401,
+        "not_authenticated",
+    )
+    .await;
+
+    let r = app.post(PROMOTIONS, Some(&admin), &body).await;
+    assert_eq!(r.status(), 201);
+    let created: Value = r.json().await.expect("json");
+    assert_eq!(created["code"], "SPRING-10");
+    assert_eq!(created["uses"], 0);
+    let same = json!({"code": "Spring-10", "kind": "fixed", "value": 500, "currency": "EUR"});
+    assert_problem(
+        app.post(PROMOTIONS, Some(&admin), &same).await,
+        409,
+        "code_taken",
+    )
+    .await;
+
+    for (bad, fields) in [
+        (
+            json!({"code": "x y", "kind": "percent", "value": 10}),
+            vec!["code"],
+        ),
+        (
+            json!({"code": "A", "kind": "percent", "value": 0}),
+            vec!["value"],
+        ),
+        (
+            json!({"code": "A", "kind": "percent", "value": 101}),
+            vec!["value"],
+        ),
+        (
+            json!({"code": "A", "kind": "fixed", "value": 100}),
+            vec!["currency"],
+        ),
+        (
+            json!({"code": "A", "kind": "fixed", "value": 100, "currency": "XXY"}),
+            vec!["currency"],
+        ),
+        (
+            json!({"code": "A", "kind": "percent", "value": 5, "starts_at": "2030-01-02T00:00:00Z",
+            "ends_at": "2030-01-01T00:00:00Z"}),
+            vec!["ends_at"],
+        ),
+        (
+            json!({"code": "A", "kind": "percent", "value": 5, "max_uses": 0}),
+            vec!["max_uses"],
+        ),
+        (
+            json!({"code": "A", "kind": "half", "value": 5}),
+            vec!["kind"],
+        ),
+        (
+            json!({"code": "A", "kind": "percent", "value": "5"}),
+            vec!["value"],
+        ),
+        (
+            json!({"code": "A", "kind": "percent", "value": 5, "extra": 1}),
+            vec!["extra"],
+        ),
+        (json!({"kind": "percent", "value": 5}), vec!["code"]),
+    ] {
+        let problem = assert_problem(
+            app.post(PROMOTIONS, Some(&admin), &bad).await,
+            422,
+            "validation_error",
+        )
+        .await;
+        assert_eq!(error_fields(&problem), fields, "{bad}");
+    }
+
+    let path = format!("{PROMOTIONS}{}/", str_of(&created["id"]));
+    let r = app
+        .patch(
+            &path,
+            Some(&admin),
+            &json!({"active": false, "max_uses": 3}),
+        )
+        .await;
+    let changed: Value = r.json().await.expect("json");
+    assert_eq!(
+        (changed["active"].clone(), changed["max_uses"].clone()),
+        (json!(false), json!(3))
+    );
+    let r = app
+        .patch(&path, Some(&admin), &json!({"max_uses": null}))
+        .await;
+    assert_eq!(
+        r.json::<Value>().await.expect("json")["max_uses"],
+        Value::Null
+    );
+    assert_problem(
+        app.patch(&path, Some(&admin), &json!({"value": 500})).await,
+        422,
+        "validation_error",
+    )
+    .await;
+    let list: Value = app
+        .get(PROMOTIONS, Some(&admin))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(list["count"], 1);
+    assert_eq!(app.delete(&path, Some(&admin)).await.status(), 204);
+    assert_problem(app.get(&path, Some(&admin)).await, 404, "not_found").await;
+    assert_problem(
+        app.get(&format!("{PROMOTIONS}nope/"), Some(&admin)).await,
+        404,
+        "not_found",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_code_applies_only_when_its_rules_hold_and_shows_its_discount() {
+    let app = TestApp::spawn().await;
+    let (_, admin) = app.admin().await;
+    let (_, ann, _) = app.customer("ann@example.com").await;
+    let lamp = app
+        .product(&admin, json!({"price": 1001, "stock": 10}))
+        .await;
+    add(&app, &ann, &lamp, 1).await;
+
+    assert_problem(
+        app.post(PROMOTION, Some(&ann), &json!({"code": "NOPE"}))
+            .await,
+        404,
+        "not_found",
+    )
+    .await;
+    let ended = promotion(&app, &admin, json!({"ends_at": "2020-01-01T00:00:00Z"})).await;
+    let later = promotion(&app, &admin, json!({"starts_at": "2099-01-01T00:00:00Z"})).await;
+    let minimum = promotion(&app, &admin, json!({"min_subtotal": 5000})).await;
+    let dollars = promotion(
+        &app,
+        &admin,
+        json!({"kind": "fixed", "value": 100, "currency": "USD"}),
+    )
+    .await;
+    let off = promotion(&app, &admin, json!({"active": false})).await;
+    for (p, code) in [
+        (&ended, "promotion_expired"),
+        (&later, "promotion_not_started"),
+        (&minimum, "promotion_below_minimum"),
+        (&dollars, "promotion_currency_mismatch"),
+        (&off, "promotion_inactive"),
+    ] {
+        let r = app
+            .post(PROMOTION, Some(&ann), &json!({"code": p["code"]}))
+            .await;
+        assert_problem(r, 422, code).await;
+    }
+
+    // 10% of 1001 is 100.1: rounded down to 100.
+    let tenth = promotion(&app, &admin, json!({})).await;
+    let lower = str_of(&tenth["code"]).to_lowercase();
+    let r = app
+        .post(PROMOTION, Some(&ann), &json!({"code": lower}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let cart: Value = r.json().await.expect("json");
+    assert_eq!(cart["promotion_code"], tenth["code"]);
+    assert_eq!(
+        (
+            cart["subtotal"].clone(),
+            cart["discount"].clone(),
+            cart["total"].clone()
+        ),
+        (json!(1001), json!(100), json!(901))
+    );
+
+    // Deactivated meanwhile: the cart says so and cannot be checked out.
+    let path = format!("{PROMOTIONS}{}/", str_of(&tenth["id"]));
+    app.patch(&path, Some(&admin), &json!({"active": false}))
+        .await;
+    let cart: Value = app.get(CART, Some(&ann)).await.json().await.expect("json");
+    assert_eq!(cart["discount"], 0);
+    assert_eq!(cart["checkout_ready"], false);
+    assert!(cart["warnings"]
+        .as_array()
+        .expect("w")
+        .iter()
+        .any(|w| w["code"] == "promotion_inactive"));
+    let before = order_count(&app).await;
+    assert_problem(checkout(&app, &ann, None).await, 422, "promotion_inactive").await;
+    assert_eq!(order_count(&app).await, before, "nothing placed");
+
+    let cart: Value = app
+        .delete(PROMOTION, Some(&ann))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(cart.get("promotion_code").is_none());
+    assert_eq!(cart["total"], 1001);
+}
+
+#[tokio::test]
+async fn checkout_places_one_discounted_order_empties_the_cart_and_replays() {
+    let app = TestApp::spawn().await;
+    let (_, admin) = app.admin().await;
+    let (_, ann, _) = app.customer("ann@example.com").await;
+    let lamp = app
+        .product(&admin, json!({"price": 333, "stock": 10}))
+        .await;
+    let mug = app
+        .product(&admin, json!({"price": 335, "stock": 10}))
+        .await;
+    add(&app, &ann, &lamp, 2).await;
+    add(&app, &ann, &mug, 1).await;
+    let tenth = promotion(&app, &admin, json!({})).await;
+    app.post(PROMOTION, Some(&ann), &json!({"code": tenth["code"]}))
+        .await;
+
+    let r = checkout(&app, &ann, Some("checkout-1")).await;
+    assert_eq!(r.status(), 201);
+    let order: Value = r.json().await.expect("json");
+    assert_eq!(order["status"], "pending");
+    assert_eq!(order["subtotal"], 1001);
+    assert_eq!(order["discount"], 100);
+    assert_eq!(order["total"], 901);
+    assert_eq!(order["promotion_code"], tenth["code"]);
+    let shares: Vec<i64> = order["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["discount"].as_i64().expect("discount"))
+        .collect();
+    assert_eq!(shares, [67, 33], "largest remainder, adding up to 100");
+    assert_eq!(app.stock_of(&admin, &lamp).await, 8, "stock reserved");
+
+    let cart: Value = app.get(CART, Some(&ann)).await.json().await.expect("json");
+    assert_eq!(cart["items"], json!([]));
+    assert!(cart.get("promotion_code").is_none());
+
+    // A retry with the same key answers the same order; nothing else moves.
+    let r = checkout(&app, &ann, Some("checkout-1")).await;
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.headers()["idempotent-replayed"], "true");
+    let again: Value = r.json().await.expect("json");
+    assert_eq!(again["id"], order["id"]);
+    assert_eq!(order_count(&app).await, 1);
+    let used: Value = app
+        .get(
+            &format!("{PROMOTIONS}{}/", str_of(&tenth["id"])),
+            Some(&admin),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(used["uses"], 1);
+
+    // An empty cart, or one with an unavailable line, places nothing.
+    assert_problem(checkout(&app, &ann, None).await, 409, "cart_empty").await;
+    add(&app, &ann, &mug, 1).await;
+    let path = format!("/api/v1/products/{}/", str_of(&mug["id"]));
+    app.patch(&path, Some(&admin), &json!({"is_active": false}))
+        .await;
+    assert_problem(checkout(&app, &ann, None).await, 409, "cart_not_ready").await;
+    assert_eq!(order_count(&app).await, 1);
+    assert_eq!(app.stock_of(&admin, &mug).await, 9, "nothing reserved");
+
+    // Bad bodies.
+    let r = app.post(CHECKOUT, Some(&ann), &json!({})).await;
+    assert_eq!(
+        error_fields(&assert_problem(r, 422, "validation_error").await),
+        ["shipping_address"]
+    );
+    let r = app
+        .post(
+            CHECKOUT,
+            Some(&ann),
+            &json!({"shipping_address": {"name": "x"}}),
+        )
+        .await;
+    assert_problem(r, 422, "validation_error").await;
+    assert_problem(
+        app.post(CHECKOUT, None, &address()).await,
+        401,
+        "not_authenticated",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_checkouts_of_one_cart_place_one_order() {
+    let app = TestApp::spawn().await;
+    let (_, admin) = app.admin().await;
+    let (_, ann, _) = app.customer("ann@example.com").await;
+    let lamp = app.product(&admin, json!({"stock": 100})).await;
+    add(&app, &ann, &lamp, 3).await;
+    let keys: Vec<String> = (0..8).map(|i| format!("race-{i}")).collect();
+    let attempts = keys.iter().map(|k| checkout(&app, &ann, Some(k)));
+    let statuses: Vec<u16> = join_all(attempts)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|&s| s == 201 || s == 409),
+        "{statuses:?}"
+    );
+    assert_eq!(order_count(&app).await, 1);
+    assert_eq!(app.stock_of(&admin, &lamp).await, 97);
+}
+
+#[tokio::test]
+async fn fifty_checkouts_with_ten_uses_left_give_exactly_ten_discounts() {
+    // Fifty sign-ups from one address: past the per-client limits.
+    let app = TestApp::spawn_with(|s| {
+        s.rate_limit.register_per_client = 100;
+        s.rate_limit.login_per_client = 100;
+    })
+    .await;
+    let (_, admin) = app.admin().await;
+    let lamp = app
+        .product(&admin, json!({"price": 1000, "stock": 1000}))
+        .await;
+    let code = promotion(&app, &admin, json!({"max_uses": 10})).await;
+    let customers = join_all((0..50).map(|i| {
+        let app = &app;
+        async move { app.customer(&format!("shopper{i}@example.com")).await.1 }
+    }))
+    .await;
+    for token in &customers {
+        add(&app, token, &lamp, 1).await;
+        let r = app
+            .post(PROMOTION, Some(token), &json!({"code": code["code"]}))
+            .await;
+        assert_eq!(r.status(), 200);
+    }
+    let results = join_all(customers.iter().map(|t| checkout(&app, t, None))).await;
+    let mut placed = 0;
+    let mut used_up = 0;
+    for r in results {
+        match r.status().as_u16() {
+            201 => {
+                let order: Value = r.json().await.expect("json");
+                assert_eq!(order["discount"], 100);
+                placed += 1;
+            }
+            409 => {
+                let problem: Value = r.json().await.expect("json");
+                assert_eq!(problem["code"], "promotion_used_up");
+                used_up += 1;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!((placed, used_up), (10, 40));
+    assert_eq!(order_count(&app).await, 10);
+    let path = format!("{PROMOTIONS}{}/", str_of(&code["id"]));
+    let counted: Value = app
+        .get(&path, Some(&admin))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(counted["uses"], 10, "refused checkouts consumed no use");
+    assert_eq!(
+        app.stock_of(&admin, &lamp).await,
+        990,
+        "failed checkouts reserved nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_cancelled_order_gives_its_use_back() {
+    let app = TestApp::spawn().await;
+    let (_, admin) = app.admin().await;
+    let (_, ann, _) = app.customer("ann@example.com").await;
+    let (_, bob, _) = app.customer("bob@example.com").await;
+    let lamp = app.product(&admin, json!({"stock": 100})).await;
+    let once = promotion(&app, &admin, json!({"max_uses": 1})).await;
+    for token in [&ann, &bob] {
+        add(&app, token, &lamp, 1).await;
+        app.post(PROMOTION, Some(token), &json!({"code": once["code"]}))
+            .await;
+    }
+    let order: Value = checkout(&app, &ann, None).await.json().await.expect("json");
+    assert_problem(checkout(&app, &bob, None).await, 409, "promotion_used_up").await;
+
+    let cancel = format!("/api/v1/orders/{}/cancel/", str_of(&order["id"]));
+    assert_eq!(
+        app.post(&cancel, Some(&ann), &json!({})).await.status(),
+        200
+    );
+    let released = app
+        .actors
+        .carts
+        .call(ReconcilePromotionUses { min_age_secs: 0 })
+        .await
+        .expect("reconciled");
+    assert_eq!(released, 1);
+    let r = checkout(&app, &bob, None).await;
+    assert_eq!(r.status(), 201);
+    assert_eq!(
+        r.json::<Value>().await.expect("json")["discount"].as_i64(),
+        Some(100)
+    );
+}
+
+#[tokio::test]
+async fn a_checkout_stopped_after_placing_its_order_is_finished_not_repeated() {
+    let app = TestApp::spawn().await;
+    let (_, admin) = app.admin().await;
+    let (ann_id, ann, _) = app.customer("ann@example.com").await;
+    let lamp = app.product(&admin, json!({"stock": 100})).await;
+    add(&app, &ann, &lamp, 2).await;
+    let order: Value = checkout(&app, &ann, None).await.json().await.expect("json");
+
+    // What a crash between placing the order and emptying the cart leaves:
+    // the cart still full and still claimed for that order, not recorded.
+    let pool = app.database_pool(Domain::Carts).await;
+    let cart_id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM carts WHERE user_id = $1::uuid")
+        .bind(&ann_id)
+        .fetch_one(&pool)
+        .await
+        .expect("cart");
+    sqlx::query("DELETE FROM checkouts WHERE cart_id = $1")
+        .bind(cart_id)
+        .execute(&pool)
+        .await
+        .expect("unrecorded");
+    sqlx::query(
+        "UPDATE carts SET checkout_order_id = $2::uuid, \
+           checkout_started_at = now() - interval '10 minutes' WHERE id = $1",
+    )
+    .bind(cart_id)
+    .bind(str_of(&order["id"]))
+    .execute(&pool)
+    .await
+    .expect("claimed");
+    sqlx::query(
+        "INSERT INTO cart_items (cart_id, product_id, quantity, seen_price, seen_currency) \
+         VALUES ($1, $2::uuid, 2, 1000, 'EUR')",
+    )
+    .bind(cart_id)
+    .bind(str_of(&lamp["id"]))
+    .execute(&pool)
+    .await
+    .expect("refilled");
+
+    let r = checkout(&app, &ann, None).await;
+    assert_eq!(r.status(), 201);
+    let again: Value = r.json().await.expect("json");
+    assert_eq!(again["id"], order["id"], "the same order, not a second");
+    assert_eq!(order_count(&app).await, 1);
+    assert_eq!(app.stock_of(&admin, &lamp).await, 98);
+    let cart: Value = app.get(CART, Some(&ann)).await.json().await.expect("json");
+    assert_eq!(cart["items"], json!([]));
+}
+
+#[tokio::test]
+async fn checkout_racing_a_price_change_carries_one_consistent_price() {
+    let app = TestApp::spawn().await;
+    let (_, admin) = app.admin().await;
+    let lamp = app
+        .product(&admin, json!({"price": 1000, "stock": 1000}))
+        .await;
+    let code = promotion(&app, &admin, json!({"value": 25})).await;
+    let path = format!("/api/v1/products/{}/", str_of(&lamp["id"]));
+    for round in 0..6 {
+        let (_, token, _) = app.customer(&format!("racer{round}@example.com")).await;
+        add(&app, &token, &lamp, 3).await;
+        app.post(PROMOTION, Some(&token), &json!({"code": code["code"]}))
+            .await;
+        let new_price = 1000 + 100 * (round + 1);
+        let change = json!({"price": new_price});
+        let (r, _) = futures_util::join!(
+            checkout(&app, &token, None),
+            app.patch(&path, Some(&admin), &change)
+        );
+        assert_eq!(r.status(), 201);
+        let order: Value = r.json().await.expect("json");
+        let line = &order["items"][0];
+        let unit = line["unit_price"].as_i64().expect("unit");
+        let previous = 1000 + 100 * round;
+        assert!(unit == previous || unit == new_price, "{unit}");
+        assert_eq!(line["line_total"].as_i64(), Some(unit * 3));
+        assert_eq!(order["subtotal"].as_i64(), Some(unit * 3));
+        assert_eq!(order["discount"].as_i64(), Some(unit * 3 / 4));
+        assert_eq!(order["total"].as_i64(), Some(unit * 3 - unit * 3 / 4));
+    }
+}
