@@ -331,10 +331,9 @@ async fn remove_promotion(
     request_body = CheckoutRequest,
     responses(
         (status = 201, description = "The order (replayed for a repeated key)", body = OrderView),
-        (status = 400, description = "`invalid_header`: the Idempotency-Key is not 1-255 printable ASCII characters"),
         (status = 404, description = "`not_found`: the cart's promotion was deleted"),
-        (status = 409, description = "`cart_empty`; `cart_not_ready`: a line is unavailable; `insufficient_stock`: stock ran out meanwhile; `promotion_used_up`; `checkout_in_progress`: another checkout of this cart is running; `idempotency_conflict`"),
-        (status = 422, description = "`validation_error`: bad address; the promotion no longer applies (`promotion_expired`, `promotion_below_minimum`, ...); `idempotency_error`"),
+        (status = 409, description = "`cart_empty`; `cart_not_ready`: a line is unavailable; `insufficient_stock`: stock ran out meanwhile; `promotion_used_up`; `checkout_in_progress`: another checkout of this cart is running"),
+        (status = 422, description = "`validation_error`: bad address; the promotion no longer applies (`promotion_expired`, `promotion_below_minimum`, ...)"),
     ))]
 async fn checkout(
     req: HttpRequest,

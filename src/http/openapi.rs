@@ -246,6 +246,28 @@ fn add_common(operation: &mut Operation, api: bool) {
         );
         note(operation, "504", "`timeout`: the request took too long");
     }
+    let takes_key = operation
+        .parameters
+        .iter()
+        .flatten()
+        .any(|p| p.name == "Idempotency-Key");
+    if takes_key {
+        note(
+            operation,
+            "400",
+            "`invalid_header`: the Idempotency-Key is not 1-255 printable ASCII characters",
+        );
+        note(
+            operation,
+            "409",
+            "`idempotency_conflict`: a request with this key is still running",
+        );
+        note(
+            operation,
+            "422",
+            "`idempotency_error`: the key was used with another request",
+        );
+    }
     if has_body {
         note(operation, "400", "`malformed_json`: the body is not JSON");
         note(

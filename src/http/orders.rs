@@ -74,9 +74,8 @@ struct CreateOrderRequest {
     request_body = CreateOrderRequest,
     responses(
         (status = 201, description = "The order (replayed for a repeated key, with `Idempotent-Replayed: true`)", body = OrderView),
-        (status = 400, description = "`invalid_header`: the Idempotency-Key is not 1-255 printable ASCII characters"),
-        (status = 409, description = "`insufficient_stock`: `errors` names each short line; `idempotency_conflict`: a request with this key is still running"),
-        (status = 422, description = "`validation_error`: no items, bad quantity, unknown or inactive product, bad address; `idempotency_error`: the key was used with another body"),
+        (status = 409, description = "`insufficient_stock`: `errors` names each short line"),
+        (status = 422, description = "`validation_error`: no items, bad quantity, unknown or inactive product, bad address"),
     ))]
 async fn create_order(
     req: HttpRequest,

@@ -91,10 +91,9 @@ fn payment_id(raw: &str) -> Result<Uuid, ApiError> {
     request_body = CreatePaymentRequest,
     responses(
         (status = 202, description = "The payment, `processing` (replayed for a repeated key)", body = PaymentView),
-        (status = 400, description = "`invalid_header`: the Idempotency-Key is not 1-255 printable ASCII characters"),
         (status = 404, description = "`not_found`: no such order of the caller's"),
-        (status = 409, description = "`order_not_payable`: the order is not pending; `payment_exists`: a payment is already running or done; `idempotency_conflict`: a request with this key is still running"),
-        (status = 422, description = "`validation_error`: bad card number, expiry or CVC; `idempotency_error`: the key was used with another body"),
+        (status = 409, description = "`order_not_payable`: the order is not pending; `payment_exists`: a payment is already running or done"),
+        (status = 422, description = "`validation_error`: bad card number, expiry or CVC"),
     ))]
 async fn create_payment(
     req: HttpRequest,
@@ -269,11 +268,10 @@ async fn list_payments(
     request_body(content = Option<EmptyObject>, description = "Nothing, or `{}`"),
     responses(
         (status = 202, description = "The payment, `refund_pending` (replayed for a repeated key)", body = PaymentView),
-        (status = 400, description = "`invalid_header`: the Idempotency-Key is not 1-255 printable ASCII characters"),
         (status = 403, description = "`permission_denied`: admins only"),
         (status = 404, description = "`not_found`: no such payment"),
-        (status = 409, description = "`invalid_transition`: the payment cannot be refunded now; `idempotency_conflict`: a request with this key is still running"),
-        (status = 422, description = "`validation_error`: the body has fields; `idempotency_error`: the key was used with another body"),
+        (status = 409, description = "`invalid_transition`: the payment cannot be refunded now"),
+        (status = 422, description = "`validation_error`: the body has fields"),
     ))]
 async fn refund(
     req: HttpRequest,

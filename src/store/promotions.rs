@@ -66,49 +66,47 @@ const COLUMNS: &str = "p.id, p.code, p.kind, p.value, p.currency, p.starts_at, p
      (SELECT count(*) FROM promotion_uses u WHERE u.promotion_id = p.id AND u.released_at IS NULL) AS uses, \
      p.created_at, p.updated_at";
 
+/// Binds `$1` (the id) and the rule's fields as `$2`..`$11`, in column
+/// order: code, kind, value, currency, starts_at, ends_at, min_subtotal,
+/// max_uses, max_uses_per_customer, active.
+fn bind_rule<'q>(
+    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    id: Uuid,
+    p: &'q Promotion,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    query
+        .bind(id)
+        .bind(&p.code)
+        .bind(kind_name(p.kind))
+        .bind(p.value)
+        .bind(&p.currency)
+        .bind(p.starts_at)
+        .bind(p.ends_at)
+        .bind(p.min_subtotal)
+        .bind(p.max_uses)
+        .bind(p.max_uses_per_customer)
+        .bind(p.active)
+}
+
 /// Writes a new promotion.
 pub async fn insert(pool: &PgPool, id: Uuid, p: &Promotion) -> sqlx::Result<PromotionRow> {
-    sqlx::query(
+    let insert = sqlx::query(
         "INSERT INTO promotions (id, code, kind, value, currency, starts_at, ends_at, \
            min_subtotal, max_uses, max_uses_per_customer, active) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(id)
-    .bind(&p.code)
-    .bind(kind_name(p.kind))
-    .bind(p.value)
-    .bind(&p.currency)
-    .bind(p.starts_at)
-    .bind(p.ends_at)
-    .bind(p.min_subtotal)
-    .bind(p.max_uses)
-    .bind(p.max_uses_per_customer)
-    .bind(p.active)
-    .execute(pool)
-    .await?;
+    );
+    bind_rule(insert, id, p).execute(pool).await?;
     by_id(pool, id).await?.ok_or(sqlx::Error::RowNotFound)
 }
 
 /// Replaces a promotion's fields; `None` when it does not exist.
 pub async fn update(pool: &PgPool, id: Uuid, p: &Promotion) -> sqlx::Result<Option<PromotionRow>> {
-    let done = sqlx::query(
+    let update = sqlx::query(
         "UPDATE promotions SET code = $2, kind = $3, value = $4, currency = $5, starts_at = $6, \
            ends_at = $7, min_subtotal = $8, max_uses = $9, max_uses_per_customer = $10, \
            active = $11, updated_at = now() WHERE id = $1",
-    )
-    .bind(id)
-    .bind(&p.code)
-    .bind(kind_name(p.kind))
-    .bind(p.value)
-    .bind(&p.currency)
-    .bind(p.starts_at)
-    .bind(p.ends_at)
-    .bind(p.min_subtotal)
-    .bind(p.max_uses)
-    .bind(p.max_uses_per_customer)
-    .bind(p.active)
-    .execute(pool)
-    .await?;
+    );
+    let done = bind_rule(update, id, p).execute(pool).await?;
     if done.rows_affected() == 0 {
         return Ok(None);
     }
