@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 export EMPORIUM__RATE_LIMIT__REGISTER_PER_CLIENT=100000
 export EMPORIUM__RATE_LIMIT__LOGIN_PER_CLIENT=100000
 source scripts/instance.sh
-USERS=${USERS:-64}
+USERS=${USERS:-256}
 LUA=$(mktemp --suffix=.lua)
 TEMP_FILES+=("$LUA")
 
@@ -41,13 +41,24 @@ done
 QUOTED=$(printf '"%s",' "${PRODUCTS[@]}")
 
 cat >"$LUA" <<LUA
+-- Each wrk thread takes its own half of the customers; within a thread,
+-- request n adds a line to customer n/2 and the next checks it out.
 local tokens = {$TOKENS}
 local ids = {$QUOTED}
 local address = '{"shipping_address":{"name":"Load","line1":"1 Bench St","city":"Lyon","postal_code":"69001","country":"FR"}}'
+local threads = {}
+local next_id = 0
+function setup(thread)
+  thread:set("id", next_id)
+  next_id = next_id + 1
+  table.insert(threads, thread)
+end
 local n = 0
+statuses = {}
 request = function()
   n = n + 1
-  local user = math.floor(n / 2) % #tokens + 1
+  local half = math.floor(#tokens / 2)
+  local user = id * half + math.floor(n / 2) % half + 1
   local headers = {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. tokens[user]}
   if n % 2 == 0 then
     local body = '{"product_id":"' .. ids[math.random(#ids)] .. '","quantity":1}'
@@ -55,9 +66,25 @@ request = function()
   end
   return wrk.format("POST", "/api/v1/cart/checkout/", headers, address)
 end
+response = function(status, headers, body)
+  local key = tostring(status)
+  if status == 409 then
+    key = key .. " " .. (string.match(body, '"code":"([a-z_]+)"') or "?")
+  end
+  statuses[key] = (statuses[key] or 0) + 1
+end
+done = function(summary, latency, requests)
+  local totals = {}
+  for _, thread in ipairs(threads) do
+    for k, v in pairs(thread:get("statuses")) do totals[k] = (totals[k] or 0) + v end
+  end
+  for k, v in pairs(totals) do io.write(string.format("  status %s: %d\n", k, v)) end
+end
 LUA
 
 run "GET /healthz" "$BASE/healthz"
 run "GET /api/v1/cart/ (5 lines)" -H "Authorization: Bearer $READER" "$BASE/api/v1/cart/"
-run "add a line + checkout, alternating" -s "$LUA" "$BASE/api/v1/cart/"
+echo "== add a line + checkout, alternating"
+wrk --latency -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$LUA" "$BASE/api/v1/cart/" |
+  grep -E "Requests/sec|99%|status"
 psql -h 127.0.0.1 -U postgres -Atc "SELECT 'orders written: ' || count(*) FROM orders" "${PREFIX}_orders"

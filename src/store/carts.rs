@@ -47,15 +47,62 @@ pub enum Change {
 
 /// The customer's cart, made on first use; its id and last change.
 pub async fn user_cart(pool: &PgPool, user_id: Uuid) -> sqlx::Result<(Uuid, DateTime<Utc>)> {
+    let select = "SELECT id, updated_at FROM carts WHERE user_id = $1";
+    // Read first: every cart request but the first finds it, and an
+    // insert attempt would write (and lock) on each of them.
+    if let Some(found) = sqlx::query_as(select)
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await?
+    {
+        return Ok(found);
+    }
     sqlx::query("INSERT INTO carts (id, user_id) VALUES ($1, $2) ON CONFLICT (user_id) DO NOTHING")
         .bind(Uuid::new_v4())
         .bind(user_id)
         .execute(pool)
         .await?;
-    sqlx::query_as("SELECT id, updated_at FROM carts WHERE user_id = $1")
-        .bind(user_id)
-        .fetch_one(pool)
-        .await
+    sqlx::query_as(select).bind(user_id).fetch_one(pool).await
+}
+
+/// A cart's last change and promotion, read with its lines in one round
+/// trip: (lines oldest first, updated_at, promotion_id).
+pub async fn contents(
+    pool: &PgPool,
+    cart_id: Uuid,
+) -> sqlx::Result<(Vec<StoredLine>, DateTime<Utc>, Option<Uuid>)> {
+    type Row = (
+        DateTime<Utc>,
+        Option<Uuid>,
+        Option<Uuid>,
+        Option<i32>,
+        Option<i64>,
+        Option<String>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT c.updated_at, c.promotion_id, i.product_id, i.quantity, i.seen_price, i.seen_currency \
+         FROM carts c LEFT JOIN cart_items i ON i.cart_id = c.id \
+         WHERE c.id = $1 ORDER BY i.added_at, i.product_id",
+    )
+    .bind(cart_id)
+    .fetch_all(pool)
+    .await?;
+    let (updated_at, promotion_id) = rows
+        .first()
+        .map(|r| (r.0, r.1))
+        .ok_or(sqlx::Error::RowNotFound)?;
+    let lines = rows
+        .into_iter()
+        .filter_map(|(_, _, product_id, quantity, price, currency)| {
+            Some(StoredLine {
+                product_id: product_id?,
+                quantity: quantity?,
+                seen_price: price?,
+                seen_currency: currency?,
+            })
+        })
+        .collect();
+    Ok((lines, updated_at, promotion_id))
 }
 
 /// A new guest cart.
@@ -101,14 +148,6 @@ pub async fn lines(pool: &PgPool, cart_id: Uuid) -> sqlx::Result<Vec<StoredLine>
             },
         )
         .collect())
-}
-
-/// When the cart last changed.
-pub async fn updated_at(pool: &PgPool, cart_id: Uuid) -> sqlx::Result<DateTime<Utc>> {
-    sqlx::query_scalar("SELECT updated_at FROM carts WHERE id = $1")
-        .bind(cart_id)
-        .fetch_one(pool)
-        .await
 }
 
 async fn lock(conn: &mut PgConnection, cart_id: Uuid) -> sqlx::Result<()> {
@@ -348,14 +387,6 @@ pub async fn sweep_guests(pool: &PgPool, ttl_days: i64) -> sqlx::Result<u64> {
     .execute(pool)
     .await?
     .rows_affected())
-}
-
-/// The promotion a cart carries, if any.
-pub async fn promotion_of(pool: &PgPool, cart_id: Uuid) -> sqlx::Result<Option<Uuid>> {
-    sqlx::query_scalar("SELECT promotion_id FROM carts WHERE id = $1")
-        .bind(cart_id)
-        .fetch_one(pool)
-        .await
 }
 
 /// Sets or clears a cart's promotion.

@@ -108,26 +108,26 @@ impl CartsService {
             .collect())
     }
 
-    /// The cart priced now, without its promotion.
-    async fn priced(&self, cart_id: Uuid) -> Result<CartView, CartsError> {
-        let lines = store::lines(&self.pool, cart_id).await?;
+    /// The cart priced now, without its promotion; and its promotion's id.
+    async fn priced(&self, cart_id: Uuid) -> Result<(CartView, Option<Uuid>), CartsError> {
+        let (lines, updated_at, promotion_id) = store::contents(&self.pool, cart_id).await?;
         let products = self
             .products(lines.iter().map(|l| l.product_id).collect())
             .await?;
-        let updated_at = store::updated_at(&self.pool, cart_id).await?;
-        Ok(carts::view(
+        let cart = carts::view(
             cart_id,
             &lines,
             &products,
             self.settings.max_quantity,
             updated_at,
-        ))
+        );
+        Ok((cart, promotion_id))
     }
 
     /// The cart priced now, with its promotion's discount (or why none).
     async fn render(&self, cart_id: Uuid) -> Result<CartView, CartsError> {
-        let cart = self.priced(cart_id).await?;
-        let Some(promotion_id) = store::promotion_of(&self.pool, cart_id).await? else {
+        let (cart, promotion_id) = self.priced(cart_id).await?;
+        let Some(promotion_id) = promotion_id else {
             return Ok(cart);
         };
         let Some(promotion) = promotion_store::by_id(&self.pool, promotion_id).await? else {
@@ -434,7 +434,7 @@ impl CartsService {
         let promotion = promotion_store::by_code(&self.pool, msg.code.trim())
             .await?
             .ok_or(CartsError::PromotionNotFound)?;
-        let cart = self.priced(cart_id).await?;
+        let (cart, _) = self.priced(cart_id).await?;
         if let Err(why) = self.verdict(&promotion, &cart, Some(msg.user_id)).await? {
             return Err(CartsError::PromotionRefused(why));
         }
@@ -516,7 +516,7 @@ impl CartsService {
         order_id: Uuid,
         msg: &Checkout,
     ) -> Result<OrderView, CartsError> {
-        let cart = self.priced(cart_id).await?;
+        let (cart, promotion_id) = self.priced(cart_id).await?;
         if cart.items.is_empty() {
             return Err(CartsError::CartEmpty);
         }
@@ -529,7 +529,7 @@ impl CartsService {
                 .collect();
             return Err(CartsError::CartNotReady(why.join(", ")));
         }
-        let promotion = match store::promotion_of(&self.pool, cart_id).await? {
+        let promotion = match promotion_id {
             None => None,
             Some(promotion_id) => {
                 let spent = promotion_store::spend(
