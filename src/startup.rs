@@ -54,6 +54,8 @@ fn cors(settings: &Settings) -> Cors {
             "content-type",
             "idempotency-key",
             "x-request-id",
+            // Guest carts are opened by it from storefront pages.
+            "x-cart-token",
         ])
         .expose_headers([
             "x-request-id",

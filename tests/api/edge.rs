@@ -115,6 +115,20 @@ async fn cors_allows_configured_origins_only() {
         .headers()
         .get("access-control-allow-origin")
         .is_none());
+    // A storefront page opens its guest cart with X-Cart-Token.
+    let guest_cart = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/api/v1/carts/x/items/"))
+        .header("origin", "https://shop.example")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "content-type, x-cart-token",
+        )
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(guest_cart.status(), 200);
 }
 
 #[tokio::test]
