@@ -368,6 +368,13 @@ async fn checkout(
             Ok(HttpResponse::Created().json(view))
         },
         |id| async move {
+            // The order exists but its answer was lost (a timeout): the
+            // cart may still hold its lines under that checkout's claim.
+            let finish = FinishCheckout {
+                user_id: viewer.user_id,
+                order_id: id,
+            };
+            carts.call(finish).await?;
             let view = orders.call(GetOrder { id, viewer }).await?;
             Ok(HttpResponse::Created().json(view))
         },

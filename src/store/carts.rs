@@ -470,16 +470,32 @@ pub async fn abandon_checkout(pool: &PgPool, cart_id: Uuid, order_id: Uuid) -> s
 }
 
 /// Records that the cart became `order_id`, and empties it, in one
-/// transaction. Idempotent.
+/// transaction, if the cart is still claimed for that order; whether it
+/// was. Finishing twice, or after another checkout took the cart, changes
+/// nothing.
 pub async fn finish_checkout(
     pool: &PgPool,
     cart_id: Uuid,
     order_id: Uuid,
     user_id: Uuid,
-) -> sqlx::Result<()> {
+) -> sqlx::Result<bool> {
     let mut tx = pool.begin().await?;
     lock(&mut tx, cart_id).await?;
-    let recorded = sqlx::query(
+    let claimed = sqlx::query(
+        "UPDATE carts SET promotion_id = NULL, checkout_order_id = NULL, \
+           checkout_started_at = NULL, updated_at = now() \
+         WHERE id = $1 AND checkout_order_id = $2",
+    )
+    .bind(cart_id)
+    .bind(order_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        > 0;
+    if !claimed {
+        return Ok(false);
+    }
+    sqlx::query(
         "INSERT INTO checkouts (order_id, cart_id, user_id) VALUES ($1, $2, $3) \
          ON CONFLICT (order_id) DO NOTHING",
     )
@@ -487,25 +503,13 @@ pub async fn finish_checkout(
     .bind(cart_id)
     .bind(user_id)
     .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        > 0;
-    if recorded {
-        sqlx::query("DELETE FROM cart_items WHERE cart_id = $1")
-            .bind(cart_id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "UPDATE carts SET promotion_id = NULL, checkout_order_id = NULL, \
-               checkout_started_at = NULL, updated_at = now() \
-             WHERE id = $1 AND checkout_order_id = $2",
-        )
+    .await?;
+    sqlx::query("DELETE FROM cart_items WHERE cart_id = $1")
         .bind(cart_id)
-        .bind(order_id)
         .execute(&mut *tx)
         .await?;
-    }
-    tx.commit().await
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// The customer a cart belongs to (`None` for a guest cart).

@@ -567,3 +567,56 @@ async fn checkout_racing_a_price_change_carries_one_consistent_price() {
         assert_eq!(order["total"].as_i64(), Some(unit * 3 - unit * 3 / 4));
     }
 }
+
+#[tokio::test]
+async fn a_timed_out_checkout_is_answered_by_its_key_with_the_cart_emptied() {
+    let app = TestApp::spawn_with(|s| {
+        s.http.request_timeout_ms = 2_500;
+        s.actors.call_timeout_ms = 1_000;
+        s.database.acquire_timeout_ms = 500;
+        s.orders.idempotency_lock_secs = 3;
+    })
+    .await;
+    let (_, admin) = app.admin().await;
+    let (_, ann, _) = app.customer("ann@example.com").await;
+    let lamp = app.product(&admin, json!({"stock": 10})).await;
+    add(&app, &ann, &lamp, 2).await;
+    // Hold the orders table so the order's write waits past the timeouts.
+    let orders_db = app.database_pool(Domain::Orders).await;
+    let mut blocker = orders_db.begin().await.expect("tx");
+    sqlx::query("LOCK TABLE orders IN SHARE MODE")
+        .execute(&mut *blocker)
+        .await
+        .expect("lock");
+    let r = checkout(&app, &ann, Some("slow-checkout")).await;
+    assert_problem(r, 504, "timeout").await;
+    blocker.commit().await.expect("unlock");
+    let mut placed = false;
+    for _ in 0..50 {
+        if order_count(&app).await == 1 {
+            placed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(placed, "the slow checkout's order was written");
+
+    // Once the key's lock is stale, the retry recovers that order and
+    // finishes the checkout it belonged to.
+    tokio::time::sleep(std::time::Duration::from_millis(3_500)).await;
+    let r = checkout(&app, &ann, Some("slow-checkout")).await;
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.headers()["idempotent-replayed"], "true");
+    let cart: Value = app.get(CART, Some(&ann)).await.json().await.expect("json");
+    assert_eq!(
+        cart["items"],
+        json!([]),
+        "the cart was emptied into the order"
+    );
+    assert_eq!(order_count(&app).await, 1);
+    assert_eq!(app.stock_of(&admin, &lamp).await, 8);
+    // And a new checkout starts clean.
+    add(&app, &ann, &lamp, 1).await;
+    assert_eq!(checkout(&app, &ann, None).await.status(), 201);
+    assert_eq!(order_count(&app).await, 2);
+}

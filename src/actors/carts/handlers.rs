@@ -572,6 +572,12 @@ impl CartsService {
         })
     }
 
+    pub async fn finish_checkout(&self, msg: FinishCheckout) -> Result<(), CartsError> {
+        let (cart_id, _) = store::user_cart(&self.pool, msg.user_id).await?;
+        store::finish_checkout(&self.pool, cart_id, msg.order_id, msg.user_id).await?;
+        Ok(())
+    }
+
     pub async fn reconcile_uses(&self, msg: ReconcilePromotionUses) -> Result<u64, CartsError> {
         let held =
             promotion_store::held_orders(&self.pool, msg.min_age_secs, RECONCILE_BATCH).await?;

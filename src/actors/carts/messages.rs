@@ -175,6 +175,16 @@ pub struct Checkout {
     pub lease: Option<KeyLease>,
 }
 
+/// The customer's checkout that placed `order_id` is over (its answer was
+/// lost to a timeout and recovered by its Idempotency-Key): empty the cart
+/// if it is still claimed for that order.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), CartsError>")]
+pub struct FinishCheckout {
+    pub user_id: Uuid,
+    pub order_id: Uuid,
+}
+
 /// Give back the uses of orders cancelled or expired unpaid (and of
 /// checkouts that placed nothing), settle those of paid orders; a timer
 /// sends it. `min_age_secs` leaves running checkouts alone.
