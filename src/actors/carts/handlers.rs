@@ -110,7 +110,12 @@ impl CartsService {
 
     /// The cart priced now, without its promotion; and its promotion's id.
     async fn priced(&self, cart_id: Uuid) -> Result<(CartView, Option<Uuid>), CartsError> {
-        let (lines, updated_at, promotion_id) = store::contents(&self.pool, cart_id).await?;
+        let (lines, updated_at, promotion_id) = match store::contents(&self.pool, cart_id).await {
+            Ok(contents) => contents,
+            // Deleted (a guest cart) since it was resolved.
+            Err(sqlx::Error::RowNotFound) => return Err(CartsError::NotFound),
+            Err(e) => return Err(e.into()),
+        };
         let products = self
             .products(lines.iter().map(|l| l.product_id).collect())
             .await?;
