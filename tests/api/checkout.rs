@@ -620,3 +620,62 @@ async fn a_timed_out_checkout_is_answered_by_its_key_with_the_cart_emptied() {
     assert_eq!(checkout(&app, &ann, None).await.status(), 201);
     assert_eq!(order_count(&app).await, 2);
 }
+
+/// Every cart, promotion and checkout route, and whether it takes a body.
+fn new_routes() -> Vec<(Method, String, bool)> {
+    let any = "00000000-0000-4000-8000-000000000000";
+    vec![
+        (Method::GET, CART.into(), false),
+        (Method::DELETE, CART.into(), false),
+        (Method::POST, ITEMS.into(), true),
+        (Method::PATCH, format!("{ITEMS}{any}/"), true),
+        (Method::DELETE, format!("{ITEMS}{any}/"), false),
+        (Method::POST, "/api/v1/cart/merge/".into(), true),
+        (Method::POST, PROMOTION.into(), true),
+        (Method::DELETE, PROMOTION.into(), false),
+        (Method::POST, CHECKOUT.into(), true),
+        (Method::POST, "/api/v1/carts/".into(), false),
+        (Method::GET, format!("/api/v1/carts/{any}/"), false),
+        (Method::POST, format!("/api/v1/carts/{any}/items/"), true),
+        (Method::GET, PROMOTIONS.into(), false),
+        (Method::POST, PROMOTIONS.into(), true),
+        (Method::GET, format!("{PROMOTIONS}{any}/"), false),
+        (Method::PATCH, format!("{PROMOTIONS}{any}/"), true),
+        (Method::DELETE, format!("{PROMOTIONS}{any}/"), false),
+    ]
+}
+
+#[tokio::test]
+async fn every_new_route_refuses_bad_tokens_huge_bodies_and_other_media_types() {
+    let app = TestApp::spawn().await;
+    let (_, admin) = app.admin().await;
+    let huge = json!({"x": "a".repeat(100_000)});
+    for (method, path, has_body) in new_routes() {
+        let r = app
+            .request(method.clone(), &path, Some("not.a.token"))
+            .send()
+            .await
+            .expect("answered");
+        assert_problem(r, 401, "invalid_token").await;
+        if !has_body {
+            continue;
+        }
+        let r = app
+            .request(method.clone(), &path, Some(&admin))
+            .header("x-cart-token", "t")
+            .json(&huge)
+            .send()
+            .await
+            .expect("answered");
+        assert_problem(r, 413, "payload_too_large").await;
+        let r = app
+            .request(method.clone(), &path, Some(&admin))
+            .header("x-cart-token", "t")
+            .header("content-type", "text/plain")
+            .body("{}")
+            .send()
+            .await
+            .expect("answered");
+        assert_problem(r, 415, "unsupported_media_type").await;
+    }
+}
