@@ -175,6 +175,9 @@ pub struct RateLimitSettings {
     pub register_per_client: u32,
     /// Password changes (current-password guesses) per user.
     pub password_per_user: u32,
+    /// Guest carts made from one client address (each is a row; no
+    /// account is needed to make one).
+    pub guest_carts_per_client: u32,
     pub window_secs: u64,
 }
 
@@ -482,6 +485,7 @@ impl Settings {
             ("login_per_email", limits.login_per_email),
             ("register_per_client", limits.register_per_client),
             ("password_per_user", limits.password_per_user),
+            ("guest_carts_per_client", limits.guest_carts_per_client),
         ] {
             require(value >= 1, format!("rate_limit.{name} must be at least 1"));
         }
@@ -822,6 +826,10 @@ mod tests {
         refused(
             |s| s.rate_limit.password_per_user = 0,
             "rate_limit.password_per_user",
+        );
+        refused(
+            |s| s.rate_limit.guest_carts_per_client = 0,
+            "rate_limit.guest_carts_per_client",
         );
         refused(
             |s| s.rate_limit.login_per_email = 1,

@@ -1,9 +1,6 @@
 //! `/api/v1/auth/…`: registration, login, token refresh and revocation, the
 //! caller's account, and admin user management.
 
-use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
-
 use actix_web::http::header::{self, ContentType};
 use actix_web::middleware::DefaultHeaders;
 use actix_web::web::{self, Data, Json};
@@ -16,7 +13,7 @@ use uuid::Uuid;
 use super::error::ApiError;
 use super::extract::{AdminUser, Authenticated, QueryParams, ValidJson};
 use super::pagination::{page, page_request};
-use super::rate_limit::Verdict;
+use super::rate_limit::{client_ip, throttle};
 use super::state::AppState;
 use crate::actors::auth::messages::*;
 use crate::domain::auth::{check_password_policy, normalize_email, Role};
@@ -132,42 +129,6 @@ async fn register(
 struct LoginRequest {
     email: String,
     password: String,
-}
-
-/// The client's address without its port, so that one client is one key
-/// whatever connection it uses.
-fn client_ip(req: &HttpRequest, trust_forwarded_for: bool) -> String {
-    let forwarded = trust_forwarded_for
-        .then(|| {
-            req.connection_info()
-                .realip_remote_addr()
-                .map(str::to_owned)
-        })
-        .flatten();
-    let raw = forwarded.or_else(|| req.peer_addr().map(|a| a.ip().to_string()));
-    match raw {
-        Some(raw) => raw
-            .parse::<SocketAddr>()
-            .map(|a| a.ip().to_string())
-            .or_else(|_| raw.parse::<IpAddr>().map(|ip| ip.to_string()))
-            .unwrap_or(raw),
-        None => "unknown".into(),
-    }
-}
-
-/// Counts a hit on each `(scope, subject, limit)`; the first over its limit
-/// answers 429 with the time left in its window.
-async fn throttle(state: &AppState, checks: &[(&str, &str, u32)]) -> Result<(), ApiError> {
-    let window = Duration::from_secs(state.settings.rate_limit.window_secs);
-    for &(scope, subject, limit) in checks {
-        if let Verdict::Limited { retry_after_secs } =
-            state.rate_limiter.hit(scope, subject, limit, window).await
-        {
-            tracing::warn!(scope, "rate limit reached");
-            return Err(ApiError::RateLimited { retry_after_secs });
-        }
-    }
-    Ok(())
 }
 
 /// Exchanges an email and password for an access and refresh token pair.

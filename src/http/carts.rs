@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::error::ApiError;
 use super::extract::{from_value, Authenticated, ValidJson};
 use super::idempotency::{request_key, run_once};
+use super::rate_limit::{client_ip, throttle};
 use super::state::AppState;
 use crate::actors::carts::messages::*;
 use crate::actors::orders::messages::{GetOrder, OrderView};
@@ -387,8 +388,15 @@ async fn checkout(
 /// `carts.guest_ttl_days`.
 #[utoipa::path(post, path = "/carts", tag = "carts", operation_id = "create_guest_cart",
     security((), ("bearer" = [])),
-    responses((status = 201, description = "The new cart's id and token", body = GuestCart)))]
-async fn create_guest(state: Data<AppState>) -> Result<HttpResponse, ApiError> {
+    responses(
+        (status = 201, description = "The new cart's id and token", body = GuestCart),
+        (status = 429, description = "`rate_limited`: too many carts from this address; see `Retry-After`"),
+    ))]
+async fn create_guest(req: HttpRequest, state: Data<AppState>) -> Result<HttpResponse, ApiError> {
+    // Anyone may make one, and each is a row: bounded per client address.
+    let ip = client_ip(&req, state.settings.http.trust_forwarded_for);
+    let limit = state.settings.rate_limit.guest_carts_per_client;
+    throttle(&state, &[("guest-cart-client", &ip, limit)]).await?;
     let cart = state.actors.carts.call(CreateGuestCart).await?;
     Ok(HttpResponse::Created().json(cart))
 }

@@ -6,8 +6,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::net::{IpAddr, SocketAddr};
+
+use actix_web::HttpRequest;
 use redis::Script;
 use serde::Serialize;
+
+use super::error::ApiError;
+use super::state::AppState;
 
 use crate::store::redis::{connection, RedisPool};
 
@@ -135,4 +141,40 @@ impl RateLimiter {
             allowed: self.allowed.load(Ordering::Relaxed),
         }
     }
+}
+
+/// The client's address without its port, so that one client is one key
+/// whatever connection it uses.
+pub fn client_ip(req: &HttpRequest, trust_forwarded_for: bool) -> String {
+    let forwarded = trust_forwarded_for
+        .then(|| {
+            req.connection_info()
+                .realip_remote_addr()
+                .map(str::to_owned)
+        })
+        .flatten();
+    let raw = forwarded.or_else(|| req.peer_addr().map(|a| a.ip().to_string()));
+    match raw {
+        Some(raw) => raw
+            .parse::<SocketAddr>()
+            .map(|a| a.ip().to_string())
+            .or_else(|_| raw.parse::<IpAddr>().map(|ip| ip.to_string()))
+            .unwrap_or(raw),
+        None => "unknown".into(),
+    }
+}
+
+/// Counts a hit on each `(scope, subject, limit)`; the first over its limit
+/// answers 429 with the time left in its window.
+pub async fn throttle(state: &AppState, checks: &[(&str, &str, u32)]) -> Result<(), ApiError> {
+    let window = Duration::from_secs(state.settings.rate_limit.window_secs);
+    for &(scope, subject, limit) in checks {
+        if let Verdict::Limited { retry_after_secs } =
+            state.rate_limiter.hit(scope, subject, limit, window).await
+        {
+            tracing::warn!(scope, "rate limit reached");
+            return Err(ApiError::RateLimited { retry_after_secs });
+        }
+    }
+    Ok(())
 }

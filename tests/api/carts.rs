@@ -498,3 +498,13 @@ async fn concurrent_adds_sum_and_never_pass_the_stock() {
     );
     assert_eq!(cart_of(&app, &ann).await["items"][1]["quantity"], 5);
 }
+
+#[tokio::test]
+async fn guest_carts_are_limited_per_client_address() {
+    let app = TestApp::spawn_with(|s| s.rate_limit.guest_carts_per_client = 2).await;
+    guest_cart(&app).await;
+    guest_cart(&app).await;
+    let r = app.post("/api/v1/carts/", None, &json!({})).await;
+    assert!(r.headers().contains_key("retry-after"));
+    assert_problem(r, 429, "rate_limited").await;
+}
