@@ -143,16 +143,11 @@ pub fn view(
                 "product_unavailable",
                 "this product is no longer for sale".into(),
             );
+            let known = products.get(&line.product_id);
             items.push(LineView {
                 product_id: line.product_id,
-                name: products
-                    .get(&line.product_id)
-                    .map(|p| p.name.clone())
-                    .unwrap_or_default(),
-                slug: products
-                    .get(&line.product_id)
-                    .map(|p| p.slug.clone())
-                    .unwrap_or_default(),
+                name: known.map(|p| p.name.clone()).unwrap_or_default(),
+                slug: known.map(|p| p.slug.clone()).unwrap_or_default(),
                 unit_price: line.seen_price,
                 quantity: line.quantity,
                 line_total: 0,

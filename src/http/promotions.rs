@@ -138,7 +138,7 @@ fn promotion_id(raw: &str) -> Result<Uuid, ApiError> {
     security(("bearer" = [])),
     params(crate::http::openapi::PageParams),
     responses(
-        (status = 200, description = "One page of promotions", body = Page<PromotionView>),
+        (status = 200, description = "One page of promotions", body = Page<PromotionRow>),
         (status = 403, description = "`permission_denied`: admins only"),
         (status = 404, description = "`not_found`: the page is past the last"),
     ))]
@@ -146,7 +146,7 @@ async fn list(
     req: HttpRequest,
     state: Data<AppState>,
     _admin: AdminUser,
-) -> Result<Json<Page<PromotionView>>, ApiError> {
+) -> Result<Json<Page<PromotionRow>>, ApiError> {
     let paging = page_request(&QueryParams::from_request(&req))?;
     let (rows, count) = state.actors.carts.call(ListPromotions(paging)).await?;
     Ok(Json(page(&req, paging, count, rows)?))
@@ -157,7 +157,7 @@ async fn list(
     security(("bearer" = [])),
     request_body = PromotionRequest,
     responses(
-        (status = 201, description = "The promotion", body = PromotionView),
+        (status = 201, description = "The promotion", body = PromotionRow),
         (status = 403, description = "`permission_denied`: admins only"),
         (status = 409, description = "`code_taken`: another promotion has this code"),
         (status = 422, description = "`validation_error`: bad code, value out of range, currency missing or unknown, ends before it starts"),
@@ -189,7 +189,7 @@ async fn create(
     security(("bearer" = [])),
     params(PromotionId),
     responses(
-        (status = 200, description = "The promotion", body = PromotionView),
+        (status = 200, description = "The promotion", body = PromotionRow),
         (status = 403, description = "`permission_denied`: admins only"),
         (status = 404, description = "`not_found`: no such promotion"),
     ))]
@@ -197,7 +197,7 @@ async fn get(
     state: Data<AppState>,
     _admin: AdminUser,
     id: web::Path<String>,
-) -> Result<Json<PromotionView>, ApiError> {
+) -> Result<Json<PromotionRow>, ApiError> {
     let id = promotion_id(&id)?;
     Ok(Json(state.actors.carts.call(GetPromotion(id)).await?))
 }
@@ -208,7 +208,7 @@ async fn get(
     params(PromotionId),
     request_body = PromotionPatchRequest,
     responses(
-        (status = 200, description = "The promotion", body = PromotionView),
+        (status = 200, description = "The promotion", body = PromotionRow),
         (status = 403, description = "`permission_denied`: admins only"),
         (status = 404, description = "`not_found`: no such promotion"),
         (status = 409, description = "`code_taken`: another promotion has this code"),
@@ -219,7 +219,7 @@ async fn update(
     _admin: AdminUser,
     id: web::Path<String>,
     body: ValidJson<PromotionPatchRequest>,
-) -> Result<Json<PromotionView>, ApiError> {
+) -> Result<Json<PromotionRow>, ApiError> {
     let id = promotion_id(&id)?;
     let ValidJson(b) = body;
     let patch = PromotionPatch {

@@ -15,7 +15,6 @@ use crate::domain::carts::StoredLine;
 pub struct GuestRow {
     pub token_hash: Vec<u8>,
     pub merged_into: Option<Uuid>,
-    pub updated_at: DateTime<Utc>,
 }
 
 /// Limits a change must keep, decided under the cart's lock.
@@ -45,12 +44,12 @@ pub enum Change {
     NoSuchLine,
 }
 
-/// The customer's cart, made on first use; its id and last change.
-pub async fn user_cart(pool: &PgPool, user_id: Uuid) -> sqlx::Result<(Uuid, DateTime<Utc>)> {
-    let select = "SELECT id, updated_at FROM carts WHERE user_id = $1";
+/// The customer's cart's id, the cart made on first use.
+pub async fn user_cart(pool: &PgPool, user_id: Uuid) -> sqlx::Result<Uuid> {
+    let select = "SELECT id FROM carts WHERE user_id = $1";
     // Read first: every cart request but the first finds it, and an
     // insert attempt would write (and lock) on each of them.
-    if let Some(found) = sqlx::query_as(select)
+    if let Some(found) = sqlx::query_scalar(select)
         .bind(user_id)
         .fetch_optional(pool)
         .await?
@@ -62,7 +61,10 @@ pub async fn user_cart(pool: &PgPool, user_id: Uuid) -> sqlx::Result<(Uuid, Date
         .bind(user_id)
         .execute(pool)
         .await?;
-    sqlx::query_as(select).bind(user_id).fetch_one(pool).await
+    sqlx::query_scalar(select)
+        .bind(user_id)
+        .fetch_one(pool)
+        .await
 }
 
 /// A cart's last change and promotion, read with its lines in one round
@@ -118,7 +120,7 @@ pub async fn create_guest(pool: &PgPool, id: Uuid, token_hash: &[u8]) -> sqlx::R
 /// A guest cart not older than `ttl_days` since its last change.
 pub async fn guest(pool: &PgPool, id: Uuid, ttl_days: i64) -> sqlx::Result<Option<GuestRow>> {
     sqlx::query_as(
-        "SELECT token_hash, merged_into, updated_at FROM carts
+        "SELECT token_hash, merged_into FROM carts
          WHERE id = $1 AND user_id IS NULL
            AND updated_at > now() - make_interval(days => $2::int)",
     )

@@ -12,12 +12,16 @@ use crate::domain::promotions::{self, Context, Inapplicable, Kind, Promotion};
 /// The unique index on `upper(code)`.
 pub const CODE_TAKEN: &str = "promotions_code";
 
-/// A promotion as stored, with its held uses.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// A promotion as admins see it: as stored, with its held uses.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = PromotionView)]
 pub struct PromotionRow {
     pub id: Uuid,
+    /// Upper case; matched case-insensitively.
     pub code: String,
+    /// `percent` or `fixed`.
     pub kind: String,
+    /// Percent (1-100), or minor units of `currency`.
     pub value: i64,
     pub currency: Option<String>,
     pub starts_at: Option<DateTime<Utc>>,
@@ -26,6 +30,8 @@ pub struct PromotionRow {
     pub max_uses: Option<i64>,
     pub max_uses_per_customer: Option<i64>,
     pub active: bool,
+    /// Uses counted now (orders placed with it and not cancelled or
+    /// expired unpaid).
     pub uses: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

@@ -68,7 +68,7 @@ impl CartsService {
     /// never once merged or expired (all `NotFound`: ids leak nothing).
     async fn resolve(&self, owner: &CartOwner) -> Result<Uuid, CartsError> {
         match owner {
-            CartOwner::User(user_id) => Ok(store::user_cart(&self.pool, *user_id).await?.0),
+            CartOwner::User(user_id) => Ok(store::user_cart(&self.pool, *user_id).await?),
             CartOwner::Guest { id, token } => {
                 let row = store::guest(&self.pool, *id, self.settings.guest_ttl_days)
                     .await?
@@ -300,7 +300,7 @@ impl CartsService {
             .await?
             .filter(|g| carts::token_matches(&msg.token, &g.token_hash))
             .ok_or(CartsError::NotFound)?;
-        let (user_cart, _) = store::user_cart(&self.pool, msg.user_id).await?;
+        let user_cart = store::user_cart(&self.pool, msg.user_id).await?;
         match guest.merged_into {
             // Merging again changes nothing.
             Some(into) if into == user_cart => return self.render(user_cart).await,
@@ -342,30 +342,6 @@ impl CartsService {
     }
 }
 
-/// The view of a stored promotion.
-fn promotion_view(row: PromotionRow) -> PromotionView {
-    PromotionView {
-        kind: if row.kind == "fixed" {
-            "fixed"
-        } else {
-            "percent"
-        },
-        id: row.id,
-        code: row.code,
-        value: row.value,
-        currency: row.currency,
-        starts_at: row.starts_at,
-        ends_at: row.ends_at,
-        min_subtotal: row.min_subtotal,
-        max_uses: row.max_uses,
-        max_uses_per_customer: row.max_uses_per_customer,
-        active: row.active,
-        uses: row.uses,
-        created_at: row.created_at,
-        updated_at: row.updated_at,
-    }
-}
-
 /// A unique-code violation becomes `CodeTaken`.
 fn code_taken(e: sqlx::Error) -> CartsError {
     match &e {
@@ -384,36 +360,28 @@ fn uncertain(e: &CallError<crate::actors::orders::OrdersError>) -> bool {
 }
 
 impl CartsService {
-    pub async fn create_promotion(
-        &self,
-        msg: CreatePromotion,
-    ) -> Result<PromotionView, CartsError> {
+    pub async fn create_promotion(&self, msg: CreatePromotion) -> Result<PromotionRow, CartsError> {
         let rule = promotions::validate(msg.0).map_err(CartsError::Validation)?;
         let row = promotion_store::insert(&self.pool, Uuid::new_v4(), &rule)
             .await
             .map_err(code_taken)?;
-        Ok(promotion_view(row))
+        Ok(row)
     }
 
     pub async fn list_promotions(
         &self,
         msg: ListPromotions,
-    ) -> Result<(Vec<PromotionView>, i64), CartsError> {
-        let (rows, count) = promotion_store::list(&self.pool, msg.0).await?;
-        Ok((rows.into_iter().map(promotion_view).collect(), count))
+    ) -> Result<(Vec<PromotionRow>, i64), CartsError> {
+        Ok(promotion_store::list(&self.pool, msg.0).await?)
     }
 
-    pub async fn get_promotion(&self, msg: GetPromotion) -> Result<PromotionView, CartsError> {
+    pub async fn get_promotion(&self, msg: GetPromotion) -> Result<PromotionRow, CartsError> {
         promotion_store::by_id(&self.pool, msg.0)
             .await?
-            .map(promotion_view)
             .ok_or(CartsError::PromotionNotFound)
     }
 
-    pub async fn update_promotion(
-        &self,
-        msg: UpdatePromotion,
-    ) -> Result<PromotionView, CartsError> {
+    pub async fn update_promotion(&self, msg: UpdatePromotion) -> Result<PromotionRow, CartsError> {
         let row = promotion_store::by_id(&self.pool, msg.id)
             .await?
             .ok_or(CartsError::PromotionNotFound)?;
@@ -422,7 +390,6 @@ impl CartsService {
         promotion_store::update(&self.pool, msg.id, &rule)
             .await
             .map_err(code_taken)?
-            .map(promotion_view)
             .ok_or(CartsError::PromotionNotFound)
     }
 
@@ -435,7 +402,7 @@ impl CartsService {
     }
 
     pub async fn apply_promotion(&self, msg: ApplyPromotion) -> Result<CartView, CartsError> {
-        let (cart_id, _) = store::user_cart(&self.pool, msg.user_id).await?;
+        let cart_id = store::user_cart(&self.pool, msg.user_id).await?;
         let promotion = promotion_store::by_code(&self.pool, msg.code.trim())
             .await?
             .ok_or(CartsError::PromotionNotFound)?;
@@ -448,7 +415,7 @@ impl CartsService {
     }
 
     pub async fn remove_promotion(&self, msg: RemovePromotion) -> Result<CartView, CartsError> {
-        let (cart_id, _) = store::user_cart(&self.pool, msg.user_id).await?;
+        let cart_id = store::user_cart(&self.pool, msg.user_id).await?;
         store::set_promotion(&self.pool, cart_id, None).await?;
         self.render(cart_id).await
     }
@@ -481,7 +448,7 @@ impl CartsService {
     }
 
     pub async fn checkout(&self, msg: Checkout) -> Result<OrderView, CartsError> {
-        let (cart_id, _) = store::user_cart(&self.pool, msg.user.user_id).await?;
+        let cart_id = store::user_cart(&self.pool, msg.user.user_id).await?;
         let lock = i64::try_from(self.checkout_lock.as_secs()).unwrap_or(i64::MAX);
         let order_id = match store::begin_checkout(&self.pool, cart_id, lock).await? {
             Begin::InProgress => return Err(CartsError::CheckoutInProgress),
@@ -578,7 +545,7 @@ impl CartsService {
     }
 
     pub async fn finish_checkout(&self, msg: FinishCheckout) -> Result<(), CartsError> {
-        let (cart_id, _) = store::user_cart(&self.pool, msg.user_id).await?;
+        let cart_id = store::user_cart(&self.pool, msg.user_id).await?;
         store::finish_checkout(&self.pool, cart_id, msg.order_id, msg.user_id).await?;
         Ok(())
     }

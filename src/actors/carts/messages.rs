@@ -3,7 +3,6 @@
 //! token the client sent (checked here).
 
 use actix::Message;
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -15,6 +14,7 @@ use crate::domain::idempotency::KeyLease;
 use crate::domain::orders::address::ShippingAddress;
 use crate::domain::pagination::PageRequest;
 use crate::domain::promotions::{Promotion, PromotionPatch};
+pub use crate::store::promotions::PromotionRow;
 
 /// Whose cart a message is about.
 #[derive(Debug, Clone)]
@@ -96,49 +96,25 @@ pub struct MergeGuestCart {
 #[rtype(result = "Result<u64, CartsError>")]
 pub struct SweepGuestCarts;
 
-/// A promotion as admins see it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct PromotionView {
-    pub id: Uuid,
-    /// Upper case; matched case-insensitively.
-    pub code: String,
-    /// `percent` or `fixed`.
-    pub kind: &'static str,
-    /// Percent (1-100), or minor units of `currency`.
-    pub value: i64,
-    pub currency: Option<String>,
-    pub starts_at: Option<DateTime<Utc>>,
-    pub ends_at: Option<DateTime<Utc>>,
-    pub min_subtotal: i64,
-    pub max_uses: Option<i64>,
-    pub max_uses_per_customer: Option<i64>,
-    pub active: bool,
-    /// Uses counted now (orders placed with it and not cancelled or
-    /// expired unpaid).
-    pub uses: i64,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
 /// Create a promotion (the rule is validated here).
 #[derive(Debug, Message)]
-#[rtype(result = "Result<PromotionView, CartsError>")]
+#[rtype(result = "Result<PromotionRow, CartsError>")]
 pub struct CreatePromotion(pub Promotion);
 
 /// One page of promotions, newest first.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<(Vec<PromotionView>, i64), CartsError>")]
+#[rtype(result = "Result<(Vec<PromotionRow>, i64), CartsError>")]
 pub struct ListPromotions(pub PageRequest);
 
 /// One promotion.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<PromotionView, CartsError>")]
+#[rtype(result = "Result<PromotionRow, CartsError>")]
 pub struct GetPromotion(pub Uuid);
 
 /// Change a promotion: the patch edits its current rule, which is then
 /// validated whole.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<PromotionView, CartsError>")]
+#[rtype(result = "Result<PromotionRow, CartsError>")]
 pub struct UpdatePromotion {
     pub id: Uuid,
     pub patch: PromotionPatch,
