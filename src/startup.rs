@@ -135,6 +135,11 @@ impl Application {
             let state = api_state.clone();
             App::new()
                 .app_data(state.clone())
+                // Raw-body routes (refunds, provider webhooks) read up to
+                // the same limit as JSON bodies, not actix's own default.
+                .app_data(web::PayloadConfig::new(
+                    state.settings.http.body_limit_bytes,
+                ))
                 .configure(http::routes)
                 .configure(|cfg| {
                     if metrics_on_api_port {

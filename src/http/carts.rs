@@ -371,12 +371,13 @@ async fn checkout(
         |id| async move {
             // The order exists but its answer was lost (a timeout): the
             // cart may still hold its lines under that checkout's claim.
+            let view = orders.call(GetOrder { id, viewer }).await?;
             let finish = FinishCheckout {
                 user_id: viewer.user_id,
                 order_id: id,
+                taken: taken_lines(&view),
             };
             carts.call(finish).await?;
-            let view = orders.call(GetOrder { id, viewer }).await?;
             Ok(HttpResponse::Created().json(view))
         },
     )

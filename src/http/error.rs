@@ -313,6 +313,10 @@ impl From<CatalogError> for ApiError {
             CatalogError::ProductInUse => conflict("product_in_use", &e),
             CatalogError::InsufficientStock(lines) => insufficient_stock(&lines),
             CatalogError::ReservationNotHeld(_) => conflict("reservation_not_held", &e),
+            CatalogError::Unavailable(why) => {
+                tracing::warn!(why, "catalog database unavailable");
+                ApiError::Unavailable("database")
+            }
             CatalogError::Panicked(p) => ApiError::Internal(p.into()),
             CatalogError::Unexpected(e) => unexpected(e),
         }

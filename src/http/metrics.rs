@@ -40,7 +40,7 @@ pub async fn record_http(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let state = req.app_data::<Data<AppState>>().cloned();
-    let method = req.method().clone();
+    let method = method_label(req.method());
     let result = next.call(req).await;
     let (status, route) = match &result {
         Ok(res) => (
@@ -58,9 +58,31 @@ pub async fn record_http(
         let seconds = started.elapsed().as_secs_f64();
         state
             .metrics
-            .record_http(method.as_str(), route, status_class(status), seconds);
+            .record_http(method, route, status_class(status), seconds);
     }
     result
+}
+
+/// The method as a bounded label: the standard methods by name, anything
+/// else (HTTP allows any token) as `other`, so a client inventing methods
+/// cannot grow the series set.
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    const STANDARD: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::HEAD, "HEAD"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::PATCH, "PATCH"),
+        (Method::DELETE, "DELETE"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::TRACE, "TRACE"),
+        (Method::CONNECT, "CONNECT"),
+    ];
+    STANDARD
+        .iter()
+        .find(|(m, _)| m == method)
+        .map_or("other", |(_, name)| name)
 }
 
 /// `2xx`, `4xx`, …: a bounded label, as dashboards group them.
@@ -191,6 +213,7 @@ async fn collect(state: &AppState) {
                 gauge!("emporium_payment_queue_ready").set(p.queue.ready as f64);
                 gauge!("emporium_payment_oldest_job_age_seconds").set(p.queue.oldest_age_secs);
                 gauge!("emporium_payment_outbox_pending").set(p.queue.outbox_pending as f64);
+                gauge!("emporium_payment_outbox_refused").set(p.queue.outbox_refused as f64);
                 gauge!("emporium_payment_workers").set(p.workers as f64);
                 gauge!("emporium_payment_workers_busy").set(p.busy as f64);
                 counter!("emporium_payment_attempts_total").absolute(p.attempts);

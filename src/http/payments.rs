@@ -16,6 +16,7 @@ use super::idempotency::{request_key, run_once};
 use super::pagination::{page, page_request};
 use super::state::AppState;
 use crate::actors::payments::messages::*;
+use crate::config::Environment;
 use crate::domain::pagination::Page;
 use crate::domain::payments::card::{check_card, CardDetails};
 use crate::domain::payments::status::PaymentStatus;
@@ -398,7 +399,7 @@ struct SimulatedEvent {
 }
 
 /// Makes the simulated provider send one of its own events for a payment
-/// (admins only; for drills and demos).
+/// (admins only; for drills and demos; absent in production).
 #[utoipa::path(post, path = "/admin/payments/{id}/simulate", tag = "admin", operation_id = "simulate_provider_event",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "The payment's id (a UUID)")),
@@ -406,7 +407,7 @@ struct SimulatedEvent {
     responses(
         (status = 202, description = "The event was sent", body = SimulatedEvent),
         (status = 403, description = "`permission_denied`: admins only"),
-        (status = 404, description = "`not_found`: no such payment"),
+        (status = 404, description = "`not_found`: no such payment, or the instance runs in production"),
         (status = 422, description = "`validation_error`: unknown event"),
     ))]
 async fn simulate(
@@ -415,6 +416,11 @@ async fn simulate(
     id: web::Path<String>,
     body: ValidJson<SimulateRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    // A drill tool: in production an admin could mark an order paid with
+    // no charge behind it, so the route does not exist there.
+    if state.settings.app.environment == Environment::Production {
+        return Err(ApiError::NotFound("route"));
+    }
     let payment_id = payment_id(&id)?;
     let event_id = state
         .actors

@@ -9,6 +9,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::domain::carts::StoredLine;
+use crate::domain::catalog::stock::StockLine;
 
 /// A guest cart's stored secret and state.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -471,15 +472,18 @@ pub async fn abandon_checkout(pool: &PgPool, cart_id: Uuid, order_id: Uuid) -> s
     Ok(())
 }
 
-/// Records that the cart became `order_id`, and empties it, in one
-/// transaction, if the cart is still claimed for that order; whether it
-/// was. Finishing twice, or after another checkout took the cart, changes
-/// nothing.
+/// Records that the cart became `order_id`, and takes the order's lines
+/// (`taken`: product and quantity) out of it, in one transaction, if the
+/// cart is still claimed for that order; whether it was. Only what the
+/// order took leaves: a line added or raised while the checkout ran keeps
+/// the difference. Finishing twice, or after another checkout took the
+/// cart, changes nothing.
 pub async fn finish_checkout(
     pool: &PgPool,
     cart_id: Uuid,
     order_id: Uuid,
     user_id: Uuid,
+    taken: &[StockLine],
 ) -> sqlx::Result<bool> {
     let mut tx = pool.begin().await?;
     lock(&mut tx, cart_id).await?;
@@ -506,10 +510,21 @@ pub async fn finish_checkout(
     .bind(user_id)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("DELETE FROM cart_items WHERE cart_id = $1")
-        .bind(cart_id)
-        .execute(&mut *tx)
-        .await?;
+    let (products, quantities): (Vec<Uuid>, Vec<i32>) =
+        taken.iter().map(|l| (l.product_id, l.quantity)).unzip();
+    // Lines the order took whole go; the rest keep what it did not take.
+    sqlx::query(
+        "WITH taken AS (SELECT * FROM unnest($2::uuid[], $3::int[]) AS t(product_id, quantity)), \
+         gone AS (DELETE FROM cart_items c USING taken t \
+           WHERE c.cart_id = $1 AND c.product_id = t.product_id AND c.quantity <= t.quantity) \
+         UPDATE cart_items c SET quantity = c.quantity - t.quantity FROM taken t \
+         WHERE c.cart_id = $1 AND c.product_id = t.product_id AND c.quantity > t.quantity",
+    )
+    .bind(cart_id)
+    .bind(&products)
+    .bind(&quantities)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(true)
 }

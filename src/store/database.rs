@@ -223,6 +223,14 @@ where
 pub trait AsSqlxError {
     /// The database error inside, if there is one.
     fn as_sqlx(&self) -> Option<&sqlx::Error>;
+
+    /// Whether this is a database outage (or a conflict that outlived its
+    /// retries) that a caller should answer as "unavailable, retry", even
+    /// after it crosses into another domain.
+    fn is_transient(&self) -> bool {
+        self.as_sqlx()
+            .is_some_and(|e| classify(e) != FailureKind::Other)
+    }
 }
 
 impl AsSqlxError for sqlx::Error {

@@ -104,6 +104,8 @@ pub struct QueueFigures {
     pub oldest_age_secs: f64,
     /// Outbox entries not yet acknowledged by orders.
     pub outbox_pending: i64,
+    /// Outbox entries orders refused, kept for reconciliation.
+    pub outbox_refused: i64,
 }
 
 /// Writes a payment in `processing`, its charge job and its first event.
@@ -143,11 +145,15 @@ pub async fn enqueue(
     payment_id: Uuid,
     kind: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO payment_jobs (payment_id, kind) VALUES ($1, $2)")
-        .bind(payment_id)
-        .bind(kind)
-        .execute(&mut *conn)
-        .await?;
+    // At most one job of a kind per payment: a second ask is the first.
+    sqlx::query(
+        "INSERT INTO payment_jobs (payment_id, kind) VALUES ($1, $2) \
+         ON CONFLICT (payment_id, kind) DO NOTHING",
+    )
+    .bind(payment_id)
+    .bind(kind)
+    .execute(&mut *conn)
+    .await?;
     // Delivered at commit, and only then.
     sqlx::query("SELECT pg_notify('payment_jobs', '')")
         .execute(conn)
@@ -404,11 +410,76 @@ pub async fn lock_outbox(
     limit: i64,
 ) -> Result<Vec<OutboxRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, payment_id, order_id, kind FROM payment_outbox WHERE delivered_at IS NULL \
+        "SELECT id, payment_id, order_id, kind FROM payment_outbox \
+         WHERE delivered_at IS NULL AND refused_at IS NULL \
          ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
     )
     .bind(limit)
     .fetch_all(conn)
+    .await
+}
+
+/// The payment's undelivered `kind` entry, locked; waits for a relay that
+/// holds it, so that the caller sees what that relay did.
+pub async fn lock_outbox_entry(
+    conn: &mut PgConnection,
+    payment_id: Uuid,
+    kind: &str,
+) -> Result<Option<OutboxRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, payment_id, order_id, kind FROM payment_outbox \
+         WHERE payment_id = $1 AND kind = $2 AND delivered_at IS NULL AND refused_at IS NULL \
+         ORDER BY id LIMIT 1 FOR UPDATE",
+    )
+    .bind(payment_id)
+    .bind(kind)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Keeps an entry the orders service refused, with its reason, out of the
+/// relay's way.
+pub async fn outbox_refused(
+    conn: &mut PgConnection,
+    id: i64,
+    refusal: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE payment_outbox SET attempts = attempts + 1, refused_at = now(), refusal = $2 \
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(refusal)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// An outcome the orders service refused, as the admin report lists it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct RefusedOutcome {
+    pub id: i64,
+    pub payment_id: Uuid,
+    pub order_id: Uuid,
+    /// What orders was to hear: `refund_started`, `refund_succeeded`, ….
+    pub kind: String,
+    /// Why orders refused it.
+    pub refusal: String,
+    pub refused_at: DateTime<Utc>,
+}
+
+/// The oldest `limit` refused outcomes still waiting for reconciliation.
+pub async fn refused_outcomes(
+    pool: &PgPool,
+    limit: i64,
+) -> Result<Vec<RefusedOutcome>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, payment_id, order_id, kind, COALESCE(refusal, '') AS refusal, refused_at \
+         FROM payment_outbox WHERE delivered_at IS NULL AND refused_at IS NOT NULL \
+         ORDER BY id LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
     .await
 }
 
@@ -455,7 +526,8 @@ pub async fn queue_figures(pool: &PgPool) -> Result<QueueFigures, sqlx::Error> {
            (SELECT count(*) FROM payment_jobs WHERE run_at <= now() \
               AND (locked_until IS NULL OR locked_until < now())) AS ready, \
            COALESCE((SELECT EXTRACT(EPOCH FROM now() - min(created_at))::float8 FROM payment_jobs), 0) AS oldest_age_secs, \
-           (SELECT count(*) FROM payment_outbox WHERE delivered_at IS NULL) AS outbox_pending",
+           (SELECT count(*) FROM payment_outbox WHERE delivered_at IS NULL AND refused_at IS NULL) AS outbox_pending, \
+           (SELECT count(*) FROM payment_outbox WHERE delivered_at IS NULL AND refused_at IS NOT NULL) AS outbox_refused",
     )
     .fetch_one(pool)
     .await

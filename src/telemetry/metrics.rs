@@ -37,7 +37,7 @@ pub struct Metrics {
     /// Handles by (method, route template, status class), so a request
     /// costs one map lookup rather than building and hashing label sets
     /// in the registry twice (it showed in the `/healthz` profile).
-    http: RwLock<HashMap<(String, String, &'static str), HttpSeries>>,
+    http: RwLock<HashMap<(&'static str, String, &'static str), HttpSeries>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -69,9 +69,16 @@ impl Metrics {
     }
 
     /// Counts one HTTP request and its duration. The label set is bounded:
-    /// `route` is a template (or `unmatched`), `status` a class.
-    pub fn record_http(&self, method: &str, route: String, status: &'static str, seconds: f64) {
-        let key = (method.to_owned(), route, status);
+    /// `method` is one of a fixed set, `route` a template (or
+    /// `unmatched`), `status` a class.
+    pub fn record_http(
+        &self,
+        method: &'static str,
+        route: String,
+        status: &'static str,
+        seconds: f64,
+    ) {
+        let key = (method, route, status);
         let known = self
             .http
             .read()
@@ -81,7 +88,7 @@ impl Metrics {
             Some(series) => series,
             None => {
                 let labels = [
-                    ("method", key.0.clone()),
+                    ("method", key.0.to_owned()),
                     ("route", key.1.clone()),
                     ("status", status.to_owned()),
                 ];
@@ -224,6 +231,10 @@ fn describe_all() {
     describe_gauge!(
         "emporium_payment_outbox_pending",
         "Payment outcomes not yet acknowledged by orders."
+    );
+    describe_gauge!(
+        "emporium_payment_outbox_refused",
+        "Payment outcomes orders refused, kept for an operator to reconcile (alert when above 0)."
     );
     describe_gauge!(
         "emporium_payment_workers",

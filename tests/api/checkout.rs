@@ -679,3 +679,51 @@ async fn every_new_route_refuses_bad_tokens_huge_bodies_and_other_media_types() 
         assert_problem(r, 415, "unsupported_media_type").await;
     }
 }
+
+#[tokio::test]
+async fn cart_changes_made_while_a_checkout_runs_are_never_lost() {
+    let app = TestApp::spawn().await;
+    let (_, admin) = app.admin().await;
+    let (_, ann, _) = app.customer("ann@example.com").await;
+    let kettle = app
+        .product(&admin, json!({"stock": 10_000, "price": 900}))
+        .await;
+    let mug = app
+        .product(&admin, json!({"stock": 10_000, "price": 300}))
+        .await;
+    let mut acknowledged = 0;
+    for round in 0..5 {
+        add(&app, &ann, &kettle, 2).await;
+        // Adds of both products race the checkout; each acknowledged one
+        // must end in the order or stay in the cart.
+        let adds = (0..8).map(|i| {
+            let product = if i % 2 == 0 { &kettle } else { &mug };
+            let body = json!({"product_id": product["id"], "quantity": 1});
+            let (app, ann) = (&app, &ann);
+            async move { app.post(ITEMS, Some(ann), &body).await.status().as_u16() }
+        });
+        let (placed, answers) = tokio::join!(checkout(&app, &ann, None), join_all(adds));
+        assert_eq!(placed.status(), 201, "round {round}");
+        acknowledged += answers.iter().filter(|s| **s == 200).count() as i64;
+        assert!(answers.iter().all(|s| *s == 200), "{answers:?}");
+    }
+    let ordered: i64 = {
+        let pool = app.database_pool(Domain::Orders).await;
+        sqlx::query_scalar("SELECT COALESCE(sum(quantity), 0)::bigint FROM order_items")
+            .fetch_one(&pool)
+            .await
+            .expect("sum")
+    };
+    let cart: Value = app.get(CART, Some(&ann)).await.json().await.expect("json");
+    let in_cart: i64 = cart["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|l| l["quantity"].as_i64().expect("quantity"))
+        .sum();
+    assert_eq!(
+        ordered + in_cart,
+        5 * 2 + acknowledged,
+        "every acknowledged unit was ordered or is still in the cart"
+    );
+}

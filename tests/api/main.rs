@@ -22,6 +22,7 @@ mod order_recovery;
 mod orders;
 mod payments;
 mod recommendations;
+mod refund_races;
 mod register;
 mod replicas;
 mod revocation;

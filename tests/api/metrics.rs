@@ -121,6 +121,54 @@ async fn requests_move_the_counters_by_route_template() {
     );
 }
 
+/// Every series of the HTTP families, as one count.
+fn http_series(scrape: &Scrape) -> usize {
+    [
+        "emporium_http_requests_total",
+        "emporium_http_request_duration_seconds",
+    ]
+    .iter()
+    .filter_map(|name| scrape.families.get(*name))
+    .map(|family| family.iter_samples().count())
+    .sum()
+}
+
+#[actix_rt::test]
+async fn made_up_http_methods_share_one_label_and_grow_no_series() {
+    let app = TestApp::spawn().await;
+    let invent = |i: usize| {
+        let method = reqwest::Method::from_bytes(format!("X{i:04}QZ").as_bytes()).expect("token");
+        app.client
+            .request(method, app.url("/api/v1/products/"))
+            .send()
+    };
+    // One made-up method first, so the `other` series exist before counting.
+    // A scrape is counted after it renders: one first, so that its own
+    // series exist in both counts.
+    invent(0).await.expect("sent");
+    scrape(&app, &app.address, None).await;
+    let before = scrape(&app, &app.address, None).await;
+    for i in 1..=500 {
+        invent(i).await.expect("sent");
+    }
+    let after = scrape(&app, &app.address, None).await;
+    assert_eq!(http_series(&after), http_series(&before));
+    let methods = label_values(&after, "emporium_http_requests_total", "method");
+    assert!(methods.iter().all(|m| !m.starts_with('X')), "{methods:?}");
+    assert_eq!(
+        value(
+            &after,
+            "emporium_http_requests_total",
+            &[("method", "other")]
+        ) - value(
+            &before,
+            "emporium_http_requests_total",
+            &[("method", "other")]
+        ),
+        500.0
+    );
+}
+
 #[actix_rt::test]
 async fn actor_pool_and_payment_figures_are_exported() {
     let app = TestApp::spawn().await;

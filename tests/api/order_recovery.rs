@@ -329,3 +329,66 @@ async fn a_database_that_is_down_answers_503_quickly_and_recovers() {
     assert_eq!(app.post(ORDERS, Some(&token), &body).await.status(), 201);
     assert_eq!(app.get("/readyz", None).await.status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_crossing_into_another_domain_stays_a_503_and_gives_the_key_back() {
+    let catalog = DbProxy::start("127.0.0.1:5432").await;
+    let orders = DbProxy::start("127.0.0.1:5432").await;
+    let app = TestApp::spawn_with(|s| {
+        quick(s);
+        s.database.catalog_url = Some(catalog.url(&format!("{}_catalog", s.database.prefix)));
+        s.database.orders_url = Some(orders.url(&format!("{}_orders", s.database.prefix)));
+    })
+    .await;
+    let (_, admin) = app.admin().await;
+    let (_, token, _) = app.customer("ann@example.com").await;
+    let p = app.product(&admin, json!({"stock": 10})).await;
+    let body = order_body(json!([{"product_id": p["id"], "quantity": 1}]));
+    let unpaid = place(
+        &app,
+        &token,
+        json!([{"product_id": p["id"], "quantity": 1}]),
+    )
+    .await;
+
+    // The catalog's database goes away: orders cannot hold stock.
+    catalog.cut();
+    let r = post_with_key(&app, &token, "outage-1", &body).await;
+    assert!(r.headers().contains_key("retry-after"));
+    assert_problem(r, 503, "service_unavailable").await;
+    let r = app.post(ORDERS, Some(&token), &body).await;
+    assert_problem(r, 503, "service_unavailable").await;
+    let similar = format!("/api/v1/products/{}/similar/", str_of(&p["id"]));
+    let status = app.get(&similar, None).await.status().as_u16();
+    assert!(matches!(status, 200 | 503), "similar answered {status}");
+    catalog.restore();
+    // The key was given back: once the catalog is back, it places the order.
+    assert!(
+        eventually(10, || async {
+            post_with_key(&app, &token, "outage-1", &body)
+                .await
+                .status()
+                == 201
+        })
+        .await,
+        "the key places the order after recovery"
+    );
+
+    // The orders database goes away: payments cannot read the order.
+    orders.cut();
+    let pay = json!({"order_id": unpaid["id"], "payment_method":
+        {"card_number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": "123"}});
+    let r = app.post("/api/v1/payments/", Some(&token), &pay).await;
+    assert_problem(r, 503, "service_unavailable").await;
+    orders.restore();
+    assert!(
+        eventually(10, || async {
+            app.post("/api/v1/payments/", Some(&token), &pay)
+                .await
+                .status()
+                == 202
+        })
+        .await,
+        "pays once the orders database is back"
+    );
+}

@@ -16,15 +16,15 @@ use crate::helpers::{
 };
 use crate::orders::{place, ORDERS};
 
-const PAYMENTS: &str = "/api/v1/payments/";
+pub(crate) const PAYMENTS: &str = "/api/v1/payments/";
 const WEBHOOK: &str = "/api/v1/payments/webhook/";
-const VISA: &str = "4242424242424242";
+pub(crate) const VISA: &str = "4242424242424242";
 const DECLINED: &str = "4000000000000002";
 const NO_FUNDS: &str = "4000000000009995";
 const FLAKY: &str = "4000000000000119";
 
 /// A quick provider and a quick pool, so tests finish fast.
-fn quick(s: &mut Settings) {
+pub(crate) fn quick(s: &mut Settings) {
     s.payments.simulator.latency_ms = 2;
     s.payments.simulator.latency_jitter_ms = 3;
     s.payments.retry_base_ms = 10;
@@ -34,15 +34,15 @@ fn quick(s: &mut Settings) {
     s.payments.workers = 4;
 }
 
-fn card(number: &str) -> Value {
+pub(crate) fn card(number: &str) -> Value {
     json!({"card_number": number, "exp_month": 12, "exp_year": 2031, "cvc": "123"})
 }
 
-fn pay_body(order: &Value, number: &str) -> Value {
+pub(crate) fn pay_body(order: &Value, number: &str) -> Value {
     json!({"order_id": order["id"], "payment_method": card(number)})
 }
 
-async fn pay(app: &TestApp, token: &str, order: &Value, number: &str) -> Value {
+pub(crate) async fn pay(app: &TestApp, token: &str, order: &Value, number: &str) -> Value {
     let r = app
         .post(PAYMENTS, Some(token), &pay_body(order, number))
         .await;
@@ -51,7 +51,7 @@ async fn pay(app: &TestApp, token: &str, order: &Value, number: &str) -> Value {
 }
 
 /// Polls a payment until `done` says so (10 s at most).
-async fn wait_for(
+pub(crate) async fn wait_for(
     app: &TestApp,
     token: &str,
     payment: &Value,
@@ -74,11 +74,11 @@ async fn wait_for(
     }
 }
 
-fn settled(p: &Value) -> bool {
+pub(crate) fn settled(p: &Value) -> bool {
     !matches!(p["status"].as_str(), Some("processing" | "refund_pending"))
 }
 
-async fn order_status(app: &TestApp, token: &str, order: &Value) -> String {
+pub(crate) async fn order_status(app: &TestApp, token: &str, order: &Value) -> String {
     let o: Value = app
         .get(&format!("{ORDERS}{}/", str_of(&order["id"])), Some(token))
         .await
@@ -89,7 +89,7 @@ async fn order_status(app: &TestApp, token: &str, order: &Value) -> String {
 }
 
 /// Polls an order until it is in `status` (10 s at most).
-async fn wait_order(app: &TestApp, token: &str, order: &Value, status: &str) {
+pub(crate) async fn wait_order(app: &TestApp, token: &str, order: &Value, status: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while order_status(app, token, order).await != status {
         assert!(Instant::now() < deadline, "order never became {status}");
@@ -98,7 +98,7 @@ async fn wait_order(app: &TestApp, token: &str, order: &Value, status: &str) {
 }
 
 /// Provider calls recorded for a payment (its charges and refunds).
-async fn provider_calls(app: &TestApp, payment_id: &str) -> i64 {
+pub(crate) async fn provider_calls(app: &TestApp, payment_id: &str) -> i64 {
     let pool = app.payments_pool().await;
     let n = sqlx::query_scalar("SELECT count(*) FROM provider_ledger WHERE payment_id = $1::uuid")
         .bind(payment_id)
@@ -109,7 +109,7 @@ async fn provider_calls(app: &TestApp, payment_id: &str) -> i64 {
     n
 }
 
-async fn timeline(app: &TestApp, token: &str, payment: &Value) -> Vec<String> {
+pub(crate) async fn timeline(app: &TestApp, token: &str, payment: &Value) -> Vec<String> {
     let body: Value = app
         .get(
             &format!("{PAYMENTS}{}/events/", str_of(&payment["id"])),
@@ -128,7 +128,7 @@ async fn timeline(app: &TestApp, token: &str, payment: &Value) -> Vec<String> {
 }
 
 /// A shop with one product, a customer and an order of theirs.
-async fn shop(app: &TestApp) -> (String, String, Value) {
+pub(crate) async fn shop(app: &TestApp) -> (String, String, Value) {
     let (_, admin) = app.admin().await;
     let (_, token, _) = app.customer("ann@example.com").await;
     let p = app

@@ -437,14 +437,23 @@ impl CartsService {
         order_id: Uuid,
         msg: &Checkout,
     ) -> Result<OrderView, CartsError> {
-        store::finish_checkout(&self.pool, cart_id, order_id, msg.user.user_id).await?;
-        self.orders
+        let view = self
+            .orders
             .call(GetOrder {
                 id: order_id,
                 viewer: msg.user,
             })
             .await
-            .map_err(CartsError::Order)
+            .map_err(CartsError::Order)?;
+        store::finish_checkout(
+            &self.pool,
+            cart_id,
+            order_id,
+            msg.user.user_id,
+            &taken_lines(&view),
+        )
+        .await?;
+        Ok(view)
     }
 
     pub async fn checkout(&self, msg: Checkout) -> Result<OrderView, CartsError> {
@@ -468,7 +477,14 @@ impl CartsService {
         };
         match self.place(cart_id, order_id, &msg).await {
             Ok(view) => {
-                store::finish_checkout(&self.pool, cart_id, order_id, msg.user.user_id).await?;
+                store::finish_checkout(
+                    &self.pool,
+                    cart_id,
+                    order_id,
+                    msg.user.user_id,
+                    &taken_lines(&view),
+                )
+                .await?;
                 Ok(view)
             }
             Err(CartsError::Order(e)) if uncertain(&e) => Err(CartsError::Order(e)),
@@ -546,7 +562,7 @@ impl CartsService {
 
     pub async fn finish_checkout(&self, msg: FinishCheckout) -> Result<(), CartsError> {
         let cart_id = store::user_cart(&self.pool, msg.user_id).await?;
-        store::finish_checkout(&self.pool, cart_id, msg.order_id, msg.user_id).await?;
+        store::finish_checkout(&self.pool, cart_id, msg.order_id, msg.user_id, &msg.taken).await?;
         Ok(())
     }
 

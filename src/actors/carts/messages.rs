@@ -10,6 +10,7 @@ use super::error::CartsError;
 use crate::actors::orders::messages::OrderView;
 use crate::domain::auth::Principal;
 use crate::domain::carts::CartView;
+use crate::domain::catalog::stock::StockLine;
 use crate::domain::idempotency::KeyLease;
 use crate::domain::orders::address::ShippingAddress;
 use crate::domain::pagination::PageRequest;
@@ -152,13 +153,15 @@ pub struct Checkout {
 }
 
 /// The customer's checkout that placed `order_id` is over (its answer was
-/// lost to a timeout and recovered by its Idempotency-Key): empty the cart
-/// if it is still claimed for that order.
+/// lost to a timeout and recovered by its Idempotency-Key): take the
+/// order's lines (`taken`) out of the cart if it is still claimed for that
+/// order.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<(), CartsError>")]
 pub struct FinishCheckout {
     pub user_id: Uuid,
     pub order_id: Uuid,
+    pub taken: Vec<StockLine>,
 }
 
 /// Give back the uses of orders cancelled or expired unpaid (and of
@@ -168,4 +171,16 @@ pub struct FinishCheckout {
 #[rtype(result = "Result<u64, CartsError>")]
 pub struct ReconcilePromotionUses {
     pub min_age_secs: i64,
+}
+
+/// The lines an order took from its cart.
+pub fn taken_lines(order: &OrderView) -> Vec<StockLine> {
+    order
+        .items
+        .iter()
+        .map(|i| StockLine {
+            product_id: i.product_id,
+            quantity: i.quantity,
+        })
+        .collect()
 }

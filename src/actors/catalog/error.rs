@@ -41,6 +41,9 @@ pub enum CatalogError {
     #[error("the reservation is {0}")]
     ReservationNotHeld(String),
     /// The handler panicked.
+    /// The catalog database cannot be reached now; retry later.
+    #[error("the catalog database is unavailable: {0}")]
+    Unavailable(String),
     #[error(transparent)]
     Panicked(#[from] HandlerPanicked),
     /// Anything else: a bug or an outage. Details are logged, not sent.
@@ -70,6 +73,12 @@ impl CatalogError {
             CatalogError::InsufficientStock(s) => CatalogError::InsufficientStock(s.clone()),
             CatalogError::ReservationNotHeld(s) => CatalogError::ReservationNotHeld(s.clone()),
             CatalogError::Panicked(p) => CatalogError::Panicked(*p),
+            CatalogError::Unavailable(why) => CatalogError::Unavailable(why.clone()),
+            // The copy keeps the class: an outage stays an outage for
+            // every caller that shared the request.
+            CatalogError::Unexpected(e) if crate::store::database::is_transient(e) => {
+                CatalogError::Unavailable(format!("{e:#}"))
+            }
             CatalogError::Unexpected(e) => CatalogError::Unexpected(anyhow::anyhow!("{e:#}")),
         }
     }

@@ -26,11 +26,28 @@ use crate::domain::orders::status::TransitionError;
 use crate::domain::payments::card::check_card;
 use crate::domain::payments::status::{InvalidPaymentTransition, PaymentEvent, PaymentStatus};
 use crate::domain::payments::webhook;
+use crate::store::database::AsSqlxError as _;
 use crate::store::idempotency::{self, Claim};
 use crate::store::payments::{self as store, NewPayment, PaymentFilter, PaymentRow, StatusChange};
 
 /// Outbox entries relayed per batch.
 pub const RELAY_BATCH: i64 = 100;
+/// Refused outcomes listed in the admin report (all are counted).
+const REFUSED_LISTED: i64 = 100;
+
+/// What became of one outbox entry's delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Relayed {
+    /// Orders took it.
+    Delivered,
+    /// Orders refused a refund for the order in this status; the refund
+    /// is denied.
+    Denied(String),
+    /// Orders refused it otherwise; kept for reconciliation.
+    Refused,
+    /// Orders could not be reached; tried again later.
+    Later,
+}
 
 /// The payments domain's state, shared by every in-flight handler.
 #[derive(Clone)]
@@ -147,6 +164,12 @@ impl PaymentsService {
             .await
             .map_err(|e| match e {
                 CallError::Domain(OrdersError::NotFound) => PaymentsError::OrderNotFound,
+                CallError::Domain(OrdersError::CatalogUnavailable(why)) => {
+                    PaymentsError::OrdersUnavailable(why)
+                }
+                CallError::Domain(other) if other.is_transient() => {
+                    PaymentsError::OrdersUnavailable(other.to_string())
+                }
                 CallError::Domain(other) => {
                     PaymentsError::Unexpected(anyhow::anyhow!("orders: {other}"))
                 }
@@ -231,10 +254,18 @@ impl PaymentsService {
         Ok(store::events(&self.pool, payment.id).await?)
     }
 
+    /// A refund is granted by the order before the provider is asked: the
+    /// intent (`refund_pending`, and `refund_started` in the outbox) commits
+    /// here first, then orders takes the order `paid → refund_pending` in
+    /// its own transaction, and only that grant enqueues the provider call.
+    /// A shipment that reached the order first makes orders refuse, and the
+    /// refund is denied with nothing asked of the provider; a shipment that
+    /// comes after finds the order `refund_pending` and is refused. If
+    /// orders cannot answer now, the relay asks again until it does.
     pub async fn refund_payment(&self, msg: RefundPayment) -> Result<PaymentView, PaymentsError> {
         let payment = self.visible(msg.id, msg.by).await?;
-        // The order moves paid → refund_pending → refunded; a shipped or
-        // delivered order is a return, handled outside this flow.
+        // A shipped or delivered order is a return, handled outside this
+        // flow; this early answer saves a round trip, the grant decides.
         let order = self.own_order(payment.order_id, msg.by).await?;
         if order.status != "paid" && payment.status == "succeeded" {
             return Err(PaymentsError::OrderNotPayable(order.status));
@@ -264,7 +295,6 @@ impl PaymentsService {
             }
             .into());
         };
-        store::enqueue(&mut tx, payment.id, "refund").await?;
         if let Some(lease) = &msg.lease {
             if !idempotency::bind_effect(&mut tx, lease, payment.id).await? {
                 tx.rollback().await?;
@@ -272,9 +302,33 @@ impl PaymentsService {
             }
         }
         tx.commit().await?;
-        self.shared.jobs.notify_one();
-        self.shared.outcomes.notify_one();
-        Ok(view(row))
+        match self.ask_grant(payment.id).await? {
+            Some(Relayed::Denied(order_status)) => {
+                Err(PaymentsError::OrderNotPayable(order_status))
+            }
+            // The relay asked first: what it got is on the payment.
+            None if self.visible(msg.id, msg.by).await?.status
+                == PaymentStatus::Succeeded.as_str() =>
+            {
+                let order = self.own_order(payment.order_id, msg.by).await?;
+                Err(PaymentsError::OrderNotPayable(order.status))
+            }
+            // Granted, or to be asked again by the relay: pending either way.
+            _ => Ok(view(row)),
+        }
+    }
+
+    /// Delivers the payment's `refund_started` now, so the admin hears at
+    /// once whether the order granted it. A relay holding the entry is
+    /// waited for; `None` when a relay delivered it first.
+    async fn ask_grant(&self, payment_id: Uuid) -> Result<Option<Relayed>, PaymentsError> {
+        let mut tx = self.pool.begin().await?;
+        let relayed = match store::lock_outbox_entry(&mut tx, payment_id, "refund_started").await? {
+            Some(entry) => Some(self.deliver(&mut tx, &entry).await?),
+            None => None,
+        };
+        tx.commit().await?;
+        Ok(relayed)
     }
 
     pub async fn receive_webhook(
@@ -420,55 +474,130 @@ impl PaymentsService {
     }
 
     /// Delivers pending outbox entries to orders, oldest first, stopping at
-    /// the first that orders cannot take now. A payment that succeeded for
-    /// an order that can no longer be paid (expired or cancelled while the
-    /// payment ran) is refunded automatically.
+    /// the first that orders cannot take now.
     pub async fn relay_outbox(&self, _: RelayOutbox) -> Result<u64, PaymentsError> {
         let mut tx = self.pool.begin().await?;
         let rows = store::lock_outbox(&mut tx, RELAY_BATCH).await?;
         let mut delivered = 0;
         for row in rows {
-            let outcome = match row.kind.as_str() {
-                "payment_succeeded" => PaymentOutcome::Succeeded,
-                "refund_started" => PaymentOutcome::RefundStarted,
-                "refund_succeeded" => PaymentOutcome::RefundSucceeded,
-                _ => PaymentOutcome::RefundFailed,
-            };
-            let sent = self
-                .orders
-                .call(ApplyPaymentOutcome {
-                    order_id: row.order_id,
-                    payment_id: row.payment_id.to_string(),
-                    outcome,
-                })
-                .await;
-            match sent {
-                Ok(_) => {
-                    store::outbox_attempted(&mut tx, row.id, true).await?;
-                    delivered += 1;
-                }
-                Err(CallError::Domain(OrdersError::Transition(
-                    TransitionError::InvalidState { current, .. },
-                ))) if outcome == PaymentOutcome::Succeeded => {
-                    self.refund_unpayable(&mut tx, row.payment_id, current.as_str())
-                        .await?;
-                    store::outbox_attempted(&mut tx, row.id, true).await?;
-                    delivered += 1;
-                }
-                Err(CallError::Domain(e)) => {
-                    // Retrying cannot help; an operator must look.
-                    tracing::error!(payment = %row.payment_id, error = %e, kind = row.kind, "orders refused a payment outcome");
-                    store::outbox_attempted(&mut tx, row.id, true).await?;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "orders unavailable; outcomes will be relayed later");
-                    store::outbox_attempted(&mut tx, row.id, false).await?;
-                    break;
-                }
+            match self.deliver(&mut tx, &row).await? {
+                Relayed::Later => break,
+                Relayed::Refused => {}
+                Relayed::Delivered | Relayed::Denied(_) => delivered += 1,
             }
         }
         tx.commit().await?;
         Ok(delivered)
+    }
+
+    /// Delivers one locked outbox entry to orders and settles it in `tx`.
+    ///
+    /// - A payment that succeeded for an order that can no longer be paid
+    ///   (expired or cancelled while the payment ran) is refunded
+    ///   automatically.
+    /// - A refund the order granted is handed to the workers; one it
+    ///   refused (the order shipped first) is denied.
+    /// - Anything else orders refuses is kept, with the reason, for the
+    ///   admin report and the metrics: retrying cannot help, and dropping
+    ///   it would hide money and goods that disagree.
+    async fn deliver(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        row: &store::OutboxRow,
+    ) -> Result<Relayed, PaymentsError> {
+        let outcome = match row.kind.as_str() {
+            "payment_succeeded" => PaymentOutcome::Succeeded,
+            "refund_started" => PaymentOutcome::RefundStarted,
+            "refund_succeeded" => PaymentOutcome::RefundSucceeded,
+            _ => PaymentOutcome::RefundFailed,
+        };
+        let sent = self
+            .orders
+            .call(ApplyPaymentOutcome {
+                order_id: row.order_id,
+                payment_id: row.payment_id.to_string(),
+                outcome,
+            })
+            .await;
+        let relayed = match sent {
+            Ok(_) => {
+                if outcome == PaymentOutcome::RefundStarted {
+                    self.start_refund(tx, row.payment_id).await?;
+                }
+                Relayed::Delivered
+            }
+            Err(CallError::Domain(OrdersError::Transition(TransitionError::InvalidState {
+                current,
+                ..
+            }))) if outcome == PaymentOutcome::Succeeded => {
+                self.refund_unpayable(tx, row.payment_id, current.as_str())
+                    .await?;
+                Relayed::Delivered
+            }
+            Err(CallError::Domain(OrdersError::Transition(TransitionError::InvalidState {
+                current,
+                ..
+            }))) if outcome == PaymentOutcome::RefundStarted
+                && self
+                    .deny_refund(tx, row.payment_id, current.as_str())
+                    .await? =>
+            {
+                Relayed::Denied(current.as_str().to_owned())
+            }
+            Err(CallError::Domain(e)) => {
+                tracing::error!(payment = %row.payment_id, order = %row.order_id, error = %e, kind = row.kind, "orders refused a payment outcome; kept for reconciliation");
+                store::outbox_refused(tx, row.id, &e.to_string()).await?;
+                return Ok(Relayed::Refused);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "orders unavailable; outcomes will be relayed later");
+                store::outbox_attempted(tx, row.id, false).await?;
+                return Ok(Relayed::Later);
+            }
+        };
+        store::outbox_attempted(tx, row.id, true).await?;
+        Ok(relayed)
+    }
+
+    /// The order granted the refund: hand it to the workers, unless the
+    /// payment has settled some other way meanwhile (a provider webhook).
+    async fn start_refund(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        payment_id: Uuid,
+    ) -> Result<(), PaymentsError> {
+        let pending = store::lock_payment(tx, payment_id)
+            .await?
+            .is_some_and(|p| p.status == PaymentStatus::RefundPending.as_str());
+        if pending {
+            store::enqueue(tx, payment_id, "refund").await?;
+            self.shared.jobs.notify_one();
+        }
+        Ok(())
+    }
+
+    /// The order refused the refund: the payment stands as it was, and the
+    /// provider was never asked. `false` when the payment is no longer
+    /// waiting for the grant (the provider refunded on its own).
+    async fn deny_refund(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        payment_id: Uuid,
+        order_status: &str,
+    ) -> Result<bool, PaymentsError> {
+        let detail = serde_json::json!({
+            "by": "orders",
+            "reason": format!("the order was {order_status} when the refund was asked"),
+        });
+        let denied = outcomes::apply(
+            tx,
+            payment_id,
+            PaymentEvent::RefundDenied,
+            &StatusChange::default(),
+            detail,
+        )
+        .await?;
+        Ok(denied.is_some())
     }
 
     /// Refunds a payment whose order could not take it, saying why.
@@ -506,10 +635,17 @@ impl PaymentsService {
     pub async fn pool_report(&self, _: GetPoolReport) -> Result<PoolReport, PaymentsError> {
         use std::sync::atomic::Ordering::Relaxed;
         let s = &self.shared.stats;
+        let queue = store::queue_figures(&self.pool).await?;
+        let refused_outcomes = if queue.outbox_refused > 0 {
+            store::refused_outcomes(&self.pool, REFUSED_LISTED).await?
+        } else {
+            Vec::new()
+        };
         Ok(PoolReport {
             workers: self.shared.size,
             busy: s.busy.load(Relaxed),
-            queue: store::queue_figures(&self.pool).await?,
+            queue,
+            refused_outcomes,
             attempts: s.attempts.load(Relaxed),
             succeeded: s.succeeded.load(Relaxed),
             failed: s.failed.load(Relaxed),

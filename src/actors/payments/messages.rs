@@ -10,7 +10,7 @@ use crate::domain::auth::Principal;
 use crate::domain::idempotency::KeyLease;
 use crate::domain::pagination::PageRequest;
 use crate::domain::payments::card::CardDetails;
-use crate::store::payments::{EventRow, QueueFigures};
+use crate::store::payments::{EventRow, QueueFigures, RefusedOutcome};
 
 /// The card as clients see it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -131,6 +131,9 @@ pub struct PoolReport {
     pub workers: usize,
     pub busy: usize,
     pub queue: QueueFigures,
+    /// Outcomes orders refused, oldest first (at most 100 listed; all are
+    /// counted in `queue.outbox_refused`), for an operator to reconcile.
+    pub refused_outcomes: Vec<RefusedOutcome>,
     pub attempts: u64,
     pub succeeded: u64,
     pub failed: u64,

@@ -28,7 +28,8 @@ fn outbox_kinds(
             &["refund_started", "refund_succeeded"]
         }
         (RefundedByProvider, false) => &["refund_succeeded"],
-        (ChargeFailed, false) => &[],
+        // The order refused the refund: it never left `paid`.
+        (ChargeFailed | RefundDenied, false) => &[],
     }
 }
 

@@ -4,7 +4,7 @@
 //! ```text
 //! processing ──▶ succeeded ──▶ refund_pending ──▶ refunded
 //!     │              ▲               │
-//!     ▼              └───────────────┘ (refund failed)
+//!     ▼              └───────────────┘ (refund failed, or denied by orders)
 //!   failed
 //! ```
 
@@ -62,6 +62,9 @@ pub enum PaymentEvent {
     RefundSucceeded,
     /// The provider refused the refund; the charge stands.
     RefundFailed,
+    /// The orders service would not grant the refund (the order shipped
+    /// first); the provider was never asked and the charge stands.
+    RefundDenied,
     /// The provider refunded on its own (a webhook), from any charged state.
     RefundedByProvider,
 }
@@ -75,6 +78,7 @@ impl PaymentEvent {
             PaymentEvent::RefundRequested => "refund_requested",
             PaymentEvent::RefundSucceeded => "refund_succeeded",
             PaymentEvent::RefundFailed => "refund_failed",
+            PaymentEvent::RefundDenied => "refund_denied",
             PaymentEvent::RefundedByProvider => "refunded_by_provider",
         }
     }
@@ -101,7 +105,7 @@ pub fn next_status(
         (Processing, ChargeFailed) => Ok(Failed),
         (Succeeded, RefundRequested) => Ok(RefundPending),
         (RefundPending, RefundSucceeded) => Ok(Refunded),
-        (RefundPending, RefundFailed) => Ok(Succeeded),
+        (RefundPending, RefundFailed | RefundDenied) => Ok(Succeeded),
         (Succeeded | RefundPending, RefundedByProvider) => Ok(Refunded),
         _ => Err(InvalidPaymentTransition { event, current }),
     }
@@ -113,12 +117,13 @@ mod tests {
     use PaymentEvent::*;
     use PaymentStatus::*;
 
-    const EVENTS: [PaymentEvent; 6] = [
+    const EVENTS: [PaymentEvent; 7] = [
         ChargeSucceeded,
         ChargeFailed,
         RefundRequested,
         RefundSucceeded,
         RefundFailed,
+        RefundDenied,
         RefundedByProvider,
     ];
 
@@ -130,6 +135,7 @@ mod tests {
             (Succeeded, RefundRequested, RefundPending),
             (RefundPending, RefundSucceeded, Refunded),
             (RefundPending, RefundFailed, Succeeded),
+            (RefundPending, RefundDenied, Succeeded),
             (Succeeded, RefundedByProvider, Refunded),
             (RefundPending, RefundedByProvider, Refunded),
         ];
