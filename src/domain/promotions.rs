@@ -137,6 +137,14 @@ pub fn validate(promotion: Promotion) -> Result<Promotion, ValidationErrors> {
             }
         }
     }
+    for (field, time) in [
+        ("starts_at", promotion.starts_at),
+        ("ends_at", promotion.ends_at),
+    ] {
+        if let Some(time) = time {
+            crate::domain::validation::check_time(&mut errors, field, time);
+        }
+    }
     if let (Some(start), Some(end)) = (promotion.starts_at, promotion.ends_at) {
         if end <= start {
             errors.add("ends_at", "invalid", "ends_at must be after starts_at");

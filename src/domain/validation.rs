@@ -80,6 +80,26 @@ impl std::fmt::Display for ValidationErrors {
 
 impl std::error::Error for ValidationErrors {}
 
+/// The years a time the API accepts may fall in: every database and client
+/// holds them, and PostgreSQL's `timestamptz` cannot hold all of chrono's.
+pub const TIME_YEARS: std::ops::RangeInclusive<i32> = 1970..=9999;
+
+/// Records an error on `field` unless `time` falls within [`TIME_YEARS`].
+pub fn check_time(errors: &mut ValidationErrors, field: &str, time: chrono::DateTime<chrono::Utc>) {
+    use chrono::Datelike as _;
+    if !TIME_YEARS.contains(&time.year()) {
+        errors.add(
+            field,
+            "out_of_range",
+            format!(
+                "{field} must fall in the years {} to {}",
+                TIME_YEARS.start(),
+                TIME_YEARS.end()
+            ),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +118,30 @@ mod tests {
         let err = errors.into_result().expect_err("two errors");
         assert_eq!(err.errors().len(), 2);
         assert_eq!(err.to_string(), "invalid fields: email, password");
+    }
+
+    #[test]
+    fn times_outside_the_supported_years_are_refused() {
+        use chrono::TimeZone as _;
+        let mut errors = ValidationErrors::new();
+        for (year, ok) in [
+            (1969, false),
+            (1970, true),
+            (2026, true),
+            (9999, true),
+            (-5000, false),
+        ] {
+            let mut one = ValidationErrors::new();
+            let t = chrono::Utc
+                .with_ymd_and_hms(year, 1, 1, 0, 0, 0)
+                .single()
+                .expect("a time");
+            check_time(&mut one, "at", t);
+            assert_eq!(one.is_empty(), ok, "{year}");
+            check_time(&mut errors, "at", t);
+        }
+        assert_eq!(errors.errors().len(), 2);
+        assert_eq!(errors.errors()[0].code, "out_of_range");
     }
 
     #[test]

@@ -117,6 +117,13 @@ struct PromotionRequest {
 #[serde(deny_unknown_fields)]
 struct CheckoutRequest {
     shipping_address: ShippingAddress,
+    /// The total the customer was shown, in minor units: when given and
+    /// the order would charge anything else (a price or the discount
+    /// changed meanwhile), nothing is placed and the answer is `409
+    /// total_changed`.
+    #[serde(default)]
+    #[schema(minimum = 0)]
+    expected_total: Option<i64>,
 }
 
 /// A guest cart's id.
@@ -333,7 +340,7 @@ async fn remove_promotion(
     responses(
         (status = 201, description = "The order (replayed for a repeated key)", body = OrderView),
         (status = 404, description = "`not_found`: the cart's promotion was deleted"),
-        (status = 409, description = "`cart_empty`; `cart_not_ready`: a line is unavailable; `insufficient_stock`: stock ran out meanwhile; `promotion_used_up`; `checkout_in_progress`: another checkout of this cart is running"),
+        (status = 409, description = "`cart_empty`; `cart_not_ready`: a line is unavailable; `insufficient_stock`: stock ran out meanwhile; `promotion_used_up`; `checkout_in_progress`: another checkout of this cart is running; `total_changed`: the order's total is not `expected_total`"),
         (status = 422, description = "`validation_error`: bad address; the promotion no longer applies (`promotion_expired`, `promotion_below_minimum`, ...)"),
     ))]
 async fn checkout(
@@ -363,6 +370,7 @@ async fn checkout(
             let message = Checkout {
                 user: viewer,
                 shipping_address,
+                expected_total: request.expected_total,
                 lease,
             };
             let view = carts.call(message).await?;

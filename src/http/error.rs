@@ -369,6 +369,10 @@ impl From<OrdersError> for ApiError {
                 code: "already_paid",
                 detail: e.to_string(),
             },
+            OrdersError::TotalChanged { .. } => ApiError::Conflict {
+                code: "total_changed",
+                detail: e.to_string(),
+            },
             OrdersError::IdempotencyLeaseLost => super::idempotency::in_flight(),
             OrdersError::CatalogUnavailable(why) => {
                 tracing::warn!(why, "catalog unavailable to orders");

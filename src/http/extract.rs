@@ -135,12 +135,21 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         Err(e) => {
             let path = e.path().to_string();
             let inner = e.into_inner();
-            return Err(match inner.classify() {
+            return match inner.classify() {
                 serde_json::error::Category::Data => {
-                    ApiError::Validation(field_error(&path, &inner))
+                    Err(ApiError::Validation(field_error(&path, &inner)))
                 }
-                _ => ApiError::MalformedJson(inner.to_string()),
-            });
+                // serde_json reports an enum given the wrong JSON type
+                // (`{"role": null}`, `{"kind": 5}`) as a syntax error; if
+                // the body is valid JSON it is a type error on the field.
+                serde_json::error::Category::Syntax => {
+                    match serde_json::from_slice::<serde_json::Value>(body) {
+                        Ok(value) => from_value(value),
+                        Err(_) => Err(ApiError::MalformedJson(inner.to_string())),
+                    }
+                }
+                _ => Err(ApiError::MalformedJson(inner.to_string())),
+            };
         }
     };
     de.end()
@@ -526,6 +535,41 @@ mod tests {
             field_of(parse_json(b"\"text\"")),
             ("body".into(), "invalid_type")
         );
+    }
+
+    #[test]
+    fn an_enum_of_the_wrong_json_type_is_a_type_error_on_its_field() {
+        #[derive(Debug, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        enum Role {
+            Customer,
+            Admin,
+        }
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Patch {
+            role: Role,
+        }
+        for body in [
+            &br#"{"role": null}"#[..],
+            br#"{"role": 5}"#,
+            br#"{"role": []}"#,
+        ] {
+            match parse_json::<Patch>(body) {
+                Err(ApiError::Validation(e)) => {
+                    assert_eq!(e.errors()[0].field, "role");
+                    assert_eq!(e.errors()[0].code, "invalid_type");
+                }
+                other => panic!("{}: {other:?}", String::from_utf8_lossy(body)),
+            }
+        }
+        // Broken JSON stays malformed.
+        assert!(matches!(
+            parse_json::<Patch>(br#"{"role": "#),
+            Err(ApiError::MalformedJson(_))
+        ));
+        let patch: Patch = parse_json(br#"{"role": "admin"}"#).expect("valid");
+        assert!(matches!(patch.role, Role::Admin));
     }
 
     #[test]

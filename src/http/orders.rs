@@ -122,6 +122,7 @@ async fn create_order(
                 shipping_address,
                 lease,
                 promotion: None,
+                expected_total: None,
             };
             let view = orders.call(message).await?;
             Ok(HttpResponse::Created().json(view))
@@ -168,7 +169,12 @@ fn timestamp(
 ) -> Option<DateTime<Utc>> {
     let raw = params.get(key)?;
     match DateTime::parse_from_rfc3339(raw.trim()) {
-        Ok(t) => Some(t.with_timezone(&Utc)),
+        Ok(t) => {
+            let t = t.with_timezone(&Utc);
+            let before = errors.errors().len();
+            crate::domain::validation::check_time(errors, key, t);
+            (errors.errors().len() == before).then_some(t)
+        }
         Err(_) => {
             errors.add(key, "invalid", format!("{key} must be an RFC 3339 time"));
             None

@@ -727,3 +727,86 @@ async fn cart_changes_made_while_a_checkout_runs_are_never_lost() {
         "every acknowledged unit was ordered or is still in the cart"
     );
 }
+
+#[tokio::test]
+async fn promotion_dates_outside_the_supported_years_are_refused_on_the_field() {
+    let app = TestApp::spawn().await;
+    let (_, admin) = app.admin().await;
+    for (field, value) in [
+        ("starts_at", "-5000-01-01T00:00:00Z"),
+        ("ends_at", "+10000-01-01T00:00:00Z"),
+        ("starts_at", "1969-12-31T23:59:59Z"),
+    ] {
+        let body = json!({"code": "OLD-1", "kind": "percent", "value": 10, field: value});
+        let r = app.post(PROMOTIONS, Some(&admin), &body).await;
+        let status = r.status().as_u16();
+        let problem: Value = r.json().await.expect("problem");
+        assert_eq!(status, 422, "{field}={value}: {problem}");
+        let fields = error_fields(&problem);
+        assert!(fields.iter().any(|f| f == field), "{problem}");
+    }
+    let made = promotion(&app, &admin, json!({})).await;
+    let path = format!("{PROMOTIONS}{}/", str_of(&made["id"]));
+    let r = app
+        .request(Method::PATCH, &path, Some(&admin))
+        .json(&json!({"ends_at": "-5000-01-01T00:00:00Z"}))
+        .send()
+        .await
+        .expect("sent");
+    let problem = assert_problem(r, 422, "validation_error").await;
+    assert!(
+        error_fields(&problem).iter().any(|f| f == "ends_at"),
+        "{problem}"
+    );
+    // Within range is fine.
+    let r = app
+        .request(Method::PATCH, &path, Some(&admin))
+        .json(&json!({"ends_at": "9999-12-31T00:00:00Z"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn checkout_with_an_expected_total_refuses_a_total_that_changed() {
+    let app = TestApp::spawn().await;
+    let (_, admin) = app.admin().await;
+    let (_, ann, _) = app.customer("ann@example.com").await;
+    let kettle = app
+        .product(&admin, json!({"stock": 10, "price": 1000}))
+        .await;
+    add(&app, &ann, &kettle, 2).await;
+    let with_total = |total: i64| {
+        let mut body = address();
+        body["expected_total"] = json!(total);
+        body
+    };
+    // The price changes after the customer saw 2 × 1000.
+    let path = format!("/api/v1/products/{}/", str_of(&kettle["id"]));
+    let r = app
+        .request(Method::PATCH, &path, Some(&admin))
+        .json(&json!({"price": 1200}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(r.status(), 200);
+    let r = app.post(CHECKOUT, Some(&ann), &with_total(2000)).await;
+    let problem = assert_problem(r, 409, "total_changed").await;
+    assert!(str_of(&problem["detail"]).contains("2400"), "{problem}");
+    assert_eq!(order_count(&app).await, 0, "nothing placed");
+    assert_eq!(app.stock_of(&admin, &kettle).await, 10, "nothing held");
+    let cart: Value = app.get(CART, Some(&ann)).await.json().await.expect("json");
+    assert_eq!(cart["items"][0]["quantity"], 2, "the cart is as it was");
+    // Wrong type is a field error.
+    let mut bad = address();
+    bad["expected_total"] = json!("2400");
+    let r = app.post(CHECKOUT, Some(&ann), &bad).await;
+    let problem = assert_problem(r, 422, "validation_error").await;
+    assert_eq!(error_fields(&problem), ["expected_total"]);
+    // The total now shown is accepted.
+    let r = app.post(CHECKOUT, Some(&ann), &with_total(2400)).await;
+    assert_eq!(r.status(), 201);
+    let order: Value = r.json().await.expect("json");
+    assert_eq!(order["total"], 2400);
+}

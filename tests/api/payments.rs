@@ -595,7 +595,11 @@ async fn a_payment_that_succeeds_after_its_order_expired_is_refunded_automatical
 }
 
 /// Posts a webhook body with a signature header.
-async fn post_webhook(app: &TestApp, body: &str, signature: Option<String>) -> reqwest::Response {
+pub(crate) async fn post_webhook(
+    app: &TestApp,
+    body: &str,
+    signature: Option<String>,
+) -> reqwest::Response {
     let mut r = app
         .client
         .post(app.url(WEBHOOK))

@@ -551,6 +551,7 @@ impl CartsService {
             shipping_address: msg.shipping_address.clone(),
             lease: msg.lease.clone(),
             promotion,
+            expected_total: msg.expected_total,
         };
         self.orders.call(order).await.map_err(|e| match e {
             CallError::Domain(crate::actors::orders::OrdersError::PromotionInapplicable(why)) => {

@@ -147,6 +147,9 @@ pub struct RemovePromotion {
 pub struct Checkout {
     pub user: Principal,
     pub shipping_address: ShippingAddress,
+    /// What the customer expects to pay; the order is refused if its total
+    /// differs.
+    pub expected_total: Option<i64>,
     /// The request's idempotency key, bound to the order where it is
     /// written.
     pub lease: Option<KeyLease>,

@@ -31,6 +31,9 @@ pub enum OrdersError {
     #[error("the idempotency key was taken over by a retry")]
     IdempotencyLeaseLost,
     /// The catalog could not be asked (overloaded, down or slow).
+    /// The order would charge another total than the customer was shown.
+    #[error("the order's total is {actual}, not the expected {expected}")]
+    TotalChanged { expected: i64, actual: i64 },
     #[error("the catalog service is unavailable: {0}")]
     CatalogUnavailable(String),
     /// The handler panicked.

@@ -205,6 +205,14 @@ impl OrdersService {
             },
         };
 
+        if let Some(expected) = msg.expected_total {
+            let actual = subtotal - discount;
+            if actual != expected {
+                self.release_unwritten(order_id, "total changed").await;
+                return Err(OrdersError::TotalChanged { expected, actual });
+            }
+        }
+
         // Saga step 2: write the order, bound to the request's idempotency
         // key in the same transaction. If that fails, compensate.
         let actor = format!("user:{}", msg.user_id);

@@ -57,6 +57,9 @@ pub struct CreateOrder {
     /// already counted by carts; its minimum and currency are checked
     /// again here, against these prices).
     pub promotion: Option<crate::domain::promotions::Promotion>,
+    /// The total the customer was shown; a different total is refused
+    /// (`TotalChanged`) before anything is written.
+    pub expected_total: Option<i64>,
 }
 
 /// The status of each of these orders that exists (for carts, which

@@ -354,6 +354,19 @@ impl PaymentsService {
                 "the event id must be 1-255 characters".into(),
             ));
         }
+        // PostgreSQL text cannot hold U+0000; a signed body is checked like
+        // every other body before any of it is stored.
+        let texts = [
+            Some(&event.id),
+            Some(&event.kind),
+            event.data.code.as_ref(),
+            event.data.message.as_ref(),
+        ];
+        if texts.into_iter().flatten().any(|t| t.contains('\0')) {
+            return Err(PaymentsError::BadEvent(
+                "the event holds a NUL character (U+0000)".into(),
+            ));
+        }
         let mut tx = self.pool.begin().await?;
         let payment_id = event.data.payment_id;
         if !store::record_webhook(&mut tx, &event.id, &event.kind, Some(payment_id)).await? {

@@ -1,17 +1,21 @@
-//! A refund and what it races: a shipment of the same order, outcomes the
-//! orders service refuses, and the refund route's own limits.
+//! Payments as an attacker or an unlucky operator finds them: a refund
+//! racing a shipment, outcomes the orders service refuses, the refund
+//! route's limits, NUL characters in signed webhooks, and the drill tools
+//! in production.
 
 use std::collections::HashMap;
 
 use emporium::config::Environment;
+use emporium::domain::payments::webhook;
 use futures_util::future::join_all;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{json, Value};
 
 use crate::helpers::{assert_problem, str_of, TestApp};
 use crate::orders::{place, ORDERS};
 use crate::payments::{
-    order_status, pay, provider_calls, quick, settled, shop, wait_for, wait_order, PAYMENTS, VISA,
+    order_status, pay, post_webhook, provider_calls, quick, settled, shop, wait_for, wait_order,
+    PAYMENTS, VISA,
 };
 
 /// The provider's ledger for a payment: (kind, outcome) of every call.
@@ -255,4 +259,36 @@ async fn provider_event_simulation_does_not_exist_in_production() {
     let now = wait_for(&app, &token, &payment, settled).await;
     assert_eq!(now["status"], "succeeded");
     assert_eq!(order_status(&app, &token, &order).await, "paid");
+}
+
+#[tokio::test]
+async fn a_signed_webhook_holding_nul_characters_is_refused_as_an_invalid_event() {
+    let app = TestApp::spawn_with(quick).await;
+    let (_, token, order) = shop(&app).await;
+    let payment = pay(&app, &token, &order, VISA).await;
+    wait_for(&app, &token, &payment, settled).await;
+    let secret = app
+        .settings
+        .payments
+        .webhook_secret
+        .expose_secret()
+        .to_owned();
+    let now = chrono::Utc::now().timestamp();
+    let bodies = [
+        json!({"id": "evt_\u{0}1", "type": "charge.refunded", "created": now,
+            "data": {"payment_id": payment["id"]}}),
+        json!({"id": "evt_2", "type": "charge.\u{0}refunded", "created": now,
+            "data": {"payment_id": payment["id"]}}),
+        json!({"id": "evt_3", "type": "charge.refund_failed", "created": now,
+            "data": {"payment_id": payment["id"], "code": "no\u{0}pe"}}),
+    ];
+    for body in bodies {
+        let body = body.to_string();
+        assert!(body.contains("\\u0000"), "{body}");
+        let signature = webhook::header(&[secret.as_bytes()], now, body.as_bytes());
+        let r = post_webhook(&app, &body, Some(signature)).await;
+        assert_problem(r, 400, "invalid_event").await;
+    }
+    let now = wait_for(&app, &token, &payment, settled).await;
+    assert_eq!(now["status"], "succeeded");
 }
