@@ -273,6 +273,13 @@ pub struct PaymentSettings {
     /// Where the simulated provider posts webhooks; empty: this instance.
     #[serde(default)]
     pub webhook_url: Option<String>,
+    /// Failed payments one order may have within the window before more
+    /// attempts are refused.
+    pub failed_attempts_per_order: i64,
+    /// Failed payments one customer may have within the window.
+    pub failed_attempts_per_customer: i64,
+    /// The rolling window of both limits.
+    pub failed_attempts_window_secs: u64,
     /// The simulated provider's behaviour.
     pub simulator: SimulatorSettings,
 }
@@ -598,6 +605,12 @@ impl Settings {
         require(
             (0..=86_400).contains(&pay.webhook_tolerance_secs) && pay.webhook_tolerance_secs > 0,
             "payments.webhook_tolerance_secs must be between 1 and 86400".into(),
+        );
+        require(
+            pay.failed_attempts_per_order >= 1
+                && pay.failed_attempts_per_customer >= 1
+                && (1..=30 * 86_400).contains(&pay.failed_attempts_window_secs),
+            "payments.failed_attempts_per_order and _per_customer must be at least 1, and failed_attempts_window_secs between 1 and 2592000".into(),
         );
         require(
             pay.webhook_secret.expose_secret().len() >= 16,

@@ -12,7 +12,7 @@ use super::carts::{CartsActor, CartsService};
 use super::catalog::CatalogActor;
 use super::metrics::{ActorMetrics, ActorMetricsSnapshot};
 use super::orders::{OrdersActor, OrdersService};
-use super::payments::handlers::PaymentsConfig;
+use super::payments::handlers::{AttemptLimits, PaymentsConfig};
 use super::payments::provider::{SimulatedProvider, WebhookTarget};
 use super::payments::worker::{PaymentWorker, PoolShared, PoolStats};
 use super::payments::{PaymentsActor, PaymentsService};
@@ -194,6 +194,11 @@ impl Cluster {
             PaymentsConfig {
                 webhook_secrets,
                 webhook_tolerance_secs: pay.webhook_tolerance_secs,
+                attempt_limits: AttemptLimits {
+                    per_order: pay.failed_attempts_per_order,
+                    per_customer: pay.failed_attempts_per_customer,
+                    window_secs: pay.failed_attempts_window_secs,
+                },
                 idempotency_lock: Duration::from_secs(settings.orders.idempotency_lock_secs),
                 idempotency_retention: Duration::from_secs(
                     settings.orders.idempotency_retention_hours * 3600,

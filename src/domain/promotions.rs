@@ -190,6 +190,9 @@ pub enum Inapplicable {
     UsedUp,
     #[error("you have already used this promotion")]
     AlreadyUsed,
+    /// The promotion was deleted after the code was applied.
+    #[error("this promotion no longer exists; remove the code to check out")]
+    Deleted,
 }
 
 impl Inapplicable {
@@ -203,6 +206,7 @@ impl Inapplicable {
             Inapplicable::CurrencyMismatch { .. } => "promotion_currency_mismatch",
             Inapplicable::UsedUp => "promotion_used_up",
             Inapplicable::AlreadyUsed => "promotion_already_used",
+            Inapplicable::Deleted => "promotion_deleted",
         }
     }
 }

@@ -405,6 +405,9 @@ impl From<PaymentsError> for ApiError {
                 code: "invalid_event",
                 detail: e.to_string(),
             },
+            PaymentsError::TooManyFailedAttempts { retry_after_secs } => {
+                ApiError::RateLimited { retry_after_secs }
+            }
             PaymentsError::IdempotencyLeaseLost => super::idempotency::in_flight(),
             PaymentsError::OrdersUnavailable(why) => {
                 tracing::warn!(why, "orders unavailable to payments");

@@ -95,6 +95,7 @@ fn payment_id(raw: &str) -> Result<Uuid, ApiError> {
         (status = 404, description = "`not_found`: no such order of the caller's"),
         (status = 409, description = "`order_not_payable`: the order is not pending; `payment_exists`: a payment is already running or done"),
         (status = 422, description = "`validation_error`: bad card number, expiry or CVC"),
+        (status = 429, description = "`rate_limited`: too many declined or failed payments for this order or customer lately; see `Retry-After`"),
     ))]
 async fn create_payment(
     req: HttpRequest,
@@ -271,7 +272,8 @@ async fn list_payments(
         (status = 202, description = "The payment, `refund_pending` (replayed for a repeated key)", body = PaymentView),
         (status = 403, description = "`permission_denied`: admins only"),
         (status = 404, description = "`not_found`: no such payment"),
-        (status = 409, description = "`invalid_transition`: the payment cannot be refunded now"),
+        (status = 409, description = "`invalid_transition`: the payment cannot be refunded now; `order_not_payable`: the order is not paid (it shipped first)"),
+        (status = 413, description = "`payload_too_large`: the body is over the limit"),
         (status = 422, description = "`validation_error`: the body has fields"),
     ))]
 async fn refund(

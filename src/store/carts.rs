@@ -68,35 +68,41 @@ pub async fn user_cart(pool: &PgPool, user_id: Uuid) -> sqlx::Result<Uuid> {
         .await
 }
 
+/// A cart's chosen promotion: its id (`None` once the promotion was
+/// deleted) and the code it was chosen by.
+pub type ChosenPromotion = Option<(Option<Uuid>, String)>;
+
 /// A cart's last change and promotion, read with its lines in one round
-/// trip: (lines oldest first, updated_at, promotion_id).
+/// trip: (lines oldest first, updated_at, chosen promotion).
 pub async fn contents(
     pool: &PgPool,
     cart_id: Uuid,
-) -> sqlx::Result<(Vec<StoredLine>, DateTime<Utc>, Option<Uuid>)> {
+) -> sqlx::Result<(Vec<StoredLine>, DateTime<Utc>, ChosenPromotion)> {
     type Row = (
         DateTime<Utc>,
         Option<Uuid>,
+        Option<String>,
         Option<Uuid>,
         Option<i32>,
         Option<i64>,
         Option<String>,
     );
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT c.updated_at, c.promotion_id, i.product_id, i.quantity, i.seen_price, i.seen_currency \
+        "SELECT c.updated_at, c.promotion_id, c.promotion_code, \
+           i.product_id, i.quantity, i.seen_price, i.seen_currency \
          FROM carts c LEFT JOIN cart_items i ON i.cart_id = c.id \
          WHERE c.id = $1 ORDER BY i.added_at, i.product_id",
     )
     .bind(cart_id)
     .fetch_all(pool)
     .await?;
-    let (updated_at, promotion_id) = rows
+    let (updated_at, promotion) = rows
         .first()
-        .map(|r| (r.0, r.1))
+        .map(|r| (r.0, r.2.clone().map(|code| (r.1, code))))
         .ok_or(sqlx::Error::RowNotFound)?;
     let lines = rows
         .into_iter()
-        .filter_map(|(_, _, product_id, quantity, price, currency)| {
+        .filter_map(|(_, _, _, product_id, quantity, price, currency)| {
             Some(StoredLine {
                 product_id: product_id?,
                 quantity: quantity?,
@@ -105,7 +111,7 @@ pub async fn contents(
             })
         })
         .collect();
-    Ok((lines, updated_at, promotion_id))
+    Ok((lines, updated_at, promotion))
 }
 
 /// A new guest cart.
@@ -392,19 +398,22 @@ pub async fn sweep_guests(pool: &PgPool, ttl_days: i64) -> sqlx::Result<u64> {
     .rows_affected())
 }
 
-/// Sets or clears a cart's promotion.
+/// Sets (id and code) or clears a cart's promotion.
 pub async fn set_promotion(
     pool: &PgPool,
     cart_id: Uuid,
-    promotion_id: Option<Uuid>,
+    promotion: Option<(Uuid, &str)>,
 ) -> sqlx::Result<()> {
     let mut tx = pool.begin().await?;
     lock(&mut tx, cart_id).await?;
-    sqlx::query("UPDATE carts SET promotion_id = $2, updated_at = now() WHERE id = $1")
-        .bind(cart_id)
-        .bind(promotion_id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "UPDATE carts SET promotion_id = $2, promotion_code = $3, updated_at = now() WHERE id = $1",
+    )
+    .bind(cart_id)
+    .bind(promotion.map(|p| p.0))
+    .bind(promotion.map(|p| p.1))
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await
 }
 
@@ -488,7 +497,7 @@ pub async fn finish_checkout(
     let mut tx = pool.begin().await?;
     lock(&mut tx, cart_id).await?;
     let claimed = sqlx::query(
-        "UPDATE carts SET promotion_id = NULL, checkout_order_id = NULL, \
+        "UPDATE carts SET promotion_id = NULL, promotion_code = NULL, checkout_order_id = NULL, \
            checkout_started_at = NULL, updated_at = now() \
          WHERE id = $1 AND checkout_order_id = $2",
     )

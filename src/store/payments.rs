@@ -108,6 +108,40 @@ pub struct QueueFigures {
     pub outbox_refused: i64,
 }
 
+/// Failed payments within a window: the customer's and the order's, with
+/// the age of the oldest of each (seconds).
+#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+pub struct RecentFailures {
+    pub customer_count: i64,
+    pub customer_oldest_secs: f64,
+    pub order_count: i64,
+    pub order_oldest_secs: f64,
+}
+
+/// The customer's and the order's payments that failed in the last
+/// `window_secs`.
+pub async fn recent_failures(
+    pool: &PgPool,
+    user_id: Uuid,
+    order_id: Uuid,
+    window_secs: f64,
+) -> Result<RecentFailures, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT count(*) AS customer_count, \
+           COALESCE(EXTRACT(EPOCH FROM now() - min(updated_at))::float8, 0) AS customer_oldest_secs, \
+           count(*) FILTER (WHERE order_id = $2) AS order_count, \
+           COALESCE(EXTRACT(EPOCH FROM now() - min(updated_at) FILTER (WHERE order_id = $2))::float8, 0) \
+             AS order_oldest_secs \
+         FROM payments WHERE user_id = $1 AND status = 'failed' \
+           AND updated_at > now() - make_interval(secs => $3)",
+    )
+    .bind(user_id)
+    .bind(order_id)
+    .bind(window_secs)
+    .fetch_one(pool)
+    .await
+}
+
 /// Writes a payment in `processing`, its charge job and its first event.
 /// Fails on [`ONE_LIVE_PER_ORDER`] if the order has a live payment.
 pub async fn insert_payment(

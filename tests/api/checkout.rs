@@ -810,3 +810,56 @@ async fn checkout_with_an_expected_total_refuses_a_total_that_changed() {
     let order: Value = r.json().await.expect("json");
     assert_eq!(order["total"], 2400);
 }
+
+#[tokio::test]
+async fn a_deleted_promotion_warns_on_the_cart_and_blocks_checkout_until_removed() {
+    let app = TestApp::spawn().await;
+    let (_, admin) = app.admin().await;
+    let (_, ann, _) = app.customer("ann@example.com").await;
+    let kettle = app
+        .product(&admin, json!({"stock": 10, "price": 1234}))
+        .await;
+    add(&app, &ann, &kettle, 1).await;
+    let promo = promotion(&app, &admin, json!({"value": 50})).await;
+    let r = app
+        .post(PROMOTION, Some(&ann), &json!({"code": promo["code"]}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let path = format!("{PROMOTIONS}{}/", str_of(&promo["id"]));
+    let r = app
+        .request(Method::DELETE, &path, Some(&admin))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(r.status(), 204);
+
+    let cart: Value = app.get(CART, Some(&ann)).await.json().await.expect("json");
+    assert_eq!(cart["promotion_code"], promo["code"], "{cart}");
+    assert_eq!(cart["checkout_ready"], false, "{cart}");
+    assert_eq!(cart["total"], 1234, "no discount is shown");
+    let codes: Vec<String> = cart["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .map(|w| str_of(&w["code"]))
+        .collect();
+    assert_eq!(codes, ["promotion_deleted"]);
+    let r = checkout(&app, &ann, None).await;
+    assert_problem(r, 422, "promotion_deleted").await;
+    assert_eq!(
+        order_count(&app).await,
+        0,
+        "never charged full price silently"
+    );
+
+    let r = app
+        .request(Method::DELETE, PROMOTION, Some(&ann))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(r.status(), 200);
+    let r = checkout(&app, &ann, None).await;
+    assert_eq!(r.status(), 201);
+    let order: Value = r.json().await.expect("json");
+    assert_eq!(order["total"], 1234);
+}

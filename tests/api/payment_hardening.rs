@@ -292,3 +292,71 @@ async fn a_signed_webhook_holding_nul_characters_is_refused_as_an_invalid_event(
     let now = wait_for(&app, &token, &payment, settled).await;
     assert_eq!(now["status"], "succeeded");
 }
+
+#[tokio::test]
+async fn declined_attempts_are_limited_per_order_and_per_customer() {
+    const DECLINED: &str = "4000000000000002";
+    let app = TestApp::spawn_with(|s| {
+        quick(s);
+        s.payments.failed_attempts_per_order = 3;
+        s.payments.failed_attempts_per_customer = 5;
+    })
+    .await;
+    let (admin, token, order) = shop(&app).await;
+    for _ in 0..3 {
+        let p = pay(&app, &token, &order, DECLINED).await;
+        assert_eq!(
+            wait_for(&app, &token, &p, settled).await["status"],
+            "failed"
+        );
+    }
+    let body = json!({"order_id": order["id"], "payment_method":
+        {"card_number": VISA, "exp_month": 12, "exp_year": 2031, "cvc": "123"}});
+    let r = app.post(PAYMENTS, Some(&token), &body).await;
+    let retry_after: u64 = r.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((3000..=3600).contains(&retry_after), "{retry_after}");
+    assert_problem(r, 429, "rate_limited").await;
+
+    // Another order of the same customer: two more failures, then the
+    // customer's limit holds too.
+    let product = app.product(&admin, json!({"stock": 10})).await;
+    let second = place(
+        &app,
+        &token,
+        json!([{"product_id": product["id"], "quantity": 1}]),
+    )
+    .await;
+    for _ in 0..2 {
+        let p = pay(&app, &token, &second, DECLINED).await;
+        assert_eq!(
+            wait_for(&app, &token, &p, settled).await["status"],
+            "failed"
+        );
+    }
+    let body = json!({"order_id": second["id"], "payment_method":
+        {"card_number": VISA, "exp_month": 12, "exp_year": 2031, "cvc": "123"}});
+    assert_problem(
+        app.post(PAYMENTS, Some(&token), &body).await,
+        429,
+        "rate_limited",
+    )
+    .await;
+
+    // Someone else is not affected.
+    let (_, bob, _) = app.customer("bob@example.com").await;
+    let theirs = place(
+        &app,
+        &bob,
+        json!([{"product_id": product["id"], "quantity": 1}]),
+    )
+    .await;
+    let p = pay(&app, &bob, &theirs, VISA).await;
+    assert_eq!(
+        wait_for(&app, &bob, &p, settled).await["status"],
+        "succeeded"
+    );
+}

@@ -108,9 +108,12 @@ impl CartsService {
             .collect())
     }
 
-    /// The cart priced now, without its promotion; and its promotion's id.
-    async fn priced(&self, cart_id: Uuid) -> Result<(CartView, Option<Uuid>), CartsError> {
-        let (lines, updated_at, promotion_id) = match store::contents(&self.pool, cart_id).await {
+    /// The cart priced now, without its promotion; and its promotion.
+    async fn priced(
+        &self,
+        cart_id: Uuid,
+    ) -> Result<(CartView, store::ChosenPromotion), CartsError> {
+        let (lines, updated_at, promotion) = match store::contents(&self.pool, cart_id).await {
             Ok(contents) => contents,
             // Deleted (a guest cart) since it was resolved.
             Err(sqlx::Error::RowNotFound) => return Err(CartsError::NotFound),
@@ -126,17 +129,26 @@ impl CartsService {
             self.settings.max_quantity,
             updated_at,
         );
-        Ok((cart, promotion_id))
+        Ok((cart, promotion))
     }
 
     /// The cart priced now, with its promotion's discount (or why none).
     async fn render(&self, cart_id: Uuid) -> Result<CartView, CartsError> {
-        let (cart, promotion_id) = self.priced(cart_id).await?;
-        let Some(promotion_id) = promotion_id else {
+        let (cart, chosen) = self.priced(cart_id).await?;
+        let Some((promotion_id, code)) = chosen else {
             return Ok(cart);
         };
-        let Some(promotion) = promotion_store::by_id(&self.pool, promotion_id).await? else {
-            return Ok(cart);
+        let promotion = match promotion_id {
+            Some(id) => promotion_store::by_id(&self.pool, id).await?,
+            None => None,
+        };
+        let Some(promotion) = promotion else {
+            // Deleted since it was chosen: say so until the code is removed.
+            return Ok(carts::with_promotion(
+                cart,
+                code,
+                Err(promotions::Inapplicable::Deleted),
+            ));
         };
         let user = store::owner(&self.pool, cart_id).await?;
         let verdict = self.verdict(&promotion, &cart, user).await?;
@@ -410,7 +422,7 @@ impl CartsService {
         if let Err(why) = self.verdict(&promotion, &cart, Some(msg.user_id)).await? {
             return Err(CartsError::PromotionRefused(why));
         }
-        store::set_promotion(&self.pool, cart_id, Some(promotion.id)).await?;
+        store::set_promotion(&self.pool, cart_id, Some((promotion.id, &promotion.code))).await?;
         self.render(cart_id).await
     }
 
@@ -504,7 +516,7 @@ impl CartsService {
         order_id: Uuid,
         msg: &Checkout,
     ) -> Result<OrderView, CartsError> {
-        let (cart, promotion_id) = self.priced(cart_id).await?;
+        let (cart, chosen) = self.priced(cart_id).await?;
         if cart.items.is_empty() {
             return Err(CartsError::CartEmpty);
         }
@@ -517,9 +529,15 @@ impl CartsService {
                 .collect();
             return Err(CartsError::CartNotReady(why.join(", ")));
         }
-        let promotion = match promotion_id {
+        let promotion = match chosen {
             None => None,
-            Some(promotion_id) => {
+            // The code was deleted: never charge full price silently.
+            Some((None, _)) => {
+                return Err(CartsError::PromotionRefused(
+                    promotions::Inapplicable::Deleted,
+                ))
+            }
+            Some((Some(promotion_id), _)) => {
                 let spent = promotion_store::spend(
                     &self.pool,
                     promotion_id,

@@ -36,6 +36,10 @@ pub enum PaymentsError {
     #[error("the idempotency key was taken over by a retry")]
     IdempotencyLeaseLost,
     /// The orders service could not be asked.
+    /// Too many declined or failed payments lately (a card-testing
+    /// defence); another attempt may be made after `retry_after_secs`.
+    #[error("too many failed payment attempts; retry in {retry_after_secs} s")]
+    TooManyFailedAttempts { retry_after_secs: u64 },
     #[error("the orders service is unavailable: {0}")]
     OrdersUnavailable(String),
     /// The handler panicked.

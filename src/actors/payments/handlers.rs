@@ -58,14 +58,25 @@ pub struct PaymentsService {
     shared: Arc<PoolShared>,
     webhook_secrets: Vec<SecretString>,
     webhook_tolerance_secs: i64,
+    attempt_limits: AttemptLimits,
     idempotency_lock: Duration,
     idempotency_retention: Duration,
+}
+
+/// How many failed payments an order and a customer may have in a rolling
+/// window before more attempts are refused: what card testing produces.
+#[derive(Debug, Clone, Copy)]
+pub struct AttemptLimits {
+    pub per_order: i64,
+    pub per_customer: i64,
+    pub window_secs: u64,
 }
 
 /// How the service is configured, besides its pool and peers.
 pub struct PaymentsConfig {
     pub webhook_secrets: Vec<SecretString>,
     pub webhook_tolerance_secs: i64,
+    pub attempt_limits: AttemptLimits,
     pub idempotency_lock: Duration,
     pub idempotency_retention: Duration,
 }
@@ -125,6 +136,7 @@ impl PaymentsService {
             shared,
             webhook_secrets: config.webhook_secrets,
             webhook_tolerance_secs: config.webhook_tolerance_secs,
+            attempt_limits: config.attempt_limits,
             idempotency_lock: config.idempotency_lock,
             idempotency_retention: config.idempotency_retention,
         }
@@ -193,6 +205,7 @@ impl PaymentsService {
         if order.status != "pending" {
             return Err(PaymentsError::OrderNotPayable(order.status));
         }
+        self.check_attempts(msg.by.user_id, order.id).await?;
         let token = self.shared.provider.tokenize(&msg.card);
         let id = Uuid::new_v4();
         let new = NewPayment {
@@ -222,6 +235,26 @@ impl PaymentsService {
         tx.commit().await?;
         self.shared.jobs.notify_one();
         Ok(view(row))
+    }
+
+    /// Refuses a new attempt while the order or the customer has had too
+    /// many failed payments in the window, saying when to try again.
+    async fn check_attempts(&self, user_id: Uuid, order_id: Uuid) -> Result<(), PaymentsError> {
+        let limits = self.attempt_limits;
+        let window = limits.window_secs as f64;
+        let failures = store::recent_failures(&self.pool, user_id, order_id, window).await?;
+        let wait = |oldest_secs: f64| (window - oldest_secs).ceil().max(1.0) as u64;
+        if failures.order_count >= limits.per_order {
+            return Err(PaymentsError::TooManyFailedAttempts {
+                retry_after_secs: wait(failures.order_oldest_secs),
+            });
+        }
+        if failures.customer_count >= limits.per_customer {
+            return Err(PaymentsError::TooManyFailedAttempts {
+                retry_after_secs: wait(failures.customer_oldest_secs),
+            });
+        }
+        Ok(())
     }
 
     pub async fn get_payment(&self, msg: GetPayment) -> Result<PaymentView, PaymentsError> {
