@@ -231,6 +231,48 @@ pub fn view(
     }
 }
 
+/// The cart as stored, for when the catalog cannot price it now: every
+/// line at the price last seen, one warning saying so, and no checkout
+/// until it can be priced again.
+pub fn as_stored(id: Uuid, lines: &[StoredLine], updated_at: DateTime<Utc>) -> CartView {
+    let items: Vec<LineView> = lines
+        .iter()
+        .map(|line| LineView {
+            product_id: line.product_id,
+            name: String::new(),
+            slug: String::new(),
+            unit_price: line.seen_price,
+            quantity: line.quantity,
+            line_total: line
+                .seen_price
+                .checked_mul(i64::from(line.quantity))
+                .unwrap_or(i64::MAX),
+            available: false,
+            max_quantity: 0,
+            price_changed_from: None,
+        })
+        .collect();
+    let subtotal = items
+        .iter()
+        .fold(0i64, |sum, l| sum.saturating_add(l.line_total));
+    CartView {
+        id,
+        items,
+        subtotal,
+        discount: 0,
+        total: subtotal,
+        currency: lines.first().map(|l| l.seen_currency.clone()),
+        promotion_code: None,
+        warnings: vec![Warning {
+            product_id: None,
+            code: "prices_unconfirmed",
+            message: "the change is saved; the catalog cannot confirm prices and stock now, so these are the prices last seen".into(),
+        }],
+        checkout_ready: false,
+        updated_at,
+    }
+}
+
 /// A new guest cart's secret: 32 random bytes, URL-safe base64.
 pub fn new_token() -> String {
     use base64::Engine as _;
@@ -369,6 +411,28 @@ mod tests {
         assert!(!cart.checkout_ready);
         assert_eq!(cart.currency, None);
         assert_eq!(cart.total, 0);
+    }
+
+    #[test]
+    fn a_cart_answered_as_stored_shows_every_line_and_blocks_checkout() {
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let cart = as_stored(
+            Uuid::new_v4(),
+            &[line(a, 3, 250), line(b, 1, 1000)],
+            Utc::now(),
+        );
+        let quantities: Vec<(Uuid, i32)> = cart
+            .items
+            .iter()
+            .map(|l| (l.product_id, l.quantity))
+            .collect();
+        assert_eq!(quantities, [(a, 3), (b, 1)], "what was stored, in order");
+        assert_eq!(cart.subtotal, 3 * 250 + 1000);
+        assert_eq!(cart.total, cart.subtotal);
+        assert_eq!(cart.currency.as_deref(), Some("EUR"));
+        assert!(!cart.checkout_ready);
+        assert_eq!(cart.warnings.len(), 1);
+        assert_eq!(cart.warnings[0].code, "prices_unconfirmed");
     }
 
     #[test]

@@ -32,6 +32,9 @@ use crate::domain::coherence::{Coherence, Signal, Wait, LEASE, PING_EVERY};
 const CAPACITY_BYTES: usize = 64 * 1024 * 1024;
 /// How long the subscriber waits before reconnecting after a failure.
 const RECONNECT: Duration = Duration::from_millis(250);
+/// How long a publish may take once Redis is known to be unreachable: as
+/// long as any Redis call (`redis.timeout_ms` by default).
+const OUTAGE_PUBLISH_TIMEOUT: Duration = Duration::from_millis(250);
 
 /// What a view may hold: anything cheap to clone that knows its size.
 pub trait ViewValue: Clone + Send + Sync + 'static {
@@ -168,6 +171,9 @@ struct Inner<V> {
     bypassed: AtomicU64,
     sent: AtomicU64,
     received: AtomicU64,
+    /// When publishing first failed in the outage under way; cleared by the
+    /// next publish that succeeds.
+    unreachable_since: Mutex<Option<Instant>>,
 }
 
 /// Handle to a view; cheap to clone.
@@ -206,6 +212,7 @@ impl<V: ViewValue> ReadView<V> {
                 bypassed: AtomicU64::new(0),
                 sent: AtomicU64::new(0),
                 received: AtomicU64::new(0),
+                unreachable_since: Mutex::new(None),
             }),
         }
     }
@@ -312,11 +319,17 @@ impl<V: ViewValue> ReadView<V> {
         self.inner.pages.invalidate_all();
         self.inner.sent.fetch_add(1, Ordering::Relaxed);
         if self.publish(&message).await.is_err() {
-            // Nobody was told: wait until no lease from before can hold.
-            tokio::time::sleep(LEASE).await;
+            // Nobody was told: wait until no lease from before the outage
+            // can hold. A lease is renewed only through Redis, so once a
+            // whole lease has passed since publishing first failed, no peer
+            // holds one and later writes in the same outage need not wait.
+            let now = Instant::now();
+            let since = *self.lock_unreachable().get_or_insert(now);
+            tokio::time::sleep_until((since + LEASE).into()).await;
             self.state().forget(nonce);
             return;
         }
+        *self.lock_unreachable() = None;
         loop {
             let notified = self.inner.acks.notified();
             let wait = self.state().wait(nonce, Instant::now());
@@ -343,9 +356,23 @@ impl<V: ViewValue> ReadView<V> {
                 .await?;
             anyhow::Ok(())
         };
-        tokio::time::timeout(LEASE / 2, call)
+        // Within an outage, give up as any Redis call does: the write has
+        // already paid its lease.
+        let limit = if self.lock_unreachable().is_some() {
+            OUTAGE_PUBLISH_TIMEOUT
+        } else {
+            LEASE / 2
+        };
+        tokio::time::timeout(limit, call)
             .await
             .map_err(|_| anyhow::anyhow!("publish timed out"))?
+    }
+
+    fn lock_unreachable(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        self.inner
+            .unreachable_since
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Starts the subscriber and the pinger on a thread of their own, once
@@ -416,6 +443,9 @@ impl<V: ViewValue> ReadView<V> {
             let Some(signal) = Signal::decode(&raw) else {
                 continue;
             };
+            // Redis answers again: a later outage is a new one, and its
+            // first write waits a whole lease again.
+            *self.lock_unreachable() = None;
             let invalidation = matches!(signal, Signal::Invalidate { .. });
             let reply = {
                 let mut state = self.state();

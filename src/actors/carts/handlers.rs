@@ -155,6 +155,21 @@ impl CartsService {
         Ok(carts::with_promotion(cart, promotion.code.clone(), verdict))
     }
 
+    /// The cart after a change that committed: priced now or, when the
+    /// catalog cannot answer at this moment, as stored (lines at the prices
+    /// last seen, a `prices_unconfirmed` warning, no checkout). A retryable
+    /// 503 here would make a client's retry apply the change twice.
+    async fn render_committed(&self, cart_id: Uuid) -> Result<CartView, CartsError> {
+        match self.render(cart_id).await {
+            Err(CartsError::CatalogUnavailable(why)) => {
+                tracing::warn!(why, cart = %cart_id, "cart changed; answered as stored while the catalog is unavailable");
+                let (lines, updated_at, _) = store::contents(&self.pool, cart_id).await?;
+                Ok(carts::as_stored(cart_id, &lines, updated_at))
+            }
+            other => other,
+        }
+    }
+
     /// Whether `promotion` applies to `cart` now, and its discount.
     async fn verdict(
         &self,
@@ -229,7 +244,7 @@ impl CartsService {
         )
         .await?;
         match outcome {
-            Change::Done => self.render(cart_id).await,
+            Change::Done => self.render_committed(cart_id).await,
             Change::NoSuchLine => Err(CartsError::NoSuchLine),
             Change::TooManyLines => Err(invalid(
                 "product_id",
@@ -281,13 +296,13 @@ impl CartsService {
         if !store::remove_line(&self.pool, cart_id, msg.product_id).await? {
             return Err(CartsError::NoSuchLine);
         }
-        self.render(cart_id).await
+        self.render_committed(cart_id).await
     }
 
     pub async fn clear(&self, msg: ClearCart) -> Result<CartView, CartsError> {
         let cart_id = self.resolve(&msg.0).await?;
         store::clear(&self.pool, cart_id).await?;
-        self.render(cart_id).await
+        self.render_committed(cart_id).await
     }
 
     pub async fn create_guest(&self, _: CreateGuestCart) -> Result<GuestCart, CartsError> {
@@ -429,7 +444,7 @@ impl CartsService {
     pub async fn remove_promotion(&self, msg: RemovePromotion) -> Result<CartView, CartsError> {
         let cart_id = store::user_cart(&self.pool, msg.user_id).await?;
         store::set_promotion(&self.pool, cart_id, None).await?;
-        self.render(cart_id).await
+        self.render_committed(cart_id).await
     }
 
     /// Whether the order exists, asked of orders.
