@@ -84,6 +84,22 @@ impl std::error::Error for ValidationErrors {}
 /// holds them, and PostgreSQL's `timestamptz` cannot hold all of chrono's.
 pub const TIME_YEARS: std::ops::RangeInclusive<i32> = 1970..=9999;
 
+/// `time` moved into [`TIME_YEARS`]: for a filter, a bound beyond the years
+/// anything can be stored in selects the same as the nearest one that is.
+pub fn clamp_time(time: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone as _;
+    let bound = |year, month, day, h, m, s| {
+        chrono::Utc
+            .with_ymd_and_hms(year, month, day, h, m, s)
+            .single()
+            .unwrap_or(time)
+    };
+    time.clamp(
+        bound(*TIME_YEARS.start(), 1, 1, 0, 0, 0),
+        bound(*TIME_YEARS.end(), 12, 31, 23, 59, 59),
+    )
+}
+
 /// Records an error on `field` unless `time` falls within [`TIME_YEARS`].
 pub fn check_time(errors: &mut ValidationErrors, field: &str, time: chrono::DateTime<chrono::Utc>) {
     use chrono::Datelike as _;
@@ -142,6 +158,13 @@ mod tests {
         }
         assert_eq!(errors.errors().len(), 2);
         assert_eq!(errors.errors()[0].code, "out_of_range");
+        let early = chrono::Utc
+            .with_ymd_and_hms(1, 1, 1, 0, 0, 0)
+            .single()
+            .expect("a time");
+        assert_eq!(chrono::Datelike::year(&clamp_time(early)), 1970);
+        let now = chrono::Utc::now();
+        assert_eq!(clamp_time(now), now);
     }
 
     #[test]

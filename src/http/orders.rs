@@ -169,12 +169,9 @@ fn timestamp(
 ) -> Option<DateTime<Utc>> {
     let raw = params.get(key)?;
     match DateTime::parse_from_rfc3339(raw.trim()) {
-        Ok(t) => {
-            let t = t.with_timezone(&Utc);
-            let before = errors.errors().len();
-            crate::domain::validation::check_time(errors, key, t);
-            (errors.errors().len() == before).then_some(t)
-        }
+        // Beyond the storable years a bound selects what the nearest
+        // storable one does.
+        Ok(t) => Some(crate::domain::validation::clamp_time(t.with_timezone(&Utc))),
         Err(_) => {
             errors.add(key, "invalid", format!("{key} must be an RFC 3339 time"));
             None

@@ -986,3 +986,27 @@ async fn an_order_that_does_not_price_holds_no_stock() {
         .expect("json");
     assert_eq!(detail["stock"], 5);
 }
+
+#[tokio::test]
+async fn order_filters_beyond_the_storable_years_select_as_the_nearest_bound() {
+    let app = TestApp::spawn().await;
+    let (_, admin) = app.admin().await;
+    let (_, token, _) = app.customer("ann@example.com").await;
+    let p = app.product(&admin, json!({"stock": 5})).await;
+    place(
+        &app,
+        &token,
+        json!([{"product_id": p["id"], "quantity": 1}]),
+    )
+    .await;
+    for (query, count) in [
+        ("created_after=0001-01-01T00:00:00Z", 1),
+        ("created_before=0001-01-01T00:00:00Z", 0),
+        ("created_before=9999-12-31T23:59:59Z", 1),
+    ] {
+        let r = app.get(&format!("{ORDERS}?{query}"), Some(&token)).await;
+        assert_eq!(r.status(), 200, "{query}");
+        let page: Value = r.json().await.expect("json");
+        assert_eq!(page["count"], count, "{query}");
+    }
+}
