@@ -20,6 +20,7 @@ mod metrics;
 mod openapi;
 mod order_recovery;
 mod orders;
+mod outages;
 mod payment_hardening;
 mod payments;
 mod recommendations;
