@@ -140,7 +140,9 @@ async fn place_with_failover(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_draining_replica_loses_no_request_it_accepted() {
-    let mut a = TestApp::spawn().await;
+    // Eighty orders in 400 ms on a loaded machine: pools patient enough
+    // that a 503 for a busy pool cannot stand in for a lost request.
+    let mut a = TestApp::spawn_with(|s| s.database.acquire_timeout_ms = 4_000).await;
     let b = TestApp::spawn_beside(&a.settings).await;
     let (_, admin) = a.admin().await;
     let (_, token, _) = a.customer("ann@example.com").await;
