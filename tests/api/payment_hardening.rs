@@ -117,18 +117,25 @@ async fn a_refund_and_a_shipment_of_one_order_never_both_happen() {
     );
 }
 
-#[tokio::test]
-async fn a_refund_of_a_shipped_order_is_refused_before_the_provider_is_asked() {
-    let app = TestApp::spawn_with(quick).await;
-    let (admin, token, order) = shop(&app).await;
-    let payment = pay(&app, &token, &order, VISA).await;
-    wait_for(&app, &token, &payment, settled).await;
-    wait_order(&app, &token, &order, "paid").await;
+/// A shop whose one order was paid and then shipped: (admin token,
+/// customer token, order, payment).
+async fn paid_and_shipped(app: &TestApp) -> (String, String, Value, Value) {
+    let (admin, token, order) = shop(app).await;
+    let payment = pay(app, &token, &order, VISA).await;
+    wait_for(app, &token, &payment, settled).await;
+    wait_order(app, &token, &order, "paid").await;
     let ship = format!("{ORDERS}{}/ship/", str_of(&order["id"]));
     assert_eq!(
         app.post(&ship, Some(&admin), &json!({})).await.status(),
         200
     );
+    (admin, token, order, payment)
+}
+
+#[tokio::test]
+async fn a_refund_of_a_shipped_order_is_refused_before_the_provider_is_asked() {
+    let app = TestApp::spawn_with(quick).await;
+    let (admin, token, order, payment) = paid_and_shipped(&app).await;
     let refund = format!("{PAYMENTS}{}/refund/", str_of(&payment["id"]));
     let r = app.post(&refund, Some(&admin), &json!({})).await;
     assert_problem(r, 409, "order_not_payable").await;
@@ -145,15 +152,7 @@ async fn a_refund_of_a_shipped_order_is_refused_before_the_provider_is_asked() {
 #[tokio::test]
 async fn an_outcome_orders_refuses_is_kept_counted_and_reported() {
     let app = TestApp::spawn_with(quick).await;
-    let (admin, token, order) = shop(&app).await;
-    let payment = pay(&app, &token, &order, VISA).await;
-    wait_for(&app, &token, &payment, settled).await;
-    wait_order(&app, &token, &order, "paid").await;
-    let ship = format!("{ORDERS}{}/ship/", str_of(&order["id"]));
-    assert_eq!(
-        app.post(&ship, Some(&admin), &json!({})).await.status(),
-        200
-    );
+    let (admin, token, order, payment) = paid_and_shipped(&app).await;
     // The provider refunds a shipped order on its own (a chargeback): the
     // orders service cannot follow, and that must not vanish.
     let simulate = format!(

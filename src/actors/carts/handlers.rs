@@ -472,15 +472,15 @@ impl CartsService {
             })
             .await
             .map_err(CartsError::Order)?;
-        store::finish_checkout(
-            &self.pool,
-            cart_id,
-            order_id,
-            msg.user.user_id,
-            &taken_lines(&view),
-        )
-        .await?;
+        self.take_into(cart_id, &view).await?;
         Ok(view)
+    }
+
+    /// Ends the cart's checkout into `order`: the order's lines leave it.
+    async fn take_into(&self, cart_id: Uuid, order: &OrderView) -> Result<(), CartsError> {
+        let taken = taken_lines(order);
+        store::finish_checkout(&self.pool, cart_id, order.id, order.user_id, &taken).await?;
+        Ok(())
     }
 
     pub async fn checkout(&self, msg: Checkout) -> Result<OrderView, CartsError> {
@@ -504,14 +504,7 @@ impl CartsService {
         };
         match self.place(cart_id, order_id, &msg).await {
             Ok(view) => {
-                store::finish_checkout(
-                    &self.pool,
-                    cart_id,
-                    order_id,
-                    msg.user.user_id,
-                    &taken_lines(&view),
-                )
-                .await?;
+                self.take_into(cart_id, &view).await?;
                 Ok(view)
             }
             Err(CartsError::Order(e)) if uncertain(&e) => Err(CartsError::Order(e)),
