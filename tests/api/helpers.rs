@@ -361,13 +361,17 @@ pub fn error_fields(problem: &Value) -> Vec<String> {
 }
 
 /// One actor's entry in `GET /api/v1/admin/actors/`.
-pub async fn actor_metrics(app: &TestApp, admin: &str, name: &str) -> Value {
-    let report: Value = app
-        .get("/api/v1/admin/actors/", Some(admin))
+/// `GET /admin/actors/` as `admin`: the actors, cache and payment pool report.
+pub async fn admin_report(app: &TestApp, admin: &str) -> Value {
+    app.get("/api/v1/admin/actors/", Some(admin))
         .await
         .json()
         .await
-        .expect("json");
+        .expect("json")
+}
+
+pub async fn actor_metrics(app: &TestApp, admin: &str, name: &str) -> Value {
+    let report = admin_report(app, admin).await;
     report["actors"]
         .as_array()
         .expect("actors")

@@ -11,11 +11,11 @@ use futures_util::future::join_all;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, str_of, TestApp};
+use crate::helpers::{admin_report, assert_problem, str_of, TestApp};
 use crate::orders::{place, ORDERS};
 use crate::payments::{
-    order_status, pay, post_webhook, provider_calls, quick, settled, shop, wait_for, wait_order,
-    PAYMENTS, VISA,
+    order_status, pay, post_webhook, provider_calls, quick, settled, shop, simulate, wait_for,
+    wait_order, PAYMENTS, VISA,
 };
 
 /// The provider's ledger for a payment: (kind, outcome) of every call.
@@ -104,12 +104,7 @@ async fn a_refund_and_a_shipment_of_one_order_never_both_happen() {
     assert_eq!(outcomes.values().sum::<usize>(), 20);
 
     // Nothing the orders service refused is left unreconciled.
-    let report: Value = app
-        .get("/api/v1/admin/actors/", Some(&admin))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let report = admin_report(&app, &admin).await;
     assert_eq!(
         report["payment_pool"]["refused_outcomes"],
         json!([]),
@@ -155,27 +150,12 @@ async fn an_outcome_orders_refuses_is_kept_counted_and_reported() {
     let (admin, token, order, payment) = paid_and_shipped(&app).await;
     // The provider refunds a shipped order on its own (a chargeback): the
     // orders service cannot follow, and that must not vanish.
-    let simulate = format!(
-        "/api/v1/admin/payments/{}/simulate/",
-        str_of(&payment["id"])
-    );
-    let r = app
-        .post(
-            &simulate,
-            Some(&admin),
-            &json!({"event": "charge.refunded"}),
-        )
-        .await;
+    let r = simulate(&app, &admin, &payment, "charge.refunded").await;
     assert_eq!(r.status(), 202);
     wait_for(&app, &token, &payment, |p| p["status"] == "refunded").await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let report = loop {
-        let report: Value = app
-            .get("/api/v1/admin/actors/", Some(&admin))
-            .await
-            .json()
-            .await
-            .expect("json");
+        let report = admin_report(&app, &admin).await;
         if report["payment_pool"]["refused_outcomes"]
             .as_array()
             .is_some_and(|a| !a.is_empty())
@@ -242,17 +222,7 @@ async fn provider_event_simulation_does_not_exist_in_production() {
     let payment = pay(&app, &token, &order, VISA).await;
     wait_for(&app, &token, &payment, settled).await;
     wait_order(&app, &token, &order, "paid").await;
-    let simulate = format!(
-        "/api/v1/admin/payments/{}/simulate/",
-        str_of(&payment["id"])
-    );
-    let r = app
-        .post(
-            &simulate,
-            Some(&admin),
-            &json!({"event": "charge.refunded"}),
-        )
-        .await;
+    let r = simulate(&app, &admin, &payment, "charge.refunded").await;
     assert_problem(r, 404, "not_found").await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let now = wait_for(&app, &token, &payment, settled).await;

@@ -595,6 +595,20 @@ async fn a_payment_that_succeeds_after_its_order_expired_is_refunded_automatical
 }
 
 /// Posts a webhook body with a signature header.
+/// Asks the simulated provider (as `admin`) to send `event` for `payment`.
+pub(crate) async fn simulate(
+    app: &TestApp,
+    admin: &str,
+    payment: &Value,
+    event: &str,
+) -> reqwest::Response {
+    let path = format!(
+        "/api/v1/admin/payments/{}/simulate/",
+        str_of(&payment["id"])
+    );
+    app.post(&path, Some(admin), &json!({"event": event})).await
+}
+
 pub(crate) async fn post_webhook(
     app: &TestApp,
     body: &str,
