@@ -63,6 +63,12 @@ pub struct HttpSettings {
     pub body_limit_bytes: usize,
     pub request_timeout_ms: u64,
     pub shutdown_timeout_secs: u64,
+    /// On SIGTERM, how long the instance keeps serving, every response
+    /// closing its connection and `/readyz` answering 503, before the
+    /// listener closes (0: close at once; a Kubernetes `preStop` sleep
+    /// covers endpoint removal there).
+    #[serde(default)]
+    pub drain_delay_ms: u64,
     pub cors_allowed_origins: Vec<String>,
     pub trust_forwarded_for: bool,
     /// Scheme and host of absolute links (pagination), e.g.
@@ -446,6 +452,10 @@ impl Settings {
             http.shutdown_timeout_secs <= 3600,
             "http.shutdown_timeout_secs must be at most 3600".into(),
         );
+        require(
+            http.drain_delay_ms <= 60_000,
+            "http.drain_delay_ms must be at most 60000".into(),
+        );
         if let Some(base) = http.public_base_url.as_deref().filter(|b| !b.is_empty()) {
             let ok = url::Url::parse(base).is_ok_and(|u| {
                 matches!(u.scheme(), "http" | "https")
@@ -797,6 +807,7 @@ mod tests {
             |s| s.http.shutdown_timeout_secs = 100_000,
             "http.shutdown_timeout_secs",
         );
+        refused(|s| s.http.drain_delay_ms = 60_001, "http.drain_delay_ms");
         refused(
             |s| s.database.max_connections = 0,
             "database.max_connections",

@@ -18,9 +18,11 @@ use crate::actors::payments::provider::WebhookTarget;
 use crate::actors::Cluster;
 use crate::config::{Domain, Settings};
 use crate::domain::auth::TokenKeys;
+use crate::http::drain::Drain;
 use crate::http::metrics::record_http;
 use crate::http::middleware::{
-    head_as_get, normalize_path, problem_fallback, refuse_nul, request_id, request_timeout,
+    close_when_draining, head_as_get, normalize_path, problem_fallback, refuse_nul, request_id,
+    request_timeout,
 };
 use crate::http::rate_limit::RateLimiter;
 use crate::http::{self, AppState};
@@ -127,7 +129,9 @@ impl Application {
             rate_limiter,
             settings: settings.clone(),
             metrics,
+            drain: Drain::default(),
         });
+        let drain = state.drain.clone();
         let metrics_server = Self::metrics_server(&state)?;
         let metrics_on_api_port = metrics_server.is_none();
         let api_state = state.clone();
@@ -151,6 +155,7 @@ impl Application {
                 .wrap(from_fn(refuse_nul))
                 .wrap(from_fn(problem_fallback))
                 .wrap(from_fn(normalize_path))
+                .wrap(from_fn(close_when_draining))
                 .wrap(from_fn(record_http))
                 .wrap(from_fn(head_as_get))
                 .wrap(cors(&state.settings))
@@ -162,7 +167,13 @@ impl Application {
         .disable_signals()
         .listen(listener)?
         .run();
-        let edge = EdgeActor::new(server.handle(), listen_for_signals).start();
+        let edge = EdgeActor::new(
+            server.handle(),
+            drain,
+            Duration::from_millis(settings.http.drain_delay_ms),
+            listen_for_signals,
+        )
+        .start();
         Ok(Self {
             port,
             server,
@@ -214,6 +225,12 @@ impl Application {
     /// A handle that stops the server from outside (tests).
     pub fn server_handle(&self) -> ServerHandle {
         self.server.handle()
+    }
+
+    /// The edge's lifecycle actor: `StopServer { graceful: true }` drains
+    /// and stops the instance as SIGTERM does (tests).
+    pub fn edge(&self) -> Addr<EdgeActor> {
+        self.edge.clone()
     }
 
     /// Serves until stopped (signal or `StopServer`), then closes the

@@ -1,9 +1,15 @@
 //! `EdgeActor`: owns the HTTP server's lifecycle. On SIGTERM or SIGINT (or a
-//! `StopServer` message) it stops accepting connections and lets in-flight
-//! requests finish within the configured drain time.
+//! `StopServer` message) it throws the drain switch (responses close their
+//! keep-alive connections, `/readyz` answers 503), keeps serving for the
+//! drain delay, then stops accepting connections and lets in-flight
+//! requests finish within the shutdown timeout.
+
+use std::time::Duration;
 
 use actix::{Actor, AsyncContext as _, Context, Handler, Message, ResponseFuture};
 use actix_web::dev::ServerHandle;
+
+use crate::http::drain::Drain;
 
 /// Stop the HTTP server; `graceful` drains in-flight requests first.
 #[derive(Debug, Message)]
@@ -15,15 +21,25 @@ pub struct StopServer {
 /// The edge's lifecycle actor.
 pub struct EdgeActor {
     server: ServerHandle,
+    drain: Drain,
+    drain_delay: Duration,
     listen_for_signals: bool,
 }
 
 impl EdgeActor {
-    /// An actor for `server`; `listen_for_signals` is off in tests, where
-    /// many instances share one process.
-    pub fn new(server: ServerHandle, listen_for_signals: bool) -> Self {
+    /// An actor for `server`, throwing `drain` `drain_delay` before the
+    /// listener closes; `listen_for_signals` is off in tests, where many
+    /// instances share one process.
+    pub fn new(
+        server: ServerHandle,
+        drain: Drain,
+        drain_delay: Duration,
+        listen_for_signals: bool,
+    ) -> Self {
         Self {
             server,
+            drain,
+            drain_delay,
             listen_for_signals,
         }
     }
@@ -49,7 +65,21 @@ impl Handler<StopServer> for EdgeActor {
 
     fn handle(&mut self, msg: StopServer, _: &mut Context<Self>) -> Self::Result {
         let server = self.server.clone();
-        Box::pin(async move { server.stop(msg.graceful).await })
+        if !msg.graceful {
+            return Box::pin(async move { server.stop(false).await });
+        }
+        self.drain.begin();
+        let delay = self.drain_delay;
+        Box::pin(async move {
+            if !delay.is_zero() {
+                tracing::info!(
+                    delay_ms = delay.as_millis() as u64,
+                    "draining: answering with Connection: close before the listener closes"
+                );
+                tokio::time::sleep(delay).await;
+            }
+            server.stop(true).await
+        })
     }
 }
 

@@ -48,7 +48,8 @@ struct Check {
 /// and Redis).
 #[derive(Serialize, ToSchema)]
 struct Readiness {
-    /// `ready` or `unavailable`.
+    /// `ready`, `unavailable` (a domain database does not answer) or
+    /// `draining` (the instance is stopping).
     #[schema(example = "ready")]
     status: &'static str,
     #[schema(value_type = BTreeMap<String, Check>)]
@@ -60,7 +61,7 @@ struct Readiness {
 #[utoipa::path(get, path = "/readyz", tag = "operations", operation_id = "readyz",
     responses(
         (status = 200, description = "Ready to serve", body = Readiness),
-        (status = 503, description = "A domain database does not answer", body = Readiness),
+        (status = 503, description = "A domain database does not answer, or the instance is stopping", body = Readiness),
     ))]
 async fn readyz(state: Data<AppState>) -> HttpResponse {
     let (pings, redis) =
@@ -92,10 +93,17 @@ async fn readyz(state: Data<AppState>) -> HttpResponse {
     // Redis is a cache, not a dependency of correctness: readiness needs the
     // databases only, and reports Redis so operators can see it.
     let ready = checks.iter().all(|(name, c)| c.ok || *name == "redis");
+    // A stopping instance leaves the load balancer's rotation first.
+    let draining = state.drain.is_draining();
     let body = Readiness {
-        status: if ready { "ready" } else { "unavailable" },
+        status: match (draining, ready) {
+            (true, _) => "draining",
+            (false, true) => "ready",
+            (false, false) => "unavailable",
+        },
         checks,
     };
+    let ready = ready && !draining;
     if ready {
         HttpResponse::Ok().json(body)
     } else {

@@ -190,6 +190,26 @@ pub async fn head_as_get(
     next.call(req).await
 }
 
+/// While the instance drains, every response closes its connection: a
+/// keep-alive client then sends its next request on a new connection (to
+/// another replica once the listener closes) instead of on one the server
+/// would cut at the end of the drain.
+pub async fn close_when_draining(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let draining = req
+        .app_data::<Data<AppState>>()
+        .is_some_and(|state| state.drain.is_draining());
+    let mut res = next.call(req).await?;
+    if draining {
+        res.response_mut()
+            .head_mut()
+            .set_connection_type(actix_web::http::ConnectionType::Close);
+    }
+    Ok(res)
+}
+
 /// Refuses U+0000 in the path or in any query parameter before routing:
 /// PostgreSQL cannot store it, and no handler should have to remember.
 pub async fn refuse_nul(

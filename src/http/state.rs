@@ -8,6 +8,7 @@ use crate::config::Settings;
 use crate::domain::auth::TokenKeys;
 use crate::telemetry::metrics::Metrics;
 
+use super::drain::Drain;
 use super::rate_limit::RateLimiter;
 
 /// Shared edge state, registered once as `web::Data<AppState>`.
@@ -18,4 +19,6 @@ pub struct AppState {
     pub settings: Settings,
     /// This instance's Prometheus registry.
     pub metrics: Arc<Metrics>,
+    /// Thrown when the instance is told to stop.
+    pub drain: Drain,
 }

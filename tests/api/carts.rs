@@ -508,3 +508,66 @@ async fn guest_carts_are_limited_per_client_address() {
     assert!(r.headers().contains_key("retry-after"));
     assert_problem(r, 429, "rate_limited").await;
 }
+
+/// A change that needs no catalog before it commits (removing a line) while
+/// the catalog's database is down: the removal commits, and its answer is
+/// the cart as stored, never a 503 a client would retry. (An add asks the
+/// catalog first, so it fails before committing; its render falls back the
+/// same way when the catalog goes away between the two.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_committed_change_answers_the_cart_as_stored_while_the_catalog_is_down() {
+    let proxy = crate::db_proxy::DbProxy::start("127.0.0.1:5432").await;
+    let app = TestApp::spawn_with(|s| {
+        s.database.acquire_timeout_ms = 300;
+        s.database.catalog_url = Some(proxy.url(&format!("{}_catalog", s.database.prefix)));
+    })
+    .await;
+    let (_, admin) = app.admin().await;
+    let (_, ann, _) = app.customer("ann@example.com").await;
+    let lamp = app.product(&admin, json!({"price": 2500})).await;
+    let mug = app.product(&admin, json!({"price": 800})).await;
+    for product in [&lamp, &mug] {
+        assert_eq!(
+            app.post(ITEMS, Some(&ann), &item(product, 2))
+                .await
+                .status(),
+            200
+        );
+    }
+
+    proxy.cut();
+    let mug_line = format!("{ITEMS}{}/", str_of(&mug["id"]));
+    let r = app.delete(&mug_line, Some(&ann)).await;
+    assert_eq!(r.status(), 200, "a committed removal is answered, not 503");
+    let cart: Value = r.json().await.expect("json");
+    let items = cart["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1, "the removal committed: {cart}");
+    assert_eq!(items[0]["product_id"], lamp["id"]);
+    assert_eq!(items[0]["quantity"], 2);
+    assert_eq!(cart["checkout_ready"], false);
+    assert_eq!(cart["warnings"][0]["code"], "prices_unconfirmed", "{cart}");
+    // The client's retry finds the line already gone: applied once.
+    assert_problem(app.delete(&mug_line, Some(&ann)).await, 404, "not_found").await;
+    // A read cannot price the cart and says so; nothing was changed.
+    let r = app.get(CART, Some(&ann)).await;
+    assert_eq!(r.status(), 503);
+
+    proxy.restore();
+    let mut cart = Value::Null;
+    for _ in 0..50 {
+        let r = app.get(CART, Some(&ann)).await;
+        if r.status() == 200 {
+            cart = r.json().await.expect("json");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(cart["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        cart["warnings"],
+        json!([]),
+        "priced again once the catalog is back"
+    );
+    assert_eq!(cart["subtotal"], 5000);
+    assert_eq!(cart["checkout_ready"], true);
+}

@@ -5,7 +5,9 @@
 use std::path::Path;
 use std::thread::JoinHandle;
 
+use actix::Addr;
 use actix_web::dev::ServerHandle;
+use emporium::actors::edge::{EdgeActor, StopServer};
 use emporium::actors::Actors;
 use emporium::config::Settings;
 use emporium::startup::Application;
@@ -24,6 +26,7 @@ pub struct TestApp {
     pub settings: Settings,
     pub client: reqwest::Client,
     server: Option<ServerHandle>,
+    edge: Addr<EdgeActor>,
     thread: Option<JoinHandle<()>>,
     /// Whether dropping this instance drops its databases (a second
     /// instance on the same databases leaves them to the first).
@@ -83,7 +86,7 @@ impl TestApp {
                 match Application::build(app_settings, false).await {
                     Ok(app) => {
                         let ports = (app.port(), app.metrics_port());
-                        let _ = tx.send(Ok((ports, app.server_handle(), app.actors())));
+                        let _ = tx.send(Ok((ports, app.server_handle(), app.edge(), app.actors())));
                         if let Err(e) = app.run_until_stopped().await {
                             eprintln!("test instance failed: {e:?}");
                         }
@@ -94,7 +97,7 @@ impl TestApp {
                 }
             });
         });
-        let ((port, metrics_port), server, actors) = rx
+        let ((port, metrics_port), server, edge, actors) = rx
             .await
             .expect("instance thread answered")
             .expect("instance started");
@@ -117,6 +120,7 @@ impl TestApp {
                 .build()
                 .expect("client"),
             server: Some(server),
+            edge,
             thread: Some(thread),
             owns_databases,
         }
@@ -289,11 +293,22 @@ impl TestApp {
         r.json().await.expect("json")
     }
 
-    /// Stops the server gracefully, letting in-flight requests finish.
+    /// Stops the server as SIGTERM does: drains (`http.drain_delay_ms`),
+    /// closes the listener and lets in-flight requests finish.
     pub async fn stop_gracefully(&mut self) {
-        if let Some(server) = self.server.take() {
-            server.stop(true).await;
-        }
+        self.begin_stop().await.expect("the edge actor stopped");
+        self.server.take();
+    }
+
+    /// Starts a graceful stop, as SIGTERM does, without waiting for it: the
+    /// task ends when the server has stopped.
+    pub fn begin_stop(&self) -> tokio::task::JoinHandle<()> {
+        let edge = self.edge.clone();
+        tokio::spawn(async move {
+            edge.send(StopServer { graceful: true })
+                .await
+                .expect("the edge actor stops the server");
+        })
     }
 }
 

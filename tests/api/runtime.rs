@@ -189,3 +189,108 @@ async fn graceful_shutdown_lets_in_flight_requests_finish() {
     // New connections are refused once stopped.
     assert!(app.client.get(app.url("/healthz")).send().await.is_err());
 }
+
+#[tokio::test]
+async fn a_draining_instance_closes_keep_alive_connections_and_leaves_readiness() {
+    let app = TestApp::spawn_with(|s| {
+        s.http.drain_delay_ms = 1500;
+        s.http.shutdown_timeout_secs = 30;
+    })
+    .await;
+    let r = app.get("/healthz", None).await;
+    assert_eq!(r.status(), 200);
+    assert_ne!(
+        r.headers().get("connection").map(|v| v.as_bytes()),
+        Some(&b"close"[..]),
+        "before the drain, connections are kept alive"
+    );
+    let started = std::time::Instant::now();
+    let stopping = app.begin_stop();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Still serving during the drain delay, but every answer closes its
+    // connection, and readiness takes the instance out of rotation.
+    let r = app.get("/healthz", None).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers().get("connection").map(|v| v.as_bytes()),
+        Some(&b"close"[..])
+    );
+    let r = app.get("/readyz", None).await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.json::<Value>().await.expect("json")["status"], "draining");
+    stopping.await.expect("stopped");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(1400),
+        "the listener stayed open for the drain delay ({took:?})"
+    );
+    assert!(
+        took < Duration::from_secs(10),
+        "closed connections let the stop finish long before the shutdown timeout ({took:?})"
+    );
+    assert!(app.client.get(app.url("/healthz")).send().await.is_err());
+}
+
+/// Busy keep-alive clients behind a balancer of two replicas, one of which
+/// stops: a client whose answer says `Connection: close`, or whose
+/// connection is refused, goes to the other replica (the balancer has taken
+/// the draining one out). No request is cut, and the stop does not wait for
+/// the shutdown timeout on connections that never go idle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_keep_alive_clients_lose_no_request_when_a_replica_stops() {
+    let mut a = TestApp::spawn_with(|s| {
+        s.http.drain_delay_ms = 1000;
+        s.http.shutdown_timeout_secs = 30;
+    })
+    .await;
+    let b = TestApp::spawn_beside(&a.settings).await;
+    let replicas = [a.url("/api/v1/products/"), b.url("/api/v1/products/")];
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let replicas = replicas.clone();
+            tokio::spawn(async move {
+                // One connection per replica, reused request after request,
+                // so a's connection is never idle when the stop comes.
+                let client = reqwest::Client::new();
+                let until = std::time::Instant::now() + Duration::from_secs(6);
+                let (mut on, mut served_by_a) = (0, 0u32);
+                while std::time::Instant::now() < until {
+                    match client.get(&replicas[on]).send().await {
+                        Ok(r) => {
+                            assert_eq!(r.status(), 200);
+                            let closing = r.headers().get("connection")
+                                == Some(&reqwest::header::HeaderValue::from_static("close"));
+                            r.bytes().await.expect("a whole body");
+                            if on == 0 {
+                                served_by_a += 1;
+                            }
+                            if closing {
+                                on = 1;
+                            }
+                        }
+                        // Refused on a new connection: never sent.
+                        Err(e) if e.is_connect() && on == 0 => on = 1,
+                        Err(e) => return Err(format!("a request was cut: {e:?}")),
+                    }
+                    tokio::task::yield_now().await;
+                }
+                Ok(served_by_a)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    a.stop_gracefully().await;
+    let took = started.elapsed();
+    for client in clients {
+        let served_by_a = client.await.expect("joined").expect("no request was cut");
+        assert!(
+            served_by_a > 0,
+            "each client was served by a before the stop"
+        );
+    }
+    assert!(
+        took < Duration::from_secs(5),
+        "the stop did not wait for the shutdown timeout ({took:?})"
+    );
+}
