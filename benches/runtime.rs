@@ -9,14 +9,14 @@ use std::time::Duration;
 
 use actix::{Arbiter, Supervisor};
 use criterion::{criterion_group, criterion_main, Criterion};
+use emporium::actors::catalog::cache::CatalogCache;
 use emporium::actors::catalog::CatalogActor;
 use emporium::actors::metrics::ActorMetrics;
+use emporium::actors::read_view::{CatalogView, Page};
 use emporium::actors::runtime::{run_probe, ActorClient, Probe};
 use emporium::config::{Domain, Settings};
 use emporium::domain::auth::{PasswordHasher, Role, TokenKeys};
-use emporium::store::catalog_cache::CatalogCache;
 use emporium::store::database::lazy_pool;
-use emporium::store::read_view::{CatalogView, Page};
 use emporium::store::redis::pool as redis_pool;
 
 fn tokens(c: &mut Criterion) {

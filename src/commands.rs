@@ -106,7 +106,7 @@ pub async fn seed_demo(
     sqlx::query("ANALYZE products").execute(&pool).await?;
     pool.close().await;
     // A running instance must not keep serving its cached catalog.
-    let cache = store::catalog_cache::CatalogCache::new(
+    let cache = crate::actors::catalog::cache::CatalogCache::new(
         store::redis::pool(&settings.redis)?,
         &settings.database.prefix,
         std::time::Duration::from_millis(settings.redis.timeout_ms),
@@ -115,7 +115,7 @@ pub async fn seed_demo(
     if !cache.bump_generation().await {
         tracing::warn!("could not reach Redis to invalidate cached catalog responses");
     }
-    store::read_view::CatalogView::new(
+    crate::actors::read_view::CatalogView::new(
         store::redis::pool(&settings.redis)?,
         &settings.redis.url,
         &settings.database.prefix,

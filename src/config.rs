@@ -323,6 +323,22 @@ pub struct RecommendationSettings {
     pub eval_max_users: usize,
     /// How often paid orders are followed from the orders outbox.
     pub follow_interval_ms: u64,
+    /// A build starts as soon as the paid orders followed since the last
+    /// build are more than this fraction of the live model's orders...
+    #[serde(default = "default_rebuild_growth")]
+    pub rebuild_growth: f64,
+    /// ...and at least this many (so a seeded or imported shop is picked
+    /// up within seconds, without a restart or the hourly timer).
+    #[serde(default = "default_rebuild_min_new_orders")]
+    pub rebuild_min_new_orders: usize,
+}
+
+fn default_rebuild_growth() -> f64 {
+    0.2
+}
+
+fn default_rebuild_min_new_orders() -> usize {
+    10
 }
 
 /// The webhook secret shipped in `config.toml`; production refuses it.
@@ -643,6 +659,14 @@ impl Settings {
         require(
             rec.follow_interval_ms >= 100,
             "recommendations.follow_interval_ms must be at least 100".into(),
+        );
+        require(
+            (0.0..=100.0).contains(&rec.rebuild_growth),
+            "recommendations.rebuild_growth must be between 0 and 100".into(),
+        );
+        require(
+            (1..=1_000_000).contains(&rec.rebuild_min_new_orders),
+            "recommendations.rebuild_min_new_orders must be between 1 and 1000000".into(),
         );
         require(
             (1..=100).contains(&rec.eval_k),

@@ -102,6 +102,7 @@ impl Application {
             store::redis::pool(&settings.redis)?,
             &settings.database.prefix,
             Duration::from_millis(settings.redis.timeout_ms),
+            Duration::from_secs(settings.rate_limit.window_secs),
         );
         let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))
             .with_context(|| format!("binding {}:{}", settings.http.host, settings.http.port))?;

@@ -18,12 +18,12 @@ use super::payments::worker::{PaymentWorker, PoolShared, PoolStats};
 use super::payments::{PaymentsActor, PaymentsService};
 use super::recommender::{RecommenderActor, RecommenderService};
 use super::runtime::{ActorClient, CallError, Ping, Probe, ProbeReply, RuntimeError, Shutdown};
+use crate::actors::catalog::cache::{CacheStatsSnapshot, CatalogCache};
+use crate::actors::read_view::{AuthView, CatalogView};
 use crate::config::{Domain, Settings};
 use crate::domain::auth::{PasswordHasher, TokenKeys};
 use crate::domain::payments::retry::RetryPolicy;
-use crate::store::catalog_cache::{CacheStatsSnapshot, CatalogCache};
 use crate::store::database::lazy_pool;
-use crate::store::read_view::{AuthView, CatalogView};
 use crate::telemetry::metrics::Metrics;
 
 /// Ceiling of the payments pool's connections, whatever the worker count.
@@ -230,9 +230,7 @@ impl Cluster {
         let recommender_service = RecommenderService::new(
             ActorClient::new(catalog.clone(), Arc::clone(&catalog_metrics), timeout),
             ActorClient::new(orders.clone(), Arc::clone(&orders_metrics), timeout),
-            settings.recommendations.promotion_tolerance,
-            settings.recommendations.eval_k,
-            settings.recommendations.eval_max_users,
+            &settings.recommendations,
         );
         let m = Arc::clone(&recommender_metrics);
         let rebuild = Duration::from_secs(settings.recommendations.rebuild_interval_secs);

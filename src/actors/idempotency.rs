@@ -7,8 +7,9 @@ use actix::Message;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::domain::idempotency::Claim;
 use crate::domain::idempotency::{KeyLease, SavedResponse};
-use crate::store::idempotency::{self, Claim};
+use crate::store::idempotency;
 
 use super::runtime::RuntimeError;
 

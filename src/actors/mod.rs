@@ -7,10 +7,12 @@ pub mod carts;
 pub mod catalog;
 pub mod cluster;
 pub mod edge;
+pub mod failure;
 pub mod idempotency;
 pub mod metrics;
 pub mod orders;
 pub mod payments;
+pub mod read_view;
 pub mod recommender;
 pub mod runtime;
 

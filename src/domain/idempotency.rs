@@ -74,6 +74,15 @@ pub struct KeyLease {
     pub token: Uuid,
 }
 
+/// The outcome of trying to claim a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// This request owns the key and must save its response.
+    Claimed(KeyLease),
+    /// Another request claimed it first.
+    Existing(KeyRecord),
+}
+
 /// What to do with a request whose key was claimed before.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {

@@ -1,5 +1,9 @@
-//! Plain types and rules with no I/O: validation, pagination, and the auth
-//! domain's credentials and tokens. Everything here is unit-tested in place.
+//! Plain types and rules with no I/O, for every domain: auth (credentials,
+//! tokens), catalog (listing, stock), carts (pricing), promotions, orders
+//! and payments (state machines, cards), idempotency keys, read-view
+//! coherence, recommendation maths, validation and pagination. Nothing here
+//! imports another layer (`tests/api/layering.rs` checks); everything is
+//! unit-tested in place.
 
 pub mod auth;
 pub mod carts;

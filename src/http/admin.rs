@@ -13,8 +13,8 @@ use crate::actors::runtime::{Probe, ProbeReply};
 use crate::domain::validation::ValidationErrors;
 
 use super::rate_limit::RateLimitStats;
-use crate::store::catalog_cache::CacheStatsSnapshot;
-use crate::store::read_view::ViewStatsSnapshot;
+use crate::actors::catalog::cache::CacheStatsSnapshot;
+use crate::actors::read_view::ViewStatsSnapshot;
 
 /// Routes of this module.
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -16,10 +16,10 @@ use super::pagination::{page, page_request};
 use super::rate_limit::{client_ip, throttle};
 use super::state::AppState;
 use crate::actors::auth::messages::*;
+use crate::actors::read_view::AuthEntry;
 use crate::domain::auth::{check_password_policy, normalize_email, Role};
 use crate::domain::pagination::Page;
 use crate::domain::validation::ValidationErrors;
-use crate::store::read_view::AuthEntry;
 
 /// Longest display name accepted.
 const MAX_NAME_CHARS: usize = 150;
@@ -94,7 +94,7 @@ async fn register(
     let ip = client_ip(&req, state.settings.http.trust_forwarded_for);
     let limits = &state.settings.rate_limit;
     throttle(
-        &state,
+        &state.rate_limiter,
         &[("register-client", &ip, limits.register_per_client)],
     )
     .await?;
@@ -153,7 +153,7 @@ async fn login(
     // stops too, yet one attacker alone cannot lock the owner out.
     let account_here = format!("{email}|{ip}");
     throttle(
-        &state,
+        &state.rate_limiter,
         &[
             ("login-client", &ip, limits.login_per_client),
             (
@@ -269,7 +269,7 @@ async fn change_password(
     // a login, per user.
     let user_key = user.0.user_id.to_string();
     let limit = state.settings.rate_limit.password_per_user;
-    throttle(&state, &[("password-user", &user_key, limit)]).await?;
+    throttle(&state.rate_limiter, &[("password-user", &user_key, limit)]).await?;
     check_password_policy("new_password", &body.new_password)
         .map_err(|e| ApiError::Validation(ValidationErrors::single(&e.field, e.code, e.message)))?;
     let pair = state
@@ -311,7 +311,7 @@ async fn me(state: Data<AppState>, user: Authenticated) -> Result<HttpResponse, 
 #[utoipa::path(get, path = "/auth/users", tag = "auth", operation_id = "list_users",
     security(("bearer" = [])),
     params(
-        crate::http::openapi::PageParams,
+        crate::http::pagination::PageParams,
         ("role" = Option<Role>, Query, description = "Only this role"),
         ("is_active" = Option<bool>, Query, description = "Only active (or inactive) accounts"),
         ("email" = Option<String>, Query, description = "Emails containing this text"),

@@ -335,7 +335,7 @@ async fn remove_promotion(
 /// order. With the same `Idempotency-Key`, a retry answers the same order.
 #[utoipa::path(post, path = "/cart/checkout", tag = "carts", operation_id = "checkout",
     security(("bearer" = [])),
-    params(crate::http::openapi::IdempotencyKeyHeader),
+    params(crate::http::idempotency::IdempotencyKeyHeader),
     request_body = CheckoutRequest,
     responses(
         (status = 201, description = "The order (replayed for a repeated key)", body = OrderView),
@@ -405,7 +405,7 @@ async fn create_guest(req: HttpRequest, state: Data<AppState>) -> Result<HttpRes
     // Anyone may make one, and each is a row: bounded per client address.
     let ip = client_ip(&req, state.settings.http.trust_forwarded_for);
     let limit = state.settings.rate_limit.guest_carts_per_client;
-    throttle(&state, &[("guest-cart-client", &ip, limit)]).await?;
+    throttle(&state.rate_limiter, &[("guest-cart-client", &ip, limit)]).await?;
     let cart = state.actors.carts.call(CreateGuestCart).await?;
     Ok(HttpResponse::Created().json(cart))
 }

@@ -15,11 +15,11 @@ use super::extract::{AdminUser, MaybeAuthenticated, QueryParams, ValidJson};
 use super::pagination::{base_url, page_links, page_request};
 use super::state::AppState;
 use crate::actors::catalog::messages::*;
+use crate::actors::catalog::messages::{CategoryView, ProductView};
+use crate::actors::read_view::Page;
 use crate::domain::catalog::category::validate_category;
 use crate::domain::catalog::listing::{ProductQuery, RawProductQuery};
 use crate::domain::catalog::product::{ProductDraft, ProductPatch};
-use crate::store::catalog::{CategoryRow, ProductRow};
-use crate::store::read_view::Page;
 
 /// The collections (`/categories`, `/products`): fixed paths, registered
 /// first so the router reaches them without trying a pattern.
@@ -163,9 +163,9 @@ struct CategoryPatchRequest {
 /// Lists categories by name.
 #[utoipa::path(get, path = "/categories", tag = "catalog", operation_id = "list_categories",
     security((), ("bearer" = [])),
-    params(crate::http::openapi::PageParams),
+    params(crate::http::pagination::PageParams),
     responses(
-        (status = 200, description = "One page of categories", body = crate::domain::pagination::Page<CategoryRow>),
+        (status = 200, description = "One page of categories", body = crate::domain::pagination::Page<CategoryView>),
         (status = 404, description = "`not_found`: the page is past the last"),
     ))]
 async fn list_categories(
@@ -206,7 +206,7 @@ async fn list_categories(
     security(("bearer" = [])),
     request_body = CategoryRequest,
     responses(
-        (status = 201, description = "The category", body = CategoryRow),
+        (status = 201, description = "The category", body = CategoryView),
         (status = 403, description = "`permission_denied`: admins only"),
         (status = 409, description = "`slug_taken`: another category has this slug"),
         (status = 422, description = "`validation_error`: blank or long name, bad slug, unknown parent"),
@@ -228,13 +228,13 @@ async fn create_category(
     security((), ("bearer" = [])),
     params(("id" = String, Path, description = "The category's id (a UUID)")),
     responses(
-        (status = 200, description = "The category", body = CategoryRow),
+        (status = 200, description = "The category", body = CategoryView),
         (status = 404, description = "`not_found`: no such category"),
     ))]
 async fn get_category(
     state: Data<AppState>,
     id: web::Path<String>,
-) -> Result<Json<CategoryRow>, ApiError> {
+) -> Result<Json<CategoryView>, ApiError> {
     let id = path_id(&id, "category")?;
     Ok(Json(state.actors.catalog.call(GetCategory(id)).await?))
 }
@@ -246,7 +246,7 @@ async fn get_category(
     params(("id" = String, Path, description = "The category's id (a UUID)")),
     request_body = CategoryPatchRequest,
     responses(
-        (status = 200, description = "The category", body = CategoryRow),
+        (status = 200, description = "The category", body = CategoryView),
         (status = 403, description = "`permission_denied`: admins only"),
         (status = 404, description = "`not_found`: no such category"),
         (status = 409, description = "`slug_taken`: another category has this slug"),
@@ -257,7 +257,7 @@ async fn update_category(
     _admin: AdminUser,
     id: web::Path<String>,
     body: ValidJson<CategoryPatchRequest>,
-) -> Result<Json<CategoryRow>, ApiError> {
+) -> Result<Json<CategoryView>, ApiError> {
     let id = path_id(&id, "category")?;
     let ValidJson(body) = body;
     let row = state
@@ -400,7 +400,7 @@ struct CachedList<'a> {
 #[utoipa::path(get, path = "/products", tag = "catalog", operation_id = "list_products",
     security((), ("bearer" = [])),
     params(
-        crate::http::openapi::PageParams,
+        crate::http::pagination::PageParams,
         ("category" = Option<String>, Query, description = "A category id or slug; its subcategories are included"),
         ("min_price" = Option<i64>, Query, description = "Lowest price, in minor units", minimum = 0, maximum = 1_000_000_000_000_i64),
         ("max_price" = Option<i64>, Query, description = "Highest price, in minor units, not below `min_price`", minimum = 0, maximum = 1_000_000_000_000_i64),
@@ -411,7 +411,7 @@ struct CachedList<'a> {
         ("ordering" = Option<String>, Query, description = "`price`, `-price`, `name`, `-name`, `created_at` or `-created_at` (default newest first)"),
     ),
     responses(
-        (status = 200, description = "One page of products", body = crate::domain::pagination::Page<ProductRow>,
+        (status = 200, description = "One page of products", body = crate::domain::pagination::Page<ProductView>,
             headers(("x-cache" = String, description = "`HIT`, `MISS` or `BYPASS`: where the page came from"))),
         (status = 404, description = "`not_found`: the page is past the last"),
     ))]
@@ -487,7 +487,7 @@ async fn list_products(
     security((), ("bearer" = [])),
     params(("id_or_slug" = String, Path, description = "The product's id (a UUID) or slug")),
     responses(
-        (status = 200, description = "The product", body = ProductRow,
+        (status = 200, description = "The product", body = ProductView,
             headers(("x-cache" = String, description = "`HIT`, `MISS` or `BYPASS`"))),
         (status = 404, description = "`not_found`: no such (visible) product"),
     ))]
@@ -535,7 +535,7 @@ async fn get_product(
     security(("bearer" = [])),
     request_body = ProductRequest,
     responses(
-        (status = 201, description = "The product", body = ProductRow),
+        (status = 201, description = "The product", body = ProductView),
         (status = 403, description = "`permission_denied`: admins only"),
         (status = 409, description = "`sku_taken` or `slug_taken`"),
         (status = 422, description = "`validation_error`: an invalid field, unknown currency or category"),
@@ -559,7 +559,7 @@ async fn create_product(
     params(("id_or_slug" = String, Path, description = "The product's id (a UUID); slugs are not accepted for writes")),
     request_body = ProductRequest,
     responses(
-        (status = 200, description = "The product", body = ProductRow),
+        (status = 200, description = "The product", body = ProductView),
         (status = 403, description = "`permission_denied`: admins only"),
         (status = 404, description = "`not_found`: no such product"),
         (status = 409, description = "`sku_taken` or `slug_taken`"),
@@ -570,7 +570,7 @@ async fn replace_product(
     _admin: AdminUser,
     id: web::Path<String>,
     body: ValidJson<ProductRequest>,
-) -> Result<Json<ProductRow>, ApiError> {
+) -> Result<Json<ProductView>, ApiError> {
     let id = path_id(&id, "product")?;
     let change = ProductChange::Full(body.0.into());
     Ok(Json(
@@ -588,7 +588,7 @@ async fn replace_product(
     params(("id_or_slug" = String, Path, description = "The product's id (a UUID); slugs are not accepted for writes")),
     request_body = ProductPatchRequest,
     responses(
-        (status = 200, description = "The product", body = ProductRow),
+        (status = 200, description = "The product", body = ProductView),
         (status = 403, description = "`permission_denied`: admins only"),
         (status = 404, description = "`not_found`: no such product"),
         (status = 409, description = "`sku_taken` or `slug_taken`"),
@@ -599,7 +599,7 @@ async fn patch_product(
     _admin: AdminUser,
     id: web::Path<String>,
     body: ValidJson<ProductPatchRequest>,
-) -> Result<Json<ProductRow>, ApiError> {
+) -> Result<Json<ProductView>, ApiError> {
     let id = path_id(&id, "product")?;
     let ValidJson(b) = body;
     let patch = ProductPatch {

@@ -18,7 +18,6 @@ use crate::domain::catalog::stock::Shortfall;
 use crate::domain::orders::status::TransitionError;
 use crate::domain::promotions::Inapplicable;
 use crate::domain::validation::{FieldError, ValidationErrors};
-use crate::store::database::is_transient;
 
 /// Media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -119,6 +118,16 @@ pub struct Problem<'a> {
 }
 
 impl ApiError {
+    /// A retry while the request first sent with its `Idempotency-Key` is
+    /// still running.
+    pub fn idempotency_in_flight() -> ApiError {
+        ApiError::Conflict {
+            code: "idempotency_conflict",
+            detail: "a request with this Idempotency-Key is still being processed; retry later"
+                .into(),
+        }
+    }
+
     /// The stable machine-readable code of this error.
     pub fn code(&self) -> &'static str {
         match self {
@@ -284,7 +293,8 @@ impl From<AuthError> for ApiError {
                 detail: e.to_string(),
             },
             AuthError::Panicked(p) => ApiError::Internal(p.into()),
-            AuthError::Unexpected(e) => unexpected(e),
+            AuthError::Unavailable(e) => database_unavailable(&e),
+            AuthError::Unexpected(e) => ApiError::Internal(e),
         }
     }
 }
@@ -313,26 +323,18 @@ impl From<CatalogError> for ApiError {
             CatalogError::ProductInUse => conflict("product_in_use", &e),
             CatalogError::InsufficientStock(lines) => insufficient_stock(&lines),
             CatalogError::ReservationNotHeld(_) => conflict("reservation_not_held", &e),
-            CatalogError::Unavailable(why) => {
-                tracing::warn!(why, "catalog database unavailable");
-                ApiError::Unavailable("database")
-            }
+            CatalogError::Unavailable(e) => database_unavailable(&e),
             CatalogError::Panicked(p) => ApiError::Internal(p.into()),
-            CatalogError::Unexpected(e) => unexpected(e),
+            CatalogError::Unexpected(e) => ApiError::Internal(e),
         }
     }
 }
 
-/// A domain's catch-all error: a database outage or a lock conflict that
-/// outlived its retries is a 503 the client may retry; anything else is a
-/// bug, logged and answered 500.
-fn unexpected(e: anyhow::Error) -> ApiError {
-    if is_transient(&e) {
-        tracing::warn!(error = %format!("{e:#}"), "database unavailable");
-        ApiError::Unavailable("database")
-    } else {
-        ApiError::Internal(e)
-    }
+/// A domain's database outage, as its actor classified it: a 503 the
+/// client may retry.
+fn database_unavailable(e: &anyhow::Error) -> ApiError {
+    tracing::warn!(error = %format!("{e:#}"), "database unavailable");
+    ApiError::Unavailable("database")
 }
 
 /// One error per unmet line, keyed by product id.
@@ -373,13 +375,14 @@ impl From<OrdersError> for ApiError {
                 code: "total_changed",
                 detail: e.to_string(),
             },
-            OrdersError::IdempotencyLeaseLost => super::idempotency::in_flight(),
+            OrdersError::IdempotencyLeaseLost => ApiError::idempotency_in_flight(),
             OrdersError::CatalogUnavailable(why) => {
                 tracing::warn!(why, "catalog unavailable to orders");
                 ApiError::Unavailable("catalog")
             }
             OrdersError::Panicked(p) => ApiError::Internal(p.into()),
-            OrdersError::Unexpected(e) => unexpected(e),
+            OrdersError::Unavailable(e) => database_unavailable(&e),
+            OrdersError::Unexpected(e) => ApiError::Internal(e),
         }
     }
 }
@@ -408,13 +411,14 @@ impl From<PaymentsError> for ApiError {
             PaymentsError::TooManyFailedAttempts { retry_after_secs } => {
                 ApiError::RateLimited { retry_after_secs }
             }
-            PaymentsError::IdempotencyLeaseLost => super::idempotency::in_flight(),
+            PaymentsError::IdempotencyLeaseLost => ApiError::idempotency_in_flight(),
             PaymentsError::OrdersUnavailable(why) => {
                 tracing::warn!(why, "orders unavailable to payments");
                 ApiError::Unavailable("orders")
             }
             PaymentsError::Panicked(p) => ApiError::Internal(p.into()),
-            PaymentsError::Unexpected(e) => unexpected(e),
+            PaymentsError::Unavailable(e) => database_unavailable(&e),
+            PaymentsError::Unexpected(e) => ApiError::Internal(e),
         }
     }
 }
@@ -468,7 +472,8 @@ impl From<CartsError> for ApiError {
                 ApiError::Unavailable("catalog")
             }
             CartsError::Panicked(p) => ApiError::Internal(p.into()),
-            CartsError::Unexpected(e) => unexpected(e),
+            CartsError::Unavailable(e) => database_unavailable(&e),
+            CartsError::Unexpected(e) => ApiError::Internal(e),
         }
     }
 }
@@ -480,7 +485,7 @@ impl From<RecommenderError> for ApiError {
             RecommenderError::UnknownProduct => ApiError::NotFound("product"),
             RecommenderError::SourceUnavailable(source) => ApiError::Unavailable(source),
             RecommenderError::Panicked(p) => ApiError::Internal(p.into()),
-            RecommenderError::Unexpected(e) => unexpected(e),
+            RecommenderError::Unexpected(e) => ApiError::Internal(e),
         }
     }
 }

@@ -15,9 +15,9 @@ use serde::de::DeserializeOwned;
 use super::error::ApiError;
 use super::state::AppState;
 use crate::actors::auth::messages::ResolvePrincipal;
+use crate::actors::read_view::AuthEntry;
 use crate::domain::auth::{Principal, TokenError};
 use crate::domain::validation::ValidationErrors;
-use crate::store::read_view::AuthEntry;
 
 /// A JSON body of type `T`. Refuses a non-JSON content type (415), a body
 /// over the limit (413), unparseable JSON (400), and fields that are

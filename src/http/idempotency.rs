@@ -11,6 +11,7 @@ use actix_web::body::to_bytes;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError as _};
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::error::ApiError;
@@ -18,11 +19,30 @@ use crate::actors::idempotency::{
     ClaimIdempotencyKey, ReleaseIdempotencyKey, SaveIdempotentResponse,
 };
 use crate::actors::runtime::{ActorClient, Traced};
+use crate::domain::idempotency::Claim;
 use crate::domain::idempotency::{
     check_key, decide, fingerprint, Decision, KeyLease, SavedResponse,
 };
 use crate::domain::validation::ValidationErrors;
-use crate::store::idempotency::Claim;
+
+/// The `Idempotency-Key` header of the unsafe operations that create
+/// something once.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // read by the document only
+pub struct IdempotencyKeyHeader {
+    /// A client-chosen key (printable ASCII). A retry with the same key and
+    /// body replays the first answer (with `Idempotent-Replayed: true`); the
+    /// same key with another body is a 422 `idempotency_error`; a retry
+    /// while the first is still running is a 409 `idempotency_conflict`.
+    #[param(
+        rename = "Idempotency-Key",
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[ -~]+$"
+    )]
+    idempotency_key: Option<String>,
+}
 
 /// The request header.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -162,7 +182,7 @@ where
                     code: "idempotency_error",
                     detail: "this Idempotency-Key was used with a different request".into(),
                 }),
-                Decision::InFlight => Err(in_flight()),
+                Decision::InFlight => Err(ApiError::idempotency_in_flight()),
             };
         }
     };
@@ -183,15 +203,6 @@ where
             save(actor, user_id, key, Some(lease.token), &saved).await;
             Ok(response)
         }
-    }
-}
-
-/// The 409 for a key whose first request is still running (or whose
-/// lease was taken over by a retry).
-pub fn in_flight() -> ApiError {
-    ApiError::Conflict {
-        code: "idempotency_conflict",
-        detail: "a request with this Idempotency-Key is still being processed; retry later".into(),
     }
 }
 

@@ -22,6 +22,11 @@ use crate::telemetry::trace;
 /// The request id header, accepted from clients and always echoed.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Marks a request whose path ended with `/` before it was normalised, so
+/// links built for it (pagination) keep the client's form.
+#[derive(Debug, Clone, Copy)]
+pub struct TrailingSlash;
+
 /// The id of the current request, available to handlers as an extension.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
@@ -268,6 +273,9 @@ pub async fn normalize_path(
     mut req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if req.path().len() > 1 && req.path().ends_with('/') {
+        req.extensions_mut().insert(TrailingSlash);
+    }
     let uri = &req.head().uri;
     if let Some(path) = normalized_path(uri.path()) {
         let rebuilt = match uri.query() {

@@ -17,7 +17,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{
     Content, OpenApi as Document, Ref, RefOr, Response, ResponseBuilder, Schema,
 };
-use utoipa::{IntoParams, Modify, OpenApi};
+use utoipa::{Modify, OpenApi};
 
 use super::error::PROBLEM_JSON;
 use super::{
@@ -31,46 +31,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// The page's route, at the root.
 pub fn page_routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/api/docs").route(web::get().to(docs_page)));
+    cfg.service(web::resource("/api/docs").route(web::get().to(docs_page)))
+        .service(web::resource("/api/docs/redoc.standalone.js").route(web::get().to(docs_script)));
 }
 
 /// The operations of this module.
 #[derive(OpenApi)]
-#[openapi(paths(document, docs_page))]
+#[openapi(paths(document, docs_page, docs_script))]
 struct OwnApi;
-
-/// `page` and `page_size` of every list, answered in the DRF envelope
-/// (`count`, `next`, `previous`, `results`).
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)] // read by the document only; handlers parse the raw query
-pub struct PageParams {
-    /// 1-based page number; a page past the last is a 404.
-    #[param(minimum = 1, maximum = 4_294_967_295_u32)]
-    page: Option<u32>,
-    /// Rows per page (default 20); any larger value is capped at 100.
-    #[param(minimum = 1)]
-    page_size: Option<u64>,
-}
-
-/// The `Idempotency-Key` header of the unsafe operations that create
-/// something once.
-#[derive(IntoParams)]
-#[into_params(parameter_in = Header)]
-#[allow(dead_code)] // read by the document only
-pub struct IdempotencyKeyHeader {
-    /// A client-chosen key (printable ASCII). A retry with the same key and
-    /// body replays the first answer (with `Idempotent-Replayed: true`); the
-    /// same key with another body is a 422 `idempotency_error`; a retry
-    /// while the first is still running is a 409 `idempotency_conflict`.
-    #[param(
-        rename = "Idempotency-Key",
-        min_length = 1,
-        max_length = 255,
-        pattern = "^[ -~]+$"
-    )]
-    idempotency_key: Option<String>,
-}
 
 /// The root of the document.
 #[derive(OpenApi)]
@@ -138,8 +106,19 @@ async fn document() -> HttpResponse {
         .body(DOCUMENT.as_str())
 }
 
-/// A page that loads Redoc from its CDN in the reader's browser and points
-/// it at the document: nothing is bundled at build time.
+/// Redoc's standalone bundle, vendored (assets/redoc/README.md gives its
+/// version, digest and licence): the page works offline and cannot change
+/// under us.
+const REDOC_JS: &[u8] = include_bytes!("../../assets/redoc/redoc.standalone.js");
+
+/// What the page may load: its own script and the document, nothing from
+/// elsewhere. Redoc's styles are injected at run time (`'unsafe-inline'`
+/// for styles only) and its search runs in a worker built from a blob.
+const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+    img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; \
+    base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// A page pointing the vendored Redoc at the document.
 const DOCS_PAGE: &str = r#"<!doctype html>
 <html lang="en">
 <head>
@@ -149,19 +128,32 @@ const DOCS_PAGE: &str = r#"<!doctype html>
 </head>
 <body>
   <redoc spec-url="/api/v1/openapi.json"></redoc>
-  <script src="https://cdn.redoc.ly/redoc/latest/bundles/redoc.standalone.js"></script>
+  <script src="/api/docs/redoc.standalone.js"></script>
 </body>
 </html>
 "#;
 
-/// A human-readable rendering of this document (Redoc, loaded by the
-/// browser from its CDN).
+/// A human-readable rendering of this document (Redoc, served from this
+/// binary), under a strict Content-Security-Policy.
 #[utoipa::path(get, path = "/api/docs", tag = "operations", operation_id = "api_docs",
     responses((status = 200, description = "An HTML page", content_type = "text/html", body = String)))]
 async fn docs_page() -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+        .insert_header((header::CONTENT_SECURITY_POLICY, DOCS_CSP))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
         .body(DOCS_PAGE)
+}
+
+/// The page's script: Redoc's vendored standalone bundle, cached for a day.
+#[utoipa::path(get, path = "/api/docs/redoc.standalone.js", tag = "operations",
+    operation_id = "api_docs_script",
+    responses((status = 200, description = "Redoc's standalone bundle", content_type = "text/javascript", body = String)))]
+async fn docs_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/javascript; charset=utf-8"))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
+        .body(REDOC_JS)
 }
 
 /// Patch bodies that must change at least one field.
@@ -331,7 +323,26 @@ fn give_problem_body(response: &mut Response) {
 
 #[cfg(test)]
 mod tests {
+    use sha2::{Digest as _, Sha256};
+
     use super::*;
+
+    #[test]
+    fn the_vendored_viewer_is_the_one_its_readme_names() {
+        let digest = hex::encode(Sha256::digest(REDOC_JS));
+        let readme = include_str!("../../assets/redoc/README.md");
+        assert!(
+            readme.contains(&digest),
+            "assets/redoc/redoc.standalone.js changed (sha256 {digest}): update its README"
+        );
+    }
+
+    #[test]
+    fn the_docs_page_loads_nothing_from_elsewhere() {
+        assert!(!DOCS_PAGE.contains("http"), "{DOCS_PAGE}");
+        assert!(DOCS_CSP.starts_with("default-src 'none'"));
+        assert!(!DOCS_CSP.contains("script-src 'self' 'unsafe"));
+    }
 
     #[test]
     fn patches_need_at_least_one_field() {

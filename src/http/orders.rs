@@ -70,7 +70,7 @@ struct CreateOrderRequest {
 /// the order waits for payment until it expires.
 #[utoipa::path(post, path = "/orders", tag = "orders", operation_id = "create_order",
     security(("bearer" = [])),
-    params(crate::http::openapi::IdempotencyKeyHeader),
+    params(crate::http::idempotency::IdempotencyKeyHeader),
     request_body = CreateOrderRequest,
     responses(
         (status = 201, description = "The order (replayed for a repeated key, with `Idempotent-Replayed: true`)", body = OrderView),
@@ -183,7 +183,7 @@ fn timestamp(
 #[utoipa::path(get, path = "/orders", tag = "orders", operation_id = "list_orders",
     security(("bearer" = [])),
     params(
-        crate::http::openapi::PageParams,
+        crate::http::pagination::PageParams,
         ("status" = Option<crate::domain::orders::status::OrderStatus>, Query, description = "Only this status"),
         ("user_id" = Option<Uuid>, Query, description = "Only this customer's (ignored for customers)"),
         ("created_after" = Option<DateTime<Utc>>, Query, description = "RFC 3339 time"),

@@ -3,12 +3,28 @@
 
 use actix_web::http::header;
 use actix_web::web::Data;
-use actix_web::HttpRequest;
+use actix_web::{HttpMessage as _, HttpRequest};
 
 use super::error::ApiError;
 use super::extract::QueryParams;
+use super::middleware::TrailingSlash;
 use super::state::AppState;
 use crate::domain::pagination::{Page, PageRequest};
+use utoipa::IntoParams;
+
+/// `page` and `page_size` of every list, answered in the DRF envelope
+/// (`count`, `next`, `previous`, `results`).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // read by the document only; handlers parse the raw query
+pub struct PageParams {
+    /// 1-based page number; a page past the last is a 404.
+    #[param(minimum = 1, maximum = 4_294_967_295_u32)]
+    page: Option<u32>,
+    /// Rows per page (default 20); any larger value is capped at 100.
+    #[param(minimum = 1)]
+    page_size: Option<u64>,
+}
 
 /// Reads `page` and `page_size`; invalid values are a 400.
 pub fn page_request(params: &QueryParams) -> Result<PageRequest, ApiError> {
@@ -27,6 +43,12 @@ pub fn page_links(
         return Err(ApiError::NotFound("page"));
     }
     let base = base_url(req);
+    // The path as the client wrote it: `/products/` links to `/products/`.
+    let slash = if req.extensions().get::<TrailingSlash>().is_some() {
+        "/"
+    } else {
+        ""
+    };
     let link = |page: u32| {
         let mut query = url::form_urlencoded::Serializer::new(String::new());
         for (k, v) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
@@ -39,7 +61,7 @@ pub fn page_links(
         }
         let query = query.finish();
         let sep = if query.is_empty() { "" } else { "?" };
-        format!("{base}{}{sep}{query}", req.path())
+        format!("{base}{}{slash}{sep}{query}", req.path())
     };
     Ok((
         request.has_next(count).then(|| link(request.page + 1)),

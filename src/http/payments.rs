@@ -21,7 +21,6 @@ use crate::domain::pagination::Page;
 use crate::domain::payments::card::{check_card, CardDetails};
 use crate::domain::payments::status::PaymentStatus;
 use crate::domain::validation::ValidationErrors;
-use crate::store::payments::EventRow;
 
 /// The header carrying a webhook's signature.
 pub const SIGNATURE_HEADER: &str = "emporium-signature";
@@ -88,7 +87,7 @@ fn payment_id(raw: &str) -> Result<Uuid, ApiError> {
 /// the background (poll the payment, or watch the order become paid).
 #[utoipa::path(post, path = "/payments", tag = "payments", operation_id = "create_payment",
     security(("bearer" = [])),
-    params(crate::http::openapi::IdempotencyKeyHeader),
+    params(crate::http::idempotency::IdempotencyKeyHeader),
     request_body = CreatePaymentRequest,
     responses(
         (status = 202, description = "The payment, `processing` (replayed for a repeated key)", body = PaymentView),
@@ -191,7 +190,7 @@ async fn events(
     id: web::Path<String>,
 ) -> Result<Json<PaymentEvents>, ApiError> {
     let id = payment_id(&id)?;
-    let events: Vec<EventRow> = state
+    let events: Vec<PaymentEventView> = state
         .actors
         .payments
         .call(GetPaymentEvents { id, viewer: user.0 })
@@ -207,7 +206,7 @@ async fn events(
 #[utoipa::path(get, path = "/payments", tag = "payments", operation_id = "list_payments",
     security(("bearer" = [])),
     params(
-        crate::http::openapi::PageParams,
+        crate::http::pagination::PageParams,
         ("status" = Option<crate::domain::payments::status::PaymentStatus>, Query, description = "Only this status"),
         ("order_id" = Option<Uuid>, Query, description = "Only this order's"),
         ("user_id" = Option<Uuid>, Query, description = "Only this customer's (ignored for customers)"),
@@ -266,7 +265,7 @@ async fn list_payments(
 /// the background.
 #[utoipa::path(post, path = "/payments/{id}/refund", tag = "payments", operation_id = "refund_payment",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "The payment's id (a UUID)"), crate::http::openapi::IdempotencyKeyHeader),
+    params(("id" = String, Path, description = "The payment's id (a UUID)"), crate::http::idempotency::IdempotencyKeyHeader),
     request_body(content = Option<EmptyObject>, description = "Nothing, or `{}`"),
     responses(
         (status = 202, description = "The payment, `refund_pending` (replayed for a repeated key)", body = PaymentView),
@@ -362,7 +361,7 @@ async fn webhook(
 #[derive(Serialize, ToSchema)]
 struct PaymentEvents {
     payment_id: Uuid,
-    events: Vec<EventRow>,
+    events: Vec<PaymentEventView>,
 }
 
 /// An empty JSON object.

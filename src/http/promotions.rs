@@ -136,7 +136,7 @@ fn promotion_id(raw: &str) -> Result<Uuid, ApiError> {
 /// Lists promotions, newest first (admins only).
 #[utoipa::path(get, path = "/promotions", tag = "promotions", operation_id = "list_promotions",
     security(("bearer" = [])),
-    params(crate::http::openapi::PageParams),
+    params(crate::http::pagination::PageParams),
     responses(
         (status = 200, description = "One page of promotions", body = Page<PromotionRow>),
         (status = 403, description = "`permission_denied`: admins only"),

@@ -13,8 +13,6 @@ use redis::Script;
 use serde::Serialize;
 
 use super::error::ApiError;
-use super::state::AppState;
-
 use crate::store::redis::{connection, RedisPool};
 
 /// Increments the window counter, starting the window on the first hit, and
@@ -55,6 +53,8 @@ pub struct RateLimiter {
     pool: RedisPool,
     prefix: String,
     timeout: Duration,
+    /// The window every limit is counted over.
+    window: Duration,
     script: Arc<Script>,
     redis_errors: Arc<AtomicU64>,
     limited: Arc<AtomicU64>,
@@ -62,12 +62,14 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    /// A limiter over `pool`; every key starts with `prefix`.
-    pub fn new(pool: RedisPool, prefix: &str, timeout: Duration) -> Self {
+    /// A limiter over `pool` counting in windows of `window`; every key
+    /// starts with `prefix`.
+    pub fn new(pool: RedisPool, prefix: &str, timeout: Duration, window: Duration) -> Self {
         Self {
             pool,
             prefix: prefix.to_owned(),
             timeout,
+            window,
             script: Arc::new(Script::new(HIT_SCRIPT)),
             redis_errors: Arc::default(),
             limited: Arc::default(),
@@ -166,11 +168,10 @@ pub fn client_ip(req: &HttpRequest, trust_forwarded_for: bool) -> String {
 
 /// Counts a hit on each `(scope, subject, limit)`; the first over its limit
 /// answers 429 with the time left in its window.
-pub async fn throttle(state: &AppState, checks: &[(&str, &str, u32)]) -> Result<(), ApiError> {
-    let window = Duration::from_secs(state.settings.rate_limit.window_secs);
+pub async fn throttle(limiter: &RateLimiter, checks: &[(&str, &str, u32)]) -> Result<(), ApiError> {
     for &(scope, subject, limit) in checks {
         if let Verdict::Limited { retry_after_secs } =
-            state.rate_limiter.hit(scope, subject, limit, window).await
+            limiter.hit(scope, subject, limit, limiter.window).await
         {
             tracing::warn!(scope, "rate limit reached");
             return Err(ApiError::RateLimited { retry_after_secs });

@@ -14,13 +14,13 @@ use uuid::Uuid;
 use super::error::ApiError;
 use super::extract::{AdminUser, MaybeAuthenticated, QueryParams};
 use super::state::AppState;
+use crate::actors::catalog::messages::ProductView;
 use crate::actors::catalog::messages::{GetProduct, GetProductsByIds, ProductKey};
 use crate::actors::orders::messages::GetPendingProducts;
 use crate::actors::recommender::messages::*;
 use crate::actors::recommender::RecommenderError;
 use crate::actors::runtime::CallError;
 use crate::domain::validation::ValidationErrors;
-use crate::store::catalog::ProductRow;
 
 /// Results when `limit` is not given, and the most one may ask for.
 const DEFAULT_LIMIT: usize = 10;
@@ -78,7 +78,7 @@ struct RecommendationsView {
 #[derive(Serialize, ToSchema)]
 struct RecommendedProduct {
     #[serde(flatten)]
-    product: ProductRow,
+    product: ProductView,
     score: f32,
     reason: String,
 }
@@ -113,7 +113,7 @@ async fn render(
 ) -> Result<HttpResponse, ApiError> {
     let ids: Vec<Uuid> = ranking.results.iter().map(|r| r.product_id).collect();
     let rows = state.actors.catalog.call(GetProductsByIds(ids)).await?;
-    let mut rows: HashMap<Uuid, ProductRow> = rows.into_iter().map(|r| (r.id, r)).collect();
+    let mut rows: HashMap<Uuid, ProductView> = rows.into_iter().map(|r| (r.id, r)).collect();
     let results = ranking
         .results
         .into_iter()

@@ -12,8 +12,8 @@ use crate::domain::catalog::listing::{CategoryRef, Ordering};
 use crate::domain::catalog::product::ProductFields;
 use crate::domain::catalog::stock::StockLine;
 
-/// A category as stored and as sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+/// A category as stored (sent as `actors::catalog::messages::CategoryView`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct CategoryRow {
     pub id: Uuid,
     pub name: String,
@@ -21,8 +21,8 @@ pub struct CategoryRow {
     pub parent_id: Option<Uuid>,
 }
 
-/// A product as stored and as sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+/// A product as stored (sent as `actors::catalog::messages::ProductView`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ProductRow {
     pub id: Uuid,
     pub name: String,

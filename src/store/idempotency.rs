@@ -12,16 +12,7 @@ use std::time::Duration;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::domain::idempotency::{KeyLease, KeyRecord, SavedResponse};
-
-/// The outcome of trying to claim a key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Claim {
-    /// This request owns the key and must save its response.
-    Claimed(KeyLease),
-    /// Another request claimed it first.
-    Existing(KeyRecord),
-}
+use crate::domain::idempotency::{Claim, KeyLease, KeyRecord, SavedResponse};
 
 #[derive(sqlx::FromRow)]
 struct Row {

@@ -5,11 +5,9 @@
 pub mod auth;
 pub mod carts;
 pub mod catalog;
-pub mod catalog_cache;
 pub mod database;
 pub mod idempotency;
 pub mod orders;
 pub mod payments;
 pub mod promotions;
-pub mod read_view;
 pub mod redis;

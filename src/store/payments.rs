@@ -50,12 +50,11 @@ pub struct NewPayment<'a> {
     pub card_last4: &'a str,
 }
 
-/// One entry of a payment's timeline, as sent.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+/// One entry of a payment's timeline, as stored (sent as
+/// `actors::payments::messages::PaymentEventView`).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct EventRow {
     pub kind: String,
-    /// What the event carried; its shape depends on `kind`.
-    #[schema(value_type = Object)]
     pub detail: Json<serde_json::Value>,
     pub at: DateTime<Utc>,
 }

@@ -290,8 +290,18 @@ async fn page_links_never_reflect_untrusted_host_headers() {
         .await
         .expect("json");
     assert_eq!(
-        page["next"],
-        "https://shop.example/api/v1/products?page_size=1&page=2"
+        page["next"], "https://shop.example/api/v1/products/?page_size=1&page=2",
+        "links keep the client's trailing slash"
+    );
+    let page: Value = app
+        .get("/api/v1/products?page_size=1&page=2", None)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        page["previous"], "https://shop.example/api/v1/products?page_size=1",
+        "and its absence"
     );
 }
 

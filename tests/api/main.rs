@@ -15,6 +15,7 @@ mod deploy;
 mod edge;
 mod hardening;
 mod helpers;
+mod layering;
 mod login;
 mod metrics;
 mod openapi;

@@ -301,3 +301,41 @@ async fn paid_orders_count_before_the_next_rebuild_and_never_twice() {
     }
     assert_eq!(get(&app, RECS, Some(&token)).await["strategy"], "personal");
 }
+
+/// A running instance picks up a seeded shop by itself: the orders it
+/// follows from the outbox are growth enough for a build at once, so
+/// popular and personal lists fill within seconds, with no restart, no
+/// admin rebuild and no wait for the hourly timer.
+#[tokio::test]
+async fn a_seeded_shop_is_recommended_within_seconds_without_a_restart() {
+    let app = TestApp::spawn_with(|s| s.recommendations.follow_interval_ms = 200).await;
+    let (_, admin) = app.admin().await;
+    assert_eq!(
+        get(&app, RECS, None).await["results"],
+        json!([]),
+        "an empty shop recommends nothing"
+    );
+    let size = SeedSize {
+        products: 200,
+        customers: 40,
+        orders_per_customer: 4,
+    };
+    seed_demo(&app.settings, size, 5).await.expect("seeded");
+    let token = demo_customer(&app, 1).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let popular = get(&app, RECS, None).await;
+        let personal = get(&app, RECS, Some(&token)).await;
+        let filled = |v: &Value| v["results"].as_array().is_some_and(|r| !r.is_empty());
+        if filled(&popular) && filled(&personal) && personal["strategy"] == "personal" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not picked up: {popular} / {personal}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let report = get(&app, REPORT, Some(&admin)).await;
+    assert!(report["builds"].as_u64() >= Some(2), "{report}");
+}

@@ -37,22 +37,13 @@ pub enum AuthError {
     /// The handler panicked.
     #[error(transparent)]
     Panicked(#[from] HandlerPanicked),
-    /// Anything else: a bug or an outage. Details are logged, not sent.
+    /// The auth database cannot answer now (down, pool exhausted, a lock
+    /// conflict that outlived its retries): retry later.
+    #[error("the auth database is unavailable: {0:#}")]
+    Unavailable(anyhow::Error),
+    /// Anything else: a bug. Details are logged, not sent.
     #[error(transparent)]
-    Unexpected(#[from] anyhow::Error),
+    Unexpected(anyhow::Error),
 }
 
-impl From<sqlx::Error> for AuthError {
-    fn from(e: sqlx::Error) -> Self {
-        AuthError::Unexpected(anyhow::Error::new(e).context("auth database"))
-    }
-}
-
-impl crate::store::database::AsSqlxError for AuthError {
-    fn as_sqlx(&self) -> Option<&sqlx::Error> {
-        match self {
-            AuthError::Unexpected(e) => crate::store::database::AsSqlxError::as_sqlx(e),
-            _ => None,
-        }
-    }
-}
+crate::actors::failure::classified_failures!(AuthError, "auth database");

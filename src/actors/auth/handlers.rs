@@ -13,9 +13,9 @@ use uuid::Uuid;
 
 use super::error::AuthError;
 use super::messages::*;
+use crate::actors::read_view::AuthView;
 use crate::domain::auth::{PasswordHasher, Principal, RefreshToken, Role, TokenKeys};
 use crate::store::auth::{self as store, UserFilter, UserRow};
-use crate::store::read_view::AuthView;
 
 /// The auth domain's state, shared by every in-flight handler.
 #[derive(Clone)]

@@ -51,22 +51,13 @@ pub enum CartsError {
     /// The handler panicked.
     #[error(transparent)]
     Panicked(#[from] HandlerPanicked),
-    /// Anything else: a bug or an outage. Details are logged, not sent.
+    /// The carts database cannot answer now (down, pool exhausted, a lock
+    /// conflict that outlived its retries): retry later.
+    #[error("the carts database is unavailable: {0:#}")]
+    Unavailable(anyhow::Error),
+    /// Anything else: a bug. Details are logged, not sent.
     #[error(transparent)]
-    Unexpected(#[from] anyhow::Error),
+    Unexpected(anyhow::Error),
 }
 
-impl From<sqlx::Error> for CartsError {
-    fn from(e: sqlx::Error) -> Self {
-        CartsError::Unexpected(anyhow::Error::new(e).context("carts database"))
-    }
-}
-
-impl crate::store::database::AsSqlxError for CartsError {
-    fn as_sqlx(&self) -> Option<&sqlx::Error> {
-        match self {
-            CartsError::Unexpected(e) => crate::store::database::AsSqlxError::as_sqlx(e),
-            _ => None,
-        }
-    }
-}
+crate::actors::failure::classified_failures!(CartsError, "carts database");

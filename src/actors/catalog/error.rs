@@ -41,21 +41,18 @@ pub enum CatalogError {
     #[error("the reservation is {0}")]
     ReservationNotHeld(String),
     /// The handler panicked.
-    /// The catalog database cannot be reached now; retry later.
-    #[error("the catalog database is unavailable: {0}")]
-    Unavailable(String),
     #[error(transparent)]
     Panicked(#[from] HandlerPanicked),
-    /// Anything else: a bug or an outage. Details are logged, not sent.
+    /// The catalog database cannot answer now (down, pool exhausted, a lock
+    /// conflict that outlived its retries): retry later.
+    #[error("the catalog database is unavailable: {0:#}")]
+    Unavailable(anyhow::Error),
+    /// Anything else: a bug. Details are logged, not sent.
     #[error(transparent)]
-    Unexpected(#[from] anyhow::Error),
+    Unexpected(anyhow::Error),
 }
 
-impl From<sqlx::Error> for CatalogError {
-    fn from(e: sqlx::Error) -> Self {
-        CatalogError::Unexpected(anyhow::Error::new(e).context("catalog database"))
-    }
-}
+crate::actors::failure::classified_failures!(CatalogError, "catalog database");
 
 impl CatalogError {
     /// A copy for every waiter of a shared (single-flight) load. Unexpected
@@ -73,22 +70,10 @@ impl CatalogError {
             CatalogError::InsufficientStock(s) => CatalogError::InsufficientStock(s.clone()),
             CatalogError::ReservationNotHeld(s) => CatalogError::ReservationNotHeld(s.clone()),
             CatalogError::Panicked(p) => CatalogError::Panicked(*p),
-            CatalogError::Unavailable(why) => CatalogError::Unavailable(why.clone()),
             // The copy keeps the class: an outage stays an outage for
             // every caller that shared the request.
-            CatalogError::Unexpected(e) if crate::store::database::is_transient(e) => {
-                CatalogError::Unavailable(format!("{e:#}"))
-            }
+            CatalogError::Unavailable(e) => CatalogError::Unavailable(anyhow::anyhow!("{e:#}")),
             CatalogError::Unexpected(e) => CatalogError::Unexpected(anyhow::anyhow!("{e:#}")),
-        }
-    }
-}
-
-impl crate::store::database::AsSqlxError for CatalogError {
-    fn as_sqlx(&self) -> Option<&sqlx::Error> {
-        match self {
-            CatalogError::Unexpected(e) => crate::store::database::AsSqlxError::as_sqlx(e),
-            _ => None,
         }
     }
 }

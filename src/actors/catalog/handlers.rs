@@ -16,17 +16,15 @@ use uuid::Uuid;
 
 use super::error::CatalogError;
 use super::messages::*;
+use crate::actors::catalog::cache::{CatalogCache, Lookup};
+use crate::actors::read_view::CatalogView;
 use crate::domain::catalog::category::{creates_cycle, validate_category};
 use crate::domain::catalog::stock::{
     normalize_lines, shortfalls, Shortfall, StockLevel, StockLine,
 };
 use crate::domain::validation::ValidationErrors;
-use crate::store::catalog::{
-    self as store, constraints, CategoryRow, ProductFilter, ProductRow, ProductSnapshot,
-};
-use crate::store::catalog_cache::{CatalogCache, Lookup};
+use crate::store::catalog::{self as store, constraints, ProductFilter, ProductSnapshot};
 use crate::store::database::retry_on_contention;
-use crate::store::read_view::CatalogView;
 
 /// PostgreSQL's codes for unique and foreign-key violations.
 const UNIQUE_VIOLATION: &str = "23505";
@@ -114,7 +112,7 @@ fn to_json<T: Serialize>(value: &T) -> Result<String, CatalogError> {
 #[derive(Serialize)]
 struct ListBody<'a> {
     count: i64,
-    results: &'a [ProductRow],
+    results: &'a [ProductView],
 }
 
 /// What one attempt at holding stock found.
@@ -253,29 +251,32 @@ impl CatalogService {
             .map_err(|e| e.duplicate())
     }
 
-    pub async fn create_category(&self, msg: CreateCategory) -> Result<CategoryRow, CatalogError> {
+    pub async fn create_category(&self, msg: CreateCategory) -> Result<CategoryView, CatalogError> {
         let row = store::insert_category(&self.pool, &msg.0)
             .await
             .map_err(|e| map_db_error(e, Op::Write))?;
         self.invalidate().await;
-        Ok(row)
+        Ok(row.into())
     }
 
     pub async fn list_categories(
         &self,
         msg: ListCategories,
-    ) -> Result<(Vec<CategoryRow>, i64), CatalogError> {
-        Ok(store::list_categories(&self.pool, msg.0.limit(), msg.0.offset()).await?)
+    ) -> Result<(Vec<CategoryView>, i64), CatalogError> {
+        let (rows, count) =
+            store::list_categories(&self.pool, msg.0.limit(), msg.0.offset()).await?;
+        Ok((rows.into_iter().map(CategoryView::from).collect(), count))
     }
 
-    pub async fn get_category(&self, msg: GetCategory) -> Result<CategoryRow, CatalogError> {
+    pub async fn get_category(&self, msg: GetCategory) -> Result<CategoryView, CatalogError> {
         let mut conn = self.pool.acquire().await?;
         store::get_category(&mut conn, msg.0)
             .await?
+            .map(CategoryView::from)
             .ok_or(CatalogError::CategoryNotFound)
     }
 
-    pub async fn update_category(&self, msg: UpdateCategory) -> Result<CategoryRow, CatalogError> {
+    pub async fn update_category(&self, msg: UpdateCategory) -> Result<CategoryView, CatalogError> {
         let mut tx = self.pool.begin().await?;
         store::lock_category_tree(&mut tx).await?;
         let current = store::get_category(&mut tx, msg.id)
@@ -309,7 +310,7 @@ impl CatalogService {
             .ok_or(CatalogError::CategoryNotFound)?;
         tx.commit().await?;
         self.invalidate().await;
-        Ok(row)
+        Ok(row.into())
     }
 
     pub async fn delete_category(&self, msg: DeleteCategory) -> Result<(), CatalogError> {
@@ -323,13 +324,13 @@ impl CatalogService {
         Ok(())
     }
 
-    pub async fn create_product(&self, msg: CreateProduct) -> Result<ProductRow, CatalogError> {
+    pub async fn create_product(&self, msg: CreateProduct) -> Result<ProductView, CatalogError> {
         let fields = msg.0.validate().map_err(CatalogError::Validation)?;
         let row = store::insert_product(&self.pool, &fields)
             .await
             .map_err(|e| map_db_error(e, Op::Write))?;
         self.invalidate().await;
-        Ok(row)
+        Ok(row.into())
     }
 
     pub async fn get_product(&self, msg: GetProduct) -> Result<(Json, CacheStatus), CatalogError> {
@@ -352,7 +353,7 @@ impl CatalogService {
             let row = row
                 .filter(|p| include_inactive || p.is_active)
                 .ok_or(CatalogError::ProductNotFound)?;
-            to_json(&row)
+            to_json(&ProductView::from(row))
         })
         .await
     }
@@ -401,15 +402,16 @@ impl CatalogService {
                 query.page.offset(),
             )
             .await?;
+            let results: Vec<ProductView> = rows.into_iter().map(ProductView::from).collect();
             to_json(&ListBody {
                 count,
-                results: &rows,
+                results: &results,
             })
         })
         .await
     }
 
-    pub async fn update_product(&self, msg: UpdateProduct) -> Result<ProductRow, CatalogError> {
+    pub async fn update_product(&self, msg: UpdateProduct) -> Result<ProductView, CatalogError> {
         let mut tx = self.pool.begin().await?;
         let current = store::lock_product(&mut tx, msg.id)
             .await?
@@ -425,7 +427,7 @@ impl CatalogService {
             .ok_or(CatalogError::ProductNotFound)?;
         tx.commit().await?;
         self.invalidate().await;
-        Ok(row)
+        Ok(row.into())
     }
 
     pub async fn delete_product(&self, msg: DeleteProduct) -> Result<(), CatalogError> {
@@ -610,8 +612,9 @@ impl CatalogService {
     pub async fn products_by_ids(
         &self,
         msg: GetProductsByIds,
-    ) -> Result<Vec<ProductRow>, CatalogError> {
-        Ok(store::products_by_ids(&self.pool, &msg.0).await?)
+    ) -> Result<Vec<ProductView>, CatalogError> {
+        let rows = store::products_by_ids(&self.pool, &msg.0).await?;
+        Ok(rows.into_iter().map(ProductView::from).collect())
     }
 
     pub async fn sweep(&self, _: SweepReservations) -> Result<u64, CatalogError> {

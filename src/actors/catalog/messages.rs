@@ -4,6 +4,8 @@
 use std::sync::Arc;
 
 use actix::Message;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 use uuid::Uuid;
 
 use super::error::CatalogError;
@@ -34,25 +36,85 @@ impl CacheStatus {
 /// A serialised JSON document, shared between the cache and every waiter.
 pub type Json = Arc<str>;
 
+/// A category as clients see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct CategoryView {
+    pub id: Uuid,
+    pub name: String,
+    pub slug: String,
+    pub parent_id: Option<Uuid>,
+}
+
+impl From<CategoryRow> for CategoryView {
+    fn from(r: CategoryRow) -> Self {
+        Self {
+            id: r.id,
+            name: r.name,
+            slug: r.slug,
+            parent_id: r.parent_id,
+        }
+    }
+}
+
+/// A product as clients see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ProductView {
+    pub id: Uuid,
+    pub name: String,
+    pub slug: String,
+    pub sku: String,
+    pub description: String,
+    pub category_id: Option<Uuid>,
+    /// In minor units of `currency`.
+    pub price: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+    pub stock: i32,
+    pub tags: Vec<String>,
+    pub is_active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<ProductRow> for ProductView {
+    fn from(r: ProductRow) -> Self {
+        Self {
+            id: r.id,
+            name: r.name,
+            slug: r.slug,
+            sku: r.sku,
+            description: r.description,
+            category_id: r.category_id,
+            price: r.price,
+            currency: r.currency,
+            stock: r.stock,
+            tags: r.tags,
+            is_active: r.is_active,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
 /// Create a category.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<CategoryRow, CatalogError>")]
+#[rtype(result = "Result<CategoryView, CatalogError>")]
 pub struct CreateCategory(pub CategoryFields);
 
 /// One page of categories, by slug.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<(Vec<CategoryRow>, i64), CatalogError>")]
+#[rtype(result = "Result<(Vec<CategoryView>, i64), CatalogError>")]
 pub struct ListCategories(pub PageRequest);
 
 /// One category.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<CategoryRow, CatalogError>")]
+#[rtype(result = "Result<CategoryView, CatalogError>")]
 pub struct GetCategory(pub Uuid);
 
 /// Change a category. Fields absent from the patch keep their value;
 /// `parent_id: Some(None)` makes it a root.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<CategoryRow, CatalogError>")]
+#[rtype(result = "Result<CategoryView, CatalogError>")]
 pub struct UpdateCategory {
     pub id: Uuid,
     pub name: Option<String>,
@@ -67,7 +129,7 @@ pub struct DeleteCategory(pub Uuid);
 
 /// Create a product.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<ProductRow, CatalogError>")]
+#[rtype(result = "Result<ProductView, CatalogError>")]
 pub struct CreateProduct(pub ProductDraft);
 
 /// How a product is named in a request.
@@ -103,7 +165,7 @@ pub enum ProductChange {
 
 /// Update a product.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<ProductRow, CatalogError>")]
+#[rtype(result = "Result<ProductView, CatalogError>")]
 pub struct UpdateProduct {
     pub id: Uuid,
     pub change: ProductChange,
@@ -195,5 +257,5 @@ pub struct GetCategoryParents;
 /// Current rows of the given products (missing ids are left out), for
 /// rendering recommendations as the catalog shows products.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<Vec<ProductRow>, CatalogError>")]
+#[rtype(result = "Result<Vec<ProductView>, CatalogError>")]
 pub struct GetProductsByIds(pub Vec<Uuid>);

@@ -1,6 +1,7 @@
 //! `CatalogActor`: categories, products, the product cache and stock
 //! reservations. Owns the catalog database and the catalog's Redis pool.
 
+pub mod cache;
 pub mod error;
 pub mod handlers;
 pub mod messages;
@@ -17,9 +18,9 @@ use messages::*;
 
 use super::metrics::ActorMetrics;
 use super::runtime::{every, on_started};
-use crate::store::catalog::{CategoryRow, ProductFeatureRow, ProductRow, ProductSnapshot};
-use crate::store::catalog_cache::CatalogCache;
-use crate::store::read_view::CatalogView;
+use crate::actors::catalog::cache::CatalogCache;
+use crate::actors::read_view::CatalogView;
+use crate::store::catalog::{ProductFeatureRow, ProductSnapshot};
 use uuid::Uuid;
 
 /// The catalog domain actor.
@@ -79,15 +80,15 @@ macro_rules! route {
     };
 }
 
-route!(CreateCategory => create_category, CategoryRow);
-route!(ListCategories => list_categories, (Vec<CategoryRow>, i64));
-route!(GetCategory => get_category, CategoryRow);
-route!(UpdateCategory => update_category, CategoryRow);
+route!(CreateCategory => create_category, CategoryView);
+route!(ListCategories => list_categories, (Vec<CategoryView>, i64));
+route!(GetCategory => get_category, CategoryView);
+route!(UpdateCategory => update_category, CategoryView);
 route!(DeleteCategory => delete_category, ());
-route!(CreateProduct => create_product, ProductRow);
+route!(CreateProduct => create_product, ProductView);
 route!(GetProduct => get_product, (Json, CacheStatus));
 route!(ListProducts => list_products, (Json, CacheStatus));
-route!(UpdateProduct => update_product, ProductRow);
+route!(UpdateProduct => update_product, ProductView);
 route!(DeleteProduct => delete_product, ());
 route!(ReserveStock => reserve_stock, ReservationOutcome);
 route!(ReserveForOrder => reserve_for_order, HeldForOrder);
@@ -97,4 +98,4 @@ route!(GetProductSnapshots => product_snapshots, Vec<ProductSnapshot>);
 route!(SweepReservations => sweep, u64);
 route!(GetProductFeatures => product_features, Vec<ProductFeatureRow>);
 route!(GetCategoryParents => category_parents, Vec<(Uuid, Option<Uuid>, String)>);
-route!(GetProductsByIds => products_by_ids, Vec<ProductRow>);
+route!(GetProductsByIds => products_by_ids, Vec<ProductView>);

@@ -30,31 +30,22 @@ pub enum OrdersError {
     /// request ran (it was presumed dead); nothing was written.
     #[error("the idempotency key was taken over by a retry")]
     IdempotencyLeaseLost,
-    /// The catalog could not be asked (overloaded, down or slow).
     /// The order would charge another total than the customer was shown.
     #[error("the order's total is {actual}, not the expected {expected}")]
     TotalChanged { expected: i64, actual: i64 },
+    /// The catalog could not be asked (overloaded, down or slow).
     #[error("the catalog service is unavailable: {0}")]
     CatalogUnavailable(String),
     /// The handler panicked.
     #[error(transparent)]
     Panicked(#[from] HandlerPanicked),
-    /// Anything else: a bug or an outage. Details are logged, not sent.
+    /// The orders database cannot answer now (down, pool exhausted, a lock
+    /// conflict that outlived its retries): retry later.
+    #[error("the orders database is unavailable: {0:#}")]
+    Unavailable(anyhow::Error),
+    /// Anything else: a bug. Details are logged, not sent.
     #[error(transparent)]
-    Unexpected(#[from] anyhow::Error),
+    Unexpected(anyhow::Error),
 }
 
-impl From<sqlx::Error> for OrdersError {
-    fn from(e: sqlx::Error) -> Self {
-        OrdersError::Unexpected(anyhow::Error::new(e).context("orders database"))
-    }
-}
-
-impl crate::store::database::AsSqlxError for OrdersError {
-    fn as_sqlx(&self) -> Option<&sqlx::Error> {
-        match self {
-            OrdersError::Unexpected(e) => crate::store::database::AsSqlxError::as_sqlx(e),
-            _ => None,
-        }
-    }
-}
+crate::actors::failure::classified_failures!(OrdersError, "orders database");

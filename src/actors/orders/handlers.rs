@@ -18,10 +18,10 @@ use crate::actors::idempotency::{
 use crate::actors::runtime::{ActorClient, CallError, RuntimeError};
 use crate::domain::auth::Principal;
 use crate::domain::catalog::stock::normalize_lines;
+use crate::domain::idempotency::Claim;
 use crate::domain::orders::pricing::{price_order, OrderLine, PriceSnapshot};
 use crate::domain::orders::status::{transition, Action, Actor, OrderStatus, TransitionError};
-use crate::store::database::AsSqlxError as _;
-use crate::store::idempotency::{self, Claim};
+use crate::store::idempotency;
 use crate::store::orders::{
     self as store, HistoryRow, ItemRow, NewOrder, OrderFilter, OrderRow, PurchaseRow,
 };
@@ -50,8 +50,7 @@ fn catalog_error(e: CallError<CatalogError>) -> OrdersError {
         CallError::Domain(CatalogError::Validation(errors)) => OrdersError::Validation(errors),
         // The catalog's outage stays an outage here: a 503 to retry, never
         // a 500 (which an Idempotency-Key would save and replay).
-        CallError::Domain(CatalogError::Unavailable(why)) => OrdersError::CatalogUnavailable(why),
-        CallError::Domain(other) if other.is_transient() => {
+        CallError::Domain(other) if other.is_unavailable() => {
             OrdersError::CatalogUnavailable(other.to_string())
         }
         CallError::Domain(other) => OrdersError::Unexpected(anyhow::anyhow!("catalog: {other}")),

@@ -18,7 +18,7 @@ use messages::*;
 use super::idempotency::{ClaimIdempotencyKey, ReleaseIdempotencyKey, SaveIdempotentResponse};
 use super::metrics::ActorMetrics;
 use super::runtime::{every, on_started, RuntimeError};
-use crate::store::idempotency::Claim;
+use crate::domain::idempotency::Claim;
 use crate::store::orders::{EventRow, PurchaseRow};
 
 /// The orders domain actor.

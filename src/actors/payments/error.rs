@@ -45,22 +45,13 @@ pub enum PaymentsError {
     /// The handler panicked.
     #[error(transparent)]
     Panicked(#[from] HandlerPanicked),
-    /// Anything else: a bug or an outage. Details are logged, not sent.
+    /// The payments database cannot answer now (down, pool exhausted, a lock
+    /// conflict that outlived its retries): retry later.
+    #[error("the payments database is unavailable: {0:#}")]
+    Unavailable(anyhow::Error),
+    /// Anything else: a bug. Details are logged, not sent.
     #[error(transparent)]
-    Unexpected(#[from] anyhow::Error),
+    Unexpected(anyhow::Error),
 }
 
-impl From<sqlx::Error> for PaymentsError {
-    fn from(e: sqlx::Error) -> Self {
-        PaymentsError::Unexpected(anyhow::Error::new(e).context("payments database"))
-    }
-}
-
-impl crate::store::database::AsSqlxError for PaymentsError {
-    fn as_sqlx(&self) -> Option<&sqlx::Error> {
-        match self {
-            PaymentsError::Unexpected(e) => crate::store::database::AsSqlxError::as_sqlx(e),
-            _ => None,
-        }
-    }
-}
+crate::actors::failure::classified_failures!(PaymentsError, "payments database");

@@ -22,12 +22,12 @@ use crate::actors::orders::messages::{ApplyPaymentOutcome, GetOrder, PaymentOutc
 use crate::actors::orders::{OrdersActor, OrdersError};
 use crate::actors::runtime::{ActorClient, CallError, RuntimeError};
 use crate::domain::auth::Principal;
+use crate::domain::idempotency::Claim;
 use crate::domain::orders::status::TransitionError;
 use crate::domain::payments::card::check_card;
 use crate::domain::payments::status::{InvalidPaymentTransition, PaymentEvent, PaymentStatus};
 use crate::domain::payments::webhook;
-use crate::store::database::AsSqlxError as _;
-use crate::store::idempotency::{self, Claim};
+use crate::store::idempotency;
 use crate::store::payments::{self as store, NewPayment, PaymentFilter, PaymentRow, StatusChange};
 
 /// Outbox entries relayed per batch.
@@ -179,7 +179,7 @@ impl PaymentsService {
                 CallError::Domain(OrdersError::CatalogUnavailable(why)) => {
                     PaymentsError::OrdersUnavailable(why)
                 }
-                CallError::Domain(other) if other.is_transient() => {
+                CallError::Domain(other) if other.is_unavailable() => {
                     PaymentsError::OrdersUnavailable(other.to_string())
                 }
                 CallError::Domain(other) => {
@@ -282,9 +282,10 @@ impl PaymentsService {
     pub async fn payment_events(
         &self,
         msg: GetPaymentEvents,
-    ) -> Result<Vec<store::EventRow>, PaymentsError> {
+    ) -> Result<Vec<PaymentEventView>, PaymentsError> {
         let payment = self.visible(msg.id, msg.viewer).await?;
-        Ok(store::events(&self.pool, payment.id).await?)
+        let rows = store::events(&self.pool, payment.id).await?;
+        Ok(rows.into_iter().map(PaymentEventView::from).collect())
     }
 
     /// A refund is granted by the order before the provider is asked: the

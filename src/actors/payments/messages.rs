@@ -12,6 +12,26 @@ use crate::domain::pagination::PageRequest;
 use crate::domain::payments::card::CardDetails;
 use crate::store::payments::{EventRow, QueueFigures, RefusedOutcome};
 
+/// One entry of a payment's timeline, as clients see it.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct PaymentEventView {
+    pub kind: String,
+    /// What the event carried; its shape depends on `kind`.
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+    pub at: DateTime<Utc>,
+}
+
+impl From<EventRow> for PaymentEventView {
+    fn from(r: EventRow) -> Self {
+        Self {
+            kind: r.kind,
+            detail: r.detail.0,
+            at: r.at,
+        }
+    }
+}
+
 /// The card as clients see it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CardView {
@@ -72,7 +92,7 @@ pub struct ListPayments {
 
 /// A payment's timeline, if the viewer may see the payment.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<Vec<EventRow>, PaymentsError>")]
+#[rtype(result = "Result<Vec<PaymentEventView>, PaymentsError>")]
 pub struct GetPaymentEvents {
     pub id: Uuid,
     pub viewer: Principal,

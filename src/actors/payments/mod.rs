@@ -26,8 +26,7 @@ use messages::*;
 use super::idempotency::{ClaimIdempotencyKey, ReleaseIdempotencyKey, SaveIdempotentResponse};
 use super::metrics::ActorMetrics;
 use super::runtime::{every, on_started, RuntimeError};
-use crate::store::idempotency::Claim;
-use crate::store::payments::EventRow;
+use crate::domain::idempotency::Claim;
 
 /// How long the job listener waits before reconnecting after an error.
 const LISTEN_RETRY: Duration = Duration::from_secs(1);
@@ -131,7 +130,7 @@ macro_rules! route {
 route!(CreatePayment => create_payment, PaymentView);
 route!(GetPayment => get_payment, PaymentView);
 route!(ListPayments => list_payments, (Vec<PaymentView>, i64));
-route!(GetPaymentEvents => payment_events, Vec<EventRow>);
+route!(GetPaymentEvents => payment_events, Vec<PaymentEventView>);
 route!(RefundPayment => refund_payment, PaymentView);
 route!(ReceiveWebhook => receive_webhook, WebhookOutcome);
 route!(SimulateProviderEvent => simulate_event, String);

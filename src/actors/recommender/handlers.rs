@@ -3,7 +3,7 @@
 //! rankings from the live model without locks.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -18,10 +18,11 @@ use crate::actors::catalog::CatalogActor;
 use crate::actors::orders::messages::{GetOrderEvents, GetPurchaseHistory};
 use crate::actors::orders::OrdersActor;
 use crate::actors::runtime::ActorClient;
+use crate::config::RecommendationSettings;
 use crate::domain::recommend::assemble::assemble;
 use crate::domain::recommend::blend::evaluate;
 use crate::domain::recommend::data::Dataset;
-use crate::domain::recommend::gate::promote;
+use crate::domain::recommend::gate::{grown_enough, promote};
 use crate::domain::recommend::model::{with_recent, Method, Model, METHODS};
 use crate::store::catalog::ProductFeatureRow;
 use crate::store::orders::PurchaseRow;
@@ -80,6 +81,10 @@ pub struct RecommenderService {
     k: usize,
     /// Held-out users the gate evaluates at most.
     max_users: usize,
+    /// Paid orders followed since the last build began.
+    followed_since_build: Arc<AtomicUsize>,
+    /// When growth starts a build early: `(fraction, minimum)`.
+    growth: (f64, usize),
 }
 
 fn parse_ids(ids: &[String]) -> Vec<Uuid> {
@@ -93,9 +98,7 @@ impl RecommenderService {
     pub fn new(
         catalog: ActorClient<CatalogActor>,
         orders: ActorClient<OrdersActor>,
-        tolerance: f64,
-        k: usize,
-        max_users: usize,
+        settings: &RecommendationSettings,
     ) -> Self {
         Self {
             catalog,
@@ -105,9 +108,11 @@ impl RecommenderService {
             building: Arc::default(),
             builds: Arc::default(),
             overlay: Arc::default(),
-            tolerance,
-            k,
-            max_users,
+            tolerance: settings.promotion_tolerance,
+            k: settings.eval_k,
+            max_users: settings.eval_max_users,
+            followed_since_build: Arc::default(),
+            growth: (settings.rebuild_growth, settings.rebuild_min_new_orders),
         }
     }
 
@@ -172,6 +177,9 @@ impl RecommenderService {
 
     async fn build_now(&self) -> Result<(), RecommenderError> {
         let started = Instant::now();
+        // What this build loads is no longer growth to build for, promoted
+        // or not (a refused build is not retried until the shop grows again).
+        self.followed_since_build.store(0, Ordering::SeqCst);
         let (data, order_ids) = self.load().await?;
         let (k, max_users) = (self.k, self.max_users);
         // CPU-heavy: off the actor's thread.
@@ -307,8 +315,32 @@ impl RecommenderService {
                 .or_default()
                 .push((event.id, event.order_id, items));
             overlay.applied += 1;
+            self.followed_since_build.fetch_add(1, Ordering::SeqCst);
         }
+        drop(overlay);
+        self.build_if_grown(live.as_ref().map_or(0, |l| l.orders));
         Ok(())
+    }
+
+    /// Starts a build in the background when the orders followed since the
+    /// last one are enough growth (`recommendations.rebuild_growth`).
+    fn build_if_grown(&self, model_orders: usize) {
+        let (fraction, min_new) = self.growth;
+        let new_orders = self.followed_since_build.load(Ordering::SeqCst);
+        if self.report_building() || !grown_enough(model_orders, new_orders, fraction, min_new) {
+            return;
+        }
+        tracing::info!(
+            model_orders,
+            new_orders,
+            "the shop grew since the last build; rebuilding now"
+        );
+        let service = self.clone();
+        actix_rt::spawn(async move {
+            if let Err(e) = service.build().await {
+                tracing::warn!(error = %e, "recommendation build after growth failed");
+            }
+        });
     }
 
     /// A user's weighted history: the model's, aged by the orders followed

@@ -25,9 +25,32 @@ pub fn promote(
     Ok(())
 }
 
+/// Whether the shop has grown enough since the last build for a build now,
+/// rather than at the next timer: `new_orders` paid orders followed since
+/// that build began, against the `model_orders` the live model holds. At
+/// least `min_new` orders, and more than `fraction` of the model (so an
+/// empty model is rebuilt once `min_new` orders arrive, and a big one is
+/// not rebuilt for every few orders).
+pub fn grown_enough(model_orders: usize, new_orders: usize, fraction: f64, min_new: usize) -> bool {
+    new_orders >= min_new.max(1) && new_orders as f64 > fraction * model_orders as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shop_that_grew_by_the_fraction_is_rebuilt_and_a_few_orders_are_not() {
+        // A seeded shop over an empty model: rebuilt.
+        assert!(grown_enough(0, 160, 0.2, 10));
+        // One new order over an empty model: not yet.
+        assert!(!grown_enough(0, 1, 0.2, 10));
+        // 10 % growth of a big model: not yet; 25 %: rebuilt.
+        assert!(!grown_enough(1000, 100, 0.2, 10));
+        assert!(grown_enough(1000, 250, 0.2, 10));
+        // A minimum of 0 still needs one order.
+        assert!(!grown_enough(0, 0, 0.0, 0));
+    }
 
     #[test]
     fn a_build_worse_than_popularity_or_the_live_model_is_refused() {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use redis::Script;
 use serde::Serialize;
 
-use super::redis::{connection, RedisPool};
+use crate::store::redis::{connection, RedisPool};
 
 /// How long Redis is left alone after a failure.
 const BACKOFF: Duration = Duration::from_secs(1);

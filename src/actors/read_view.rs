@@ -21,9 +21,9 @@ use futures_util::StreamExt as _;
 use serde::Serialize;
 use tokio::sync::Notify;
 
-use super::redis::{connection, RedisPool};
 use crate::domain::auth::Role;
 use crate::domain::coherence::{Coherence, Signal, Wait, LEASE, PING_EVERY};
+use crate::store::redis::{connection, RedisPool};
 
 /// Most bytes the view holds. A page that would overflow it empties the
 /// view first: every write empties it anyway, so recency bookkeeping on
