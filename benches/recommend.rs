@@ -7,10 +7,10 @@ use std::collections::HashSet;
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use emporium::domain::recommend::blend::evaluate;
-use emporium::domain::recommend::data::{Dataset, Order};
-use emporium::domain::recommend::features::product_features;
-use emporium::domain::recommend::model::{with_recent, Method, Model, Weights};
+use emporium::domain::recommendations::blend::evaluate;
+use emporium::domain::recommendations::data::{Dataset, Order};
+use emporium::domain::recommendations::features::product_features;
+use emporium::domain::recommendations::model::{with_recent, Method, Model, Weights};
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 

@@ -36,7 +36,6 @@ pub mod commands;
 pub mod config;
 pub mod domain;
 pub mod http;
-pub mod recommend_eval;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

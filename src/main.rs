@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use emporium::commands::recommend_eval;
 use emporium::commands::{create_admin, seed_demo, SeedSize};
 use emporium::config::Settings;
-use emporium::recommend_eval;
 use emporium::startup::{migrate, Application};
 use emporium::telemetry;
 

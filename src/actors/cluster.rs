@@ -16,11 +16,11 @@ use super::payments::handlers::{AttemptLimits, PaymentsConfig};
 use super::payments::provider::{SimulatedProvider, WebhookTarget};
 use super::payments::worker::{PaymentWorker, PoolShared, PoolStats};
 use super::payments::{PaymentsActor, PaymentsService};
-use super::recommender::{RecommenderActor, RecommenderService};
+use super::recommendations::{RecommenderActor, RecommenderService};
 use super::runtime::{ActorClient, CallError, Ping, Probe, ProbeReply, RuntimeError, Shutdown};
 use crate::actors::catalog::cache::{CacheStatsSnapshot, CatalogCache};
 use crate::actors::read_view::{AuthView, CatalogView};
-use crate::config::{Domain, Settings};
+use crate::config::{DatabaseSettings, Domain, Settings};
 use crate::domain::auth::{PasswordHasher, TokenKeys};
 use crate::domain::payments::retry::RetryPolicy;
 use crate::store::database::lazy_pool;
@@ -72,95 +72,132 @@ where
     addr
 }
 
-impl Cluster {
-    /// Starts every domain actor. Databases must already be migrated.
-    pub fn start(
-        settings: &Settings,
-        keys: Arc<TokenKeys>,
-        telemetry: &Metrics,
-    ) -> anyhow::Result<Self> {
-        let capacity = settings.actors.mailbox_capacity;
-        let timeout = Duration::from_millis(settings.actors.call_timeout_ms);
-        let db = &settings.database;
-        let mut arbiters = Vec::new();
+/// What every domain's start needs, and what the starts leave behind: the
+/// arbiters to stop and each domain's pool to report.
+struct Starter<'a> {
+    settings: &'a Settings,
+    telemetry: &'a Metrics,
+    capacity: usize,
+    timeout: Duration,
+    arbiters: Vec<Arbiter>,
+    db_pools: Vec<(&'static str, sqlx::PgPool)>,
+}
 
-        let hasher = Arc::new(PasswordHasher::new()?);
-        let auth_view = AuthView::new(
+impl<'a> Starter<'a> {
+    fn new(settings: &'a Settings, telemetry: &'a Metrics) -> Self {
+        Self {
+            settings,
+            telemetry,
+            capacity: settings.actors.mailbox_capacity,
+            timeout: Duration::from_millis(settings.actors.call_timeout_ms),
+            arbiters: Vec::new(),
+            db_pools: Vec::new(),
+        }
+    }
+
+    /// `domain`'s pool (opened lazily, on its actor's arbiter), recorded
+    /// for the pool figures.
+    fn pool(&mut self, db: &DatabaseSettings, domain: Domain) -> anyhow::Result<sqlx::PgPool> {
+        let pool = lazy_pool(db, domain)?;
+        self.db_pools.push((domain.name(), pool.clone()));
+        Ok(pool)
+    }
+
+    /// Starts `build`'s actor supervised on an arbiter of its own, with its
+    /// metrics exported under `name`.
+    fn supervised<A, F>(&mut self, name: &'static str, build: F) -> ActorClient<A>
+    where
+        A: Actor<Context = actix::Context<A>> + Supervised,
+        F: FnOnce(Arc<ActorMetrics>) -> A + Send + 'static,
+    {
+        let metrics = ActorMetrics::exported(name, self.capacity, self.telemetry);
+        let m = Arc::clone(&metrics);
+        let addr = start_supervised(&mut self.arbiters, move || build(m));
+        ActorClient::new(addr, metrics, self.timeout)
+    }
+
+    fn auth(&mut self, keys: Arc<TokenKeys>) -> anyhow::Result<(ActorClient<AuthActor>, AuthView)> {
+        let settings = self.settings;
+        let view = AuthView::new(
             crate::store::redis::pool(&settings.redis)?,
             &settings.redis.url,
-            &db.prefix,
+            &settings.database.prefix,
             "auth",
         );
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let mut db_pools = Vec::new();
-        let pool = lazy_pool(db, Domain::Auth)?;
-        db_pools.push((Domain::Auth.name(), pool.clone()));
-        let auth_service = AuthService::new(
-            pool,
+        let service = AuthService::new(
+            self.pool(&settings.database, Domain::Auth)?,
             keys,
-            hasher,
+            Arc::new(PasswordHasher::new()?),
             cores,
             settings.auth.refresh_ttl_secs,
-            auth_view.clone(),
+            view.clone(),
         );
-        let auth_metrics = ActorMetrics::exported(Domain::Auth.name(), capacity, telemetry);
-        let m = Arc::clone(&auth_metrics);
-        let auth = start_supervised(&mut arbiters, move || AuthActor::new(auth_service, m));
+        let auth = self.supervised(Domain::Auth.name(), move |m| AuthActor::new(service, m));
+        Ok((auth, view))
+    }
 
-        let catalog_metrics = ActorMetrics::exported(Domain::Catalog.name(), capacity, telemetry);
-        let (pool, m) = (
-            lazy_pool(db, Domain::Catalog)?,
-            Arc::clone(&catalog_metrics),
-        );
-        db_pools.push((Domain::Catalog.name(), pool.clone()));
+    fn catalog(
+        &mut self,
+    ) -> anyhow::Result<(ActorClient<CatalogActor>, CatalogCache, CatalogView)> {
+        let settings = self.settings;
+        let pool = self.pool(&settings.database, Domain::Catalog)?;
         // The catalog owns a Redis pool of its own for caching.
-        let catalog_cache = CatalogCache::new(
+        let cache = CatalogCache::new(
             crate::store::redis::pool(&settings.redis)?,
-            &db.prefix,
+            &settings.database.prefix,
             Duration::from_millis(settings.redis.timeout_ms),
             settings.catalog.cache_ttl_secs,
         );
-        let cache = catalog_cache.clone();
-        let catalog_view = CatalogView::new(
+        let view = CatalogView::new(
             crate::store::redis::pool(&settings.redis)?,
             &settings.redis.url,
-            &db.prefix,
+            &settings.database.prefix,
             "catalog",
         );
-        let view = catalog_view.clone();
+        let (c, v) = (cache.clone(), view.clone());
         let ttl = settings.catalog.reservation_ttl_secs;
         let sweep = Duration::from_secs(settings.catalog.sweep_interval_secs);
-        let catalog = start_supervised(&mut arbiters, move || {
-            CatalogActor::new(pool, cache, view, ttl, sweep, m)
+        let catalog = self.supervised(Domain::Catalog.name(), move |m| {
+            CatalogActor::new(pool, c, v, ttl, sweep, m)
         });
+        Ok((catalog, cache, view))
+    }
 
-        let orders_metrics = ActorMetrics::exported(Domain::Orders.name(), capacity, telemetry);
-        let pool = lazy_pool(db, Domain::Orders)?;
-        db_pools.push((Domain::Orders.name(), pool.clone()));
-        let orders_service = OrdersService::new(
-            pool,
-            ActorClient::new(catalog.clone(), Arc::clone(&catalog_metrics), timeout),
-            settings.orders.pending_ttl_secs,
-            Duration::from_secs(settings.orders.idempotency_lock_secs),
-            Duration::from_secs(settings.orders.idempotency_retention_hours * 3600),
+    fn orders(
+        &mut self,
+        catalog: ActorClient<CatalogActor>,
+    ) -> anyhow::Result<ActorClient<OrdersActor>> {
+        let settings = self.settings;
+        let orders = &settings.orders;
+        let service = OrdersService::new(
+            self.pool(&settings.database, Domain::Orders)?,
+            catalog,
+            orders.pending_ttl_secs,
+            Duration::from_secs(orders.idempotency_lock_secs),
+            Duration::from_secs(orders.idempotency_retention_hours * 3600),
         );
-        let m = Arc::clone(&orders_metrics);
-        let sweep = Duration::from_secs(settings.orders.sweep_interval_secs);
-        let orders = start_supervised(&mut arbiters, move || {
-            OrdersActor::new(orders_service, sweep, m)
-        });
+        let sweep = Duration::from_secs(orders.sweep_interval_secs);
+        Ok(self.supervised(Domain::Orders.name(), move |m| {
+            OrdersActor::new(service, sweep, m)
+        }))
+    }
 
-        let payments_metrics = ActorMetrics::exported(Domain::Payments.name(), capacity, telemetry);
+    /// The payments actor, and its pool of workers, each supervised, on an
+    /// arbiter of their own so provider latency never holds up the API's
+    /// payments messages. The workers' addresses are kept: a supervisor
+    /// restarts an actor only while someone holds its address.
+    fn payments(&mut self, orders: ActorClient<OrdersActor>) -> anyhow::Result<Payments> {
+        let settings = self.settings;
         let pay = &settings.payments;
         // The workers share the payments pool; give it room for them.
-        let mut pay_db = db.clone();
-        pay_db.max_connections = db.max_connections.max(
+        let mut db = settings.database.clone();
+        db.max_connections = db.max_connections.max(
             u32::try_from(pay.workers / 2 + 2)
                 .unwrap_or(u32::MAX)
                 .min(MAX_PAYMENT_CONNECTIONS),
         );
-        let pool = lazy_pool(&pay_db, Domain::Payments)?;
-        db_pools.push((Domain::Payments.name(), pool.clone()));
+        let pool = self.pool(&db, Domain::Payments)?;
         let simulator = SimulatedProvider::new(
             pool.clone(),
             pay.simulator.clone(),
@@ -186,9 +223,10 @@ impl Cluster {
         });
         let mut webhook_secrets = vec![pay.webhook_secret.clone()];
         webhook_secrets.extend(pay.webhook_previous_secret.clone());
-        let payments_service = PaymentsService::new(
+        let idempotency = &settings.orders;
+        let service = PaymentsService::new(
             pool,
-            ActorClient::new(orders.clone(), Arc::clone(&orders_metrics), timeout),
+            orders,
             Arc::clone(&simulator),
             Arc::clone(&shared),
             PaymentsConfig {
@@ -199,24 +237,19 @@ impl Cluster {
                     per_customer: pay.failed_attempts_per_customer,
                     window_secs: pay.failed_attempts_window_secs,
                 },
-                idempotency_lock: Duration::from_secs(settings.orders.idempotency_lock_secs),
+                idempotency_lock: Duration::from_secs(idempotency.idempotency_lock_secs),
                 idempotency_retention: Duration::from_secs(
-                    settings.orders.idempotency_retention_hours * 3600,
+                    idempotency.idempotency_retention_hours * 3600,
                 ),
             },
         );
-        let m = Arc::clone(&payments_metrics);
         let relay = Duration::from_millis(pay.relay_interval_ms);
         let purge = Duration::from_secs(settings.orders.sweep_interval_secs);
-        let payments = start_supervised(&mut arbiters, move || {
-            PaymentsActor::new(payments_service, relay, purge, m)
+        let actor = self.supervised(Domain::Payments.name(), move |m| {
+            PaymentsActor::new(service, relay, purge, m)
         });
-        // The pool's workers, each supervised, on an arbiter of their own so
-        // provider latency never holds up the API's payments messages.
-        // Their addresses are kept: a supervisor restarts an actor only while
-        // someone holds its address.
         let workers_arbiter = Arbiter::new();
-        let payment_workers = (0..pay.workers)
+        let workers = (0..pay.workers)
             .map(|_| {
                 let shared = Arc::clone(&shared);
                 Supervisor::start_in_arbiter(&workers_arbiter.handle(), move |_| {
@@ -224,55 +257,91 @@ impl Cluster {
                 })
             })
             .collect();
-        arbiters.push(workers_arbiter);
+        self.arbiters.push(workers_arbiter);
+        Ok(Payments {
+            actor,
+            simulator,
+            workers,
+        })
+    }
 
-        let recommender_metrics = ActorMetrics::exported("recommender", capacity, telemetry);
-        let recommender_service = RecommenderService::new(
-            ActorClient::new(catalog.clone(), Arc::clone(&catalog_metrics), timeout),
-            ActorClient::new(orders.clone(), Arc::clone(&orders_metrics), timeout),
-            &settings.recommendations,
-        );
-        let m = Arc::clone(&recommender_metrics);
-        let rebuild = Duration::from_secs(settings.recommendations.rebuild_interval_secs);
-        let follow = Duration::from_millis(settings.recommendations.follow_interval_ms);
-        let recommender = start_supervised(&mut arbiters, move || {
-            RecommenderActor::new(recommender_service, rebuild, follow, m)
-        });
+    fn recommender(
+        &mut self,
+        catalog: ActorClient<CatalogActor>,
+        orders: ActorClient<OrdersActor>,
+    ) -> ActorClient<RecommenderActor> {
+        let settings = self.settings;
+        let rec = &settings.recommendations;
+        let service = RecommenderService::new(catalog, orders, rec);
+        let rebuild = Duration::from_secs(rec.rebuild_interval_secs);
+        let follow = Duration::from_millis(rec.follow_interval_ms);
+        self.supervised("recommender", move |m| {
+            RecommenderActor::new(service, rebuild, follow, m)
+        })
+    }
 
-        let carts_metrics = ActorMetrics::exported(Domain::Carts.name(), capacity, telemetry);
-        let pool = lazy_pool(db, Domain::Carts)?;
-        db_pools.push((Domain::Carts.name(), pool.clone()));
+    fn carts(
+        &mut self,
+        catalog: ActorClient<CatalogActor>,
+        orders: ActorClient<OrdersActor>,
+    ) -> anyhow::Result<ActorClient<CartsActor>> {
+        let settings = self.settings;
         let checkout_lock = Duration::from_secs(settings.orders.idempotency_lock_secs);
-        let carts_service = CartsService::new(
-            pool,
-            ActorClient::new(catalog.clone(), Arc::clone(&catalog_metrics), timeout),
-            ActorClient::new(orders.clone(), Arc::clone(&orders_metrics), timeout),
+        let service = CartsService::new(
+            self.pool(&settings.database, Domain::Carts)?,
+            catalog,
+            orders,
             settings.carts.clone(),
             checkout_lock,
         );
-        let m = Arc::clone(&carts_metrics);
         let sweep = Duration::from_secs(settings.carts.sweep_interval_secs);
-        let carts = start_supervised(&mut arbiters, move || {
-            CartsActor::new(carts_service, sweep, checkout_lock, m)
-        });
+        Ok(self.supervised(Domain::Carts.name(), move |m| {
+            CartsActor::new(service, sweep, checkout_lock, m)
+        }))
+    }
+}
 
+/// What starting payments leaves: the actor, the simulated provider (told
+/// the webhook target later), and the workers' addresses.
+struct Payments {
+    actor: ActorClient<PaymentsActor>,
+    simulator: Arc<SimulatedProvider>,
+    workers: Vec<actix::Addr<PaymentWorker>>,
+}
+
+impl Cluster {
+    /// Starts every domain actor, callees before their callers (orders asks
+    /// catalog; payments asks orders; carts and the recommender ask both).
+    /// Databases must already be migrated.
+    pub fn start(
+        settings: &Settings,
+        keys: Arc<TokenKeys>,
+        telemetry: &Metrics,
+    ) -> anyhow::Result<Self> {
+        let mut start = Starter::new(settings, telemetry);
+        let (auth, auth_view) = start.auth(keys)?;
+        let (catalog, catalog_cache, catalog_view) = start.catalog()?;
+        let orders = start.orders(catalog.clone())?;
+        let payments = start.payments(orders.clone())?;
+        let recommender = start.recommender(catalog.clone(), orders.clone());
+        let carts = start.carts(catalog.clone(), orders.clone())?;
         let actors = Actors {
-            auth: ActorClient::new(auth, auth_metrics, timeout),
-            catalog: ActorClient::new(catalog, catalog_metrics, timeout),
-            orders: ActorClient::new(orders, orders_metrics, timeout),
-            payments: ActorClient::new(payments, payments_metrics, timeout),
-            recommender: ActorClient::new(recommender, recommender_metrics, timeout),
-            carts: ActorClient::new(carts, carts_metrics, timeout),
+            auth,
+            catalog,
+            orders,
+            payments: payments.actor,
+            recommender,
+            carts,
             catalog_cache,
             catalog_view,
             auth_view,
-            db_pools: db_pools.into(),
+            db_pools: start.db_pools.into(),
         };
         Ok(Self {
             actors,
-            arbiters,
-            simulator,
-            _payment_workers: payment_workers,
+            arbiters: start.arbiters,
+            simulator: payments.simulator,
+            _payment_workers: payments.workers,
         })
     }
 

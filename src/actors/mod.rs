@@ -13,7 +13,7 @@ pub mod metrics;
 pub mod orders;
 pub mod payments;
 pub mod read_view;
-pub mod recommender;
+pub mod recommendations;
 pub mod runtime;
 
 pub use cluster::{Actors, Cluster};

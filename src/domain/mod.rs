@@ -14,5 +14,5 @@ pub mod orders;
 pub mod pagination;
 pub mod payments;
 pub mod promotions;
-pub mod recommend;
+pub mod recommendations;
 pub mod validation;

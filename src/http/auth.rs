@@ -8,10 +8,9 @@ use actix_web::{HttpRequest, HttpResponse};
 use bytes::Bytes;
 use serde::Deserialize;
 use utoipa::{OpenApi, ToSchema};
-use uuid::Uuid;
 
 use super::error::ApiError;
-use super::extract::{AdminUser, Authenticated, QueryParams, ValidJson};
+use super::extract::{path_id, AdminUser, Authenticated, QueryParams, ValidJson};
 use super::pagination::{page, page_request};
 use super::rate_limit::{client_ip, throttle};
 use super::state::AppState;
@@ -387,7 +386,7 @@ async fn update_user(
     body: ValidJson<UpdateUserRequest>,
 ) -> Result<Json<UserView>, ApiError> {
     // A malformed id cannot name a user: 404, like any unknown id.
-    let user_id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("user"))?;
+    let user_id = path_id(&id, "user")?;
     let ValidJson(body) = body;
     if body.role.is_none() && body.is_active.is_none() {
         return Err(ApiError::Validation(ValidationErrors::single(

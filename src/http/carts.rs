@@ -8,11 +8,12 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
 use super::error::ApiError;
-use super::extract::{from_value, Authenticated, ValidJson};
+use super::extract::{from_value, path_id, Authenticated, ValidJson};
 use super::idempotency::{request_key, run_once};
 use super::rate_limit::{client_ip, throttle};
 use super::state::AppState;
 use crate::actors::carts::messages::*;
+use crate::actors::carts::promotions::{ApplyPromotion, RemovePromotion};
 use crate::actors::orders::messages::{GetOrder, OrderView};
 use crate::domain::carts::CartView;
 use crate::domain::orders::address::ShippingAddress;
@@ -154,11 +155,6 @@ struct CartToken {
 struct LineRef {
     /// The product's id (a UUID).
     product_id: String,
-}
-
-/// A path id; anything that is not a UUID names nothing (404).
-fn path_id(raw: &str, what: &'static str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::NotFound(what))
 }
 
 /// The guest cart a request names, with the token it sent.

@@ -11,7 +11,7 @@ use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
 use super::error::ApiError;
-use super::extract::{AdminUser, MaybeAuthenticated, QueryParams, ValidJson};
+use super::extract::{path_id, AdminUser, MaybeAuthenticated, QueryParams, ValidJson};
 use super::pagination::{base_url, page_links, page_request};
 use super::state::AppState;
 use crate::actors::catalog::messages::*;
@@ -52,11 +52,6 @@ pub fn item_routes(cfg: &mut web::ServiceConfig) {
             .route(web::patch().to(patch_product))
             .route(web::delete().to(delete_product)),
     );
-}
-
-/// A path id; anything that is not a UUID names nothing (404).
-fn path_id(raw: &str, what: &'static str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::NotFound(what))
 }
 
 /// Where a cached read was answered from.

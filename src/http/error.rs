@@ -12,7 +12,7 @@ use crate::actors::carts::CartsError;
 use crate::actors::catalog::CatalogError;
 use crate::actors::orders::OrdersError;
 use crate::actors::payments::PaymentsError;
-use crate::actors::recommender::RecommenderError;
+use crate::actors::recommendations::RecommenderError;
 use crate::actors::runtime::{CallError, RuntimeError};
 use crate::domain::catalog::stock::Shortfall;
 use crate::domain::orders::status::TransitionError;

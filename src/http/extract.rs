@@ -19,6 +19,12 @@ use crate::actors::read_view::AuthEntry;
 use crate::domain::auth::{Principal, TokenError};
 use crate::domain::validation::ValidationErrors;
 
+/// A resource's id from the path. A malformed id names nothing, so it is a
+/// 404 like an unknown one (never a 400 that would tell the two apart).
+pub fn path_id(raw: &str, what: &'static str) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::parse_str(raw).map_err(|_| ApiError::NotFound(what))
+}
+
 /// A JSON body of type `T`. Refuses a non-JSON content type (415), a body
 /// over the limit (413), unparseable JSON (400), and fields that are
 /// missing, unknown where forbidden, or of the wrong type (422, per field).

@@ -16,7 +16,7 @@ use subtle::ConstantTimeEq as _;
 use super::error::ApiError;
 use super::state::AppState;
 use crate::actors::payments::messages::GetPoolReport;
-use crate::actors::recommender::messages::GetModelReport;
+use crate::actors::recommendations::messages::GetModelReport;
 
 /// The Prometheus text format's content type.
 const EXPOSITION: &str = "text/plain; version=0.0.4; charset=utf-8";

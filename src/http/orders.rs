@@ -9,7 +9,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
 use super::error::ApiError;
-use super::extract::{from_value, parse_json, Authenticated, QueryParams, ValidJson};
+use super::extract::{from_value, parse_json, path_id, Authenticated, QueryParams, ValidJson};
 use super::idempotency::{request_key, run_once};
 use super::pagination::{page, page_request};
 use super::state::AppState;
@@ -135,10 +135,6 @@ async fn create_order(
     .await
 }
 
-fn order_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::NotFound("order"))
-}
-
 /// One order: the caller's own, or any for an admin.
 #[utoipa::path(get, path = "/orders/{id}", tag = "orders", operation_id = "get_order",
     security(("bearer" = [])),
@@ -152,7 +148,7 @@ async fn get_order(
     user: Authenticated,
     id: web::Path<String>,
 ) -> Result<Json<OrderView>, ApiError> {
-    let id = order_id(&id)?;
+    let id = path_id(&id, "order")?;
     Ok(Json(
         state
             .actors
@@ -254,7 +250,7 @@ async fn transition(
     body: &Bytes,
     action: Action,
 ) -> Result<Json<OrderView>, ApiError> {
-    let id = order_id(id)?;
+    let id = path_id(id, "order")?;
     // No body, or `null`, means no reason.
     let request: TransitionRequest = if body.iter().all(u8::is_ascii_whitespace) {
         TransitionRequest::default()

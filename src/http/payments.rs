@@ -11,7 +11,7 @@ use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
 use super::error::ApiError;
-use super::extract::{from_value, AdminUser, Authenticated, QueryParams, ValidJson};
+use super::extract::{from_value, path_id, AdminUser, Authenticated, QueryParams, ValidJson};
 use super::idempotency::{request_key, run_once};
 use super::pagination::{page, page_request};
 use super::state::AppState;
@@ -77,10 +77,6 @@ struct PaymentMethodRequest {
 struct CreatePaymentRequest {
     order_id: Uuid,
     payment_method: PaymentMethodRequest,
-}
-
-fn payment_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::NotFound("payment"))
 }
 
 /// Pays a pending order of the caller's with a card: the charge runs in
@@ -166,7 +162,7 @@ async fn get_payment(
     user: Authenticated,
     id: web::Path<String>,
 ) -> Result<Json<PaymentView>, ApiError> {
-    let id = payment_id(&id)?;
+    let id = path_id(&id, "payment")?;
     Ok(Json(
         state
             .actors
@@ -189,7 +185,7 @@ async fn events(
     user: Authenticated,
     id: web::Path<String>,
 ) -> Result<Json<PaymentEvents>, ApiError> {
-    let id = payment_id(&id)?;
+    let id = path_id(&id, "payment")?;
     let events: Vec<PaymentEventView> = state
         .actors
         .payments
@@ -282,7 +278,7 @@ async fn refund(
     id: web::Path<String>,
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let id = payment_id(&id)?;
+    let id = path_id(&id, "payment")?;
     let key = request_key(&req)?;
     // No body is needed (none, or `null`); one that is sent must be an
     // empty object.
@@ -422,7 +418,7 @@ async fn simulate(
     if state.settings.app.environment == Environment::Production {
         return Err(ApiError::NotFound("route"));
     }
-    let payment_id = payment_id(&id)?;
+    let payment_id = path_id(&id, "payment")?;
     let event_id = state
         .actors
         .payments

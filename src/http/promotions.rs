@@ -5,13 +5,12 @@ use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa::{IntoParams, OpenApi, ToSchema};
-use uuid::Uuid;
 
 use super::error::ApiError;
-use super::extract::{double_option, present, AdminUser, QueryParams, ValidJson};
+use super::extract::{double_option, path_id, present, AdminUser, QueryParams, ValidJson};
 use super::pagination::{page, page_request};
 use super::state::AppState;
-use crate::actors::carts::messages::*;
+use crate::actors::carts::promotions::*;
 use crate::domain::pagination::Page;
 use crate::domain::promotions::{Kind, Promotion, PromotionPatch};
 
@@ -129,16 +128,12 @@ struct PromotionId {
     id: String,
 }
 
-fn promotion_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::NotFound("promotion"))
-}
-
 /// Lists promotions, newest first (admins only).
 #[utoipa::path(get, path = "/promotions", tag = "promotions", operation_id = "list_promotions",
     security(("bearer" = [])),
     params(crate::http::pagination::PageParams),
     responses(
-        (status = 200, description = "One page of promotions", body = Page<PromotionRow>),
+        (status = 200, description = "One page of promotions", body = Page<PromotionView>),
         (status = 403, description = "`permission_denied`: admins only"),
         (status = 404, description = "`not_found`: the page is past the last"),
     ))]
@@ -146,7 +141,7 @@ async fn list(
     req: HttpRequest,
     state: Data<AppState>,
     _admin: AdminUser,
-) -> Result<Json<Page<PromotionRow>>, ApiError> {
+) -> Result<Json<Page<PromotionView>>, ApiError> {
     let paging = page_request(&QueryParams::from_request(&req))?;
     let (rows, count) = state.actors.carts.call(ListPromotions(paging)).await?;
     Ok(Json(page(&req, paging, count, rows)?))
@@ -157,7 +152,7 @@ async fn list(
     security(("bearer" = [])),
     request_body = PromotionRequest,
     responses(
-        (status = 201, description = "The promotion", body = PromotionRow),
+        (status = 201, description = "The promotion", body = PromotionView),
         (status = 403, description = "`permission_denied`: admins only"),
         (status = 409, description = "`code_taken`: another promotion has this code"),
         (status = 422, description = "`validation_error`: bad code, value out of range, currency missing or unknown, ends before it starts"),
@@ -189,7 +184,7 @@ async fn create(
     security(("bearer" = [])),
     params(PromotionId),
     responses(
-        (status = 200, description = "The promotion", body = PromotionRow),
+        (status = 200, description = "The promotion", body = PromotionView),
         (status = 403, description = "`permission_denied`: admins only"),
         (status = 404, description = "`not_found`: no such promotion"),
     ))]
@@ -197,8 +192,8 @@ async fn get(
     state: Data<AppState>,
     _admin: AdminUser,
     id: web::Path<String>,
-) -> Result<Json<PromotionRow>, ApiError> {
-    let id = promotion_id(&id)?;
+) -> Result<Json<PromotionView>, ApiError> {
+    let id = path_id(&id, "promotion")?;
     Ok(Json(state.actors.carts.call(GetPromotion(id)).await?))
 }
 
@@ -208,7 +203,7 @@ async fn get(
     params(PromotionId),
     request_body = PromotionPatchRequest,
     responses(
-        (status = 200, description = "The promotion", body = PromotionRow),
+        (status = 200, description = "The promotion", body = PromotionView),
         (status = 403, description = "`permission_denied`: admins only"),
         (status = 404, description = "`not_found`: no such promotion"),
         (status = 409, description = "`code_taken`: another promotion has this code"),
@@ -219,8 +214,8 @@ async fn update(
     _admin: AdminUser,
     id: web::Path<String>,
     body: ValidJson<PromotionPatchRequest>,
-) -> Result<Json<PromotionRow>, ApiError> {
-    let id = promotion_id(&id)?;
+) -> Result<Json<PromotionView>, ApiError> {
+    let id = path_id(&id, "promotion")?;
     let ValidJson(b) = body;
     let patch = PromotionPatch {
         code: b.code,
@@ -257,7 +252,7 @@ async fn delete(
     _admin: AdminUser,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = promotion_id(&id)?;
+    let id = path_id(&id, "promotion")?;
     state.actors.carts.call(DeletePromotion(id)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

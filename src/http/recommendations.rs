@@ -17,8 +17,8 @@ use super::state::AppState;
 use crate::actors::catalog::messages::ProductView;
 use crate::actors::catalog::messages::{GetProduct, GetProductsByIds, ProductKey};
 use crate::actors::orders::messages::GetPendingProducts;
-use crate::actors::recommender::messages::*;
-use crate::actors::recommender::RecommenderError;
+use crate::actors::recommendations::messages::*;
+use crate::actors::recommendations::RecommenderError;
 use crate::actors::runtime::CallError;
 use crate::domain::validation::ValidationErrors;
 

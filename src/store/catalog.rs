@@ -627,8 +627,8 @@ pub struct ProductFeatureRow {
 impl ProductFeatureRow {
     /// The product as the recommender reads it: available when active and
     /// in stock.
-    pub fn into_input(self) -> crate::domain::recommend::assemble::ProductInput {
-        crate::domain::recommend::assemble::ProductInput {
+    pub fn into_input(self) -> crate::domain::recommendations::assemble::ProductInput {
+        crate::domain::recommendations::assemble::ProductInput {
             id: self.id,
             category_id: self.category_id,
             tags: self.tags,

@@ -191,6 +191,32 @@ pub fn is_transient(e: &anyhow::Error) -> bool {
     })
 }
 
+/// A statement's result that may break a named constraint, as
+/// launchbadge's realworld example does it: the caller says which
+/// constraint means what, once, beside the call.
+pub trait OnConstraint<T> {
+    /// A violation of `constraint` becomes `map()`; any other error becomes
+    /// the caller's error as usual.
+    fn on_constraint<E: From<sqlx::Error>>(
+        self,
+        constraint: &str,
+        map: impl FnOnce() -> E,
+    ) -> Result<T, E>;
+}
+
+impl<T> OnConstraint<T> for Result<T, sqlx::Error> {
+    fn on_constraint<E: From<sqlx::Error>>(
+        self,
+        constraint: &str,
+        map: impl FnOnce() -> E,
+    ) -> Result<T, E> {
+        self.map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.constraint() == Some(constraint) => map(),
+            _ => E::from(e),
+        })
+    }
+}
+
 /// Runs `attempt` (one whole transaction) again when it loses a deadlock or
 /// a serialization conflict, a bounded number of times with a short random
 /// pause. Every statement that locks several rows should still lock them in

@@ -94,8 +94,8 @@ pub struct PurchaseRow {
 
 impl PurchaseRow {
     /// The line as the recommender reads it, placed at its payment time.
-    pub fn into_input(self) -> crate::domain::recommend::assemble::PurchaseInput {
-        crate::domain::recommend::assemble::PurchaseInput {
+    pub fn into_input(self) -> crate::domain::recommendations::assemble::PurchaseInput {
+        crate::domain::recommendations::assemble::PurchaseInput {
             user_id: self.user_id,
             order_id: self.order_id,
             product_id: self.product_id,

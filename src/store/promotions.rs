@@ -12,9 +12,9 @@ use crate::domain::promotions::{self, Context, Inapplicable, Kind, Promotion};
 /// The unique index on `upper(code)`.
 pub const CODE_TAKEN: &str = "promotions_code";
 
-/// A promotion as admins see it: as stored, with its held uses.
-#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
-#[schema(as = PromotionView)]
+/// A promotion as stored, with its held uses (sent as
+/// `actors::carts::promotions::PromotionView`).
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PromotionRow {
     pub id: Uuid,
     /// Upper case; matched case-insensitively.

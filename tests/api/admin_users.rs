@@ -1,5 +1,6 @@
 use serde_json::{json, Value};
 
+use crate::helpers::JsonBody as _;
 use crate::helpers::{assert_problem, error_fields, str_of, TestApp, PASSWORD};
 
 const USERS: &str = "/api/v1/auth/users/";
@@ -41,9 +42,8 @@ async fn the_user_list_pages_like_drf() {
     let page: Value = app
         .get(&format!("{USERS}?page_size=2"), Some(&admin))
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     assert_eq!(page["count"], 5);
     assert_eq!(page["results"].as_array().expect("results").len(), 2);
     assert_eq!(page["previous"], Value::Null);
@@ -56,9 +56,8 @@ async fn the_user_list_pages_like_drf() {
     let last: Value = app
         .get(&format!("{USERS}?page_size=2&page=3"), Some(&admin))
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     assert_eq!(last["results"].as_array().expect("results").len(), 1);
     assert_eq!(last["next"], Value::Null);
     assert!(str_of(&last["previous"]).contains("page=2"));
@@ -66,9 +65,8 @@ async fn the_user_list_pages_like_drf() {
     let huge: Value = app
         .get(&format!("{USERS}?page_size=100000"), Some(&admin))
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     assert_eq!(huge["results"].as_array().expect("results").len(), 5);
 
     assert_problem(
@@ -100,24 +98,21 @@ async fn the_user_list_filters_by_role_activity_and_email() {
     let admins: Value = app
         .get(&format!("{USERS}?role=admin"), Some(&admin))
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     assert_eq!(admins["count"], 1);
     let shop: Value = app
         .get(&format!("{USERS}?email=SHOP"), Some(&admin))
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     assert_eq!(shop["count"], 1);
     assert_eq!(shop["results"][0]["email"], "bob@shop.test");
     let inactive: Value = app
         .get(&format!("{USERS}?is_active=false"), Some(&admin))
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     assert_eq!(inactive["count"], 0);
 }
 
@@ -135,7 +130,7 @@ async fn a_promoted_user_is_an_admin_on_the_next_request() {
         )
         .await;
     assert_eq!(r.status(), 200);
-    let user: Value = r.json().await.expect("json");
+    let user: Value = r.body_json().await;
     assert_eq!(user["role"], "admin");
     // Same token as before: the role is read from the database, not the token.
     assert_eq!(app.get(USERS, Some(&customer)).await.status(), 200);

@@ -7,6 +7,7 @@ use futures_util::future::join_all;
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use crate::helpers::JsonBody as _;
 use crate::helpers::{assert_problem, error_fields, str_of, TestApp};
 
 const CART: &str = "/api/v1/cart/";
@@ -19,14 +20,14 @@ fn item(product: &Value, quantity: i64) -> Value {
 async fn cart_of(app: &TestApp, token: &str) -> Value {
     let r = app.get(CART, Some(token)).await;
     assert_eq!(r.status(), 200);
-    r.json().await.expect("json")
+    r.body_json().await
 }
 
 /// A guest cart: (id, token).
 async fn guest_cart(app: &TestApp) -> (String, String) {
     let r = app.post("/api/v1/carts/", None, &json!({})).await;
     assert_eq!(r.status(), 201);
-    let body: Value = r.json().await.expect("json");
+    let body: Value = r.body_json().await;
     (str_of(&body["id"]), str_of(&body["token"]))
 }
 
@@ -71,7 +72,7 @@ async fn a_customer_cart_adds_sets_removes_and_clears_priced_from_the_catalog() 
         200
     );
     let r = app.post(ITEMS, Some(&ann), &item(&mug, 1)).await;
-    let cart: Value = r.json().await.expect("json");
+    let cart: Value = r.body_json().await;
     assert_eq!(cart["items"][0]["quantity"], 3, "adding adds to the line");
     assert_eq!(cart["items"][0]["line_total"], 7500);
     assert_eq!(cart["items"][0]["max_quantity"], 10);
@@ -87,16 +88,14 @@ async fn a_customer_cart_adds_sets_removes_and_clears_priced_from_the_catalog() 
     let cart: Value = app
         .patch(&line, Some(&ann), &json!({"quantity": 4}))
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     assert_eq!(cart["items"][1]["quantity"], 4);
     let cart: Value = app
         .patch(&line, Some(&ann), &json!({"quantity": 0}))
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     assert_eq!(
         cart["items"].as_array().expect("items").len(),
         1,
@@ -110,12 +109,7 @@ async fn a_customer_cart_adds_sets_removes_and_clears_priced_from_the_catalog() 
     )
     .await;
 
-    let cart: Value = app
-        .delete(CART, Some(&ann))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let cart: Value = app.delete(CART, Some(&ann)).await.body_json().await;
     assert_eq!(cart["items"], json!([]));
 }
 
@@ -361,7 +355,7 @@ async fn a_guest_cart_opens_only_with_its_token_and_merges_once() {
     )
     .await;
     let r = guest_request(&app, Method::GET, &cart_path, Some(&token), None).await;
-    let cart: Value = r.json().await.expect("json");
+    let cart: Value = r.body_json().await;
     assert_eq!(cart["id"], json!(id));
     assert_eq!(cart["items"].as_array().expect("items").len(), 2);
 
@@ -391,16 +385,15 @@ async fn a_guest_cart_opens_only_with_its_token_and_merges_once() {
     .await;
     let r = app.post("/api/v1/cart/merge/", Some(&ann), &merge).await;
     assert_eq!(r.status(), 200);
-    let merged: Value = r.json().await.expect("json");
+    let merged: Value = r.body_json().await;
     assert_eq!(merged["items"][0]["quantity"], 4);
     assert_eq!(merged["items"][1]["quantity"], 1);
     // Twice: harmless.
     let again: Value = app
         .post("/api/v1/cart/merge/", Some(&ann), &merge)
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     assert_eq!(again["items"], merged["items"]);
     // The guest cart is retired; nobody else can merge it.
     let r = guest_request(&app, Method::GET, &cart_path, Some(&token), None).await;
@@ -539,7 +532,7 @@ async fn a_committed_change_answers_the_cart_as_stored_while_the_catalog_is_down
     let mug_line = format!("{ITEMS}{}/", str_of(&mug["id"]));
     let r = app.delete(&mug_line, Some(&ann)).await;
     assert_eq!(r.status(), 200, "a committed removal is answered, not 503");
-    let cart: Value = r.json().await.expect("json");
+    let cart: Value = r.body_json().await;
     let items = cart["items"].as_array().expect("items");
     assert_eq!(items.len(), 1, "the removal committed: {cart}");
     assert_eq!(items[0]["product_id"], lamp["id"]);
@@ -557,7 +550,7 @@ async fn a_committed_change_answers_the_cart_as_stored_while_the_catalog_is_down
     for _ in 0..50 {
         let r = app.get(CART, Some(&ann)).await;
         if r.status() == 200 {
-            cart = r.json().await.expect("json");
+            cart = r.body_json().await;
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;

@@ -4,6 +4,7 @@ use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
+use crate::helpers::JsonBody as _;
 use crate::helpers::{str_of, TestApp};
 
 async fn get(app: &TestApp, path: &str) -> (String, Value) {
@@ -16,7 +17,7 @@ async fn get(app: &TestApp, path: &str) -> (String, Value) {
         .to_str()
         .expect("ascii")
         .to_owned();
-    (cache, r.json().await.expect("json"))
+    (cache, r.body_json().await)
 }
 
 /// One part of the admin runtime report.
@@ -24,9 +25,8 @@ async fn report_part(app: &TestApp, admin: &str, part: &str) -> Value {
     let report: Value = app
         .get("/api/v1/admin/actors/", Some(admin))
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     report[part].clone()
 }
 

@@ -1,5 +1,6 @@
 use serde_json::{json, Value};
 
+use crate::helpers::JsonBody as _;
 use crate::helpers::{assert_problem, error_fields, str_of, TestApp};
 
 const CATEGORIES: &str = "/api/v1/categories/";
@@ -35,9 +36,9 @@ async fn only_admins_write_categories_and_anyone_reads_them() {
     )
     .await;
     assert_problem(app.delete(&path, None).await, 401, "not_authenticated").await;
-    let read: Value = app.get(&path, None).await.json().await.expect("json");
+    let read: Value = app.get(&path, None).await.body_json().await;
     assert_eq!(read, shoes);
-    let list: Value = app.get(CATEGORIES, None).await.json().await.expect("json");
+    let list: Value = app.get(CATEGORIES, None).await.body_json().await;
     assert_eq!(list["count"], 1);
     assert_eq!(list["results"][0], shoes);
     assert_problem(
@@ -142,9 +143,8 @@ async fn the_tree_cannot_be_made_into_a_cycle() {
     let moved: Value = app
         .patch(&gc_path, Some(&admin), &json!({"parent_id": root["id"]}))
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     assert_eq!(moved["parent_id"], root["id"]);
     let top: Value = app
         .patch(
@@ -153,9 +153,8 @@ async fn the_tree_cannot_be_made_into_a_cycle() {
             &json!({"parent_id": null, "name": "Top"}),
         )
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     assert_eq!(top["parent_id"], Value::Null);
     assert_eq!(top["name"], "Top");
     assert_eq!(top["slug"], "grandchild");

@@ -2,6 +2,7 @@ use emporium::domain::catalog::listing::Ordering;
 use emporium::store::catalog::{explain_list_products, ProductFilter};
 use serde_json::{json, Value};
 
+use crate::helpers::JsonBody as _;
 use crate::helpers::{assert_problem, str_of, TestApp};
 
 /// A small shop: Shoes > Running, and Bags, with products spread over
@@ -60,7 +61,7 @@ async fn shop(app: &TestApp, admin: &str) -> (Value, Value, Value) {
 async fn names(app: &TestApp, query: &str) -> Vec<String> {
     let r = app.get(&format!("/api/v1/products/?{query}"), None).await;
     assert_eq!(r.status(), 200, "{query}");
-    let page: Value = r.json().await.expect("json");
+    let page: Value = r.body_json().await;
     page["results"]
         .as_array()
         .expect("results")
@@ -172,9 +173,8 @@ async fn equal_prices_are_ordered_by_id_in_both_directions() {
             let page: Value = app
                 .get(&format!("/api/v1/products/?{query}"), None)
                 .await
-                .json()
-                .await
-                .expect("json");
+                .body_json()
+                .await;
             page["results"]
                 .as_array()
                 .expect("results")
@@ -201,9 +201,8 @@ async fn page_edges_and_invalid_filters_are_400_or_404() {
     let page: Value = app
         .get("/api/v1/products/?page_size=2&page=2", None)
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     assert_eq!(page["count"], 5);
     assert!(str_of(&page["next"]).contains("page=3"));
     assert!(
@@ -216,9 +215,8 @@ async fn page_edges_and_invalid_filters_are_400_or_404() {
     let huge: Value = app
         .get("/api/v1/products/?page_size=999999999999", None)
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     assert_eq!(huge["results"].as_array().expect("results").len(), 5);
     assert_problem(
         app.get("/api/v1/products/?page=4&page_size=2", None).await,

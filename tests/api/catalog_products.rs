@@ -1,5 +1,6 @@
 use serde_json::{json, Value};
 
+use crate::helpers::JsonBody as _;
 use crate::helpers::{assert_problem, error_fields, str_of, TestApp};
 
 const PRODUCTS: &str = "/api/v1/products/";
@@ -13,7 +14,7 @@ async fn a_product_has_every_wire_field() {
         "category_id": shoes["id"], "price": 8999, "currency": "eur", "stock": 7, "tags": ["Running", "trail"]});
     let r = app.post(PRODUCTS, Some(&admin), &body).await;
     assert_eq!(r.status(), 201);
-    let p: Value = r.json().await.expect("json");
+    let p: Value = r.body_json().await;
     let mut keys: Vec<&str> = p
         .as_object()
         .expect("object")
@@ -46,15 +47,13 @@ async fn a_product_has_every_wire_field() {
     let by_id: Value = app
         .get(&format!("{PRODUCTS}{}/", str_of(&p["id"])), None)
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     let by_slug: Value = app
         .get(&format!("{PRODUCTS}trail-runner/"), None)
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     assert_eq!(by_id, p);
     assert_eq!(by_slug, p);
 }
@@ -106,12 +105,7 @@ async fn product_fields_are_validated_one_by_one() {
         assert_eq!(error_fields(&problem), [missing]);
     }
     // Nothing above was half-written.
-    let list: Value = app
-        .get(PRODUCTS, Some(&admin))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let list: Value = app.get(PRODUCTS, Some(&admin)).await.body_json().await;
     assert_eq!(list["count"], 0);
 }
 
@@ -184,20 +178,10 @@ async fn inactive_products_are_hidden_from_customers_but_not_admins() {
     )
     .await;
     assert_eq!(app.get(&path, Some(&admin)).await.status(), 200);
-    let public: Value = app
-        .get(PRODUCTS, Some(&customer))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let public: Value = app.get(PRODUCTS, Some(&customer)).await.body_json().await;
     assert_eq!(public["count"], 1);
     assert_eq!(public["results"][0]["name"], "Shown");
-    let all: Value = app
-        .get(PRODUCTS, Some(&admin))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let all: Value = app.get(PRODUCTS, Some(&admin)).await.body_json().await;
     assert_eq!(all["count"], 2);
 }
 
@@ -214,12 +198,7 @@ async fn products_are_replaced_patched_and_deleted() {
         .await;
     let path = format!("{PRODUCTS}{}/", str_of(&p["id"]));
     let full = json!({"name": "New", "sku": "NEW-1", "price": 500, "currency": "USD", "stock": 2});
-    let replaced: Value = app
-        .put(&path, Some(&admin), &full)
-        .await
-        .json()
-        .await
-        .expect("json");
+    let replaced: Value = app.put(&path, Some(&admin), &full).await.body_json().await;
     assert_eq!(replaced["name"], "New");
     assert_eq!(replaced["slug"], "new");
     assert_eq!(replaced["category_id"], Value::Null);
@@ -232,9 +211,8 @@ async fn products_are_replaced_patched_and_deleted() {
             &json!({"price": 750, "category_id": shoes["id"]}),
         )
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     assert_eq!(patched["price"], 750);
     assert_eq!(patched["name"], "New");
     assert_eq!(patched["category_id"], shoes["id"]);

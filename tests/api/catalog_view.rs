@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::helpers::JsonBody as _;
 use crate::helpers::{str_of, TestApp};
 
 /// GETs `path`; returns the body and whether the view answered.
@@ -20,7 +21,7 @@ async fn read(app: &TestApp, path: &str) -> (Value, bool) {
         .headers()
         .get("x-cache-layer")
         .is_some_and(|v| v == "view");
-    (r.json().await.expect("json"), from_view)
+    (r.body_json().await, from_view)
 }
 
 /// Reads `path` until the view answers it (it fills on a miss).

@@ -1,12 +1,13 @@
 //! Discount codes and checkout: admin management, applying a code, turning
 //! the cart into exactly one order, and the races around both.
 
-use emporium::actors::carts::messages::ReconcilePromotionUses;
+use emporium::actors::carts::promotions::ReconcilePromotionUses;
 use emporium::config::Domain;
 use futures_util::future::join_all;
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use crate::helpers::JsonBody as _;
 use crate::helpers::{assert_problem, error_fields, str_of, TestApp};
 
 const CART: &str = "/api/v1/cart/";
@@ -34,7 +35,7 @@ async fn promotion(app: &TestApp, admin: &str, fields: Value) -> Value {
     }
     let r = app.post(PROMOTIONS, Some(admin), &body).await;
     assert_eq!(r.status(), 201, "creating promotion {body}");
-    r.json().await.expect("json")
+    r.body_json().await
 }
 
 async fn checkout(app: &TestApp, token: &str, key: Option<&str>) -> reqwest::Response {
@@ -82,7 +83,7 @@ async fn admins_manage_promotions_and_customers_cannot() {
 
     let r = app.post(PROMOTIONS, Some(&admin), &body).await;
     assert_eq!(r.status(), 201);
-    let created: Value = r.json().await.expect("json");
+    let created: Value = r.body_json().await;
     assert_eq!(created["code"], "SPRING-10");
     assert_eq!(created["uses"], 0);
     let same = json!({"code": "Spring-10", "kind": "fixed", "value": 500, "currency": "EUR"});
@@ -154,7 +155,7 @@ async fn admins_manage_promotions_and_customers_cannot() {
             &json!({"active": false, "max_uses": 3}),
         )
         .await;
-    let changed: Value = r.json().await.expect("json");
+    let changed: Value = r.body_json().await;
     assert_eq!(
         (changed["active"].clone(), changed["max_uses"].clone()),
         (json!(false), json!(3))
@@ -172,12 +173,7 @@ async fn admins_manage_promotions_and_customers_cannot() {
         "validation_error",
     )
     .await;
-    let list: Value = app
-        .get(PROMOTIONS, Some(&admin))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let list: Value = app.get(PROMOTIONS, Some(&admin)).await.body_json().await;
     assert_eq!(list["count"], 1);
     assert_eq!(app.delete(&path, Some(&admin)).await.status(), 204);
     assert_problem(app.get(&path, Some(&admin)).await, 404, "not_found").await;
@@ -236,7 +232,7 @@ async fn a_code_applies_only_when_its_rules_hold_and_shows_its_discount() {
         .post(PROMOTION, Some(&ann), &json!({"code": lower}))
         .await;
     assert_eq!(r.status(), 200);
-    let cart: Value = r.json().await.expect("json");
+    let cart: Value = r.body_json().await;
     assert_eq!(cart["promotion_code"], tenth["code"]);
     assert_eq!(
         (
@@ -251,7 +247,7 @@ async fn a_code_applies_only_when_its_rules_hold_and_shows_its_discount() {
     let path = format!("{PROMOTIONS}{}/", str_of(&tenth["id"]));
     app.patch(&path, Some(&admin), &json!({"active": false}))
         .await;
-    let cart: Value = app.get(CART, Some(&ann)).await.json().await.expect("json");
+    let cart: Value = app.get(CART, Some(&ann)).await.body_json().await;
     assert_eq!(cart["discount"], 0);
     assert_eq!(cart["checkout_ready"], false);
     assert!(cart["warnings"]
@@ -263,12 +259,7 @@ async fn a_code_applies_only_when_its_rules_hold_and_shows_its_discount() {
     assert_problem(checkout(&app, &ann, None).await, 422, "promotion_inactive").await;
     assert_eq!(order_count(&app).await, before, "nothing placed");
 
-    let cart: Value = app
-        .delete(PROMOTION, Some(&ann))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let cart: Value = app.delete(PROMOTION, Some(&ann)).await.body_json().await;
     assert!(cart.get("promotion_code").is_none());
     assert_eq!(cart["total"], 1001);
 }
@@ -292,7 +283,7 @@ async fn checkout_places_one_discounted_order_empties_the_cart_and_replays() {
 
     let r = checkout(&app, &ann, Some("checkout-1")).await;
     assert_eq!(r.status(), 201);
-    let order: Value = r.json().await.expect("json");
+    let order: Value = r.body_json().await;
     assert_eq!(order["status"], "pending");
     assert_eq!(order["subtotal"], 1001);
     assert_eq!(order["discount"], 100);
@@ -307,7 +298,7 @@ async fn checkout_places_one_discounted_order_empties_the_cart_and_replays() {
     assert_eq!(shares, [67, 33], "largest remainder, adding up to 100");
     assert_eq!(app.stock_of(&admin, &lamp).await, 8, "stock reserved");
 
-    let cart: Value = app.get(CART, Some(&ann)).await.json().await.expect("json");
+    let cart: Value = app.get(CART, Some(&ann)).await.body_json().await;
     assert_eq!(cart["items"], json!([]));
     assert!(cart.get("promotion_code").is_none());
 
@@ -315,7 +306,7 @@ async fn checkout_places_one_discounted_order_empties_the_cart_and_replays() {
     let r = checkout(&app, &ann, Some("checkout-1")).await;
     assert_eq!(r.status(), 201);
     assert_eq!(r.headers()["idempotent-replayed"], "true");
-    let again: Value = r.json().await.expect("json");
+    let again: Value = r.body_json().await;
     assert_eq!(again["id"], order["id"]);
     assert_eq!(order_count(&app).await, 1);
     let used: Value = app
@@ -324,9 +315,8 @@ async fn checkout_places_one_discounted_order_empties_the_cart_and_replays() {
             Some(&admin),
         )
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     assert_eq!(used["uses"], 1);
 
     // An empty cart, or one with an unavailable line, places nothing.
@@ -419,12 +409,12 @@ async fn fifty_checkouts_with_ten_uses_left_give_exactly_ten_discounts() {
     for r in results {
         match r.status().as_u16() {
             201 => {
-                let order: Value = r.json().await.expect("json");
+                let order: Value = r.body_json().await;
                 assert_eq!(order["discount"], 100);
                 placed += 1;
             }
             409 => {
-                let problem: Value = r.json().await.expect("json");
+                let problem: Value = r.body_json().await;
                 assert_eq!(problem["code"], "promotion_used_up");
                 used_up += 1;
             }
@@ -434,12 +424,7 @@ async fn fifty_checkouts_with_ten_uses_left_give_exactly_ten_discounts() {
     assert_eq!((placed, used_up), (10, 40));
     assert_eq!(order_count(&app).await, 10);
     let path = format!("{PROMOTIONS}{}/", str_of(&code["id"]));
-    let counted: Value = app
-        .get(&path, Some(&admin))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let counted: Value = app.get(&path, Some(&admin)).await.body_json().await;
     assert_eq!(counted["uses"], 10, "refused checkouts consumed no use");
     assert_eq!(
         app.stock_of(&admin, &lamp).await,
@@ -461,7 +446,7 @@ async fn a_cancelled_order_gives_its_use_back() {
         app.post(PROMOTION, Some(token), &json!({"code": once["code"]}))
             .await;
     }
-    let order: Value = checkout(&app, &ann, None).await.json().await.expect("json");
+    let order: Value = checkout(&app, &ann, None).await.body_json().await;
     assert_problem(checkout(&app, &bob, None).await, 409, "promotion_used_up").await;
 
     let cancel = format!("/api/v1/orders/{}/cancel/", str_of(&order["id"]));
@@ -491,7 +476,7 @@ async fn a_checkout_stopped_after_placing_its_order_is_finished_not_repeated() {
     let (ann_id, ann, _) = app.customer("ann@example.com").await;
     let lamp = app.product(&admin, json!({"stock": 100})).await;
     add(&app, &ann, &lamp, 2).await;
-    let order: Value = checkout(&app, &ann, None).await.json().await.expect("json");
+    let order: Value = checkout(&app, &ann, None).await.body_json().await;
 
     // What a crash between placing the order and emptying the cart leaves:
     // the cart still full and still claimed for that order, not recorded.
@@ -527,11 +512,11 @@ async fn a_checkout_stopped_after_placing_its_order_is_finished_not_repeated() {
 
     let r = checkout(&app, &ann, None).await;
     assert_eq!(r.status(), 201);
-    let again: Value = r.json().await.expect("json");
+    let again: Value = r.body_json().await;
     assert_eq!(again["id"], order["id"], "the same order, not a second");
     assert_eq!(order_count(&app).await, 1);
     assert_eq!(app.stock_of(&admin, &lamp).await, 98);
-    let cart: Value = app.get(CART, Some(&ann)).await.json().await.expect("json");
+    let cart: Value = app.get(CART, Some(&ann)).await.body_json().await;
     assert_eq!(cart["items"], json!([]));
 }
 
@@ -556,7 +541,7 @@ async fn checkout_racing_a_price_change_carries_one_consistent_price() {
             app.patch(&path, Some(&admin), &change)
         );
         assert_eq!(r.status(), 201);
-        let order: Value = r.json().await.expect("json");
+        let order: Value = r.body_json().await;
         let line = &order["items"][0];
         let unit = line["unit_price"].as_i64().expect("unit");
         let previous = 1000 + 100 * round;
@@ -607,7 +592,7 @@ async fn a_timed_out_checkout_is_answered_by_its_key_with_the_cart_emptied() {
     let r = checkout(&app, &ann, Some("slow-checkout")).await;
     assert_eq!(r.status(), 201);
     assert_eq!(r.headers()["idempotent-replayed"], "true");
-    let cart: Value = app.get(CART, Some(&ann)).await.json().await.expect("json");
+    let cart: Value = app.get(CART, Some(&ann)).await.body_json().await;
     assert_eq!(
         cart["items"],
         json!([]),
@@ -714,7 +699,7 @@ async fn cart_changes_made_while_a_checkout_runs_are_never_lost() {
             .await
             .expect("sum")
     };
-    let cart: Value = app.get(CART, Some(&ann)).await.json().await.expect("json");
+    let cart: Value = app.get(CART, Some(&ann)).await.body_json().await;
     let in_cart: i64 = cart["items"]
         .as_array()
         .expect("items")
@@ -796,7 +781,7 @@ async fn checkout_with_an_expected_total_refuses_a_total_that_changed() {
     assert!(str_of(&problem["detail"]).contains("2400"), "{problem}");
     assert_eq!(order_count(&app).await, 0, "nothing placed");
     assert_eq!(app.stock_of(&admin, &kettle).await, 10, "nothing held");
-    let cart: Value = app.get(CART, Some(&ann)).await.json().await.expect("json");
+    let cart: Value = app.get(CART, Some(&ann)).await.body_json().await;
     assert_eq!(cart["items"][0]["quantity"], 2, "the cart is as it was");
     // Wrong type is a field error.
     let mut bad = address();
@@ -807,7 +792,7 @@ async fn checkout_with_an_expected_total_refuses_a_total_that_changed() {
     // The total now shown is accepted.
     let r = app.post(CHECKOUT, Some(&ann), &with_total(2400)).await;
     assert_eq!(r.status(), 201);
-    let order: Value = r.json().await.expect("json");
+    let order: Value = r.body_json().await;
     assert_eq!(order["total"], 2400);
 }
 
@@ -833,7 +818,7 @@ async fn a_deleted_promotion_warns_on_the_cart_and_blocks_checkout_until_removed
         .expect("sent");
     assert_eq!(r.status(), 204);
 
-    let cart: Value = app.get(CART, Some(&ann)).await.json().await.expect("json");
+    let cart: Value = app.get(CART, Some(&ann)).await.body_json().await;
     assert_eq!(cart["promotion_code"], promo["code"], "{cart}");
     assert_eq!(cart["checkout_ready"], false, "{cart}");
     assert_eq!(cart["total"], 1234, "no discount is shown");
@@ -860,6 +845,6 @@ async fn a_deleted_promotion_warns_on_the_cart_and_blocks_checkout_until_removed
     assert_eq!(r.status(), 200);
     let r = checkout(&app, &ann, None).await;
     assert_eq!(r.status(), 201);
-    let order: Value = r.json().await.expect("json");
+    let order: Value = r.body_json().await;
     assert_eq!(order["total"], 1234);
 }

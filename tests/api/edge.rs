@@ -1,5 +1,6 @@
 use serde_json::{json, Value};
 
+use crate::helpers::JsonBody as _;
 use crate::helpers::{actor_metrics, assert_problem, TestApp};
 
 #[tokio::test]
@@ -81,11 +82,11 @@ async fn unknown_routes_and_wrong_methods_are_problems() {
 #[tokio::test]
 async fn health_and_readiness_report_each_dependency() {
     let app = TestApp::spawn().await;
-    let health: Value = app.get("/healthz", None).await.json().await.expect("json");
+    let health: Value = app.get("/healthz", None).await.body_json().await;
     assert_eq!(health["status"], "ok");
     let r = app.get("/readyz", None).await;
     assert_eq!(r.status(), 200);
-    let ready: Value = r.json().await.expect("json");
+    let ready: Value = r.body_json().await;
     for check in ["auth", "catalog", "orders", "payments", "redis"] {
         assert_eq!(ready["checks"][check]["ok"], true, "{check}: {ready}");
     }

@@ -7,6 +7,7 @@ use futures_util::future::join_all;
 use secrecy::ExposeSecret as _;
 use serde_json::{json, Value};
 
+use crate::helpers::JsonBody as _;
 use crate::helpers::{assert_problem, error_fields, str_of, TestApp, PASSWORD};
 use crate::orders::{order_body, ORDERS};
 
@@ -271,9 +272,8 @@ async fn page_links_never_reflect_untrusted_host_headers() {
         .send()
         .await
         .expect("sent")
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     let next = str_of(&page["next"]);
     assert!(next.starts_with(&app.address), "{next}");
 
@@ -286,9 +286,8 @@ async fn page_links_never_reflect_untrusted_host_headers() {
     let page: Value = app
         .get("/api/v1/products/?page_size=1", None)
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     assert_eq!(
         page["next"], "https://shop.example/api/v1/products/?page_size=1&page=2",
         "links keep the client's trailing slash"
@@ -296,9 +295,8 @@ async fn page_links_never_reflect_untrusted_host_headers() {
     let page: Value = app
         .get("/api/v1/products?page_size=1&page=2", None)
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     assert_eq!(
         page["previous"], "https://shop.example/api/v1/products?page_size=1",
         "and its absence"
@@ -388,7 +386,7 @@ async fn responses_carry_cache_and_sniffing_headers_and_head_and_405_behave() {
         .await;
     assert_eq!(r.headers()["cache-control"], "no-store");
     assert_eq!(r.headers()["x-content-type-options"], "nosniff");
-    let pair: Value = r.json().await.expect("json");
+    let pair: Value = r.body_json().await;
     let r = app
         .get("/api/v1/auth/me/", Some(&str_of(&pair["access"])))
         .await;
@@ -428,9 +426,8 @@ async fn drf_clients_search_with_the_search_parameter() {
     let page: Value = app
         .get("/api/v1/products/?search=kettle", None)
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     assert_eq!(page["count"], 1, "{page}");
     assert_eq!(page["results"][0]["name"], "Kettle");
     let all = join_all((0..2).map(|_| app.get("/api/v1/products/", None))).await;

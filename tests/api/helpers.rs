@@ -14,6 +14,21 @@ use emporium::startup::Application;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 
+/// The JSON body of a response, or the test fails saying there was none.
+pub trait JsonBody {
+    /// `response.body_json().await` instead of `.json().await.expect(..)`.
+    fn body_json(self) -> impl std::future::Future<Output = Value> + Send;
+}
+
+impl JsonBody for Response {
+    async fn body_json(self) -> Value {
+        let status = self.status();
+        self.json()
+            .await
+            .unwrap_or_else(|e| panic!("a JSON body (status {status}): {e}"))
+    }
+}
+
 /// Password used for every test account.
 pub const PASSWORD: &str = "correct horse battery";
 
@@ -182,7 +197,7 @@ impl TestApp {
             StatusCode::CREATED,
             "registering {email}"
         );
-        response.json().await.expect("json")
+        response.body_json().await
     }
 
     /// Logs in and returns the token pair.
@@ -195,7 +210,7 @@ impl TestApp {
             )
             .await;
         assert_eq!(response.status(), StatusCode::OK, "logging in {email}");
-        response.json().await.expect("json")
+        response.body_json().await
     }
 
     /// Registers and logs in a customer; returns (user id, access, refresh).
@@ -252,9 +267,8 @@ impl TestApp {
                 Some(admin),
             )
             .await
-            .json()
-            .await
-            .expect("json");
+            .body_json()
+            .await;
         p["stock"].as_i64().expect("stock")
     }
 
@@ -277,7 +291,7 @@ impl TestApp {
     pub async fn category(&self, admin: &str, body: Value) -> Value {
         let r = self.post("/api/v1/categories/", Some(admin), &body).await;
         assert_eq!(r.status(), 201, "creating category {body}");
-        r.json().await.expect("json")
+        r.body_json().await
     }
 
     /// Creates a product as `admin` from defaults overridden by `fields`.
@@ -290,7 +304,7 @@ impl TestApp {
         }
         let r = self.post("/api/v1/products/", Some(admin), &body).await;
         assert_eq!(r.status(), 201, "creating product {body}");
-        r.json().await.expect("json")
+        r.body_json().await
     }
 
     /// Stops the server as SIGTERM does: drains (`http.drain_delay_ms`),
@@ -380,9 +394,8 @@ pub fn error_fields(problem: &Value) -> Vec<String> {
 pub async fn admin_report(app: &TestApp, admin: &str) -> Value {
     app.get("/api/v1/admin/actors/", Some(admin))
         .await
-        .json()
+        .body_json()
         .await
-        .expect("json")
 }
 
 pub async fn actor_metrics(app: &TestApp, admin: &str, name: &str) -> Value {

@@ -2,6 +2,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::helpers::JsonBody as _;
 use crate::helpers::{assert_problem, TestApp, PASSWORD};
 
 const LOGIN: &str = "/api/v1/auth/login/";
@@ -20,7 +21,7 @@ async fn login_returns_a_simplejwt_style_token_pair() {
     assert!(pair["refresh"].as_str().expect("refresh").len() >= 40);
     let me = app.get("/api/v1/auth/me/", pair["access"].as_str()).await;
     assert_eq!(me.status(), 200);
-    let me: serde_json::Value = me.json().await.expect("json");
+    let me: serde_json::Value = me.body_json().await;
     assert_eq!(me["email"], "ann@example.com");
 }
 
@@ -185,16 +186,15 @@ async fn login_keeps_working_when_redis_is_unreachable() {
     // with Redis down the limiter lets requests through and says so.
     app.login("ann@example.com", PASSWORD).await;
     app.login("ann@example.com", PASSWORD).await;
-    let ready: serde_json::Value = app.get("/readyz", None).await.json().await.expect("json");
+    let ready: serde_json::Value = app.get("/readyz", None).await.body_json().await;
     assert_eq!(ready["status"], "ready");
     assert_eq!(ready["checks"]["redis"]["ok"], false);
     let (_, admin) = app.admin().await;
     let report: serde_json::Value = app
         .get("/api/v1/admin/actors/", Some(&admin))
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     assert!(
         report["rate_limiter"]["redis_errors"]
             .as_u64()

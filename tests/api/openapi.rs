@@ -8,6 +8,7 @@ use actix_web::{test as actix_test, web, App, HttpRequest, HttpResponse};
 use reqwest::Method;
 use serde_json::Value;
 
+use crate::helpers::JsonBody as _;
 use crate::helpers::TestApp;
 
 const DOCUMENT_PATH: &str = "docs/openapi.json";
@@ -33,7 +34,7 @@ async fn the_document_and_its_page_are_served() {
     assert_eq!(r.status(), 200);
     let content_type = r.headers()["content-type"].to_str().expect("ascii");
     assert!(content_type.starts_with("application/json"));
-    let served: Value = r.json().await.expect("json");
+    let served: Value = r.body_json().await;
     let committed: Value = serde_json::from_str(&committed()).expect("committed json");
     assert_eq!(served, committed);
     assert_eq!(served["openapi"], "3.1.0");
@@ -188,7 +189,7 @@ async fn bodies_are_read_as_the_document_describes_them() {
         )
         .await;
     assert_eq!(r.status(), 200);
-    let row: Value = r.json().await.expect("json");
+    let row: Value = r.body_json().await;
     assert_eq!(
         (row["stock"].clone(), row["price"].clone()),
         (7.into(), 1000.into())

@@ -10,6 +10,7 @@ use futures_util::future::join_all;
 use serde_json::{json, Value};
 
 use crate::db_proxy::DbProxy;
+use crate::helpers::JsonBody as _;
 use crate::helpers::{assert_problem, assert_reservations_match_orders, str_of, TestApp};
 use crate::orders::{order_body, place, ORDERS};
 
@@ -72,7 +73,7 @@ async fn a_crash_between_the_order_and_its_saved_response_never_places_a_second_
         .expect("constraint");
     let first = post_with_key(&app, &token, "crash-1", &body).await;
     assert_eq!(first.status(), 201, "the order was placed");
-    let first: Value = first.json().await.expect("json");
+    let first: Value = first.body_json().await;
     sqlx::query("ALTER TABLE idempotency_keys DROP CONSTRAINT test_no_responses")
         .execute(&orders_db)
         .await
@@ -85,7 +86,7 @@ async fn a_crash_between_the_order_and_its_saved_response_never_places_a_second_
         let again = post_with_key(&app, &token, "crash-1", &body).await;
         assert_eq!(again.status(), 201);
         assert_eq!(again.headers()["idempotent-replayed"], "true");
-        let again: Value = again.json().await.expect("json");
+        let again: Value = again.body_json().await;
         assert_eq!(again["id"], first["id"], "the same order is answered");
     }
     assert_eq!(order_count(&app).await, 1);
@@ -204,7 +205,7 @@ async fn concurrent_multi_product_orders_and_cancels_never_deadlock() {
                 if r.status() != 201 {
                     continue;
                 }
-                let order: Value = r.json().await.expect("json");
+                let order: Value = r.body_json().await;
                 let cancel = format!("{ORDERS}{}/cancel/", str_of(&order["id"]));
                 let r = app.post(&cancel, Some(token), &json!({})).await;
                 statuses.push(r.status().as_u16());

@@ -6,6 +6,7 @@ use emporium::actors::runtime::CallError;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::helpers::JsonBody as _;
 use crate::helpers::{assert_problem, error_fields, str_of, TestApp};
 
 pub const ORDERS: &str = "/api/v1/orders/";
@@ -21,7 +22,7 @@ pub fn order_body(items: Value) -> Value {
 pub async fn place(app: &TestApp, token: &str, items: Value) -> Value {
     let r = app.post(ORDERS, Some(token), &order_body(items)).await;
     assert_eq!(r.status(), 201, "placing an order");
-    r.json().await.expect("json")
+    r.body_json().await
 }
 
 async fn pay(app: &TestApp, order: &Value, payment: &str) -> Result<Value, CallError<OrdersError>> {
@@ -114,9 +115,8 @@ async fn an_order_is_priced_by_the_catalog_and_holds_its_stock() {
     let again: Value = app
         .get(&format!("{ORDERS}{}/", str_of(&order["id"])), Some(&token))
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     assert_eq!(again["total"], order["total"]);
 }
 
@@ -199,12 +199,7 @@ async fn bad_orders_are_refused_field_by_field_and_leave_nothing() {
             "{body}: got {got:?}, want {fields:?}"
         );
     }
-    let mine: Value = app
-        .get(ORDERS, Some(&token))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let mine: Value = app.get(ORDERS, Some(&token)).await.body_json().await;
     assert_eq!(mine["count"], 0);
     assert_eq!(app.stock_of(&admin, &p).await, 5);
     assert_problem(
@@ -232,12 +227,7 @@ async fn insufficient_stock_is_409_naming_the_lines_and_holds_nothing() {
     );
     assert_eq!(problem["errors"][0]["message"], "requested 3, available 1");
     assert_eq!(app.stock_of(&admin, &plenty).await, 10);
-    let mine: Value = app
-        .get(ORDERS, Some(&token))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let mine: Value = app.get(ORDERS, Some(&token)).await.body_json().await;
     assert_eq!(mine["count"], 0);
 }
 
@@ -317,11 +307,11 @@ async fn idempotency_keys_replay_refuse_mismatches_and_guard_concurrency() {
     let first = send(&token, "key-1", &body).await.expect("sent");
     assert_eq!(first.status(), 201);
     assert!(first.headers().get("idempotent-replayed").is_none());
-    let first: Value = first.json().await.expect("json");
+    let first: Value = first.body_json().await;
     let again = send(&token, "key-1", &body).await.expect("sent");
     assert_eq!(again.status(), 201);
     assert_eq!(again.headers()["idempotent-replayed"], "true");
-    let again: Value = again.json().await.expect("json");
+    let again: Value = again.body_json().await;
     assert_eq!(again, first);
     assert_eq!(
         app.stock_of(&admin, &p).await,
@@ -364,9 +354,8 @@ async fn idempotency_keys_replay_refuse_mismatches_and_guard_concurrency() {
     let mine: Value = app
         .get(&format!("{ORDERS}?page_size=100"), Some(&token))
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     assert_eq!(mine["count"], 2, "key-1 and key-3 made one order each");
 
     // Bad keys and bad bodies save nothing.
@@ -480,18 +469,16 @@ async fn the_lifecycle_follows_its_rules_and_records_history() {
             &json!({"reason": "tracking 123"}),
         )
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     assert_eq!(shipped["status"], "shipped");
     let delivered: Value = app
         .request(reqwest::Method::POST, &path("deliver"), Some(&admin))
         .send()
         .await
         .expect("sent")
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     assert_eq!(delivered["status"], "delivered");
     let history: Vec<(String, String)> = delivered["history"]
         .as_array()
@@ -547,9 +534,8 @@ async fn cancelling_returns_the_stock_and_only_the_owner_or_an_admin_may() {
     let cancelled: Value = app
         .post(&cancel, Some(&ann), &json!({"reason": "changed my mind"}))
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     assert_eq!(cancelled["status"], "cancelled");
     assert_eq!(app.stock_of(&admin, &p).await, 10);
     assert_problem(
@@ -600,9 +586,8 @@ async fn cancel_racing_pay_has_exactly_one_winner() {
         let now: Value = app
             .get(&format!("{ORDERS}{}/", str_of(&order["id"])), Some(&token))
             .await
-            .json()
-            .await
-            .expect("json");
+            .body_json()
+            .await;
         assert_eq!(now["status"], if cancel_won { "cancelled" } else { "paid" });
         assert_eq!(
             now["history"].as_array().expect("history").len(),
@@ -613,9 +598,8 @@ async fn cancel_racing_pay_has_exactly_one_winner() {
     let paid_orders: Value = app
         .get(&format!("{ORDERS}?status=paid"), Some(&token))
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     let paid = paid_orders["count"].as_i64().expect("count");
     assert_eq!(
         app.stock_of(&admin, &p).await,
@@ -644,12 +628,7 @@ async fn unpaid_orders_expire_and_return_their_stock() {
     let mut expired = Value::Null;
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        expired = app
-            .get(&path, Some(&token))
-            .await
-            .json()
-            .await
-            .expect("json");
+        expired = app.get(&path, Some(&token)).await.body_json().await;
         if expired["status"] == "expired" {
             break;
         }
@@ -676,12 +655,7 @@ async fn customers_see_only_their_orders_and_admins_filter_all() {
     let b1 = place(&app, &bob, line.clone()).await;
     pay(&app, &a2, "p").await.expect("paid");
 
-    let mine: Value = app
-        .get(ORDERS, Some(&ann))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let mine: Value = app.get(ORDERS, Some(&ann)).await.body_json().await;
     assert_eq!(mine["count"], 2);
     assert_eq!(mine["results"][0]["id"], a2["id"], "newest first");
     // A customer's user_id filter cannot reach other users.
@@ -691,9 +665,8 @@ async fn customers_see_only_their_orders_and_admins_filter_all() {
             Some(&ann),
         )
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     assert_eq!(sneaky["count"], 2);
     assert_problem(
         app.get(&format!("{ORDERS}{}/", str_of(&b1["id"])), Some(&ann))
@@ -717,26 +690,19 @@ async fn customers_see_only_their_orders_and_admins_filter_all() {
     .await;
     assert_problem(app.get(ORDERS, None).await, 401, "not_authenticated").await;
 
-    let all: Value = app
-        .get(ORDERS, Some(&admin))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let all: Value = app.get(ORDERS, Some(&admin)).await.body_json().await;
     assert_eq!(all["count"], 3);
     let anns: Value = app
         .get(&format!("{ORDERS}?user_id={ann_id}"), Some(&admin))
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     assert_eq!(anns["count"], 2);
     let paid: Value = app
         .get(&format!("{ORDERS}?status=paid"), Some(&admin))
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     assert_eq!(paid["count"], 1);
     assert_eq!(paid["results"][0]["id"], a2["id"]);
     let created = str_of(&a1["created_at"]);
@@ -746,9 +712,8 @@ async fn customers_see_only_their_orders_and_admins_filter_all() {
             Some(&admin),
         )
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     assert_eq!(since["count"], 3);
     let before: Value = app
         .get(
@@ -756,9 +721,8 @@ async fn customers_see_only_their_orders_and_admins_filter_all() {
             Some(&admin),
         )
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     assert_eq!(before["count"], 0);
     for bad in [
         "status=lost",
@@ -963,9 +927,8 @@ async fn an_order_that_does_not_price_holds_no_stock() {
         let detail: Value = app
             .get(&format!("/api/v1/products/{}/", str_of(&p["id"])), None)
             .await
-            .json()
-            .await
-            .expect("json");
+            .body_json()
+            .await;
         assert_eq!(detail["stock"], 5, "{detail}");
     }
     // An unknown product is named and nothing is held either.
@@ -981,9 +944,8 @@ async fn an_order_that_does_not_price_holds_no_stock() {
     let detail: Value = app
         .get(&format!("/api/v1/products/{}/", str_of(&euro["id"])), None)
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     assert_eq!(detail["stock"], 5);
 }
 
@@ -1006,7 +968,7 @@ async fn order_filters_beyond_the_storable_years_select_as_the_nearest_bound() {
     ] {
         let r = app.get(&format!("{ORDERS}?{query}"), Some(&token)).await;
         assert_eq!(r.status(), 200, "{query}");
-        let page: Value = r.json().await.expect("json");
+        let page: Value = r.body_json().await;
         assert_eq!(page["count"], count, "{query}");
     }
 }

@@ -11,6 +11,7 @@ use futures_util::future::join_all;
 use secrecy::ExposeSecret as _;
 use serde_json::{json, Value};
 
+use crate::helpers::JsonBody as _;
 use crate::helpers::{
     assert_problem, assert_reservations_match_orders, error_fields, str_of, TestApp,
 };
@@ -47,7 +48,7 @@ pub(crate) async fn pay(app: &TestApp, token: &str, order: &Value, number: &str)
         .post(PAYMENTS, Some(token), &pay_body(order, number))
         .await;
     assert_eq!(r.status(), 202, "paying");
-    r.json().await.expect("json")
+    r.body_json().await
 }
 
 /// Polls a payment until `done` says so (10 s at most).
@@ -60,12 +61,7 @@ pub(crate) async fn wait_for(
     let path = format!("{PAYMENTS}{}/", str_of(&payment["id"]));
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let now: Value = app
-            .get(&path, Some(token))
-            .await
-            .json()
-            .await
-            .expect("json");
+        let now: Value = app.get(&path, Some(token)).await.body_json().await;
         if done(&now) {
             return now;
         }
@@ -82,9 +78,8 @@ pub(crate) async fn order_status(app: &TestApp, token: &str, order: &Value) -> S
     let o: Value = app
         .get(&format!("{ORDERS}{}/", str_of(&order["id"])), Some(token))
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     str_of(&o["status"])
 }
 
@@ -116,9 +111,8 @@ pub(crate) async fn timeline(app: &TestApp, token: &str, payment: &Value) -> Vec
             Some(token),
         )
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     body["events"]
         .as_array()
         .expect("events")
@@ -448,19 +442,13 @@ async fn customers_see_their_own_payments_and_only_admins_refund() {
         "not_found",
     )
     .await;
-    let mine: Value = app
-        .get(PAYMENTS, Some(&bob))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let mine: Value = app.get(PAYMENTS, Some(&bob)).await.body_json().await;
     assert_eq!(mine["count"], 0);
     let theirs: Value = app
         .get(&format!("{PAYMENTS}?user_id={bob_id}"), Some(&token))
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     assert_eq!(
         theirs["count"], 1,
         "a customer's filter cannot reach others"
@@ -474,9 +462,8 @@ async fn customers_see_their_own_payments_and_only_admins_refund() {
             Some(&admin),
         )
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     assert_eq!(all["count"], 1);
     assert_problem(
         app.get(&format!("{PAYMENTS}?status=paid"), Some(&admin))
@@ -515,7 +502,7 @@ async fn an_admin_refund_moves_the_order_through_refund_pending_to_refunded_once
     };
     let first = send().await.expect("sent");
     assert_eq!(first.status(), 202);
-    let first: Value = first.json().await.expect("json");
+    let first: Value = first.body_json().await;
     assert_eq!(first["status"], "refund_pending");
     let done = wait_for(&app, &token, &payment, settled).await;
     assert_eq!(done["status"], "refunded");
@@ -533,9 +520,8 @@ async fn an_admin_refund_moves_the_order_through_refund_pending_to_refunded_once
     let o: Value = app
         .get(&format!("{ORDERS}{}/", str_of(&order["id"])), Some(&token))
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     let path: Vec<&str> = o["history"]
         .as_array()
         .expect("history")
@@ -578,9 +564,8 @@ async fn a_payment_that_succeeds_after_its_order_expired_is_refunded_automatical
             Some(&token),
         )
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     let why = body["events"]
         .as_array()
         .expect("events")
@@ -703,7 +688,7 @@ async fn webhooks_are_verified_over_raw_bytes_deduplicated_and_never_move_backwa
     )
     .await;
     assert_eq!(r.status(), 200);
-    let outcome: Value = r.json().await.expect("json");
+    let outcome: Value = r.body_json().await;
     assert_eq!(outcome, json!({"duplicate": false, "applied": true}));
     assert_eq!(
         wait_for(&app, &token, &payment, settled).await["status"],
@@ -853,9 +838,8 @@ async fn a_crash_mid_payment_loses_nothing_and_charges_each_payment_once() {
         let o: Value = app
             .get(&format!("{ORDERS}{}/", str_of(&order["id"])), Some(token))
             .await
-            .json()
-            .await
-            .expect("json");
+            .body_json()
+            .await;
         let paid_entries = o["history"]
             .as_array()
             .expect("history")
@@ -920,15 +904,13 @@ async fn two_instances_drain_one_queue_and_do_every_job_once() {
     let a: Value = first
         .get("/api/v1/admin/actors/", Some(&admin))
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     let b: Value = second
         .get("/api/v1/admin/actors/", Some(&admin))
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     assert_eq!(attempts(a.clone()) + attempts(b), 30);
     assert_eq!(a["payment_pool"]["workers"], 4);
     drop(second);
@@ -953,9 +935,8 @@ async fn a_worker_that_panics_is_restarted_and_its_job_retried_after_the_lease()
     let report: Value = app
         .get("/api/v1/admin/actors/", Some(&admin))
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     assert_eq!(report["payment_pool"]["worker_restarts"], 1);
     assert_eq!(report["payment_pool"]["workers"], 4);
 }

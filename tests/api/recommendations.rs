@@ -9,6 +9,7 @@ use emporium::commands::{seed_demo, SeedSize, DEMO_PASSWORD};
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 
+use crate::helpers::JsonBody as _;
 use crate::helpers::{assert_problem, str_of, TestApp};
 use crate::orders::place;
 
@@ -26,24 +27,14 @@ async fn shop_with_model() -> (TestApp, String) {
         orders_per_customer: 4,
     };
     seed_demo(&app.settings, size, 7).await.expect("seeded");
-    let before: Value = app
-        .get(REPORT, Some(&admin))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let before: Value = app.get(REPORT, Some(&admin)).await.body_json().await;
     let r = app
         .post(&format!("{REPORT}rebuild/"), Some(&admin), &json!({}))
         .await;
     assert_eq!(r.status(), 202);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let now: Value = app
-            .get(REPORT, Some(&admin))
-            .await
-            .json()
-            .await
-            .expect("json");
+        let now: Value = app.get(REPORT, Some(&admin)).await.body_json().await;
         let built = now["builds"].as_u64() > before["builds"].as_u64() && now["building"] == false;
         if built && now["live"]["orders"].as_u64() > Some(0) {
             break;
@@ -64,7 +55,7 @@ async fn demo_customer(app: &TestApp, n: usize) -> String {
 async fn get(app: &TestApp, path: &str, token: Option<&str>) -> Value {
     let r = app.get(path, token).await;
     assert_eq!(r.status(), 200, "{path}");
-    r.json().await.expect("json")
+    r.body_json().await
 }
 
 fn ids(page: &Value) -> Vec<String> {

@@ -1,5 +1,6 @@
 use serde_json::json;
 
+use crate::helpers::JsonBody as _;
 use crate::helpers::{assert_problem, error_fields, TestApp, PASSWORD};
 
 const REGISTER: &str = "/api/v1/auth/register/";
@@ -15,7 +16,7 @@ async fn registration_creates_a_customer_even_when_the_body_asks_for_admin() {
         )
         .await;
     assert_eq!(response.status(), 201);
-    let user: serde_json::Value = response.json().await.expect("json");
+    let user: serde_json::Value = response.body_json().await;
     assert_eq!(user["email"], "ann@example.com");
     assert_eq!(user["role"], "customer");
     assert_eq!(user["name"], "Ann");

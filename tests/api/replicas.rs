@@ -8,6 +8,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 
+use crate::helpers::JsonBody as _;
 use crate::helpers::{assert_problem, str_of, TestApp, PASSWORD};
 use crate::orders::{order_body, ORDERS};
 
@@ -61,7 +62,7 @@ async fn an_idempotency_key_used_on_one_replica_replays_on_the_other() {
 
     let first = send(&a, &body).await.expect("sent");
     assert_eq!(first.status(), 201);
-    let first: Value = first.json().await.expect("json");
+    let first: Value = first.body_json().await;
     let replayed = send(&b, &body).await.expect("sent");
     assert_eq!(replayed.status(), 201);
     assert_eq!(replayed.headers()["idempotent-replayed"], "true");
@@ -133,7 +134,7 @@ async fn place_with_failover(
             } else {
                 by
             };
-            (status, by, response.json().await.expect("json"))
+            (status, by, response.body_json().await)
         }
     }
 }

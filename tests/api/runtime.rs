@@ -2,6 +2,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::helpers::JsonBody as _;
 use crate::helpers::{actor_metrics as actor, assert_problem, TestApp};
 
 #[tokio::test]
@@ -76,7 +77,7 @@ async fn a_panicking_handler_restarts_its_actor_and_later_requests_succeed() {
     );
     let r = app.post(probe, Some(&admin), &json!({"sleep_ms": 1})).await;
     assert_eq!(r.status(), 200);
-    let body: Value = r.json().await.expect("json");
+    let body: Value = r.body_json().await;
     assert_eq!(body["actor"], "payments");
     let after = actor(&app, &admin, "payments").await;
     assert_eq!(after["restarts"], 1);
@@ -92,7 +93,7 @@ async fn a_panicking_handler_restarts_its_actor_and_later_requests_succeed() {
         Some(before["errors"].as_u64().expect("n") + 1)
     );
     // The restarted actor still owns a working pool.
-    let ready: Value = app.get("/readyz", None).await.json().await.expect("json");
+    let ready: Value = app.get("/readyz", None).await.body_json().await;
     assert_eq!(ready["checks"]["payments"]["ok"], true);
 }
 
@@ -113,9 +114,8 @@ async fn actor_metrics_count_handled_messages_and_latency() {
     let report: Value = app
         .get("/api/v1/admin/actors/", Some(&admin))
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     let names: Vec<&str> = report["actors"]
         .as_array()
         .expect("actors")

@@ -2,6 +2,7 @@ use emporium::actors::orders::messages::GetPurchaseHistory;
 use emporium::commands::{seed_demo, SeedSize, DEMO_PASSWORD};
 use serde_json::Value;
 
+use crate::helpers::JsonBody as _;
 use crate::helpers::TestApp;
 
 #[tokio::test]
@@ -36,38 +37,33 @@ async fn seed_demo_fills_a_structured_shop_once_per_seed() {
     let all: Value = app
         .get("/api/v1/products/", Some(&admin))
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     assert_eq!(all["count"], 300);
     let categories: Value = app
         .get("/api/v1/categories/?page_size=100", None)
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     assert_eq!(categories["count"], 24);
     // A department lists the products of its sub-categories.
     let footwear: Value = app
         .get("/api/v1/products/?category=footwear", Some(&admin))
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     let running: Value = app
         .get("/api/v1/products/?category=running-shoes", Some(&admin))
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     assert!(footwear["count"].as_i64() > running["count"].as_i64());
     assert!(running["count"].as_i64() > Some(0));
     let premium: Value = app
         .get("/api/v1/products/?tags=premium", Some(&admin))
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     assert!(premium["count"].as_i64() > Some(0));
 
     // Demo customers can log in and see their delivered orders.
@@ -77,9 +73,8 @@ async fn seed_demo_fills_a_structured_shop_once_per_seed() {
     let mine: Value = app
         .get("/api/v1/orders/", pair["access"].as_str())
         .await
-        .json()
-        .await
-        .expect("json");
+        .body_json()
+        .await;
     assert_eq!(mine["count"], 3);
     assert_eq!(mine["results"][0]["status"], "delivered");
     let history = app

@@ -5,6 +5,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use secrecy::ExposeSecret as _;
 use serde_json::{json, Value};
 
+use crate::helpers::JsonBody as _;
 use crate::helpers::{assert_problem, str_of, TestApp, PASSWORD};
 
 const ME: &str = "/api/v1/auth/me/";
@@ -149,7 +150,7 @@ async fn refresh_rotates_and_reuse_revokes_the_whole_family() {
     let (_, _, first) = app.customer("ann@example.com").await;
     let r = app.post(REFRESH, None, &json!({"refresh": first})).await;
     assert_eq!(r.status(), 200);
-    let second: Value = r.json().await.expect("json");
+    let second: Value = r.body_json().await;
     let second_refresh = str_of(&second["refresh"]);
     assert_ne!(second_refresh, first);
     assert_eq!(app.get(ME, second["access"].as_str()).await.status(), 200);
@@ -315,7 +316,7 @@ async fn changing_the_password_revokes_every_old_token() {
         )
         .await;
     assert_eq!(r.status(), 200);
-    let pair: Value = r.json().await.expect("json");
+    let pair: Value = r.body_json().await;
     assert_eq!(app.get(ME, Some(&access)).await.status(), 401);
     assert_eq!(
         app.post(REFRESH, None, &json!({"refresh": refresh}))

@@ -16,6 +16,7 @@ use super::messages::*;
 use crate::actors::read_view::AuthView;
 use crate::domain::auth::{PasswordHasher, Principal, RefreshToken, Role, TokenKeys};
 use crate::store::auth::{self as store, UserFilter, UserRow};
+use crate::store::database::OnConstraint as _;
 
 /// The auth domain's state, shared by every in-flight handler.
 #[derive(Clone)]
@@ -149,7 +150,7 @@ impl AuthService {
             return Err(AuthError::EmailTaken);
         }
         let hash = self.hash_password(msg.password).await?;
-        match store::insert_user(
+        let row = store::insert_user(
             &self.pool,
             &msg.email,
             &hash,
@@ -157,13 +158,8 @@ impl AuthService {
             Role::Customer.as_str(),
         )
         .await
-        {
-            Ok(row) => user_view(row),
-            Err(sqlx::Error::Database(e)) if e.constraint() == Some(store::USERS_EMAIL_KEY) => {
-                Err(AuthError::EmailTaken)
-            }
-            Err(e) => Err(e.into()),
-        }
+        .on_constraint(store::USERS_EMAIL_KEY, || AuthError::EmailTaken)?;
+        user_view(row)
     }
 
     pub async fn login(&self, msg: Login) -> Result<TokenPair, AuthError> {

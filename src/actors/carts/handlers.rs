@@ -1,4 +1,4 @@
-//! The work behind each carts message. Products are asked of the catalog
+//! The work behind each carts message (promotions' in `promotions`). Products are asked of the catalog
 //! by message; the carts database never holds a price as the truth.
 
 use std::collections::HashMap;
@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::error::CartsError;
 use super::messages::*;
+use super::promotions::ReconcilePromotionUses;
 use crate::actors::catalog::messages::GetProductsByIds;
 use crate::actors::catalog::CatalogActor;
 use crate::actors::orders::messages::{CreateOrder, GetOrder, GetOrderStatuses, OrderView};
@@ -17,10 +18,12 @@ use crate::actors::runtime::{ActorClient, CallError};
 use crate::config::CartSettings;
 use crate::domain::carts::{self, CartView, ProductNow};
 use crate::domain::catalog::stock::StockLine;
-use crate::domain::promotions::{self, Context};
+use crate::domain::promotions::{self as promotion_rules, Context};
 use crate::domain::validation::ValidationErrors;
 use crate::store::carts::{self as store, Begin, Change, Limits, Merge};
 use crate::store::promotions::{self as promotion_store, PromotionRow, Spend};
+
+mod promotions;
 
 /// Unsettled uses reconciled with orders per sweep.
 const RECONCILE_BATCH: i64 = 500;
@@ -147,7 +150,7 @@ impl CartsService {
             return Ok(carts::with_promotion(
                 cart,
                 code,
-                Err(promotions::Inapplicable::Deleted),
+                Err(promotion_rules::Inapplicable::Deleted),
             ));
         };
         let user = store::owner(&self.pool, cart_id).await?;
@@ -176,7 +179,7 @@ impl CartsService {
         promotion: &PromotionRow,
         cart: &CartView,
         user: Option<Uuid>,
-    ) -> Result<Result<i64, promotions::Inapplicable>, CartsError> {
+    ) -> Result<Result<i64, promotion_rules::Inapplicable>, CartsError> {
         let customer_uses = match user {
             Some(user) => {
                 let mut conn = self.pool.acquire().await?;
@@ -194,7 +197,8 @@ impl CartsService {
             uses: promotion.uses,
             customer_uses,
         };
-        Ok(promotions::check(&rule, &context).map(|()| promotions::discount(&rule, cart.subtotal)))
+        Ok(promotion_rules::check(&rule, &context)
+            .map(|()| promotion_rules::discount(&rule, cart.subtotal)))
     }
 
     /// A product that can go into a cart now.
@@ -369,16 +373,6 @@ impl CartsService {
     }
 }
 
-/// A unique-code violation becomes `CodeTaken`.
-fn code_taken(e: sqlx::Error) -> CartsError {
-    match &e {
-        sqlx::Error::Database(db) if db.constraint() == Some(promotion_store::CODE_TAKEN) => {
-            CartsError::CodeTaken
-        }
-        _ => e.into(),
-    }
-}
-
 /// Whether an order call's failure leaves its outcome unknown (the order
 /// may still be written): then the checkout's claim is kept, and the next
 /// checkout finds out.
@@ -387,66 +381,6 @@ fn uncertain(e: &CallError<crate::actors::orders::OrdersError>) -> bool {
 }
 
 impl CartsService {
-    pub async fn create_promotion(&self, msg: CreatePromotion) -> Result<PromotionRow, CartsError> {
-        let rule = promotions::validate(msg.0).map_err(CartsError::Validation)?;
-        let row = promotion_store::insert(&self.pool, Uuid::new_v4(), &rule)
-            .await
-            .map_err(code_taken)?;
-        Ok(row)
-    }
-
-    pub async fn list_promotions(
-        &self,
-        msg: ListPromotions,
-    ) -> Result<(Vec<PromotionRow>, i64), CartsError> {
-        Ok(promotion_store::list(&self.pool, msg.0).await?)
-    }
-
-    pub async fn get_promotion(&self, msg: GetPromotion) -> Result<PromotionRow, CartsError> {
-        promotion_store::by_id(&self.pool, msg.0)
-            .await?
-            .ok_or(CartsError::PromotionNotFound)
-    }
-
-    pub async fn update_promotion(&self, msg: UpdatePromotion) -> Result<PromotionRow, CartsError> {
-        let row = promotion_store::by_id(&self.pool, msg.id)
-            .await?
-            .ok_or(CartsError::PromotionNotFound)?;
-        let rule =
-            promotions::validate(msg.patch.apply(row.rule())).map_err(CartsError::Validation)?;
-        promotion_store::update(&self.pool, msg.id, &rule)
-            .await
-            .map_err(code_taken)?
-            .ok_or(CartsError::PromotionNotFound)
-    }
-
-    pub async fn delete_promotion(&self, msg: DeletePromotion) -> Result<(), CartsError> {
-        if promotion_store::delete(&self.pool, msg.0).await? {
-            Ok(())
-        } else {
-            Err(CartsError::PromotionNotFound)
-        }
-    }
-
-    pub async fn apply_promotion(&self, msg: ApplyPromotion) -> Result<CartView, CartsError> {
-        let cart_id = store::user_cart(&self.pool, msg.user_id).await?;
-        let promotion = promotion_store::by_code(&self.pool, msg.code.trim())
-            .await?
-            .ok_or(CartsError::PromotionNotFound)?;
-        let (cart, _) = self.priced(cart_id).await?;
-        if let Err(why) = self.verdict(&promotion, &cart, Some(msg.user_id)).await? {
-            return Err(CartsError::PromotionRefused(why));
-        }
-        store::set_promotion(&self.pool, cart_id, Some((promotion.id, &promotion.code))).await?;
-        self.render(cart_id).await
-    }
-
-    pub async fn remove_promotion(&self, msg: RemovePromotion) -> Result<CartView, CartsError> {
-        let cart_id = store::user_cart(&self.pool, msg.user_id).await?;
-        store::set_promotion(&self.pool, cart_id, None).await?;
-        self.render_committed(cart_id).await
-    }
-
     /// Whether the order exists, asked of orders.
     async fn order_exists(&self, order_id: Uuid) -> Result<bool, CartsError> {
         let found = self
@@ -542,7 +476,7 @@ impl CartsService {
             // The code was deleted: never charge full price silently.
             Some((None, _)) => {
                 return Err(CartsError::PromotionRefused(
-                    promotions::Inapplicable::Deleted,
+                    promotion_rules::Inapplicable::Deleted,
                 ))
             }
             Some((Some(promotion_id), _)) => {

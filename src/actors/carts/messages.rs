@@ -1,4 +1,5 @@
-//! Messages the carts actor answers. Owners arrive resolved by the edge:
+//! Messages the carts actor answers about carts and checkout (its
+//! promotion messages are in `promotions.rs`). Owners arrive resolved by the edge:
 //! a customer by their authenticated id, a guest cart by its id and the
 //! token the client sent (checked here).
 
@@ -13,9 +14,6 @@ use crate::domain::carts::CartView;
 use crate::domain::catalog::stock::StockLine;
 use crate::domain::idempotency::KeyLease;
 use crate::domain::orders::address::ShippingAddress;
-use crate::domain::pagination::PageRequest;
-use crate::domain::promotions::{Promotion, PromotionPatch};
-pub use crate::store::promotions::PromotionRow;
 
 /// Whose cart a message is about.
 #[derive(Debug, Clone)]
@@ -97,50 +95,6 @@ pub struct MergeGuestCart {
 #[rtype(result = "Result<u64, CartsError>")]
 pub struct SweepGuestCarts;
 
-/// Create a promotion (the rule is validated here).
-#[derive(Debug, Message)]
-#[rtype(result = "Result<PromotionRow, CartsError>")]
-pub struct CreatePromotion(pub Promotion);
-
-/// One page of promotions, newest first.
-#[derive(Debug, Message)]
-#[rtype(result = "Result<(Vec<PromotionRow>, i64), CartsError>")]
-pub struct ListPromotions(pub PageRequest);
-
-/// One promotion.
-#[derive(Debug, Message)]
-#[rtype(result = "Result<PromotionRow, CartsError>")]
-pub struct GetPromotion(pub Uuid);
-
-/// Change a promotion: the patch edits its current rule, which is then
-/// validated whole.
-#[derive(Debug, Message)]
-#[rtype(result = "Result<PromotionRow, CartsError>")]
-pub struct UpdatePromotion {
-    pub id: Uuid,
-    pub patch: PromotionPatch,
-}
-
-/// Delete a promotion.
-#[derive(Debug, Message)]
-#[rtype(result = "Result<(), CartsError>")]
-pub struct DeletePromotion(pub Uuid);
-
-/// Put a discount code on the customer's cart, if it applies now.
-#[derive(Debug, Message)]
-#[rtype(result = "Result<CartView, CartsError>")]
-pub struct ApplyPromotion {
-    pub user_id: Uuid,
-    pub code: String,
-}
-
-/// Take the discount code off the customer's cart.
-#[derive(Debug, Message)]
-#[rtype(result = "Result<CartView, CartsError>")]
-pub struct RemovePromotion {
-    pub user_id: Uuid,
-}
-
 /// Turn the customer's cart into an order, exactly once.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<OrderView, CartsError>")]
@@ -165,15 +119,6 @@ pub struct FinishCheckout {
     pub user_id: Uuid,
     pub order_id: Uuid,
     pub taken: Vec<StockLine>,
-}
-
-/// Give back the uses of orders cancelled or expired unpaid (and of
-/// checkouts that placed nothing), settle those of paid orders; a timer
-/// sends it. `min_age_secs` leaves running checkouts alone.
-#[derive(Debug, Message)]
-#[rtype(result = "Result<u64, CartsError>")]
-pub struct ReconcilePromotionUses {
-    pub min_age_secs: i64,
 }
 
 /// The lines an order took from its cart.

@@ -4,6 +4,7 @@
 pub mod error;
 pub mod handlers;
 pub mod messages;
+pub mod promotions;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use sqlx::PgPool;
 pub use error::CartsError;
 pub use handlers::CartsService;
 use messages::*;
+use promotions::*;
 
 use super::metrics::ActorMetrics;
 use super::runtime::{every, on_started};
@@ -91,10 +93,10 @@ route!(CreateGuestCart => create_guest, GuestCart);
 route!(DeleteGuestCart => delete_guest, ());
 route!(MergeGuestCart => merge, CartView);
 route!(SweepGuestCarts => sweep, u64);
-route!(CreatePromotion => create_promotion, PromotionRow);
-route!(ListPromotions => list_promotions, (Vec<PromotionRow>, i64));
-route!(GetPromotion => get_promotion, PromotionRow);
-route!(UpdatePromotion => update_promotion, PromotionRow);
+route!(CreatePromotion => create_promotion, PromotionView);
+route!(ListPromotions => list_promotions, (Vec<PromotionView>, i64));
+route!(GetPromotion => get_promotion, PromotionView);
+route!(UpdatePromotion => update_promotion, PromotionView);
 route!(DeletePromotion => delete_promotion, ());
 route!(ApplyPromotion => apply_promotion, CartView);
 route!(RemovePromotion => remove_promotion, CartView);

@@ -27,6 +27,7 @@ use crate::domain::orders::status::TransitionError;
 use crate::domain::payments::card::check_card;
 use crate::domain::payments::status::{InvalidPaymentTransition, PaymentEvent, PaymentStatus};
 use crate::domain::payments::webhook;
+use crate::store::database::OnConstraint as _;
 use crate::store::idempotency;
 use crate::store::payments::{self as store, NewPayment, PaymentFilter, PaymentRow, StatusChange};
 
@@ -219,13 +220,9 @@ impl PaymentsService {
             card_last4: &summary.last4,
         };
         let mut tx = self.pool.begin().await?;
-        let row = match store::insert_payment(&mut tx, &new).await {
-            Ok(row) => row,
-            Err(sqlx::Error::Database(e)) if e.constraint() == Some(store::ONE_LIVE_PER_ORDER) => {
-                return Err(PaymentsError::AlreadyPaying);
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let row = store::insert_payment(&mut tx, &new)
+            .await
+            .on_constraint(store::ONE_LIVE_PER_ORDER, || PaymentsError::AlreadyPaying)?;
         if let Some(lease) = &msg.lease {
             if !idempotency::bind_effect(&mut tx, lease, id).await? {
                 tx.rollback().await?;

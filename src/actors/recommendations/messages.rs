@@ -6,7 +6,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::error::RecommenderError;
-use crate::domain::recommend::metrics::Scores;
+use crate::domain::recommendations::metrics::Scores;
 
 /// One ranked product.
 #[derive(Debug, Clone, PartialEq, Serialize)]

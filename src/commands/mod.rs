@@ -1,5 +1,7 @@
 //! Operator commands that run without the HTTP edge.
 
+pub mod recommend_eval;
+
 use anyhow::Context as _;
 
 use crate::config::{Domain, Settings};

@@ -10,11 +10,11 @@ use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::{Domain, Settings};
-use crate::domain::recommend::assemble::{assemble, PurchaseInput};
-use crate::domain::recommend::blend::evaluate;
-use crate::domain::recommend::csv_input::{read_interactions, read_products};
-use crate::domain::recommend::data::Dataset;
-use crate::domain::recommend::model::METHODS;
+use crate::domain::recommendations::assemble::{assemble, PurchaseInput};
+use crate::domain::recommendations::blend::evaluate;
+use crate::domain::recommendations::csv_input::{read_interactions, read_products};
+use crate::domain::recommendations::data::Dataset;
+use crate::domain::recommendations::model::METHODS;
 use crate::store;
 
 /// Products read per query from the catalog.

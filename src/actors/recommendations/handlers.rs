@@ -19,11 +19,11 @@ use crate::actors::orders::messages::{GetOrderEvents, GetPurchaseHistory};
 use crate::actors::orders::OrdersActor;
 use crate::actors::runtime::ActorClient;
 use crate::config::RecommendationSettings;
-use crate::domain::recommend::assemble::assemble;
-use crate::domain::recommend::blend::evaluate;
-use crate::domain::recommend::data::Dataset;
-use crate::domain::recommend::gate::{grown_enough, promote};
-use crate::domain::recommend::model::{with_recent, Method, Model, METHODS};
+use crate::domain::recommendations::assemble::assemble;
+use crate::domain::recommendations::blend::evaluate;
+use crate::domain::recommendations::data::Dataset;
+use crate::domain::recommendations::gate::{grown_enough, promote};
+use crate::domain::recommendations::model::{with_recent, Method, Model, METHODS};
 use crate::store::catalog::ProductFeatureRow;
 use crate::store::orders::PurchaseRow;
 
