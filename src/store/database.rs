@@ -122,6 +122,15 @@ pub fn lazy_pool(settings: &DatabaseSettings, domain: Domain) -> anyhow::Result<
         // Short, so a database that is down answers 503 quickly instead of
         // holding requests until the actor call times out.
         .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
+        // No reaper task. sqlx 0.8's reaper can spin forever at 100% CPU
+        // once its idle count underflows (launchbadge/sqlx#3645, fixed by
+        // #4289 after 0.8.6), and it runs on the thread that made the
+        // pool: here the one that must also stop the HTTP server. Seen in
+        // the test suite as an instance that never stopped. The pools are
+        // small and their connections are checked before each use, so
+        // keeping idle ones open costs a few backends and nothing else.
+        .idle_timeout(None)
+        .max_lifetime(None)
         .connect_lazy_with(options))
 }
 

@@ -11,3 +11,4 @@ pub mod orders;
 pub mod payments;
 pub mod promotions;
 pub mod redis;
+pub mod text_enum;

@@ -10,13 +10,14 @@ use uuid::Uuid;
 
 use crate::domain::orders::address::ShippingAddress;
 use crate::domain::orders::pricing::OrderLine;
+use crate::domain::orders::status::OrderStatus;
 
 /// An order's own row.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OrderRow {
     pub id: Uuid,
     pub user_id: Uuid,
-    pub status: String,
+    pub status: OrderStatus,
     pub subtotal: i64,
     pub discount: i64,
     pub total: i64,
@@ -28,10 +29,10 @@ pub struct OrderRow {
     pub updated_at: DateTime<Utc>,
 }
 
-/// A line of an order, as sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+/// A line of an order, as stored (sent as
+/// `actors::orders::messages::OrderLineView`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ItemRow {
-    #[serde(skip)]
     pub order_id: Uuid,
     pub product_id: Uuid,
     pub name: String,
@@ -42,10 +43,10 @@ pub struct ItemRow {
     pub discount: i64,
 }
 
-/// One status change, as sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+/// One status change, as stored (sent as
+/// `actors::orders::messages::StatusChangeView`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct HistoryRow {
-    #[serde(skip)]
     pub order_id: Uuid,
     #[sqlx(rename = "from_status")]
     pub from: Option<String>,

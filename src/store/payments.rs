@@ -8,6 +8,8 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
+use crate::domain::payments::status::PaymentStatus;
+
 /// The constraint that keeps one live payment per order.
 pub const ONE_LIVE_PER_ORDER: &str = "payments_one_live_per_order";
 
@@ -17,7 +19,7 @@ pub struct PaymentRow {
     pub id: Uuid,
     pub order_id: Uuid,
     pub user_id: Uuid,
-    pub status: String,
+    pub status: PaymentStatus,
     pub amount: i64,
     pub currency: String,
     pub card_token: String,

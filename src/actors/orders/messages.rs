@@ -14,14 +14,60 @@ use crate::domain::orders::status::Action;
 use crate::domain::pagination::PageRequest;
 use crate::store::orders::{EventRow, HistoryRow, ItemRow, PurchaseRow};
 
+/// A line of an order, as clients see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct OrderLineView {
+    pub product_id: Uuid,
+    pub name: String,
+    pub unit_price: i64,
+    pub quantity: i32,
+    pub line_total: i64,
+    /// This line's share of the order's discount.
+    pub discount: i64,
+}
+
+impl From<ItemRow> for OrderLineView {
+    fn from(r: ItemRow) -> Self {
+        Self {
+            product_id: r.product_id,
+            name: r.name,
+            unit_price: r.unit_price,
+            quantity: r.quantity,
+            line_total: r.line_total,
+            discount: r.discount,
+        }
+    }
+}
+
+/// One status change of an order, as clients see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct StatusChangeView {
+    pub from: Option<String>,
+    pub to: String,
+    pub actor: String,
+    pub reason: String,
+    pub at: DateTime<Utc>,
+}
+
+impl From<HistoryRow> for StatusChangeView {
+    fn from(r: HistoryRow) -> Self {
+        Self {
+            from: r.from,
+            to: r.to,
+            actor: r.actor,
+            reason: r.reason,
+            at: r.at,
+        }
+    }
+}
+
 /// An order as clients see it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OrderView {
     pub id: Uuid,
     pub user_id: Uuid,
-    #[schema(value_type = crate::domain::orders::status::OrderStatus)]
-    pub status: String,
-    pub items: Vec<ItemRow>,
+    pub status: crate::domain::orders::status::OrderStatus,
+    pub items: Vec<OrderLineView>,
     /// Sum of the lines, in minor units of `currency`.
     pub subtotal: i64,
     /// Taken off by `promotion_code`; the lines' `discount`s add up to it.
@@ -33,7 +79,7 @@ pub struct OrderView {
     pub promotion_code: Option<String>,
     pub currency: String,
     pub shipping_address: ShippingAddress,
-    pub history: Vec<HistoryRow>,
+    pub history: Vec<StatusChangeView>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

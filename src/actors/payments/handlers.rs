@@ -23,7 +23,7 @@ use crate::actors::orders::{OrdersActor, OrdersError};
 use crate::actors::runtime::{ActorClient, CallError, RuntimeError};
 use crate::domain::auth::Principal;
 use crate::domain::idempotency::Claim;
-use crate::domain::orders::status::TransitionError;
+use crate::domain::orders::status::{OrderStatus, TransitionError};
 use crate::domain::payments::card::check_card;
 use crate::domain::payments::status::{InvalidPaymentTransition, PaymentEvent, PaymentStatus};
 use crate::domain::payments::webhook;
@@ -203,8 +203,10 @@ impl PaymentsService {
         if order.user_id != msg.by.user_id {
             return Err(PaymentsError::OrderNotFound);
         }
-        if order.status != "pending" {
-            return Err(PaymentsError::OrderNotPayable(order.status));
+        if order.status != OrderStatus::Pending {
+            return Err(PaymentsError::OrderNotPayable(
+                order.status.as_str().to_owned(),
+            ));
         }
         self.check_attempts(msg.by.user_id, order.id).await?;
         let token = self.shared.provider.tokenize(&msg.card);
@@ -298,8 +300,10 @@ impl PaymentsService {
         // A shipped or delivered order is a return, handled outside this
         // flow; this early answer saves a round trip, the grant decides.
         let order = self.own_order(payment.order_id, msg.by).await?;
-        if order.status != "paid" && payment.status == "succeeded" {
-            return Err(PaymentsError::OrderNotPayable(order.status));
+        if order.status != OrderStatus::Paid && payment.status == PaymentStatus::Succeeded {
+            return Err(PaymentsError::OrderNotPayable(
+                order.status.as_str().to_owned(),
+            ));
         }
         let mut tx = self.pool.begin().await?;
         let change = StatusChange {
@@ -322,7 +326,7 @@ impl PaymentsService {
             // refund won): name the status it is in now.
             return Err(InvalidPaymentTransition {
                 event: PaymentEvent::RefundRequested,
-                current: PaymentStatus::parse(&now.status).unwrap_or(PaymentStatus::Failed),
+                current: now.status,
             }
             .into());
         };
@@ -338,11 +342,11 @@ impl PaymentsService {
                 Err(PaymentsError::OrderNotPayable(order_status))
             }
             // The relay asked first: what it got is on the payment.
-            None if self.visible(msg.id, msg.by).await?.status
-                == PaymentStatus::Succeeded.as_str() =>
-            {
+            None if self.visible(msg.id, msg.by).await?.status == PaymentStatus::Succeeded => {
                 let order = self.own_order(payment.order_id, msg.by).await?;
-                Err(PaymentsError::OrderNotPayable(order.status))
+                Err(PaymentsError::OrderNotPayable(
+                    order.status.as_str().to_owned(),
+                ))
             }
             // Granted, or to be asked again by the relay: pending either way.
             _ => Ok(view(row)),
@@ -450,7 +454,7 @@ impl PaymentsService {
             }
             "charge.refunded" => {
                 store::drop_job(&mut tx, payment.id, "refund").await?;
-                let event = if payment.status == "refund_pending" {
+                let event = if payment.status == PaymentStatus::RefundPending {
                     PaymentEvent::RefundSucceeded
                 } else {
                     PaymentEvent::RefundedByProvider
@@ -612,7 +616,7 @@ impl PaymentsService {
     ) -> Result<(), PaymentsError> {
         let pending = store::lock_payment(tx, payment_id)
             .await?
-            .is_some_and(|p| p.status == PaymentStatus::RefundPending.as_str());
+            .is_some_and(|p| p.status == PaymentStatus::RefundPending);
         if pending {
             store::enqueue(tx, payment_id, "refund").await?;
             self.shared.jobs.notify_one();

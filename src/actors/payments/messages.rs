@@ -45,8 +45,7 @@ pub struct PaymentView {
     pub id: Uuid,
     pub order_id: Uuid,
     pub user_id: Uuid,
-    #[schema(value_type = crate::domain::payments::status::PaymentStatus)]
-    pub status: String,
+    pub status: crate::domain::payments::status::PaymentStatus,
     /// The order's total, in minor units of `currency`.
     pub amount: i64,
     pub currency: String,

@@ -47,12 +47,7 @@ pub async fn apply(
     let Some(payment) = store::lock_payment(conn, payment_id).await? else {
         return Ok(None);
     };
-    let Some(current) = PaymentStatus::parse(&payment.status) else {
-        return Err(sqlx::Error::Protocol(format!(
-            "unknown payment status {:?}",
-            payment.status
-        )));
-    };
+    let current = payment.status;
     let next = match next_status(current, event) {
         Ok(next) => next,
         Err(refused) => {
