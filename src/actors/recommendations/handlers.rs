@@ -81,8 +81,11 @@ pub struct RecommenderService {
     k: usize,
     /// Held-out users the gate evaluates at most.
     max_users: usize,
-    /// Paid orders followed since the last build began.
-    followed_since_build: Arc<AtomicUsize>,
+    /// Orders the overlay held (followed, not in the live model) when the
+    /// last build began; 0 once a build is promoted. Growth is counted
+    /// from here, so a refused build is not retried until the shop grows
+    /// again.
+    overlay_at_last_build: Arc<AtomicUsize>,
     /// When growth starts a build early: `(fraction, minimum)`.
     growth: (f64, usize),
 }
@@ -111,7 +114,7 @@ impl RecommenderService {
             tolerance: settings.promotion_tolerance,
             k: settings.eval_k,
             max_users: settings.eval_max_users,
-            followed_since_build: Arc::default(),
+            overlay_at_last_build: Arc::default(),
             growth: (settings.rebuild_growth, settings.rebuild_min_new_orders),
         }
     }
@@ -177,9 +180,8 @@ impl RecommenderService {
 
     async fn build_now(&self) -> Result<(), RecommenderError> {
         let started = Instant::now();
-        // What this build loads is no longer growth to build for, promoted
-        // or not (a refused build is not retried until the shop grows again).
-        self.followed_since_build.store(0, Ordering::SeqCst);
+        self.overlay_at_last_build
+            .store(self.overlay_orders(), Ordering::SeqCst);
         let (data, order_ids) = self.load().await?;
         let (k, max_users) = (self.k, self.max_users);
         // CPU-heavy: off the actor's thread.
@@ -254,7 +256,16 @@ impl RecommenderService {
             }
             overlay.purchases.retain(|_, orders| !orders.is_empty());
         }
+        self.overlay_at_last_build.store(0, Ordering::SeqCst);
         Ok(())
+    }
+
+    /// Followed orders the live model does not hold.
+    fn overlay_orders(&self) -> usize {
+        self.overlay
+            .lock()
+            .map(|o| o.purchases.values().map(Vec::len).sum())
+            .unwrap_or(0)
     }
 
     /// Reads new paid-order events from the orders outbox after the cursor
@@ -315,7 +326,6 @@ impl RecommenderService {
                 .or_default()
                 .push((event.id, event.order_id, items));
             overlay.applied += 1;
-            self.followed_since_build.fetch_add(1, Ordering::SeqCst);
         }
         drop(overlay);
         self.build_if_grown(live.as_ref().map_or(0, |l| l.orders));
@@ -323,10 +333,13 @@ impl RecommenderService {
     }
 
     /// Starts a build in the background when the orders followed since the
-    /// last one are enough growth (`recommendations.rebuild_growth`).
+    /// last build began, and not in the live model, are enough growth
+    /// (`recommendations.rebuild_growth`).
     fn build_if_grown(&self, model_orders: usize) {
         let (fraction, min_new) = self.growth;
-        let new_orders = self.followed_since_build.load(Ordering::SeqCst);
+        let new_orders = self
+            .overlay_orders()
+            .saturating_sub(self.overlay_at_last_build.load(Ordering::SeqCst));
         if self.report_building() || !grown_enough(model_orders, new_orders, fraction, min_new) {
             return;
         }
