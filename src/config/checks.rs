@@ -89,6 +89,15 @@ fn at_least(name: &'static str, value: impl Number, min: impl Number) -> Bound {
     }
 }
 
+/// The sentences of the rules that do not hold.
+fn broken(rules: impl IntoIterator<Item = (bool, String)>) -> Vec<String> {
+    rules
+        .into_iter()
+        .filter(|(ok, _)| !ok)
+        .map(|(_, rule)| rule)
+        .collect()
+}
+
 impl Settings {
     /// Each broken rule, as a sentence that says what to set.
     pub(super) fn problems(&self) -> Vec<String> {
@@ -297,11 +306,7 @@ impl Settings {
                 "observability.metrics_port must differ from http.port".to_owned(),
             ),
         ];
-        rules
-            .into_iter()
-            .filter(|(ok, _)| !ok)
-            .map(|(_, rule)| rule)
-            .collect()
+        broken(rules)
     }
 
     /// Settings that must have a shape: names, URLs, tokens.
@@ -386,11 +391,7 @@ impl Settings {
                 "in production /metrics must be protected: set observability.metrics_token (EMPORIUM__OBSERVABILITY__METRICS_TOKEN) or serve it on a private observability.metrics_port".to_owned(),
             ),
         ];
-        rules
-            .into_iter()
-            .filter(|(ok, _)| !ok)
-            .map(|(_, rule)| rule)
-            .collect()
+        broken(rules)
     }
 }
 
