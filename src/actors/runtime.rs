@@ -58,10 +58,8 @@ impl<M: Message> Message for Traced<M> {
 impl<M> Traced<M> {
     /// The span a handler of this message runs in: a child of the sender's.
     pub fn span(&self, actor: &'static str) -> tracing::Span {
-        let message = std::any::type_name::<M>()
-            .rsplit("::")
-            .next()
-            .unwrap_or("message");
+        let message = short_type_name(std::any::type_name::<M>());
+        let message = message.as_ref();
         let span = tracing::info_span!(
             parent: &self.parent,
             "actor",
@@ -74,6 +72,26 @@ impl<M> Traced<M> {
         }
         span
     }
+}
+
+/// A type's name without its paths: `CreateOrder`, or for a generic
+/// message `Keyed<CreateOrder, OrderView, OrdersError>`.
+fn short_type_name(full: &'static str) -> std::borrow::Cow<'static, str> {
+    let last = |path: &'static str| path.rsplit("::").next().unwrap_or(path);
+    if !full.contains('<') {
+        return last(full).into();
+    }
+    let mut out = String::with_capacity(full.len());
+    let mut start = 0;
+    for (i, c) in full.char_indices() {
+        if matches!(c, '<' | '>' | ',' | ' ') {
+            out.push_str(last(&full[start..i]));
+            out.push(c);
+            start = i + 1;
+        }
+    }
+    out.push_str(last(&full[start..]));
+    out.into()
 }
 
 /// The edge's handle on one actor: its address, its metrics and the call
@@ -388,4 +406,16 @@ macro_rules! route_to_service {
 
         $crate::traced_handler!($actor, $message);
     };
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn message_names_drop_their_paths_also_inside_generics() {
+        assert_eq!(super::short_type_name("a::b::CreateOrder"), "CreateOrder");
+        assert_eq!(
+            super::short_type_name("a::Keyed<a::b::CreateOrder, a::c::OrderView>"),
+            "Keyed<CreateOrder, OrderView>"
+        );
+    }
 }

@@ -27,6 +27,54 @@ pub fn check_key(key: &str) -> Result<(), FieldError> {
     }
 }
 
+/// A client's `Idempotency-Key`, checked: only [`IdempotencyKey::parse`]
+/// makes one, so a key that reaches storage is always a valid one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// The key, if `raw` is 1-255 printable ASCII characters.
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        check_key(raw)?;
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The key as the client sent it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for IdempotencyKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A write that came with a key: whose key it is, and what the request
+/// meant (its [`fingerprint`]), which a retry must match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyedRequest {
+    pub user_id: Uuid,
+    pub key: IdempotencyKey,
+    pub fingerprint: String,
+}
+
+/// What a keyed write answers, once its owner has claimed the key, run
+/// the effect (or not) and saved the answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyedOutcome {
+    /// The answer: this request's own, or (`replayed`) the first one's.
+    Answered {
+        response: SavedResponse,
+        replayed: bool,
+    },
+    /// The key was used with another request: 422.
+    Mismatch,
+    /// The first request with this key is still running: 409.
+    InFlight,
+}
+
 /// A digest of what makes two requests "the same": method, path, and the
 /// body's meaning (parsed JSON, so key order and spacing do not matter).
 pub fn fingerprint(method: &str, path: &str, body: &serde_json::Value) -> String {
@@ -70,7 +118,7 @@ pub struct KeyRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyLease {
     pub user_id: Uuid,
-    pub key: String,
+    pub key: IdempotencyKey,
     pub token: Uuid,
 }
 
@@ -123,6 +171,8 @@ mod tests {
         assert!(check_key(&"k".repeat(256)).is_err());
         assert!(check_key("tab\there").is_err());
         assert!(check_key("ключ").is_err());
+        assert_eq!(IdempotencyKey::parse("k 1").expect("valid").as_str(), "k 1");
+        assert!(IdempotencyKey::parse("").is_err());
     }
 
     #[test]

@@ -8,13 +8,13 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
 use super::error::ApiError;
-use super::extract::{from_value, path_id, Authenticated, ValidJson};
-use super::idempotency::{request_key, run_once};
+use super::extract::{path_id, Authenticated, ValidJson};
+use super::idempotency::{answer_created, send_once, IdempotentJson};
 use super::rate_limit::{client_ip, throttle};
 use super::state::AppState;
 use crate::actors::carts::messages::*;
 use crate::actors::carts::promotions::{ApplyPromotion, RemovePromotion};
-use crate::actors::orders::messages::{GetOrder, OrderView};
+use crate::actors::orders::messages::OrderView;
 use crate::domain::carts::CartView;
 use crate::domain::orders::address::ShippingAddress;
 
@@ -340,52 +340,25 @@ async fn remove_promotion(
         (status = 422, description = "`validation_error`: bad address; the promotion no longer applies (`promotion_expired`, `promotion_below_minimum`, ...)"),
     ))]
 async fn checkout(
-    req: HttpRequest,
     state: Data<AppState>,
     user: Authenticated,
-    body: ValidJson<serde_json::Value>,
+    request: IdempotentJson<CheckoutRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let ValidJson(raw) = body;
-    let key = request_key(&req)?;
+    let IdempotentJson { body, raw, key } = request;
     // Validation first: a request that fails it saves nothing under its key.
-    let request: CheckoutRequest = from_value(raw.clone())?;
-    let shipping_address = request
+    let shipping_address = body
         .shipping_address
         .validate()
         .map_err(ApiError::Validation)?;
     let viewer = user.0;
-    let (orders, carts) = (&state.actors.orders, &state.actors.carts);
-    // Keys live with the orders they bind, as for `POST /orders/`.
-    run_once(
-        orders,
-        &req,
-        viewer.user_id,
-        key,
-        &raw,
-        |lease| async move {
-            let message = Checkout {
-                user: viewer,
-                shipping_address,
-                expected_total: request.expected_total,
-                lease,
-            };
-            let view = carts.call(message).await?;
-            Ok(HttpResponse::Created().json(view))
-        },
-        |id| async move {
-            // The order exists but its answer was lost (a timeout): the
-            // cart may still hold its lines under that checkout's claim.
-            let view = orders.call(GetOrder { id, viewer }).await?;
-            let finish = FinishCheckout {
-                user_id: viewer.user_id,
-                order_id: id,
-                taken: taken_lines(&view),
-            };
-            carts.call(finish).await?;
-            Ok(HttpResponse::Created().json(view))
-        },
-    )
-    .await
+    let message = Checkout {
+        user: viewer,
+        shipping_address,
+        expected_total: body.expected_total,
+        key: None,
+    };
+    let keyed = key.for_user(viewer.user_id, &raw);
+    send_once(&state.actors.carts, keyed, message, answer_created()).await
 }
 
 /// Makes a guest cart. Keep its token: it is shown once, and opens the

@@ -15,6 +15,7 @@ use crate::actors::payments::PaymentsError;
 use crate::actors::recommendations::RecommenderError;
 use crate::actors::runtime::{CallError, RuntimeError};
 use crate::domain::catalog::stock::Shortfall;
+use crate::domain::idempotency::SavedResponse;
 use crate::domain::orders::status::TransitionError;
 use crate::domain::promotions::Inapplicable;
 use crate::domain::validation::{FieldError, ValidationErrors};
@@ -175,15 +176,17 @@ impl ApiError {
 /// Renders a problem body for `status` with `code`, for errors raised
 /// outside `ApiError` (unknown routes, wrong methods, framework errors).
 pub fn problem_response(status: StatusCode, code: &str, detail: String) -> HttpResponse {
-    render(status, code, detail, None)
+    HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)))
+        .body(problem_json(status, code, detail, None))
 }
 
-fn render(
+fn problem_json(
     status: StatusCode,
     code: &str,
     detail: String,
     errors: Option<&[FieldError]>,
-) -> HttpResponse {
+) -> Vec<u8> {
     let problem = Problem {
         kind: format!("urn:emporium:problem:{code}"),
         title: status.canonical_reason().unwrap_or("Error"),
@@ -192,9 +195,41 @@ fn render(
         code,
         errors,
     };
-    HttpResponse::build(status)
-        .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)))
-        .json(problem)
+    // A struct of strings and numbers always serializes.
+    serde_json::to_vec(&problem).unwrap_or_default()
+}
+
+impl ApiError {
+    /// The `detail` clients see; internal errors and shed requests are
+    /// logged here, once per answer.
+    fn public_detail(&self) -> String {
+        match self {
+            ApiError::Internal(e) => {
+                tracing::error!(error = ?e, "internal error");
+                "an unexpected error occurred; it has been logged".to_owned()
+            }
+            ApiError::Unavailable(_) | ApiError::Overloaded(_) | ApiError::Timeout => {
+                tracing::warn!(error = %self, "request shed");
+                self.to_string()
+            }
+            _ => self.to_string(),
+        }
+    }
+
+    /// The problem as an answer an idempotency key can save and replay.
+    pub fn answer(&self) -> SavedResponse {
+        let status = self.status_code();
+        SavedResponse {
+            status: status.as_u16(),
+            content_type: PROBLEM_JSON.to_owned(),
+            body: problem_json(
+                status,
+                self.code(),
+                self.public_detail(),
+                self.field_errors(),
+            ),
+        }
+    }
 }
 
 impl ResponseError for ApiError {
@@ -223,18 +258,15 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
-        let detail = match self {
-            ApiError::Internal(e) => {
-                tracing::error!(error = ?e, "internal error");
-                "an unexpected error occurred; it has been logged".to_owned()
-            }
-            ApiError::Unavailable(_) | ApiError::Overloaded(_) | ApiError::Timeout => {
-                tracing::warn!(error = %self, "request shed");
-                self.to_string()
-            }
-            _ => self.to_string(),
-        };
-        let mut response = render(status, self.code(), detail, self.field_errors());
+        let body = problem_json(
+            status,
+            self.code(),
+            self.public_detail(),
+            self.field_errors(),
+        );
+        let mut response = HttpResponse::build(status)
+            .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)))
+            .body(body);
         let headers = response.headers_mut();
         match self {
             ApiError::NotAuthenticated | ApiError::Unauthorized { .. } => {

@@ -1,27 +1,28 @@
-//! `Idempotency-Key` at the edge, for any actor that stores keys: claim the
-//! key, run the request once, save its response (whatever it was), and
-//! replay it for retries. Pure rules are in `domain::idempotency`; storage
-//! is in the owning actor's database.
-
-use std::future::Future;
+//! `Idempotency-Key` at the edge: the key and the body arrive through one
+//! extractor ([`IdempotentJson`], or [`RequestKey`] for a body-less write),
+//! and a keyed write goes to its owner as one [`Keyed`] message, which
+//! claims the key, runs the write once, saves its answer and replays it
+//! for retries (`actors::idempotency`). The edge's part is how an outcome
+//! reads on the wire: the [`Renderer`] it hands the owner.
 
 use actix::dev::ToEnvelope;
-use actix::{Actor, Handler};
-use actix_web::body::to_bytes;
+use actix::{Actor, Handler, Message};
+use actix_web::dev::Payload;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, ResponseError as _};
+use actix_web::{FromRequest, HttpRequest, HttpResponse};
+use futures_util::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::error::ApiError;
-use crate::actors::idempotency::{
-    ClaimIdempotencyKey, ReleaseIdempotencyKey, SaveIdempotentResponse,
-};
+use super::extract::{from_value, ValidJson};
+use crate::actors::idempotency::{Keyed, Renderer};
 use crate::actors::runtime::{ActorClient, Traced};
-use crate::domain::idempotency::Claim;
 use crate::domain::idempotency::{
-    check_key, decide, fingerprint, Decision, KeyLease, SavedResponse,
+    fingerprint, IdempotencyKey, KeyedOutcome, KeyedRequest, SavedResponse,
 };
 use crate::domain::validation::ValidationErrors;
 
@@ -47,50 +48,142 @@ pub struct IdempotencyKeyHeader {
 /// The request header.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
-/// The key of a request, if it sent one; a malformed key is a 400.
-pub fn request_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
-    let Some(value) = req.headers().get(IDEMPOTENCY_KEY) else {
-        return Ok(None);
-    };
-    let key = value.to_str().map_err(|_| {
-        ApiError::InvalidHeader(ValidationErrors::single(
-            "Idempotency-Key",
-            "invalid",
-            "not printable ASCII",
-        ))
-    })?;
-    check_key(key).map_err(|e| {
-        ApiError::InvalidHeader(ValidationErrors::single(&e.field, e.code, e.message))
-    })?;
-    Ok(Some(key.to_owned()))
+/// A write's `Idempotency-Key`, if it sent one (a malformed key is a 400),
+/// with what a retry must repeat to be the same request.
+#[derive(Debug, Clone)]
+pub struct RequestKey {
+    key: Option<IdempotencyKey>,
+    method: String,
+    path: String,
 }
 
-/// How long a retry waits for a committed effect's answer to be saved
-/// before recovering it: steps × step.
-const RECOVER_WAIT_STEPS: usize = 5;
-const RECOVER_WAIT_STEP: std::time::Duration = std::time::Duration::from_millis(40);
+impl RequestKey {
+    /// Reads the header of `req`.
+    pub fn from_headers(req: &HttpRequest) -> Result<Self, ApiError> {
+        let key = match req.headers().get(IDEMPOTENCY_KEY) {
+            None => None,
+            Some(value) => {
+                let raw = value.to_str().map_err(|_| {
+                    ApiError::InvalidHeader(ValidationErrors::single(
+                        "Idempotency-Key",
+                        "invalid",
+                        "not printable ASCII",
+                    ))
+                })?;
+                let key = IdempotencyKey::parse(raw).map_err(|e| {
+                    ApiError::InvalidHeader(ValidationErrors::single(&e.field, e.code, e.message))
+                })?;
+                Some(key)
+            }
+        };
+        Ok(Self {
+            key,
+            method: req.method().as_str().to_owned(),
+            path: req.path().to_owned(),
+        })
+    }
 
-async fn capture(response: HttpResponse) -> Result<(SavedResponse, HttpResponse), ApiError> {
-    let status = response.status();
-    let content_type = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/json")
-        .to_owned();
-    let body = to_bytes(response.into_body())
-        .await
-        .map_err(|_| ApiError::Internal(anyhow::anyhow!("response body could not be read")))?;
-    let saved = SavedResponse {
-        status: status.as_u16(),
-        content_type,
-        body: body.to_vec(),
-    };
-    let rebuilt = rebuild(&saved, false);
-    Ok((saved, rebuilt))
+    /// The keyed request of `user_id` whose meaning is `body`, or `None`
+    /// without a key.
+    pub fn for_user(self, user_id: Uuid, body: &serde_json::Value) -> Option<KeyedRequest> {
+        let key = self.key?;
+        Some(KeyedRequest {
+            user_id,
+            key,
+            fingerprint: fingerprint(&self.method, &self.path, body),
+        })
+    }
 }
 
-fn rebuild(saved: &SavedResponse, replayed: bool) -> HttpResponse {
+impl FromRequest for RequestKey {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(Self::from_headers(req))
+    }
+}
+
+/// A JSON body of type `T` for a write that takes an `Idempotency-Key`:
+/// the body is checked as [`ValidJson`] does, then the key, then the
+/// body's fields, so a request refused on any of them saves nothing
+/// under its key.
+#[derive(Debug)]
+pub struct IdempotentJson<T> {
+    pub body: T,
+    /// The body as sent, which the key's fingerprint covers.
+    pub raw: serde_json::Value,
+    pub key: RequestKey,
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for IdempotentJson<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let json = ValidJson::<serde_json::Value>::from_request(req, payload);
+        let key = RequestKey::from_headers(req);
+        Box::pin(async move {
+            let ValidJson(raw) = json.await?;
+            let key = key?;
+            let body = from_value(raw.clone())?;
+            Ok(Self { body, raw, key })
+        })
+    }
+}
+
+/// A success answered with `status` and `reply` as JSON.
+fn json_answer<V: Serialize>(status: StatusCode, reply: &V) -> SavedResponse {
+    match serde_json::to_vec(reply) {
+        Ok(body) => SavedResponse {
+            status: status.as_u16(),
+            content_type: "application/json".to_owned(),
+            body,
+        },
+        Err(e) => {
+            ApiError::Internal(anyhow::Error::new(e).context("reply did not serialize")).answer()
+        }
+    }
+}
+
+fn created<V: Serialize>(reply: &V) -> SavedResponse {
+    json_answer(StatusCode::CREATED, reply)
+}
+
+fn accepted<V: Serialize>(reply: &V) -> SavedResponse {
+    json_answer(StatusCode::ACCEPTED, reply)
+}
+
+fn problem<E>(e: E) -> SavedResponse
+where
+    ApiError: From<E>,
+{
+    ApiError::from(e).answer()
+}
+
+/// Answers a success with 201 and its JSON; a failure as a problem.
+pub fn answer_created<V: Serialize, E>() -> Renderer<V, E>
+where
+    ApiError: From<E>,
+{
+    Renderer {
+        ok: created::<V>,
+        err: problem::<E>,
+    }
+}
+
+/// Answers a success with 202 and its JSON; a failure as a problem.
+pub fn answer_accepted<V: Serialize, E>() -> Renderer<V, E>
+where
+    ApiError: From<E>,
+{
+    Renderer {
+        ok: accepted::<V>,
+        err: problem::<E>,
+    }
+}
+
+fn respond(saved: &SavedResponse, replayed: bool) -> HttpResponse {
     let status = StatusCode::from_u16(saved.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut builder = HttpResponse::build(status);
     if let Ok(content_type) = HeaderValue::from_str(&saved.content_type) {
@@ -102,129 +195,41 @@ fn rebuild(saved: &SavedResponse, replayed: bool) -> HttpResponse {
     builder.body(saved.body.clone())
 }
 
-/// Runs `run` at most once per `(user, key)`. Without a key it just runs.
-///
-/// `run` gets the key's lease and must bind its effect to it in the
-/// effect's own transaction (see `store::idempotency::bind_effect`). The
-/// response is then saved and replayed for retries with
-/// `Idempotent-Replayed: true`; a key whose effect committed but whose
-/// response was never saved (a crash between the two) is answered by
-/// `recover`, which renders the bound resource, never by running again.
-/// The same key with another request is `422 idempotency_error`; a retry
-/// while the first is still running is `409 idempotency_conflict`.
-///
-/// A 503 (shed before any effect) gives the key back so a retry runs at
-/// once; a 504 is not an outcome (the work may still finish), so the key
-/// stays in flight until the work binds its effect or the lock goes stale.
-pub async fn run_once<A, F, Fut, R, RFut>(
+/// Sends a write to its owner `actor`: as `message` itself without a key,
+/// or with one as a single [`Keyed`] message that runs it at most once
+/// and answers the first outcome to every retry (with
+/// `Idempotent-Replayed: true`). The same key with another request is a
+/// 422 `idempotency_error`; a retry while the first runs, a 409
+/// `idempotency_conflict`.
+pub async fn send_once<A, M, V, E>(
     actor: &ActorClient<A>,
-    req: &HttpRequest,
-    user_id: Uuid,
-    key: Option<String>,
-    body: &serde_json::Value,
-    run: F,
-    recover: R,
+    request: Option<KeyedRequest>,
+    message: M,
+    render: Renderer<V, E>,
 ) -> Result<HttpResponse, ApiError>
 where
-    A: Actor
-        + Handler<Traced<ClaimIdempotencyKey>>
-        + Handler<Traced<SaveIdempotentResponse>>
-        + Handler<Traced<ReleaseIdempotencyKey>>,
-    A::Context: ToEnvelope<A, Traced<ClaimIdempotencyKey>>
-        + ToEnvelope<A, Traced<SaveIdempotentResponse>>
-        + ToEnvelope<A, Traced<ReleaseIdempotencyKey>>,
-    F: FnOnce(Option<KeyLease>) -> Fut,
-    Fut: Future<Output = Result<HttpResponse, ApiError>>,
-    R: FnOnce(Uuid) -> RFut,
-    RFut: Future<Output = Result<HttpResponse, ApiError>>,
+    A: Actor + Handler<Traced<M>> + Handler<Traced<Keyed<M, V, E>>>,
+    A::Context: ToEnvelope<A, Traced<M>> + ToEnvelope<A, Traced<Keyed<M, V, E>>>,
+    M: Message<Result = Result<V, E>> + Send + 'static,
+    V: Send + 'static,
+    E: Send + 'static,
+    ApiError: From<E>,
 {
-    let Some(key) = key else {
-        return run(None).await;
+    let Some(request) = request else {
+        let reply = actor.call(message).await?;
+        return Ok(respond(&(render.ok)(&reply), false));
     };
-    let fingerprint = fingerprint(req.method().as_str(), req.path(), body);
-    let claim = actor
-        .call(ClaimIdempotencyKey {
-            user_id,
-            key: key.clone(),
-            fingerprint: fingerprint.clone(),
-        })
-        .await?;
-    let lease = match claim {
-        Claim::Claimed(lease) => lease,
-        Claim::Existing(mut record) => {
-            // An effect without a saved answer: usually its request is saving
-            // the answer right now. Give it a moment, so that every retry
-            // gets the very same answer; only a request that died, or gave
-            // up with a 504, leaves its effect to be recovered.
-            for _ in 0..RECOVER_WAIT_STEPS {
-                if !matches!(decide(&record, &fingerprint), Decision::Recover(_)) {
-                    break;
-                }
-                tokio::time::sleep(RECOVER_WAIT_STEP).await;
-                let again = ClaimIdempotencyKey {
-                    user_id,
-                    key: key.clone(),
-                    fingerprint: fingerprint.clone(),
-                };
-                // A key with an effect is never claimed again, so this only reads.
-                if let Claim::Existing(newer) = actor.call(again).await? {
-                    record = newer;
-                }
-            }
-            return match decide(&record, &fingerprint) {
-                Decision::Replay(saved) => Ok(rebuild(&saved, true)),
-                Decision::Recover(resource) => {
-                    let (saved, _) = capture(recover(resource).await?).await?;
-                    save(actor, user_id, key, None, &saved).await;
-                    Ok(rebuild(&saved, true))
-                }
-                Decision::Mismatch => Err(ApiError::Unprocessable {
-                    code: "idempotency_error",
-                    detail: "this Idempotency-Key was used with a different request".into(),
-                }),
-                Decision::InFlight => Err(ApiError::idempotency_in_flight()),
-            };
-        }
+    let keyed = Keyed {
+        request,
+        message,
+        render,
     };
-    let response = match run(Some(lease.clone())).await {
-        Ok(response) => response,
-        Err(e) => e.error_response(),
-    };
-    match response.status() {
-        StatusCode::SERVICE_UNAVAILABLE => {
-            if let Err(e) = actor.call(ReleaseIdempotencyKey(lease)).await {
-                tracing::warn!(error = %ApiError::from(e), "could not give back an idempotency key; it frees itself when its lock goes stale");
-            }
-            Ok(response)
-        }
-        StatusCode::GATEWAY_TIMEOUT => Ok(response),
-        _ => {
-            let (saved, response) = capture(response).await?;
-            save(actor, user_id, key, Some(lease.token), &saved).await;
-            Ok(response)
-        }
-    }
-}
-
-/// Saves a response under its key. A failure is logged, not answered: the
-/// effect (if any) is bound to the key already, so a retry recovers it.
-async fn save<A>(
-    actor: &ActorClient<A>,
-    user_id: Uuid,
-    key: String,
-    lease_token: Option<Uuid>,
-    saved: &SavedResponse,
-) where
-    A: Actor + Handler<Traced<SaveIdempotentResponse>>,
-    A::Context: ToEnvelope<A, Traced<SaveIdempotentResponse>>,
-{
-    let message = SaveIdempotentResponse {
-        user_id,
-        key,
-        lease_token,
-        response: saved.clone(),
-    };
-    if let Err(e) = actor.call(message).await {
-        tracing::warn!(error = %ApiError::from(e), "could not save an idempotent response; a retry will recover it");
+    match actor.call(keyed).await? {
+        KeyedOutcome::Answered { response, replayed } => Ok(respond(&response, replayed)),
+        KeyedOutcome::Mismatch => Err(ApiError::Unprocessable {
+            code: "idempotency_error",
+            detail: "this Idempotency-Key was used with a different request".into(),
+        }),
+        KeyedOutcome::InFlight => Err(ApiError::idempotency_in_flight()),
     }
 }

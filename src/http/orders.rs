@@ -9,8 +9,8 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
 use super::error::ApiError;
-use super::extract::{from_value, parse_json, path_id, Authenticated, QueryParams, ValidJson};
-use super::idempotency::{request_key, run_once};
+use super::extract::{parse_json, path_id, Authenticated, QueryParams};
+use super::idempotency::{answer_created, send_once, IdempotentJson};
 use super::pagination::{page, page_request};
 use super::state::AppState;
 use crate::actors::orders::messages::*;
@@ -78,27 +78,24 @@ struct CreateOrderRequest {
         (status = 422, description = "`validation_error`: no items, bad quantity, unknown or inactive product, bad address"),
     ))]
 async fn create_order(
-    req: HttpRequest,
     state: Data<AppState>,
     user: Authenticated,
-    body: ValidJson<serde_json::Value>,
+    request: IdempotentJson<CreateOrderRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let ValidJson(raw) = body;
-    let key = request_key(&req)?;
-    // Validation first: a request that fails it saves nothing under its key.
-    let order: CreateOrderRequest = from_value(raw.clone())?;
-    let shipping_address = order
+    let IdempotentJson { body, raw, key } = request;
+    let shipping_address = body
         .shipping_address
         .validate()
         .map_err(ApiError::Validation)?;
-    if order.items.is_empty() {
+    // Validation first: a request that fails it saves nothing under its key.
+    if body.items.is_empty() {
         return Err(ApiError::Validation(ValidationErrors::single(
             "items",
             "empty",
             "at least one item is required",
         )));
     }
-    let items = order
+    let items = body
         .items
         .iter()
         .map(|i| StockLine {
@@ -106,33 +103,18 @@ async fn create_order(
             quantity: i.quantity,
         })
         .collect();
-    let orders = &state.actors.orders;
-    let viewer = user.0;
-    run_once(
-        orders,
-        &req,
-        viewer.user_id,
-        key,
-        &raw,
-        |lease| async move {
-            let message = CreateOrder {
-                order_id: None,
-                user_id: viewer.user_id,
-                items,
-                shipping_address,
-                lease,
-                promotion: None,
-                expected_total: None,
-            };
-            let view = orders.call(message).await?;
-            Ok(HttpResponse::Created().json(view))
-        },
-        |id| async move {
-            let view = orders.call(GetOrder { id, viewer }).await?;
-            Ok(HttpResponse::Created().json(view))
-        },
-    )
-    .await
+    let user_id = user.0.user_id;
+    let message = CreateOrder {
+        order_id: None,
+        user_id,
+        items,
+        shipping_address,
+        key: None,
+        promotion: None,
+        expected_total: None,
+    };
+    let keyed = key.for_user(user_id, &raw);
+    send_once(&state.actors.orders, keyed, message, answer_created()).await
 }
 
 /// One order: the caller's own, or any for an admin.

@@ -11,8 +11,8 @@ use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
 use super::error::ApiError;
-use super::extract::{from_value, path_id, AdminUser, Authenticated, QueryParams, ValidJson};
-use super::idempotency::{request_key, run_once};
+use super::extract::{path_id, AdminUser, Authenticated, QueryParams, ValidJson};
+use super::idempotency::{answer_accepted, send_once, IdempotentJson, RequestKey};
 use super::pagination::{page, page_request};
 use super::state::AppState;
 use crate::actors::payments::messages::*;
@@ -93,19 +93,16 @@ struct CreatePaymentRequest {
         (status = 429, description = "`rate_limited`: too many declined or failed payments for this order or customer lately; see `Retry-After`"),
     ))]
 async fn create_payment(
-    req: HttpRequest,
     state: Data<AppState>,
     user: Authenticated,
-    body: ValidJson<serde_json::Value>,
+    request: IdempotentJson<CreatePaymentRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let ValidJson(raw) = body;
-    let key = request_key(&req)?;
-    let request: CreatePaymentRequest = from_value(raw)?;
+    let IdempotentJson { body, key, .. } = request;
     let card = CardDetails {
-        number: request.payment_method.card_number,
-        exp_month: request.payment_method.exp_month,
-        exp_year: request.payment_method.exp_year,
-        cvc: request.payment_method.cvc,
+        number: body.payment_method.card_number,
+        exp_month: body.payment_method.exp_month,
+        exp_year: body.payment_method.exp_year,
+        cvc: body.payment_method.cvc,
     };
     // Validation first: a request that fails it saves nothing under its key.
     let today = chrono::Utc::now();
@@ -119,34 +116,19 @@ async fn create_payment(
     .map_err(ApiError::Validation)?;
     // The key's fingerprint never sees the full number or the CVC.
     let fingerprinted = json!({
-        "order_id": request.order_id,
+        "order_id": body.order_id,
         "payment_method": {"last4": summary.last4, "brand": summary.brand,
                            "exp_month": card.exp_month, "exp_year": card.exp_year},
     });
-    let payments = &state.actors.payments;
     let by = user.0;
-    run_once(
-        payments,
-        &req,
-        by.user_id,
-        key,
-        &fingerprinted,
-        |lease| async move {
-            let message = CreatePayment {
-                by,
-                order_id: request.order_id,
-                card,
-                lease,
-            };
-            let view = payments.call(message).await?;
-            Ok(HttpResponse::Accepted().json(view))
-        },
-        |id| async move {
-            let view = payments.call(GetPayment { id, viewer: by }).await?;
-            Ok(HttpResponse::Accepted().json(view))
-        },
-    )
-    .await
+    let message = CreatePayment {
+        by,
+        order_id: body.order_id,
+        card,
+        key: None,
+    };
+    let keyed = key.for_user(by.user_id, &fingerprinted);
+    send_once(&state.actors.payments, keyed, message, answer_accepted()).await
 }
 
 /// One payment: the caller's own, or any for an admin.
@@ -272,14 +254,13 @@ async fn list_payments(
         (status = 422, description = "`validation_error`: the body has fields"),
     ))]
 async fn refund(
-    req: HttpRequest,
     state: Data<AppState>,
     admin: AdminUser,
     id: web::Path<String>,
+    key: RequestKey,
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, "payment")?;
-    let key = request_key(&req)?;
     // No body is needed (none, or `null`); one that is sent must be an
     // empty object.
     let raw: serde_json::Value = if body.iter().all(u8::is_ascii_whitespace) {
@@ -294,24 +275,10 @@ async fn refund(
             "a full refund takes no fields",
         )));
     }
-    let payments = &state.actors.payments;
     let by = admin.0;
-    run_once(
-        payments,
-        &req,
-        by.user_id,
-        key,
-        &raw,
-        |lease| async move {
-            let view = payments.call(RefundPayment { id, by, lease }).await?;
-            Ok(HttpResponse::Accepted().json(view))
-        },
-        |id| async move {
-            let view = payments.call(GetPayment { id, viewer: by }).await?;
-            Ok(HttpResponse::Accepted().json(view))
-        },
-    )
-    .await
+    let message = RefundPayment { id, by, key: None };
+    let keyed = key.for_user(by.user_id, &raw);
+    send_once(&state.actors.payments, keyed, message, answer_accepted()).await
 }
 
 /// Provider webhooks. No user: the signature over the exact raw bytes is

@@ -12,7 +12,9 @@ use std::time::Duration;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::domain::idempotency::{Claim, KeyLease, KeyRecord, SavedResponse};
+use crate::domain::idempotency::{
+    Claim, IdempotencyKey, KeyLease, KeyRecord, KeyedRequest, SavedResponse,
+};
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -29,11 +31,10 @@ struct Row {
 /// a key with an effect is never claimed again.
 pub async fn claim(
     pool: &PgPool,
-    user_id: Uuid,
-    key: &str,
-    fingerprint: &str,
+    request: &KeyedRequest,
     stale_after: Duration,
 ) -> Result<Claim, sqlx::Error> {
+    let (user_id, key, fingerprint) = (request.user_id, request.key.as_str(), &request.fingerprint);
     let token = Uuid::new_v4();
     let claimed: Option<bool> = sqlx::query_scalar(
         "INSERT INTO idempotency_keys (user_id, key, fingerprint, lock_token) VALUES ($1, $2, $3, $5) \
@@ -54,7 +55,7 @@ pub async fn claim(
     if claimed.is_some() {
         return Ok(Claim::Claimed(KeyLease {
             user_id,
-            key: key.to_owned(),
+            key: request.key.clone(),
             token,
         }));
     }
@@ -82,23 +83,30 @@ pub async fn claim(
 }
 
 /// Binds the resource a claimed request created to its key, inside the
-/// transaction that creates it. `false` when the lease was lost (the key
-/// was re-claimed by a retry, or already has an effect): the caller must
-/// roll back, so one key never has two effects.
+/// transaction that creates it, with the request's answer when it is
+/// already known (then effect and answer commit together, and no retry
+/// ever has to recover one). `false` when the lease was lost (the key was
+/// re-claimed by a retry, or already has an effect): the caller must roll
+/// back, so one key never has two effects.
 pub async fn bind_effect(
     conn: &mut PgConnection,
     lease: &KeyLease,
     resource_id: Uuid,
+    response: Option<&SavedResponse>,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE idempotency_keys SET resource_id = $4 \
+        "UPDATE idempotency_keys SET resource_id = $4, \
+           response_status = $5, response_type = $6, response_body = $7 \
          WHERE user_id = $1 AND key = $2 AND lock_token = $3 \
            AND resource_id IS NULL AND response_status IS NULL",
     )
     .bind(lease.user_id)
-    .bind(&lease.key)
+    .bind(lease.key.as_str())
     .bind(lease.token)
     .bind(resource_id)
+    .bind(response.map(|r| i16::try_from(r.status).unwrap_or(500)))
+    .bind(response.map(|r| r.content_type.as_str()))
+    .bind(response.map(|r| r.body.as_slice()))
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -110,7 +118,7 @@ pub async fn bind_effect(
 pub async fn complete(
     pool: &PgPool,
     user_id: Uuid,
-    key: &str,
+    key: &IdempotencyKey,
     lease_token: Option<Uuid>,
     response: &SavedResponse,
 ) -> Result<(), sqlx::Error> {
@@ -120,7 +128,7 @@ pub async fn complete(
            AND (lock_token = $6 OR ($6 IS NULL AND resource_id IS NOT NULL))",
     )
     .bind(user_id)
-    .bind(key)
+    .bind(key.as_str())
     .bind(i16::try_from(response.status).unwrap_or(500))
     .bind(&response.content_type)
     .bind(&response.body)
@@ -139,7 +147,7 @@ pub async fn release(pool: &PgPool, lease: &KeyLease) -> Result<(), sqlx::Error>
          WHERE user_id = $1 AND key = $2 AND lock_token = $3 AND response_status IS NULL",
     )
     .bind(lease.user_id)
-    .bind(&lease.key)
+    .bind(lease.key.as_str())
     .bind(lease.token)
     .execute(pool)
     .await?;

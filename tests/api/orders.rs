@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::helpers::JsonBody as _;
-use crate::helpers::{assert_problem, error_fields, str_of, TestApp};
+use crate::helpers::{actor_metrics, assert_problem, error_fields, str_of, TestApp};
 
 pub const ORDERS: &str = "/api/v1/orders/";
 
@@ -388,11 +388,13 @@ async fn a_request_arriving_while_its_key_is_running_gets_409() {
     let fingerprint = emporium::domain::idempotency::fingerprint("POST", "/api/v1/orders", &body);
     app.actors
         .orders
-        .call(emporium::actors::idempotency::ClaimIdempotencyKey {
-            user_id: user_id.parse().expect("uuid"),
-            key: "busy".into(),
-            fingerprint,
-        })
+        .call(emporium::actors::idempotency::ClaimIdempotencyKey(
+            emporium::domain::idempotency::KeyedRequest {
+                user_id: user_id.parse().expect("uuid"),
+                key: emporium::domain::idempotency::IdempotencyKey::parse("busy").expect("key"),
+                fingerprint,
+            },
+        ))
         .await
         .expect("claimed");
     let r = app
@@ -798,6 +800,32 @@ async fn paid_orders_feed_events_and_purchase_history() {
         .await
         .expect("history");
     assert_eq!(everyone.len(), 2);
+}
+
+/// A keyed write is one message to the orders actor, a replay too: the
+/// key is claimed, the order placed and its answer saved by one handler.
+#[tokio::test]
+async fn a_keyed_order_and_its_replay_are_one_message_each_to_orders() {
+    let app = TestApp::spawn().await;
+    let (_, admin) = app.admin().await;
+    let (_, token, _) = app.customer("ann@example.com").await;
+    let p = app.product(&admin, json!({"stock": 10})).await;
+    let body = order_body(json!([{"product_id": p["id"], "quantity": 1}]));
+    let handled = |report: Value| report["handled"].as_u64().expect("handled");
+    let before = handled(actor_metrics(&app, &admin, "orders").await);
+    for _ in 0..2 {
+        let r = app
+            .request(reqwest::Method::POST, ORDERS, Some(&token))
+            .header("idempotency-key", "one-trip")
+            .json(&body)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(r.status(), 201);
+    }
+    let after = handled(actor_metrics(&app, &admin, "orders").await);
+    assert_eq!(after - before, 2, "one message per request");
+    assert_eq!(app.stock_of(&admin, &p).await, 9);
 }
 
 #[tokio::test]

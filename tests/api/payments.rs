@@ -154,11 +154,17 @@ async fn a_payment_charges_the_orders_amount_once_and_marks_it_paid() {
     assert_eq!(kinds, ["created", "attempt_started", "charge_succeeded"]);
     // The card number and CVC are stored nowhere.
     let pool = app.payments_pool().await;
-    let dump: String = sqlx::query_scalar("SELECT string_agg(p::text, '') FROM payments p")
-        .fetch_one(&pool)
-        .await
-        .expect("dump");
-    assert!(!dump.contains(VISA) && !dump.contains("123,"), "{dump}");
+    // Field by field: the CVC is short enough to occur inside an id.
+    let fields: Vec<String> = sqlx::query_scalar(
+        "SELECT f.value FROM payments p, jsonb_each_text(to_jsonb(p)) f WHERE f.value IS NOT NULL",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("dump");
+    assert!(
+        fields.iter().all(|f| !f.contains(VISA) && f != "123"),
+        "{fields:?}"
+    );
     pool.close().await;
     // A paid order cannot be paid again.
     let r = app

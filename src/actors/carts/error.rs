@@ -61,3 +61,11 @@ pub enum CartsError {
 }
 
 crate::actors::failure::classified_failures!(CartsError, "carts database");
+
+/// Checkout's idempotency keys are kept by orders: not reaching them is
+/// the orders service being unavailable.
+impl From<CallError<crate::actors::runtime::RuntimeError>> for CartsError {
+    fn from(e: CallError<crate::actors::runtime::RuntimeError>) -> Self {
+        CartsError::OrdersUnavailable(e.to_string())
+    }
+}

@@ -12,12 +12,14 @@ use super::messages::*;
 use super::promotions::ReconcilePromotionUses;
 use crate::actors::catalog::messages::GetProductsByIds;
 use crate::actors::catalog::CatalogActor;
+use crate::actors::idempotency::{run_keyed, KeyStore as _, Keyed, SuccessAnswer};
 use crate::actors::orders::messages::{CreateOrder, GetOrder, GetOrderStatuses, OrderView};
 use crate::actors::orders::OrdersActor;
 use crate::actors::runtime::{ActorClient, CallError};
 use crate::config::CartSettings;
 use crate::domain::carts::{self, CartView, ProductNow};
 use crate::domain::catalog::stock::StockLine;
+use crate::domain::idempotency::KeyedOutcome;
 use crate::domain::promotions::{self as promotion_rules, Context};
 use crate::domain::validation::ValidationErrors;
 use crate::store::carts::{self as store, Begin, Change, Limits, Merge};
@@ -426,7 +428,17 @@ impl CartsService {
             Begin::Unfinished { order_id } => {
                 // An earlier checkout stopped while placing `order_id`.
                 if self.order_exists(order_id).await? {
-                    return self.finish(cart_id, order_id, &msg).await;
+                    let view = self.finish(cart_id, order_id, &msg).await?;
+                    if let Some(key) = &msg.key {
+                        // Not this request's order: its answer was not
+                        // committed with it, so save it now.
+                        let response = key.render(&view);
+                        let request = key.request();
+                        self.orders
+                            .save(&request, Some(key.lease.token), &response)
+                            .await?;
+                    }
+                    return Ok(view);
                 }
                 promotion_store::release(&self.pool, &[order_id]).await?;
                 store::abandon_checkout(&self.pool, cart_id, order_id).await?;
@@ -509,7 +521,7 @@ impl CartsService {
             user_id: msg.user.user_id,
             items,
             shipping_address: msg.shipping_address.clone(),
-            lease: msg.lease.clone(),
+            key: msg.key.clone(),
             promotion,
             expected_total: msg.expected_total,
         };
@@ -519,6 +531,47 @@ impl CartsService {
             }
             other => CartsError::Order(other),
         })
+    }
+
+    /// [`Checkout`] at most once per key: one message from the edge; the
+    /// key is claimed and (for a refusal) answered through orders, and a
+    /// placed order's answer commits with the order.
+    pub async fn checkout_once(&self, msg: CheckoutOnce) -> Result<KeyedOutcome, CartsError> {
+        let Keyed {
+            request,
+            message,
+            render,
+        } = msg;
+        let viewer = message.user;
+        run_keyed(
+            &self.orders,
+            request,
+            render,
+            SuccessAnswer::CommittedWithEffect,
+            |key| {
+                self.checkout(Checkout {
+                    key: Some(key),
+                    ..message
+                })
+            },
+            |id| async move {
+                // The order exists but its answer was lost (a crash): the
+                // cart may still hold its lines under that checkout's claim.
+                let view = self
+                    .orders
+                    .call(GetOrder { id, viewer })
+                    .await
+                    .map_err(CartsError::Order)?;
+                let finish = FinishCheckout {
+                    user_id: viewer.user_id,
+                    order_id: id,
+                    taken: taken_lines(&view),
+                };
+                self.finish_checkout(finish).await?;
+                Ok(view)
+            },
+        )
+        .await
     }
 
     pub async fn finish_checkout(&self, msg: FinishCheckout) -> Result<(), CartsError> {

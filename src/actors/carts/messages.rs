@@ -8,11 +8,11 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::error::CartsError;
+use crate::actors::idempotency::{KeyBinding, Keyed};
 use crate::actors::orders::messages::OrderView;
 use crate::domain::auth::Principal;
 use crate::domain::carts::CartView;
 use crate::domain::catalog::stock::StockLine;
-use crate::domain::idempotency::KeyLease;
 use crate::domain::orders::address::ShippingAddress;
 
 /// Whose cart a message is about.
@@ -104,10 +104,15 @@ pub struct Checkout {
     /// What the customer expects to pay; the order is refused if its total
     /// differs.
     pub expected_total: Option<i64>,
-    /// The request's idempotency key, bound to the order where it is
-    /// written.
-    pub lease: Option<KeyLease>,
+    /// The request's idempotency key (kept by orders), bound to the order
+    /// where it is written.
+    pub key: Option<KeyBinding<OrderView>>,
 }
+
+/// Check out at most once per Idempotency-Key. The keys live with the
+/// orders they bind, in the orders database: carts claims and answers them
+/// through orders, so the edge sends this one message.
+pub type CheckoutOnce = Keyed<Checkout, OrderView, CartsError>;
 
 /// The customer's checkout that placed `order_id` is over (its answer was
 /// lost to a timeout and recovered by its Idempotency-Key): take the

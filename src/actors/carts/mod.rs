@@ -101,5 +101,6 @@ route!(DeletePromotion => delete_promotion, ());
 route!(ApplyPromotion => apply_promotion, CartView);
 route!(RemovePromotion => remove_promotion, CartView);
 route!(Checkout => checkout, crate::actors::orders::messages::OrderView);
+route!(CheckoutOnce => checkout_once, crate::domain::idempotency::KeyedOutcome);
 route!(FinishCheckout => finish_checkout, ());
 route!(ReconcilePromotionUses => reconcile_uses, u64);

@@ -13,15 +13,15 @@ use super::messages::*;
 use crate::actors::catalog::messages::{CommitReservation, ReleaseReservation, ReserveForOrder};
 use crate::actors::catalog::{CatalogActor, CatalogError};
 use crate::actors::idempotency::{
-    self as keys, ClaimIdempotencyKey, ReleaseIdempotencyKey, SaveIdempotentResponse,
+    self as keys, run_keyed, ClaimIdempotencyKey, Keyed, PgKeys, ReleaseIdempotencyKey,
+    SaveIdempotentResponse, SuccessAnswer,
 };
 use crate::actors::runtime::{ActorClient, CallError, RuntimeError};
-use crate::domain::auth::Principal;
+use crate::domain::auth::{Principal, Role};
 use crate::domain::catalog::stock::normalize_lines;
-use crate::domain::idempotency::Claim;
+use crate::domain::idempotency::{Claim, KeyedOutcome};
 use crate::domain::orders::pricing::{price_order, OrderLine, PriceSnapshot};
 use crate::domain::orders::status::{transition, Action, Actor, OrderStatus, TransitionError};
-use crate::store::idempotency;
 use crate::store::orders::{
     self as store, HistoryRow, ItemRow, NewOrder, OrderFilter, OrderRow, PurchaseRow,
 };
@@ -229,29 +229,68 @@ impl OrdersService {
         };
         let written = async {
             let mut conn = self.pool.acquire().await?;
-            let Some(lease) = &msg.lease else {
+            let Some(key) = &msg.key else {
                 // One statement, its own transaction: one round trip.
-                return Ok(store::insert_order(&mut conn, &new, &actor).await?);
+                let (row, history) = store::insert_order(&mut conn, &new, &actor).await?;
+                return Ok(placed_view(row, &priced.lines, history));
             };
-            // With an idempotency key the order and its binding to the key
-            // commit together, only while the lease holds.
+            // With an idempotency key the order, its binding to the key and
+            // its answer commit together, only while the lease holds.
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            let placed = store::insert_order(&mut tx, &new, &actor).await?;
-            if !idempotency::bind_effect(&mut tx, lease, order_id).await? {
+            let (row, history) = store::insert_order(&mut tx, &new, &actor).await?;
+            // Built from what was written, without reading it back.
+            let view = placed_view(row, &priced.lines, history);
+            if !key.bind(&mut tx, order_id, Some(&view)).await? {
                 tx.rollback().await?;
                 return Err(OrdersError::IdempotencyLeaseLost);
             }
             tx.commit().await?;
-            Ok::<_, OrdersError>(placed)
+            Ok::<_, OrdersError>(view)
         }
         .await;
-        match written {
-            // Built from what was written, without reading it back.
-            Ok((row, history)) => Ok(placed_view(row, &priced.lines, history)),
-            Err(e) => {
-                self.release_unwritten(order_id, "order write failed").await;
-                Err(e)
-            }
+        if written.is_err() {
+            self.release_unwritten(order_id, "order write failed").await;
+        }
+        written
+    }
+
+    /// [`CreateOrder`] at most once per key: claim, place, answer, in one
+    /// message.
+    pub async fn create_order_once(
+        &self,
+        msg: CreateOrderOnce,
+    ) -> Result<KeyedOutcome, OrdersError> {
+        let Keyed {
+            request,
+            message,
+            render,
+        } = msg;
+        // The key's owner placed the order, so it is theirs to see.
+        let viewer = Principal {
+            user_id: request.user_id,
+            role: Role::Customer,
+        };
+        run_keyed(
+            &self.keys(),
+            request,
+            render,
+            SuccessAnswer::CommittedWithEffect,
+            |key| {
+                self.create_order(CreateOrder {
+                    key: Some(key),
+                    ..message
+                })
+            },
+            |id| self.get_order(GetOrder { id, viewer }),
+        )
+        .await
+    }
+
+    /// The idempotency keys in this domain's database.
+    fn keys(&self) -> PgKeys<'_> {
+        PgKeys {
+            pool: &self.pool,
+            stale_after: self.idempotency_lock,
         }
     }
 
@@ -469,7 +508,8 @@ impl OrdersService {
         {
             self.commit_stock(id).await?;
         }
-        let purged = idempotency::purge(&self.pool, self.idempotency_retention).await?;
+        let purged =
+            crate::store::idempotency::purge(&self.pool, self.idempotency_retention).await?;
         if purged > 0 {
             tracing::info!(purged, "old idempotency keys purged");
         }

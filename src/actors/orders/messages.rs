@@ -6,9 +6,9 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::error::OrdersError;
+use crate::actors::idempotency::{KeyBinding, Keyed};
 use crate::domain::auth::Principal;
 use crate::domain::catalog::stock::StockLine;
-use crate::domain::idempotency::KeyLease;
 use crate::domain::orders::address::ShippingAddress;
 use crate::domain::orders::status::Action;
 use crate::domain::pagination::PageRequest;
@@ -96,9 +96,9 @@ pub struct CreateOrder {
     /// As the client sent them (duplicates are merged).
     pub items: Vec<StockLine>,
     pub shipping_address: ShippingAddress,
-    /// The request's idempotency key, bound to the order in the order's
-    /// own transaction.
-    pub lease: Option<KeyLease>,
+    /// The request's idempotency key, bound to the order (with the answer)
+    /// in the order's own transaction.
+    pub key: Option<KeyBinding<OrderView>>,
     /// A discount code to apply to the lines as priced now (its use is
     /// already counted by carts; its minimum and currency are checked
     /// again here, against these prices).
@@ -113,6 +113,9 @@ pub struct CreateOrder {
 #[derive(Debug, Message)]
 #[rtype(result = "Result<Vec<(Uuid, String)>, OrdersError>")]
 pub struct GetOrderStatuses(pub Vec<Uuid>);
+
+/// Place an order at most once per Idempotency-Key.
+pub type CreateOrderOnce = Keyed<CreateOrder, OrderView, OrdersError>;
 
 /// One order, if the viewer may see it (its owner, or an admin).
 #[derive(Debug, Message)]

@@ -73,6 +73,7 @@ macro_rules! route {
 }
 
 route!(CreateOrder => create_order, OrderView);
+route!(CreateOrderOnce => create_order_once, crate::domain::idempotency::KeyedOutcome);
 route!(GetOrder => get_order, OrderView);
 route!(GetOrderStatuses => order_statuses, Vec<(uuid::Uuid, String)>);
 route!(ListOrders => list_orders, (Vec<OrderView>, i64));

@@ -15,20 +15,17 @@ use super::messages::*;
 use super::outcomes;
 use super::provider::SimulatedProvider;
 use super::worker::PoolShared;
-use crate::actors::idempotency::{
-    self as keys, ClaimIdempotencyKey, ReleaseIdempotencyKey, SaveIdempotentResponse,
-};
+use crate::actors::idempotency::{run_keyed, Keyed, PgKeys, SuccessAnswer};
 use crate::actors::orders::messages::{ApplyPaymentOutcome, GetOrder, PaymentOutcome};
 use crate::actors::orders::{OrdersActor, OrdersError};
-use crate::actors::runtime::{ActorClient, CallError, RuntimeError};
+use crate::actors::runtime::{ActorClient, CallError};
 use crate::domain::auth::Principal;
-use crate::domain::idempotency::Claim;
+use crate::domain::idempotency::KeyedOutcome;
 use crate::domain::orders::status::{OrderStatus, TransitionError};
 use crate::domain::payments::card::check_card;
 use crate::domain::payments::status::{InvalidPaymentTransition, PaymentEvent, PaymentStatus};
 use crate::domain::payments::webhook;
 use crate::store::database::OnConstraint as _;
-use crate::store::idempotency;
 use crate::store::payments::{self as store, NewPayment, PaymentFilter, PaymentRow, StatusChange};
 
 /// Outbox entries relayed per batch.
@@ -225,15 +222,16 @@ impl PaymentsService {
         let row = store::insert_payment(&mut tx, &new)
             .await
             .on_constraint(store::ONE_LIVE_PER_ORDER, || PaymentsError::AlreadyPaying)?;
-        if let Some(lease) = &msg.lease {
-            if !idempotency::bind_effect(&mut tx, lease, id).await? {
+        let reply = view(row);
+        if let Some(key) = &msg.key {
+            if !key.bind(&mut tx, id, Some(&reply)).await? {
                 tx.rollback().await?;
                 return Err(PaymentsError::IdempotencyLeaseLost);
             }
         }
         tx.commit().await?;
         self.shared.jobs.notify_one();
-        Ok(view(row))
+        Ok(reply)
     }
 
     /// Refuses a new attempt while the order or the customer has had too
@@ -330,8 +328,9 @@ impl PaymentsService {
             }
             .into());
         };
-        if let Some(lease) = &msg.lease {
-            if !idempotency::bind_effect(&mut tx, lease, payment.id).await? {
+        if let Some(key) = &msg.key {
+            // The answer waits for the order's grant: bound without it.
+            if !key.bind(&mut tx, payment.id, None).await? {
                 tx.rollback().await?;
                 return Err(PaymentsError::IdempotencyLeaseLost);
             }
@@ -706,22 +705,75 @@ impl PaymentsService {
 
     /// Purges idempotency keys past their retention.
     pub async fn purge_keys(&self) -> Result<(), PaymentsError> {
-        let purged = idempotency::purge(&self.pool, self.idempotency_retention).await?;
+        let purged =
+            crate::store::idempotency::purge(&self.pool, self.idempotency_retention).await?;
         if purged > 0 {
             tracing::info!(purged, "old payment idempotency keys purged");
         }
         Ok(())
     }
 
-    pub async fn claim_key(&self, msg: ClaimIdempotencyKey) -> Result<Claim, RuntimeError> {
-        keys::claim_key(&self.pool, self.idempotency_lock, msg).await
+    /// [`CreatePayment`] at most once per key, in one message.
+    pub async fn create_payment_once(
+        &self,
+        msg: CreatePaymentOnce,
+    ) -> Result<KeyedOutcome, PaymentsError> {
+        let Keyed {
+            request,
+            message,
+            render,
+        } = msg;
+        let viewer = message.by;
+        run_keyed(
+            &self.keys(),
+            request,
+            render,
+            SuccessAnswer::CommittedWithEffect,
+            |key| {
+                self.create_payment(CreatePayment {
+                    key: Some(key),
+                    ..message
+                })
+            },
+            |id| self.get_payment(GetPayment { id, viewer }),
+        )
+        .await
     }
 
-    pub async fn save_response(&self, msg: SaveIdempotentResponse) -> Result<(), RuntimeError> {
-        keys::save_response(&self.pool, msg).await
+    /// [`RefundPayment`] at most once per key, in one message. Its answer
+    /// is known only once the order has granted the refund, after the
+    /// refund's own transaction, so it is saved then.
+    pub async fn refund_payment_once(
+        &self,
+        msg: RefundPaymentOnce,
+    ) -> Result<KeyedOutcome, PaymentsError> {
+        let Keyed {
+            request,
+            message,
+            render,
+        } = msg;
+        let viewer = message.by;
+        run_keyed(
+            &self.keys(),
+            request,
+            render,
+            SuccessAnswer::SavedAfter,
+            |key| {
+                self.refund_payment(RefundPayment {
+                    key: Some(key),
+                    ..message
+                })
+            },
+            |id| self.get_payment(GetPayment { id, viewer }),
+        )
+        .await
     }
 
-    pub async fn release_key(&self, msg: ReleaseIdempotencyKey) -> Result<(), RuntimeError> {
-        keys::release_key(&self.pool, msg).await
+    /// The idempotency keys in this domain's database.
+    fn keys(&self) -> PgKeys<'_> {
+        PgKeys {
+            pool: &self.pool,
+            stale_after: self.idempotency_lock,
+        }
     }
 }

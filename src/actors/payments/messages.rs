@@ -6,8 +6,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::error::PaymentsError;
+use crate::actors::idempotency::{KeyBinding, Keyed};
 use crate::domain::auth::Principal;
-use crate::domain::idempotency::KeyLease;
 use crate::domain::pagination::PageRequest;
 use crate::domain::payments::card::CardDetails;
 use crate::store::payments::{EventRow, QueueFigures, RefusedOutcome};
@@ -67,8 +67,13 @@ pub struct CreatePayment {
     pub by: Principal,
     pub order_id: Uuid,
     pub card: CardDetails,
-    pub lease: Option<KeyLease>,
+    /// The request's idempotency key, bound to the payment in its own
+    /// transaction.
+    pub key: Option<KeyBinding<PaymentView>>,
 }
+
+/// Pay at most once per Idempotency-Key.
+pub type CreatePaymentOnce = Keyed<CreatePayment, PaymentView, PaymentsError>;
 
 /// One payment, if the viewer may see it (its payer, or an admin).
 #[derive(Debug, Message)]
@@ -104,8 +109,13 @@ pub struct GetPaymentEvents {
 pub struct RefundPayment {
     pub id: Uuid,
     pub by: Principal,
-    pub lease: Option<KeyLease>,
+    /// The request's idempotency key, bound to the payment in its own
+    /// transaction.
+    pub key: Option<KeyBinding<PaymentView>>,
 }
+
+/// Refund at most once per Idempotency-Key.
+pub type RefundPaymentOnce = Keyed<RefundPayment, PaymentView, PaymentsError>;
 
 /// A provider webhook: the raw body and its signature header, verified
 /// here over the exact bytes.

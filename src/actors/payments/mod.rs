@@ -23,10 +23,8 @@ pub use error::PaymentsError;
 pub use handlers::PaymentsService;
 use messages::*;
 
-use super::idempotency::{ClaimIdempotencyKey, ReleaseIdempotencyKey, SaveIdempotentResponse};
 use super::metrics::ActorMetrics;
-use super::runtime::{every, on_started, RuntimeError};
-use crate::domain::idempotency::Claim;
+use super::runtime::{every, on_started};
 
 /// How long the job listener waits before reconnecting after an error.
 const LISTEN_RETRY: Duration = Duration::from_secs(1);
@@ -136,6 +134,5 @@ route!(ReceiveWebhook => receive_webhook, WebhookOutcome);
 route!(SimulateProviderEvent => simulate_event, String);
 route!(RelayOutbox => relay_outbox, u64);
 route!(GetPoolReport => pool_report, PoolReport);
-crate::route_to_service!(PaymentsActor, RuntimeError, ClaimIdempotencyKey => claim_key, Claim);
-crate::route_to_service!(PaymentsActor, RuntimeError, SaveIdempotentResponse => save_response, ());
-crate::route_to_service!(PaymentsActor, RuntimeError, ReleaseIdempotencyKey => release_key, ());
+route!(CreatePaymentOnce => create_payment_once, crate::domain::idempotency::KeyedOutcome);
+route!(RefundPaymentOnce => refund_payment_once, crate::domain::idempotency::KeyedOutcome);
