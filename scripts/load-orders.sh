@@ -22,14 +22,7 @@ ACCESS=$(curl -fsS -XPOST "$BASE/api/v1/auth/login/" -H 'content-type: applicati
 IDS=$(curl -fsS "$BASE/api/v1/products/?in_stock=true&page_size=100&ordering=-price" \
   | python3 -c 'import json,sys; print(",".join(chr(34)+p["id"]+chr(34) for p in json.load(sys.stdin)["results"] if p["stock"] >= 50))')
 
-cat >"$LUA" <<LUA
-local ids = {$IDS}
-local address = '"shipping_address":{"name":"Load","line1":"1 Bench St","city":"Lyon","postal_code":"69001","country":"FR"}'
-request = function()
-  local body = '{"items":[{"product_id":"' .. ids[math.random(#ids)] .. '","quantity":1}],' .. address .. '}'
-  return wrk.format("POST", "/api/v1/orders/", {["Content-Type"] = "application/json", ["Authorization"] = "Bearer $ACCESS"}, body)
-end
-LUA
+scripts/orders-lua.sh "$ACCESS" "$IDS" >"$LUA"
 
 run "GET /healthz" "$BASE/healthz"
 run "POST /api/v1/orders/" -s "$LUA" "$BASE/api/v1/orders/"

@@ -42,14 +42,12 @@ for path in "$LIST" "$DETAIL" /api/v1/categories/; do
 done
 IDS=$(curl -fsS "$BASE/api/v1/products/?in_stock=true&page_size=100&ordering=-price" \
   | python3 -c 'import json,sys; print(",".join(chr(34)+p["id"]+chr(34) for p in json.load(sys.stdin)["results"] ))')
-cat >"$LUA" <<LUA
-local ids = {$IDS}
-local address = '"shipping_address":{"name":"Load","line1":"1 Bench St","city":"Lyon","postal_code":"69001","country":"FR"}'
-request = function()
-  local body = '{"items":[{"product_id":"' .. ids[math.random(#ids)] .. '","quantity":1}],' .. address .. '}'
-  return wrk.format("POST", "/api/v1/orders/", {["Content-Type"] = "application/json", ["Authorization"] = "Bearer $ACCESS"}, body)
-end
-LUA
+scripts/orders-lua.sh "$ACCESS" "$IDS" >"$LUA"
+# The same orders, each with its own Idempotency-Key (unique per run,
+# thread and request), for the keyed write path.
+KEYED_LUA=$(mktemp --suffix=.lua)
+TEMP_FILES+=("$KEYED_LUA")
+scripts/orders-lua.sh "$ACCESS" "$IDS" keyed >"$KEYED_LUA"
 
 # measure KEY WRK-ARGS...: one wrk run, kept for the table.
 measure() {
@@ -85,12 +83,14 @@ measure detail "$BASE$DETAIL"
 measure categories "$BASE/api/v1/categories/"
 measure me -H "authorization: Bearer $ACCESS" "$BASE/api/v1/auth/me/"
 measure orders -s "$LUA" "$BASE/api/v1/orders/"
+measure keyed -s "$KEYED_LUA" "$BASE/api/v1/orders/"
 at_half healthz "$BASE/healthz"
 at_half list "$BASE$LIST"
 at_half detail "$BASE$DETAIL"
 at_half categories "$BASE/api/v1/categories/"
 at_half me "$BASE/api/v1/auth/me/" "" -H "authorization: Bearer $ACCESS"
 at_half orders "$BASE/api/v1/orders/" "$LUA"
+at_half keyed "$BASE/api/v1/orders/" "$KEYED_LUA"
 echo "running pgbench" >&2
 psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $PGBENCH_DB" postgres >/dev/null
 pgbench -h 127.0.0.1 -U postgres -i -q -s 10 "$PGBENCH_DB" >/dev/null 2>&1
@@ -116,7 +116,8 @@ def wrk(key):
 pg = float(re.search(r"tps = ([\d.]+)", (out / "pgbench.txt").read_text()).group(1))
 rows = [("GET /healthz", "healthz"), ("GET /api/v1/products/?… (cached)", "list"),
         ("GET /api/v1/products/{slug}/ (cached)", "detail"), ("GET /api/v1/categories/", "categories"),
-        ("GET /api/v1/auth/me/", "me"), ("POST /api/v1/orders/", "orders")]
+        ("GET /api/v1/auth/me/", "me"), ("POST /api/v1/orders/", "orders"),
+        ("POST /api/v1/orders/ with Idempotency-Key", "keyed")]
 ceiling = wrk("healthz")[0]
 print("| path | req/s | p50 ms | p99 ms | × /healthz | non-2xx | at half rate: req/s | p50 ms | p99 ms |")
 print("|---|---|---|---|---|---|---|---|---|")

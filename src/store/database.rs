@@ -134,6 +134,101 @@ pub fn lazy_pool(settings: &DatabaseSettings, domain: Domain) -> anyhow::Result<
         .connect_lazy_with(options))
 }
 
+/// PostgreSQL's error code for "object in use" (a database with sessions
+/// cannot be renamed or copied; one that just closed may still have one).
+const OBJECT_IN_USE: &str = "55006";
+
+/// The template every database of `domain` is copied from: named after its
+/// migrations, so a changed migration gets a new template.
+fn template_name(domain: Domain) -> String {
+    use sha2::{Digest as _, Sha256};
+    let mut hasher = Sha256::new();
+    for m in migrator(domain).iter() {
+        hasher.update(m.version.to_le_bytes());
+        hasher.update(&*m.checksum);
+    }
+    let digest = hasher.finalize();
+    let short: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    format!("emporium_template_{}_{short}", domain.name())
+}
+
+/// Runs `statement` on `conn`, again while its database is briefly in use.
+async fn execute_when_free(conn: &mut PgConnection, statement: &str) -> anyhow::Result<()> {
+    for _ in 0..100 {
+        match sqlx::query(statement).execute(&mut *conn).await {
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(OBJECT_IN_USE) => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            other => return other.map(|_| ()).with_context(|| statement.to_owned()),
+        }
+    }
+    anyhow::bail!("{statement}: the database stayed in use")
+}
+
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Creates every domain database of `settings` as a copy of a migrated
+/// template, made once per set of migrations and kept: much faster than
+/// migrating each one, for harnesses that make many short-lived sets (the
+/// test suite). The databases must not exist yet.
+pub async fn create_from_templates(settings: &DatabaseSettings) -> anyhow::Result<()> {
+    for domain in Domain::ALL {
+        let options = connect_options(settings, domain)?;
+        let name = options
+            .get_database()
+            .context("no database name")?
+            .to_owned();
+        let template = template_name(domain);
+        let mut conn = PgConnection::connect_with(&options.clone().database("postgres")).await?;
+        // One maker of a template at a time, across processes; it appears
+        // under its name only once migrated.
+        sqlx::query("SELECT pg_advisory_lock(hashtext($1))")
+            .bind(&template)
+            .execute(&mut conn)
+            .await?;
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                .bind(&template)
+                .fetch_one(&mut conn)
+                .await?;
+        if !exists {
+            let building = format!("{template}_building");
+            let statement = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quoted(&building));
+            sqlx::query(&statement).execute(&mut conn).await?;
+            sqlx::query(&format!("CREATE DATABASE {}", quoted(&building)))
+                .execute(&mut conn)
+                .await?;
+            let mut fresh =
+                PgConnection::connect_with(&options.clone().database(&building)).await?;
+            migrator(domain)
+                .run(&mut fresh)
+                .await
+                .with_context(|| format!("migrating the {} template", domain.name()))?;
+            fresh.close().await.ok();
+            let rename = format!(
+                "ALTER DATABASE {} RENAME TO {}",
+                quoted(&building),
+                quoted(&template)
+            );
+            execute_when_free(&mut conn, &rename).await?;
+        }
+        sqlx::query("SELECT pg_advisory_unlock(hashtext($1))")
+            .bind(&template)
+            .execute(&mut conn)
+            .await?;
+        let create = format!(
+            "CREATE DATABASE {} TEMPLATE {}",
+            quoted(&name),
+            quoted(&template)
+        );
+        execute_when_free(&mut conn, &create).await?;
+        conn.close().await.ok();
+    }
+    Ok(())
+}
+
 /// Drops every database of a prefix (used by the test harness and
 /// benchmarks to clean up after themselves).
 pub async fn drop_databases(settings: &DatabaseSettings) -> anyhow::Result<()> {

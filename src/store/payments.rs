@@ -8,6 +8,7 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
+use crate::domain::payments::queue::{JobKind, PaymentNotice};
 use crate::domain::payments::status::PaymentStatus;
 
 /// The constraint that keeps one live payment per order.
@@ -66,7 +67,7 @@ pub struct EventRow {
 pub struct ClaimedJob {
     pub id: i64,
     pub payment_id: Uuid,
-    pub kind: String,
+    pub kind: JobKind,
     pub attempts: i32,
     pub lease_token: Uuid,
     /// Milliseconds from enqueue to this claim.
@@ -83,7 +84,7 @@ pub struct OutboxRow {
     pub id: i64,
     pub payment_id: Uuid,
     pub order_id: Uuid,
-    pub kind: String,
+    pub kind: PaymentNotice,
 }
 
 /// Filters of a payment listing.
@@ -163,7 +164,7 @@ pub async fn insert_payment(
     .bind(p.card_last4)
     .fetch_one(&mut *conn)
     .await?;
-    enqueue(conn, p.id, "charge").await?;
+    enqueue(conn, p.id, JobKind::Charge).await?;
     insert_event(
         conn,
         p.id,
@@ -178,7 +179,7 @@ pub async fn insert_payment(
 pub async fn enqueue(
     conn: &mut PgConnection,
     payment_id: Uuid,
-    kind: &str,
+    kind: JobKind,
 ) -> Result<(), sqlx::Error> {
     // At most one job of a kind per payment: a second ask is the first.
     sqlx::query(
@@ -217,7 +218,7 @@ pub async fn insert_outbox(
     conn: &mut PgConnection,
     payment_id: Uuid,
     order_id: Uuid,
-    kind: &str,
+    kind: PaymentNotice,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT INTO payment_outbox (payment_id, order_id, kind) VALUES ($1, $2, $3)")
         .bind(payment_id)
@@ -428,7 +429,7 @@ pub async fn retry_job(
 pub async fn drop_job(
     conn: &mut PgConnection,
     payment_id: Uuid,
-    kind: &str,
+    kind: JobKind,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM payment_jobs WHERE payment_id = $1 AND kind = $2")
         .bind(payment_id)
@@ -459,7 +460,7 @@ pub async fn lock_outbox(
 pub async fn lock_outbox_entry(
     conn: &mut PgConnection,
     payment_id: Uuid,
-    kind: &str,
+    kind: PaymentNotice,
 ) -> Result<Option<OutboxRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, payment_id, order_id, kind FROM payment_outbox \
@@ -497,7 +498,8 @@ pub struct RefusedOutcome {
     pub payment_id: Uuid,
     pub order_id: Uuid,
     /// What orders was to hear: `refund_started`, `refund_succeeded`, ….
-    pub kind: String,
+    #[schema(value_type = String)]
+    pub kind: PaymentNotice,
     /// Why orders refused it.
     pub refusal: String,
     pub refused_at: DateTime<Utc>,

@@ -10,6 +10,7 @@ use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef};
 use sqlx::{Decode, Encode, Postgres, Type};
 
 use crate::domain::orders::status::OrderStatus;
+use crate::domain::payments::queue::{JobKind, PaymentNotice};
 use crate::domain::payments::status::PaymentStatus;
 
 macro_rules! text_enum {
@@ -41,3 +42,5 @@ macro_rules! text_enum {
 
 text_enum!(OrderStatus, "order status");
 text_enum!(PaymentStatus, "payment status");
+text_enum!(JobKind, "payment job kind");
+text_enum!(PaymentNotice, "payment notice");

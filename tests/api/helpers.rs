@@ -71,6 +71,11 @@ impl TestApp {
     pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Self {
         let mut settings = test_settings();
         adjust(&mut settings);
+        // Copies of migrated templates: a fraction of migrating five
+        // databases for every test.
+        emporium::store::database::create_from_templates(&settings.database)
+            .await
+            .expect("test databases");
         Self::start(settings, true).await
     }
 

@@ -23,6 +23,7 @@ use crate::domain::auth::Principal;
 use crate::domain::idempotency::KeyedOutcome;
 use crate::domain::orders::status::{OrderStatus, TransitionError};
 use crate::domain::payments::card::check_card;
+use crate::domain::payments::queue::{JobKind, PaymentNotice};
 use crate::domain::payments::status::{InvalidPaymentTransition, PaymentEvent, PaymentStatus};
 use crate::domain::payments::webhook;
 use crate::store::database::OnConstraint as _;
@@ -357,10 +358,13 @@ impl PaymentsService {
     /// waited for; `None` when a relay delivered it first.
     async fn ask_grant(&self, payment_id: Uuid) -> Result<Option<Relayed>, PaymentsError> {
         let mut tx = self.pool.begin().await?;
-        let relayed = match store::lock_outbox_entry(&mut tx, payment_id, "refund_started").await? {
-            Some(entry) => Some(self.deliver(&mut tx, &entry).await?),
-            None => None,
-        };
+        let relayed =
+            match store::lock_outbox_entry(&mut tx, payment_id, PaymentNotice::RefundStarted)
+                .await?
+            {
+                Some(entry) => Some(self.deliver(&mut tx, &entry).await?),
+                None => None,
+            };
         tx.commit().await?;
         Ok(relayed)
     }
@@ -426,7 +430,7 @@ impl PaymentsService {
         let message = event.data.message.clone().unwrap_or_default();
         let applied = match event.kind.as_str() {
             "charge.succeeded" => {
-                store::drop_job(&mut tx, payment.id, "charge").await?;
+                store::drop_job(&mut tx, payment.id, JobKind::Charge).await?;
                 outcomes::apply(
                     &mut tx,
                     payment.id,
@@ -437,7 +441,7 @@ impl PaymentsService {
                 .await?
             }
             "charge.failed" => {
-                store::drop_job(&mut tx, payment.id, "charge").await?;
+                store::drop_job(&mut tx, payment.id, JobKind::Charge).await?;
                 let change = StatusChange {
                     failure: Some((&code, &message)),
                     ..StatusChange::default()
@@ -452,7 +456,7 @@ impl PaymentsService {
                 .await?
             }
             "charge.refunded" => {
-                store::drop_job(&mut tx, payment.id, "refund").await?;
+                store::drop_job(&mut tx, payment.id, JobKind::Refund).await?;
                 let event = if payment.status == PaymentStatus::RefundPending {
                     PaymentEvent::RefundSucceeded
                 } else {
@@ -462,7 +466,7 @@ impl PaymentsService {
                     .await?
             }
             "charge.refund_failed" => {
-                store::drop_job(&mut tx, payment.id, "refund").await?;
+                store::drop_job(&mut tx, payment.id, JobKind::Refund).await?;
                 let change = StatusChange {
                     refund_failure_code: Some(&code),
                     ..StatusChange::default()
@@ -552,11 +556,11 @@ impl PaymentsService {
         tx: &mut sqlx::PgConnection,
         row: &store::OutboxRow,
     ) -> Result<Relayed, PaymentsError> {
-        let outcome = match row.kind.as_str() {
-            "payment_succeeded" => PaymentOutcome::Succeeded,
-            "refund_started" => PaymentOutcome::RefundStarted,
-            "refund_succeeded" => PaymentOutcome::RefundSucceeded,
-            _ => PaymentOutcome::RefundFailed,
+        let outcome = match row.kind {
+            PaymentNotice::PaymentSucceeded => PaymentOutcome::Succeeded,
+            PaymentNotice::RefundStarted => PaymentOutcome::RefundStarted,
+            PaymentNotice::RefundSucceeded => PaymentOutcome::RefundSucceeded,
+            PaymentNotice::RefundFailed => PaymentOutcome::RefundFailed,
         };
         let sent = self
             .orders
@@ -592,7 +596,7 @@ impl PaymentsService {
                 Relayed::Denied(current.as_str().to_owned())
             }
             Err(CallError::Domain(e)) => {
-                tracing::error!(payment = %row.payment_id, order = %row.order_id, error = %e, kind = row.kind, "orders refused a payment outcome; kept for reconciliation");
+                tracing::error!(payment = %row.payment_id, order = %row.order_id, error = %e, kind = row.kind.as_str(), "orders refused a payment outcome; kept for reconciliation");
                 store::outbox_refused(tx, row.id, &e.to_string()).await?;
                 return Ok(Relayed::Refused);
             }
@@ -617,7 +621,7 @@ impl PaymentsService {
             .await?
             .is_some_and(|p| p.status == PaymentStatus::RefundPending);
         if pending {
-            store::enqueue(tx, payment_id, "refund").await?;
+            store::enqueue(tx, payment_id, JobKind::Refund).await?;
             self.shared.jobs.notify_one();
         }
         Ok(())
@@ -673,7 +677,7 @@ impl PaymentsService {
         .await?
         .is_some()
         {
-            store::enqueue(tx, payment_id, "refund").await?;
+            store::enqueue(tx, payment_id, JobKind::Refund).await?;
             self.shared.jobs.notify_one();
         }
         Ok(())

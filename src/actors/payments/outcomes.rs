@@ -6,6 +6,7 @@
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::domain::payments::queue::PaymentNotice;
 use crate::domain::payments::status::{next_status, PaymentEvent, PaymentStatus};
 use crate::store::payments::{self as store, PaymentRow, StatusChange};
 
@@ -16,18 +17,19 @@ fn outbox_kinds(
     event: PaymentEvent,
     from: PaymentStatus,
     auto_refund: bool,
-) -> &'static [&'static str] {
+) -> &'static [PaymentNotice] {
     use PaymentEvent::*;
+    use PaymentNotice as N;
     match (event, auto_refund) {
-        (ChargeSucceeded, _) => &["payment_succeeded"],
+        (ChargeSucceeded, _) => &[N::PaymentSucceeded],
         (_, true) => &[],
-        (RefundRequested, false) => &["refund_started"],
-        (RefundSucceeded, false) => &["refund_succeeded"],
-        (RefundFailed, false) => &["refund_failed"],
+        (RefundRequested, false) => &[N::RefundStarted],
+        (RefundSucceeded, false) => &[N::RefundSucceeded],
+        (RefundFailed, false) => &[N::RefundFailed],
         (RefundedByProvider, false) if from == PaymentStatus::Succeeded => {
-            &["refund_started", "refund_succeeded"]
+            &[N::RefundStarted, N::RefundSucceeded]
         }
-        (RefundedByProvider, false) => &["refund_succeeded"],
+        (RefundedByProvider, false) => &[N::RefundSucceeded],
         // The order refused the refund: it never left `paid`.
         (ChargeFailed | RefundDenied, false) => &[],
     }
@@ -64,7 +66,7 @@ pub async fn apply(
     let updated = store::set_status(conn, payment_id, next.as_str(), change).await?;
     store::insert_event(conn, payment_id, event.as_str(), detail).await?;
     for kind in outbox_kinds(event, current, updated.auto_refund) {
-        store::insert_outbox(conn, payment_id, updated.order_id, kind).await?;
+        store::insert_outbox(conn, payment_id, updated.order_id, *kind).await?;
     }
     Ok(Some(updated))
 }
@@ -79,20 +81,20 @@ mod tests {
         use PaymentStatus::*;
         assert_eq!(
             outbox_kinds(ChargeSucceeded, Processing, false),
-            ["payment_succeeded"]
+            [PaymentNotice::PaymentSucceeded]
         );
         assert!(outbox_kinds(ChargeFailed, Processing, false).is_empty());
         assert_eq!(
             outbox_kinds(RefundRequested, Succeeded, false),
-            ["refund_started"]
+            [PaymentNotice::RefundStarted]
         );
         assert_eq!(
             outbox_kinds(RefundedByProvider, Succeeded, false),
-            ["refund_started", "refund_succeeded"]
+            [PaymentNotice::RefundStarted, PaymentNotice::RefundSucceeded]
         );
         assert_eq!(
             outbox_kinds(RefundedByProvider, RefundPending, false),
-            ["refund_succeeded"]
+            [PaymentNotice::RefundSucceeded]
         );
         for event in [
             RefundRequested,

@@ -24,6 +24,7 @@ use tokio::sync::Notify;
 
 use super::outcomes;
 use super::provider::{PaymentProvider, ProviderCall, ProviderReply, TransientError};
+use crate::domain::payments::queue::JobKind;
 use crate::domain::payments::retry::RetryPolicy;
 use crate::domain::payments::status::PaymentEvent;
 use crate::store::payments::{self as store, ClaimedJob, StatusChange};
@@ -134,7 +135,7 @@ async fn work_once(s: &PoolShared) -> anyhow::Result<bool> {
     };
     let _busy = Busy::new(&s.stats.busy);
     s.stats.attempts.fetch_add(1, Ordering::Relaxed);
-    let refund = job.kind == "refund";
+    let refund = job.kind == JobKind::Refund;
     let call = ProviderCall {
         idempotency_key: if refund {
             job.refund_id.context("a refund job without a refund id")?
@@ -171,7 +172,7 @@ async fn finish(
     reply: Result<ProviderReply, TransientError>,
 ) -> anyhow::Result<()> {
     let payment_id = job.payment_id;
-    let refund = job.kind == "refund";
+    let refund = job.kind == JobKind::Refund;
     let attempt_number = u32::try_from(job.attempts).unwrap_or(u32::MAX);
     let retry = s.policy.retries_after(attempt_number);
     let attempt = json!({"attempt": job.attempts, "kind": job.kind});
