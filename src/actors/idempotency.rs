@@ -61,6 +61,43 @@ impl<M, V: 'static, E: 'static> Message for Keyed<M, V, E> {
     type Result = Result<KeyedOutcome, E>;
 }
 
+impl<M, V, E> Keyed<M, V, E> {
+    /// Runs the message at most once per key, in its owner, with the keys
+    /// in `keys`: see [`run_keyed`]. `effect` gets the message and the
+    /// claimed key to bind; `recover` renders a bound resource.
+    pub(crate) async fn run<S, F, Fut, R, RFut>(
+        self,
+        keys: &S,
+        answer: SuccessAnswer,
+        effect: F,
+        recover: R,
+    ) -> Result<KeyedOutcome, E>
+    where
+        S: KeyStore,
+        S::Error: std::fmt::Display,
+        E: From<S::Error>,
+        F: FnOnce(M, KeyBinding<V>) -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+        R: FnOnce(Uuid) -> RFut,
+        RFut: Future<Output = Result<V, E>>,
+    {
+        let Keyed {
+            request,
+            message,
+            render,
+        } = self;
+        run_keyed(
+            keys,
+            request,
+            render,
+            answer,
+            |key| effect(message, key),
+            recover,
+        )
+        .await
+    }
+}
+
 /// A claimed key, handed to the effect: the effect binds what it creates
 /// to it in its own transaction (see [`KeyBinding::bind`]).
 pub struct KeyBinding<V> {
@@ -251,7 +288,7 @@ pub(crate) enum SuccessAnswer {
 /// finish), so the key stays in flight until the work binds its effect or
 /// the lock goes stale. An error from the store itself answers nothing and
 /// saves nothing.
-pub(crate) async fn run_keyed<S, V, E, F, Fut, R, RFut>(
+async fn run_keyed<S, V, E, F, Fut, R, RFut>(
     keys: &S,
     request: KeyedRequest,
     render: Renderer<V, E>,

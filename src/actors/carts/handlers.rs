@@ -12,7 +12,7 @@ use super::messages::*;
 use super::promotions::ReconcilePromotionUses;
 use crate::actors::catalog::messages::GetProductsByIds;
 use crate::actors::catalog::CatalogActor;
-use crate::actors::idempotency::{run_keyed, KeyStore as _, Keyed, SuccessAnswer};
+use crate::actors::idempotency::{KeyStore as _, SuccessAnswer};
 use crate::actors::orders::messages::{CreateOrder, GetOrder, GetOrderStatuses, OrderView};
 use crate::actors::orders::OrdersActor;
 use crate::actors::runtime::{ActorClient, CallError};
@@ -537,21 +537,14 @@ impl CartsService {
     /// key is claimed and (for a refusal) answered through orders, and a
     /// placed order's answer commits with the order.
     pub async fn checkout_once(&self, msg: CheckoutOnce) -> Result<KeyedOutcome, CartsError> {
-        let Keyed {
-            request,
-            message,
-            render,
-        } = msg;
-        let viewer = message.user;
-        run_keyed(
+        let viewer = msg.message.user;
+        msg.run(
             &self.orders,
-            request,
-            render,
             SuccessAnswer::CommittedWithEffect,
-            |key| {
+            |checkout, key| {
                 self.checkout(Checkout {
                     key: Some(key),
-                    ..message
+                    ..checkout
                 })
             },
             |id| async move {

@@ -13,8 +13,8 @@ use super::messages::*;
 use crate::actors::catalog::messages::{CommitReservation, ReleaseReservation, ReserveForOrder};
 use crate::actors::catalog::{CatalogActor, CatalogError};
 use crate::actors::idempotency::{
-    self as keys, run_keyed, ClaimIdempotencyKey, Keyed, PgKeys, ReleaseIdempotencyKey,
-    SaveIdempotentResponse, SuccessAnswer,
+    self as keys, ClaimIdempotencyKey, PgKeys, ReleaseIdempotencyKey, SaveIdempotentResponse,
+    SuccessAnswer,
 };
 use crate::actors::runtime::{ActorClient, CallError, RuntimeError};
 use crate::domain::auth::{Principal, Role};
@@ -260,25 +260,18 @@ impl OrdersService {
         &self,
         msg: CreateOrderOnce,
     ) -> Result<KeyedOutcome, OrdersError> {
-        let Keyed {
-            request,
-            message,
-            render,
-        } = msg;
         // The key's owner placed the order, so it is theirs to see.
         let viewer = Principal {
-            user_id: request.user_id,
+            user_id: msg.request.user_id,
             role: Role::Customer,
         };
-        run_keyed(
+        msg.run(
             &self.keys(),
-            request,
-            render,
             SuccessAnswer::CommittedWithEffect,
-            |key| {
+            |order, key| {
                 self.create_order(CreateOrder {
                     key: Some(key),
-                    ..message
+                    ..order
                 })
             },
             |id| self.get_order(GetOrder { id, viewer }),

@@ -15,7 +15,7 @@ use super::messages::*;
 use super::outcomes;
 use super::provider::SimulatedProvider;
 use super::worker::PoolShared;
-use crate::actors::idempotency::{run_keyed, Keyed, PgKeys, SuccessAnswer};
+use crate::actors::idempotency::{PgKeys, SuccessAnswer};
 use crate::actors::orders::messages::{ApplyPaymentOutcome, GetOrder, PaymentOutcome};
 use crate::actors::orders::{OrdersActor, OrdersError};
 use crate::actors::runtime::{ActorClient, CallError};
@@ -722,21 +722,14 @@ impl PaymentsService {
         &self,
         msg: CreatePaymentOnce,
     ) -> Result<KeyedOutcome, PaymentsError> {
-        let Keyed {
-            request,
-            message,
-            render,
-        } = msg;
-        let viewer = message.by;
-        run_keyed(
+        let viewer = msg.message.by;
+        msg.run(
             &self.keys(),
-            request,
-            render,
             SuccessAnswer::CommittedWithEffect,
-            |key| {
+            |payment, key| {
                 self.create_payment(CreatePayment {
                     key: Some(key),
-                    ..message
+                    ..payment
                 })
             },
             |id| self.get_payment(GetPayment { id, viewer }),
@@ -751,21 +744,14 @@ impl PaymentsService {
         &self,
         msg: RefundPaymentOnce,
     ) -> Result<KeyedOutcome, PaymentsError> {
-        let Keyed {
-            request,
-            message,
-            render,
-        } = msg;
-        let viewer = message.by;
-        run_keyed(
+        let viewer = msg.message.by;
+        msg.run(
             &self.keys(),
-            request,
-            render,
             SuccessAnswer::SavedAfter,
-            |key| {
+            |refund, key| {
                 self.refund_payment(RefundPayment {
                     key: Some(key),
-                    ..message
+                    ..refund
                 })
             },
             |id| self.get_payment(GetPayment { id, viewer }),
