@@ -102,16 +102,16 @@ impl<M, V, E> Keyed<M, V, E> {
 /// to it in its own transaction (see [`KeyBinding::bind`]).
 pub struct KeyBinding<V> {
     pub lease: KeyLease,
-    request: KeyedRequest,
     render: fn(&V) -> SavedResponse,
+    answer: SuccessAnswer,
 }
 
 impl<V> Clone for KeyBinding<V> {
     fn clone(&self) -> Self {
         Self {
             lease: self.lease.clone(),
-            request: self.request.clone(),
             render: self.render,
+            answer: self.answer,
         }
     }
 }
@@ -125,27 +125,21 @@ impl<V> std::fmt::Debug for KeyBinding<V> {
 }
 
 impl<V> KeyBinding<V> {
-    /// The keyed request this binding is for.
-    pub fn request(&self) -> KeyedRequest {
-        self.request.clone()
-    }
-
-    /// The answer a success renders to.
-    pub fn render(&self, reply: &V) -> SavedResponse {
-        (self.render)(reply)
-    }
-
     /// Binds `resource_id` to the key inside the effect's transaction,
     /// with the answer `reply` renders to when the effect's answer is
-    /// known before it commits. `false` when the lease was lost: the
-    /// caller must roll back.
+    /// known before it commits and the write it belongs to ends there (a
+    /// checkout's order is bound without it: the checkout goes on to
+    /// empty the cart). `false` when the lease was lost: the caller must
+    /// roll back.
     pub async fn bind(
         &self,
         conn: &mut PgConnection,
         resource_id: Uuid,
         reply: Option<&V>,
     ) -> Result<bool, sqlx::Error> {
-        let response = reply.map(self.render);
+        let response = reply
+            .filter(|_| self.answer == SuccessAnswer::CommittedWithEffect)
+            .map(self.render);
         idempotency::bind_effect(conn, &self.lease, resource_id, response.as_ref()).await
     }
 }
@@ -271,8 +265,10 @@ pub(crate) enum SuccessAnswer {
     /// A success committed its answer with its effect (through
     /// [`KeyBinding::bind`] with the reply): nothing is left to save.
     CommittedWithEffect,
-    /// The answer is known only after the effect commits (a refund waits
-    /// for the order's grant): it is saved afterwards.
+    /// The answer is final only after the effect commits (a refund waits
+    /// for the order's grant; a checkout empties the cart after its order
+    /// commits): it is saved afterwards, and a retry in between recovers
+    /// it from the bound resource.
     SavedAfter,
 }
 
@@ -342,8 +338,8 @@ where
     };
     let binding = KeyBinding {
         lease: lease.clone(),
-        request: request.clone(),
         render: render.ok,
+        answer,
     };
     let (response, committed) = match effect(binding).await {
         Ok(reply) => (

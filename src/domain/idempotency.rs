@@ -98,6 +98,9 @@ pub struct SavedResponse {
     pub status: u16,
     pub content_type: String,
     pub body: Vec<u8>,
+    /// When to try again, for a shed or throttled answer. Not stored: it
+    /// is advice for the moment of the first answer, not part of it.
+    pub retry_after_secs: Option<u64>,
 }
 
 /// What the store found for a key that someone had claimed.
@@ -204,6 +207,7 @@ mod tests {
             status: 201,
             content_type: "application/json".into(),
             body: b"{}".to_vec(),
+            retry_after_secs: None,
         };
         let done = KeyRecord {
             fingerprint: "f".into(),

@@ -228,6 +228,16 @@ impl ApiError {
                 self.public_detail(),
                 self.field_errors(),
             ),
+            retry_after_secs: self.retry_after_secs(),
+        }
+    }
+
+    /// When a client should try again, for the answers that say so.
+    fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            ApiError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            ApiError::Overloaded(_) | ApiError::Unavailable(_) => Some(OVERLOAD_RETRY_AFTER_SECS),
+            _ => None,
         }
     }
 }
@@ -278,16 +288,10 @@ impl ResponseError for ApiError {
                     headers.insert(header::WWW_AUTHENTICATE, value);
                 }
             }
-            ApiError::RateLimited { retry_after_secs } => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
-            }
-            ApiError::Overloaded(_) | ApiError::Unavailable(_) => {
-                headers.insert(
-                    header::RETRY_AFTER,
-                    HeaderValue::from(OVERLOAD_RETRY_AFTER_SECS),
-                );
-            }
             _ => {}
+        }
+        if let Some(secs) = self.retry_after_secs() {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

@@ -139,6 +139,7 @@ fn json_answer<V: Serialize>(status: StatusCode, reply: &V) -> SavedResponse {
             status: status.as_u16(),
             content_type: "application/json".to_owned(),
             body,
+            retry_after_secs: None,
         },
         Err(e) => {
             ApiError::Internal(anyhow::Error::new(e).context("reply did not serialize")).answer()
@@ -191,6 +192,9 @@ fn respond(saved: &SavedResponse, replayed: bool) -> HttpResponse {
     }
     if replayed {
         builder.insert_header(("idempotent-replayed", "true"));
+    }
+    if let Some(secs) = saved.retry_after_secs {
+        builder.insert_header((header::RETRY_AFTER, HeaderValue::from(secs)));
     }
     builder.body(saved.body.clone())
 }

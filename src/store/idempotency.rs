@@ -72,6 +72,7 @@ pub async fn claim(
             status: u16::try_from(status).unwrap_or(500),
             content_type,
             body,
+            retry_after_secs: None,
         }),
         _ => None,
     };

@@ -12,7 +12,7 @@ use super::messages::*;
 use super::promotions::ReconcilePromotionUses;
 use crate::actors::catalog::messages::GetProductsByIds;
 use crate::actors::catalog::CatalogActor;
-use crate::actors::idempotency::{KeyStore as _, SuccessAnswer};
+use crate::actors::idempotency::SuccessAnswer;
 use crate::actors::orders::messages::{CreateOrder, GetOrder, GetOrderStatuses, OrderView};
 use crate::actors::orders::OrdersActor;
 use crate::actors::runtime::{ActorClient, CallError};
@@ -428,17 +428,7 @@ impl CartsService {
             Begin::Unfinished { order_id } => {
                 // An earlier checkout stopped while placing `order_id`.
                 if self.order_exists(order_id).await? {
-                    let view = self.finish(cart_id, order_id, &msg).await?;
-                    if let Some(key) = &msg.key {
-                        // Not this request's order: its answer was not
-                        // committed with it, so save it now.
-                        let response = key.render(&view);
-                        let request = key.request();
-                        self.orders
-                            .save(&request, Some(key.lease.token), &response)
-                            .await?;
-                    }
-                    return Ok(view);
+                    return self.finish(cart_id, order_id, &msg).await;
                 }
                 promotion_store::release(&self.pool, &[order_id]).await?;
                 store::abandon_checkout(&self.pool, cart_id, order_id).await?;
@@ -534,13 +524,15 @@ impl CartsService {
     }
 
     /// [`Checkout`] at most once per key: one message from the edge; the
-    /// key is claimed and (for a refusal) answered through orders, and a
-    /// placed order's answer commits with the order.
+    /// key is claimed and answered through orders.
     pub async fn checkout_once(&self, msg: CheckoutOnce) -> Result<KeyedOutcome, CartsError> {
         let viewer = msg.message.user;
+        // The order commits before the cart is emptied: the answer is
+        // saved once the checkout is over, so a retry between the two
+        // recovers the order and finishes the cart.
         msg.run(
             &self.orders,
-            SuccessAnswer::CommittedWithEffect,
+            SuccessAnswer::SavedAfter,
             |checkout, key| {
                 self.checkout(Checkout {
                     key: Some(key),
