@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::JsonBody as _;
-use crate::helpers::{assert_problem, error_fields, str_of, TestApp};
+use crate::helpers::{assert_problem, error_fields, patient_redis, str_of, TestApp};
 
 const CART: &str = "/api/v1/cart/";
 const ITEMS: &str = "/api/v1/cart/items/";
@@ -494,7 +494,11 @@ async fn concurrent_adds_sum_and_never_pass_the_stock() {
 
 #[tokio::test]
 async fn guest_carts_are_limited_per_client_address() {
-    let app = TestApp::spawn_with(|s| s.rate_limit.guest_carts_per_client = 2).await;
+    let app = TestApp::spawn_with(|s| {
+        patient_redis(s);
+        s.rate_limit.guest_carts_per_client = 2;
+    })
+    .await;
     guest_cart(&app).await;
     guest_cart(&app).await;
     let r = app.post("/api/v1/carts/", None, &json!({})).await;

@@ -8,7 +8,7 @@ use secrecy::ExposeSecret as _;
 use serde_json::{json, Value};
 
 use crate::helpers::JsonBody as _;
-use crate::helpers::{assert_problem, error_fields, str_of, TestApp, PASSWORD};
+use crate::helpers::{assert_problem, error_fields, patient_redis, str_of, TestApp, PASSWORD};
 use crate::orders::{order_body, ORDERS};
 
 const LOGIN: &str = "/api/v1/auth/login/";
@@ -60,7 +60,11 @@ async fn nul_characters_are_refused_where_they_enter_never_reaching_sql() {
 
 #[tokio::test]
 async fn registration_is_rate_limited_per_client() {
-    let app = TestApp::spawn_with(|s| s.rate_limit.register_per_client = 3).await;
+    let app = TestApp::spawn_with(|s| {
+        patient_redis(s);
+        s.rate_limit.register_per_client = 3;
+    })
+    .await;
     for n in 0..3 {
         app.register(&format!("u{n}@example.com")).await;
     }
@@ -109,6 +113,7 @@ async fn a_taken_email_is_answered_without_hashing_yet_no_faster() {
 #[tokio::test]
 async fn failed_logins_from_elsewhere_cannot_lock_the_owner_out() {
     let app = TestApp::spawn_with(|s| {
+        patient_redis(s);
         s.http.trust_forwarded_for = true;
         s.rate_limit.login_per_email_client = 3;
         s.rate_limit.login_per_email = 8;
@@ -159,7 +164,11 @@ async fn failed_logins_from_elsewhere_cannot_lock_the_owner_out() {
 
 #[tokio::test]
 async fn guesses_of_the_current_password_are_rate_limited() {
-    let app = TestApp::spawn_with(|s| s.rate_limit.password_per_user = 3).await;
+    let app = TestApp::spawn_with(|s| {
+        patient_redis(s);
+        s.rate_limit.password_per_user = 3;
+    })
+    .await;
     let (_, token, _) = app.customer("ann@example.com").await;
     let change =
         json!({"current_password": "wrong guess", "new_password": "another good password"});

@@ -61,6 +61,14 @@ pub fn test_settings() -> Settings {
     settings
 }
 
+/// For tests of the rate limits: a Redis call that a loaded machine slows
+/// past the usual 250 ms would let the request through (the limiter fails
+/// open, by design), and the test would see no limit. The limits, not the
+/// outage rule, are under test.
+pub fn patient_redis(settings: &mut Settings) {
+    settings.redis.timeout_ms = 3_000;
+}
+
 impl TestApp {
     /// An instance with default test settings.
     pub async fn spawn() -> Self {

@@ -3,7 +3,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::helpers::JsonBody as _;
-use crate::helpers::{assert_problem, TestApp, PASSWORD};
+use crate::helpers::{assert_problem, patient_redis, TestApp, PASSWORD};
 
 const LOGIN: &str = "/api/v1/auth/login/";
 
@@ -107,6 +107,7 @@ async fn login_validates_its_body() {
 #[tokio::test]
 async fn too_many_attempts_for_one_email_get_429_with_retry_after() {
     let app = TestApp::spawn_with(|s| {
+        patient_redis(s);
         s.rate_limit.login_per_email_client = 3;
         s.rate_limit.login_per_email = 3;
         s.rate_limit.login_per_client = 1000;
@@ -149,6 +150,7 @@ async fn too_many_attempts_for_one_email_get_429_with_retry_after() {
 #[tokio::test]
 async fn too_many_attempts_from_one_client_get_429() {
     let app = TestApp::spawn_with(|s| {
+        patient_redis(s);
         s.rate_limit.login_per_client = 3;
         s.rate_limit.login_per_email = 1000;
     })
@@ -206,6 +208,7 @@ async fn login_keeps_working_when_redis_is_unreachable() {
 #[tokio::test]
 async fn behind_a_trusted_proxy_clients_are_told_apart_by_forwarded_address() {
     let app = TestApp::spawn_with(|s| {
+        patient_redis(s);
         s.http.trust_forwarded_for = true;
         s.rate_limit.login_per_client = 2;
         s.rate_limit.login_per_email = 1000;

@@ -9,12 +9,16 @@ use futures_util::future::join_all;
 use serde_json::{json, Value};
 
 use crate::helpers::JsonBody as _;
-use crate::helpers::{assert_problem, str_of, TestApp, PASSWORD};
+use crate::helpers::{assert_problem, patient_redis, str_of, TestApp, PASSWORD};
 use crate::orders::{order_body, ORDERS};
 
 #[tokio::test]
 async fn login_rate_limits_are_shared_between_replicas() {
-    let a = TestApp::spawn_with(|s| s.rate_limit.login_per_email_client = 4).await;
+    let a = TestApp::spawn_with(|s| {
+        patient_redis(s);
+        s.rate_limit.login_per_email_client = 4;
+    })
+    .await;
     let b = TestApp::spawn_beside(&a.settings).await;
     a.register("ann@example.com").await;
     let wrong = json!({"email": "ann@example.com", "password": "not the password"});
