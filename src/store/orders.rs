@@ -9,6 +9,7 @@ use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::domain::orders::address::ShippingAddress;
+use crate::domain::orders::events::OrderEventKind;
 use crate::domain::orders::pricing::OrderLine;
 use crate::domain::orders::status::OrderStatus;
 
@@ -110,7 +111,7 @@ impl PurchaseRow {
 pub struct EventRow {
     pub id: i64,
     pub order_id: Uuid,
-    pub kind: String,
+    pub kind: OrderEventKind,
     pub payload: Json<serde_json::Value>,
     pub created_at: DateTime<Utc>,
 }
@@ -263,7 +264,7 @@ pub async fn insert_paid_event(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO order_events (order_id, kind, payload) \
-         SELECT $1, 'order_paid', jsonb_build_object( \
+         SELECT $1, $4, jsonb_build_object( \
            'order_id', $1, 'user_id', $2, 'payment_id', $3::text, \
            'items', COALESCE(jsonb_agg(jsonb_build_object('product_id', i.product_id, 'quantity', i.quantity) \
                              ORDER BY i.position) FILTER (WHERE i.order_id IS NOT NULL), '[]'::jsonb)) \
@@ -272,6 +273,7 @@ pub async fn insert_paid_event(
     .bind(order_id)
     .bind(user_id)
     .bind(payment_id)
+    .bind(OrderEventKind::OrderPaid)
     .execute(conn)
     .await?;
     Ok(())

@@ -771,7 +771,10 @@ async fn paid_orders_feed_events_and_purchase_history() {
         .await
         .expect("events");
     assert_eq!(events.len(), 1, "one event, even for a repeated payment");
-    assert_eq!(events[0].kind, "order_paid");
+    assert_eq!(
+        events[0].kind,
+        emporium::domain::orders::events::OrderEventKind::OrderPaid
+    );
     assert_eq!(events[0].payload.0["user_id"], ann_id.as_str());
     assert_eq!(
         events[0].payload.0["items"]

@@ -19,6 +19,7 @@ use crate::actors::orders::messages::{GetOrderEvents, GetPurchaseHistory};
 use crate::actors::orders::OrdersActor;
 use crate::actors::runtime::ActorClient;
 use crate::config::RecommendationSettings;
+use crate::domain::orders::events::OrderEventKind;
 use crate::domain::recommendations::assemble::assemble;
 use crate::domain::recommendations::blend::evaluate;
 use crate::domain::recommendations::data::Dataset;
@@ -291,7 +292,7 @@ impl RecommenderService {
                 break;
             }
             overlay.cursor = event.id;
-            if event.kind != "order_paid" {
+            if event.kind != OrderEventKind::OrderPaid {
                 continue;
             }
             if live
