@@ -63,8 +63,19 @@ impl<M, V: 'static, E: 'static> Message for Keyed<M, V, E> {
 
 impl<M, V, E> Keyed<M, V, E> {
     /// Runs the message at most once per key, in its owner, with the keys
-    /// in `keys`: see [`run_keyed`]. `effect` gets the message and the
-    /// claimed key to bind; `recover` renders a bound resource.
+    /// in `keys`; `effect` gets the message and the claimed key to bind,
+    /// `recover` renders a bound resource.
+    ///
+    /// A retry of a finished request replays its answer; the same key with
+    /// another request is [`KeyedOutcome::Mismatch`]; a retry while the first
+    /// is still running is [`KeyedOutcome::InFlight`]. A key whose effect
+    /// committed but whose answer was never saved (a crash between the two)
+    /// is answered by `recover`, which reads the bound resource, never by
+    /// running again. A 503 (shed before any effect) gives the key back so a
+    /// retry runs at once; a 504 is not an outcome (the work may still
+    /// finish), so the key stays in flight until the work binds its effect or
+    /// the lock goes stale. An error from the store itself answers nothing and
+    /// saves nothing.
     pub(crate) async fn run<S, F, Fut, R, RFut>(
         self,
         keys: &S,
@@ -86,15 +97,67 @@ impl<M, V, E> Keyed<M, V, E> {
             message,
             render,
         } = self;
-        run_keyed(
-            keys,
-            request,
-            render,
+        let lease = match keys.claim(&request).await? {
+            Claim::Claimed(lease) => lease,
+            Claim::Existing(mut record) => {
+                // An effect without a saved answer: usually its request is saving
+                // the answer right now. Give it a moment, so that every retry
+                // gets the very same answer; only a request that died leaves
+                // its effect to be recovered.
+                for _ in 0..RECOVER_WAIT_STEPS {
+                    if !matches!(decide(&record, &request.fingerprint), Decision::Recover(_)) {
+                        break;
+                    }
+                    tokio::time::sleep(RECOVER_WAIT_STEP).await;
+                    // A key with an effect is never claimed again, so this only reads.
+                    if let Claim::Existing(newer) = keys.claim(&request).await? {
+                        record = newer;
+                    }
+                }
+                return Ok(match decide(&record, &request.fingerprint) {
+                    Decision::Replay(response) => KeyedOutcome::Answered {
+                        response,
+                        replayed: true,
+                    },
+                    Decision::Recover(resource) => {
+                        let response = (render.ok)(&recover(resource).await?);
+                        save(keys, &request, None, &response).await;
+                        KeyedOutcome::Answered {
+                            response,
+                            replayed: true,
+                        }
+                    }
+                    Decision::Mismatch => KeyedOutcome::Mismatch,
+                    Decision::InFlight => KeyedOutcome::InFlight,
+                });
+            }
+        };
+        let binding = KeyBinding {
+            lease: lease.clone(),
+            render: render.ok,
             answer,
-            |key| effect(message, key),
-            recover,
-        )
-        .await
+        };
+        let (response, committed) = match effect(message, binding).await {
+            Ok(reply) => (
+                (render.ok)(&reply),
+                answer == SuccessAnswer::CommittedWithEffect,
+            ),
+            Err(e) => ((render.err)(e), false),
+        };
+        match response.status {
+            503 => {
+                if let Err(e) = keys.release(&lease).await {
+                    tracing::warn!(error = %e, "could not give back an idempotency key; it frees itself when its lock goes stale");
+                }
+            }
+            504 => {}
+            _ if committed => {}
+            _ => save(keys, &request, Some(lease.token), &response).await,
+        }
+        Ok(KeyedOutcome::Answered {
+            response,
+            replayed: false,
+        })
     }
 }
 
@@ -270,98 +333,6 @@ pub(crate) enum SuccessAnswer {
     /// commits): it is saved afterwards, and a retry in between recovers
     /// it from the bound resource.
     SavedAfter,
-}
-
-/// Runs `effect` at most once per key, in the owner of `keys`.
-///
-/// A retry of a finished request replays its answer; the same key with
-/// another request is [`KeyedOutcome::Mismatch`]; a retry while the first
-/// is still running is [`KeyedOutcome::InFlight`]. A key whose effect
-/// committed but whose answer was never saved (a crash between the two)
-/// is answered by `recover`, which reads the bound resource, never by
-/// running again. A 503 (shed before any effect) gives the key back so a
-/// retry runs at once; a 504 is not an outcome (the work may still
-/// finish), so the key stays in flight until the work binds its effect or
-/// the lock goes stale. An error from the store itself answers nothing and
-/// saves nothing.
-async fn run_keyed<S, V, E, F, Fut, R, RFut>(
-    keys: &S,
-    request: KeyedRequest,
-    render: Renderer<V, E>,
-    answer: SuccessAnswer,
-    effect: F,
-    recover: R,
-) -> Result<KeyedOutcome, E>
-where
-    S: KeyStore,
-    S::Error: std::fmt::Display,
-    E: From<S::Error>,
-    F: FnOnce(KeyBinding<V>) -> Fut,
-    Fut: Future<Output = Result<V, E>>,
-    R: FnOnce(Uuid) -> RFut,
-    RFut: Future<Output = Result<V, E>>,
-{
-    let lease = match keys.claim(&request).await? {
-        Claim::Claimed(lease) => lease,
-        Claim::Existing(mut record) => {
-            // An effect without a saved answer: usually its request is saving
-            // the answer right now. Give it a moment, so that every retry
-            // gets the very same answer; only a request that died leaves
-            // its effect to be recovered.
-            for _ in 0..RECOVER_WAIT_STEPS {
-                if !matches!(decide(&record, &request.fingerprint), Decision::Recover(_)) {
-                    break;
-                }
-                tokio::time::sleep(RECOVER_WAIT_STEP).await;
-                // A key with an effect is never claimed again, so this only reads.
-                if let Claim::Existing(newer) = keys.claim(&request).await? {
-                    record = newer;
-                }
-            }
-            return Ok(match decide(&record, &request.fingerprint) {
-                Decision::Replay(response) => KeyedOutcome::Answered {
-                    response,
-                    replayed: true,
-                },
-                Decision::Recover(resource) => {
-                    let response = (render.ok)(&recover(resource).await?);
-                    save(keys, &request, None, &response).await;
-                    KeyedOutcome::Answered {
-                        response,
-                        replayed: true,
-                    }
-                }
-                Decision::Mismatch => KeyedOutcome::Mismatch,
-                Decision::InFlight => KeyedOutcome::InFlight,
-            });
-        }
-    };
-    let binding = KeyBinding {
-        lease: lease.clone(),
-        render: render.ok,
-        answer,
-    };
-    let (response, committed) = match effect(binding).await {
-        Ok(reply) => (
-            (render.ok)(&reply),
-            answer == SuccessAnswer::CommittedWithEffect,
-        ),
-        Err(e) => ((render.err)(e), false),
-    };
-    match response.status {
-        503 => {
-            if let Err(e) = keys.release(&lease).await {
-                tracing::warn!(error = %e, "could not give back an idempotency key; it frees itself when its lock goes stale");
-            }
-        }
-        504 => {}
-        _ if committed => {}
-        _ => save(keys, &request, Some(lease.token), &response).await,
-    }
-    Ok(KeyedOutcome::Answered {
-        response,
-        replayed: false,
-    })
 }
 
 /// Saves an answer under its key. A failure is logged, not answered: the

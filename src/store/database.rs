@@ -59,15 +59,8 @@ pub async fn ensure_database(options: &PgConnectOptions) -> anyhow::Result<()> {
     let mut conn = PgConnection::connect_with(&maintenance)
         .await
         .context("connecting to PostgreSQL's maintenance database")?;
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(&name)
-            .fetch_one(&mut conn)
-            .await?;
-    if !exists {
-        // Identifiers cannot be bound as parameters; quote it instead.
-        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
-        match sqlx::query(&format!("CREATE DATABASE {quoted}"))
+    if !database_exists(&mut conn, &name).await? {
+        match sqlx::query(&format!("CREATE DATABASE {}", quoted(&name)))
             .execute(&mut conn)
             .await
         {
@@ -165,8 +158,18 @@ async fn execute_when_free(conn: &mut PgConnection, statement: &str) -> anyhow::
     anyhow::bail!("{statement}: the database stayed in use")
 }
 
+/// A database name as an SQL identifier: names cannot be bound as
+/// parameters, so they are quoted instead.
 fn quoted(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Whether the server has a database called `name`.
+async fn database_exists(conn: &mut PgConnection, name: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(name)
+        .fetch_one(conn)
+        .await
 }
 
 /// Creates every domain database of `settings` as a copy of a migrated
@@ -188,12 +191,7 @@ pub async fn create_from_templates(settings: &DatabaseSettings) -> anyhow::Resul
             .bind(&template)
             .execute(&mut conn)
             .await?;
-        let exists: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-                .bind(&template)
-                .fetch_one(&mut conn)
-                .await?;
-        if !exists {
+        if !database_exists(&mut conn, &template).await? {
             let building = format!("{template}_building");
             let statement = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quoted(&building));
             sqlx::query(&statement).execute(&mut conn).await?;
@@ -239,10 +237,12 @@ pub async fn drop_databases(settings: &DatabaseSettings) -> anyhow::Result<()> {
             .context("no database name")?
             .to_owned();
         let mut conn = PgConnection::connect_with(&options.clone().database("postgres")).await?;
-        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
-            .execute(&mut conn)
-            .await?;
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            quoted(&name)
+        ))
+        .execute(&mut conn)
+        .await?;
         conn.close().await.ok();
     }
     Ok(())
