@@ -100,12 +100,15 @@ pub async fn seed_demo(
             .map(|p| {
                 let mut fields = p.fields.clone();
                 fields.category_id = ids.get(&p.category_slug).copied();
-                (p.id, fields)
+                (p.id, fields, p.variants.clone())
             })
             .collect();
         inserted += store::catalog::insert_products_bulk(&pool, &rows).await?;
     }
     sqlx::query("ANALYZE products").execute(&pool).await?;
+    sqlx::query("ANALYZE product_variants")
+        .execute(&pool)
+        .await?;
     pool.close().await;
     // A running instance must not keep serving its cached catalog.
     let cache = crate::actors::catalog::cache::CatalogCache::new(
@@ -179,12 +182,17 @@ async fn seed_history(
             .iter()
             .map(|l| {
                 let p = &products[l.product];
+                // Demo orders buy each product's first variant.
+                let (variant_id, variant) = &p.variants[0];
                 OrderLine {
                     product_id: p.id,
+                    variant_id: *variant_id,
                     name: p.fields.name.clone(),
-                    unit_price: p.fields.price,
+                    sku: Some(variant.sku.clone()),
+                    options: variant.options.clone(),
+                    unit_price: variant.price,
                     quantity: l.quantity,
-                    line_total: p.fields.price * i64::from(l.quantity),
+                    line_total: variant.price * i64::from(l.quantity),
                     discount: 0,
                 }
             })

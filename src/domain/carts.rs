@@ -12,19 +12,25 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
+use crate::domain::catalog::variant::OptionValues;
+
 /// A stored cart line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredLine {
-    pub product_id: Uuid,
+    /// The variant held (a default variant's id is its product's).
+    pub variant_id: Uuid,
     pub quantity: i32,
     /// The unit price when the line was last added to or changed.
     pub seen_price: i64,
     pub seen_currency: String,
 }
 
-/// What the catalog says about a product now.
+/// What the catalog says about a variant (and its product) now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProductNow {
+    pub product_id: Uuid,
+    pub sku: String,
+    pub options: OptionValues,
     pub name: String,
     pub slug: String,
     pub price: i64,
@@ -36,10 +42,19 @@ pub struct ProductNow {
 /// One line as clients see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct LineView {
+    /// The variant's product (the variant's own id when it no longer
+    /// exists).
     pub product_id: Uuid,
+    /// The variant in the cart; the id of `…/items/{id}/`.
+    pub variant_id: Uuid,
     /// Empty when the product no longer exists.
     pub name: String,
     pub slug: String,
+    /// `null` when the variant no longer exists.
+    pub sku: Option<String>,
+    /// The variant's option values, `{}` for a default variant.
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
+    pub options: OptionValues,
     /// Today's price, in minor units.
     pub unit_price: i64,
     pub quantity: i32,
@@ -137,17 +152,21 @@ pub fn view(
         })
     };
     for line in lines {
-        let Some(product) = products.get(&line.product_id).filter(|p| p.is_active) else {
+        let known = products.get(&line.variant_id);
+        let product_id = known.map_or(line.variant_id, |p| p.product_id);
+        let Some(product) = known.filter(|p| p.is_active) else {
             warn(
-                line.product_id,
+                product_id,
                 "product_unavailable",
                 "this product is no longer for sale".into(),
             );
-            let known = products.get(&line.product_id);
             items.push(LineView {
-                product_id: line.product_id,
+                product_id,
+                variant_id: line.variant_id,
                 name: known.map(|p| p.name.clone()).unwrap_or_default(),
                 slug: known.map(|p| p.slug.clone()).unwrap_or_default(),
+                sku: known.map(|p| p.sku.clone()),
+                options: known.map(|p| p.options.clone()).unwrap_or_default(),
                 unit_price: line.seen_price,
                 quantity: line.quantity,
                 line_total: 0,
@@ -163,7 +182,7 @@ pub fn view(
         if product.currency != *cart_currency {
             available = false;
             warn(
-                line.product_id,
+                product_id,
                 "currency_mismatch",
                 format!(
                     "priced in {}, the cart in {cart_currency}",
@@ -172,11 +191,11 @@ pub fn view(
             );
         } else if product.stock <= 0 {
             available = false;
-            warn(line.product_id, "out_of_stock", "out of stock".into());
+            warn(product_id, "out_of_stock", "out of stock".into());
         } else if line.quantity > product.stock {
             available = false;
             warn(
-                line.product_id,
+                product_id,
                 "insufficient_stock",
                 format!("requested {}, available {}", line.quantity, product.stock),
             );
@@ -186,7 +205,7 @@ pub fn view(
             .then_some(line.seen_price);
         if changed.is_some() {
             warn(
-                line.product_id,
+                product_id,
                 "price_changed",
                 format!(
                     "the price changed from {} to {}",
@@ -205,9 +224,12 @@ pub fn view(
         };
         subtotal = subtotal.saturating_add(line_total);
         items.push(LineView {
-            product_id: line.product_id,
+            product_id,
+            variant_id: line.variant_id,
             name: product.name.clone(),
             slug: product.slug.clone(),
+            sku: Some(product.sku.clone()),
+            options: product.options.clone(),
             unit_price: product.price,
             quantity: line.quantity,
             line_total,
@@ -238,9 +260,14 @@ pub fn as_stored(id: Uuid, lines: &[StoredLine], updated_at: DateTime<Utc>) -> C
     let items: Vec<LineView> = lines
         .iter()
         .map(|line| LineView {
-            product_id: line.product_id,
+            // Not known without the catalog; a default variant's id is its
+            // product's.
+            product_id: line.variant_id,
+            variant_id: line.variant_id,
             name: String::new(),
             slug: String::new(),
+            sku: None,
+            options: OptionValues::new(),
             unit_price: line.seen_price,
             quantity: line.quantity,
             line_total: line
@@ -301,6 +328,9 @@ mod tests {
 
     fn product(price: i64, stock: i32) -> ProductNow {
         ProductNow {
+            product_id: Uuid::nil(),
+            sku: "LAMP-1".into(),
+            options: OptionValues::new(),
             name: "Lamp".into(),
             slug: "lamp".into(),
             price,
@@ -312,7 +342,7 @@ mod tests {
 
     fn line(id: Uuid, quantity: i32, seen_price: i64) -> StoredLine {
         StoredLine {
-            product_id: id,
+            variant_id: id,
             quantity,
             seen_price,
             seen_currency: "EUR".into(),
@@ -424,7 +454,7 @@ mod tests {
         let quantities: Vec<(Uuid, i32)> = cart
             .items
             .iter()
-            .map(|l| (l.product_id, l.quantity))
+            .map(|l| (l.variant_id, l.quantity))
             .collect();
         assert_eq!(quantities, [(a, 3), (b, 1)], "what was stored, in order");
         assert_eq!(cart.subtotal, 3 * 250 + 1000);

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::error::ApiError;
 use super::extract::{path_id, Authenticated, ValidJson};
 use super::idempotency::{answer_created, send_once, IdempotentJson};
+use super::items::named_item;
 use super::rate_limit::{client_ip, throttle};
 use super::state::AppState;
 use crate::actors::carts::messages::*;
@@ -80,7 +81,10 @@ pub struct Api;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AddItemRequest {
-    product_id: Uuid,
+    /// A product with exactly one variant (else 422 `variant_required`).
+    product_id: Option<Uuid>,
+    /// The variant to add; give this or `product_id`.
+    variant_id: Option<Uuid>,
     /// Added to the line's quantity; the line may hold at most
     /// `carts.max_quantity` (100 by default) and the product's stock.
     #[schema(minimum = 1)]
@@ -212,9 +216,13 @@ async fn add_item(
     body: ValidJson<AddItemRequest>,
 ) -> Result<Json<CartView>, ApiError> {
     let ValidJson(body) = body;
+    let mut errors = crate::domain::validation::ValidationErrors::new();
+    let (item_id, by_variant) = named_item(&mut errors, "", body.product_id, body.variant_id);
+    errors.into_result().map_err(ApiError::Validation)?;
     let message = AddItem {
         owner: CartOwner::User(user.0.user_id),
-        product_id: body.product_id,
+        item_id,
+        by_variant,
         quantity: body.quantity,
     };
     cart_call(&state, message).await
@@ -239,7 +247,7 @@ async fn set_quantity(
 ) -> Result<Json<CartView>, ApiError> {
     let message = SetItemQuantity {
         owner: CartOwner::User(user.0.user_id),
-        product_id: path_id(&product_id, "cart item")?,
+        item_id: path_id(&product_id, "cart item")?,
         quantity: body.0.quantity,
     };
     cart_call(&state, message).await
@@ -260,7 +268,7 @@ async fn remove_item(
 ) -> Result<Json<CartView>, ApiError> {
     let message = RemoveItem {
         owner: CartOwner::User(user.0.user_id),
-        product_id: path_id(&product_id, "cart item")?,
+        item_id: path_id(&product_id, "cart item")?,
     };
     cart_call(&state, message).await
 }
@@ -434,9 +442,13 @@ async fn add_guest_item(
     body: ValidJson<AddItemRequest>,
 ) -> Result<Json<CartView>, ApiError> {
     let ValidJson(body) = body;
+    let mut errors = crate::domain::validation::ValidationErrors::new();
+    let (item_id, by_variant) = named_item(&mut errors, "", body.product_id, body.variant_id);
+    errors.into_result().map_err(ApiError::Validation)?;
     let message = AddItem {
         owner: guest(&req, &id)?,
-        product_id: body.product_id,
+        item_id,
+        by_variant,
         quantity: body.quantity,
     };
     cart_call(&state, message).await
@@ -461,7 +473,7 @@ async fn set_guest_quantity(
     let (id, product_id) = path.into_inner();
     let message = SetItemQuantity {
         owner: guest(&req, &id)?,
-        product_id: path_id(&product_id, "cart item")?,
+        item_id: path_id(&product_id, "cart item")?,
         quantity: body.0.quantity,
     };
     cart_call(&state, message).await
@@ -482,7 +494,7 @@ async fn remove_guest_item(
     let (id, product_id) = path.into_inner();
     let message = RemoveItem {
         owner: guest(&req, &id)?,
-        product_id: path_id(&product_id, "cart item")?,
+        item_id: path_id(&product_id, "cart item")?,
     };
     cart_call(&state, message).await
 }

@@ -14,12 +14,14 @@ use super::error::ApiError;
 use super::extract::{path_id, AdminUser, MaybeAuthenticated, QueryParams, ValidJson};
 use super::pagination::{base_url, page_links, page_request};
 use super::state::AppState;
+use super::variants::VariantRequest;
 use crate::actors::catalog::messages::*;
 use crate::actors::catalog::messages::{CategoryView, ProductView};
 use crate::actors::read_view::Page;
 use crate::domain::catalog::category::validate_category;
 use crate::domain::catalog::listing::{ProductQuery, RawProductQuery};
 use crate::domain::catalog::product::{ProductDraft, ProductPatch};
+use crate::domain::catalog::variant::{ProductOption, VariantDraft};
 
 /// The collections (`/categories`, `/products`): fixed paths, registered
 /// first so the router reaches them without trying a pattern.
@@ -297,23 +299,35 @@ struct ProductRequest {
     /// Derived from the name when absent.
     #[schema(max_length = 100, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$")]
     slug: Option<String>,
+    /// The default variant's SKU, for a product without options (required
+    /// then on create); a product with options sets it on each variant.
     #[schema(min_length = 1, max_length = 64, pattern = "[^ \\t\\n\\r]")]
-    sku: String,
+    sku: Option<String>,
     #[schema(max_length = 10000)]
     description: Option<String>,
     category_id: Option<Uuid>,
-    /// In minor units of `currency` (cents for USD).
+    /// The default variant's price in minor units of `currency` (cents for
+    /// USD), as `sku`.
     #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
-    price: i64,
-    /// ISO 4217 code, e.g. `USD`.
+    price: Option<i64>,
+    /// ISO 4217 code, e.g. `USD`, of every variant's price.
     #[schema(example = "USD", min_length = 3, max_length = 3)]
     currency: String,
+    /// The default variant's stock, as `sku`.
     #[schema(minimum = 0, maximum = 1_000_000_000)]
-    stock: i64,
+    stock: Option<i64>,
     /// At most 20 tags of at most 40 characters.
     #[schema(max_items = 20)]
     tags: Option<Vec<String>>,
     is_active: Option<bool>,
+    /// 0 to 3 options, e.g. `{"name": "size", "values": ["S", "M"]}`.
+    #[schema(max_items = 3)]
+    options: Option<Vec<ProductOption>>,
+    /// On create only: 1 to 250 variants, made with the product in one
+    /// transaction (required when there are options). Later changes go
+    /// through `/products/{id}/variants/`.
+    #[schema(max_items = 250)]
+    variants: Option<Vec<VariantRequest>>,
 }
 
 impl From<ProductRequest> for ProductDraft {
@@ -329,6 +343,10 @@ impl From<ProductRequest> for ProductDraft {
             stock: r.stock,
             tags: r.tags,
             is_active: r.is_active,
+            options: r.options,
+            variants: r
+                .variants
+                .map(|vs| vs.into_iter().map(VariantDraft::from).collect()),
         }
     }
 }
@@ -381,6 +399,12 @@ struct ProductPatchRequest {
     #[serde(default, deserialize_with = "super::extract::present")]
     #[schema(nullable = false)]
     is_active: Option<bool>,
+    /// The whole new list of options. Values may be added and options
+    /// reordered; an option or value that variants use cannot go, and no
+    /// option can be added while variants exist (409).
+    #[serde(default, deserialize_with = "super::extract::present")]
+    #[schema(nullable = false, max_items = 3)]
+    options: Option<Vec<ProductOption>>,
 }
 
 #[derive(Deserialize)]
@@ -530,10 +554,10 @@ async fn get_product(
     security(("bearer" = [])),
     request_body = ProductRequest,
     responses(
-        (status = 201, description = "The product", body = ProductView),
+        (status = 201, description = "The product, with its variants", body = ProductView),
         (status = 403, description = "`permission_denied`: admins only"),
-        (status = 409, description = "`sku_taken` or `slug_taken`"),
-        (status = 422, description = "`validation_error`: an invalid field, unknown currency or category"),
+        (status = 409, description = "`sku_taken`, `slug_taken`, or `variant_exists` (two variants name the same option values)"),
+        (status = 422, description = "`validation_error`: an invalid field, unknown currency or category, a variant that does not name one value of each option"),
     ))]
 async fn create_product(
     state: Data<AppState>,
@@ -557,8 +581,8 @@ async fn create_product(
         (status = 200, description = "The product", body = ProductView),
         (status = 403, description = "`permission_denied`: admins only"),
         (status = 404, description = "`not_found`: no such product"),
-        (status = 409, description = "`sku_taken` or `slug_taken`"),
-        (status = 422, description = "`validation_error`: an invalid field, unknown currency or category"),
+        (status = 409, description = "`sku_taken`, `slug_taken`, or an options change variants forbid (`option_in_use`, `option_value_in_use`, `option_added_with_variants`)"),
+        (status = 422, description = "`validation_error`: an invalid field, unknown currency or category, `variants` given, or `sku`/`price`/`stock` on a product with options (`set_on_variants`)"),
     ))]
 async fn replace_product(
     state: Data<AppState>,
@@ -586,8 +610,8 @@ async fn replace_product(
         (status = 200, description = "The product", body = ProductView),
         (status = 403, description = "`permission_denied`: admins only"),
         (status = 404, description = "`not_found`: no such product"),
-        (status = 409, description = "`sku_taken` or `slug_taken`"),
-        (status = 422, description = "`validation_error`: no field given, or an invalid one"),
+        (status = 409, description = "`sku_taken`, `slug_taken`, or an options change variants forbid (`option_in_use`, `option_value_in_use`, `option_added_with_variants`)"),
+        (status = 422, description = "`validation_error`: no field given, an invalid one, or `sku`/`price`/`stock` on a product with options (`set_on_variants`)"),
     ))]
 async fn patch_product(
     state: Data<AppState>,
@@ -608,6 +632,7 @@ async fn patch_product(
         stock: b.stock,
         tags: b.tags,
         is_active: b.is_active,
+        options: b.options,
     };
     if patch.is_empty() {
         return Err(ApiError::Validation(

@@ -357,6 +357,11 @@ impl From<CatalogError> for ApiError {
             CatalogError::CategoryHasProducts => conflict("category_has_products", &e),
             CatalogError::CategoryHasChildren => conflict("category_has_children", &e),
             CatalogError::ProductInUse => conflict("product_in_use", &e),
+            CatalogError::VariantNotFound => ApiError::NotFound("variant"),
+            CatalogError::VariantExists => conflict("variant_exists", &e),
+            CatalogError::LastVariant => conflict("last_variant", &e),
+            CatalogError::VariantInUse => conflict("variant_in_use", &e),
+            CatalogError::OptionChange(ref why) => conflict(why.code(), &e),
             CatalogError::InsufficientStock(lines) => insufficient_stock(&lines),
             CatalogError::ReservationNotHeld(_) => conflict("reservation_not_held", &e),
             CatalogError::Unavailable(e) => database_unavailable(&e),
@@ -378,7 +383,7 @@ fn insufficient_stock(lines: &[Shortfall]) -> ApiError {
     let mut errors = ValidationErrors::new();
     for line in lines {
         errors.add(
-            &format!("items.{}", line.product_id),
+            &format!("items.{}", line.variant_id),
             line.reason,
             format!("requested {}, available {}", line.requested, line.available),
         );

@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod idempotency;
+pub mod items;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
@@ -21,6 +22,7 @@ pub mod promotions;
 pub mod rate_limit;
 pub mod recommendations;
 pub mod state;
+pub mod variants;
 
 use actix_web::middleware::from_fn;
 use actix_web::web;
@@ -42,6 +44,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(auth::routes)
                 .configure(recommendations::routes)
                 .configure(catalog::item_routes)
+                .configure(variants::routes)
                 .configure(orders::routes)
                 .configure(carts::routes)
                 .configure(promotions::routes)

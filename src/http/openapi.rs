@@ -22,6 +22,7 @@ use utoipa::{Modify, OpenApi};
 use super::error::PROBLEM_JSON;
 use super::{
     admin, auth, carts, catalog, health, metrics, orders, payments, promotions, recommendations,
+    variants,
 };
 
 /// The document's route, inside the `/api/v1` scope.
@@ -52,6 +53,7 @@ struct OwnApi;
     nest(
         (path = "/api/v1", api = auth::Api),
         (path = "/api/v1", api = catalog::Api),
+        (path = "/api/v1", api = variants::Api),
         (path = "/api/v1", api = recommendations::Api),
         (path = "/api/v1", api = orders::Api),
         (path = "/api/v1", api = carts::Api),

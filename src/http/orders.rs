@@ -11,11 +11,12 @@ use uuid::Uuid;
 use super::error::ApiError;
 use super::extract::{parse_json, path_id, Authenticated, QueryParams};
 use super::idempotency::{answer_created, send_once, IdempotentJson};
+use super::items::named_item;
 use super::pagination::{page, page_request};
 use super::state::AppState;
 use crate::actors::orders::messages::*;
-use crate::domain::catalog::stock::StockLine;
 use crate::domain::orders::address::ShippingAddress;
+use crate::domain::orders::pricing::OrderItem;
 use crate::domain::orders::status::{Action, OrderStatus};
 use crate::domain::pagination::Page;
 use crate::domain::validation::ValidationErrors;
@@ -51,7 +52,10 @@ struct OrderId {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ItemRequest {
-    product_id: Uuid,
+    /// A product with exactly one variant (else 422 `variant_required`).
+    product_id: Option<Uuid>,
+    /// The variant to buy; give this or `product_id`.
+    variant_id: Option<Uuid>,
     #[schema(minimum = 1, maximum = 10000)]
     quantity: i32,
 }
@@ -95,14 +99,26 @@ async fn create_order(
             "at least one item is required",
         )));
     }
+    let mut errors = ValidationErrors::new();
     let items = body
         .items
         .iter()
-        .map(|i| StockLine {
-            product_id: i.product_id,
-            quantity: i.quantity,
+        .enumerate()
+        .map(|(index, i)| {
+            let (id, by_variant) = named_item(
+                &mut errors,
+                &format!("items.{index}."),
+                i.product_id,
+                i.variant_id,
+            );
+            OrderItem {
+                id,
+                by_variant,
+                quantity: i.quantity,
+            }
         })
         .collect();
+    errors.into_result().map_err(ApiError::Validation)?;
     let user_id = user.0.user_id;
     let message = CreateOrder {
         order_id: None,

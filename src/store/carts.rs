@@ -89,9 +89,9 @@ pub async fn contents(
     );
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT c.updated_at, c.promotion_id, c.promotion_code, \
-           i.product_id, i.quantity, i.seen_price, i.seen_currency \
+           i.variant_id, i.quantity, i.seen_price, i.seen_currency \
          FROM carts c LEFT JOIN cart_items i ON i.cart_id = c.id \
-         WHERE c.id = $1 ORDER BY i.added_at, i.product_id",
+         WHERE c.id = $1 ORDER BY i.added_at, i.variant_id",
     )
     .bind(cart_id)
     .fetch_all(pool)
@@ -102,9 +102,9 @@ pub async fn contents(
         .ok_or(sqlx::Error::RowNotFound)?;
     let lines = rows
         .into_iter()
-        .filter_map(|(_, _, _, product_id, quantity, price, currency)| {
+        .filter_map(|(_, _, _, variant_id, quantity, price, currency)| {
             Some(StoredLine {
-                product_id: product_id?,
+                variant_id: variant_id?,
                 quantity: quantity?,
                 seen_price: price?,
                 seen_currency: currency?,
@@ -140,8 +140,8 @@ pub async fn guest(pool: &PgPool, id: Uuid, ttl_days: i64) -> sqlx::Result<Optio
 /// A cart's lines, oldest first.
 pub async fn lines(pool: &PgPool, cart_id: Uuid) -> sqlx::Result<Vec<StoredLine>> {
     let rows: Vec<(Uuid, i32, i64, String)> = sqlx::query_as(
-        "SELECT product_id, quantity, seen_price, seen_currency FROM cart_items
-         WHERE cart_id = $1 ORDER BY added_at, product_id",
+        "SELECT variant_id, quantity, seen_price, seen_currency FROM cart_items
+         WHERE cart_id = $1 ORDER BY added_at, variant_id",
     )
     .bind(cart_id)
     .fetch_all(pool)
@@ -149,8 +149,8 @@ pub async fn lines(pool: &PgPool, cart_id: Uuid) -> sqlx::Result<Vec<StoredLine>
     Ok(rows
         .into_iter()
         .map(
-            |(product_id, quantity, seen_price, seen_currency)| StoredLine {
-                product_id,
+            |(variant_id, quantity, seen_price, seen_currency)| StoredLine {
+                variant_id,
                 quantity,
                 seen_price,
                 seen_currency,
@@ -178,11 +178,11 @@ async fn touch(conn: &mut PgConnection, cart_id: Uuid) -> sqlx::Result<()> {
 async fn quantity_of(
     conn: &mut PgConnection,
     cart_id: Uuid,
-    product_id: Uuid,
+    variant_id: Uuid,
 ) -> sqlx::Result<Option<i32>> {
-    sqlx::query_scalar("SELECT quantity FROM cart_items WHERE cart_id = $1 AND product_id = $2")
+    sqlx::query_scalar("SELECT quantity FROM cart_items WHERE cart_id = $1 AND variant_id = $2")
         .bind(cart_id)
-        .bind(product_id)
+        .bind(variant_id)
         .fetch_optional(&mut *conn)
         .await
 }
@@ -198,19 +198,19 @@ async fn line_count(conn: &mut PgConnection, cart_id: Uuid) -> sqlx::Result<usiz
 async fn upsert(
     conn: &mut PgConnection,
     cart_id: Uuid,
-    product_id: Uuid,
+    variant_id: Uuid,
     quantity: i32,
     price: (i64, &str),
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO cart_items (cart_id, product_id, quantity, seen_price, seen_currency)
+        "INSERT INTO cart_items (cart_id, variant_id, quantity, seen_price, seen_currency)
          VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (cart_id, product_id) DO UPDATE
+         ON CONFLICT (cart_id, variant_id) DO UPDATE
          SET quantity = EXCLUDED.quantity, seen_price = EXCLUDED.seen_price,
              seen_currency = EXCLUDED.seen_currency",
     )
     .bind(cart_id)
-    .bind(product_id)
+    .bind(variant_id)
     .bind(quantity)
     .bind(price.0)
     .bind(price.1)
@@ -239,7 +239,7 @@ fn judge(quantity: i64, limits: Limits) -> Option<Change> {
 pub async fn change_line(
     pool: &PgPool,
     cart_id: Uuid,
-    product_id: Uuid,
+    variant_id: Uuid,
     quantity: i32,
     add: bool,
     price: (i64, &str),
@@ -247,7 +247,7 @@ pub async fn change_line(
 ) -> sqlx::Result<Change> {
     let mut tx = pool.begin().await?;
     lock(&mut tx, cart_id).await?;
-    let held = quantity_of(&mut tx, cart_id, product_id).await?;
+    let held = quantity_of(&mut tx, cart_id, variant_id).await?;
     let new = match (held, add) {
         (None, false) => return Ok(Change::NoSuchLine),
         (None, true) => {
@@ -264,19 +264,19 @@ pub async fn change_line(
     }
     // Within max_quantity, which is an i32.
     let new = i32::try_from(new).unwrap_or(i32::MAX);
-    upsert(&mut tx, cart_id, product_id, new, price).await?;
+    upsert(&mut tx, cart_id, variant_id, new, price).await?;
     touch(&mut tx, cart_id).await?;
     tx.commit().await?;
     Ok(Change::Done)
 }
 
 /// Removes a line; whether the cart held it.
-pub async fn remove_line(pool: &PgPool, cart_id: Uuid, product_id: Uuid) -> sqlx::Result<bool> {
+pub async fn remove_line(pool: &PgPool, cart_id: Uuid, variant_id: Uuid) -> sqlx::Result<bool> {
     let mut tx = pool.begin().await?;
     lock(&mut tx, cart_id).await?;
-    let removed = sqlx::query("DELETE FROM cart_items WHERE cart_id = $1 AND product_id = $2")
+    let removed = sqlx::query("DELETE FROM cart_items WHERE cart_id = $1 AND variant_id = $2")
         .bind(cart_id)
-        .bind(product_id)
+        .bind(variant_id)
         .execute(&mut *tx)
         .await?
         .rows_affected()
@@ -348,17 +348,17 @@ pub async fn merge(
         return Ok(Merge::AlreadyMerged { into });
     }
     let guest_lines: Vec<(Uuid, i32)> = sqlx::query_as(
-        "SELECT product_id, quantity FROM cart_items WHERE cart_id = $1 ORDER BY added_at, product_id",
+        "SELECT variant_id, quantity FROM cart_items WHERE cart_id = $1 ORDER BY added_at, variant_id",
     )
     .bind(guest_id)
     .fetch_all(&mut *tx)
     .await?;
     let mut lines = line_count(&mut tx, user_cart).await?;
-    for (product_id, quantity) in guest_lines {
-        let Some((in_stock, price, currency)) = stock.get(&product_id) else {
+    for (variant_id, quantity) in guest_lines {
+        let Some((in_stock, price, currency)) = stock.get(&variant_id) else {
             continue;
         };
-        let held = quantity_of(&mut tx, user_cart, product_id).await?;
+        let held = quantity_of(&mut tx, user_cart, variant_id).await?;
         if held.is_none() && lines >= max_lines {
             continue;
         }
@@ -370,7 +370,7 @@ pub async fn merge(
         if held.is_none() {
             lines += 1;
         }
-        upsert(&mut tx, user_cart, product_id, new, (*price, currency)).await?;
+        upsert(&mut tx, user_cart, variant_id, new, (*price, currency)).await?;
     }
     sqlx::query("DELETE FROM cart_items WHERE cart_id = $1")
         .bind(guest_id)
@@ -520,14 +520,14 @@ pub async fn finish_checkout(
     .execute(&mut *tx)
     .await?;
     let (products, quantities): (Vec<Uuid>, Vec<i32>) =
-        taken.iter().map(|l| (l.product_id, l.quantity)).unzip();
+        taken.iter().map(|l| (l.variant_id, l.quantity)).unzip();
     // Lines the order took whole go; the rest keep what it did not take.
     sqlx::query(
-        "WITH taken AS (SELECT * FROM unnest($2::uuid[], $3::int[]) AS t(product_id, quantity)), \
+        "WITH taken AS (SELECT * FROM unnest($2::uuid[], $3::int[]) AS t(variant_id, quantity)), \
          gone AS (DELETE FROM cart_items c USING taken t \
-           WHERE c.cart_id = $1 AND c.product_id = t.product_id AND c.quantity <= t.quantity) \
+           WHERE c.cart_id = $1 AND c.variant_id = t.variant_id AND c.quantity <= t.quantity) \
          UPDATE cart_items c SET quantity = c.quantity - t.quantity FROM taken t \
-         WHERE c.cart_id = $1 AND c.product_id = t.product_id AND c.quantity > t.quantity",
+         WHERE c.cart_id = $1 AND c.variant_id = t.variant_id AND c.quantity > t.quantity",
     )
     .bind(cart_id)
     .bind(&products)

@@ -2,8 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::postgres::PgArguments;
-use sqlx::query::QueryAs;
+use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
@@ -11,6 +10,7 @@ use crate::domain::catalog::category::CategoryFields;
 use crate::domain::catalog::listing::{CategoryRef, Ordering};
 use crate::domain::catalog::product::ProductFields;
 use crate::domain::catalog::stock::StockLine;
+use crate::domain::catalog::variant::{OptionValues, ProductOption, VariantFields};
 
 /// A category as stored (sent as `actors::catalog::messages::CategoryView`).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -22,21 +22,26 @@ pub struct CategoryRow {
 }
 
 /// A product as stored (sent as `actors::catalog::messages::ProductView`).
+/// `sku`, `price` and `stock` are kept from its variants (see
+/// [`refresh_totals`]).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ProductRow {
     pub id: Uuid,
     pub name: String,
     pub slug: String,
-    pub sku: String,
+    /// The default variant's, when the product has no options.
+    pub sku: Option<String>,
     pub description: String,
     pub category_id: Option<Uuid>,
-    /// In minor units of `currency`.
+    /// Lowest active variant price, in minor units of `currency`.
     pub price: i64,
     /// ISO 4217 code.
     pub currency: String,
+    /// Units over the active variants.
     pub stock: i32,
     pub tags: Vec<String>,
     pub is_active: bool,
+    pub options: Json<Vec<ProductOption>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -47,27 +52,78 @@ impl ProductRow {
         ProductFields {
             name: self.name.clone(),
             slug: self.slug.clone(),
-            sku: self.sku.clone(),
             description: self.description.clone(),
             category_id: self.category_id,
-            price: self.price,
             currency: self.currency.clone(),
-            stock: i64::from(self.stock),
             tags: self.tags.clone(),
             is_active: self.is_active,
+            options: self.options.0.clone(),
         }
     }
 }
 
-/// What orders need to price a line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
-pub struct ProductSnapshot {
+/// A product variant as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct VariantRow {
     pub id: Uuid,
+    pub product_id: Uuid,
+    pub sku: String,
+    pub options: Json<OptionValues>,
+    pub price: i64,
+    pub compare_at_price: Option<i64>,
+    pub stock: i32,
+    pub weight_grams: i32,
+    pub is_active: bool,
+    pub position: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl VariantRow {
+    /// The editable fields, for applying a partial update.
+    pub fn fields(&self) -> VariantFields {
+        VariantFields {
+            sku: self.sku.clone(),
+            options: self.options.0.clone(),
+            price: self.price,
+            compare_at_price: self.compare_at_price,
+            stock: self.stock,
+            weight_grams: self.weight_grams,
+            is_active: self.is_active,
+            position: self.position,
+        }
+    }
+}
+
+/// What carts and orders need to price and hold a line: a variant, with
+/// its product's name and currency. `is_active` is the product's and the
+/// variant's together.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct VariantSnapshot {
+    pub id: Uuid,
+    pub product_id: Uuid,
     pub name: String,
+    pub slug: String,
+    pub sku: String,
+    #[sqlx(json)]
+    pub options: OptionValues,
     pub price: i64,
     pub currency: String,
     pub is_active: bool,
     pub stock: i32,
+}
+
+/// How a line's id resolved to a variant: the id of a variant, or of a
+/// product with one variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct ItemResolution {
+    /// The id the line named.
+    pub requested: Uuid,
+    /// The variant it names; `None` when unknown or ambiguous.
+    pub variant_id: Option<Uuid>,
+    /// How many variants the id could mean (0 unknown, 1 resolved, more:
+    /// a product whose variant must be named).
+    pub candidates: i64,
 }
 
 /// Resolved filters of a product listing.
@@ -85,7 +141,12 @@ pub struct ProductFilter {
 
 const CATEGORY_COLUMNS: &str = "id, name, slug, parent_id";
 const PRODUCT_COLUMNS: &str =
-    "id, name, slug, sku, description, category_id, price, currency, stock, tags, is_active, created_at, updated_at";
+    "id, name, slug, sku, description, category_id, price, currency, stock, tags, is_active, options, created_at, updated_at";
+const VARIANT_COLUMNS: &str =
+    "id, product_id, sku, options, price, compare_at_price, stock, weight_grams, \
+     is_active, position, created_at, updated_at";
+const SNAPSHOT_SELECT: &str = "SELECT v.id, v.product_id, p.name, p.slug, v.sku, v.options, v.price, p.currency, \
+     (p.is_active AND v.is_active) AS is_active, v.stock FROM product_variants v JOIN products p ON p.id = v.product_id";
 
 /// Unique and foreign-key constraints the actor turns into 409s and 422s.
 pub mod constraints {
@@ -95,12 +156,14 @@ pub mod constraints {
     pub const CATEGORY_PARENT: &str = "categories_parent_id_fkey";
     /// Product slugs are unique.
     pub const PRODUCT_SLUG: &str = "products_slug_key";
-    /// SKUs are unique.
-    pub const PRODUCT_SKU: &str = "products_sku_key";
+    /// SKUs are unique, over every variant.
+    pub const VARIANT_SKU: &str = "product_variants_sku_key";
+    /// One variant per combination of option values.
+    pub const VARIANT_OPTIONS: &str = "product_variants_options_key";
     /// A product's category exists (and keeps products from orphaning).
     pub const PRODUCT_CATEGORY: &str = "products_category_id_fkey";
-    /// Reserved lines point at existing products.
-    pub const RESERVED_PRODUCT: &str = "reservation_items_product_id_fkey";
+    /// Reserved lines point at existing variants.
+    pub const RESERVED_VARIANT: &str = "reservation_items_variant_id_fkey";
 }
 
 /// Inserts a category; a taken slug fails on `categories_slug_key`.
@@ -227,35 +290,172 @@ pub async fn category_subtree(
     Ok((!ids.is_empty()).then_some(ids))
 }
 
-/// Binds `$1` (the id) and `$2`-`$11` (the fields, in column order).
-fn bind_product<'q>(
-    query: QueryAs<'q, Postgres, ProductRow, PgArguments>,
+/// Inserts a product and its variants, and sets its totals from them;
+/// taken slugs and SKUs fail on their unique keys.
+pub async fn insert_product(
+    conn: &mut PgConnection,
     id: Uuid,
-    p: &'q ProductFields,
-) -> QueryAs<'q, Postgres, ProductRow, PgArguments> {
-    query
-        .bind(id)
-        .bind(&p.name)
-        .bind(&p.slug)
-        .bind(&p.sku)
-        .bind(&p.description)
-        .bind(p.category_id)
-        .bind(p.price)
-        .bind(&p.currency)
-        .bind(i32::try_from(p.stock).unwrap_or(i32::MAX))
-        .bind(&p.tags)
-        .bind(p.is_active)
+    p: &ProductFields,
+    variants: &[(Uuid, VariantFields)],
+) -> Result<ProductRow, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO products (id, name, slug, description, category_id, price, currency, stock, tags, is_active, options) \
+         VALUES ($1, $2, $3, $4, $5, 0, $6, 0, $7, $8, $9)",
+    )
+    .bind(id)
+    .bind(&p.name)
+    .bind(&p.slug)
+    .bind(&p.description)
+    .bind(p.category_id)
+    .bind(&p.currency)
+    .bind(&p.tags)
+    .bind(p.is_active)
+    .bind(Json(&p.options))
+    .execute(&mut *conn)
+    .await?;
+    insert_variants(conn, id, variants).await?;
+    refresh_totals(conn, &[id]).await?;
+    read_product(conn, id).await
 }
 
-/// Inserts a product; taken slugs and SKUs fail on their unique keys.
-pub async fn insert_product(pool: &PgPool, p: &ProductFields) -> Result<ProductRow, sqlx::Error> {
-    let sql = format!(
-        "INSERT INTO products (id, name, slug, sku, description, category_id, price, currency, stock, tags, is_active) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {PRODUCT_COLUMNS}"
+async fn read_product(conn: &mut PgConnection, id: Uuid) -> Result<ProductRow, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {PRODUCT_COLUMNS} FROM products WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_one(conn)
+    .await
+}
+
+/// Inserts variants of one product in one statement.
+pub async fn insert_variants(
+    conn: &mut PgConnection,
+    product_id: Uuid,
+    variants: &[(Uuid, VariantFields)],
+) -> Result<(), sqlx::Error> {
+    if variants.is_empty() {
+        return Ok(());
+    }
+    let mut qb = QueryBuilder::new(
+        "INSERT INTO product_variants (id, product_id, sku, options, price, compare_at_price, stock, \
+         weight_grams, is_active, position) ",
     );
-    bind_product(sqlx::query_as(&sql), Uuid::new_v4(), p)
-        .fetch_one(pool)
-        .await
+    qb.push_values(variants, |mut row, (id, v)| {
+        row.push_bind(*id)
+            .push_bind(product_id)
+            .push_bind(v.sku.clone())
+            .push_bind(Json(v.options.clone()))
+            .push_bind(v.price)
+            .push_bind(v.compare_at_price)
+            .push_bind(v.stock)
+            .push_bind(v.weight_grams)
+            .push_bind(v.is_active)
+            .push_bind(v.position);
+    });
+    qb.build().execute(conn).await?;
+    Ok(())
+}
+
+/// Sets each product's `price` (lowest active variant price, or lowest
+/// price when none is active), `stock` (over active variants) and `sku`
+/// (the one variant's, without options) from its variants. The products
+/// are locked in id order first: every statement that writes several
+/// products takes them in that order, after their variants, so two can
+/// never wait on each other in a cycle.
+pub async fn refresh_totals(
+    conn: &mut PgConnection,
+    product_ids: &[Uuid],
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT id FROM products WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        .bind(product_ids)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "UPDATE products p SET price = t.price, stock = t.stock, \
+           sku = CASE WHEN p.options = '[]'::jsonb THEN t.sku END, updated_at = now() \
+         FROM (SELECT product_id, \
+                 coalesce(min(price) FILTER (WHERE is_active), min(price)) AS price, \
+                 least(coalesce(sum(stock) FILTER (WHERE is_active), 0), 2147483647)::int AS stock, \
+                 min(sku) AS sku \
+               FROM product_variants WHERE product_id = ANY($1) GROUP BY product_id) t \
+         WHERE p.id = t.product_id",
+    )
+    .bind(product_ids)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The variants of `product_ids`, by product, position and id.
+pub async fn variants_of(
+    pool: &PgPool,
+    product_ids: &[Uuid],
+) -> Result<Vec<VariantRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {VARIANT_COLUMNS} FROM product_variants WHERE product_id = ANY($1) \
+         ORDER BY product_id, position, id"
+    ))
+    .bind(product_ids)
+    .fetch_all(pool)
+    .await
+}
+
+/// A product's variants locked for a change, in id order.
+pub async fn lock_variants_of(
+    conn: &mut PgConnection,
+    product_id: Uuid,
+) -> Result<Vec<VariantRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {VARIANT_COLUMNS} FROM product_variants WHERE product_id = $1 ORDER BY id FOR UPDATE"
+    ))
+    .bind(product_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// Overwrites a variant's fields; `None` when there is none.
+pub async fn update_variant(
+    conn: &mut PgConnection,
+    id: Uuid,
+    v: &VariantFields,
+) -> Result<Option<VariantRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE product_variants SET sku = $2, options = $3, price = $4, compare_at_price = $5, stock = $6, \
+         weight_grams = $7, is_active = $8, position = $9, updated_at = now() WHERE id = $1 \
+         RETURNING {VARIANT_COLUMNS}"
+    ))
+    .bind(id)
+    .bind(&v.sku)
+    .bind(Json(&v.options))
+    .bind(v.price)
+    .bind(v.compare_at_price)
+    .bind(v.stock)
+    .bind(v.weight_grams)
+    .bind(v.is_active)
+    .bind(v.position)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Deletes a variant; `false` when there was none. A variant that
+/// reservations refer to fails on their foreign key.
+pub async fn delete_variant(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM product_variants WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Whether held (open) reservations hold this variant.
+pub async fn variant_is_held(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM reservation_items i JOIN reservations r ON r.id = i.reservation_id \
+         WHERE i.variant_id = $1 AND r.status = 'held')",
+    )
+    .bind(id)
+    .fetch_one(conn)
+    .await
 }
 
 /// A product by id, active or not.
@@ -294,19 +494,28 @@ pub async fn lock_product(
     .await
 }
 
-/// Overwrites a product's fields; `None` when there is none.
+/// Overwrites a product's own fields (not its totals); `None` when there
+/// is none.
 pub async fn update_product(
     conn: &mut PgConnection,
     id: Uuid,
     p: &ProductFields,
 ) -> Result<Option<ProductRow>, sqlx::Error> {
-    let sql = format!(
-        "UPDATE products SET name = $2, slug = $3, sku = $4, description = $5, category_id = $6, price = $7, \
-         currency = $8, stock = $9, tags = $10, is_active = $11, updated_at = now() WHERE id = $1 RETURNING {PRODUCT_COLUMNS}"
-    );
-    bind_product(sqlx::query_as(&sql), id, p)
-        .fetch_optional(conn)
-        .await
+    sqlx::query_as(&format!(
+        "UPDATE products SET name = $2, slug = $3, description = $4, category_id = $5, currency = $6, \
+         tags = $7, is_active = $8, options = $9, updated_at = now() WHERE id = $1 RETURNING {PRODUCT_COLUMNS}"
+    ))
+    .bind(id)
+    .bind(&p.name)
+    .bind(&p.slug)
+    .bind(&p.description)
+    .bind(p.category_id)
+    .bind(&p.currency)
+    .bind(&p.tags)
+    .bind(p.is_active)
+    .bind(Json(&p.options))
+    .fetch_optional(conn)
+    .await
 }
 
 /// Deletes a product; `false` when there was none. A product that
@@ -405,15 +614,36 @@ pub async fn list_products(
     Ok((rows, count))
 }
 
-/// Snapshots of the known products among `ids`.
-pub async fn product_snapshots(
-    pool: &PgPool,
+/// How each of `ids` resolves to a variant: a variant's own id, or the id
+/// of a product with exactly one variant.
+pub async fn resolve_items(
+    conn: &mut PgConnection,
     ids: &[Uuid],
-) -> Result<Vec<ProductSnapshot>, sqlx::Error> {
-    sqlx::query_as("SELECT id, name, price, currency, is_active, stock FROM products WHERE id = ANY($1) ORDER BY id")
-        .bind(ids)
-        .fetch_all(pool)
-        .await
+) -> Result<Vec<ItemResolution>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT x.id AS requested, \
+           coalesce(d.id, (SELECT v.id FROM product_variants v WHERE v.product_id = x.id ORDER BY v.id LIMIT 1)) \
+             AS variant_id, \
+           CASE WHEN d.id IS NOT NULL THEN 1 \
+                ELSE (SELECT count(*) FROM product_variants v WHERE v.product_id = x.id) END AS candidates \
+         FROM unnest($1::uuid[]) AS x(id) LEFT JOIN product_variants d ON d.id = x.id",
+    )
+    .bind(ids)
+    .fetch_all(conn)
+    .await
+}
+
+/// Snapshots of the known variants among `ids`.
+pub async fn variant_snapshots(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+) -> Result<Vec<VariantSnapshot>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "{SNAPSHOT_SELECT} WHERE v.id = ANY($1) ORDER BY v.id"
+    ))
+    .bind(ids)
+    .fetch_all(conn)
+    .await
 }
 
 /// Creates a held reservation; `false` when one with this id exists already.
@@ -443,43 +673,44 @@ pub async fn reservation_status(
         .await
 }
 
-/// Locks the requested products in id order and reads them as orders are
+/// Locks the requested variants in id order and reads them as orders are
 /// priced from them.
 pub async fn lock_snapshots(
     conn: &mut PgConnection,
     ids: &[Uuid],
-) -> Result<Vec<ProductSnapshot>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, name, price, currency, is_active, stock FROM products \
-         WHERE id = ANY($1) ORDER BY id FOR UPDATE",
-    )
+) -> Result<Vec<VariantSnapshot>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "{SNAPSHOT_SELECT} WHERE v.id = ANY($1) ORDER BY v.id FOR UPDATE OF v"
+    ))
     .bind(ids)
     .fetch_all(conn)
     .await
 }
 
-/// Takes the lines out of stock and records them on the reservation.
+/// Takes the lines out of their variants' stock, records them on the
+/// reservation, and updates the products' totals.
 pub async fn hold_lines(
     conn: &mut PgConnection,
     reservation: Uuid,
     lines: &[StockLine],
+    product_ids: &[Uuid],
 ) -> Result<(), sqlx::Error> {
-    let ids: Vec<Uuid> = lines.iter().map(|l| l.product_id).collect();
+    let ids: Vec<Uuid> = lines.iter().map(|l| l.variant_id).collect();
     let quantities: Vec<i32> = lines.iter().map(|l| l.quantity).collect();
     // One statement, one round trip: the stock taken and the lines recorded.
     sqlx::query(
         "WITH taken AS (\
-           UPDATE products p SET stock = p.stock - x.quantity, updated_at = now() \
-           FROM unnest($2::uuid[], $3::int[]) AS x(id, quantity) WHERE p.id = x.id) \
-         INSERT INTO reservation_items (reservation_id, product_id, quantity) \
+           UPDATE product_variants v SET stock = v.stock - x.quantity, updated_at = now() \
+           FROM unnest($2::uuid[], $3::int[]) AS x(id, quantity) WHERE v.id = x.id) \
+         INSERT INTO reservation_items (reservation_id, variant_id, quantity) \
          SELECT $1, x.id, x.quantity FROM unnest($2::uuid[], $3::int[]) AS x(id, quantity)",
     )
     .bind(reservation)
     .bind(&ids)
     .bind(&quantities)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
-    Ok(())
+    refresh_totals(conn, product_ids).await
 }
 
 /// Releases a held reservation and returns its stock; `false` when it was
@@ -510,31 +741,36 @@ pub async fn release_reservation(conn: &mut PgConnection, id: Uuid) -> Result<bo
     Ok(true)
 }
 
-/// Adds the lines of `reservations` back to stock. Product rows are locked
-/// in id order first, the one order every multi-product statement uses
-/// (reserve, release, sweep), so two of them can never deadlock.
+/// Adds the lines of `reservations` back to their variants' stock and
+/// updates the products' totals. Variants are locked in id order first,
+/// then products (in [`refresh_totals`]): the one order every multi-row
+/// statement uses (reserve, release, sweep, admin changes), so two of them
+/// can never deadlock.
 async fn return_to_stock(
     conn: &mut PgConnection,
     reservations: &[Uuid],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "SELECT id FROM products WHERE id IN \
-           (SELECT product_id FROM reservation_items WHERE reservation_id = ANY($1)) \
+    let products: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT product_id FROM product_variants WHERE id IN \
+           (SELECT variant_id FROM reservation_items WHERE reservation_id = ANY($1)) \
          ORDER BY id FOR UPDATE",
+    )
+    .bind(reservations)
+    .fetch_all(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE product_variants v SET stock = v.stock + r.quantity, updated_at = now() \
+         FROM (SELECT variant_id, sum(quantity)::int AS quantity FROM reservation_items \
+               WHERE reservation_id = ANY($1) GROUP BY variant_id) r \
+         WHERE v.id = r.variant_id",
     )
     .bind(reservations)
     .execute(&mut *conn)
     .await?;
-    sqlx::query(
-        "UPDATE products p SET stock = p.stock + r.quantity, updated_at = now() \
-         FROM (SELECT product_id, sum(quantity)::int AS quantity FROM reservation_items \
-               WHERE reservation_id = ANY($1) GROUP BY product_id) r \
-         WHERE p.id = r.product_id",
-    )
-    .bind(reservations)
-    .execute(conn)
-    .await?;
-    Ok(())
+    let mut products = products;
+    products.sort_unstable();
+    products.dedup();
+    refresh_totals(conn, &products).await
 }
 
 /// Commits a held reservation (its stock is sold); `false` when it was not held.
@@ -587,30 +823,65 @@ pub async fn upsert_category(
     .await
 }
 
-/// Inserts products in one statement, skipping any whose id, slug or SKU
-/// exists already; returns how many were inserted.
+/// A product to insert in bulk: its id, fields, and variants with theirs.
+pub type SeedProduct = (Uuid, ProductFields, Vec<(Uuid, VariantFields)>);
+
+/// Inserts products and their variants in one transaction, skipping any
+/// product whose id or slug exists already (and its variants); returns how
+/// many products were inserted.
 pub async fn insert_products_bulk(
     pool: &PgPool,
-    products: &[(Uuid, ProductFields)],
+    products: &[SeedProduct],
 ) -> Result<u64, sqlx::Error> {
+    let mut tx = pool.begin().await?;
     let mut qb = QueryBuilder::new(
-        "INSERT INTO products (id, name, slug, sku, description, category_id, price, currency, stock, tags, is_active) ",
+        "INSERT INTO products (id, name, slug, description, category_id, price, currency, stock, tags, is_active, options) ",
     );
-    qb.push_values(products, |mut row, (id, p)| {
+    qb.push_values(products, |mut row, (id, p, _)| {
         row.push_bind(*id)
             .push_bind(p.name.clone())
             .push_bind(p.slug.clone())
-            .push_bind(p.sku.clone())
             .push_bind(p.description.clone())
             .push_bind(p.category_id)
-            .push_bind(p.price)
+            .push_bind(0_i64)
             .push_bind(p.currency.clone())
-            .push_bind(i32::try_from(p.stock).unwrap_or(i32::MAX))
+            .push_bind(0_i32)
             .push_bind(p.tags.clone())
-            .push_bind(p.is_active);
+            .push_bind(p.is_active)
+            .push_bind(Json(p.options.clone()));
     });
-    qb.push(" ON CONFLICT DO NOTHING");
-    Ok(qb.build().execute(pool).await?.rows_affected())
+    qb.push(" ON CONFLICT DO NOTHING RETURNING id");
+    let inserted: Vec<Uuid> = qb.build_query_scalar().fetch_all(&mut *tx).await?;
+    let fresh: std::collections::HashSet<Uuid> = inserted.iter().copied().collect();
+    let variants: Vec<(Uuid, Uuid, &VariantFields)> = products
+        .iter()
+        .filter(|(id, _, _)| fresh.contains(id))
+        .flat_map(|(id, _, vs)| vs.iter().map(move |(vid, v)| (*vid, *id, v)))
+        .collect();
+    for chunk in variants.chunks(2000) {
+        let mut qb = QueryBuilder::new(
+            "INSERT INTO product_variants (id, product_id, sku, options, price, compare_at_price, stock, \
+             weight_grams, is_active, position) ",
+        );
+        qb.push_values(chunk, |mut row, (vid, pid, v)| {
+            row.push_bind(*vid)
+                .push_bind(*pid)
+                .push_bind(v.sku.clone())
+                .push_bind(Json(v.options.clone()))
+                .push_bind(v.price)
+                .push_bind(v.compare_at_price)
+                .push_bind(v.stock)
+                .push_bind(v.weight_grams)
+                .push_bind(v.is_active)
+                .push_bind(v.position);
+        });
+        qb.build().execute(&mut *tx).await?;
+    }
+    let mut ids = inserted.clone();
+    ids.sort_unstable();
+    refresh_totals(&mut tx, &ids).await?;
+    tx.commit().await?;
+    Ok(inserted.len() as u64)
 }
 
 /// What the recommender needs of a product.

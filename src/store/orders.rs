@@ -8,6 +8,7 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
+use crate::domain::catalog::variant::OptionValues;
 use crate::domain::orders::address::ShippingAddress;
 use crate::domain::orders::events::OrderEventKind;
 use crate::domain::orders::pricing::OrderLine;
@@ -36,7 +37,11 @@ pub struct OrderRow {
 pub struct ItemRow {
     pub order_id: Uuid,
     pub product_id: Uuid,
+    pub variant_id: Uuid,
     pub name: String,
+    /// `None` on lines written before variants existed.
+    pub sku: Option<String>,
+    pub options: Json<OptionValues>,
     pub unit_price: i64,
     pub quantity: i32,
     pub line_total: i64,
@@ -131,6 +136,9 @@ pub async fn insert_order(
         .map(|p| i32::try_from(p).unwrap_or(i32::MAX))
         .collect();
     let products: Vec<Uuid> = order.lines.iter().map(|l| l.product_id).collect();
+    let variants: Vec<Uuid> = order.lines.iter().map(|l| l.variant_id).collect();
+    let skus: Vec<Option<&str>> = order.lines.iter().map(|l| l.sku.as_deref()).collect();
+    let options: Vec<Json<&OptionValues>> = order.lines.iter().map(|l| Json(&l.options)).collect();
     let names: Vec<&str> = order.lines.iter().map(|l| l.name.as_str()).collect();
     let prices: Vec<i64> = order.lines.iter().map(|l| l.unit_price).collect();
     let quantities: Vec<i32> = order.lines.iter().map(|l| l.quantity).collect();
@@ -142,8 +150,10 @@ pub async fn insert_order(
                                subtotal, discount, promotion_code) \
            VALUES ($1, $2, 'pending', $3, $4, $5, $6, $14, $15, $16) RETURNING {ORDER_COLUMNS}), \
          i AS (\
-           INSERT INTO order_items (order_id, position, product_id, name, unit_price, quantity, line_total, discount) \
-           SELECT $1, t.* FROM unnest($7::int[], $8::uuid[], $9::text[], $10::bigint[], $11::int[], $12::bigint[], $17::bigint[]) AS t), \
+           INSERT INTO order_items (order_id, position, product_id, name, unit_price, quantity, line_total, discount, \
+                                    variant_id, sku, options) \
+           SELECT $1, t.* FROM unnest($7::int[], $8::uuid[], $9::text[], $10::bigint[], $11::int[], $12::bigint[], $17::bigint[], \
+                                      $18::uuid[], $19::text[], $20::jsonb[]) AS t), \
          h AS (\
            INSERT INTO order_history (order_id, from_status, to_status, actor, reason) \
            VALUES ($1, NULL, 'pending', $13, 'order placed')) \
@@ -166,6 +176,9 @@ pub async fn insert_order(
     .bind(order.discount)
     .bind(order.promotion_code)
     .bind(&discounts)
+    .bind(&variants)
+    .bind(&skus)
+    .bind(&options)
     .fetch_one(&mut *conn)
     .await?;
     // Every part of one statement runs at the same `now()`: the history
@@ -188,7 +201,8 @@ async fn insert_items(
     lines: &[OrderLine],
 ) -> Result<(), sqlx::Error> {
     let mut items = QueryBuilder::<Postgres>::new(
-        "INSERT INTO order_items (order_id, position, product_id, name, unit_price, quantity, line_total, discount) ",
+        "INSERT INTO order_items (order_id, position, product_id, name, unit_price, quantity, line_total, discount, \
+         variant_id, sku, options) ",
     );
     items.push_values(lines.iter().enumerate(), |mut b, (position, line)| {
         b.push_bind(order_id)
@@ -198,7 +212,10 @@ async fn insert_items(
             .push_bind(line.unit_price)
             .push_bind(line.quantity)
             .push_bind(line.line_total)
-            .push_bind(line.discount);
+            .push_bind(line.discount)
+            .push_bind(line.variant_id)
+            .push_bind(line.sku.clone())
+            .push_bind(Json(line.options.clone()));
     });
     items.build().execute(conn).await?;
     Ok(())
@@ -266,7 +283,7 @@ pub async fn insert_paid_event(
         "INSERT INTO order_events (order_id, kind, payload) \
          SELECT $1, $4, jsonb_build_object( \
            'order_id', $1, 'user_id', $2, 'payment_id', $3::text, \
-           'items', COALESCE(jsonb_agg(jsonb_build_object('product_id', i.product_id, 'quantity', i.quantity) \
+           'items', COALESCE(jsonb_agg(jsonb_build_object('product_id', i.product_id, 'variant_id', i.variant_id, 'quantity', i.quantity) \
                              ORDER BY i.position) FILTER (WHERE i.order_id IS NOT NULL), '[]'::jsonb)) \
          FROM (SELECT 1) AS one LEFT JOIN order_items i ON i.order_id = $1",
     )
@@ -298,7 +315,8 @@ pub async fn items_and_history(
     ids: &[Uuid],
 ) -> Result<(HashMap<Uuid, Vec<ItemRow>>, HashMap<Uuid, Vec<HistoryRow>>), sqlx::Error> {
     let items: Vec<ItemRow> = sqlx::query_as(
-        "SELECT order_id, product_id, name, unit_price, quantity, line_total, discount FROM order_items \
+        "SELECT order_id, product_id, variant_id, name, sku, options, unit_price, quantity, line_total, discount \
+         FROM order_items \
          WHERE order_id = ANY($1) ORDER BY order_id, position",
     )
     .bind(ids)

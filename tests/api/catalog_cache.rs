@@ -134,7 +134,7 @@ async fn every_kind_of_write_is_visible_on_the_very_next_read() {
         .call(emporium::actors::catalog::messages::ReserveStock {
             reservation_id: reservation,
             lines: vec![emporium::domain::catalog::stock::StockLine {
-                product_id: id.parse().expect("uuid"),
+                variant_id: id.parse().expect("uuid"),
                 quantity: 4,
             }],
         })

@@ -32,14 +32,24 @@ async fn a_product_has_every_wire_field() {
             "id",
             "is_active",
             "name",
+            "options",
             "price",
             "sku",
             "slug",
             "stock",
             "tags",
-            "updated_at"
+            "updated_at",
+            "variants"
         ]
     );
+    // A product without options has one default variant, of its own id.
+    assert_eq!(p["options"], json!([]));
+    let variants = p["variants"].as_array().expect("variants");
+    assert_eq!(variants.len(), 1);
+    assert_eq!(variants[0]["id"], p["id"]);
+    assert_eq!(variants[0]["sku"], "TR-001");
+    assert_eq!(variants[0]["options"], json!({}));
+    assert_eq!(variants[0]["stock"], 7);
     assert_eq!(p["slug"], "trail-runner");
     assert_eq!(p["currency"], "EUR");
     assert_eq!(p["price"], 8999);

@@ -3,7 +3,7 @@ use std::time::Duration;
 use emporium::actors::catalog::messages::*;
 use emporium::actors::catalog::CatalogError;
 use emporium::actors::runtime::CallError;
-use emporium::domain::catalog::stock::StockLine;
+use emporium::domain::catalog::stock::{Resolved, StockLine};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -11,7 +11,7 @@ use crate::helpers::{str_of, TestApp};
 
 fn line(product: &Value, quantity: i32) -> StockLine {
     StockLine {
-        product_id: str_of(&product["id"]).parse().expect("uuid"),
+        variant_id: str_of(&product["id"]).parse().expect("uuid"),
         quantity,
     }
 }
@@ -245,12 +245,16 @@ async fn snapshots_describe_known_products_only() {
         str_of(&b["id"]).parse().expect("uuid"),
         Uuid::new_v4(),
     ];
-    let snapshots = app
+    let found = app
         .actors
         .catalog
-        .call(GetProductSnapshots(ids))
+        .call(GetItemSnapshots(ids.clone()))
         .await
         .expect("snapshots");
+    // A product without options names its one variant, of the same id.
+    assert_eq!(found.resolved[&ids[0]], Resolved::Variant(ids[0]));
+    assert_eq!(found.resolved[&ids[2]], Resolved::Unknown);
+    let snapshots: Vec<_> = found.snapshots.into_values().collect();
     assert_eq!(snapshots.len(), 2);
     let a_snap = snapshots.iter().find(|s| s.name == "A").expect("A");
     assert_eq!(

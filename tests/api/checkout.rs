@@ -501,7 +501,7 @@ async fn a_checkout_stopped_after_placing_its_order_is_finished_not_repeated() {
     .await
     .expect("claimed");
     sqlx::query(
-        "INSERT INTO cart_items (cart_id, product_id, quantity, seen_price, seen_currency) \
+        "INSERT INTO cart_items (cart_id, variant_id, quantity, seen_price, seen_currency) \
          VALUES ($1, $2::uuid, 2, 1000, 'EUR')",
     )
     .bind(cart_id)

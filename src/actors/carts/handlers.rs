@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::error::CartsError;
 use super::messages::*;
 use super::promotions::ReconcilePromotionUses;
-use crate::actors::catalog::messages::GetProductsByIds;
+use crate::actors::catalog::messages::{GetItemSnapshots, ItemSnapshots};
 use crate::actors::catalog::CatalogActor;
 use crate::actors::idempotency::SuccessAnswer;
 use crate::actors::orders::messages::{CreateOrder, GetOrder, GetOrderStatuses, OrderView};
@@ -18,8 +18,9 @@ use crate::actors::orders::OrdersActor;
 use crate::actors::runtime::{ActorClient, CallError};
 use crate::config::CartSettings;
 use crate::domain::carts::{self, CartView, ProductNow};
-use crate::domain::catalog::stock::StockLine;
+use crate::domain::catalog::stock::Resolved;
 use crate::domain::idempotency::KeyedOutcome;
+use crate::domain::orders::pricing::OrderItem;
 use crate::domain::promotions::{self as promotion_rules, Context};
 use crate::domain::validation::ValidationErrors;
 use crate::store::carts::{self as store, Begin, Change, Limits, Merge};
@@ -86,27 +87,37 @@ impl CartsService {
         }
     }
 
-    async fn products(&self, ids: Vec<Uuid>) -> Result<HashMap<Uuid, ProductNow>, CartsError> {
+    /// What the catalog says now of each id (a variant, or a product with
+    /// one variant), keyed by the id asked.
+    async fn items(&self, ids: Vec<Uuid>) -> Result<ItemSnapshots, CartsError> {
         if ids.is_empty() {
-            return Ok(HashMap::new());
+            return Ok(ItemSnapshots::default());
         }
-        let rows = self
-            .catalog
-            .call(GetProductsByIds(ids))
+        self.catalog
+            .call(GetItemSnapshots(ids))
             .await
-            .map_err(|e| CartsError::CatalogUnavailable(e.to_string()))?;
-        Ok(rows
-            .into_iter()
-            .map(|r| {
+            .map_err(|e| CartsError::CatalogUnavailable(e.to_string()))
+    }
+
+    /// The variants among `ids` as carts price them, by variant id.
+    async fn products(&self, ids: Vec<Uuid>) -> Result<HashMap<Uuid, ProductNow>, CartsError> {
+        let found = self.items(ids).await?;
+        Ok(found
+            .snapshots
+            .into_values()
+            .map(|s| {
                 (
-                    r.id,
+                    s.id,
                     ProductNow {
-                        name: r.name,
-                        slug: r.slug,
-                        price: r.price,
-                        currency: r.currency,
-                        stock: r.stock,
-                        is_active: r.is_active,
+                        product_id: s.product_id,
+                        sku: s.sku,
+                        options: s.options,
+                        name: s.name,
+                        slug: s.slug,
+                        price: s.price,
+                        currency: s.currency,
+                        stock: s.stock,
+                        is_active: s.is_active,
                     },
                 )
             })
@@ -125,7 +136,7 @@ impl CartsService {
             Err(e) => return Err(e.into()),
         };
         let products = self
-            .products(lines.iter().map(|l| l.product_id).collect())
+            .products(lines.iter().map(|l| l.variant_id).collect())
             .await?;
         let cart = carts::view(
             cart_id,
@@ -203,16 +214,31 @@ impl CartsService {
             .map(|()| promotion_rules::discount(&rule, cart.subtotal)))
     }
 
-    /// A product that can go into a cart now.
-    async fn sellable(&self, product_id: Uuid) -> Result<ProductNow, CartsError> {
-        match self.products(vec![product_id]).await?.remove(&product_id) {
-            None => Err(invalid("product_id", "unknown", "no such product")),
-            Some(p) if !p.is_active => Err(invalid(
-                "product_id",
-                "inactive",
-                "this product is not for sale",
-            )),
-            Some(p) => Ok(p),
+    /// The variant `item_id` names, if it can go into a cart now; errors
+    /// name `field`, the request field that sent the id.
+    async fn sellable(
+        &self,
+        item_id: Uuid,
+        field: &'static str,
+    ) -> Result<(Uuid, ProductNow), CartsError> {
+        let found = self.items(vec![item_id]).await?;
+        let variant_id = match found.resolved.get(&item_id) {
+            Some(Resolved::Variant(id)) => *id,
+            Some(Resolved::NeedsVariant) => {
+                return Err(invalid(
+                    field,
+                    "variant_required",
+                    "this product has several variants; name one with variant_id",
+                ))
+            }
+            _ => return Err(invalid(field, "unknown", "no such product")),
+        };
+        match self.products(vec![variant_id]).await?.remove(&variant_id) {
+            None => Err(invalid(field, "unknown", "no such product")),
+            Some(p) if !p.is_active => {
+                Err(invalid(field, "inactive", "this product is not for sale"))
+            }
+            Some(p) => Ok((variant_id, p)),
         }
     }
 
@@ -233,12 +259,12 @@ impl CartsService {
     async fn change(
         &self,
         owner: &CartOwner,
-        product_id: Uuid,
+        (item_id, field): (Uuid, &'static str),
         quantity: i32,
         add: bool,
     ) -> Result<CartView, CartsError> {
         let cart_id = self.resolve(owner).await?;
-        let product = self.sellable(product_id).await?;
+        let (variant_id, product) = self.sellable(item_id, field).await?;
         let limits = Limits {
             max_lines: self.settings.max_lines,
             max_quantity: self.settings.max_quantity,
@@ -246,14 +272,14 @@ impl CartsService {
         };
         let price = (product.price, product.currency.as_str());
         let outcome = store::change_line(
-            &self.pool, cart_id, product_id, quantity, add, price, limits,
+            &self.pool, cart_id, variant_id, quantity, add, price, limits,
         )
         .await?;
         match outcome {
             Change::Done => self.render_committed(cart_id).await,
             Change::NoSuchLine => Err(CartsError::NoSuchLine),
             Change::TooManyLines => Err(invalid(
-                "product_id",
+                field,
                 "too_many",
                 format!("a cart holds at most {} products", self.settings.max_lines),
             )),
@@ -279,7 +305,12 @@ impl CartsService {
 
     pub async fn add_item(&self, msg: AddItem) -> Result<CartView, CartsError> {
         self.check_quantity(msg.quantity, 1)?;
-        self.change(&msg.owner, msg.product_id, msg.quantity, true)
+        let field = if msg.by_variant {
+            "variant_id"
+        } else {
+            "product_id"
+        };
+        self.change(&msg.owner, (msg.item_id, field), msg.quantity, true)
             .await
     }
 
@@ -289,18 +320,30 @@ impl CartsService {
             return self
                 .remove_item(RemoveItem {
                     owner: msg.owner,
-                    product_id: msg.product_id,
+                    item_id: msg.item_id,
                 })
                 .await;
         }
-        self.change(&msg.owner, msg.product_id, msg.quantity, false)
+        self.change(&msg.owner, (msg.item_id, "product_id"), msg.quantity, false)
             .await
     }
 
     pub async fn remove_item(&self, msg: RemoveItem) -> Result<CartView, CartsError> {
         let cart_id = self.resolve(&msg.owner).await?;
-        if !store::remove_line(&self.pool, cart_id, msg.product_id).await? {
-            return Err(CartsError::NoSuchLine);
+        if !store::remove_line(&self.pool, cart_id, msg.item_id).await? {
+            // A product's id names its one variant's line. Without the
+            // catalog, the id is taken as a variant's: a retried removal
+            // finds its line gone (404), as it would with the catalog up.
+            let found = self.items(vec![msg.item_id]).await.unwrap_or_default();
+            let removed = match found.resolved.get(&msg.item_id) {
+                Some(Resolved::Variant(id)) if *id != msg.item_id => {
+                    store::remove_line(&self.pool, cart_id, *id).await?
+                }
+                _ => false,
+            };
+            if !removed {
+                return Err(CartsError::NoSuchLine);
+            }
         }
         self.render_committed(cart_id).await
     }
@@ -342,7 +385,7 @@ impl CartsService {
         }
         let lines = store::lines(&self.pool, msg.cart_id).await?;
         let products = self
-            .products(lines.iter().map(|l| l.product_id).collect())
+            .products(lines.iter().map(|l| l.variant_id).collect())
             .await?;
         let sellable = products
             .into_iter()
@@ -501,8 +544,9 @@ impl CartsService {
         let items = cart
             .items
             .iter()
-            .map(|l| StockLine {
-                product_id: l.product_id,
+            .map(|l| OrderItem {
+                id: l.variant_id,
+                by_variant: true,
                 quantity: l.quantity,
             })
             .collect();

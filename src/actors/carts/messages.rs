@@ -37,12 +37,15 @@ pub struct GuestCart {
 #[rtype(result = "Result<CartView, CartsError>")]
 pub struct GetCart(pub CartOwner);
 
-/// Adds `quantity` of a product (to its line, if the cart has one).
+/// Adds `quantity` of a variant (to its line, if the cart has one).
+/// `item_id` names a variant, or a product with one variant.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<CartView, CartsError>")]
 pub struct AddItem {
     pub owner: CartOwner,
-    pub product_id: Uuid,
+    pub item_id: Uuid,
+    /// Whether the client named it with `variant_id` (else `product_id`).
+    pub by_variant: bool,
     pub quantity: i32,
 }
 
@@ -51,7 +54,8 @@ pub struct AddItem {
 #[rtype(result = "Result<CartView, CartsError>")]
 pub struct SetItemQuantity {
     pub owner: CartOwner,
-    pub product_id: Uuid,
+    /// The line's variant (or a product with one variant).
+    pub item_id: Uuid,
     pub quantity: i32,
 }
 
@@ -60,7 +64,8 @@ pub struct SetItemQuantity {
 #[rtype(result = "Result<CartView, CartsError>")]
 pub struct RemoveItem {
     pub owner: CartOwner,
-    pub product_id: Uuid,
+    /// The line's variant (or a product with one variant).
+    pub item_id: Uuid,
 }
 
 /// Empties the cart.
@@ -132,7 +137,7 @@ pub fn taken_lines(order: &OrderView) -> Vec<StockLine> {
         .items
         .iter()
         .map(|i| StockLine {
-            product_id: i.product_id,
+            variant_id: i.variant_id,
             quantity: i.quantity,
         })
         .collect()

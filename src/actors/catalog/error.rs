@@ -2,6 +2,7 @@
 
 use crate::actors::runtime::HandlerPanicked;
 use crate::domain::catalog::stock::Shortfall;
+use crate::domain::catalog::variant::OptionChangeRefusal;
 use crate::domain::validation::ValidationErrors;
 
 /// Errors of the catalog domain. Mapped to HTTP in `http::error` only.
@@ -34,6 +35,21 @@ pub enum CatalogError {
     /// The product is held by reservations; deactivate it instead.
     #[error("the product is part of orders; deactivate it instead of deleting it")]
     ProductInUse,
+    /// No such variant of this product.
+    #[error("variant not found")]
+    VariantNotFound,
+    /// Another variant of the product names the same option values.
+    #[error("another variant of this product has these option values")]
+    VariantExists,
+    /// The variant is its product's last: a product has at least one.
+    #[error("a product keeps at least one variant; delete the product instead")]
+    LastVariant,
+    /// Open reservations (or past orders' reservations) hold the variant.
+    #[error("orders hold this variant; deactivate it instead of deleting it")]
+    VariantInUse,
+    /// The product's options cannot change so while it has these variants.
+    #[error("{0}")]
+    OptionChange(OptionChangeRefusal),
     /// Not every line of a reservation can be met; nothing was reserved.
     #[error("not enough stock for {} line(s)", .0.len())]
     InsufficientStock(Vec<Shortfall>),
@@ -67,6 +83,11 @@ impl CatalogError {
             CatalogError::CategoryHasProducts => CatalogError::CategoryHasProducts,
             CatalogError::CategoryHasChildren => CatalogError::CategoryHasChildren,
             CatalogError::ProductInUse => CatalogError::ProductInUse,
+            CatalogError::VariantNotFound => CatalogError::VariantNotFound,
+            CatalogError::VariantExists => CatalogError::VariantExists,
+            CatalogError::LastVariant => CatalogError::LastVariant,
+            CatalogError::VariantInUse => CatalogError::VariantInUse,
+            CatalogError::OptionChange(r) => CatalogError::OptionChange(r.clone()),
             CatalogError::InsufficientStock(s) => CatalogError::InsufficientStock(s.clone()),
             CatalogError::ReservationNotHeld(s) => CatalogError::ReservationNotHeld(s.clone()),
             CatalogError::Panicked(p) => CatalogError::Panicked(*p),

@@ -1,7 +1,7 @@
 //! The work behind each catalog message.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -20,10 +20,13 @@ use crate::actors::catalog::cache::{CatalogCache, Lookup};
 use crate::actors::read_view::CatalogView;
 use crate::domain::catalog::category::{creates_cycle, validate_category};
 use crate::domain::catalog::stock::{
-    normalize_lines, shortfalls, Shortfall, StockLevel, StockLine,
+    normalize_lines, resolve_lines, shortfalls, Resolved, Shortfall, StockLevel, StockLine,
 };
+use crate::domain::catalog::variant::{check_option_change, repeated_combination};
 use crate::domain::validation::ValidationErrors;
-use crate::store::catalog::{self as store, constraints, ProductFilter, ProductSnapshot};
+use crate::store::catalog::{
+    self as store, constraints, ProductFilter, ProductRow, VariantSnapshot,
+};
 use crate::store::database::retry_on_contention;
 
 /// PostgreSQL's codes for unique and foreign-key violations.
@@ -38,7 +41,7 @@ type Flight = Shared<LocalBoxFuture<'static, Result<Json, Rc<CatalogError>>>>;
 /// thread.
 #[derive(Clone)]
 pub struct CatalogService {
-    pool: PgPool,
+    pub(super) pool: PgPool,
     cache: CatalogCache,
     view: CatalogView,
     reservation_ttl_secs: i64,
@@ -51,12 +54,12 @@ pub struct CatalogService {
 /// the same foreign key means "unknown parent" on write and "still in use"
 /// on delete.
 #[derive(Clone, Copy)]
-enum Op {
+pub(super) enum Op {
     Write,
     Delete,
 }
 
-fn map_db_error(e: sqlx::Error, op: Op) -> CatalogError {
+pub(super) fn map_db_error(e: sqlx::Error, op: Op) -> CatalogError {
     let (code, constraint) = match &e {
         sqlx::Error::Database(db) => (
             db.code().map(|c| c.into_owned()),
@@ -73,10 +76,13 @@ fn map_db_error(e: sqlx::Error, op: Op) -> CatalogError {
             entity: "product",
             field: "slug",
         },
-        (Some(UNIQUE_VIOLATION), Some(constraints::PRODUCT_SKU), _) => CatalogError::Taken {
-            entity: "product",
+        (Some(UNIQUE_VIOLATION), Some(constraints::VARIANT_SKU), _) => CatalogError::Taken {
+            entity: "variant",
             field: "sku",
         },
+        (Some(UNIQUE_VIOLATION), Some(constraints::VARIANT_OPTIONS), _) => {
+            CatalogError::VariantExists
+        }
         (Some(FOREIGN_KEY_VIOLATION), Some(constraints::PRODUCT_CATEGORY), Op::Write) => {
             CatalogError::Validation(ValidationErrors::single(
                 "category_id",
@@ -97,7 +103,7 @@ fn map_db_error(e: sqlx::Error, op: Op) -> CatalogError {
         (Some(FOREIGN_KEY_VIOLATION), Some(constraints::CATEGORY_PARENT), Op::Delete) => {
             CatalogError::CategoryHasChildren
         }
-        (Some(FOREIGN_KEY_VIOLATION), Some(constraints::RESERVED_PRODUCT), _) => {
+        (Some(FOREIGN_KEY_VIOLATION), Some(constraints::RESERVED_VARIANT), _) => {
             CatalogError::ProductInUse
         }
         _ => e.into(),
@@ -117,16 +123,58 @@ struct ListBody<'a> {
 
 /// What one attempt at holding stock found.
 enum Hold {
-    /// Held now; the products as locked.
-    Held(Vec<ProductSnapshot>),
+    /// Held now; what the ids named, and the variants as locked.
+    Held {
+        resolved: BTreeMap<Uuid, Resolved>,
+        snapshots: Vec<VariantSnapshot>,
+    },
     /// A reservation with this id exists already, in this status (or none:
     /// it vanished between the insert and the read).
     Existing(Option<String>),
     /// Some lines cannot be served; nothing was held.
     Short {
-        snapshots: Vec<ProductSnapshot>,
+        resolved: BTreeMap<Uuid, Resolved>,
+        snapshots: Vec<VariantSnapshot>,
         short: Vec<Shortfall>,
     },
+}
+
+/// What each of `ids` names, as the store resolved them.
+async fn resolve(
+    conn: &mut sqlx::PgConnection,
+    ids: &[Uuid],
+) -> Result<BTreeMap<Uuid, Resolved>, sqlx::Error> {
+    Ok(store::resolve_items(conn, ids)
+        .await?
+        .into_iter()
+        .map(|r| {
+            let named = match (r.variant_id, r.candidates) {
+                (Some(id), 1) => Resolved::Variant(id),
+                (Some(_), _) => Resolved::NeedsVariant,
+                (None, _) => Resolved::Unknown,
+            };
+            (r.requested, named)
+        })
+        .collect())
+}
+
+/// Products with their variants, in the order given.
+pub(super) async fn with_variants(
+    pool: &PgPool,
+    rows: Vec<ProductRow>,
+) -> Result<Vec<ProductView>, sqlx::Error> {
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let mut variants: HashMap<Uuid, Vec<store::VariantRow>> = HashMap::new();
+    for v in store::variants_of(pool, &ids).await? {
+        variants.entry(v.product_id).or_default().push(v);
+    }
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let own = variants.remove(&r.id).unwrap_or_default();
+            ProductView::new(r, own)
+        })
+        .collect())
 }
 
 fn not_held(status: Option<String>) -> CatalogError {
@@ -170,7 +218,7 @@ impl CatalogService {
     /// instance's read view, before the write answers; called after each
     /// committed write. The order matters: a view filled after it drops
     /// its pages must find Redis already bumped.
-    async fn invalidate(&self) {
+    pub(super) async fn invalidate(&self) {
         if !self.cache.bump_generation().await {
             tracing::warn!(
                 "cache generation not bumped; this instance bypasses the cache until it is"
@@ -325,12 +373,41 @@ impl CatalogService {
     }
 
     pub async fn create_product(&self, msg: CreateProduct) -> Result<ProductView, CatalogError> {
-        let fields = msg.0.validate().map_err(CatalogError::Validation)?;
-        let row = store::insert_product(&self.pool, &fields)
+        let new = msg.0.validate().map_err(CatalogError::Validation)?;
+        let combinations: Vec<_> = new.variants.iter().map(|v| &v.options).collect();
+        if repeated_combination(&combinations).is_some() {
+            return Err(CatalogError::VariantExists);
+        }
+        let id = Uuid::new_v4();
+        // A product without options has one variant, whose id is the
+        // product's: a line naming the product names that unit.
+        let variants: Vec<_> = new
+            .variants
+            .into_iter()
+            .map(|v| {
+                let vid = if new.fields.options.is_empty() {
+                    id
+                } else {
+                    Uuid::new_v4()
+                };
+                (vid, v)
+            })
+            .collect();
+        let mut tx = self.pool.begin().await?;
+        let row = store::insert_product(&mut tx, id, &new.fields, &variants)
             .await
             .map_err(|e| map_db_error(e, Op::Write))?;
+        tx.commit().await?;
         self.invalidate().await;
-        Ok(row.into())
+        self.view_of(row).await
+    }
+
+    /// A product row as clients see it, with its variants.
+    pub(super) async fn view_of(&self, row: ProductRow) -> Result<ProductView, CatalogError> {
+        let mut views = with_variants(&self.pool, vec![row]).await?;
+        views
+            .pop()
+            .ok_or_else(|| CatalogError::Unexpected(anyhow::anyhow!("product view went missing")))
     }
 
     pub async fn get_product(&self, msg: GetProduct) -> Result<(Json, CacheStatus), CatalogError> {
@@ -353,7 +430,8 @@ impl CatalogService {
             let row = row
                 .filter(|p| include_inactive || p.is_active)
                 .ok_or(CatalogError::ProductNotFound)?;
-            to_json(&ProductView::from(row))
+            let view = with_variants(&pool, vec![row]).await?;
+            to_json(&view[0])
         })
         .await
     }
@@ -402,7 +480,7 @@ impl CatalogService {
                 query.page.offset(),
             )
             .await?;
-            let results: Vec<ProductView> = rows.into_iter().map(ProductView::from).collect();
+            let results = with_variants(&pool, rows).await?;
             to_json(&ListBody {
                 count,
                 results: &results,
@@ -413,6 +491,9 @@ impl CatalogService {
 
     pub async fn update_product(&self, msg: UpdateProduct) -> Result<ProductView, CatalogError> {
         let mut tx = self.pool.begin().await?;
+        // Variants first, then the product: the lock order of every write
+        // (see `store::refresh_totals`).
+        let variants = store::lock_variants_of(&mut tx, msg.id).await?;
         let current = store::lock_product(&mut tx, msg.id)
             .await?
             .ok_or(CatalogError::ProductNotFound)?;
@@ -420,14 +501,50 @@ impl CatalogService {
             ProductChange::Full(draft) => draft,
             ProductChange::Partial(patch) => patch.apply(&current.fields()),
         };
-        let fields = draft.validate().map_err(CatalogError::Validation)?;
-        let row = store::update_product(&mut tx, msg.id, &fields)
+        let (fields, default) = draft.validate_change().map_err(CatalogError::Validation)?;
+        let used: Vec<_> = variants.iter().map(|v| &v.options.0).collect();
+        check_option_change(&current.options.0, &fields.options, &used)
+            .map_err(CatalogError::OptionChange)?;
+        if !default.is_empty() {
+            // Only a product without options has a default variant.
+            let [only] = variants.as_slice() else {
+                let mut errors = ValidationErrors::new();
+                for field in default.named() {
+                    errors.add(
+                        field,
+                        "set_on_variants",
+                        format!("this product has options; set {field} on its variants"),
+                    );
+                }
+                return Err(CatalogError::Validation(errors));
+            };
+            if !fields.options.is_empty() {
+                return Err(CatalogError::Validation(ValidationErrors::single(
+                    default.named()[0],
+                    "set_on_variants",
+                    "this product has options; set it on its variants",
+                )));
+            }
+            let next = default
+                .into_patch()
+                .apply(&only.fields())
+                .validate(&fields.options)
+                .map_err(CatalogError::Validation)?;
+            store::update_variant(&mut tx, only.id, &next)
+                .await
+                .map_err(|e| map_db_error(e, Op::Write))?;
+        }
+        store::update_product(&mut tx, msg.id, &fields)
             .await
             .map_err(|e| map_db_error(e, Op::Write))?
             .ok_or(CatalogError::ProductNotFound)?;
+        store::refresh_totals(&mut tx, &[msg.id]).await?;
+        let row = store::lock_product(&mut tx, msg.id)
+            .await?
+            .ok_or(CatalogError::ProductNotFound)?;
         tx.commit().await?;
         self.invalidate().await;
-        Ok(row.into())
+        self.view_of(row).await
     }
 
     pub async fn delete_product(&self, msg: DeleteProduct) -> Result<(), CatalogError> {
@@ -462,7 +579,7 @@ impl CatalogService {
         lines: &[StockLine],
     ) -> Result<ReservationOutcome, CatalogError> {
         match self.hold_once(reservation_id, lines).await? {
-            Hold::Held(_) => Ok(ReservationOutcome::Reserved),
+            Hold::Held { .. } => Ok(ReservationOutcome::Reserved),
             Hold::Existing(status) if status.as_deref() == Some("held") => {
                 Ok(ReservationOutcome::AlreadyReserved)
             }
@@ -475,8 +592,9 @@ impl CatalogService {
     /// One attempt at holding `lines` under `reservation_id`, in one
     /// transaction: the reservation's insert is the idempotency guard (a
     /// concurrent retry with the same id waits on it, then finds it made),
-    /// then the products are locked in id order and read, and the stock is
-    /// taken only if every line can be served.
+    /// then each line's id is resolved to its variant, the variants are
+    /// locked in id order and read, and the stock is taken only if every
+    /// line can be served.
     async fn hold_once(
         &self,
         reservation_id: Uuid,
@@ -489,7 +607,10 @@ impl CatalogService {
             tx.rollback().await?;
             return Ok(Hold::Existing(status));
         }
-        let ids: Vec<_> = lines.iter().map(|l| l.product_id).collect();
+        let asked: Vec<_> = lines.iter().map(|l| l.variant_id).collect();
+        let resolved = resolve(&mut tx, &asked).await?;
+        let (lines, mut short) = resolve_lines(lines, &resolved);
+        let ids: Vec<_> = lines.iter().map(|l| l.variant_id).collect();
         let snapshots = store::lock_snapshots(&mut tx, &ids).await?;
         let levels = snapshots
             .iter()
@@ -501,14 +622,24 @@ impl CatalogService {
                 (s.id, level)
             })
             .collect();
-        let short = shortfalls(lines, &levels);
+        short.extend(shortfalls(&lines, &levels));
         if !short.is_empty() {
             tx.rollback().await?;
-            return Ok(Hold::Short { snapshots, short });
+            return Ok(Hold::Short {
+                resolved,
+                snapshots,
+                short,
+            });
         }
-        store::hold_lines(&mut tx, reservation_id, lines).await?;
+        let mut products: Vec<Uuid> = snapshots.iter().map(|s| s.product_id).collect();
+        products.sort_unstable();
+        products.dedup();
+        store::hold_lines(&mut tx, reservation_id, &lines, &products).await?;
         tx.commit().await?;
-        Ok(Hold::Held(snapshots))
+        Ok(Hold::Held {
+            resolved,
+            snapshots,
+        })
     }
 
     pub async fn reserve_for_order(
@@ -532,22 +663,27 @@ impl CatalogService {
         lines: &[StockLine],
     ) -> Result<HeldForOrder, CatalogError> {
         match self.hold_once(reservation_id, lines).await? {
-            Hold::Held(snapshots) => Ok(HeldForOrder {
+            Hold::Held {
+                resolved,
+                snapshots,
+            } => Ok(HeldForOrder {
                 held: true,
+                resolved,
                 snapshots,
             }),
             // Ids are new per order; a clash is a release that came first.
             Hold::Existing(status) => Err(not_held(status)),
-            // Unknown or inactive: the caller names those lines from the
-            // snapshots; nothing is held.
-            Hold::Short { snapshots, short }
-                if short.iter().any(|s| s.reason != "insufficient_stock") =>
-            {
-                Ok(HeldForOrder {
-                    held: false,
-                    snapshots,
-                })
-            }
+            // Unknown, ambiguous or inactive: the caller names those lines
+            // from what was resolved; nothing is held.
+            Hold::Short {
+                resolved,
+                snapshots,
+                short,
+            } if short.iter().any(|s| s.reason != "insufficient_stock") => Ok(HeldForOrder {
+                held: false,
+                resolved,
+                snapshots,
+            }),
             Hold::Short { short, .. } => Err(CatalogError::InsufficientStock(short)),
         }
     }
@@ -588,11 +724,28 @@ impl CatalogService {
         }
     }
 
-    pub async fn product_snapshots(
+    pub async fn item_snapshots(
         &self,
-        msg: GetProductSnapshots,
-    ) -> Result<Vec<ProductSnapshot>, CatalogError> {
-        Ok(store::product_snapshots(&self.pool, &msg.0).await?)
+        msg: GetItemSnapshots,
+    ) -> Result<ItemSnapshots, CatalogError> {
+        let mut conn = self.pool.acquire().await?;
+        let resolved = resolve(&mut conn, &msg.0).await?;
+        let ids: Vec<Uuid> = resolved
+            .values()
+            .filter_map(|r| match r {
+                Resolved::Variant(id) => Some(*id),
+                _ => None,
+            })
+            .collect();
+        let snapshots = store::variant_snapshots(&mut conn, &ids)
+            .await?
+            .into_iter()
+            .map(|s| (s.id, s))
+            .collect();
+        Ok(ItemSnapshots {
+            resolved,
+            snapshots,
+        })
     }
 
     pub async fn product_features(
@@ -614,7 +767,7 @@ impl CatalogService {
         msg: GetProductsByIds,
     ) -> Result<Vec<ProductView>, CatalogError> {
         let rows = store::products_by_ids(&self.pool, &msg.0).await?;
-        Ok(rows.into_iter().map(ProductView::from).collect())
+        Ok(with_variants(&self.pool, rows).await?)
     }
 
     pub async fn sweep(&self, _: SweepReservations) -> Result<u64, CatalogError> {

@@ -1,6 +1,7 @@
 //! Messages the catalog actor answers: category and product management for
 //! the edge, and stock reservations and snapshots for the orders actor.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use actix::Message;
@@ -12,9 +13,12 @@ use super::error::CatalogError;
 use crate::domain::catalog::category::CategoryFields;
 use crate::domain::catalog::listing::ProductQuery;
 use crate::domain::catalog::product::{ProductDraft, ProductPatch};
-use crate::domain::catalog::stock::StockLine;
+use crate::domain::catalog::stock::{Resolved, StockLine};
+use crate::domain::catalog::variant::{OptionValues, ProductOption, VariantDraft, VariantPatch};
 use crate::domain::pagination::PageRequest;
-use crate::store::catalog::{CategoryRow, ProductFeatureRow, ProductRow, ProductSnapshot};
+use crate::store::catalog::{
+    CategoryRow, ProductFeatureRow, ProductRow, VariantRow, VariantSnapshot,
+};
 
 /// Whether a read was served from the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,28 +60,75 @@ impl From<CategoryRow> for CategoryView {
     }
 }
 
-/// A product as clients see it.
+/// A product variant as clients see it: what is priced, stocked, carted
+/// and ordered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct VariantView {
+    pub id: Uuid,
+    pub product_id: Uuid,
+    pub sku: String,
+    /// One value of each of the product's options, by option name.
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
+    pub options: OptionValues,
+    /// In minor units of the product's currency.
+    pub price: i64,
+    /// The "was" price shown struck through, if any.
+    pub compare_at_price: Option<i64>,
+    pub stock: i32,
+    pub weight_grams: i32,
+    pub is_active: bool,
+    pub position: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<VariantRow> for VariantView {
+    fn from(r: VariantRow) -> Self {
+        Self {
+            id: r.id,
+            product_id: r.product_id,
+            sku: r.sku,
+            options: r.options.0,
+            price: r.price,
+            compare_at_price: r.compare_at_price,
+            stock: r.stock,
+            weight_grams: r.weight_grams,
+            is_active: r.is_active,
+            position: r.position,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// A product as clients see it, with its options and variants.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ProductView {
     pub id: Uuid,
     pub name: String,
     pub slug: String,
-    pub sku: String,
+    /// The default variant's SKU; `null` when the product has options.
+    pub sku: Option<String>,
     pub description: String,
     pub category_id: Option<Uuid>,
-    /// In minor units of `currency`.
+    /// Lowest active variant price, in minor units of `currency`.
     pub price: i64,
     /// ISO 4217 code.
     pub currency: String,
+    /// Units in stock over the active variants.
     pub stock: i32,
     pub tags: Vec<String>,
     pub is_active: bool,
+    pub options: Vec<ProductOption>,
+    /// By position, then id.
+    pub variants: Vec<VariantView>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-impl From<ProductRow> for ProductView {
-    fn from(r: ProductRow) -> Self {
+impl ProductView {
+    /// The product and its variants (by position, then id).
+    pub fn new(r: ProductRow, variants: Vec<VariantRow>) -> Self {
         Self {
             id: r.id,
             name: r.name,
@@ -90,6 +141,8 @@ impl From<ProductRow> for ProductView {
             stock: r.stock,
             tags: r.tags,
             is_active: r.is_active,
+            options: r.options.0,
+            variants: variants.into_iter().map(VariantView::from).collect(),
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -186,11 +239,13 @@ pub struct ReserveStock {
     pub lines: Vec<StockLine>,
 }
 
-/// Hold an order's stock and return the products as they are while held,
+/// Hold an order's stock and return the variants as they are while held,
 /// in one catalog call and one transaction (the order is priced from these
-/// snapshots). If a product is unknown or inactive nothing is held and the
-/// snapshots come back with `held: false`, so the caller can name the bad
-/// lines; too little stock is `InsufficientStock`, as for [`ReserveStock`].
+/// snapshots). Each line names a variant, or a product with one variant.
+/// If a line names nothing, a product whose variant it must name, or an
+/// inactive variant, nothing is held and `held` is `false`, so the caller
+/// can name the bad lines; too little stock is `InsufficientStock`, as for
+/// [`ReserveStock`].
 #[derive(Debug, Message)]
 #[rtype(result = "Result<HeldForOrder, CatalogError>")]
 pub struct ReserveForOrder {
@@ -203,8 +258,10 @@ pub struct ReserveForOrder {
 pub struct HeldForOrder {
     /// Whether the stock is now held under the reservation id.
     pub held: bool,
-    /// The requested products that exist, locked while read.
-    pub snapshots: Vec<ProductSnapshot>,
+    /// What each id the lines named turned out to be.
+    pub resolved: BTreeMap<Uuid, Resolved>,
+    /// The named variants that exist, locked while read.
+    pub snapshots: Vec<VariantSnapshot>,
 }
 
 /// The result of a reservation request.
@@ -229,10 +286,70 @@ pub struct ReleaseReservation(pub Uuid);
 #[rtype(result = "Result<(), CatalogError>")]
 pub struct CommitReservation(pub Uuid);
 
-/// Name, price, currency, activity and stock of each known product id.
+/// What each id names (a variant, or a product with one variant), and the
+/// named variants' name, price, currency, activity and stock.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<Vec<ProductSnapshot>, CatalogError>")]
-pub struct GetProductSnapshots(pub Vec<Uuid>);
+#[rtype(result = "Result<ItemSnapshots, CatalogError>")]
+pub struct GetItemSnapshots(pub Vec<Uuid>);
+
+/// The answer to [`GetItemSnapshots`].
+#[derive(Debug, Clone, Default)]
+pub struct ItemSnapshots {
+    /// What each asked id names.
+    pub resolved: BTreeMap<Uuid, Resolved>,
+    /// The variants named, by variant id.
+    pub snapshots: BTreeMap<Uuid, VariantSnapshot>,
+}
+
+impl ItemSnapshots {
+    /// The variant an asked id names, if it names exactly one.
+    pub fn variant(&self, id: Uuid) -> Option<&VariantSnapshot> {
+        match self.resolved.get(&id)? {
+            Resolved::Variant(v) => self.snapshots.get(v),
+            _ => None,
+        }
+    }
+}
+
+/// A product's variants, by position then id.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Vec<VariantView>, CatalogError>")]
+pub struct ListVariants(pub Uuid);
+
+/// One variant of a product.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<VariantView, CatalogError>")]
+pub struct GetVariant {
+    pub product_id: Uuid,
+    pub variant_id: Uuid,
+}
+
+/// Add a variant to a product; it must name one value of each option, in a
+/// combination no sibling has.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<VariantView, CatalogError>")]
+pub struct CreateVariant {
+    pub product_id: Uuid,
+    pub draft: VariantDraft,
+}
+
+/// Change a variant.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<VariantView, CatalogError>")]
+pub struct UpdateVariant {
+    pub product_id: Uuid,
+    pub variant_id: Uuid,
+    pub patch: VariantPatch,
+}
+
+/// Delete a variant that is not its product's last and that no open
+/// reservation holds.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), CatalogError>")]
+pub struct DeleteVariant {
+    pub product_id: Uuid,
+    pub variant_id: Uuid,
+}
 
 /// Return expired reservations to stock now (the actor also does this on a
 /// timer).

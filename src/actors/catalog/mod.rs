@@ -5,6 +5,7 @@ pub mod cache;
 pub mod error;
 pub mod handlers;
 pub mod messages;
+pub mod variants;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +21,7 @@ use super::metrics::ActorMetrics;
 use super::runtime::{every, on_started};
 use crate::actors::catalog::cache::CatalogCache;
 use crate::actors::read_view::CatalogView;
-use crate::store::catalog::{ProductFeatureRow, ProductSnapshot};
+use crate::store::catalog::ProductFeatureRow;
 use uuid::Uuid;
 
 /// The catalog domain actor.
@@ -94,7 +95,12 @@ route!(ReserveStock => reserve_stock, ReservationOutcome);
 route!(ReserveForOrder => reserve_for_order, HeldForOrder);
 route!(ReleaseReservation => release_reservation, ());
 route!(CommitReservation => commit_reservation, ());
-route!(GetProductSnapshots => product_snapshots, Vec<ProductSnapshot>);
+route!(GetItemSnapshots => item_snapshots, ItemSnapshots);
+route!(ListVariants => list_variants, Vec<VariantView>);
+route!(GetVariant => get_variant, VariantView);
+route!(CreateVariant => create_variant, VariantView);
+route!(UpdateVariant => update_variant, VariantView);
+route!(DeleteVariant => delete_variant, ());
 route!(SweepReservations => sweep, u64);
 route!(GetProductFeatures => product_features, Vec<ProductFeatureRow>);
 route!(GetCategoryParents => category_parents, Vec<(Uuid, Option<Uuid>, String)>);

@@ -1,7 +1,7 @@
 //! The work behind each orders message, including the order-creation saga
 //! across the catalog and orders databases.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -18,10 +18,13 @@ use crate::actors::idempotency::{
 };
 use crate::actors::runtime::{ActorClient, CallError, RuntimeError};
 use crate::domain::auth::{Principal, Role};
-use crate::domain::catalog::stock::normalize_lines;
+use crate::domain::catalog::stock::{normalize_lines, resolve_lines, Resolved, StockLine};
 use crate::domain::idempotency::{Claim, KeyedOutcome};
-use crate::domain::orders::pricing::{price_order, OrderLine, PriceSnapshot};
+use crate::domain::orders::pricing::{
+    price_order, LinePositions, OrderItem, OrderLine, PriceSnapshot,
+};
 use crate::domain::orders::status::{transition, Action, Actor, OrderStatus, TransitionError};
+use crate::domain::validation::ValidationErrors;
 use crate::store::orders::{
     self as store, HistoryRow, ItemRow, NewOrder, OrderFilter, OrderRow, PurchaseRow,
 };
@@ -132,11 +135,8 @@ impl OrdersService {
     }
 
     pub async fn create_order(&self, msg: CreateOrder) -> Result<OrderView, OrdersError> {
-        let lines = normalize_lines(&msg.items).map_err(OrdersError::Validation)?;
-        let mut positions = HashMap::new();
-        for (index, item) in msg.items.iter().enumerate() {
-            positions.entry(item.product_id).or_insert(index);
-        }
+        let requested: Vec<StockLine> = msg.items.iter().map(OrderItem::line).collect();
+        let lines = normalize_lines(&requested).map_err(OrdersError::Validation)?;
         // Saga step 1: hold the stock (all lines or none) and read the
         // products as held, in one catalog call, keyed by the order id so
         // a retried reservation never holds twice.
@@ -161,12 +161,16 @@ impl OrdersService {
                 return Err(catalog_error(e));
             }
         };
+        let (lines, positions, unresolved) = by_variant(&msg.items, &held.resolved);
         let snapshots: HashMap<Uuid, PriceSnapshot> = held
             .snapshots
             .into_iter()
             .map(|s| {
                 let snapshot = PriceSnapshot {
+                    product_id: s.product_id,
                     name: s.name,
+                    sku: s.sku,
+                    options: s.options,
                     price: s.price,
                     currency: s.currency,
                     is_active: s.is_active,
@@ -174,7 +178,11 @@ impl OrdersService {
                 (s.id, snapshot)
             })
             .collect();
-        let mut priced = match price_order(&lines, &snapshots, &positions) {
+        let priced = price_order(&lines, &snapshots, &positions).and_then(|priced| {
+            unresolved.into_result()?;
+            Ok(priced)
+        });
+        let mut priced = match priced {
             Ok(priced) if held.held => priced,
             Ok(_) => {
                 return Err(OrdersError::Unexpected(anyhow::anyhow!(
@@ -594,13 +602,52 @@ fn apply_discount(
 }
 
 /// The view of an order just placed, from what was written.
+/// The request's items keyed by the variants the catalog resolved them to
+/// (merged), where each came from, and an error for each item that names
+/// no single variant.
+fn by_variant(
+    items: &[OrderItem],
+    resolved: &BTreeMap<Uuid, Resolved>,
+) -> (Vec<StockLine>, LinePositions, ValidationErrors) {
+    let mut positions = LinePositions::new();
+    let mut unresolved = ValidationErrors::new();
+    for (index, item) in items.iter().enumerate() {
+        let field = if item.by_variant {
+            "variant_id"
+        } else {
+            "product_id"
+        };
+        match resolved.get(&item.id) {
+            Some(Resolved::Variant(id)) => {
+                positions.entry(*id).or_insert((index, field));
+            }
+            Some(Resolved::NeedsVariant) => unresolved.add(
+                &format!("items.{index}.{field}"),
+                "variant_required",
+                "this product has several variants; name one with variant_id",
+            ),
+            Some(Resolved::Unknown) | None => unresolved.add(
+                &format!("items.{index}.{field}"),
+                "unknown",
+                "no such product",
+            ),
+        }
+    }
+    let requested: Vec<StockLine> = items.iter().map(OrderItem::line).collect();
+    let (lines, _) = resolve_lines(&requested, resolved);
+    (lines, positions, unresolved)
+}
+
 fn placed_view(row: OrderRow, lines: &[OrderLine], history: HistoryRow) -> OrderView {
     let items = lines
         .iter()
         .map(|l| ItemRow {
             order_id: row.id,
             product_id: l.product_id,
+            variant_id: l.variant_id,
             name: l.name.clone(),
+            sku: l.sku.clone(),
+            options: sqlx::types::Json(l.options.clone()),
             unit_price: l.unit_price,
             quantity: l.quantity,
             line_total: l.line_total,

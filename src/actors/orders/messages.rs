@@ -8,8 +8,9 @@ use uuid::Uuid;
 use super::error::OrdersError;
 use crate::actors::idempotency::{KeyBinding, Keyed};
 use crate::domain::auth::Principal;
-use crate::domain::catalog::stock::StockLine;
+use crate::domain::catalog::variant::OptionValues;
 use crate::domain::orders::address::ShippingAddress;
+use crate::domain::orders::pricing::OrderItem;
 use crate::domain::orders::status::Action;
 use crate::domain::pagination::PageRequest;
 use crate::store::orders::{EventRow, HistoryRow, ItemRow, PurchaseRow};
@@ -18,7 +19,14 @@ use crate::store::orders::{EventRow, HistoryRow, ItemRow, PurchaseRow};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct OrderLineView {
     pub product_id: Uuid,
+    /// The variant sold; a product's default variant has the product's id.
+    pub variant_id: Uuid,
     pub name: String,
+    /// The variant's SKU when ordered (`null` on lines from before variants).
+    pub sku: Option<String>,
+    /// The variant's option values when ordered, `{}` for a default variant.
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
+    pub options: OptionValues,
     pub unit_price: i64,
     pub quantity: i32,
     pub line_total: i64,
@@ -30,7 +38,10 @@ impl From<ItemRow> for OrderLineView {
     fn from(r: ItemRow) -> Self {
         Self {
             product_id: r.product_id,
+            variant_id: r.variant_id,
             name: r.name,
+            sku: r.sku,
+            options: r.options.0,
             unit_price: r.unit_price,
             quantity: r.quantity,
             line_total: r.line_total,
@@ -94,7 +105,7 @@ pub struct CreateOrder {
     pub order_id: Option<Uuid>,
     pub user_id: Uuid,
     /// As the client sent them (duplicates are merged).
-    pub items: Vec<StockLine>,
+    pub items: Vec<OrderItem>,
     pub shipping_address: ShippingAddress,
     /// The request's idempotency key, bound to the order (with the answer)
     /// in the order's own transaction.

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::product::ProductFields;
 use super::text::slugify;
+use super::variant::VariantFields;
 
 /// One leaf category of the demo tree with what its products look like.
 struct Leaf {
@@ -225,6 +226,9 @@ pub struct DemoProduct {
     /// Derived from the seed and position, so re-seeding finds the same ids.
     pub id: Uuid,
     pub fields: ProductFields,
+    /// Its variants with their ids; a product without options has one,
+    /// whose id is the product's.
+    pub variants: Vec<(Uuid, VariantFields)>,
     pub category_slug: String,
 }
 
@@ -284,7 +288,8 @@ pub fn demo_products(count: usize, seed: u64) -> Vec<DemoProduct> {
             tags.push(colour.into());
             tags.sort();
             tags.dedup();
-            let stock = if rng.gen_bool(0.1) {
+            // Drawn as i64, as before variants, so a seed gives the same shop.
+            let stock: i64 = if rng.gen_bool(0.1) {
                 0
             } else {
                 rng.gen_range(1..=200)
@@ -298,16 +303,27 @@ pub fn demo_products(count: usize, seed: u64) -> Vec<DemoProduct> {
                 id: Uuid::from_u64_pair(seed, n as u64),
                 fields: ProductFields {
                     slug: format!("{}-{n}", slugify(&name)),
-                    sku: format!("{}-{:07}", department.code, n),
                     name,
                     description,
                     category_id: None,
-                    price,
                     currency: "EUR".into(),
-                    stock,
                     tags,
                     is_active: !rng.gen_bool(0.03),
+                    options: Vec::new(),
                 },
+                variants: vec![(
+                    Uuid::from_u64_pair(seed, n as u64),
+                    VariantFields {
+                        sku: format!("{}-{:07}", department.code, n),
+                        options: Default::default(),
+                        price,
+                        compare_at_price: None,
+                        stock: i32::try_from(stock).unwrap_or(0),
+                        weight_grams: 0,
+                        is_active: true,
+                        position: 0,
+                    },
+                )],
                 category_slug: slugify(leaf.name),
             }
         })
@@ -333,19 +349,23 @@ mod tests {
         assert_eq!(slugs.len(), 2000);
         let categories: Vec<String> = demo_categories().into_iter().map(|c| c.slug).collect();
         for p in &products {
+            let (_, default) = &p.variants[0];
             let draft = crate::domain::catalog::product::ProductDraft {
                 name: p.fields.name.clone(),
                 slug: Some(p.fields.slug.clone()),
-                sku: p.fields.sku.clone(),
+                sku: Some(default.sku.clone()),
                 description: Some(p.fields.description.clone()),
                 category_id: None,
-                price: p.fields.price,
+                price: Some(default.price),
                 currency: p.fields.currency.clone(),
-                stock: p.fields.stock,
+                stock: Some(i64::from(default.stock)),
                 tags: Some(p.fields.tags.clone()),
                 is_active: Some(p.fields.is_active),
+                ..Default::default()
             };
-            assert_eq!(draft.validate().expect("valid").tags, p.fields.tags);
+            let valid = draft.validate().expect("valid");
+            assert_eq!(valid.fields.tags, p.fields.tags);
+            assert_eq!(valid.variants, std::slice::from_ref(default));
             assert!(categories.contains(&p.category_slug));
         }
     }
@@ -357,7 +377,7 @@ mod tests {
             let prices: Vec<i64> = products
                 .iter()
                 .filter(|p| p.category_slug == "tents" && p.fields.tags.iter().any(|t| t == tier))
-                .map(|p| p.fields.price)
+                .map(|p| p.variants[0].1.price)
                 .collect();
             prices.iter().sum::<i64>() / prices.len().max(1) as i64
         };

@@ -7,3 +7,4 @@ pub mod listing;
 pub mod product;
 pub mod stock;
 pub mod text;
+pub mod variant;

@@ -4,6 +4,10 @@
 use uuid::Uuid;
 
 use super::text::{check_currency, check_slug, required_text, slugify};
+use super::variant::{
+    check_options, check_sku, ProductOption, VariantDraft, VariantFields, VariantPatch,
+    MAX_VARIANTS,
+};
 use crate::domain::validation::ValidationErrors;
 
 /// Longest product name.
@@ -21,35 +25,88 @@ pub const MAX_TAGS: usize = 20;
 /// Longest tag.
 pub const MAX_TAG_CHARS: usize = 40;
 
-/// A product's editable fields, validated and normalised.
+/// A product's own fields (not its variants'), validated and normalised.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProductFields {
     pub name: String,
     pub slug: String,
-    pub sku: String,
     pub description: String,
     pub category_id: Option<Uuid>,
-    pub price: i64,
+    /// ISO 4217 code every variant is priced in.
     pub currency: String,
-    pub stock: i64,
     pub tags: Vec<String>,
     pub is_active: bool,
+    pub options: Vec<ProductOption>,
+}
+
+/// A new product and its variants, validated (combinations not yet checked
+/// for repeats: see [`super::variant::repeated_combination`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewProduct {
+    pub fields: ProductFields,
+    /// 1 to 250; exactly one, naming no option, when there are no options.
+    pub variants: Vec<VariantFields>,
 }
 
 /// A product's fields as the client sent them, before validation. On create
 /// and full update, absent optional fields take their defaults.
+///
+/// `sku`, `price` and `stock` are the default variant's, for a product
+/// without options (as before variants existed); a product with options
+/// carries them on each of `variants` instead.
 #[derive(Debug, Clone, Default)]
 pub struct ProductDraft {
     pub name: String,
     pub slug: Option<String>,
-    pub sku: String,
     pub description: Option<String>,
     pub category_id: Option<Uuid>,
-    pub price: i64,
     pub currency: String,
-    pub stock: i64,
     pub tags: Option<Vec<String>>,
     pub is_active: Option<bool>,
+    pub options: Option<Vec<ProductOption>>,
+    pub sku: Option<String>,
+    pub price: Option<i64>,
+    pub stock: Option<i64>,
+    /// Only on create: the variants, made in the same transaction.
+    pub variants: Option<Vec<VariantDraft>>,
+}
+
+/// What an update asks of a product's default variant (the one variant of
+/// a product without options).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DefaultVariantChange {
+    pub sku: Option<String>,
+    pub price: Option<i64>,
+    pub stock: Option<i64>,
+}
+
+impl DefaultVariantChange {
+    /// Whether nothing is asked.
+    pub fn is_empty(&self) -> bool {
+        self.sku.is_none() && self.price.is_none() && self.stock.is_none()
+    }
+
+    /// The fields named, for an error that refuses them.
+    pub fn named(&self) -> Vec<&'static str> {
+        [
+            ("sku", self.sku.is_some()),
+            ("price", self.price.is_some()),
+            ("stock", self.stock.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
+
+    /// The variant patch that applies this change.
+    pub fn into_patch(self) -> VariantPatch {
+        VariantPatch {
+            sku: self.sku,
+            price: self.price,
+            stock: self.stock,
+            ..VariantPatch::default()
+        }
+    }
 }
 
 /// A partial update: `None` leaves a field as it is; `category_id:
@@ -66,6 +123,7 @@ pub struct ProductPatch {
     pub stock: Option<i64>,
     pub tags: Option<Vec<String>>,
     pub is_active: Option<bool>,
+    pub options: Option<Vec<ProductOption>>,
 }
 
 impl ProductPatch {
@@ -81,24 +139,28 @@ impl ProductPatch {
             && self.stock.is_none()
             && self.tags.is_none()
             && self.is_active.is_none()
+            && self.options.is_none()
     }
 
-    /// The draft that results from applying this patch to `current`.
+    /// The draft that results from applying this patch to `current`; the
+    /// default variant's fields are only those the patch names.
     pub fn apply(self, current: &ProductFields) -> ProductDraft {
         ProductDraft {
             name: self.name.unwrap_or_else(|| current.name.clone()),
             slug: Some(self.slug.unwrap_or_else(|| current.slug.clone())),
-            sku: self.sku.unwrap_or_else(|| current.sku.clone()),
             description: Some(
                 self.description
                     .unwrap_or_else(|| current.description.clone()),
             ),
             category_id: self.category_id.unwrap_or(current.category_id),
-            price: self.price.unwrap_or(current.price),
             currency: self.currency.unwrap_or_else(|| current.currency.clone()),
-            stock: self.stock.unwrap_or(current.stock),
             tags: Some(self.tags.unwrap_or_else(|| current.tags.clone())),
             is_active: Some(self.is_active.unwrap_or(current.is_active)),
+            options: Some(self.options.unwrap_or_else(|| current.options.clone())),
+            sku: self.sku,
+            price: self.price,
+            stock: self.stock,
+            variants: None,
         }
     }
 }
@@ -125,30 +187,24 @@ pub fn normalize_tags(errors: &mut ValidationErrors, field: &str, tags: &[String
 }
 
 impl ProductDraft {
-    /// Validates every field, reporting all problems at once.
-    pub fn validate(self) -> Result<ProductFields, ValidationErrors> {
-        let mut errors = ValidationErrors::new();
-        let name = required_text(&mut errors, "name", &self.name, MAX_NAME_CHARS);
+    /// The product's own fields, every problem recorded in `errors`.
+    fn check_fields(&mut self, errors: &mut ValidationErrors) -> ProductFields {
+        let name = required_text(errors, "name", &self.name, MAX_NAME_CHARS);
         // A slug derived from a blank name is not a second problem to report.
         let derived = self.slug.is_none();
         let slug = self
             .slug
+            .take()
             .map_or_else(|| slugify(&name), |s| s.trim().to_owned());
         if !(derived && name.is_empty()) {
-            check_slug(&mut errors, "slug", &slug);
+            check_slug(errors, "slug", &slug);
         }
-        let sku = required_text(&mut errors, "sku", &self.sku, MAX_SKU_CHARS);
-        if !sku
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
-        {
-            errors.add(
-                "sku",
-                "invalid",
-                "sku may hold A-Z, a-z, 0-9, '-', '_' and '.'",
-            );
-        }
-        let description = self.description.unwrap_or_default().trim().to_owned();
+        let description = self
+            .description
+            .take()
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
         if description.chars().count() > MAX_DESCRIPTION_CHARS {
             errors.add(
                 "description",
@@ -156,61 +212,154 @@ impl ProductDraft {
                 format!("description must have at most {MAX_DESCRIPTION_CHARS} characters"),
             );
         }
-        if !(0..=MAX_PRICE).contains(&self.price) {
-            errors.add(
-                "price",
-                "out_of_range",
-                format!("price must be 0 to {MAX_PRICE} minor units"),
-            );
-        }
-        let currency = check_currency(&mut errors, "currency", &self.currency);
-        if !(0..=MAX_STOCK).contains(&self.stock) {
-            errors.add(
-                "stock",
-                "out_of_range",
-                format!("stock must be 0 to {MAX_STOCK}"),
-            );
-        }
-        let tags = normalize_tags(&mut errors, "tags", &self.tags.unwrap_or_default());
-        errors.into_result()?;
-        Ok(ProductFields {
+        let currency = check_currency(errors, "currency", &self.currency);
+        let tags = normalize_tags(errors, "tags", &self.tags.take().unwrap_or_default());
+        let options = check_options(errors, "options", &self.options.take().unwrap_or_default());
+        ProductFields {
             name,
             slug,
-            sku,
             description,
             category_id: self.category_id,
-            price: self.price,
             currency,
-            stock: self.stock,
             tags,
             is_active: self.is_active.unwrap_or(true),
-        })
+            options,
+        }
+    }
+
+    /// Validates a new product and its variants, reporting all problems at
+    /// once.
+    pub fn validate(mut self) -> Result<NewProduct, ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        let fields = self.check_fields(&mut errors);
+        let variants = match self.variants.take() {
+            None => {
+                if !fields.options.is_empty() {
+                    errors.add(
+                        "variants",
+                        "required",
+                        "a product with options is created with its variants",
+                    );
+                }
+                let missing: Vec<&str> = [
+                    ("sku", self.sku.is_none()),
+                    ("price", self.price.is_none()),
+                    ("stock", self.stock.is_none()),
+                ]
+                .into_iter()
+                .filter_map(|(field, missing)| missing.then_some(field))
+                .collect();
+                let default = VariantDraft {
+                    sku: self.sku.unwrap_or_default(),
+                    price: self.price.unwrap_or_default(),
+                    stock: self.stock.unwrap_or_default(),
+                    ..VariantDraft::default()
+                };
+                // A missing field is one problem, not also a blank or bad one.
+                let mut found = ValidationErrors::new();
+                let variant = default.check(&mut found, "", &[]);
+                for e in found.errors() {
+                    if !missing.contains(&e.field.as_str()) {
+                        errors.add(&e.field, e.code, e.message.clone());
+                    }
+                }
+                if fields.options.is_empty() {
+                    for field in missing {
+                        errors.add(field, "required", format!("{field} is required"));
+                    }
+                }
+                vec![variant]
+            }
+            Some(drafts) => {
+                for field in (DefaultVariantChange {
+                    sku: self.sku,
+                    price: self.price,
+                    stock: self.stock,
+                })
+                .named()
+                {
+                    errors.add(
+                        field,
+                        "set_on_variants",
+                        format!("with variants, {field} is set on each variant"),
+                    );
+                }
+                if drafts.is_empty() || drafts.len() > MAX_VARIANTS {
+                    errors.add(
+                        "variants",
+                        "out_of_range",
+                        format!("a product has 1 to {MAX_VARIANTS} variants"),
+                    );
+                }
+                drafts
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, d)| d.check(&mut errors, &format!("variants.{i}."), &fields.options))
+                    .collect()
+            }
+        };
+        errors.into_result()?;
+        Ok(NewProduct { fields, variants })
+    }
+
+    /// Validates a replaced or patched product: its own fields, and what it
+    /// asks of its default variant (checked against the variants by the
+    /// caller, which knows them).
+    pub fn validate_change(
+        mut self,
+    ) -> Result<(ProductFields, DefaultVariantChange), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        let fields = self.check_fields(&mut errors);
+        if self.variants.is_some() {
+            errors.add(
+                "variants",
+                "read_only",
+                "variants change through /products/{id}/variants/",
+            );
+        }
+        if let Some(sku) = &self.sku {
+            check_sku(&mut errors, "sku", sku);
+        }
+        errors.into_result()?;
+        Ok((
+            fields,
+            DefaultVariantChange {
+                sku: self.sku.map(|s| s.trim().to_owned()),
+                price: self.price,
+                stock: self.stock,
+            },
+        ))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::catalog::variant::OptionValues;
 
     fn draft() -> ProductDraft {
         ProductDraft {
             name: "Trail Runner".into(),
-            sku: "TR-001".into(),
-            price: 8999,
+            sku: Some("TR-001".into()),
+            price: Some(8999),
             currency: "eur".into(),
-            stock: 5,
+            stock: Some(5),
             tags: Some(vec![" Running".into(), "running".into(), "shoes".into()]),
             ..ProductDraft::default()
         }
     }
 
     #[test]
-    fn a_valid_draft_is_normalised() {
+    fn a_valid_draft_is_normalised_with_one_default_variant() {
         let p = draft().validate().expect("valid");
-        assert_eq!(p.slug, "trail-runner");
-        assert_eq!(p.currency, "EUR");
-        assert_eq!(p.tags, ["running", "shoes"]);
-        assert!(p.is_active);
+        assert_eq!(p.fields.slug, "trail-runner");
+        assert_eq!(p.fields.currency, "EUR");
+        assert_eq!(p.fields.tags, ["running", "shoes"]);
+        assert!(p.fields.is_active);
+        assert_eq!(p.variants.len(), 1);
+        assert_eq!(p.variants[0].sku, "TR-001");
+        assert_eq!(p.variants[0].price, 8999);
+        assert!(p.variants[0].options.is_empty());
     }
 
     #[test]
@@ -218,47 +367,126 @@ mod tests {
         let bad = ProductDraft {
             name: " ".into(),
             slug: Some("Not A Slug".into()),
-            sku: "bad sku!".into(),
+            sku: Some("bad sku!".into()),
             description: Some("d".repeat(MAX_DESCRIPTION_CHARS + 1)),
-            price: -1,
+            price: Some(-1),
             currency: "EURO".into(),
-            stock: -5,
+            stock: Some(-5),
             tags: Some(vec![String::new()]),
             ..ProductDraft::default()
         };
         let e = bad.validate().expect_err("invalid");
-        let fields: Vec<_> = e.errors().iter().map(|e| e.field.as_str()).collect();
+        let mut fields: Vec<_> = e.errors().iter().map(|e| e.field.as_str()).collect();
+        fields.sort_unstable();
         assert_eq!(
             fields,
             [
-                "name",
-                "slug",
-                "sku",
-                "description",
-                "price",
                 "currency",
+                "description",
+                "name",
+                "price",
+                "sku",
+                "slug",
                 "stock",
                 "tags"
             ]
         );
+        let missing = ProductDraft {
+            name: "Tent".into(),
+            currency: "EUR".into(),
+            ..ProductDraft::default()
+        };
+        let e = missing.validate().expect_err("invalid");
+        let found: Vec<_> = e
+            .errors()
+            .iter()
+            .map(|e| (e.field.as_str(), e.code))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("sku", "required"),
+                ("price", "required"),
+                ("stock", "required")
+            ]
+        );
+    }
+
+    fn variant(sku: &str, size: &str) -> VariantDraft {
+        VariantDraft {
+            sku: sku.into(),
+            options: OptionValues::from([("size".to_owned(), size.to_owned())]),
+            price: 1000,
+            stock: 1,
+            ..VariantDraft::default()
+        }
+    }
+
+    #[test]
+    fn a_product_with_options_comes_with_its_variants() {
+        let sized = || ProductDraft {
+            name: "Tee".into(),
+            currency: "EUR".into(),
+            options: Some(vec![ProductOption {
+                name: "size".into(),
+                values: vec!["S".into(), "M".into()],
+            }]),
+            ..ProductDraft::default()
+        };
+        let e = sized().validate().expect_err("no variants");
+        assert_eq!(e.errors()[0].field, "variants");
+        let ok = ProductDraft {
+            variants: Some(vec![variant("TEE-S", "S"), variant("TEE-M", "M")]),
+            ..sized()
+        }
+        .validate()
+        .expect("valid");
+        assert_eq!(ok.variants.len(), 2);
+        let e = ProductDraft {
+            price: Some(5),
+            variants: Some(vec![variant("TEE-S", "S"), variant("TEE-X", "XL")]),
+            ..sized()
+        }
+        .validate()
+        .expect_err("invalid");
+        let found: Vec<_> = e
+            .errors()
+            .iter()
+            .map(|e| (e.field.as_str(), e.code))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("price", "set_on_variants"),
+                ("variants.1.options", "unknown_value")
+            ]
+        );
+        let e = ProductDraft {
+            variants: Some(vec![]),
+            ..sized()
+        }
+        .validate()
+        .expect_err("none");
+        assert_eq!(e.errors()[0].code, "out_of_range");
     }
 
     #[test]
     fn a_patch_is_validated_as_the_whole_product() {
-        let current = draft().validate().expect("valid");
+        let current = draft().validate().expect("valid").fields;
         let patch = ProductPatch {
             price: Some(100),
             category_id: Some(None),
             ..ProductPatch::default()
         };
-        let next = patch.apply(&current).validate().expect("valid");
-        assert_eq!(next.price, 100);
+        let (next, default) = patch.apply(&current).validate_change().expect("valid");
+        assert_eq!(default.price, Some(100));
+        assert_eq!(default.named(), ["price"]);
         assert_eq!(next.name, current.name);
         let bad = ProductPatch {
-            stock: Some(-1),
+            sku: Some("no spaces".into()),
             ..ProductPatch::default()
         };
-        assert!(bad.apply(&current).validate().is_err());
+        assert!(bad.apply(&current).validate_change().is_err());
         assert!(ProductPatch::default().is_empty());
     }
 

@@ -13,21 +13,23 @@ pub const MAX_LINE_QUANTITY: i64 = 10_000;
 /// Most distinct products in one reservation.
 pub const MAX_LINES: usize = 100;
 
-/// One product and how many of it to hold.
+/// One variant and how many of it to hold. Before the catalog resolves it,
+/// `variant_id` may also be the id of a product that has one variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct StockLine {
-    pub product_id: Uuid,
+    pub variant_id: Uuid,
     pub quantity: i32,
 }
 
 /// A line that cannot be met, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Shortfall {
-    pub product_id: Uuid,
+    pub variant_id: Uuid,
     pub requested: i32,
     /// Units on hand (0 for unknown or inactive products).
     pub available: i32,
-    /// `insufficient_stock`, `inactive` or `unknown_product`.
+    /// `insufficient_stock`, `inactive`, `unknown_product` or
+    /// `variant_required` (a product with several variants was named).
     pub reason: &'static str,
 }
 
@@ -55,7 +57,7 @@ pub fn normalize_lines(lines: &[StockLine]) -> Result<Vec<StockLine>, Validation
                 "quantity must be at least 1",
             );
         }
-        *merged.entry(line.product_id).or_default() += i64::from(line.quantity);
+        *merged.entry(line.variant_id).or_default() += i64::from(line.quantity);
     }
     if merged.len() > MAX_LINES {
         errors.add(
@@ -64,24 +66,71 @@ pub fn normalize_lines(lines: &[StockLine]) -> Result<Vec<StockLine>, Validation
             format!("at most {MAX_LINES} distinct products"),
         );
     }
-    for (product_id, quantity) in &merged {
+    for (variant_id, quantity) in &merged {
         if *quantity > MAX_LINE_QUANTITY {
             errors.add(
                 "items",
                 "out_of_range",
-                format!("at most {MAX_LINE_QUANTITY} of product {product_id}"),
+                format!("at most {MAX_LINE_QUANTITY} of product {variant_id}"),
             );
         }
     }
     errors.into_result()?;
     Ok(merged
         .into_iter()
-        .map(|(product_id, quantity)| StockLine {
-            product_id,
+        .map(|(variant_id, quantity)| StockLine {
+            variant_id,
             // Bounded by MAX_LINE_QUANTITY above.
             quantity: i32::try_from(quantity).unwrap_or(i32::MAX),
         })
         .collect())
+}
+
+/// What a line's id names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolved {
+    /// This variant.
+    Variant(Uuid),
+    /// A product with several variants: the line must name one.
+    NeedsVariant,
+    /// Nothing.
+    Unknown,
+}
+
+/// Lines keyed by the ids clients sent, turned into lines keyed by variant
+/// (merged and sorted again: a product id and its one variant's id are the
+/// same unit), and the lines that name no single variant.
+pub fn resolve_lines(
+    lines: &[StockLine],
+    resolved: &BTreeMap<Uuid, Resolved>,
+) -> (Vec<StockLine>, Vec<Shortfall>) {
+    let mut merged: BTreeMap<Uuid, i32> = BTreeMap::new();
+    let mut unresolved = Vec::new();
+    for line in lines {
+        let reason = match resolved.get(&line.variant_id) {
+            Some(Resolved::Variant(id)) => {
+                let total = merged.entry(*id).or_default();
+                *total = total.saturating_add(line.quantity);
+                continue;
+            }
+            Some(Resolved::NeedsVariant) => "variant_required",
+            Some(Resolved::Unknown) | None => "unknown_product",
+        };
+        unresolved.push(Shortfall {
+            variant_id: line.variant_id,
+            requested: line.quantity,
+            available: 0,
+            reason,
+        });
+    }
+    let lines = merged
+        .into_iter()
+        .map(|(variant_id, quantity)| StockLine {
+            variant_id,
+            quantity,
+        })
+        .collect();
+    (lines, unresolved)
 }
 
 /// The lines that cannot be met from `levels` (all of them, not only the
@@ -90,14 +139,14 @@ pub fn shortfalls(lines: &[StockLine], levels: &BTreeMap<Uuid, StockLevel>) -> V
     lines
         .iter()
         .filter_map(|line| {
-            let (available, reason) = match levels.get(&line.product_id) {
+            let (available, reason) = match levels.get(&line.variant_id) {
                 None => (0, "unknown_product"),
                 Some(level) if !level.is_active => (0, "inactive"),
                 Some(level) if level.stock < line.quantity => (level.stock, "insufficient_stock"),
                 Some(_) => return None,
             };
             Some(Shortfall {
-                product_id: line.product_id,
+                variant_id: line.variant_id,
                 requested: line.quantity,
                 available,
                 reason,
@@ -110,9 +159,9 @@ pub fn shortfalls(lines: &[StockLine], levels: &BTreeMap<Uuid, StockLevel>) -> V
 mod tests {
     use super::*;
 
-    fn line(product_id: Uuid, quantity: i32) -> StockLine {
+    fn line(variant_id: Uuid, quantity: i32) -> StockLine {
         StockLine {
-            product_id,
+            variant_id,
             quantity,
         }
     }
@@ -133,6 +182,39 @@ mod tests {
         assert_eq!(fields, ["items.0.quantity", "items.1.quantity"]);
         let id = Uuid::new_v4();
         assert!(normalize_lines(&[line(id, 6000), line(id, 6000)]).is_err());
+    }
+
+    #[test]
+    fn a_product_id_and_its_one_variant_are_one_line() {
+        let (product, variant, shirt, ghost) = (
+            Uuid::from_u128(9),
+            Uuid::from_u128(5),
+            Uuid::from_u128(7),
+            Uuid::from_u128(8),
+        );
+        let resolved = BTreeMap::from([
+            (product, Resolved::Variant(variant)),
+            (variant, Resolved::Variant(variant)),
+            (shirt, Resolved::NeedsVariant),
+        ]);
+        let (lines, unresolved) = resolve_lines(
+            &[
+                line(variant, 2),
+                line(product, 3),
+                line(shirt, 1),
+                line(ghost, 1),
+            ],
+            &resolved,
+        );
+        assert_eq!(lines, [line(variant, 5)]);
+        let reasons: Vec<_> = unresolved
+            .iter()
+            .map(|s| (s.variant_id, s.reason))
+            .collect();
+        assert_eq!(
+            reasons,
+            [(shirt, "variant_required"), (ghost, "unknown_product")]
+        );
     }
 
     #[test]
@@ -174,7 +256,7 @@ mod tests {
         ];
         let found: Vec<_> = shortfalls(&lines, &levels)
             .into_iter()
-            .map(|s| (s.product_id, s.reason, s.available))
+            .map(|s| (s.variant_id, s.reason, s.available))
             .collect();
         assert_eq!(
             found,

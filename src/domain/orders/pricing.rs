@@ -7,12 +7,16 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::domain::catalog::stock::StockLine;
+use crate::domain::catalog::variant::OptionValues;
 use crate::domain::validation::ValidationErrors;
 
-/// What the catalog says about a product at order time.
+/// What the catalog says about a variant at order time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PriceSnapshot {
+    pub product_id: Uuid,
     pub name: String,
+    pub sku: String,
+    pub options: OptionValues,
     pub price: i64,
     pub currency: String,
     pub is_active: bool,
@@ -22,7 +26,13 @@ pub struct PriceSnapshot {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OrderLine {
     pub product_id: Uuid,
+    /// The variant sold (a product's default variant has the product's id).
+    pub variant_id: Uuid,
     pub name: String,
+    /// `None` on lines written before variants existed.
+    pub sku: Option<String>,
+    /// The variant's option values, `{}` for a default variant.
+    pub options: OptionValues,
     pub unit_price: i64,
     pub quantity: i32,
     pub line_total: i64,
@@ -38,13 +48,37 @@ pub struct PricedOrder {
     pub currency: String,
 }
 
-/// Prices `lines` (already merged, see `normalize_lines`) against the
-/// snapshots. `positions` maps each product to the index of its first line
-/// in the request, so errors point at what the client sent.
+/// One item of an order request: the id it names (a variant's, or a
+/// product's that has one variant), which field named it, and how many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderItem {
+    pub id: Uuid,
+    /// Whether the client named it with `variant_id` (else `product_id`).
+    pub by_variant: bool,
+    pub quantity: i32,
+}
+
+impl OrderItem {
+    /// The item as a stock line, before the catalog resolves its id.
+    pub fn line(&self) -> StockLine {
+        StockLine {
+            variant_id: self.id,
+            quantity: self.quantity,
+        }
+    }
+}
+
+/// Where a line came from in the request: the index of its first item and
+/// the field that named it (`product_id` or `variant_id`), so errors point
+/// at what the client sent.
+pub type LinePositions = HashMap<Uuid, (usize, &'static str)>;
+
+/// Prices `lines` (already merged by variant, see `normalize_lines`)
+/// against the snapshots of their variants.
 pub fn price_order(
     lines: &[StockLine],
     snapshots: &HashMap<Uuid, PriceSnapshot>,
-    positions: &HashMap<Uuid, usize>,
+    positions: &LinePositions,
 ) -> Result<PricedOrder, ValidationErrors> {
     let mut errors = ValidationErrors::new();
     let mut priced = Vec::with_capacity(lines.len());
@@ -53,13 +87,14 @@ pub fn price_order(
     // In the client's order: the first line sets the currency, and the
     // order's lines read as they were sent.
     let mut ordered: Vec<&StockLine> = lines.iter().collect();
-    ordered.sort_by_key(|l| positions.get(&l.product_id).copied().unwrap_or(usize::MAX));
+    ordered.sort_by_key(|l| positions.get(&l.variant_id).map_or(usize::MAX, |p| p.0));
     for line in ordered {
-        let field = format!(
-            "items.{}.product_id",
-            positions.get(&line.product_id).copied().unwrap_or(0)
-        );
-        let Some(snapshot) = snapshots.get(&line.product_id) else {
+        let (index, named_by) = positions
+            .get(&line.variant_id)
+            .copied()
+            .unwrap_or((0, "product_id"));
+        let field = format!("items.{index}.{named_by}");
+        let Some(snapshot) = snapshots.get(&line.variant_id) else {
             errors.add(&field, "unknown", "no such product");
             continue;
         };
@@ -91,8 +126,11 @@ pub fn price_order(
             }
         };
         priced.push(OrderLine {
-            product_id: line.product_id,
+            product_id: snapshot.product_id,
+            variant_id: line.variant_id,
             name: snapshot.name.clone(),
+            sku: Some(snapshot.sku.clone()),
+            options: snapshot.options.clone(),
             unit_price: snapshot.price,
             quantity: line.quantity,
             line_total,
@@ -113,7 +151,10 @@ mod tests {
 
     fn snap(price: i64, currency: &str, active: bool) -> PriceSnapshot {
         PriceSnapshot {
+            product_id: Uuid::nil(),
             name: "P".into(),
+            sku: "P-1".into(),
+            options: OptionValues::new(),
             price,
             currency: currency.into(),
             is_active: active,
@@ -126,11 +167,11 @@ mod tests {
         let snaps = HashMap::from([(a, snap(1999, "EUR", true)), (b, snap(250, "EUR", true))]);
         let lines = [
             StockLine {
-                product_id: a,
+                variant_id: a,
                 quantity: 3,
             },
             StockLine {
-                product_id: b,
+                variant_id: b,
                 quantity: 2,
             },
         ];
@@ -153,11 +194,16 @@ mod tests {
             (b, snap(100, "USD", true)),
             (c, snap(100, "EUR", false)),
         ]);
-        let positions = HashMap::from([(a, 0), (b, 1), (c, 2), (d, 3)]);
+        let positions = HashMap::from([
+            (a, (0, "product_id")),
+            (b, (1, "product_id")),
+            (c, (2, "variant_id")),
+            (d, (3, "product_id")),
+        ]);
         let lines: Vec<_> = [a, b, c, d]
             .iter()
-            .map(|&product_id| StockLine {
-                product_id,
+            .map(|&variant_id| StockLine {
+                variant_id,
                 quantity: 1,
             })
             .collect();
@@ -171,7 +217,7 @@ mod tests {
             found,
             [
                 ("items.1.product_id", "currency_mismatch"),
-                ("items.2.product_id", "inactive"),
+                ("items.2.variant_id", "inactive"),
                 ("items.3.product_id", "unknown")
             ]
         );
@@ -182,7 +228,7 @@ mod tests {
         let a = Uuid::from_u128(1);
         let snaps = HashMap::from([(a, snap(i64::MAX / 2, "EUR", true))]);
         let lines = [StockLine {
-            product_id: a,
+            variant_id: a,
             quantity: 3,
         }];
         assert!(price_order(&lines, &snaps, &HashMap::new()).is_err());
