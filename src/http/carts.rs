@@ -157,7 +157,8 @@ struct CartToken {
 #[into_params(parameter_in = Path)]
 #[allow(dead_code)] // read by the document only
 struct LineRef {
-    /// The product's id (a UUID).
+    /// The line's variant id (a UUID); the id of a product with one
+    /// variant also names its line.
     product_id: String,
 }
 

@@ -87,6 +87,13 @@ impl TestApp {
         Self::start(settings, true).await
     }
 
+    /// An instance on databases the test made itself (e.g. at an older
+    /// schema): start-up migrates them the rest of the way. It drops them
+    /// when dropped.
+    pub async fn spawn_on_prepared(settings: Settings) -> Self {
+        Self::start(settings, true).await
+    }
+
     /// Another instance on the same databases and Redis namespace as
     /// `settings` (a second replica, or the same one after a crash). It
     /// leaves the databases to their owner when dropped.

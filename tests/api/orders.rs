@@ -11,7 +11,7 @@ use crate::helpers::{actor_metrics, assert_problem, error_fields, str_of, TestAp
 
 pub const ORDERS: &str = "/api/v1/orders/";
 
-fn address() -> Value {
+pub fn address() -> Value {
     json!({"name": "Ann Lee", "line1": "1 Main St", "city": "Lyon", "postal_code": "69001", "country": "fr"})
 }
 
