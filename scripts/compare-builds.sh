@@ -23,6 +23,8 @@ EMPORIUM_BIN=$NEW_BIN start_instance NEW
 # Orders measure the write path, not products selling out (written before
 # any read, so nothing cached predates it).
 psql -h 127.0.0.1 -U postgres -qc "UPDATE products SET stock = 1000000" "${PREFIX}_catalog"
+# Builds with variants keep stock on them (builds before variants have no such table).
+psql -h 127.0.0.1 -U postgres -qc "UPDATE product_variants SET stock = 1000000" "${PREFIX}_catalog" 2>/dev/null || true
 curl -fsS -XPOST "$OLD/api/v1/auth/register/" -H 'content-type: application/json' \
   -d '{"email":"reader@example.com","password":"load test password"}' >/dev/null
 ACCESS=$(curl -fsS -XPOST "$OLD/api/v1/auth/login/" -H 'content-type: application/json' \

@@ -13,7 +13,7 @@ source scripts/instance.sh
 BIN=${EMPORIUM_BIN:-./target/release/emporium}
 start_instance BASE
 "$BIN" seed-demo --products 2000 --customers 0 --seed 42 >/dev/null
-psql -h 127.0.0.1 -U postgres -qc "UPDATE products SET stock = 1000000" "${PREFIX}_catalog"
+psql -h 127.0.0.1 -U postgres -qc "UPDATE product_variants SET stock = 1000000; UPDATE products SET stock = (SELECT 1000000 * count(*) FROM product_variants v WHERE v.product_id = products.id AND v.is_active)" "${PREFIX}_catalog"
 curl -fsS -XPOST "$BASE/api/v1/auth/register/" -H 'content-type: application/json' \
   -d '{"email":"buyer@example.com","password":"load test password"}' >/dev/null
 ACCESS=$(curl -fsS -XPOST "$BASE/api/v1/auth/login/" -H 'content-type: application/json' \

@@ -87,6 +87,7 @@ fn page_body(
     next: Option<String>,
     previous: Option<String>,
     results: &[u8],
+    facets: Option<&[u8]>,
 ) -> Result<Bytes, ApiError> {
     let link =
         |l: Option<String>| serde_json::to_string(&l).map_err(|e| ApiError::Internal(e.into()));
@@ -95,9 +96,14 @@ fn page_body(
         link(next)?,
         link(previous)?
     );
-    let mut body = BytesMut::with_capacity(head.len() + results.len() + 1);
+    let facets_len = facets.map_or(0, |f| f.len() + 10);
+    let mut body = BytesMut::with_capacity(head.len() + results.len() + facets_len + 1);
     body.extend_from_slice(head.as_bytes());
     body.extend_from_slice(results);
+    if let Some(facets) = facets {
+        body.extend_from_slice(br#","facets":"#);
+        body.extend_from_slice(facets);
+    }
     body.extend_from_slice(b"}");
     Ok(body.freeze())
 }
@@ -192,7 +198,7 @@ async fn list_categories(
     };
     let (next, previous) = page_links(&req, paging, count)?;
     Ok(json_with_cache(
-        page_body(count, next, previous, &results)?,
+        page_body(count, next, previous, &results, None)?,
         served,
     ))
 }
@@ -412,6 +418,8 @@ struct CachedList<'a> {
     count: i64,
     #[serde(borrow)]
     results: &'a RawValue,
+    #[serde(borrow, default)]
+    facets: Option<&'a RawValue>,
 }
 
 /// Lists products, filtered, searched and ordered. Customers and visitors
@@ -428,9 +436,11 @@ struct CachedList<'a> {
         ("in_stock" = Option<bool>, Query, description = "Only products with stock"),
         ("tags" = Option<String>, Query, description = "Comma-separated tags; a product must have them all"),
         ("ordering" = Option<String>, Query, description = "`price`, `-price`, `name`, `-name`, `created_at` or `-created_at` (default newest first)"),
+        ("facets" = Option<bool>, Query, description = "Add `facets` to the page: counts per category, tag and option value, the price range and in/out of stock, over the whole filtered result, each ignoring its own filter"),
+        ("option.{name}" = Option<String>, Query, description = "`option.size=M,L`: products with an active variant of one of these values; several options must hold on one variant (at most 3 options, 100 values each)"),
     ),
     responses(
-        (status = 200, description = "One page of products", body = crate::domain::pagination::Page<ProductView>,
+        (status = 200, description = "One page of products; with `facets=true`, also `facets` (schema `Facets`)", body = crate::domain::pagination::Page<ProductView>,
             headers(("x-cache" = String, description = "`HIT`, `MISS` or `BYPASS`: where the page came from"))),
         (status = 404, description = "`not_found`: the page is past the last"),
     ))]
@@ -468,6 +478,8 @@ async fn list_products(
         ordering: params.get("ordering"),
         page: params.get("page"),
         page_size: params.get("page_size"),
+        options: params.prefixed("option."),
+        facets: params.get("facets"),
     })
     .map_err(ApiError::InvalidQuery)?;
     let paging = query.page;
@@ -488,6 +500,7 @@ async fn list_products(
         next,
         previous,
         cached.results.get().as_bytes(),
+        cached.facets.map(|f| f.get().as_bytes()),
     )?;
     view.put(
         ticket,

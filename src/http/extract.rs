@@ -459,6 +459,14 @@ impl QueryParams {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every `prefix<rest>=value`, as `(rest, value)` in request order.
+    pub fn prefixed(&self, prefix: &str) -> Vec<(&str, &str)> {
+        self.0
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix(prefix).map(|rest| (rest, v.as_str())))
+            .collect()
+    }
+
     /// Parses a `true`/`false` flag into `errors` on failure.
     pub fn bool(&self, key: &str, errors: &mut ValidationErrors) -> Option<bool> {
         match self.get(key)?.to_ascii_lowercase().as_str() {

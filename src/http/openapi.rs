@@ -61,7 +61,11 @@ struct OwnApi;
         (path = "/api/v1", api = payments::Api),
         (path = "/api/v1", api = admin::Api),
     ),
-    components(schemas(super::error::Problem, crate::domain::validation::FieldError)),
+    components(schemas(
+        super::error::Problem,
+        crate::domain::validation::FieldError,
+        crate::domain::catalog::facets::Facets
+    )),
     tags(
         (name = "auth", description = "Accounts and JWT tokens"),
         (name = "catalog", description = "Categories and products"),

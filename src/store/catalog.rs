@@ -7,6 +7,7 @@ use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::domain::catalog::category::CategoryFields;
+use crate::domain::catalog::facets::{CategoryCount, Facets, PriceRange, StockCounts, ValueCount};
 use crate::domain::catalog::listing::{CategoryRef, Ordering};
 use crate::domain::catalog::product::ProductFields;
 use crate::domain::catalog::stock::StockLine;
@@ -137,6 +138,16 @@ pub struct ProductFilter {
     pub q: Option<String>,
     pub in_stock: Option<bool>,
     pub tags: Vec<String>,
+    /// By option name, the values one active variant must have one of
+    /// (that variant matching every named option).
+    pub options: Vec<(String, Vec<String>)>,
+}
+
+impl ProductFilter {
+    /// Whether any option filter is set.
+    fn has_options(&self) -> bool {
+        !self.options.is_empty()
+    }
 }
 
 const CATEGORY_COLUMNS: &str = "id, name, slug, parent_id";
@@ -530,38 +541,184 @@ pub async fn delete_product(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error
 
 fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, f: &ProductFilter) {
     qb.push(" WHERE true");
+    push_base(qb, f);
+    for facet in Facet::ALL {
+        qb.push(" AND ");
+        push_facet_filter(qb, f, facet);
+    }
+}
+
+/// The filters no facet counts over: visibility and search.
+fn push_base(qb: &mut QueryBuilder<'_, Postgres>, f: &ProductFilter) {
     if f.only_active {
-        qb.push(" AND is_active");
-    }
-    if let Some(ids) = &f.category_ids {
-        qb.push(" AND category_id = ANY(")
-            .push_bind(ids.clone())
-            .push(")");
-    }
-    if let Some(min) = f.min_price {
-        qb.push(" AND price >= ").push_bind(min);
-    }
-    if let Some(max) = f.max_price {
-        qb.push(" AND price <= ").push_bind(max);
+        qb.push(" AND products.is_active");
     }
     if let Some(q) = &f.q {
-        qb.push(" AND search @@ websearch_to_tsquery('english', ")
+        qb.push(" AND products.search @@ websearch_to_tsquery('english', ")
             .push_bind(q.clone())
             .push(")");
     }
-    match f.in_stock {
-        Some(true) => {
-            qb.push(" AND stock > 0");
+}
+
+/// The filters a facet ignores when it counts: its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Facet {
+    Category,
+    Price,
+    Stock,
+    Tags,
+    Options,
+}
+
+impl Facet {
+    const ALL: [Facet; 5] = [
+        Facet::Category,
+        Facet::Price,
+        Facet::Stock,
+        Facet::Tags,
+        Facet::Options,
+    ];
+}
+
+/// One facet's filter as a boolean SQL expression over `products` (`true`
+/// when the filter is not set).
+fn push_facet_filter(qb: &mut QueryBuilder<'_, Postgres>, f: &ProductFilter, facet: Facet) {
+    qb.push("(true");
+    match facet {
+        Facet::Category => {
+            if let Some(ids) = &f.category_ids {
+                qb.push(" AND products.category_id = ANY(")
+                    .push_bind(ids.clone())
+                    .push(")");
+            }
         }
-        Some(false) => {
-            qb.push(" AND stock = 0");
+        Facet::Price => {
+            if let Some(min) = f.min_price {
+                qb.push(" AND products.price >= ").push_bind(min);
+            }
+            if let Some(max) = f.max_price {
+                qb.push(" AND products.price <= ").push_bind(max);
+            }
         }
-        None => {}
+        Facet::Stock => match f.in_stock {
+            Some(true) => {
+                qb.push(" AND products.stock > 0");
+            }
+            Some(false) => {
+                qb.push(" AND products.stock = 0");
+            }
+            None => {}
+        },
+        Facet::Tags => {
+            if !f.tags.is_empty() {
+                qb.push(" AND products.tags @> ").push_bind(f.tags.clone());
+            }
+        }
+        Facet::Options => {
+            if f.has_options() {
+                qb.push(
+                    " AND EXISTS (SELECT 1 FROM product_variants fv \
+                     WHERE fv.product_id = products.id AND fv.is_active",
+                );
+                push_variant_options(qb, f, "fv", None);
+                qb.push(")");
+            }
+        }
     }
-    if !f.tags.is_empty() {
-        qb.push(" AND tags @> ").push_bind(f.tags.clone());
+    qb.push(")");
+}
+
+/// `AND <variant>.options->>name = ANY(values)` for every option filter
+/// but `except` (an option column of the facet being counted).
+fn push_variant_options(
+    qb: &mut QueryBuilder<'_, Postgres>,
+    f: &ProductFilter,
+    variant: &str,
+    except: Option<&str>,
+) {
+    for (name, values) in &f.options {
+        qb.push(" AND (");
+        if let Some(column) = except {
+            qb.push(column)
+                .push(" = ")
+                .push_bind(name.clone())
+                .push(" OR ");
+        }
+        qb.push(variant)
+            .push(".options->>")
+            .push_bind(name.clone())
+            .push(" = ANY(")
+            .push_bind(values.clone())
+            .push("))");
     }
 }
+
+/// The facets of a listing (see `domain::catalog::facets`): one statement
+/// over the products the visibility and search filters leave, each facet
+/// counted under every filter but its own.
+pub async fn facets(pool: &PgPool, f: &ProductFilter) -> Result<Facets, sqlx::Error> {
+    let mut qb = QueryBuilder::new(
+        "WITH base AS MATERIALIZED (SELECT products.id, products.category_id, products.tags, \
+         products.price, products.stock",
+    );
+    for (facet, column) in [
+        (Facet::Category, "fc"),
+        (Facet::Price, "fp"),
+        (Facet::Stock, "fs"),
+        (Facet::Tags, "ft"),
+        (Facet::Options, "fo"),
+    ] {
+        qb.push(", ");
+        push_facet_filter(&mut qb, f, facet);
+        qb.push(" AS ").push(column);
+    }
+    qb.push(" FROM products WHERE true");
+    push_base(&mut qb, f);
+    qb.push(
+        "), opts AS (SELECT o.key, o.value, count(DISTINCT b.id) AS n \
+         FROM base b JOIN product_variants v ON v.product_id = b.id AND v.is_active \
+         CROSS JOIN LATERAL jsonb_each_text(v.options) AS o(key, value) \
+         WHERE b.fc AND b.fp AND b.fs AND b.ft",
+    );
+    push_variant_options(&mut qb, f, "v", Some("o.key"));
+    qb.push(
+        " GROUP BY o.key, o.value) \
+         SELECT \
+          (SELECT coalesce(jsonb_agg(jsonb_build_object('id', c.id, 'slug', c.slug, 'name', c.name, 'count', x.n) \
+                   ORDER BY x.n DESC, c.slug), '[]'::jsonb) \
+           FROM (SELECT category_id, count(*) AS n FROM base WHERE fp AND fs AND ft AND fo \
+                 AND category_id IS NOT NULL GROUP BY category_id) x JOIN categories c ON c.id = x.category_id) \
+            AS categories, \
+          (SELECT coalesce(jsonb_agg(jsonb_build_object('value', t, 'count', n) ORDER BY n DESC, t), '[]'::jsonb) \
+           FROM (SELECT t, count(*) AS n FROM base, unnest(tags) AS t WHERE fc AND fp AND fs AND fo GROUP BY t) x) \
+            AS tags, \
+          (SELECT coalesce(jsonb_object_agg(key, vals), '{}'::jsonb) FROM \
+             (SELECT key, jsonb_agg(jsonb_build_object('value', value, 'count', n) ORDER BY n DESC, value) AS vals \
+              FROM opts GROUP BY key) y) AS options, \
+          (SELECT jsonb_build_object('min', min(price), 'max', max(price)) FROM base WHERE fc AND fs AND ft AND fo) \
+            AS price, \
+          (SELECT jsonb_build_object('true', count(*) FILTER (WHERE stock > 0), \
+                                     'false', count(*) FILTER (WHERE stock = 0)) \
+           FROM base WHERE fc AND fp AND ft AND fo) AS in_stock",
+    );
+    let (categories, tags, options, price, in_stock): FacetColumns =
+        qb.build_query_as().fetch_one(pool).await?;
+    Ok(Facets {
+        categories: categories.0,
+        tags: tags.0,
+        options: options.0,
+        price: price.0,
+        in_stock: in_stock.0,
+    })
+}
+
+type FacetColumns = (
+    Json<Vec<CategoryCount>>,
+    Json<Vec<ValueCount>>,
+    Json<std::collections::BTreeMap<String, Vec<ValueCount>>>,
+    Json<PriceRange>,
+    Json<StockCounts>,
+);
 
 fn page_query(
     prefix: &str,

@@ -5,6 +5,7 @@ mod admin_users;
 mod carts;
 mod catalog_cache;
 mod catalog_categories;
+mod catalog_facets;
 mod catalog_listing;
 mod catalog_products;
 mod catalog_stock;

@@ -253,7 +253,7 @@ async fn paid_orders_count_before_the_next_rebuild_and_never_twice() {
     let order = place(
         &app,
         &token,
-        json!([{"product_id": popular["results"][0]["id"], "quantity": 1}]),
+        json!([{"variant_id": popular["results"][0]["variants"][0]["id"], "quantity": 1}]),
     )
     .await;
     app.actors

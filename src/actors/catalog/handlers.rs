@@ -19,6 +19,7 @@ use super::messages::*;
 use crate::actors::catalog::cache::{CatalogCache, Lookup};
 use crate::actors::read_view::CatalogView;
 use crate::domain::catalog::category::{creates_cycle, validate_category};
+use crate::domain::catalog::facets::Facets;
 use crate::domain::catalog::stock::{
     normalize_lines, resolve_lines, shortfalls, Resolved, Shortfall, StockLevel, StockLine,
 };
@@ -119,6 +120,8 @@ fn to_json<T: Serialize>(value: &T) -> Result<String, CatalogError> {
 struct ListBody<'a> {
     count: i64,
     results: &'a [ProductView],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    facets: Option<Facets>,
 }
 
 /// What one attempt at holding stock found.
@@ -471,6 +474,7 @@ impl CatalogService {
                 q: query.q,
                 in_stock: query.in_stock,
                 tags: query.tags,
+                options: query.options.into_iter().collect(),
             };
             let (rows, count) = store::list_products(
                 &pool,
@@ -481,9 +485,14 @@ impl CatalogService {
             )
             .await?;
             let results = with_variants(&pool, rows).await?;
+            let facets = match query.facets {
+                true => Some(store::facets(&pool, &filter).await?),
+                false => None,
+            };
             to_json(&ListBody {
                 count,
                 results: &results,
+                facets,
             })
         })
         .await

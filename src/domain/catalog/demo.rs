@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::product::ProductFields;
 use super::text::slugify;
-use super::variant::VariantFields;
+use super::variant::{OptionValues, ProductOption, VariantFields};
 
 /// One leaf category of the demo tree with what its products look like.
 struct Leaf {
@@ -299,8 +299,20 @@ pub fn demo_products(count: usize, seed: u64) -> Vec<DemoProduct> {
                 noun.to_lowercase(),
                 tags.join(", ")
             );
+            let id = Uuid::from_u64_pair(seed, n as u64);
+            let sku = format!("{}-{:07}", department.code, n);
+            let shape = Shape::of(department.code, leaf.name);
+            let (options, variants) = demo_variants(
+                shape,
+                (seed, n as u64),
+                id,
+                &sku,
+                colour,
+                price,
+                i32::try_from(stock).unwrap_or(0),
+            );
             DemoProduct {
-                id: Uuid::from_u64_pair(seed, n as u64),
+                id,
                 fields: ProductFields {
                     slug: format!("{}-{n}", slugify(&name)),
                     name,
@@ -309,25 +321,183 @@ pub fn demo_products(count: usize, seed: u64) -> Vec<DemoProduct> {
                     currency: "EUR".into(),
                     tags,
                     is_active: !rng.gen_bool(0.03),
-                    options: Vec::new(),
+                    options,
                 },
-                variants: vec![(
-                    Uuid::from_u64_pair(seed, n as u64),
-                    VariantFields {
-                        sku: format!("{}-{:07}", department.code, n),
-                        options: Default::default(),
-                        price,
-                        compare_at_price: None,
-                        stock: i32::try_from(stock).unwrap_or(0),
-                        weight_grams: 0,
-                        is_active: true,
-                        position: 0,
-                    },
-                )],
+                variants,
                 category_slug: slugify(leaf.name),
             }
         })
         .collect()
+}
+
+/// How a demo product varies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// Apparel: sizes and colours.
+    SizedAndColoured,
+    /// Footwear: EU sizes.
+    Sized,
+    /// Cameras: storage, priced up.
+    Storage,
+    /// Everything else: one default variant.
+    Single,
+}
+
+impl Shape {
+    fn of(department: &str, leaf: &str) -> Self {
+        match (department, leaf) {
+            ("APP", _) => Shape::SizedAndColoured,
+            ("FTW", _) => Shape::Sized,
+            ("ELE", "Cameras") => Shape::Storage,
+            _ => Shape::Single,
+        }
+    }
+}
+
+const APPAREL_SIZES: &[&str] = &["XS", "S", "M", "L", "XL"];
+const SHOE_SIZES: &[&str] = &["38", "39", "40", "41", "42", "43", "44", "45", "46"];
+/// Storage sizes and what each adds to the price, in percent.
+const STORAGE: &[(&str, i64)] = &[("64 GB", 0), ("128 GB", 15), ("256 GB", 35)];
+
+/// A demo product's options and variants. The variants draw from their
+/// own generator (seeded by the product), so the products' fields stay what
+/// they were before variants for the same seed; together the variants
+/// hold the product's `stock`, and the cheapest is at its `price`.
+fn demo_variants(
+    shape: Shape,
+    (seed, n): (u64, u64),
+    id: Uuid,
+    sku: &str,
+    colour: &str,
+    price: i64,
+    stock: i32,
+) -> (Vec<ProductOption>, Vec<(Uuid, VariantFields)>) {
+    let mut rng =
+        StdRng::seed_from_u64(seed.rotate_left(17) ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let variant = |options: OptionValues, suffix: &str, price: i64, stock: i32, position: usize| {
+        VariantFields {
+            sku: if suffix.is_empty() {
+                sku.to_owned()
+            } else {
+                format!("{sku}-{suffix}")
+            },
+            options,
+            price,
+            compare_at_price: None,
+            stock,
+            weight_grams: 0,
+            is_active: true,
+            position: i32::try_from(position).unwrap_or(0),
+        }
+    };
+    let choose = |rng: &mut StdRng, from: &[&'static str], least: usize| -> Vec<&'static str> {
+        let mut picked: Vec<&str> = from.iter().copied().filter(|_| rng.gen_bool(0.7)).collect();
+        let mut i = 0;
+        while picked.len() < least.min(from.len()) {
+            if !picked.contains(&from[i]) {
+                picked.push(from[i]);
+            }
+            i += 1;
+        }
+        // In the order the option lists them.
+        picked.sort_by_key(|v| from.iter().position(|f| f == v));
+        picked
+    };
+    let combos: Vec<(OptionValues, String, i64)> = match shape {
+        Shape::Single => {
+            return (
+                Vec::new(),
+                vec![(id, variant(OptionValues::new(), "", price, stock, 0))],
+            )
+        }
+        Shape::SizedAndColoured => {
+            let sizes = choose(&mut rng, APPAREL_SIZES, 3);
+            let mut colours = vec![colour];
+            for other in COLOURS.choose_multiple(&mut rng, 2) {
+                if rng.gen_bool(0.5) && !colours.contains(other) {
+                    colours.push(other);
+                }
+            }
+            let options = vec![
+                ProductOption {
+                    name: "size".into(),
+                    values: sizes.iter().map(|s| (*s).to_owned()).collect(),
+                },
+                ProductOption {
+                    name: "colour".into(),
+                    values: colours.iter().map(|c| (*c).to_owned()).collect(),
+                },
+            ];
+            let combos = colours
+                .iter()
+                .flat_map(|c| sizes.iter().map(move |s| (*s, *c)))
+                .map(|(s, c)| {
+                    let chosen = OptionValues::from([
+                        ("size".to_owned(), s.to_owned()),
+                        ("colour".to_owned(), c.to_owned()),
+                    ]);
+                    (chosen, format!("{s}-{}", c.to_uppercase()), price)
+                })
+                .collect();
+            return finish(options, combos, (seed, n), stock, &variant);
+        }
+        Shape::Sized => {
+            let sizes = choose(&mut rng, SHOE_SIZES, 4);
+            let options = vec![ProductOption {
+                name: "size".into(),
+                values: sizes.iter().map(|s| (*s).to_owned()).collect(),
+            }];
+            let combos = sizes
+                .iter()
+                .map(|s| {
+                    (
+                        OptionValues::from([("size".to_owned(), (*s).to_owned())]),
+                        (*s).to_owned(),
+                        price,
+                    )
+                })
+                .collect();
+            return finish(options, combos, (seed, n), stock, &variant);
+        }
+        Shape::Storage => STORAGE
+            .iter()
+            .map(|(storage, extra)| {
+                let priced = price + price * extra / 100;
+                (
+                    OptionValues::from([("storage".to_owned(), (*storage).to_owned())]),
+                    storage.replace(' ', ""),
+                    priced,
+                )
+            })
+            .collect(),
+    };
+    let options = vec![ProductOption {
+        name: "storage".into(),
+        values: STORAGE.iter().map(|(s, _)| (*s).to_owned()).collect(),
+    }];
+    finish(options, combos, (seed, n), stock, &variant)
+}
+
+/// The variants of `combos` with ids from the product, sharing `stock`.
+fn finish(
+    options: Vec<ProductOption>,
+    combos: Vec<(OptionValues, String, i64)>,
+    (seed, n): (u64, u64),
+    stock: i32,
+    variant: &dyn Fn(OptionValues, &str, i64, i32, usize) -> VariantFields,
+) -> (Vec<ProductOption>, Vec<(Uuid, VariantFields)>) {
+    let k = i32::try_from(combos.len()).unwrap_or(1).max(1);
+    let variants = combos
+        .into_iter()
+        .enumerate()
+        .map(|(i, (chosen, suffix, price))| {
+            // The first variant takes the remainder, so the stock adds up.
+            let share = stock / k + if i == 0 { stock % k } else { 0 };
+            let vid = Uuid::from_u64_pair(seed ^ 0x7661_7269_616e_7473, (n << 16) | i as u64);
+            (vid, variant(chosen, &suffix, price, share, i))
+        })
+        .collect();
+    (options, variants)
 }
 
 #[cfg(test)]
@@ -349,6 +519,27 @@ mod tests {
         assert_eq!(slugs.len(), 2000);
         let categories: Vec<String> = demo_categories().into_iter().map(|c| c.slug).collect();
         for p in &products {
+            if !p.fields.options.is_empty() {
+                let total: i32 = p.variants.iter().map(|(_, v)| v.stock).sum();
+                let cheapest = p.variants.iter().map(|(_, v)| v.price).min();
+                let combos: Vec<_> = p.variants.iter().map(|(_, v)| &v.options).collect();
+                assert_eq!(
+                    crate::domain::catalog::variant::repeated_combination(&combos),
+                    None
+                );
+                for (_, v) in &p.variants {
+                    let draft = crate::domain::catalog::variant::VariantDraft {
+                        sku: v.sku.clone(),
+                        options: v.options.clone(),
+                        price: v.price,
+                        stock: i64::from(v.stock),
+                        ..Default::default()
+                    };
+                    draft.validate(&p.fields.options).expect("a valid variant");
+                }
+                assert!(cheapest.is_some() && total >= 0);
+                continue;
+            }
             let (_, default) = &p.variants[0];
             let draft = crate::domain::catalog::product::ProductDraft {
                 name: p.fields.name.clone(),
@@ -368,6 +559,37 @@ mod tests {
             assert_eq!(valid.variants, std::slice::from_ref(default));
             assert!(categories.contains(&p.category_slug));
         }
+    }
+
+    #[test]
+    fn apparel_shoes_and_cameras_come_in_variants_and_the_rest_in_one() {
+        let products = demo_products(600, 5);
+        let with_options = |dept: &str| {
+            products
+                .iter()
+                .filter(|p| p.variants[0].1.sku.starts_with(dept))
+                .all(|p| !p.fields.options.is_empty())
+        };
+        assert!(with_options("APP") && with_options("FTW"));
+        assert!(products
+            .iter()
+            .filter(|p| p.variants[0].1.sku.starts_with("BOK"))
+            .all(|p| p.variants.len() == 1 && p.variants[0].0 == p.id));
+        let mut ids: Vec<_> = products
+            .iter()
+            .flat_map(|p| p.variants.iter().map(|v| v.0))
+            .collect();
+        let all = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), all, "variant ids are unique");
+        let mut skus: Vec<_> = products
+            .iter()
+            .flat_map(|p| p.variants.iter().map(|v| v.1.sku.clone()))
+            .collect();
+        skus.sort();
+        skus.dedup();
+        assert_eq!(skus.len(), all, "SKUs are unique");
     }
 
     #[test]

@@ -2,11 +2,16 @@
 //! canonical form whose hash is the cache key (the same filters in another
 //! order, spelling or case give the same key).
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
 use super::product::{normalize_tags, MAX_PRICE};
+use super::variant::{
+    MAX_OPTIONS, MAX_OPTION_NAME_CHARS, MAX_OPTION_VALUES, MAX_OPTION_VALUE_CHARS,
+};
 use crate::domain::pagination::PageRequest;
 use crate::domain::validation::ValidationErrors;
 
@@ -59,7 +64,7 @@ impl Ordering {
 }
 
 /// Raw query-string values of a product listing.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct RawProductQuery<'a> {
     pub category: Option<&'a str>,
     pub min_price: Option<&'a str>,
@@ -70,6 +75,11 @@ pub struct RawProductQuery<'a> {
     pub ordering: Option<&'a str>,
     pub page: Option<&'a str>,
     pub page_size: Option<&'a str>,
+    /// `option.<name>=<value>[,<value>]` parameters: the name after the
+    /// dot, and the raw values.
+    pub options: Vec<(&'a str, &'a str)>,
+    /// `facets=true` asks for the facet counts.
+    pub facets: Option<&'a str>,
 }
 
 /// A checked product listing query.
@@ -83,9 +93,69 @@ pub struct ProductQuery {
     pub in_stock: Option<bool>,
     /// Products must carry every one of these tags.
     pub tags: Vec<String>,
+    /// By option name, the values a product's active variant must have one
+    /// of; one variant must match every named option.
+    pub options: BTreeMap<String, Vec<String>>,
+    /// Whether the page carries the facet counts.
+    pub facets: bool,
     pub ordering: Ordering,
     #[serde(skip)]
     pub page: PageRequest,
+}
+
+/// Parses the `option.<name>` filters: at most three options, each with
+/// 1-100 distinct values; names and values are matched exactly as stored
+/// (trimmed).
+fn option_filters(
+    errors: &mut ValidationErrors,
+    raw: &[(&str, &str)],
+) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, values) in raw {
+        let field = format!("option.{name}");
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > MAX_OPTION_NAME_CHARS {
+            errors.add(
+                &field,
+                "invalid",
+                format!("option names have 1 to {MAX_OPTION_NAME_CHARS} characters"),
+            );
+            continue;
+        }
+        let mut values: Vec<String> = values
+            .split(',')
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+            .collect();
+        values.sort();
+        values.dedup();
+        if values.is_empty()
+            || values.len() > MAX_OPTION_VALUES
+            || values
+                .iter()
+                .any(|v| v.chars().count() > MAX_OPTION_VALUE_CHARS)
+        {
+            errors.add(
+                &field,
+                "invalid",
+                format!(
+                    "give 1 to {MAX_OPTION_VALUES} comma-separated values of at most {MAX_OPTION_VALUE_CHARS} characters"
+                ),
+            );
+            continue;
+        }
+        // A repeated option narrows to the values of its last mention,
+        // as a repeated parameter does everywhere.
+        out.insert(name.to_owned(), values);
+    }
+    if out.len() > MAX_OPTIONS {
+        errors.add(
+            "option",
+            "too_many",
+            format!("filter on at most {MAX_OPTIONS} options"),
+        );
+    }
+    out
 }
 
 fn price(errors: &mut ValidationErrors, field: &str, raw: Option<&str>) -> Option<i64> {
@@ -173,6 +243,16 @@ impl ProductQuery {
             })
             .unwrap_or_default();
         let tags = normalize_tags(&mut errors, "tags", &tags);
+        let options = option_filters(&mut errors, &raw.options);
+        let facets = match raw.facets.map(|f| f.trim().to_ascii_lowercase()) {
+            None => false,
+            Some(f) if f == "true" || f == "1" => true,
+            Some(f) if f == "false" || f == "0" => false,
+            Some(_) => {
+                errors.add("facets", "invalid", "facets must be true or false");
+                false
+            }
+        };
         let ordering = match raw.ordering.map(str::trim).filter(|o| !o.is_empty()) {
             None => Ordering::CreatedDesc,
             Some(o) => Ordering::parse(o).unwrap_or_else(|| {
@@ -192,6 +272,8 @@ impl ProductQuery {
             q,
             in_stock,
             tags,
+            options,
+            facets,
             ordering,
             page: page.unwrap_or(PageRequest {
                 page: 1,
@@ -294,6 +376,43 @@ mod tests {
                 "ordering"
             ]
         );
+    }
+
+    #[test]
+    fn option_filters_are_canonical_and_bounded() {
+        let a = parse(RawProductQuery {
+            options: vec![("size", "M, L"), ("colour", "red")],
+            facets: Some("true"),
+            ..RawProductQuery::default()
+        });
+        assert_eq!(a.options["size"], ["L", "M"]);
+        assert!(a.facets);
+        let b = parse(RawProductQuery {
+            options: vec![("colour", "red,red"), ("size", "L,M")],
+            facets: Some("1"),
+            ..RawProductQuery::default()
+        });
+        assert_eq!(a.cache_key(), b.cache_key());
+        let without = parse(RawProductQuery {
+            options: vec![("colour", "red"), ("size", "L,M")],
+            ..RawProductQuery::default()
+        });
+        assert_ne!(a.cache_key(), without.cache_key(), "facets change the body");
+        let e = ProductQuery::parse(RawProductQuery {
+            options: vec![
+                ("size", " , "),
+                ("", "x"),
+                ("a", "1"),
+                ("b", "1"),
+                ("c", "1"),
+                ("d", "1"),
+            ],
+            facets: Some("maybe"),
+            ..RawProductQuery::default()
+        })
+        .expect_err("invalid");
+        let fields: Vec<_> = e.errors().iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["option.size", "option.", "option", "facets"]);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod category;
 pub mod demo;
+pub mod facets;
 pub mod listing;
 pub mod product;
 pub mod stock;
