@@ -90,8 +90,19 @@ fn actor_round_trip(c: &mut Criterion) {
                 "bench",
                 "catalog",
             );
+            let media =
+                emporium::store::media::MediaStore::from_settings(&settings_for_actor.media)
+                    .expect("media store");
             let addr = Supervisor::start_in_arbiter(&arbiter.handle(), move |_| {
-                CatalogActor::new(pool, cache, view, 900, Duration::from_secs(3600), m)
+                CatalogActor::new(
+                    pool,
+                    cache,
+                    view,
+                    media.clone(),
+                    900,
+                    Duration::from_secs(3600),
+                    m,
+                )
             });
             // A read view of its own, subscribed, for the edge's hit path.
             let edge_view = CatalogView::new(

@@ -156,10 +156,11 @@ impl<'a> Starter<'a> {
             "catalog",
         );
         let (c, v) = (cache.clone(), view.clone());
+        let media = crate::store::media::MediaStore::from_settings(&settings.media)?;
         let ttl = settings.catalog.reservation_ttl_secs;
         let sweep = Duration::from_secs(settings.catalog.sweep_interval_secs);
         let catalog = self.supervised(Domain::Catalog.name(), move |m| {
-            CatalogActor::new(pool, c, v, ttl, sweep, m)
+            CatalogActor::new(pool, c, v, media.clone(), ttl, sweep, m)
         });
         Ok((catalog, cache, view))
     }

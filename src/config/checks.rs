@@ -119,6 +119,12 @@ impl Settings {
         vec![
             between("http.workers", http.workers, 1, 256),
             between(
+                "media.max_bytes",
+                self.media.max_bytes,
+                1024,
+                100 * 1024 * 1024,
+            ),
+            between(
                 "http.body_limit_bytes",
                 http.body_limit_bytes,
                 1024,
@@ -344,6 +350,20 @@ impl Settings {
                         .to_owned(),
                 );
             }
+        }
+        if self.media.backend == super::MediaBackend::S3
+            && self
+                .media
+                .s3
+                .as_ref()
+                .is_none_or(|s3| s3.bucket.trim().is_empty())
+        {
+            problems.push(
+                "media.backend = \"s3\" needs media.s3.bucket (and region or endpoint)".to_owned(),
+            );
+        }
+        if self.media.backend == super::MediaBackend::Local && self.media.root.trim().is_empty() {
+            problems.push("media.root must name a folder for the local media store".to_owned());
         }
         if let Some(endpoint) = &self.observability.otlp_endpoint {
             let ok = url::Url::parse(endpoint)

@@ -34,6 +34,7 @@ pub struct Settings {
     pub payments: PaymentSettings,
     pub carts: CartSettings,
     pub recommendations: RecommendationSettings,
+    pub media: MediaSettings,
     #[serde(default)]
     pub diagnostics: DiagnosticsSettings,
     #[serde(default)]
@@ -205,6 +206,47 @@ pub struct CatalogSettings {
     pub reservation_ttl_secs: i64,
     /// How often expired reservations are swept back into stock.
     pub sweep_interval_secs: u64,
+}
+
+/// Where product images are kept, and how large one may be.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MediaSettings {
+    /// `local` (files under `root`) or `s3` (an S3-compatible bucket).
+    pub backend: MediaBackend,
+    /// The folder of the `local` backend; created when missing.
+    pub root: String,
+    /// Largest upload accepted, in bytes (413 beyond).
+    pub max_bytes: usize,
+    /// The bucket of the `s3` backend.
+    #[serde(default)]
+    pub s3: Option<S3Settings>,
+}
+
+/// Which media store an instance writes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaBackend {
+    Local,
+    S3,
+}
+
+/// An S3-compatible bucket (AWS, MinIO, Ceph, R2...). Credentials absent
+/// here come from the environment as the AWS SDKs read them.
+#[derive(Debug, Clone, Deserialize)]
+pub struct S3Settings {
+    pub bucket: String,
+    #[serde(default)]
+    pub region: Option<String>,
+    /// For a non-AWS service, e.g. `http://127.0.0.1:9000`.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub access_key_id: Option<String>,
+    #[serde(default)]
+    pub secret_access_key: Option<SecretString>,
+    /// Whether a plain-HTTP endpoint is allowed (local MinIO).
+    #[serde(default)]
+    pub allow_http: bool,
 }
 
 /// Order lifecycle and idempotency.

@@ -358,6 +358,7 @@ impl From<CatalogError> for ApiError {
             CatalogError::CategoryHasChildren => conflict("category_has_children", &e),
             CatalogError::ProductInUse => conflict("product_in_use", &e),
             CatalogError::VariantNotFound => ApiError::NotFound("variant"),
+            CatalogError::ImageNotFound => ApiError::NotFound("image"),
             CatalogError::VariantExists => conflict("variant_exists", &e),
             CatalogError::LastVariant => conflict("last_variant", &e),
             CatalogError::VariantInUse => conflict("variant_in_use", &e),

@@ -11,7 +11,9 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod idempotency;
+pub mod images;
 pub mod items;
+pub mod media;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
@@ -36,6 +38,7 @@ pub use state::AppState;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(health::routes)
         .configure(openapi::page_routes)
+        .configure(media::routes)
         .service(
             web::scope("/api/v1")
                 .wrap(from_fn(extract::authenticate))
@@ -45,6 +48,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(recommendations::routes)
                 .configure(catalog::item_routes)
                 .configure(variants::routes)
+                .configure(images::routes)
                 .configure(orders::routes)
                 .configure(carts::routes)
                 .configure(promotions::routes)

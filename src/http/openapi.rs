@@ -21,8 +21,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::error::PROBLEM_JSON;
 use super::{
-    admin, auth, carts, catalog, health, metrics, orders, payments, promotions, recommendations,
-    variants,
+    admin, auth, carts, catalog, health, images, media, metrics, orders, payments, promotions,
+    recommendations, variants,
 };
 
 /// The document's route, inside the `/api/v1` scope.
@@ -54,6 +54,7 @@ struct OwnApi;
         (path = "/api/v1", api = auth::Api),
         (path = "/api/v1", api = catalog::Api),
         (path = "/api/v1", api = variants::Api),
+        (path = "/api/v1", api = images::Api),
         (path = "/api/v1", api = recommendations::Api),
         (path = "/api/v1", api = orders::Api),
         (path = "/api/v1", api = carts::Api),
@@ -85,6 +86,7 @@ pub struct ApiDoc;
 pub fn build() -> Document {
     let mut doc = ApiDoc::openapi();
     doc.merge(health::Api::openapi());
+    doc.merge(media::Api::openapi());
     doc.merge(metrics::Api::openapi());
     doc.merge(OwnApi::openapi());
     CommonResponses.modify(&mut doc);

@@ -30,6 +30,7 @@ async fn a_product_has_every_wire_field() {
             "currency",
             "description",
             "id",
+            "images",
             "is_active",
             "name",
             "options",

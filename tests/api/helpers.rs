@@ -54,6 +54,10 @@ pub fn test_settings() -> Settings {
     let mut settings = Settings::load(&path).expect("config.toml loads");
     let unique = uuid::Uuid::new_v4().simple().to_string();
     settings.database.prefix = format!("emt_{}", &unique[..16]);
+    settings.media.root = std::env::temp_dir()
+        .join(format!("emporium-media-{}", &unique[..16]))
+        .to_string_lossy()
+        .into_owned();
     settings.database.max_connections = 5;
     settings.http.port = 0;
     settings.http.workers = 2;
@@ -351,6 +355,7 @@ impl Drop for TestApp {
         let server = self.server.take();
         let thread = self.thread.take();
         let settings = self.settings.database.clone();
+        let media_root = self.settings.media.root.clone();
         let owns_databases = self.owns_databases;
         // Drop runs inside the test's runtime, which must not block on
         // async work; a helper thread stops the instance and drops its
@@ -372,6 +377,7 @@ impl Drop for TestApp {
                 if let Err(e) = rt.block_on(emporium::store::database::drop_databases(&settings)) {
                     eprintln!("could not drop test databases: {e:?}");
                 }
+                let _ = std::fs::remove_dir_all(&media_root);
             }
         });
         let _ = cleanup.join();

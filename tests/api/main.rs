@@ -6,6 +6,7 @@ mod carts;
 mod catalog_cache;
 mod catalog_categories;
 mod catalog_facets;
+mod catalog_images;
 mod catalog_listing;
 mod catalog_products;
 mod catalog_stock;

@@ -50,6 +50,9 @@ pub enum CatalogError {
     /// The product's options cannot change so while it has these variants.
     #[error("{0}")]
     OptionChange(OptionChangeRefusal),
+    /// No such image of this product.
+    #[error("image not found")]
+    ImageNotFound,
     /// Not every line of a reservation can be met; nothing was reserved.
     #[error("not enough stock for {} line(s)", .0.len())]
     InsufficientStock(Vec<Shortfall>),
@@ -88,6 +91,7 @@ impl CatalogError {
             CatalogError::LastVariant => CatalogError::LastVariant,
             CatalogError::VariantInUse => CatalogError::VariantInUse,
             CatalogError::OptionChange(r) => CatalogError::OptionChange(r.clone()),
+            CatalogError::ImageNotFound => CatalogError::ImageNotFound,
             CatalogError::InsufficientStock(s) => CatalogError::InsufficientStock(s.clone()),
             CatalogError::ReservationNotHeld(s) => CatalogError::ReservationNotHeld(s.clone()),
             CatalogError::Panicked(p) => CatalogError::Panicked(*p),

@@ -29,6 +29,8 @@ use crate::store::catalog::{
     self as store, constraints, ProductFilter, ProductRow, VariantSnapshot,
 };
 use crate::store::database::retry_on_contention;
+use crate::store::media::MediaStore;
+use crate::store::product_images::ImageRow;
 
 /// PostgreSQL's codes for unique and foreign-key violations.
 const UNIQUE_VIOLATION: &str = "23505";
@@ -45,6 +47,7 @@ pub struct CatalogService {
     pub(super) pool: PgPool,
     cache: CatalogCache,
     view: CatalogView,
+    pub(super) media: MediaStore,
     reservation_ttl_secs: i64,
     /// Loads in progress, by cache key: concurrent misses of one key wait
     /// for one database query instead of each running their own.
@@ -161,7 +164,7 @@ async fn resolve(
         .collect())
 }
 
-/// Products with their variants, in the order given.
+/// Products with their variants and images, in the order given.
 pub(super) async fn with_variants(
     pool: &PgPool,
     rows: Vec<ProductRow>,
@@ -171,11 +174,16 @@ pub(super) async fn with_variants(
     for v in store::variants_of(pool, &ids).await? {
         variants.entry(v.product_id).or_default().push(v);
     }
+    let mut images: HashMap<Uuid, Vec<ImageRow>> = HashMap::new();
+    for i in crate::store::product_images::of_products(pool, &ids).await? {
+        images.entry(i.product_id).or_default().push(i);
+    }
     Ok(rows
         .into_iter()
         .map(|r| {
             let own = variants.remove(&r.id).unwrap_or_default();
-            ProductView::new(r, own)
+            let pictures = images.remove(&r.id).unwrap_or_default();
+            ProductView::new(r, own, pictures)
         })
         .collect())
 }
@@ -191,12 +199,14 @@ impl CatalogService {
         pool: PgPool,
         cache: CatalogCache,
         view: CatalogView,
+        media: MediaStore,
         reservation_ttl_secs: i64,
     ) -> Self {
         Self {
             pool,
             cache,
             view,
+            media,
             reservation_ttl_secs,
             inflight: Rc::default(),
         }
@@ -557,6 +567,7 @@ impl CatalogService {
     }
 
     pub async fn delete_product(&self, msg: DeleteProduct) -> Result<(), CatalogError> {
+        let keys = crate::store::product_images::keys_of(&self.pool, msg.0).await?;
         let deleted = store::delete_product(&self.pool, msg.0)
             .await
             .map_err(|e| map_db_error(e, Op::Delete))?;
@@ -564,6 +575,12 @@ impl CatalogService {
             return Err(CatalogError::ProductNotFound);
         }
         self.invalidate().await;
+        // The rows went with the product; their files follow.
+        for key in keys {
+            if let Err(e) = self.media.delete(&key).await {
+                tracing::warn!(error = %format!("{e:#}"), key, "image file left behind");
+            }
+        }
         Ok(())
     }
 

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::error::CatalogError;
 use crate::domain::catalog::category::CategoryFields;
+use crate::domain::catalog::image::ImagePatch;
 use crate::domain::catalog::listing::ProductQuery;
 use crate::domain::catalog::product::{ProductDraft, ProductPatch};
 use crate::domain::catalog::stock::{Resolved, StockLine};
@@ -19,6 +20,7 @@ use crate::domain::pagination::PageRequest;
 use crate::store::catalog::{
     CategoryRow, ProductFeatureRow, ProductRow, VariantRow, VariantSnapshot,
 };
+use crate::store::product_images::ImageRow;
 
 /// Whether a read was served from the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +103,39 @@ impl From<VariantRow> for VariantView {
     }
 }
 
+/// A product image as clients see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ImageView {
+    pub id: Uuid,
+    /// Where the file is served (`/media/…`, cached as immutable).
+    pub url: String,
+    pub alt: String,
+    pub width: i32,
+    pub height: i32,
+    pub content_type: String,
+    /// Size of the file.
+    pub bytes: i32,
+    pub position: i32,
+    /// The variants it shows; empty for the product as a whole.
+    pub variant_ids: Vec<Uuid>,
+}
+
+impl From<ImageRow> for ImageView {
+    fn from(r: ImageRow) -> Self {
+        Self {
+            id: r.id,
+            url: format!("/media/{}", r.key),
+            alt: r.alt,
+            width: r.width,
+            height: r.height,
+            content_type: r.content_type,
+            bytes: r.bytes,
+            position: r.position,
+            variant_ids: r.variant_ids,
+        }
+    }
+}
+
 /// A product as clients see it, with its options and variants.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ProductView {
@@ -122,13 +157,16 @@ pub struct ProductView {
     pub options: Vec<ProductOption>,
     /// By position, then id.
     pub variants: Vec<VariantView>,
+    /// By position, then id.
+    pub images: Vec<ImageView>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 impl ProductView {
-    /// The product and its variants (by position, then id).
-    pub fn new(r: ProductRow, variants: Vec<VariantRow>) -> Self {
+    /// The product with its variants and images (each by position, then
+    /// id).
+    pub fn new(r: ProductRow, variants: Vec<VariantRow>, images: Vec<ImageRow>) -> Self {
         Self {
             id: r.id,
             name: r.name,
@@ -143,6 +181,7 @@ impl ProductView {
             is_active: r.is_active,
             options: r.options.0,
             variants: variants.into_iter().map(VariantView::from).collect(),
+            images: images.into_iter().map(ImageView::from).collect(),
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -310,6 +349,40 @@ impl ItemSnapshots {
         }
     }
 }
+
+/// Add an image to a product: checked by content (PNG, JPEG, WebP, GIF),
+/// decoded whole, stored, and recorded after the product's others.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<ImageView, CatalogError>")]
+pub struct AddProductImage {
+    pub product_id: Uuid,
+    pub bytes: bytes::Bytes,
+    pub alt: String,
+    /// Variants of the product it shows.
+    pub variant_ids: Vec<Uuid>,
+}
+
+/// Change an image's alternative text, position or variants.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<ImageView, CatalogError>")]
+pub struct UpdateProductImage {
+    pub product_id: Uuid,
+    pub image_id: Uuid,
+    pub patch: ImagePatch,
+}
+
+/// Remove an image and its file.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), CatalogError>")]
+pub struct DeleteProductImage {
+    pub product_id: Uuid,
+    pub image_id: Uuid,
+}
+
+/// The file under a media key, if there is one.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Option<bytes::Bytes>, CatalogError>")]
+pub struct GetMedia(pub String);
 
 /// A product's variants, by position then id.
 #[derive(Debug, Message)]

@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod error;
 pub mod handlers;
+pub mod images;
 pub mod messages;
 pub mod variants;
 
@@ -22,6 +23,7 @@ use super::runtime::{every, on_started};
 use crate::actors::catalog::cache::CatalogCache;
 use crate::actors::read_view::CatalogView;
 use crate::store::catalog::ProductFeatureRow;
+use crate::store::media::MediaStore;
 use uuid::Uuid;
 
 /// The catalog domain actor.
@@ -38,12 +40,13 @@ impl CatalogActor {
         pool: PgPool,
         cache: CatalogCache,
         view: CatalogView,
+        media: MediaStore,
         reservation_ttl_secs: i64,
         sweep_interval: Duration,
         metrics: Arc<ActorMetrics>,
     ) -> Self {
         Self {
-            service: CatalogService::new(pool.clone(), cache, view, reservation_ttl_secs),
+            service: CatalogService::new(pool.clone(), cache, view, media, reservation_ttl_secs),
             pool,
             metrics,
             sweep_interval,
@@ -97,6 +100,10 @@ route!(ReleaseReservation => release_reservation, ());
 route!(CommitReservation => commit_reservation, ());
 route!(GetItemSnapshots => item_snapshots, ItemSnapshots);
 route!(ListVariants => list_variants, Vec<VariantView>);
+route!(AddProductImage => add_image, ImageView);
+route!(UpdateProductImage => update_image, ImageView);
+route!(DeleteProductImage => delete_image, ());
+route!(GetMedia => media, Option<bytes::Bytes>);
 route!(GetVariant => get_variant, VariantView);
 route!(CreateVariant => create_variant, VariantView);
 route!(UpdateVariant => update_variant, VariantView);

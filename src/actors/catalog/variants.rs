@@ -128,6 +128,7 @@ impl CatalogService {
         if !deleted {
             return Err(CatalogError::VariantNotFound);
         }
+        crate::store::product_images::forget_variant(&mut tx, msg.variant_id).await?;
         store::refresh_totals(&mut tx, &[msg.product_id]).await?;
         tx.commit().await?;
         self.invalidate().await;

@@ -4,6 +4,7 @@
 pub mod category;
 pub mod demo;
 pub mod facets;
+pub mod image;
 pub mod listing;
 pub mod product;
 pub mod stock;
