@@ -7,6 +7,11 @@
 -- The product's options, `[{"name": "size", "values": ["S", "M"]}]`, in
 -- display order (validated by the application: 0-3 options).
 ALTER TABLE products ADD COLUMN options jsonb NOT NULL DEFAULT '[]';
+-- Every option value some active variant has, as `name || chr(31) ||
+-- value`, kept with the product's totals: option filters and facets read
+-- it like tags (GIN index, `&&`, unnest) instead of every variant's jsonb.
+ALTER TABLE products ADD COLUMN option_values text[] NOT NULL DEFAULT '{}';
+CREATE INDEX products_option_values_idx ON products USING gin (option_values);
 
 CREATE TABLE product_variants (
     id               uuid        PRIMARY KEY,

@@ -59,6 +59,71 @@ pub struct SeedSize {
     pub orders_per_customer: usize,
 }
 
+/// One generated picture per demo product, written to the media store and
+/// recorded; ids and files are derived from the product, so seeding again
+/// rewrites the same files and records nothing twice.
+async fn seed_images(
+    settings: &Settings,
+    pool: &sqlx::PgPool,
+    demo: &[crate::domain::catalog::demo::DemoProduct],
+    seed: u64,
+) -> anyhow::Result<()> {
+    use futures_util::StreamExt as _;
+    use sha2::Digest as _;
+
+    use crate::domain::catalog::demo::demo_image;
+    use crate::domain::catalog::image::{media_key, ImageKind};
+
+    let media = store::media::MediaStore::from_settings(&settings.media)?;
+    let bar = indicatif::ProgressBar::new(demo.len() as u64).with_message("images");
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg:>8} {bar:40} {pos}/{len}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    for chunk in demo.chunks(DEMO_BATCH) {
+        let files: Vec<(uuid::Uuid, uuid::Uuid, String, bytes::Bytes)> = chunk
+            .iter()
+            .map(|p| {
+                let png = demo_image(p.id);
+                let (hi, lo) = p.id.as_u64_pair();
+                let image_id =
+                    uuid::Uuid::from_u64_pair(hi ^ seed.rotate_left(7) ^ 0x696d_6167, lo);
+                let digest = hex::encode(sha2::Sha256::digest(&png));
+                let key = media_key(p.id, image_id, &digest, ImageKind::Png);
+                (p.id, image_id, key, bytes::Bytes::from(png))
+            })
+            .collect();
+        let writes = futures_util::stream::iter(files.iter().map(|(_, _, key, png)| {
+            let media = media.clone();
+            async move { media.put(key, png.clone()).await }
+        }))
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+        for written in writes {
+            written?;
+        }
+        let mut qb = sqlx::QueryBuilder::new(
+            "INSERT INTO product_images (id, product_id, key, content_type, bytes, width, height, alt) ",
+        );
+        qb.push_values(&files, |mut row, (product, image, key, png)| {
+            row.push_bind(*image)
+                .push_bind(*product)
+                .push_bind(key.clone())
+                .push_bind(ImageKind::Png.content_type())
+                .push_bind(i32::try_from(png.len()).unwrap_or(i32::MAX))
+                .push_bind(48_i32)
+                .push_bind(48_i32)
+                .push_bind("Product picture");
+        });
+        qb.push(" ON CONFLICT DO NOTHING");
+        qb.build().execute(pool).await?;
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
 /// The password of every demo customer.
 pub const DEMO_PASSWORD: &str = "demo password";
 
@@ -105,6 +170,7 @@ pub async fn seed_demo(
             .collect();
         inserted += store::catalog::insert_products_bulk(&pool, &rows).await?;
     }
+    seed_images(settings, &pool, &demo, seed).await?;
     sqlx::query("ANALYZE products").execute(&pool).await?;
     sqlx::query("ANALYZE product_variants")
         .execute(&pool)

@@ -437,7 +437,7 @@ struct CachedList<'a> {
         ("tags" = Option<String>, Query, description = "Comma-separated tags; a product must have them all"),
         ("ordering" = Option<String>, Query, description = "`price`, `-price`, `name`, `-name`, `created_at` or `-created_at` (default newest first)"),
         ("facets" = Option<bool>, Query, description = "Add `facets` to the page: counts per category, tag and option value, the price range and in/out of stock, over the whole filtered result, each ignoring its own filter"),
-        ("option.{name}" = Option<String>, Query, description = "`option.size=M,L`: products with an active variant of one of these values; several options must hold on one variant (at most 3 options, 100 values each)"),
+        ("option.{name}" = Option<String>, Query, description = "`option.size=M,L`: products with an active variant of one of these values; several options must all hold, each on some active variant (at most 3 options, 100 values each)"),
     ),
     responses(
         (status = 200, description = "One page of products; with `facets=true`, also `facets` (schema `Facets`)", body = crate::domain::pagination::Page<ProductView>,

@@ -138,16 +138,9 @@ pub struct ProductFilter {
     pub q: Option<String>,
     pub in_stock: Option<bool>,
     pub tags: Vec<String>,
-    /// By option name, the values one active variant must have one of
-    /// (that variant matching every named option).
+    /// By option name, the values of which the product must have one on
+    /// an active variant (each option on its own).
     pub options: Vec<(String, Vec<String>)>,
-}
-
-impl ProductFilter {
-    /// Whether any option filter is set.
-    fn has_options(&self) -> bool {
-        !self.options.is_empty()
-    }
 }
 
 const CATEGORY_COLUMNS: &str = "id, name, slug, parent_id";
@@ -383,7 +376,11 @@ pub async fn refresh_totals(
         .await?;
     sqlx::query(
         "UPDATE products p SET price = t.price, stock = t.stock, \
-           sku = CASE WHEN p.options = '[]'::jsonb THEN t.sku END, updated_at = now() \
+           sku = CASE WHEN p.options = '[]'::jsonb THEN t.sku END, \
+           option_values = coalesce((SELECT array_agg(DISTINCT o.key || chr(31) || o.value ORDER BY o.key || chr(31) || o.value) \
+              FROM product_variants v CROSS JOIN LATERAL jsonb_each_text(v.options) AS o(key, value) \
+              WHERE v.product_id = p.id AND v.is_active), '{}'), \
+           updated_at = now() \
          FROM (SELECT product_id, \
                  coalesce(min(price) FILTER (WHERE is_active), min(price)) AS price, \
                  least(coalesce(sum(stock) FILTER (WHERE is_active), 0), 2147483647)::int AS stock, \
@@ -614,26 +611,30 @@ fn push_facet_filter(qb: &mut QueryBuilder<'_, Postgres>, f: &ProductFilter, fac
                 qb.push(" AND products.tags @> ").push_bind(f.tags.clone());
             }
         }
-        Facet::Options => {
-            if f.has_options() {
-                qb.push(
-                    " AND EXISTS (SELECT 1 FROM product_variants fv \
-                     WHERE fv.product_id = products.id AND fv.is_active",
-                );
-                push_variant_options(qb, f, "fv", None);
-                qb.push(")");
-            }
-        }
+        Facet::Options => push_option_filters(qb, f, None),
     }
     qb.push(")");
 }
 
-/// `AND <variant>.options->>name = ANY(values)` for every option filter
-/// but `except` (an option column of the facet being counted).
-fn push_variant_options(
+/// `name || chr(31) || value`, as `products.option_values` holds them.
+fn option_terms(name: &str, values: &[String]) -> Vec<String> {
+    values
+        .iter()
+        .map(|v| format!("{name}{OPTION_SEPARATOR}{v}"))
+        .collect()
+}
+
+/// Joins an option name and value in `products.option_values`; option
+/// names and values cannot hold control characters, so it never occurs in
+/// either.
+const OPTION_SEPARATOR: char = '\u{1f}';
+
+/// `AND option_values && {name=values…}` for every option filter; for the
+/// facet of option `column` (an SQL expression naming the option counted),
+/// a filter on that same option is let through.
+fn push_option_filters(
     qb: &mut QueryBuilder<'_, Postgres>,
     f: &ProductFilter,
-    variant: &str,
     except: Option<&str>,
 ) {
     for (name, values) in &f.options {
@@ -644,12 +645,9 @@ fn push_variant_options(
                 .push_bind(name.clone())
                 .push(" OR ");
         }
-        qb.push(variant)
-            .push(".options->>")
-            .push_bind(name.clone())
-            .push(" = ANY(")
-            .push_bind(values.clone())
-            .push("))");
+        qb.push("products.option_values && ")
+            .push_bind(option_terms(name, values))
+            .push(")");
     }
 }
 
@@ -659,7 +657,7 @@ fn push_variant_options(
 pub async fn facets(pool: &PgPool, f: &ProductFilter) -> Result<Facets, sqlx::Error> {
     let mut qb = QueryBuilder::new(
         "WITH base AS MATERIALIZED (SELECT products.id, products.category_id, products.tags, \
-         products.price, products.stock",
+         products.price, products.stock, products.option_values",
     );
     for (facet, column) in [
         (Facet::Category, "fc"),
@@ -674,15 +672,16 @@ pub async fn facets(pool: &PgPool, f: &ProductFilter) -> Result<Facets, sqlx::Er
     }
     qb.push(" FROM products WHERE true");
     push_base(&mut qb, f);
+    // `products` inside the option filters is the base row here.
     qb.push(
-        "), opts AS (SELECT o.key, o.value, count(DISTINCT b.id) AS n \
-         FROM base b JOIN product_variants v ON v.product_id = b.id AND v.is_active \
-         CROSS JOIN LATERAL jsonb_each_text(v.options) AS o(key, value) \
-         WHERE b.fc AND b.fp AND b.fs AND b.ft",
+        "), opts AS (SELECT split_part(ov, chr(31), 1) AS key, \
+           substr(ov, strpos(ov, chr(31)) + 1) AS value, count(*) AS n \
+         FROM base AS products, unnest(products.option_values) AS ov \
+         WHERE products.fc AND products.fp AND products.fs AND products.ft",
     );
-    push_variant_options(&mut qb, f, "v", Some("o.key"));
+    push_option_filters(&mut qb, f, Some("split_part(ov, chr(31), 1)"));
     qb.push(
-        " GROUP BY o.key, o.value) \
+        " GROUP BY 1, 2) \
          SELECT \
           (SELECT coalesce(jsonb_agg(jsonb_build_object('id', c.id, 'slug', c.slug, 'name', c.name, 'count', x.n) \
                    ORDER BY x.n DESC, c.slug), '[]'::jsonb) \

@@ -61,13 +61,16 @@ impl Query {
         format!("/api/v1/products/?{}", params.join("&"))
     }
 
-    /// Whether `variant` (active) holds every option filter but `except`.
-    fn variant_matches(&self, variant: &Value, except: Option<&str>) -> bool {
+    /// Whether `p` holds every option filter but `except`'s: for each, one
+    /// of its active variants has one of the values.
+    fn options_match(&self, p: &Value, except: Option<&str>) -> bool {
         self.options.iter().all(|(name, values)| {
             Some(name.as_str()) == except
-                || variant["options"][name]
-                    .as_str()
-                    .is_some_and(|v| values.iter().any(|x| x == v))
+                || active_variants(p).any(|v| {
+                    v["options"][name]
+                        .as_str()
+                        .is_some_and(|x| values.iter().any(|w| w == x))
+                })
         })
     }
 
@@ -90,9 +93,7 @@ impl Query {
                     && self.max_price.is_none_or(|m| price <= m)))
             && (skip(Facet::Stock) || self.in_stock.is_none_or(|s| (stock > 0) == s))
             && (skip(Facet::Tags) || self.tags.iter().all(|t| tags.contains(&t.as_str())))
-            && (skip(Facet::Options)
-                || self.options.is_empty()
-                || active_variants(p).any(|v| self.variant_matches(v, None)))
+            && (skip(Facet::Options) || self.options_match(p, None))
     }
 
     /// The facets, counted one product at a time.
@@ -117,7 +118,7 @@ impl Query {
             if self.matches(p, Some(Facet::Options)) {
                 for v in active_variants(p) {
                     for (name, value) in v["options"].as_object().into_iter().flatten() {
-                        if self.variant_matches(v, Some(name)) {
+                        if self.options_match(p, Some(name)) {
                             options
                                 .entry(name.clone())
                                 .or_default()

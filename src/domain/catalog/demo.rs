@@ -330,6 +330,26 @@ pub fn demo_products(count: usize, seed: u64) -> Vec<DemoProduct> {
         .collect()
 }
 
+/// A small picture of a demo product: a 48×48 PNG in colours drawn from
+/// its id, the same for the same product every time.
+pub fn demo_image(product: Uuid) -> Vec<u8> {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(product.as_bytes());
+    let base = [digest[0], digest[1], digest[2]];
+    let picture = image::RgbImage::from_fn(48, 48, |x, y| {
+        // A diagonal stripe over the base colour.
+        if (x + y) % 16 < 6 {
+            image::Rgb([255 - base[0], 255 - base[1], 255 - base[2]])
+        } else {
+            image::Rgb(base)
+        }
+    });
+    let mut out = Vec::new();
+    // Encoding a small in-memory image into memory cannot fail.
+    let _ = picture.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png);
+    out
+}
+
 /// How a demo product varies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Shape {
@@ -590,6 +610,18 @@ mod tests {
         skus.sort();
         skus.dedup();
         assert_eq!(skus.len(), all, "SKUs are unique");
+    }
+
+    #[test]
+    fn demo_images_are_real_pngs_of_their_product() {
+        let id = Uuid::from_u64_pair(1, 2);
+        let png = demo_image(id);
+        assert_eq!(png, demo_image(id));
+        assert_eq!(
+            crate::domain::catalog::image::inspect(&png).map(|(_, w, h)| (w, h)),
+            Ok((48, 48))
+        );
+        assert_ne!(png, demo_image(Uuid::from_u64_pair(3, 4)));
     }
 
     #[test]

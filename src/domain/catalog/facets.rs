@@ -16,8 +16,8 @@ pub struct Facets {
     pub categories: Vec<CategoryCount>,
     /// Products per tag, most first.
     pub tags: Vec<ValueCount>,
-    /// Per option name, products with an active variant of each value
-    /// (that variant also matching the other option filters), most first.
+    /// Per option name, products with an active variant of each value,
+    /// most first.
     pub options: BTreeMap<String, Vec<ValueCount>>,
     /// The price range; both `null` when nothing matches.
     pub price: PriceRange,

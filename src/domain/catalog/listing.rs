@@ -93,8 +93,9 @@ pub struct ProductQuery {
     pub in_stock: Option<bool>,
     /// Products must carry every one of these tags.
     pub tags: Vec<String>,
-    /// By option name, the values a product's active variant must have one
-    /// of; one variant must match every named option.
+    /// By option name, the values of which a product must have one among
+    /// its active variants; every named option must hold (each on its own
+    /// variant or the same).
     pub options: BTreeMap<String, Vec<String>>,
     /// Whether the page carries the facet counts.
     pub facets: bool,

@@ -58,6 +58,13 @@ pub fn check_options(
             &option.name,
             MAX_OPTION_NAME_CHARS,
         );
+        if name.chars().any(char::is_control) {
+            errors.add(
+                &format!("{at}.name"),
+                "invalid",
+                "option names hold no control characters",
+            );
+        }
         if !name.is_empty() && !names.insert(name.to_lowercase()) {
             errors.add(
                 &format!("{at}.name"),
@@ -73,14 +80,15 @@ pub fn check_options(
                 format!("an option has 1 to {MAX_OPTION_VALUES} values"),
             );
         }
-        if values
-            .iter()
-            .any(|v| v.is_empty() || v.chars().count() > MAX_OPTION_VALUE_CHARS)
-        {
+        if values.iter().any(|v| {
+            v.is_empty()
+                || v.chars().count() > MAX_OPTION_VALUE_CHARS
+                || v.chars().any(char::is_control)
+        }) {
             errors.add(
                 &format!("{at}.values"),
                 "invalid",
-                format!("option values have 1 to {MAX_OPTION_VALUE_CHARS} characters"),
+                format!("option values have 1 to {MAX_OPTION_VALUE_CHARS} characters, none a control character"),
             );
         }
         let distinct: BTreeSet<&String> = values.iter().collect();
