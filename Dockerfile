@@ -17,6 +17,9 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
 WORKDIR /app
 COPY --from=build /src/target/release/emporium /usr/local/bin/emporium
 COPY config.toml ./config.toml
+# The local media store (product images) of a single instance; several
+# replicas use the S3 backend instead (docs/OPERATIONS.md).
+RUN mkdir -p /app/media && chown 10001:10001 /app/media
 USER 10001:10001
 EXPOSE 8000 9100
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \

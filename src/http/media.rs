@@ -14,7 +14,7 @@ use crate::domain::catalog::image::parse_media_key;
 
 /// The media route, outside `/api/v1` (files, not API resources).
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/media/{key:.*}").route(web::get().to(media)));
+    cfg.service(web::resource("/media/products/{product}/{file}").route(web::get().to(media)));
 }
 
 /// The operations of this module, for the OpenAPI document.
@@ -23,8 +23,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 pub struct Api;
 
 /// One image file, with its type, entity tag and a year's cache lifetime.
-#[utoipa::path(get, path = "/media/{key}", tag = "catalog", operation_id = "get_media",
-    params(("key" = String, Path, description = "The key of an image's `url`, e.g. `products/<id>/<id>-<digest>.png`")),
+#[utoipa::path(get, path = "/media/products/{product}/{file}", tag = "catalog", operation_id = "get_media",
+    params(
+        ("product" = String, Path, description = "The product's id, as in an image's `url`"),
+        ("file" = String, Path, description = "`<image id>-<digest>.<png|jpg|webp|gif>`, as in an image's `url`"),
+    ),
     responses(
         (status = 200, description = "The file", content_type = "image/*"),
         (status = 304, description = "The client's copy (`If-None-Match`) is current"),
@@ -33,8 +36,10 @@ pub struct Api;
 async fn media(
     req: HttpRequest,
     state: Data<AppState>,
-    key: web::Path<String>,
+    path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
+    let (product, file) = path.into_inner();
+    let key = format!("products/{product}/{file}");
     let (kind, digest) = parse_media_key(&key).ok_or(ApiError::NotFound("media"))?;
     let etag = format!("\"{digest}\"");
     let cache = "public, max-age=31536000, immutable";
@@ -52,7 +57,7 @@ async fn media(
     let bytes = state
         .actors
         .catalog
-        .call(GetMedia(key.into_inner()))
+        .call(GetMedia(key.clone()))
         .await?
         .ok_or(ApiError::NotFound("media"))?;
     Ok(HttpResponse::Ok()
