@@ -37,8 +37,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[openapi(paths(upload_image, patch_image, delete_image))]
 pub struct Api;
 
-/// The parts of `POST /products/{id}/images/` (`multipart/form-data`).
-#[derive(Debug, ToSchema)]
+/// The parts of `POST /products/{id}/images/` (`multipart/form-data`);
+/// no others are taken.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)] // read by the document only
 struct ImageUpload {
     /// One PNG, JPEG, WebP or GIF file, recognised by its content; at most

@@ -165,7 +165,12 @@ async fn docs_script() -> HttpResponse {
 }
 
 /// Patch bodies that must change at least one field.
-const PATCHES_OF_AT_LEAST_ONE_FIELD: &[&str] = &["UpdateUserRequest", "ProductPatchRequest"];
+const PATCHES_OF_AT_LEAST_ONE_FIELD: &[&str] = &[
+    "UpdateUserRequest",
+    "ProductPatchRequest",
+    "VariantPatchRequest",
+    "ImagePatchRequest",
+];
 
 /// Adds, to every operation, the responses that shared code can give
 /// whatever the handler: credentials refused by the authentication
