@@ -337,16 +337,28 @@ pub async fn insert_variants(
     product_id: Uuid,
     variants: &[(Uuid, VariantFields)],
 ) -> Result<(), sqlx::Error> {
-    if variants.is_empty() {
+    let rows: Vec<(Uuid, Uuid, &VariantFields)> = variants
+        .iter()
+        .map(|(id, v)| (*id, product_id, v))
+        .collect();
+    insert_variant_rows(conn, &rows).await
+}
+
+/// Inserts `(variant id, product id, fields)` rows in one statement.
+async fn insert_variant_rows(
+    conn: &mut PgConnection,
+    rows: &[(Uuid, Uuid, &VariantFields)],
+) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
         return Ok(());
     }
     let mut qb = QueryBuilder::new(
         "INSERT INTO product_variants (id, product_id, sku, options, price, compare_at_price, stock, \
          weight_grams, is_active, position) ",
     );
-    qb.push_values(variants, |mut row, (id, v)| {
+    qb.push_values(rows, |mut row, (id, product_id, v)| {
         row.push_bind(*id)
-            .push_bind(product_id)
+            .push_bind(*product_id)
             .push_bind(v.sku.clone())
             .push_bind(Json(v.options.clone()))
             .push_bind(v.price)
@@ -1014,24 +1026,9 @@ pub async fn insert_products_bulk(
         .filter(|(id, _, _)| fresh.contains(id))
         .flat_map(|(id, _, vs)| vs.iter().map(move |(vid, v)| (*vid, *id, v)))
         .collect();
+    // At most 10 binds per row, so a chunk stays under PostgreSQL's 65,535.
     for chunk in variants.chunks(2000) {
-        let mut qb = QueryBuilder::new(
-            "INSERT INTO product_variants (id, product_id, sku, options, price, compare_at_price, stock, \
-             weight_grams, is_active, position) ",
-        );
-        qb.push_values(chunk, |mut row, (vid, pid, v)| {
-            row.push_bind(*vid)
-                .push_bind(*pid)
-                .push_bind(v.sku.clone())
-                .push_bind(Json(v.options.clone()))
-                .push_bind(v.price)
-                .push_bind(v.compare_at_price)
-                .push_bind(v.stock)
-                .push_bind(v.weight_grams)
-                .push_bind(v.is_active)
-                .push_bind(v.position);
-        });
-        qb.build().execute(&mut *tx).await?;
+        insert_variant_rows(&mut tx, chunk).await?;
     }
     let mut ids = inserted.clone();
     ids.sort_unstable();
