@@ -7,6 +7,7 @@ use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::domain::catalog::category::CategoryFields;
+use crate::domain::catalog::facet_index::{CategoryName, FacetSource};
 use crate::domain::catalog::facets::{CategoryCount, Facets, PriceRange, StockCounts, ValueCount};
 use crate::domain::catalog::listing::{CategoryRef, Ordering};
 use crate::domain::catalog::product::ProductFields;
@@ -721,6 +722,47 @@ pub async fn facets(pool: &PgPool, f: &ProductFilter) -> Result<Facets, sqlx::Er
         price: price.0,
         in_stock: in_stock.0,
     })
+}
+
+/// What the in-memory facet index reads: every category, and every
+/// product's facet fields (see `domain::catalog::facet_index`).
+pub async fn facet_sources(
+    pool: &PgPool,
+) -> Result<(Vec<CategoryName>, Vec<FacetSource>), sqlx::Error> {
+    let categories: Vec<(Uuid, String, String)> =
+        sqlx::query_as("SELECT id, slug, name FROM categories")
+            .fetch_all(pool)
+            .await?;
+    type Row = (bool, Option<Uuid>, i64, i32, Vec<String>, Vec<String>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT is_active, category_id, price, stock, tags, option_values FROM products",
+    )
+    .fetch_all(pool)
+    .await?;
+    let categories = categories
+        .into_iter()
+        .map(|(id, slug, name)| CategoryName { id, slug, name })
+        .collect();
+    let products = rows
+        .into_iter()
+        .map(
+            |(is_active, category_id, price, stock, tags, values)| FacetSource {
+                is_active,
+                category_id,
+                price,
+                stock: i64::from(stock),
+                tags,
+                options: values
+                    .into_iter()
+                    .filter_map(|v| {
+                        v.split_once(OPTION_SEPARATOR)
+                            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+                    })
+                    .collect(),
+            },
+        )
+        .collect();
+    Ok((categories, products))
 }
 
 type FacetColumns = (

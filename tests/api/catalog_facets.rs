@@ -282,6 +282,12 @@ async fn facets_match_a_brute_force_count_for_random_queries() {
         let (count, facets) = q.expected(&all);
         assert_eq!(page["count"], count, "{}", q.url());
         assert_eq!(as_maps(&page["facets"]), facets, "{}", q.url());
+        // A search that every product matches: counted by the database
+        // instead of the in-memory index, and to the same figures.
+        let searched = format!("{}&q=item", q.url());
+        let page: Value = app.get(&searched, None).await.body_json().await;
+        assert_eq!(page["count"], count, "{searched}");
+        assert_eq!(as_maps(&page["facets"]), facets, "{searched}");
     }
 
     // Facets are listed most first; the category names come along.
@@ -330,4 +336,67 @@ async fn bad_facet_and_option_parameters_are_400_naming_them() {
         .get(&format!("/api/v1/products/?option.size={long}"), None)
         .await;
     assert_problem(r, 400, "invalid_query").await;
+}
+
+/// The facets of one instance follow a write made through another: the
+/// in-memory index is valid for one cache generation only.
+#[tokio::test]
+async fn facets_follow_writes_made_on_another_instance() {
+    let a = TestApp::spawn().await;
+    let b = TestApp::spawn_beside(&a.settings).await;
+    let (_, admin) = a.admin().await;
+    let body = json!({"name": "Tee", "currency": "EUR", "tags": ["cotton"],
+        "options": [{"name": "size", "values": ["S", "M"]}],
+        "variants": [{"sku": "TEE-S", "options": {"size": "S"}, "price": 900, "stock": 2},
+                     {"sku": "TEE-M", "options": {"size": "M"}, "price": 1100, "stock": 0}]});
+    let r = a.post("/api/v1/products/", Some(&admin), &body).await;
+    assert_eq!(r.status(), 201);
+    let tee: Value = r.body_json().await;
+    let url = "/api/v1/products/?facets=true&option.size=M";
+    let facets = |page: Value| page["facets"].clone();
+    let before = facets(b.get(url, None).await.body_json().await);
+    assert_eq!(before["in_stock"], json!({"true": 1, "false": 0}));
+    assert_eq!(before["tags"], json!([{"value": "cotton", "count": 1}]));
+
+    assert_eq!(before["price"], json!({"min": 900, "max": 900}));
+    assert_eq!(before["options"]["size"].as_array().map(Vec::len), Some(2));
+
+    // Through instance a: S (the only size in stock) is switched off, and
+    // the product gets a tag.
+    let s = tee["variants"]
+        .as_array()
+        .expect("variants")
+        .iter()
+        .find(|v| v["sku"] == "TEE-S")
+        .expect("S")
+        .clone();
+    let id = str_of(&tee["id"]);
+    let path = |v: &Value| format!("/api/v1/products/{id}/variants/{}/", str_of(&v["id"]));
+    let r = a
+        .patch(&path(&s), Some(&admin), &json!({"is_active": false}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let r = a
+        .patch(
+            &format!("/api/v1/products/{id}/"),
+            Some(&admin),
+            &json!({"tags": ["cotton", "sale"]}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+
+    let after = facets(b.get(url, None).await.body_json().await);
+    assert_eq!(after["in_stock"], json!({"true": 0, "false": 1}));
+    assert_eq!(after["price"], json!({"min": 1100, "max": 1100}));
+    assert_eq!(
+        after["options"]["size"],
+        json!([{"value": "M", "count": 1}])
+    );
+    let tags: Vec<String> = after["tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .map(|t| str_of(&t["value"]))
+        .collect();
+    assert_eq!(tags, ["cotton", "sale"]);
 }

@@ -91,6 +91,11 @@ impl CatalogCache {
         }
     }
 
+    /// How long a cached value lives.
+    pub fn ttl(&self) -> Duration {
+        Duration::from_secs(self.ttl_secs)
+    }
+
     /// The Redis pool's connections and wait counters.
     pub fn pool_state(&self) -> bb8::State {
         self.pool.state()

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::Utc;
 use futures_util::future::{LocalBoxFuture, Shared};
@@ -19,6 +20,7 @@ use super::messages::*;
 use crate::actors::catalog::cache::{CatalogCache, Lookup};
 use crate::actors::read_view::CatalogView;
 use crate::domain::catalog::category::{creates_cycle, validate_category};
+use crate::domain::catalog::facet_index::{FacetFilter, FacetIndex};
 use crate::domain::catalog::facets::Facets;
 use crate::domain::catalog::stock::{
     normalize_lines, resolve_lines, shortfalls, Resolved, Shortfall, StockLevel, StockLine,
@@ -52,6 +54,19 @@ pub struct CatalogService {
     /// Loads in progress, by cache key: concurrent misses of one key wait
     /// for one database query instead of each running their own.
     inflight: Rc<RefCell<HashMap<String, Flight>>>,
+    /// The facet index and the cache generation it was built under.
+    facet_index: Rc<RefCell<Option<IndexSlot>>>,
+}
+
+type IndexFlight = Shared<LocalBoxFuture<'static, Result<Rc<FacetIndex>, Rc<CatalogError>>>>;
+
+/// A facet index (built or being built) and what it is valid for: the
+/// cache generation read before its rows were, so every write that bumped
+/// the generation up to that one is in it; a later write bumps past it.
+struct IndexSlot {
+    generation: String,
+    started: Instant,
+    flight: IndexFlight,
 }
 
 /// Whether a constraint violation came from writing a row or deleting one;
@@ -209,6 +224,54 @@ impl CatalogService {
             media,
             reservation_ttl_secs,
             inflight: Rc::default(),
+            facet_index: Rc::default(),
+        }
+    }
+
+    /// The facet index valid under cache generation `generation`: the one
+    /// built under it if it is no older than cached values may be (a
+    /// restarted Redis may count generations again from zero), else a new
+    /// one. Concurrent callers share one build.
+    async fn facet_index(&self, generation: &str) -> Result<Rc<FacetIndex>, CatalogError> {
+        let current = self
+            .facet_index
+            .borrow()
+            .as_ref()
+            .filter(|slot| {
+                slot.generation == generation && slot.started.elapsed() < self.cache.ttl()
+            })
+            .map(|slot| slot.flight.clone());
+        let flight = match current {
+            Some(flight) => flight,
+            None => {
+                let pool = self.pool.clone();
+                let flight = async move {
+                    let (categories, products) = store::facet_sources(&pool)
+                        .await
+                        .map_err(CatalogError::from)?;
+                    Ok(Rc::new(FacetIndex::build(categories, products)))
+                }
+                .map(|r: Result<_, CatalogError>| r.map_err(Rc::new))
+                .boxed_local()
+                .shared();
+                *self.facet_index.borrow_mut() = Some(IndexSlot {
+                    generation: generation.to_owned(),
+                    started: Instant::now(),
+                    flight: flight.clone(),
+                });
+                flight
+            }
+        };
+        match flight.clone().await {
+            Ok(index) => Ok(index),
+            Err(e) => {
+                // Not kept: the next caller tries again.
+                let mut slot = self.facet_index.borrow_mut();
+                if slot.as_ref().is_some_and(|s| s.flight.ptr_eq(&flight)) {
+                    *slot = None;
+                }
+                Err(e.duplicate())
+            }
         }
     }
 
@@ -247,7 +310,7 @@ impl CatalogService {
         &self,
         kind: &'static str,
         key: String,
-        load: F,
+        load: impl FnOnce(Option<String>) -> F,
     ) -> Result<(Json, CacheStatus), CatalogError>
     where
         F: Future<Output = Result<String, CatalogError>> + 'static,
@@ -277,6 +340,7 @@ impl CatalogService {
             None => {
                 let cache = self.cache.clone();
                 let stats = Arc::clone(&stats);
+                let load = load(generation.clone());
                 let flight = async move {
                     // A flight that just finished may have filled the cache
                     // between our lookup and this flight's start.
@@ -435,7 +499,7 @@ impl CatalogService {
         };
         let pool = self.pool.clone();
         let include_inactive = msg.include_inactive;
-        self.cached(kind, key, async move {
+        self.cached(kind, key, move |_| async move {
             let row = match msg.key {
                 ProductKey::Id(id) => store::get_product(&pool, id).await?,
                 ProductKey::Slug(slug) => store::get_product_by_slug(&pool, &slug).await?,
@@ -460,7 +524,8 @@ impl CatalogService {
         };
         let key = msg.query.cache_key();
         let pool = self.pool.clone();
-        self.cached(kind, key, async move {
+        let service = self.clone();
+        self.cached(kind, key, move |generation| async move {
             let query = msg.query;
             let category_ids = match &query.category {
                 None => None,
@@ -495,9 +560,23 @@ impl CatalogService {
             )
             .await?;
             let results = with_variants(&pool, rows).await?;
-            let facets = match query.facets {
-                true => Some(store::facets(&pool, &filter).await?),
-                false => None,
+            let facets = match (query.facets, generation) {
+                (false, _) => None,
+                // Search is the database's; so is a listing the cache
+                // cannot vouch for (no generation to build an index under).
+                (true, Some(generation)) if filter.q.is_none() => {
+                    let index = service.facet_index(&generation).await?;
+                    Some(index.facets(&FacetFilter {
+                        only_active: filter.only_active,
+                        category_ids: filter.category_ids.as_deref(),
+                        min_price: filter.min_price,
+                        max_price: filter.max_price,
+                        in_stock: filter.in_stock,
+                        tags: &filter.tags,
+                        options: &filter.options,
+                    }))
+                }
+                (true, _) => Some(store::facets(&pool, &filter).await?),
             };
             to_json(&ListBody {
                 count,

@@ -3,6 +3,7 @@
 
 pub mod category;
 pub mod demo;
+pub mod facet_index;
 pub mod facets;
 pub mod image;
 pub mod listing;
