@@ -1,5 +1,7 @@
 //! SQL of the catalog database: categories, products, stock reservations.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::types::Json;
@@ -7,9 +9,9 @@ use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::domain::catalog::category::CategoryFields;
-use crate::domain::catalog::facet_index::{CategoryName, FacetSource};
 use crate::domain::catalog::facets::{CategoryCount, Facets, PriceRange, StockCounts, ValueCount};
 use crate::domain::catalog::listing::{CategoryRef, Ordering};
+use crate::domain::catalog::listing_index::{CategoryName, IndexedProduct, Ranks};
 use crate::domain::catalog::product::ProductFields;
 use crate::domain::catalog::stock::StockLine;
 use crate::domain::catalog::variant::{OptionValues, ProductOption, VariantFields};
@@ -724,18 +726,36 @@ pub async fn facets(pool: &PgPool, f: &ProductFilter) -> Result<Facets, sqlx::Er
     })
 }
 
-/// What the in-memory facet index reads: every category, and every
-/// product's facet fields (see `domain::catalog::facet_index`).
-pub async fn facet_sources(
+/// A product as the listing index reads it.
+#[derive(sqlx::FromRow)]
+struct ListingRow {
+    id: Uuid,
+    is_active: bool,
+    category_id: Option<Uuid>,
+    price: i64,
+    stock: i32,
+    tags: Vec<String>,
+    option_values: Vec<String>,
+    price_rank: i32,
+    name_rank: i32,
+    created_rank: i32,
+}
+
+/// What the in-memory listing index reads: every category, and every
+/// product's facet fields (see `domain::catalog::listing_index`).
+pub async fn listing_sources(
     pool: &PgPool,
-) -> Result<(Vec<CategoryName>, Vec<FacetSource>), sqlx::Error> {
+) -> Result<(Vec<CategoryName>, Vec<IndexedProduct>), sqlx::Error> {
     let categories: Vec<(Uuid, String, String)> =
         sqlx::query_as("SELECT id, slug, name FROM categories")
             .fetch_all(pool)
             .await?;
-    type Row = (bool, Option<Uuid>, i64, i32, Vec<String>, Vec<String>);
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT is_active, category_id, price, stock, tags, option_values FROM products",
+    let rows: Vec<ListingRow> = sqlx::query_as(
+        "SELECT id, is_active, category_id, price, stock, tags, option_values, \
+           (row_number() OVER (ORDER BY price, id))::int - 1 AS price_rank, \
+           (row_number() OVER (ORDER BY name, id))::int - 1 AS name_rank, \
+           (row_number() OVER (ORDER BY created_at, id))::int - 1 AS created_rank \
+         FROM products",
     )
     .fetch_all(pool)
     .await?;
@@ -743,24 +763,30 @@ pub async fn facet_sources(
         .into_iter()
         .map(|(id, slug, name)| CategoryName { id, slug, name })
         .collect();
+    let rank = |r: i32| u32::try_from(r).unwrap_or_default();
     let products = rows
         .into_iter()
-        .map(
-            |(is_active, category_id, price, stock, tags, values)| FacetSource {
-                is_active,
-                category_id,
-                price,
-                stock: i64::from(stock),
-                tags,
-                options: values
-                    .into_iter()
-                    .filter_map(|v| {
-                        v.split_once(OPTION_SEPARATOR)
-                            .map(|(n, v)| (n.to_owned(), v.to_owned()))
-                    })
-                    .collect(),
+        .map(|r| IndexedProduct {
+            id: r.id,
+            ranks: Ranks {
+                price: rank(r.price_rank),
+                name: rank(r.name_rank),
+                created: rank(r.created_rank),
             },
-        )
+            is_active: r.is_active,
+            category_id: r.category_id,
+            price: r.price,
+            stock: i64::from(r.stock),
+            tags: r.tags,
+            options: r
+                .option_values
+                .into_iter()
+                .filter_map(|v| {
+                    v.split_once(OPTION_SEPARATOR)
+                        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+                })
+                .collect(),
+        })
         .collect();
     Ok((categories, products))
 }
@@ -1127,6 +1153,17 @@ pub async fn category_parents(
     sqlx::query_as("SELECT id, parent_id, slug FROM categories")
         .fetch_all(pool)
         .await
+}
+
+/// Products by id, in the order of `ids` (missing ids are left out).
+pub async fn products_in_order(
+    pool: &PgPool,
+    ids: &[Uuid],
+) -> Result<Vec<ProductRow>, sqlx::Error> {
+    let mut rows = products_by_ids(pool, ids).await?;
+    let position: HashMap<Uuid, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    rows.sort_by_key(|r| position.get(&r.id).copied().unwrap_or(usize::MAX));
+    Ok(rows)
 }
 
 /// Products by id, in no particular order (missing ids are left out).

@@ -20,8 +20,8 @@ use super::messages::*;
 use crate::actors::catalog::cache::{CatalogCache, Lookup};
 use crate::actors::read_view::CatalogView;
 use crate::domain::catalog::category::{creates_cycle, validate_category};
-use crate::domain::catalog::facet_index::{FacetFilter, FacetIndex};
 use crate::domain::catalog::facets::Facets;
+use crate::domain::catalog::listing_index::{ListingFilter, ListingIndex};
 use crate::domain::catalog::stock::{
     normalize_lines, resolve_lines, shortfalls, Resolved, Shortfall, StockLevel, StockLine,
 };
@@ -55,10 +55,10 @@ pub struct CatalogService {
     /// for one database query instead of each running their own.
     inflight: Rc<RefCell<HashMap<String, Flight>>>,
     /// The facet index and the cache generation it was built under.
-    facet_index: Rc<RefCell<Option<IndexSlot>>>,
+    listing_index: Rc<RefCell<Option<IndexSlot>>>,
 }
 
-type IndexFlight = Shared<LocalBoxFuture<'static, Result<Rc<FacetIndex>, Rc<CatalogError>>>>;
+type IndexFlight = Shared<LocalBoxFuture<'static, Result<Rc<ListingIndex>, Rc<CatalogError>>>>;
 
 /// A facet index (built or being built) and what it is valid for: the
 /// cache generation read before its rows were, so every write that bumped
@@ -224,7 +224,7 @@ impl CatalogService {
             media,
             reservation_ttl_secs,
             inflight: Rc::default(),
-            facet_index: Rc::default(),
+            listing_index: Rc::default(),
         }
     }
 
@@ -232,9 +232,9 @@ impl CatalogService {
     /// built under it if it is no older than cached values may be (a
     /// restarted Redis may count generations again from zero), else a new
     /// one. Concurrent callers share one build.
-    async fn facet_index(&self, generation: &str) -> Result<Rc<FacetIndex>, CatalogError> {
+    async fn listing_index(&self, generation: &str) -> Result<Rc<ListingIndex>, CatalogError> {
         let current = self
-            .facet_index
+            .listing_index
             .borrow()
             .as_ref()
             .filter(|slot| {
@@ -246,15 +246,15 @@ impl CatalogService {
             None => {
                 let pool = self.pool.clone();
                 let flight = async move {
-                    let (categories, products) = store::facet_sources(&pool)
+                    let (categories, products) = store::listing_sources(&pool)
                         .await
                         .map_err(CatalogError::from)?;
-                    Ok(Rc::new(FacetIndex::build(categories, products)))
+                    Ok(Rc::new(ListingIndex::build(categories, products)))
                 }
                 .map(|r: Result<_, CatalogError>| r.map_err(Rc::new))
                 .boxed_local()
                 .shared();
-                *self.facet_index.borrow_mut() = Some(IndexSlot {
+                *self.listing_index.borrow_mut() = Some(IndexSlot {
                     generation: generation.to_owned(),
                     started: Instant::now(),
                     flight: flight.clone(),
@@ -266,7 +266,7 @@ impl CatalogService {
             Ok(index) => Ok(index),
             Err(e) => {
                 // Not kept: the next caller tries again.
-                let mut slot = self.facet_index.borrow_mut();
+                let mut slot = self.listing_index.borrow_mut();
                 if slot.as_ref().is_some_and(|s| s.flight.ptr_eq(&flight)) {
                     *slot = None;
                 }
@@ -551,22 +551,17 @@ impl CatalogService {
                 tags: query.tags,
                 options: query.options.into_iter().collect(),
             };
-            let (rows, count) = store::list_products(
-                &pool,
-                &filter,
-                query.ordering,
-                query.page.limit(),
-                query.page.offset(),
-            )
-            .await?;
-            let results = with_variants(&pool, rows).await?;
-            let facets = match (query.facets, generation) {
-                (false, _) => None,
-                // Search is the database's; so is a listing the cache
-                // cannot vouch for (no generation to build an index under).
-                (true, Some(generation)) if filter.q.is_none() => {
-                    let index = service.facet_index(&generation).await?;
-                    Some(index.facets(&FacetFilter {
+            // Search is the database's; so is a listing the cache cannot
+            // vouch for (no generation to build an index under).
+            let index = match generation {
+                Some(generation) if filter.q.is_none() => {
+                    Some(service.listing_index(&generation).await?)
+                }
+                _ => None,
+            };
+            let (rows, count, facets) = match index {
+                Some(index) => {
+                    let f = ListingFilter {
                         only_active: filter.only_active,
                         category_ids: filter.category_ids.as_deref(),
                         min_price: filter.min_price,
@@ -574,10 +569,34 @@ impl CatalogService {
                         in_stock: filter.in_stock,
                         tags: &filter.tags,
                         options: &filter.options,
-                    }))
+                    };
+                    let (ids, count) = index.page(
+                        &f,
+                        query.ordering,
+                        usize::try_from(query.page.limit()).unwrap_or_default(),
+                        usize::try_from(query.page.offset()).unwrap_or(usize::MAX),
+                    );
+                    let facets = query.facets.then(|| index.facets(&f));
+                    let rows = store::products_in_order(&pool, &ids).await?;
+                    (rows, i64::try_from(count).unwrap_or(i64::MAX), facets)
                 }
-                (true, _) => Some(store::facets(&pool, &filter).await?),
+                None => {
+                    let (rows, count) = store::list_products(
+                        &pool,
+                        &filter,
+                        query.ordering,
+                        query.page.limit(),
+                        query.page.offset(),
+                    )
+                    .await?;
+                    let facets = match query.facets {
+                        true => Some(store::facets(&pool, &filter).await?),
+                        false => None,
+                    };
+                    (rows, count, facets)
+                }
             };
+            let results = with_variants(&pool, rows).await?;
             to_json(&ListBody {
                 count,
                 results: &results,

@@ -3,10 +3,10 @@
 
 pub mod category;
 pub mod demo;
-pub mod facet_index;
 pub mod facets;
 pub mod image;
 pub mod listing;
+pub mod listing_index;
 pub mod product;
 pub mod stock;
 pub mod text;

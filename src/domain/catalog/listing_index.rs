@@ -1,22 +1,38 @@
-//! The facets of a listing counted in memory: a compact copy of what every
-//! facet reads of each product (category, tags, price, stock, option
-//! values), with tags and option values interned as small integers, so a
-//! listing's facets are one pass over a few bytes per product instead of a
-//! statement that materialises the catalog.
+//! Listings answered in memory: a compact copy of what listing filters,
+//! orders and facets read of each product (category, tags, price, stock,
+//! option values, its rank in each order), with tags and option values
+//! interned as small integers. A listing's page of ids, its count and its
+//! facets are then one pass over a few bytes per product, instead of
+//! statements that scan and materialise the catalog.
 //!
-//! The counts follow the same rules as the SQL of `store::catalog::facets`
-//! (each facet counted under every filter but its own; an option's facet
-//! ignores the filter on that option only), so either may answer.
+//! The results follow the SQL of `store::catalog` (`list_products` and
+//! `facets`: each facet counted under every filter but its own; an
+//! option's facet ignores the filter on that option only), so either may
+//! answer.
 
 use std::collections::{BTreeMap, HashMap};
 
 use uuid::Uuid;
 
 use super::facets::{CategoryCount, Facets, PriceRange, StockCounts, ValueCount};
+use super::listing::Ordering;
 
-/// What the facets read of one product, as stored.
+/// A product's place in each listing order, as the database sorts them
+/// (`price, id`, `name, id` and `created_at, id`, ascending; descending
+/// orders are the reverse): ranks rather than values, so names sort by
+/// the database's collation, not Rust's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Ranks {
+    pub price: u32,
+    pub name: u32,
+    pub created: u32,
+}
+
+/// What listings read of one product, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FacetSource {
+pub struct IndexedProduct {
+    pub id: Uuid,
+    pub ranks: Ranks,
     pub is_active: bool,
     pub category_id: Option<Uuid>,
     pub price: i64,
@@ -37,7 +53,7 @@ pub struct CategoryName {
 /// The filters a listing's facets count under (search is not among them:
 /// a listing with `q` is counted by the database).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct FacetFilter<'a> {
+pub struct ListingFilter<'a> {
     pub only_active: bool,
     /// A category and its descendants; `None` means any category.
     pub category_ids: Option<&'a [Uuid]>,
@@ -52,6 +68,8 @@ pub struct FacetFilter<'a> {
 
 #[derive(Debug)]
 struct Entry {
+    id: Uuid,
+    ranks: Ranks,
     is_active: bool,
     category: Option<u32>,
     price: i64,
@@ -62,7 +80,7 @@ struct Entry {
 
 /// The facet index of a whole catalog.
 #[derive(Debug, Default)]
-pub struct FacetIndex {
+pub struct ListingIndex {
     entries: Vec<Entry>,
     /// By interned id: the category's name, `None` for an id products name
     /// that is not a known category (filtered on, never counted).
@@ -92,14 +110,76 @@ struct OptionFilter {
     values: Vec<u32>,
 }
 
-impl FacetIndex {
+/// A listing's filters over interned ids.
+struct Matcher {
+    only_active: bool,
+    /// By interned category id, whether the filter takes it.
+    categories: Option<Vec<bool>>,
+    min_price: Option<i64>,
+    max_price: Option<i64>,
+    in_stock: Option<bool>,
+    /// `None` when a tag no product has is asked for.
+    tags: Option<Vec<u32>>,
+    options: Vec<OptionFilter>,
+    /// Bit i set for every option filter i.
+    all_options: u32,
+}
+
+/// Which of a listing's filters one product passes.
+struct Flags {
+    fc: bool,
+    fp: bool,
+    fs: bool,
+    ft: bool,
+    fo: bool,
+    /// Bit i: option filter i holds.
+    held: u32,
+}
+
+impl Flags {
+    fn all(&self) -> bool {
+        self.fc && self.fp && self.fs && self.ft && self.fo
+    }
+}
+
+impl Matcher {
+    /// The filters `e` passes; `None` when it is not listed at all.
+    fn flags(&self, e: &Entry) -> Option<Flags> {
+        if self.only_active && !e.is_active {
+            return None;
+        }
+        let mut held = 0_u32;
+        for (i, o) in self.options.iter().enumerate() {
+            if o.values.iter().any(|v| e.options.binary_search(v).is_ok()) {
+                held |= 1 << i;
+            }
+        }
+        Some(Flags {
+            fc: self
+                .categories
+                .as_ref()
+                .is_none_or(|wanted| e.category.is_some_and(|c| wanted[c as usize])),
+            fp: self.min_price.is_none_or(|m| e.price >= m)
+                && self.max_price.is_none_or(|m| e.price <= m),
+            fs: self.in_stock.is_none_or(|s| (e.stock > 0) == s),
+            ft: self
+                .tags
+                .as_ref()
+                .is_some_and(|wanted| wanted.iter().all(|t| e.tags.contains(t))),
+            fo: held == self.all_options,
+            held,
+        })
+    }
+}
+
+impl ListingIndex {
     /// Indexes `products`; categories a product names but `categories` does
     /// not hold are left out of the category facet, as a join would.
     pub fn build(
         categories: Vec<CategoryName>,
-        products: impl IntoIterator<Item = FacetSource>,
+        products: impl IntoIterator<Item = IndexedProduct>,
     ) -> Self {
-        let mut index = FacetIndex::default();
+        let mut index = ListingIndex::default();
         for c in categories {
             let i = index.category_id(c.id);
             index.categories[i as usize] = Some(c);
@@ -115,6 +195,8 @@ impl FacetIndex {
             options.dedup();
             let category = p.category_id.map(|c| index.category_id(c));
             index.entries.push(Entry {
+                id: p.id,
+                ranks: p.ranks,
                 is_active: p.is_active,
                 category,
                 price: p.price,
@@ -172,10 +254,9 @@ impl FacetIndex {
         self.entries.is_empty()
     }
 
-    /// The facets of the listing `f` selects.
-    pub fn facets(&self, f: &FacetFilter<'_>) -> Facets {
-        // Filters whose terms no product has can match nothing; `None`
-        // stands for such a term.
+    /// The filters of `f` as interned ids. Terms no product has can match
+    /// nothing.
+    fn matcher(&self, f: &ListingFilter<'_>) -> Matcher {
         let categories: Option<Vec<bool>> = f.category_ids.map(|ids| {
             let mut wanted = vec![false; self.categories.len()];
             for id in ids {
@@ -190,7 +271,7 @@ impl FacetIndex {
             .iter()
             .map(|t| self.tag_ids.get(t).copied())
             .collect();
-        let options: Vec<OptionFilter> = f
+        let mut options: Vec<OptionFilter> = f
             .options
             .iter()
             .map(|(name, values)| OptionFilter {
@@ -201,11 +282,71 @@ impl FacetIndex {
                     .collect(),
             })
             .collect();
-
         // Listings take at most 3 option filters (`ProductQuery`); the
         // mask has room for 32.
-        let options = &options[..options.len().min(32)];
+        options.truncate(32);
         let all_options: u32 = (0..options.len()).fold(0, |m, i| m | 1 << i);
+        Matcher {
+            only_active: f.only_active,
+            categories,
+            min_price: f.min_price,
+            max_price: f.max_price,
+            in_stock: f.in_stock,
+            tags,
+            options,
+            all_options,
+        }
+    }
+
+    /// The ids of one page of the listing `f` selects in `ordering`
+    /// (`offset`, then at most `limit`), and how many products it has.
+    pub fn page(
+        &self,
+        f: &ListingFilter<'_>,
+        ordering: Ordering,
+        limit: usize,
+        offset: usize,
+    ) -> (Vec<Uuid>, usize) {
+        let m = self.matcher(f);
+        let mut hits: Vec<&Entry> = self
+            .entries
+            .iter()
+            .filter(|e| m.flags(e).is_some_and(|x| x.all()))
+            .collect();
+        let count = hits.len();
+        let rank = |e: &Entry| match ordering {
+            Ordering::PriceAsc | Ordering::PriceDesc => e.ranks.price,
+            Ordering::NameAsc | Ordering::NameDesc => e.ranks.name,
+            Ordering::CreatedAsc | Ordering::CreatedDesc => e.ranks.created,
+        };
+        let descending = matches!(
+            ordering,
+            Ordering::PriceDesc | Ordering::NameDesc | Ordering::CreatedDesc
+        );
+        let key = |e: &&Entry| {
+            let r = rank(e);
+            if descending {
+                u32::MAX - r
+            } else {
+                r
+            }
+        };
+        let end = offset.saturating_add(limit).min(count);
+        if offset >= end {
+            return (Vec::new(), count);
+        }
+        // Only the first `end` need ordering.
+        if end < count {
+            hits.select_nth_unstable_by_key(end, key);
+            hits.truncate(end);
+        }
+        hits.sort_unstable_by_key(key);
+        (hits[offset..].iter().map(|e| e.id).collect(), count)
+    }
+
+    /// The facets of the listing `f` selects.
+    pub fn facets(&self, f: &ListingFilter<'_>) -> Facets {
+        let m = self.matcher(f);
         let mut category_counts = vec![0_i64; self.categories.len()];
         let mut tag_counts = vec![0_i64; self.tags.len()];
         let mut option_counts = vec![0_i64; self.options.len()];
@@ -213,27 +354,18 @@ impl FacetIndex {
         let (mut with_stock, mut without_stock) = (0_i64, 0_i64);
 
         for e in &self.entries {
-            if f.only_active && !e.is_active {
+            let Some(Flags {
+                fc,
+                fp,
+                fs,
+                ft,
+                fo,
+                held,
+            }) = m.flags(e)
+            else {
                 continue;
-            }
-            let fc = categories
-                .as_ref()
-                .is_none_or(|wanted| e.category.is_some_and(|c| wanted[c as usize]));
-            let fp = f.min_price.is_none_or(|m| e.price >= m)
-                && f.max_price.is_none_or(|m| e.price <= m);
-            let fs = f.in_stock.is_none_or(|s| (e.stock > 0) == s);
-            let ft = match &tags {
-                None => false,
-                Some(wanted) => wanted.iter().all(|t| e.tags.contains(t)),
             };
-            // Bit i: option filter i holds.
-            let mut held = 0_u32;
-            for (i, o) in options.iter().enumerate() {
-                if o.values.iter().any(|v| e.options.binary_search(v).is_ok()) {
-                    held |= 1 << i;
-                }
-            }
-            let fo = held == all_options;
+            let options = &m.options;
 
             if fp && fs && ft && fo {
                 if let Some(c) = e.category {
@@ -358,8 +490,10 @@ mod tests {
         stock: i64,
         tags: &[&str],
         options: &[(&str, &str)],
-    ) -> FacetSource {
-        FacetSource {
+    ) -> IndexedProduct {
+        IndexedProduct {
+            id: Uuid::from_u128(u128::from(price as u64)),
+            ranks: Ranks::default(),
             is_active: true,
             category_id: category.map(Uuid::from_u128),
             price,
@@ -374,7 +508,7 @@ mod tests {
 
     #[test]
     fn each_facet_ignores_its_own_filter() {
-        let index = FacetIndex::build(
+        let index = ListingIndex::build(
             vec![category(1), category(2)],
             [
                 source(
@@ -396,10 +530,10 @@ mod tests {
         );
         let options = vec![("size".to_owned(), vec!["M".to_owned()])];
         let ids = [Uuid::from_u128(1)];
-        let f = FacetFilter {
+        let f = ListingFilter {
             category_ids: Some(&ids),
             options: &options,
-            ..FacetFilter::default()
+            ..ListingFilter::default()
         };
         let facets = index.facets(&f);
         // Categories ignore the category filter but keep size=M.
@@ -431,11 +565,11 @@ mod tests {
 
     #[test]
     fn unknown_terms_match_nothing() {
-        let index = FacetIndex::build(vec![category(1)], [source(Some(1), 1, 1, &["sale"], &[])]);
+        let index = ListingIndex::build(vec![category(1)], [source(Some(1), 1, 1, &["sale"], &[])]);
         let tags = vec!["nope".to_owned()];
-        let f = FacetFilter {
+        let f = ListingFilter {
             tags: &tags,
-            ..FacetFilter::default()
+            ..ListingFilter::default()
         };
         let facets = index.facets(&f);
         assert!(facets.categories.is_empty());
@@ -451,7 +585,7 @@ mod tests {
     }
 
     /// A brute-force count straight from the sources, one facet at a time.
-    fn brute(cats: &[CategoryName], products: &[FacetSource], f: &FacetFilter<'_>) -> Facets {
+    fn brute(cats: &[CategoryName], products: &[IndexedProduct], f: &ListingFilter<'_>) -> Facets {
         #[derive(PartialEq, Clone, Copy)]
         enum Skip {
             Category,
@@ -460,7 +594,7 @@ mod tests {
             Tags,
             Option,
         }
-        let matches = |p: &FacetSource, skip: Skip, except_option: Option<&str>| {
+        let matches = |p: &IndexedProduct, skip: Skip, except_option: Option<&str>| {
             (!f.only_active || p.is_active)
                 && (skip == Skip::Category
                     || f.category_ids
@@ -550,7 +684,7 @@ mod tests {
         }
     }
 
-    fn arb_product() -> impl Strategy<Value = FacetSource> {
+    fn arb_product() -> impl Strategy<Value = IndexedProduct> {
         (
             any::<bool>(),
             prop::option::of(0_u128..4),
@@ -567,7 +701,9 @@ mod tests {
                         .map(|s| ("size".to_owned(), s.to_string()))
                         .collect();
                     options.extend(colours.iter().map(|c| ("colour".to_owned(), c.to_string())));
-                    FacetSource {
+                    IndexedProduct {
+                        id: Uuid::nil(),
+                        ranks: Ranks::default(),
                         is_active,
                         category_id: category.map(Uuid::from_u128),
                         price,
@@ -600,6 +736,10 @@ mod tests {
             tags in prop::sample::subsequence(vec!["cotton", "sale", "unknown"], 0..=2),
             sizes in arb_values(&SIZES),
             colours in arb_values(&COLOURS),
+            keys in prop::collection::vec((0_u8..5, 0_u8..5), 40),
+            ordering in 0_usize..6,
+            limit in 0_usize..8,
+            offset in 0_usize..30,
         ) {
             // Category 3 is named by products but unknown to the catalog.
             let categories: Vec<CategoryName> = (0..3).map(category).collect();
@@ -608,7 +748,7 @@ mod tests {
             let mut options = Vec::new();
             if let Some(s) = sizes { options.push(("size".to_owned(), s)); }
             if let Some(c) = colours { options.push(("colour".to_owned(), c)); }
-            let f = FacetFilter {
+            let f = ListingFilter {
                 only_active,
                 category_ids: cat_ids.as_deref(),
                 min_price,
@@ -617,9 +757,105 @@ mod tests {
                 tags: &tags,
                 options: &options,
             };
-            let index = FacetIndex::build(categories.clone(), products.clone());
+            let products = with_ranks(products, &keys);
+            let index = ListingIndex::build(categories.clone(), products.clone());
             prop_assert_eq!(index.len(), products.len());
             prop_assert_eq!(index.facets(&f), brute(&categories, &products, &f));
+            let ordering = ORDERINGS[ordering];
+            let (page, count) = index.page(&f, ordering, limit, offset);
+            let (expected, expected_count) = brute_page(&products, &keys, &f, ordering, limit, offset);
+            prop_assert_eq!(count, expected_count);
+            prop_assert_eq!(page, expected);
         }
+    }
+
+    const ORDERINGS: [Ordering; 6] = [
+        Ordering::PriceAsc,
+        Ordering::PriceDesc,
+        Ordering::NameAsc,
+        Ordering::NameDesc,
+        Ordering::CreatedAsc,
+        Ordering::CreatedDesc,
+    ];
+
+    /// Ids in list order, and each order's rank as the database would give
+    /// it: by price, by `keys.0` (the name) and by `keys.1` (the creation
+    /// time), each then by id.
+    fn with_ranks(mut products: Vec<IndexedProduct>, keys: &[(u8, u8)]) -> Vec<IndexedProduct> {
+        for (i, p) in products.iter_mut().enumerate() {
+            p.id = Uuid::from_u128(1000 - i as u128);
+        }
+        let rank_by = |key: &dyn Fn(usize) -> i64| -> Vec<u32> {
+            let mut order: Vec<usize> = (0..products.len()).collect();
+            order.sort_by_key(|&i| (key(i), products[i].id));
+            let mut ranks = vec![0; products.len()];
+            for (r, i) in order.into_iter().enumerate() {
+                ranks[i] = r as u32;
+            }
+            ranks
+        };
+        let price = rank_by(&|i| products[i].price);
+        let name = rank_by(&|i| i64::from(keys[i].0));
+        let created = rank_by(&|i| i64::from(keys[i].1));
+        for (i, p) in products.iter_mut().enumerate() {
+            p.ranks = Ranks {
+                price: price[i],
+                name: name[i],
+                created: created[i],
+            };
+        }
+        products
+    }
+
+    /// One page, by filtering and sorting the products themselves.
+    fn brute_page(
+        products: &[IndexedProduct],
+        keys: &[(u8, u8)],
+        f: &ListingFilter<'_>,
+        ordering: Ordering,
+        limit: usize,
+        offset: usize,
+    ) -> (Vec<Uuid>, usize) {
+        let mut hits: Vec<(i64, Uuid)> = products
+            .iter()
+            .zip(keys)
+            .filter(|(p, _)| {
+                (!f.only_active || p.is_active)
+                    && f.category_ids
+                        .is_none_or(|ids| p.category_id.is_some_and(|c| ids.contains(&c)))
+                    && f.min_price.is_none_or(|m| p.price >= m)
+                    && f.max_price.is_none_or(|m| p.price <= m)
+                    && f.in_stock.is_none_or(|s| (p.stock > 0) == s)
+                    && f.tags.iter().all(|t| p.tags.contains(t))
+                    && f.options.iter().all(|(name, values)| {
+                        p.options
+                            .iter()
+                            .any(|(n, v)| n == name && values.contains(v))
+                    })
+            })
+            .map(|(p, k)| {
+                let key = match ordering {
+                    Ordering::PriceAsc | Ordering::PriceDesc => p.price,
+                    Ordering::NameAsc | Ordering::NameDesc => i64::from(k.0),
+                    Ordering::CreatedAsc | Ordering::CreatedDesc => i64::from(k.1),
+                };
+                (key, p.id)
+            })
+            .collect();
+        hits.sort();
+        if matches!(
+            ordering,
+            Ordering::PriceDesc | Ordering::NameDesc | Ordering::CreatedDesc
+        ) {
+            hits.reverse();
+        }
+        let count = hits.len();
+        let page = hits
+            .into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(|(_, id)| id)
+            .collect();
+        (page, count)
     }
 }
