@@ -146,6 +146,7 @@ fn actor_round_trip(c: &mut Criterion) {
             Page {
                 count: 10_000,
                 body: bytes::Bytes::from(vec![b'x'; 12_000]),
+                gzip: None,
             },
         );
         let mut group = c.benchmark_group("catalog_view");

@@ -42,16 +42,18 @@ pub trait ViewValue: Clone + Send + Sync + 'static {
     fn size(&self) -> usize;
 }
 
-/// One cached page: a listing's count (0 for a single item) and body.
+/// One cached page: a listing's count (0 for a single item) and body, and
+/// the body gzipped when it is large enough to be worth it.
 #[derive(Debug, Clone)]
 pub struct Page {
     pub count: i64,
     pub body: Bytes,
+    pub gzip: Option<Bytes>,
 }
 
 impl ViewValue for Page {
     fn size(&self) -> usize {
-        self.body.len()
+        self.body.len() + self.gzip.as_ref().map_or(0, Bytes::len)
     }
 }
 

@@ -10,6 +10,7 @@ use serde_json::value::RawValue;
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
+use super::compression::{accepts_gzip, gzip};
 use super::error::ApiError;
 use super::extract::{path_id, AdminUser, MaybeAuthenticated, QueryParams, ValidJson};
 use super::pagination::{base_url, page_links, page_request};
@@ -65,12 +66,30 @@ enum Served {
     Actor(CacheStatus),
 }
 
+/// The page as the client takes it: its gzip copy when the client accepts
+/// gzip and the page has one (kept in the view, never made per request).
+fn page_response(req: &HttpRequest, page: Page, served: Served) -> HttpResponse {
+    match page.gzip {
+        Some(gzip) if accepts_gzip(req) => {
+            let mut response = json_with_cache(gzip, served);
+            response
+                .headers_mut()
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            response
+        }
+        _ => json_with_cache(page.body, served),
+    }
+}
+
 fn json_with_cache(body: Bytes, served: Served) -> HttpResponse {
     let mut response = HttpResponse::Ok();
     response.insert_header((
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     ));
+    // Listings and products may be sent gzipped to one client and not to
+    // another; caches in between must keep them apart.
+    response.insert_header((header::VARY, HeaderValue::from_static("Accept-Encoding")));
     match served {
         Served::View => response
             .insert_header(("x-cache", "HIT"))
@@ -191,6 +210,9 @@ async fn list_categories(
                 Page {
                     count,
                     body: results.clone(),
+                    // Only the results are kept; the page around them is
+                    // built per request.
+                    gzip: None,
                 },
             );
             (count, results, Served::Actor(CacheStatus::Miss))
@@ -462,7 +484,7 @@ async fn list_products(
     );
     let view = &state.actors.catalog_view;
     if let Some(page) = view.get(&key) {
-        return Ok(json_with_cache(page.body, Served::View));
+        return Ok(page_response(&req, page, Served::View));
     }
     let ticket = view.ticket();
     let params = QueryParams::from_request(&req);
@@ -502,15 +524,13 @@ async fn list_products(
         cached.results.get().as_bytes(),
         cached.facets.map(|f| f.get().as_bytes()),
     )?;
-    view.put(
-        ticket,
-        key,
-        Page {
-            count: cached.count,
-            body: body.clone(),
-        },
-    );
-    Ok(json_with_cache(body, Served::Actor(cache)))
+    let page = Page {
+        count: cached.count,
+        gzip: gzip(&body),
+        body,
+    };
+    view.put(ticket, key, page.clone());
+    Ok(page_response(&req, page, Served::Actor(cache)))
 }
 
 /// One product, by id or slug. Inactive products are visible to admins
@@ -524,6 +544,7 @@ async fn list_products(
         (status = 404, description = "`not_found`: no such (visible) product"),
     ))]
 async fn get_product(
+    req: HttpRequest,
     state: Data<AppState>,
     user: MaybeAuthenticated,
     id_or_slug: web::Path<String>,
@@ -539,7 +560,7 @@ async fn get_product(
     };
     let view = &state.actors.catalog_view;
     if let Some(entry) = view.get(&view_key) {
-        return Ok(json_with_cache(entry.body, Served::View));
+        return Ok(page_response(&req, entry, Served::View));
     }
     let ticket = view.ticket();
     let (json, cache) = state
@@ -551,15 +572,13 @@ async fn get_product(
         })
         .await?;
     let body = Bytes::copy_from_slice(json.as_bytes());
-    view.put(
-        ticket,
-        view_key,
-        Page {
-            count: 0,
-            body: body.clone(),
-        },
-    );
-    Ok(json_with_cache(body, Served::Actor(cache)))
+    let page = Page {
+        count: 0,
+        gzip: gzip(&body),
+        body,
+    };
+    view.put(ticket, view_key, page.clone());
+    Ok(page_response(&req, page, Served::Actor(cache)))
 }
 
 /// Creates a product (admins only).

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod auth;
 pub mod carts;
 pub mod catalog;
+pub mod compression;
 pub mod drain;
 pub mod error;
 pub mod extract;

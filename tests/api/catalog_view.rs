@@ -221,3 +221,86 @@ async fn a_dropped_subscription_bypasses_the_view_until_it_is_back() {
     warm(&b, &detail).await;
     assert_eq!(read(&b, &detail).await.0["price"], 555);
 }
+
+/// GETs `path` accepting gzip; returns the decoded body, whether it came
+/// gzipped, and whether the view answered.
+async fn read_gzip(app: &TestApp, path: &str) -> (Value, bool, bool) {
+    use std::io::Read as _;
+    let r = app
+        .request(reqwest::Method::GET, path, None)
+        .header("accept-encoding", "br;q=0.9, gzip;q=0.8")
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(r.status(), 200, "{path}");
+    let header = |name: &str| {
+        r.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let gzipped = header("content-encoding").as_deref() == Some("gzip");
+    let from_view = header("x-cache-layer").as_deref() == Some("view");
+    let vary = header("vary").unwrap_or_default();
+    assert!(
+        vary.split(", ").any(|v| v == "Accept-Encoding"),
+        "{path}: {vary}"
+    );
+    let bytes = r.bytes().await.expect("body");
+    let body = if gzipped {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_end(&mut out)
+            .expect("a gzip body");
+        out
+    } else {
+        bytes.to_vec()
+    };
+    (
+        serde_json::from_slice(&body).expect("JSON"),
+        gzipped,
+        from_view,
+    )
+}
+
+/// Clients that accept gzip get the view's compressed copy of a listing or
+/// a product, on a miss and on a hit, decoding to the very bytes others
+/// get; small bodies and clients that refuse gzip get them as they are.
+#[tokio::test]
+async fn large_pages_go_gzipped_to_clients_that_accept_it() {
+    let app = TestApp::spawn().await;
+    let (_, admin) = app.admin().await;
+    let mut id = String::new();
+    for n in 0..12 {
+        let body = json!({"name": format!("Long description {n}"), "sku": format!("GZ-{n}"),
+            "price": 1000 + n, "currency": "EUR", "stock": 3,
+            "description": "soft cotton ".repeat(90)});
+        let r = app.post("/api/v1/products/", Some(&admin), &body).await;
+        assert_eq!(r.status(), 201);
+        let product: Value = r.body_json().await;
+        id = str_of(&product["id"]);
+    }
+    for path in [
+        "/api/v1/products/?ordering=price".to_owned(),
+        format!("/api/v1/products/{id}/"),
+    ] {
+        let (first, gzipped, from_view) = read_gzip(&app, &path).await;
+        assert!(gzipped && !from_view, "{path}: a miss, compressed");
+        let (second, gzipped, from_view) = read_gzip(&app, &path).await;
+        assert!(gzipped && from_view, "{path}: a hit, compressed");
+        assert_eq!(first, second);
+        let (plain, from_view) = read(&app, &path).await;
+        assert!(from_view);
+        assert_eq!(plain, first, "{path}");
+        let r = app
+            .request(reqwest::Method::GET, &path, None)
+            .header("accept-encoding", "gzip;q=0, identity")
+            .send()
+            .await
+            .expect("request sent");
+        assert!(r.headers().get("content-encoding").is_none(), "{path}");
+    }
+    // A small page is sent as it is.
+    let (_, gzipped, _) = read_gzip(&app, "/api/v1/products/?q=nothing-matches").await;
+    assert!(!gzipped);
+}
