@@ -73,6 +73,8 @@ FUZZ_ORDER_ID=$(post orders "{\"items\":[{\"product_id\":\"$FUZZ_PRODUCT_ID\",\"
   \"postal_code\":\"75001\",\"country\":\"FR\"}}")
 FUZZ_PAYMENT_ID=$(post payments "{\"order_id\":\"$FUZZ_ORDER_ID\",\"payment_method\":
   {\"card_number\":\"4242424242424242\",\"exp_month\":12,\"exp_year\":$(($(date +%Y) + 2)),\"cvc\":\"123\"}}")
+FUZZ_ADDRESS_ID=$(post auth/me/addresses '{"name":"Ada","line1":"1 Rue","city":"Paris",
+  "postal_code":"75001","country":"FR"}')
 FUZZ_PROMOTION_ID=$(post promotions '{"code":"FUZZ-10","kind":"percent","value":10}')
 read -r FUZZ_GUEST_CART_ID FUZZ_GUEST_CART_TOKEN < <(curl -sf -X POST "$BASE/api/v1/carts" |
   python3 -c 'import json,sys; c=json.load(sys.stdin); print(c["id"], c["token"])')
@@ -82,7 +84,7 @@ FUZZ_USER_ID=$(curl -sf "$BASE/api/v1/auth/me" \
   python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 export FUZZ_ADMIN_TOKEN FUZZ_LOGOUT_TOKEN FUZZ_PASSWORD_TOKEN
 export FUZZ_CATEGORY_ID FUZZ_PRODUCT_ID FUZZ_ORDER_ID FUZZ_PAYMENT_ID FUZZ_USER_ID
-export FUZZ_PROMOTION_ID FUZZ_GUEST_CART_ID FUZZ_GUEST_CART_TOKEN
+export FUZZ_PROMOTION_ID FUZZ_GUEST_CART_ID FUZZ_GUEST_CART_TOKEN FUZZ_ADDRESS_ID
 
 echo "fuzzing $BASE with Schemathesis ($MAX_EXAMPLES examples per operation)"
 "$VENV/bin/schemathesis" --config-file scripts/schemathesis.toml run "$BASE/api/v1/openapi.json" \

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
+use super::addresses::shipping_address_of;
 use super::error::ApiError;
 use super::extract::{path_id, Authenticated, ValidJson};
 use super::idempotency::{answer_created, send_once, IdempotentJson};
@@ -121,7 +122,13 @@ struct PromotionRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CheckoutRequest {
-    shipping_address: ShippingAddress,
+    /// Where the order goes; or give `shipping_address_id` instead.
+    #[serde(default)]
+    shipping_address: Option<ShippingAddress>,
+    /// One of the caller's addresses (`/auth/me/addresses/`), copied into
+    /// the order.
+    #[serde(default)]
+    shipping_address_id: Option<uuid::Uuid>,
     /// The total the customer was shown, in minor units: when given and
     /// the order would charge anything else (a price or the discount
     /// changed meanwhile), nothing is placed and the answer is `409
@@ -344,7 +351,7 @@ async fn remove_promotion(
     request_body = CheckoutRequest,
     responses(
         (status = 201, description = "The order (replayed for a repeated key)", body = OrderView),
-        (status = 404, description = "`not_found`: the cart's promotion was deleted"),
+        (status = 404, description = "`not_found`: the cart's promotion was deleted, or `shipping_address_id` names no address of the caller's"),
         (status = 409, description = "`cart_empty`; `cart_not_ready`: a line is unavailable; `insufficient_stock`: stock ran out meanwhile; `promotion_used_up`; `checkout_in_progress`: another checkout of this cart is running; `total_changed`: the order's total is not `expected_total`"),
         (status = 422, description = "`validation_error`: bad address; the promotion no longer applies (`promotion_expired`, `promotion_below_minimum`, ...)"),
     ))]
@@ -354,12 +361,15 @@ async fn checkout(
     request: IdempotentJson<CheckoutRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let IdempotentJson { body, raw, key } = request;
-    // Validation first: a request that fails it saves nothing under its key.
-    let shipping_address = body
-        .shipping_address
-        .validate()
-        .map_err(ApiError::Validation)?;
     let viewer = user.0;
+    // Validation first: a request that fails it saves nothing under its key.
+    let shipping_address = shipping_address_of(
+        &state,
+        viewer.user_id,
+        body.shipping_address,
+        body.shipping_address_id,
+    )
+    .await?;
     let message = Checkout {
         user: viewer,
         shipping_address,

@@ -320,6 +320,11 @@ impl From<AuthError> for ApiError {
                 detail: "this refresh token was already used; the session has been revoked",
             },
             AuthError::UserNotFound => ApiError::NotFound("user"),
+            AuthError::AddressNotFound => ApiError::NotFound("address"),
+            AuthError::AddressLimit => ApiError::Conflict {
+                code: "address_limit",
+                detail: e.to_string(),
+            },
             AuthError::SelfLockout => ApiError::Conflict {
                 code: "self_lockout",
                 detail: e.to_string(),

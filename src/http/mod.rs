@@ -2,6 +2,7 @@
 //! mapping. Handlers validate input, send one message to one actor, and map
 //! the reply.
 
+pub mod addresses;
 pub mod admin;
 pub mod auth;
 pub mod carts;
@@ -45,6 +46,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .wrap(from_fn(extract::authenticate))
                 .configure(openapi::routes)
                 .configure(catalog::collection_routes)
+                .configure(addresses::routes)
                 .configure(auth::routes)
                 .configure(recommendations::routes)
                 .configure(catalog::item_routes)

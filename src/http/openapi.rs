@@ -21,8 +21,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::error::PROBLEM_JSON;
 use super::{
-    admin, auth, carts, catalog, health, images, media, metrics, orders, payments, promotions,
-    recommendations, variants,
+    addresses, admin, auth, carts, catalog, health, images, media, metrics, orders, payments,
+    promotions, recommendations, variants,
 };
 
 /// The document's route, inside the `/api/v1` scope.
@@ -52,6 +52,7 @@ struct OwnApi;
     ),
     nest(
         (path = "/api/v1", api = auth::Api),
+        (path = "/api/v1", api = addresses::Api),
         (path = "/api/v1", api = catalog::Api),
         (path = "/api/v1", api = variants::Api),
         (path = "/api/v1", api = images::Api),

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
+use super::addresses::shipping_address_of;
 use super::error::ApiError;
 use super::extract::{parse_json, path_id, Authenticated, QueryParams};
 use super::idempotency::{answer_created, send_once, IdempotentJson};
@@ -67,7 +68,13 @@ struct CreateOrderRequest {
     /// 1 to 100 lines; lines of the same product are merged.
     #[schema(min_items = 1, max_items = 100)]
     items: Vec<ItemRequest>,
-    shipping_address: ShippingAddress,
+    /// Where the order goes; or give `shipping_address_id` instead.
+    #[serde(default)]
+    shipping_address: Option<ShippingAddress>,
+    /// One of the caller's addresses (`/auth/me/addresses/`), copied into
+    /// the order.
+    #[serde(default)]
+    shipping_address_id: Option<uuid::Uuid>,
 }
 
 /// Places an order: prices come from the catalog, stock is reserved, and
@@ -79,7 +86,8 @@ struct CreateOrderRequest {
     responses(
         (status = 201, description = "The order (replayed for a repeated key, with `Idempotent-Replayed: true`)", body = OrderView),
         (status = 409, description = "`insufficient_stock`: `errors` names each short line"),
-        (status = 422, description = "`validation_error`: no items, bad quantity, unknown or inactive product, bad address"),
+        (status = 404, description = "`not_found`: `shipping_address_id` names no address of the caller's"),
+        (status = 422, description = "`validation_error`: no items, bad quantity, unknown or inactive product, bad address, neither or both of `shipping_address` and `shipping_address_id`"),
     ))]
 async fn create_order(
     state: Data<AppState>,
@@ -87,10 +95,6 @@ async fn create_order(
     request: IdempotentJson<CreateOrderRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let IdempotentJson { body, raw, key } = request;
-    let shipping_address = body
-        .shipping_address
-        .validate()
-        .map_err(ApiError::Validation)?;
     // Validation first: a request that fails it saves nothing under its key.
     if body.items.is_empty() {
         return Err(ApiError::Validation(ValidationErrors::single(
@@ -120,6 +124,13 @@ async fn create_order(
         .collect();
     errors.into_result().map_err(ApiError::Validation)?;
     let user_id = user.0.user_id;
+    let shipping_address = shipping_address_of(
+        &state,
+        user_id,
+        body.shipping_address,
+        body.shipping_address_id,
+    )
+    .await?;
     let message = CreateOrder {
         order_id: None,
         user_id,

@@ -2,6 +2,7 @@
 //! pool or transaction of the one domain they belong to; only that domain's
 //! actor ever holds it.
 
+pub mod addresses;
 pub mod auth;
 pub mod carts;
 pub mod catalog;

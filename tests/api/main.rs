@@ -1,6 +1,7 @@
 //! Integration tests: each test starts a whole Emporium instance on a random
 //! port with its own databases, and talks HTTP to it.
 
+mod addresses;
 mod admin_users;
 mod carts;
 mod catalog_cache;

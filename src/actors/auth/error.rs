@@ -34,6 +34,12 @@ pub enum AuthError {
     /// The change would leave the shop without an active admin.
     #[error("the last active admin cannot be demoted or deactivated")]
     LastAdmin,
+    /// No such address in the caller's book.
+    #[error("address not found")]
+    AddressNotFound,
+    /// The caller's book is full.
+    #[error("an address book holds at most 20 addresses; delete one first")]
+    AddressLimit,
     /// The handler panicked.
     #[error(transparent)]
     Panicked(#[from] HandlerPanicked),

@@ -21,7 +21,7 @@ use crate::store::database::OnConstraint as _;
 /// The auth domain's state, shared by every in-flight handler.
 #[derive(Clone)]
 pub struct AuthService {
-    pool: PgPool,
+    pub(super) pool: PgPool,
     keys: Arc<TokenKeys>,
     hasher: Arc<PasswordHasher>,
     /// Bounds concurrent argon2 runs so a login burst queues instead of

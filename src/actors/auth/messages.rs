@@ -120,3 +120,64 @@ pub struct UpdateUser {
     pub role: Option<Role>,
     pub is_active: Option<bool>,
 }
+
+/// An address of a customer's book, as clients see it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AddressView {
+    pub id: Uuid,
+    pub name: String,
+    pub line1: String,
+    pub line2: String,
+    pub city: String,
+    pub region: String,
+    pub postal_code: String,
+    /// ISO 3166-1 alpha-2, upper case.
+    pub country: String,
+    pub phone: String,
+    pub is_default_shipping: bool,
+    pub is_default_billing: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The user's addresses, oldest first (at most
+/// [`crate::domain::auth::address_book::MAX_ADDRESSES`]).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Vec<AddressView>, AuthError>")]
+pub struct ListAddresses {
+    pub user_id: Uuid,
+}
+
+/// One of the user's addresses; another user's is not found. Orders and
+/// checkout snapshot it through this message.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<AddressView, AuthError>")]
+pub struct GetAddress {
+    pub user_id: Uuid,
+    pub id: Uuid,
+}
+
+/// Add an address to the user's book.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<AddressView, AuthError>")]
+pub struct CreateAddress {
+    pub user_id: Uuid,
+    pub draft: crate::domain::auth::address_book::AddressDraft,
+}
+
+/// Change one of the user's addresses.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<AddressView, AuthError>")]
+pub struct UpdateAddress {
+    pub user_id: Uuid,
+    pub id: Uuid,
+    pub patch: crate::domain::auth::address_book::AddressPatch,
+}
+
+/// Remove one of the user's addresses (a placed order keeps its copy).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), AuthError>")]
+pub struct DeleteAddress {
+    pub user_id: Uuid,
+    pub id: Uuid,
+}

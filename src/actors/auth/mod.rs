@@ -1,5 +1,6 @@
 //! `AuthActor`: accounts, credentials and tokens. Owns the auth database.
 
+pub mod addresses;
 pub mod error;
 pub mod handlers;
 pub mod messages;
@@ -63,3 +64,8 @@ route!(GetMe => me, UserView);
 route!(ResolvePrincipal => resolve_principal, crate::domain::auth::Principal);
 route!(ListUsers => list_users, (Vec<UserView>, i64));
 route!(UpdateUser => update_user, UserView);
+route!(ListAddresses => list_addresses, Vec<AddressView>);
+route!(GetAddress => get_address, AddressView);
+route!(CreateAddress => create_address, AddressView);
+route!(UpdateAddress => update_address, AddressView);
+route!(DeleteAddress => delete_address, ());

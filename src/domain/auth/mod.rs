@@ -1,6 +1,7 @@
 //! The auth domain's rules: who a user is, what a valid email and password
 //! are, and how access and refresh tokens are made and checked.
 
+pub mod address_book;
 pub mod email;
 pub mod password;
 pub mod principal;

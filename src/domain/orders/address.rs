@@ -34,10 +34,16 @@ impl ShippingAddress {
     /// Trims every field and checks lengths and the country code. Field
     /// paths are prefixed `shipping_address.`.
     pub fn validate(self) -> Result<Self, ValidationErrors> {
+        self.validate_at("shipping_address.")
+    }
+
+    /// As [`Self::validate`], with field paths prefixed `prefix` (`""` for
+    /// an address that is the whole body).
+    pub fn validate_at(self, prefix: &str) -> Result<Self, ValidationErrors> {
         let mut errors = ValidationErrors::new();
         let mut field = |name: &str, value: String, required: bool, max: usize| {
             let value = value.trim().to_owned();
-            let path = format!("shipping_address.{name}");
+            let path = format!("{prefix}{name}");
             if required && value.is_empty() {
                 errors.add(&path, "blank", format!("{name} is required"));
             } else if value.chars().count() > max {
@@ -65,7 +71,7 @@ impl ShippingAddress {
             && isocountry::CountryCode::for_alpha2(&address.country).is_ok();
         if !address.country.is_empty() && !country_ok {
             errors.add(
-                "shipping_address.country",
+                &format!("{prefix}country"),
                 "invalid",
                 "country must be an ISO 3166-1 alpha-2 code",
             );
