@@ -13,6 +13,7 @@ pub mod idempotency;
 pub mod orders;
 pub mod pagination;
 pub mod payments;
+pub mod pricing;
 pub mod promotions;
 pub mod recommendations;
 pub mod validation;

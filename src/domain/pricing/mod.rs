@@ -1,0 +1,13 @@
+//! What an order charges, from its lines, discount, shipping and tax: pure
+//! functions over integer minor units, with no I/O, shared by the cart's
+//! view, checkout and `POST /orders/` so the three can never disagree.
+//!
+//! - [`rounding`]: half-even division of minor units.
+//! - [`shipping`]: which zone covers a destination, and a method's price
+//!   for a parcel (flat, by weight band, by subtotal band, free over).
+//! - [`totals`]: the discount split over the lines, each line's tax and
+//!   the order's totals, in either tax mode.
+
+pub mod rounding;
+pub mod shipping;
+pub mod totals;
