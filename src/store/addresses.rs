@@ -1,7 +1,8 @@
 //! SQL of the address book (auth database).
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool};
+use sqlx::postgres::PgArguments;
+use sqlx::{PgConnection, PgPool, Postgres};
 use uuid::Uuid;
 
 use crate::domain::auth::address_book::BookAddress;
@@ -123,6 +124,25 @@ pub async fn clear_defaults(
     Ok(())
 }
 
+type AddressQuery<'q> = sqlx::query::QueryAs<'q, Postgres, AddressRow, PgArguments>;
+
+/// Binds the address's fields, in column order from `name` to
+/// `is_default_billing`, after whatever the query bound before.
+fn bind_fields<'q>(query: AddressQuery<'q>, a: &'q BookAddress) -> AddressQuery<'q> {
+    let p = &a.address;
+    query
+        .bind(&p.name)
+        .bind(&p.line1)
+        .bind(&p.line2)
+        .bind(&p.city)
+        .bind(&p.region)
+        .bind(&p.postal_code)
+        .bind(&p.country)
+        .bind(&p.phone)
+        .bind(a.is_default_shipping)
+        .bind(a.is_default_billing)
+}
+
 /// Inserts an address.
 pub async fn insert(
     conn: &mut PgConnection,
@@ -130,26 +150,14 @@ pub async fn insert(
     user_id: Uuid,
     a: &BookAddress,
 ) -> Result<AddressRow, sqlx::Error> {
-    let p = &a.address;
-    sqlx::query_as(&format!(
+    let sql = format!(
         "INSERT INTO addresses (id, user_id, name, line1, line2, city, region, postal_code, country, \
            phone, is_default_shipping, is_default_billing) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(user_id)
-    .bind(&p.name)
-    .bind(&p.line1)
-    .bind(&p.line2)
-    .bind(&p.city)
-    .bind(&p.region)
-    .bind(&p.postal_code)
-    .bind(&p.country)
-    .bind(&p.phone)
-    .bind(a.is_default_shipping)
-    .bind(a.is_default_billing)
-    .fetch_one(conn)
-    .await
+    );
+    bind_fields(sqlx::query_as(&sql).bind(id).bind(user_id), a)
+        .fetch_one(conn)
+        .await
 }
 
 /// Replaces an address's fields.
@@ -158,26 +166,15 @@ pub async fn update(
     id: Uuid,
     a: &BookAddress,
 ) -> Result<AddressRow, sqlx::Error> {
-    let p = &a.address;
-    sqlx::query_as(&format!(
+    let sql = format!(
         "UPDATE addresses SET name = $2, line1 = $3, line2 = $4, city = $5, region = $6, \
            postal_code = $7, country = $8, phone = $9, is_default_shipping = $10, \
            is_default_billing = $11, updated_at = now() \
          WHERE id = $1 RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(&p.name)
-    .bind(&p.line1)
-    .bind(&p.line2)
-    .bind(&p.city)
-    .bind(&p.region)
-    .bind(&p.postal_code)
-    .bind(&p.country)
-    .bind(&p.phone)
-    .bind(a.is_default_shipping)
-    .bind(a.is_default_billing)
-    .fetch_one(conn)
-    .await
+    );
+    bind_fields(sqlx::query_as(&sql).bind(id), a)
+        .fetch_one(conn)
+        .await
 }
 
 /// Deletes one of the user's addresses; `false` when there was none.

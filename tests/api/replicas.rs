@@ -163,17 +163,27 @@ async fn a_draining_replica_loses_no_request_it_accepted() {
     let (first, second) = (a.address.clone(), b.address.clone());
 
     let orders = 80;
+    // The drain starts once the first order has been answered by the
+    // replica that drains (and not before 150 ms): on a loaded machine a
+    // fixed delay could close its listener before it accepted anything.
+    let first_answer = tokio::sync::Notify::new();
     let load = join_all((0..orders).map(|n| {
         let (client, first, second, token, body) = (&client, &first, &second, &token, &body);
+        let first_answer = &first_answer;
         async move {
             // Spread over ~400 ms so the drain starts in the middle.
             tokio::time::sleep(Duration::from_millis(n * 5)).await;
             let key = format!("drain-{n}");
-            place_with_failover(client, first, second, token, &key, body).await
+            let result = place_with_failover(client, first, second, token, &key, body).await;
+            if result.1 == AnsweredBy::Draining {
+                first_answer.notify_one();
+            }
+            result
         }
     }));
     let drain = async {
         tokio::time::sleep(Duration::from_millis(150)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(20), first_answer.notified()).await;
         a.stop_gracefully().await;
     };
     let (mut results, ()) = tokio::join!(load, drain);
