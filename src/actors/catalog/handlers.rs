@@ -228,11 +228,16 @@ impl CatalogService {
         }
     }
 
-    /// The facet index valid under cache generation `generation`: the one
-    /// built under it if it is no older than cached values may be (a
-    /// restarted Redis may count generations again from zero), else a new
-    /// one. Concurrent callers share one build.
-    async fn listing_index(&self, generation: &str) -> Result<Rc<ListingIndex>, CatalogError> {
+    /// The listing index valid under cache generation `generation`: the one
+    /// built (or being built) under it if it is no older than cached values
+    /// may be (a restarted Redis may count generations again from zero);
+    /// else a new one when `build`, or `None`. Concurrent callers share one
+    /// build.
+    async fn listing_index(
+        &self,
+        generation: &str,
+        build: bool,
+    ) -> Result<Option<Rc<ListingIndex>>, CatalogError> {
         let current = self
             .listing_index
             .borrow()
@@ -243,6 +248,7 @@ impl CatalogService {
             .map(|slot| slot.flight.clone());
         let flight = match current {
             Some(flight) => flight,
+            None if !build => return Ok(None),
             None => {
                 let pool = self.pool.clone();
                 let flight = async move {
@@ -263,7 +269,7 @@ impl CatalogService {
             }
         };
         match flight.clone().await {
-            Ok(index) => Ok(index),
+            Ok(index) => Ok(Some(index)),
             Err(e) => {
                 // Not kept: the next caller tries again.
                 let mut slot = self.listing_index.borrow_mut();
@@ -552,10 +558,14 @@ impl CatalogService {
                 options: query.options.into_iter().collect(),
             };
             // Search is the database's; so is a listing the cache cannot
-            // vouch for (no generation to build an index under).
+            // vouch for (no generation to build an index under). Only a
+            // facet listing builds the index (one scan, cheaper than the
+            // facets statement); a plain listing uses it when it is
+            // current, so while orders move stock and bump the generation
+            // a plain miss costs its two small statements, not a rebuild.
             let index = match generation {
                 Some(generation) if filter.q.is_none() => {
-                    Some(service.listing_index(&generation).await?)
+                    service.listing_index(&generation, query.facets).await?
                 }
                 _ => None,
             };
