@@ -1,6 +1,7 @@
 //! Starting the domain actors, each supervised on an arbiter (thread) of its
 //! own so that one busy domain cannot starve another, and stopping them.
 
+use crate::domain::pricing::totals::TaxMode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -177,6 +178,11 @@ impl<'a> Starter<'a> {
             orders.pending_ttl_secs,
             Duration::from_secs(orders.idempotency_lock_secs),
             Duration::from_secs(orders.idempotency_retention_hours * 3600),
+            if settings.tax.prices_include_tax {
+                TaxMode::Inclusive
+            } else {
+                TaxMode::Exclusive
+            },
         );
         let sweep = Duration::from_secs(orders.sweep_interval_secs);
         Ok(self.supervised(Domain::Orders.name(), move |m| {

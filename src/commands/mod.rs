@@ -260,6 +260,8 @@ async fn seed_history(
                     quantity: l.quantity,
                     line_total: variant.price * i64::from(l.quantity),
                     discount: 0,
+                    tax_rate_bp: 0,
+                    tax: 0,
                 }
             })
             .collect();
@@ -278,6 +280,13 @@ async fn seed_history(
             user_id: customer.id,
             subtotal: lines.iter().map(|l| l.line_total).sum(),
             discount: 0,
+            // Past demo orders predate shipping and tax: no charge for
+            // either, as the orders placed before them.
+            shipping: 0,
+            tax: 0,
+            shipping_tax: 0,
+            prices_include_tax: false,
+            shipping_method: None,
             total: lines.iter().map(|l| l.line_total).sum(),
             currency: "EUR",
             promotion_code: None,

@@ -31,6 +31,8 @@ pub struct Settings {
     pub actors: ActorSettings,
     pub catalog: CatalogSettings,
     pub orders: OrderSettings,
+    #[serde(default)]
+    pub tax: TaxSettings,
     pub payments: PaymentSettings,
     pub carts: CartSettings,
     pub recommendations: RecommendationSettings,
@@ -261,6 +263,16 @@ pub struct OrderSettings {
     /// A key whose first request has not finished after this long may be
     /// claimed again (the first request is presumed dead).
     pub idempotency_lock_secs: u64,
+}
+
+/// How the shop states its prices.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TaxSettings {
+    /// Whether catalog prices include tax (as shelf prices do in the EU):
+    /// then tax is extracted from them and the total is the shelf price
+    /// after discount plus shipping. Otherwise (as in the US) tax is added.
+    #[serde(default)]
+    pub prices_include_tax: bool,
 }
 
 /// Server-side carts.

@@ -12,7 +12,14 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
+use std::collections::HashMap;
+
 use crate::domain::catalog::variant::OptionValues;
+use crate::domain::orders::address::ShippingAddress;
+use crate::domain::pricing::rules::{
+    destination_of, price_checkout, CartLine, Rules, ShippingProblem, STANDARD_CLASS,
+};
+use crate::domain::pricing::totals::TaxMode;
 
 /// A stored cart line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +44,12 @@ pub struct ProductNow {
     pub currency: String,
     pub stock: i32,
     pub is_active: bool,
+    /// What shipping weighs it at.
+    pub weight_grams: i32,
+    /// Whether it ships.
+    pub requires_shipping: bool,
+    /// Its product's tax class.
+    pub tax_class: String,
 }
 
 /// One line as clients see it.
@@ -90,6 +103,15 @@ pub struct CartView {
     /// Sum of the available lines, in minor units of `currency`.
     pub subtotal: i64,
     pub discount: i64,
+    /// The chosen method and its price now (`PUT /cart/shipping/`).
+    pub shipping: Option<CartShipping>,
+    /// Tax at the chosen address (0 until one is chosen), shipping's
+    /// included.
+    pub tax: i64,
+    /// Whether the prices include `tax` (then it is not added).
+    pub prices_include_tax: bool,
+    /// `subtotal - discount + shipping amount`, plus `tax` unless prices
+    /// include it: what checkout charges if nothing changes.
     pub total: i64,
     /// The first line's currency; `null` for an empty cart.
     pub currency: Option<String>,
@@ -99,6 +121,102 @@ pub struct CartView {
     /// Whether every line is available and the cart is not empty.
     pub checkout_ready: bool,
     pub updated_at: DateTime<Utc>,
+}
+
+/// The shipping a cart chose: a method and the address it goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShippingChoice {
+    pub method_id: Uuid,
+    pub address: ShippingAddress,
+}
+
+/// A cart's chosen shipping, priced now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct CartShipping {
+    pub method_id: Uuid,
+    pub name: String,
+    pub carrier: Option<String>,
+    /// In minor units of the cart's currency.
+    pub amount: i64,
+    /// The address it goes to.
+    pub address: ShippingAddress,
+}
+
+/// The cart's available lines as pricing reads them.
+pub fn charge_lines(cart: &CartView, products: &HashMap<Uuid, ProductNow>) -> Vec<CartLine<Uuid>> {
+    cart.items
+        .iter()
+        .filter(|l| l.available)
+        .map(|l| {
+            let p = products.get(&l.variant_id);
+            CartLine {
+                key: l.variant_id,
+                unit_price: l.unit_price,
+                quantity: i64::from(l.quantity),
+                weight_grams: p.map_or(0, |p| i64::from(p.weight_grams)),
+                requires_shipping: p.is_none_or(|p| p.requires_shipping),
+                tax_class: p.map_or_else(|| STANDARD_CLASS.to_owned(), |p| p.tax_class.clone()),
+            }
+        })
+        .collect()
+}
+
+/// Adds shipping and tax to a priced cart (after its promotion) under
+/// `rules`, going where `choice` says. A chosen method no longer offered
+/// is dropped with a warning; checkout would refuse it.
+pub fn with_charges(
+    mut cart: CartView,
+    products: &HashMap<Uuid, ProductNow>,
+    rules: &Rules,
+    choice: Option<&ShippingChoice>,
+) -> CartView {
+    cart.prices_include_tax = rules.mode == TaxMode::Inclusive;
+    let Some(currency) = cart.currency.clone() else {
+        return cart;
+    };
+    let lines = charge_lines(&cart, products);
+    let destination = choice.map(|c| destination_of(&c.address));
+    let Ok(charged) = price_checkout(
+        rules,
+        &lines,
+        cart.discount,
+        &currency,
+        destination.as_ref(),
+        choice.map(|c| c.method_id),
+    ) else {
+        return cart;
+    };
+    match charged.problem {
+        Some(
+            problem
+            @ (ShippingProblem::MethodIneligible | ShippingProblem::NoShippingToDestination),
+        ) if choice.is_some() => {
+            cart.warnings.push(Warning {
+                product_id: None,
+                code: if problem == ShippingProblem::MethodIneligible {
+                    "shipping_method_unavailable"
+                } else {
+                    problem.code()
+                },
+                message: "the chosen shipping is no longer offered for this cart; choose again"
+                    .into(),
+            });
+        }
+        _ => {}
+    }
+    cart.shipping = match (charged.shipping, choice) {
+        (Some(q), Some(c)) => Some(CartShipping {
+            method_id: q.method_id,
+            name: q.name,
+            carrier: q.carrier,
+            amount: q.amount,
+            address: c.address.clone(),
+        }),
+        _ => None,
+    };
+    cart.tax = charged.totals.tax;
+    cart.total = charged.totals.total;
+    cart
 }
 
 /// Applies a promotion's verdict to a priced cart: the discount when it
@@ -244,6 +362,9 @@ pub fn view(
         items,
         subtotal,
         discount: 0,
+        shipping: None,
+        tax: 0,
+        prices_include_tax: false,
         total: subtotal,
         currency,
         promotion_code: None,
@@ -287,6 +408,9 @@ pub fn as_stored(id: Uuid, lines: &[StoredLine], updated_at: DateTime<Utc>) -> C
         items,
         subtotal,
         discount: 0,
+        shipping: None,
+        tax: 0,
+        prices_include_tax: false,
         total: subtotal,
         currency: lines.first().map(|l| l.seen_currency.clone()),
         promotion_code: None,
@@ -322,8 +446,6 @@ pub fn token_matches(token: &str, stored: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
 
     fn product(price: i64, stock: i32) -> ProductNow {
@@ -337,6 +459,9 @@ mod tests {
             currency: "EUR".into(),
             stock,
             is_active: true,
+            weight_grams: 100,
+            requires_shipping: true,
+            tax_class: "standard".into(),
         }
     }
 

@@ -51,6 +51,23 @@ impl ValidationErrors {
         }
     }
 
+    /// The same errors, with each field path starting with a `from` prefix
+    /// renamed to its `to` (for a body that names a shared field another
+    /// way).
+    pub fn renamed(self, renames: &[(&str, &str)]) -> Self {
+        Self(
+            self.0
+                .into_iter()
+                .map(|mut e| {
+                    if let Some((from, to)) = renames.iter().find(|(f, _)| e.field.starts_with(f)) {
+                        e.field = format!("{to}{}", &e.field[from.len()..]);
+                    }
+                    e
+                })
+                .collect(),
+        )
+    }
+
     /// Whether nothing was recorded.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

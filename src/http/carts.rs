@@ -129,6 +129,11 @@ struct CheckoutRequest {
     /// the order.
     #[serde(default)]
     shipping_address_id: Option<uuid::Uuid>,
+    /// The shipping method; absent: the cart's choice (`PUT
+    /// /cart/shipping/`), which also gives the address when neither
+    /// address field is sent.
+    #[serde(default)]
+    shipping_method_id: Option<uuid::Uuid>,
     /// The total the customer was shown, in minor units: when given and
     /// the order would charge anything else (a price or the discount
     /// changed meanwhile), nothing is placed and the answer is `409
@@ -353,7 +358,7 @@ async fn remove_promotion(
         (status = 201, description = "The order (replayed for a repeated key)", body = OrderView),
         (status = 404, description = "`not_found`: the cart's promotion was deleted, or `shipping_address_id` names no address of the caller's"),
         (status = 409, description = "`cart_empty`; `cart_not_ready`: a line is unavailable; `insufficient_stock`: stock ran out meanwhile; `promotion_used_up`; `checkout_in_progress`: another checkout of this cart is running; `total_changed`: the order's total is not `expected_total`"),
-        (status = 422, description = "`validation_error`: bad address; the promotion no longer applies (`promotion_expired`, `promotion_below_minimum`, ...)"),
+        (status = 422, description = "`validation_error`: bad address, or none given nor chosen; the promotion no longer applies (`promotion_expired`, `promotion_below_minimum`, ...); `shipping_required`, `no_shipping_to_destination`, `shipping_method_ineligible`"),
     ))]
 async fn checkout(
     state: Data<AppState>,
@@ -363,16 +368,14 @@ async fn checkout(
     let IdempotentJson { body, raw, key } = request;
     let viewer = user.0;
     // Validation first: a request that fails it saves nothing under its key.
-    let shipping_address = shipping_address_of(
-        &state,
-        viewer.user_id,
-        body.shipping_address,
-        body.shipping_address_id,
-    )
-    .await?;
+    let shipping_address = match (body.shipping_address, body.shipping_address_id) {
+        (None, None) => None,
+        (inline, id) => Some(shipping_address_of(&state, viewer.user_id, inline, id).await?),
+    };
     let message = Checkout {
         user: viewer,
         shipping_address,
+        shipping_method_id: body.shipping_method_id,
         expected_total: body.expected_total,
         key: None,
     };

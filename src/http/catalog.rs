@@ -351,6 +351,16 @@ struct ProductRequest {
     /// 0 to 3 options, e.g. `{"name": "size", "values": ["S", "M"]}`.
     #[schema(max_items = 3)]
     options: Option<Vec<ProductOption>>,
+    /// Tax-class code the product is taxed under; default `standard`. Only
+    /// its form is checked: a class the shop has not defined is charged at
+    /// no rate.
+    #[schema(
+        example = "standard",
+        min_length = 1,
+        max_length = 50,
+        pattern = "^[a-z0-9_-]+$"
+    )]
+    tax_class: Option<String>,
     /// On create only: 1 to 250 variants, made with the product in one
     /// transaction (required when there are options). Later changes go
     /// through `/products/{id}/variants/`.
@@ -372,6 +382,7 @@ impl From<ProductRequest> for ProductDraft {
             tags: r.tags,
             is_active: r.is_active,
             options: r.options,
+            tax_class: r.tax_class,
             variants: r
                 .variants
                 .map(|vs| vs.into_iter().map(VariantDraft::from).collect()),
@@ -433,6 +444,15 @@ struct ProductPatchRequest {
     #[serde(default, deserialize_with = "super::extract::present")]
     #[schema(nullable = false, max_items = 3)]
     options: Option<Vec<ProductOption>>,
+    /// A tax-class code, as on create.
+    #[serde(default, deserialize_with = "super::extract::present")]
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 50,
+        pattern = "^[a-z0-9_-]+$"
+    )]
+    tax_class: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -665,6 +685,7 @@ async fn patch_product(
         tags: b.tags,
         is_active: b.is_active,
         options: b.options,
+        tax_class: b.tax_class,
     };
     if patch.is_empty() {
         return Err(ApiError::Validation(

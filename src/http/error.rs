@@ -414,6 +414,12 @@ impl From<OrdersError> for ApiError {
                 code: why.code(),
                 detail: why.to_string(),
             },
+            OrdersError::RuleNotFound(entity) => ApiError::NotFound(entity),
+            OrdersError::RuleConflict { code, detail } => ApiError::Conflict { code, detail },
+            OrdersError::Shipping(problem) => ApiError::Unprocessable {
+                code: problem.code(),
+                detail: problem.message().into(),
+            },
             OrdersError::PaidByAnotherPayment => ApiError::Conflict {
                 code: "already_paid",
                 detail: e.to_string(),
@@ -496,6 +502,10 @@ impl From<CartsError> for ApiError {
             CartsError::PromotionRefused(why) => ApiError::Unprocessable {
                 code: why.code(),
                 detail: why.to_string(),
+            },
+            CartsError::Shipping(problem) => ApiError::Unprocessable {
+                code: problem.code(),
+                detail: problem.message().into(),
             },
             CartsError::CartEmpty => ApiError::Conflict {
                 code: "cart_empty",

@@ -467,6 +467,18 @@ impl QueryParams {
             .collect()
     }
 
+    /// Parses a UUID into `errors` on failure.
+    pub fn uuid_into(&self, key: &str, errors: &mut ValidationErrors) -> Option<uuid::Uuid> {
+        let raw = self.get(key)?;
+        match uuid::Uuid::parse_str(raw.trim()) {
+            Ok(id) => Some(id),
+            Err(_) => {
+                errors.add(key, "invalid", format!("{key} must be a UUID"));
+                None
+            }
+        }
+    }
+
     /// Parses a `true`/`false` flag into `errors` on failure.
     pub fn bool(&self, key: &str, errors: &mut ValidationErrors) -> Option<bool> {
         match self.get(key)?.to_ascii_lowercase().as_str() {

@@ -5,6 +5,7 @@
 pub mod addresses;
 pub mod admin;
 pub mod auth;
+pub mod cart_shipping;
 pub mod carts;
 pub mod catalog;
 pub mod compression;
@@ -25,7 +26,9 @@ pub mod payments;
 pub mod promotions;
 pub mod rate_limit;
 pub mod recommendations;
+pub mod shipping;
 pub mod state;
+pub mod tax;
 pub mod variants;
 
 use actix_web::middleware::from_fn;
@@ -53,8 +56,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(variants::routes)
                 .configure(images::routes)
                 .configure(orders::routes)
+                .configure(cart_shipping::routes)
                 .configure(carts::routes)
                 .configure(promotions::routes)
+                .configure(shipping::routes)
+                .configure(tax::routes)
                 .configure(payments::routes)
                 .configure(admin::routes),
         );

@@ -21,8 +21,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::error::PROBLEM_JSON;
 use super::{
-    addresses, admin, auth, carts, catalog, health, images, media, metrics, orders, payments,
-    promotions, recommendations, variants,
+    addresses, admin, auth, cart_shipping, carts, catalog, health, images, media, metrics, orders,
+    payments, promotions, recommendations, shipping, tax, variants,
 };
 
 /// The document's route, inside the `/api/v1` scope.
@@ -59,7 +59,10 @@ struct OwnApi;
         (path = "/api/v1", api = recommendations::Api),
         (path = "/api/v1", api = orders::Api),
         (path = "/api/v1", api = carts::Api),
+        (path = "/api/v1", api = cart_shipping::Api),
         (path = "/api/v1", api = promotions::Api),
+        (path = "/api/v1", api = shipping::Api),
+        (path = "/api/v1", api = tax::Api),
         (path = "/api/v1", api = payments::Api),
         (path = "/api/v1", api = admin::Api),
     ),
@@ -74,6 +77,8 @@ struct OwnApi;
         (name = "recommendations", description = "Similar products, bought together, for you"),
         (name = "carts", description = "Server-side carts: a customer's, or a guest's opened by its token"),
         (name = "promotions", description = "Discount codes (admins)"),
+        (name = "shipping", description = "Shipping zones and methods (admins)"),
+        (name = "tax", description = "Tax classes and rates (admins)"),
         (name = "orders", description = "Placing and moving orders"),
         (name = "payments", description = "Paying orders, refunds, provider webhooks"),
         (name = "admin", description = "Operators' introspection"),

@@ -75,6 +75,11 @@ struct CreateOrderRequest {
     /// the order.
     #[serde(default)]
     shipping_address_id: Option<uuid::Uuid>,
+    /// A shipping method offered for this destination (see
+    /// `GET /cart/shipping-methods/`); required when the shop ships and a
+    /// line needs shipping.
+    #[serde(default)]
+    shipping_method_id: Option<uuid::Uuid>,
 }
 
 /// Places an order: prices come from the catalog, stock is reserved, and
@@ -87,7 +92,7 @@ struct CreateOrderRequest {
         (status = 201, description = "The order (replayed for a repeated key, with `Idempotent-Replayed: true`)", body = OrderView),
         (status = 409, description = "`insufficient_stock`: `errors` names each short line"),
         (status = 404, description = "`not_found`: `shipping_address_id` names no address of the caller's"),
-        (status = 422, description = "`validation_error`: no items, bad quantity, unknown or inactive product, bad address, neither or both of `shipping_address` and `shipping_address_id`"),
+        (status = 422, description = "`validation_error`: no items, bad quantity, unknown or inactive product, bad address, neither or both of `shipping_address` and `shipping_address_id`; `shipping_required`: choose a method; `no_shipping_to_destination`: no zone covers the address; `shipping_method_ineligible`: the method is not offered for this order"),
     ))]
 async fn create_order(
     state: Data<AppState>,
@@ -136,6 +141,7 @@ async fn create_order(
         user_id,
         items,
         shipping_address,
+        shipping_method_id: body.shipping_method_id,
         key: None,
         promotion: None,
         expected_total: None,

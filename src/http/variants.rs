@@ -65,6 +65,9 @@ pub struct VariantRequest {
     /// Default 0.
     #[schema(minimum = 0, maximum = 10_000_000)]
     weight_grams: Option<i64>,
+    /// Whether the variant is shipped; default `true`. `false` for
+    /// digital goods and services, which shipping is not charged for.
+    requires_shipping: Option<bool>,
     /// Default `true`.
     is_active: Option<bool>,
     /// Display order among the product's variants; default 0.
@@ -81,6 +84,7 @@ impl From<VariantRequest> for VariantDraft {
             compare_at_price: r.compare_at_price,
             stock: r.stock,
             weight_grams: r.weight_grams,
+            requires_shipping: r.requires_shipping,
             is_active: r.is_active,
             position: r.position,
         }
@@ -116,6 +120,9 @@ struct VariantPatchRequest {
     #[serde(default, deserialize_with = "super::extract::present")]
     #[schema(nullable = false, minimum = 0, maximum = 10_000_000)]
     weight_grams: Option<i64>,
+    #[serde(default, deserialize_with = "super::extract::present")]
+    #[schema(nullable = false)]
+    requires_shipping: Option<bool>,
     #[serde(default, deserialize_with = "super::extract::present")]
     #[schema(nullable = false)]
     is_active: Option<bool>,
@@ -238,6 +245,7 @@ async fn patch_variant(
         compare_at_price: b.compare_at_price,
         stock: b.stock,
         weight_grams: b.weight_grams,
+        requires_shipping: b.requires_shipping,
         is_active: b.is_active,
         position: b.position,
     };

@@ -5,11 +5,13 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::domain::carts::StoredLine;
+use crate::domain::carts::{ShippingChoice, StoredLine};
 use crate::domain::catalog::stock::StockLine;
+use crate::domain::orders::address::ShippingAddress;
 
 /// A guest cart's stored secret and state.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -70,14 +72,21 @@ pub async fn user_cart(pool: &PgPool, user_id: Uuid) -> sqlx::Result<Uuid> {
 
 /// A cart's chosen promotion: its id (`None` once the promotion was
 /// deleted) and the code it was chosen by.
+/// A cart as stored: its lines, when it last changed, its promotion and
+/// its shipping choice.
+#[derive(Debug, Clone)]
+pub struct Contents {
+    pub lines: Vec<StoredLine>,
+    pub updated_at: DateTime<Utc>,
+    pub promotion: ChosenPromotion,
+    pub shipping: Option<ShippingChoice>,
+}
+
 pub type ChosenPromotion = Option<(Option<Uuid>, String)>;
 
 /// A cart's last change and promotion, read with its lines in one round
 /// trip: (lines oldest first, updated_at, chosen promotion).
-pub async fn contents(
-    pool: &PgPool,
-    cart_id: Uuid,
-) -> sqlx::Result<(Vec<StoredLine>, DateTime<Utc>, ChosenPromotion)> {
+pub async fn contents(pool: &PgPool, cart_id: Uuid) -> sqlx::Result<Contents> {
     type Row = (
         DateTime<Utc>,
         Option<Uuid>,
@@ -86,23 +95,32 @@ pub async fn contents(
         Option<i32>,
         Option<i64>,
         Option<String>,
+        Option<Uuid>,
+        Option<Json<ShippingAddress>>,
     );
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT c.updated_at, c.promotion_id, c.promotion_code, \
-           i.variant_id, i.quantity, i.seen_price, i.seen_currency \
+           i.variant_id, i.quantity, i.seen_price, i.seen_currency, \
+           c.shipping_method_id, c.shipping_address \
          FROM carts c LEFT JOIN cart_items i ON i.cart_id = c.id \
          WHERE c.id = $1 ORDER BY i.added_at, i.variant_id",
     )
     .bind(cart_id)
     .fetch_all(pool)
     .await?;
-    let (updated_at, promotion) = rows
-        .first()
-        .map(|r| (r.0, r.2.clone().map(|code| (r.1, code))))
-        .ok_or(sqlx::Error::RowNotFound)?;
+    let first = rows.first().ok_or(sqlx::Error::RowNotFound)?;
+    let updated_at = first.0;
+    let promotion = first.2.clone().map(|code| (first.1, code));
+    let shipping = match (first.7, &first.8) {
+        (Some(method_id), Some(address)) => Some(ShippingChoice {
+            method_id,
+            address: address.0.clone(),
+        }),
+        _ => None,
+    };
     let lines = rows
         .into_iter()
-        .filter_map(|(_, _, _, variant_id, quantity, price, currency)| {
+        .filter_map(|(_, _, _, variant_id, quantity, price, currency, _, _)| {
             Some(StoredLine {
                 variant_id: variant_id?,
                 quantity: quantity?,
@@ -111,7 +129,30 @@ pub async fn contents(
             })
         })
         .collect();
-    Ok((lines, updated_at, promotion))
+    Ok(Contents {
+        lines,
+        updated_at,
+        promotion,
+        shipping,
+    })
+}
+
+/// Records the cart's shipping choice, or clears it (`None`).
+pub async fn set_shipping(
+    pool: &PgPool,
+    cart_id: Uuid,
+    choice: Option<&ShippingChoice>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE carts SET shipping_method_id = $2, shipping_address = $3, updated_at = now() \
+         WHERE id = $1",
+    )
+    .bind(cart_id)
+    .bind(choice.map(|c| c.method_id))
+    .bind(choice.map(|c| Json(&c.address)))
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 /// A new guest cart.

@@ -46,6 +46,8 @@ pub struct ProductRow {
     pub tags: Vec<String>,
     pub is_active: bool,
     pub options: Json<Vec<ProductOption>>,
+    /// Tax-class code (a class of the orders domain, not checked here).
+    pub tax_class: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -62,6 +64,7 @@ impl ProductRow {
             tags: self.tags.clone(),
             is_active: self.is_active,
             options: self.options.0.clone(),
+            tax_class: self.tax_class.clone(),
         }
     }
 }
@@ -77,6 +80,8 @@ pub struct VariantRow {
     pub compare_at_price: Option<i64>,
     pub stock: i32,
     pub weight_grams: i32,
+    /// `false` for variants that are never shipped.
+    pub requires_shipping: bool,
     pub is_active: bool,
     pub position: i32,
     pub created_at: DateTime<Utc>,
@@ -93,15 +98,16 @@ impl VariantRow {
             compare_at_price: self.compare_at_price,
             stock: self.stock,
             weight_grams: self.weight_grams,
+            requires_shipping: self.requires_shipping,
             is_active: self.is_active,
             position: self.position,
         }
     }
 }
 
-/// What carts and orders need to price and hold a line: a variant, with
-/// its product's name and currency. `is_active` is the product's and the
-/// variant's together.
+/// What carts and orders need to price, ship, tax and hold a line: a
+/// variant, with its product's name, currency and tax class. `is_active` is
+/// the product's and the variant's together.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct VariantSnapshot {
     pub id: Uuid,
@@ -115,6 +121,14 @@ pub struct VariantSnapshot {
     pub currency: String,
     pub is_active: bool,
     pub stock: i32,
+    /// The variant's weight, for shipping rates banded by weight.
+    pub weight_grams: i32,
+    /// Whether the line is shipped; lines that are not add no weight and
+    /// need no shipping method.
+    pub requires_shipping: bool,
+    /// The product's tax-class code, for the line's tax rate (a class
+    /// without a rate is charged at none).
+    pub tax_class: String,
 }
 
 /// How a line's id resolved to a variant: the id of a variant, or of a
@@ -148,12 +162,14 @@ pub struct ProductFilter {
 
 const CATEGORY_COLUMNS: &str = "id, name, slug, parent_id";
 const PRODUCT_COLUMNS: &str =
-    "id, name, slug, sku, description, category_id, price, currency, stock, tags, is_active, options, created_at, updated_at";
+    "id, name, slug, sku, description, category_id, price, currency, stock, tags, is_active, options, \
+     tax_class, created_at, updated_at";
 const VARIANT_COLUMNS: &str =
     "id, product_id, sku, options, price, compare_at_price, stock, weight_grams, \
-     is_active, position, created_at, updated_at";
+     requires_shipping, is_active, position, created_at, updated_at";
 const SNAPSHOT_SELECT: &str = "SELECT v.id, v.product_id, p.name, p.slug, v.sku, v.options, v.price, p.currency, \
-     (p.is_active AND v.is_active) AS is_active, v.stock FROM product_variants v JOIN products p ON p.id = v.product_id";
+     (p.is_active AND v.is_active) AS is_active, v.stock, v.weight_grams, v.requires_shipping, p.tax_class \
+     FROM product_variants v JOIN products p ON p.id = v.product_id";
 
 /// Unique and foreign-key constraints the actor turns into 409s and 422s.
 pub mod constraints {
@@ -306,8 +322,8 @@ pub async fn insert_product(
     variants: &[(Uuid, VariantFields)],
 ) -> Result<ProductRow, sqlx::Error> {
     sqlx::query(
-        "INSERT INTO products (id, name, slug, description, category_id, price, currency, stock, tags, is_active, options) \
-         VALUES ($1, $2, $3, $4, $5, 0, $6, 0, $7, $8, $9)",
+        "INSERT INTO products (id, name, slug, description, category_id, price, currency, stock, tags, is_active, options, \
+         tax_class) VALUES ($1, $2, $3, $4, $5, 0, $6, 0, $7, $8, $9, $10)",
     )
     .bind(id)
     .bind(&p.name)
@@ -318,6 +334,7 @@ pub async fn insert_product(
     .bind(&p.tags)
     .bind(p.is_active)
     .bind(Json(&p.options))
+    .bind(&p.tax_class)
     .execute(&mut *conn)
     .await?;
     insert_variants(conn, id, variants).await?;
@@ -357,7 +374,7 @@ async fn insert_variant_rows(
     }
     let mut qb = QueryBuilder::new(
         "INSERT INTO product_variants (id, product_id, sku, options, price, compare_at_price, stock, \
-         weight_grams, is_active, position) ",
+         weight_grams, requires_shipping, is_active, position) ",
     );
     qb.push_values(rows, |mut row, (id, product_id, v)| {
         row.push_bind(*id)
@@ -368,6 +385,7 @@ async fn insert_variant_rows(
             .push_bind(v.compare_at_price)
             .push_bind(v.stock)
             .push_bind(v.weight_grams)
+            .push_bind(v.requires_shipping)
             .push_bind(v.is_active)
             .push_bind(v.position);
     });
@@ -444,8 +462,8 @@ pub async fn update_variant(
 ) -> Result<Option<VariantRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "UPDATE product_variants SET sku = $2, options = $3, price = $4, compare_at_price = $5, stock = $6, \
-         weight_grams = $7, is_active = $8, position = $9, updated_at = now() WHERE id = $1 \
-         RETURNING {VARIANT_COLUMNS}"
+         weight_grams = $7, is_active = $8, position = $9, requires_shipping = $10, updated_at = now() \
+         WHERE id = $1 RETURNING {VARIANT_COLUMNS}"
     ))
     .bind(id)
     .bind(&v.sku)
@@ -456,6 +474,7 @@ pub async fn update_variant(
     .bind(v.weight_grams)
     .bind(v.is_active)
     .bind(v.position)
+    .bind(v.requires_shipping)
     .fetch_optional(conn)
     .await
 }
@@ -526,7 +545,8 @@ pub async fn update_product(
 ) -> Result<Option<ProductRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "UPDATE products SET name = $2, slug = $3, description = $4, category_id = $5, currency = $6, \
-         tags = $7, is_active = $8, options = $9, updated_at = now() WHERE id = $1 RETURNING {PRODUCT_COLUMNS}"
+         tags = $7, is_active = $8, options = $9, tax_class = $10, updated_at = now() WHERE id = $1 \
+         RETURNING {PRODUCT_COLUMNS}"
     ))
     .bind(id)
     .bind(&p.name)
@@ -537,6 +557,7 @@ pub async fn update_product(
     .bind(&p.tags)
     .bind(p.is_active)
     .bind(Json(&p.options))
+    .bind(&p.tax_class)
     .fetch_optional(conn)
     .await
 }
@@ -1071,7 +1092,8 @@ pub async fn insert_products_bulk(
 ) -> Result<u64, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let mut qb = QueryBuilder::new(
-        "INSERT INTO products (id, name, slug, description, category_id, price, currency, stock, tags, is_active, options) ",
+        "INSERT INTO products (id, name, slug, description, category_id, price, currency, stock, tags, is_active, options, \
+         tax_class) ",
     );
     qb.push_values(products, |mut row, (id, p, _)| {
         row.push_bind(*id)
@@ -1084,7 +1106,8 @@ pub async fn insert_products_bulk(
             .push_bind(0_i32)
             .push_bind(p.tags.clone())
             .push_bind(p.is_active)
-            .push_bind(Json(p.options.clone()));
+            .push_bind(Json(p.options.clone()))
+            .push_bind(p.tax_class.clone());
     });
     qb.push(" ON CONFLICT DO NOTHING RETURNING id");
     let inserted: Vec<Uuid> = qb.build_query_scalar().fetch_all(&mut *tx).await?;
@@ -1094,7 +1117,7 @@ pub async fn insert_products_bulk(
         .filter(|(id, _, _)| fresh.contains(id))
         .flat_map(|(id, _, vs)| vs.iter().map(move |(vid, v)| (*vid, *id, v)))
         .collect();
-    // At most 10 binds per row, so a chunk stays under PostgreSQL's 65,535.
+    // At most 11 binds per row, so a chunk stays under PostgreSQL's 65,535.
     for chunk in variants.chunks(2000) {
         insert_variant_rows(&mut tx, chunk).await?;
     }

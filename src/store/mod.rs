@@ -14,4 +14,6 @@ pub mod payments;
 pub mod product_images;
 pub mod promotions;
 pub mod redis;
+pub mod shipping;
+pub mod tax;
 pub mod text_enum;

@@ -13,6 +13,7 @@ use crate::domain::orders::address::ShippingAddress;
 use crate::domain::orders::events::OrderEventKind;
 use crate::domain::orders::pricing::OrderLine;
 use crate::domain::orders::status::OrderStatus;
+use crate::domain::pricing::rules::MethodQuote;
 
 /// An order's own row.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -26,6 +27,11 @@ pub struct OrderRow {
     pub currency: String,
     pub promotion_code: Option<String>,
     pub shipping_address: Json<ShippingAddress>,
+    pub shipping: i64,
+    pub tax: i64,
+    pub shipping_tax: i64,
+    pub prices_include_tax: bool,
+    pub shipping_method: Option<Json<MethodQuote>>,
     pub payment_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -47,6 +53,8 @@ pub struct ItemRow {
     pub line_total: i64,
     /// This line's share of the order's discount.
     pub discount: i64,
+    pub tax_rate_bp: i32,
+    pub tax: i64,
 }
 
 /// One status change, as stored (sent as
@@ -80,7 +88,14 @@ pub struct NewOrder<'a> {
     /// Sum of the lines.
     pub subtotal: i64,
     pub discount: i64,
-    /// `subtotal - discount`.
+    pub shipping: i64,
+    /// Σ line tax + shipping tax.
+    pub tax: i64,
+    pub shipping_tax: i64,
+    pub prices_include_tax: bool,
+    /// The method charged, as quoted.
+    pub shipping_method: Option<&'a MethodQuote>,
+    /// `subtotal - discount + shipping (+ tax unless prices include it)`.
     pub total: i64,
     pub currency: &'a str,
     pub promotion_code: Option<&'a str>,
@@ -122,7 +137,8 @@ pub struct EventRow {
 }
 
 const ORDER_COLUMNS: &str =
-    "id, user_id, status, subtotal, discount, total, currency, promotion_code, shipping_address, payment_id, created_at, updated_at";
+    "id, user_id, status, subtotal, discount, total, currency, promotion_code, shipping_address, \
+     shipping, tax, shipping_tax, prices_include_tax, shipping_method, payment_id, created_at, updated_at";
 
 /// Writes a new pending order, its lines and its first history entry in
 /// one statement (one round trip; on its own it is its own transaction).
@@ -144,16 +160,19 @@ pub async fn insert_order(
     let quantities: Vec<i32> = order.lines.iter().map(|l| l.quantity).collect();
     let totals: Vec<i64> = order.lines.iter().map(|l| l.line_total).collect();
     let discounts: Vec<i64> = order.lines.iter().map(|l| l.discount).collect();
+    let tax_rates: Vec<i32> = order.lines.iter().map(|l| l.tax_rate_bp).collect();
+    let taxes: Vec<i64> = order.lines.iter().map(|l| l.tax).collect();
     let row: OrderRow = sqlx::query_as(&format!(
         "WITH o AS (\
            INSERT INTO orders (id, user_id, status, total, currency, shipping_address, expires_at, \
-                               subtotal, discount, promotion_code) \
-           VALUES ($1, $2, 'pending', $3, $4, $5, $6, $14, $15, $16) RETURNING {ORDER_COLUMNS}), \
+                               subtotal, discount, promotion_code, shipping, tax, shipping_tax, \
+                               prices_include_tax, shipping_method) \
+           VALUES ($1, $2, 'pending', $3, $4, $5, $6, $14, $15, $16, $21, $22, $23, $24, $25) RETURNING {ORDER_COLUMNS}), \
          i AS (\
            INSERT INTO order_items (order_id, position, product_id, name, unit_price, quantity, line_total, discount, \
-                                    variant_id, sku, options) \
+                                    variant_id, sku, options, tax_rate_bp, tax) \
            SELECT $1, t.* FROM unnest($7::int[], $8::uuid[], $9::text[], $10::bigint[], $11::int[], $12::bigint[], $17::bigint[], \
-                                      $18::uuid[], $19::text[], $20::jsonb[]) AS t), \
+                                      $18::uuid[], $19::text[], $20::jsonb[], $26::int[], $27::bigint[]) AS t), \
          h AS (\
            INSERT INTO order_history (order_id, from_status, to_status, actor, reason) \
            VALUES ($1, NULL, 'pending', $13, 'order placed')) \
@@ -179,6 +198,13 @@ pub async fn insert_order(
     .bind(&variants)
     .bind(&skus)
     .bind(&options)
+    .bind(order.shipping)
+    .bind(order.tax)
+    .bind(order.shipping_tax)
+    .bind(order.prices_include_tax)
+    .bind(order.shipping_method.map(Json))
+    .bind(&tax_rates)
+    .bind(&taxes)
     .fetch_one(&mut *conn)
     .await?;
     // Every part of one statement runs at the same `now()`: the history
@@ -202,7 +228,7 @@ async fn insert_items(
 ) -> Result<(), sqlx::Error> {
     let mut items = QueryBuilder::<Postgres>::new(
         "INSERT INTO order_items (order_id, position, product_id, name, unit_price, quantity, line_total, discount, \
-         variant_id, sku, options) ",
+         variant_id, sku, options, tax_rate_bp, tax) ",
     );
     items.push_values(lines.iter().enumerate(), |mut b, (position, line)| {
         b.push_bind(order_id)
@@ -215,7 +241,9 @@ async fn insert_items(
             .push_bind(line.discount)
             .push_bind(line.variant_id)
             .push_bind(line.sku.clone())
-            .push_bind(Json(line.options.clone()));
+            .push_bind(Json(line.options.clone()))
+            .push_bind(line.tax_rate_bp)
+            .push_bind(line.tax);
     });
     items.build().execute(conn).await?;
     Ok(())
@@ -315,7 +343,8 @@ pub async fn items_and_history(
     ids: &[Uuid],
 ) -> Result<(HashMap<Uuid, Vec<ItemRow>>, HashMap<Uuid, Vec<HistoryRow>>), sqlx::Error> {
     let items: Vec<ItemRow> = sqlx::query_as(
-        "SELECT order_id, product_id, variant_id, name, sku, options, unit_price, quantity, line_total, discount \
+        "SELECT order_id, product_id, variant_id, name, sku, options, unit_price, quantity, line_total, discount, \
+                tax_rate_bp, tax \
          FROM order_items \
          WHERE order_id = ANY($1) ORDER BY order_id, position",
     )

@@ -39,6 +39,7 @@ async fn a_product_has_every_wire_field() {
             "slug",
             "stock",
             "tags",
+            "tax_class",
             "updated_at",
             "variants"
         ]
@@ -55,6 +56,8 @@ async fn a_product_has_every_wire_field() {
     assert_eq!(p["currency"], "EUR");
     assert_eq!(p["price"], 8999);
     assert_eq!(p["tags"], json!(["running", "trail"]));
+    assert_eq!(p["tax_class"], "standard", "the default tax class");
+    assert_eq!(variants[0]["requires_shipping"], true);
     let by_id: Value = app
         .get(&format!("{PRODUCTS}{}/", str_of(&p["id"])), None)
         .await
@@ -91,6 +94,11 @@ async fn product_fields_are_validated_one_by_one() {
         ("tags", json!("not-a-list")),
         ("description", json!("d".repeat(10_001))),
         ("is_active", json!("yes")),
+        ("tax_class", json!("Bad Class!")),
+        ("tax_class", json!("Standard")),
+        ("tax_class", json!("")),
+        ("tax_class", json!("x".repeat(51))),
+        ("tax_class", json!(5)),
         ("colour", json!("red")),
     ];
     for (field, value) in cases {
@@ -254,4 +262,82 @@ async fn products_are_replaced_patched_and_deleted() {
     assert_eq!(app.delete(&path, Some(&admin)).await.status(), 204);
     assert_problem(app.get(&path, Some(&admin)).await, 404, "not_found").await;
     assert_problem(app.delete(&path, Some(&admin)).await, 404, "not_found").await;
+}
+
+#[tokio::test]
+async fn a_product_takes_a_tax_class_on_create_and_patch_and_shows_it_everywhere() {
+    let app = TestApp::spawn().await;
+    let (_, admin) = app.admin().await;
+    // Any well-formed code is taken: the catalog does not know which
+    // classes the shop has defined (an undefined one is taxed at no rate).
+    let p = app
+        .product(
+            &admin,
+            json!({"name": "Cookbook", "tax_class": "reduced-rate_2"}),
+        )
+        .await;
+    assert_eq!(p["tax_class"], "reduced-rate_2");
+    let path = format!("{PRODUCTS}{}/", str_of(&p["id"]));
+    let page: Value = app.get(&path, None).await.body_json().await;
+    assert_eq!(page["tax_class"], "reduced-rate_2", "on the product page");
+    let listing: Value = app.get(PRODUCTS, None).await.body_json().await;
+    assert_eq!(
+        listing["results"][0]["tax_class"], "reduced-rate_2",
+        "in listings"
+    );
+
+    // A patch changes it and nothing else; one that leaves it out keeps it.
+    let patched: Value = app
+        .patch(&path, Some(&admin), &json!({"tax_class": "zero"}))
+        .await
+        .body_json()
+        .await;
+    assert_eq!(patched["tax_class"], "zero");
+    assert_eq!(patched["name"], "Cookbook");
+    assert_eq!(patched["price"], p["price"]);
+    let renamed: Value = app
+        .patch(&path, Some(&admin), &json!({"name": "Cookbook 2"}))
+        .await
+        .body_json()
+        .await;
+    assert_eq!(renamed["tax_class"], "zero");
+    let page: Value = app.get(&path, None).await.body_json().await;
+    assert_eq!(
+        page["tax_class"], "zero",
+        "the cached page follows the patch"
+    );
+
+    // A bad code, a code of the wrong type, or null: 422 on the field, and
+    // the product keeps its class.
+    for bad in [json!("Bad Class!"), json!("a.b"), json!(5), json!(null)] {
+        let problem = assert_problem(
+            app.patch(&path, Some(&admin), &json!({"tax_class": bad}))
+                .await,
+            422,
+            "validation_error",
+        )
+        .await;
+        assert_eq!(error_fields(&problem), ["tax_class"], "{bad}");
+    }
+    let problem = assert_problem(
+        app.patch(&path, Some(&admin), &json!({"tax_class": "Bad Class!"}))
+            .await,
+        422,
+        "validation_error",
+    )
+    .await;
+    assert_eq!(problem["errors"][0]["code"], "invalid");
+    let page: Value = app.get(&path, Some(&admin)).await.body_json().await;
+    assert_eq!(page["tax_class"], "zero");
+
+    // A full replacement without it takes the default, as every optional
+    // field does; with it, the one given.
+    let full =
+        json!({"name": "Cookbook 3", "sku": "CB-3", "price": 500, "currency": "EUR", "stock": 1});
+    let replaced: Value = app.put(&path, Some(&admin), &full).await.body_json().await;
+    assert_eq!(replaced["tax_class"], "standard");
+    let mut full = full;
+    full["tax_class"] = json!("books");
+    let replaced: Value = app.put(&path, Some(&admin), &full).await.body_json().await;
+    assert_eq!(replaced["tax_class"], "books");
 }

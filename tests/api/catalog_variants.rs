@@ -602,3 +602,159 @@ async fn a_variant_change_on_one_instance_is_never_read_stale_on_another() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_variant_requires_shipping_unless_told_otherwise_and_snapshots_carry_shipping_and_tax() {
+    let app = TestApp::spawn().await;
+    let (_, admin) = app.admin().await;
+    let mut body = tee("SH", &[("S", "red", 1000, 1), ("M", "red", 1000, 1)]);
+    body["variants"][1]["requires_shipping"] = json!(false);
+    body["variants"][0]["weight_grams"] = json!(250);
+    body["tax_class"] = json!("reduced");
+    let p = create(&app, &admin, &body).await;
+    assert_eq!(
+        variant(&p, "S", "red")["requires_shipping"],
+        true,
+        "default"
+    );
+    assert_eq!(variant(&p, "M", "red")["requires_shipping"], false);
+    assert_eq!(
+        product_now(&app, &p).await,
+        p,
+        "the product page shows both"
+    );
+
+    // Added on its own: default `true`, or as given.
+    let added = app
+        .post(
+            &variants_path(&p),
+            Some(&admin),
+            &json!({"sku": "SH-L-red", "options": {"size": "L", "colour": "red"}, "price": 1, "stock": 1}),
+        )
+        .await;
+    assert_eq!(added.status(), 201);
+    let added: Value = added.body_json().await;
+    assert_eq!(added["requires_shipping"], true);
+    let digital = app
+        .post(
+            &variants_path(&p),
+            Some(&admin),
+            &json!({"sku": "SH-L-blue", "options": {"size": "L", "colour": "blue"}, "price": 1,
+                "stock": 1, "requires_shipping": false}),
+        )
+        .await;
+    assert_eq!(digital.status(), 201);
+    let digital: Value = digital.body_json().await;
+    assert_eq!(digital["requires_shipping"], false);
+
+    // Patched on and off; a patch of another field keeps it.
+    let path = variant_path(&p, &added);
+    let off: Value = app
+        .patch(&path, Some(&admin), &json!({"requires_shipping": false}))
+        .await
+        .body_json()
+        .await;
+    assert_eq!(off["requires_shipping"], false);
+    assert_eq!(off["sku"], "SH-L-red");
+    let priced: Value = app
+        .patch(&path, Some(&admin), &json!({"price": 5}))
+        .await
+        .body_json()
+        .await;
+    assert_eq!(
+        (
+            priced["price"].as_i64(),
+            priced["requires_shipping"].as_bool()
+        ),
+        (Some(5), Some(false))
+    );
+    let on: Value = app
+        .patch(&path, Some(&admin), &json!({"requires_shipping": true}))
+        .await
+        .body_json()
+        .await;
+    assert_eq!(on["requires_shipping"], true);
+    let got: Value = app.get(&path, Some(&admin)).await.body_json().await;
+    assert_eq!(got, on);
+
+    // A wrong type, wherever the variant is written: 422 on the field.
+    let mut inline = tee("SH2", &[("S", "red", 1, 1)]);
+    inline["variants"][0]["requires_shipping"] = json!("yes");
+    let problem = assert_problem(
+        app.post(PRODUCTS, Some(&admin), &inline).await,
+        422,
+        "validation_error",
+    )
+    .await;
+    assert_eq!(
+        error_fields(&problem),
+        ["variants.0.requires_shipping"],
+        "{problem}"
+    );
+    let problem = assert_problem(
+        app.post(
+            &variants_path(&p),
+            Some(&admin),
+            &json!({"sku": "SH-S-blue", "options": {"size": "S", "colour": "blue"}, "price": 1,
+                "stock": 1, "requires_shipping": "yes"}),
+        )
+        .await,
+        422,
+        "validation_error",
+    )
+    .await;
+    assert_eq!(error_fields(&problem), ["requires_shipping"]);
+    for bad in [json!("yes"), json!(1), json!(null)] {
+        let problem = assert_problem(
+            app.patch(&path, Some(&admin), &json!({"requires_shipping": bad}))
+                .await,
+            422,
+            "validation_error",
+        )
+        .await;
+        assert_eq!(error_fields(&problem), ["requires_shipping"], "{bad}");
+    }
+    assert_eq!(
+        app.get(&path, Some(&admin)).await.body_json().await["requires_shipping"],
+        true,
+        "refused patches changed nothing"
+    );
+
+    // What carts and orders receive: the variant's weight and shipping,
+    // and the product's tax class.
+    let pool = app.catalog_pool().await;
+    let mut conn = pool.acquire().await.expect("connection");
+    let ids: Vec<uuid::Uuid> = [variant(&p, "S", "red"), variant(&p, "M", "red")]
+        .iter()
+        .map(|v| str_of(&v["id"]).parse().expect("uuid"))
+        .collect();
+    let snapshots = emporium::store::catalog::variant_snapshots(&mut conn, &ids)
+        .await
+        .expect("snapshots");
+    assert_eq!(snapshots.len(), 2);
+    for s in &snapshots {
+        let (weight, shipped) = if s.sku == "SH-S-red" {
+            (250, true)
+        } else {
+            (0, false)
+        };
+        assert_eq!(
+            (s.weight_grams, s.requires_shipping, s.tax_class.as_str()),
+            (weight, shipped, "reduced"),
+            "{}",
+            s.sku
+        );
+    }
+    let patched = app
+        .patch(
+            &format!("{PRODUCTS}{}/", str_of(&p["id"])),
+            Some(&admin),
+            &json!({"tax_class": "zero"}),
+        )
+        .await;
+    assert_eq!(patched.status(), 200);
+    let snapshots = emporium::store::catalog::lock_snapshots(&mut conn, &ids)
+        .await
+        .expect("snapshots");
+    assert!(snapshots.iter().all(|s| s.tax_class == "zero"));
+}

@@ -34,5 +34,6 @@ mod replicas;
 mod revocation;
 mod runtime;
 mod seed_demo;
+mod shipping_tax;
 mod tokens;
 mod variant_migration;

@@ -29,6 +29,9 @@ pub enum CartsError {
     /// The promotion does not apply to this cart now.
     #[error(transparent)]
     PromotionRefused(Inapplicable),
+    /// The cart cannot ship as asked.
+    #[error("{}", .0.message())]
+    Shipping(crate::domain::pricing::rules::ShippingProblem),
     /// Checkout of an empty cart.
     #[error("the cart is empty")]
     CartEmpty,

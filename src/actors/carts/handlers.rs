@@ -14,6 +14,7 @@ use crate::actors::catalog::messages::{GetItemSnapshots, ItemSnapshots};
 use crate::actors::catalog::CatalogActor;
 use crate::actors::idempotency::SuccessAnswer;
 use crate::actors::orders::messages::{CreateOrder, GetOrder, GetOrderStatuses, OrderView};
+use crate::actors::orders::rules::GetPricingRules;
 use crate::actors::orders::OrdersActor;
 use crate::actors::runtime::{ActorClient, CallError};
 use crate::config::CartSettings;
@@ -21,12 +22,24 @@ use crate::domain::carts::{self, CartView, ProductNow};
 use crate::domain::catalog::stock::Resolved;
 use crate::domain::idempotency::KeyedOutcome;
 use crate::domain::orders::pricing::OrderItem;
+use crate::domain::pricing::rules::Rules;
 use crate::domain::promotions::{self as promotion_rules, Context};
 use crate::domain::validation::ValidationErrors;
 use crate::store::carts::{self as store, Begin, Change, Limits, Merge};
 use crate::store::promotions::{self as promotion_store, PromotionRow, Spend};
+use std::sync::Arc;
 
 mod promotions;
+mod shipping;
+
+/// A cart priced from the catalog, with its stored promotion and shipping
+/// choice, and the catalog's answers (for shipping weights and tax classes).
+struct Priced {
+    cart: CartView,
+    promotion: store::ChosenPromotion,
+    shipping: Option<carts::ShippingChoice>,
+    products: HashMap<Uuid, ProductNow>,
+}
 
 /// Unsettled uses reconciled with orders per sweep.
 const RECONCILE_BATCH: i64 = 500;
@@ -118,41 +131,57 @@ impl CartsService {
                         currency: s.currency,
                         stock: s.stock,
                         is_active: s.is_active,
+                        weight_grams: s.weight_grams,
+                        requires_shipping: s.requires_shipping,
+                        tax_class: s.tax_class,
                     },
                 )
             })
             .collect())
     }
 
-    /// The cart priced now, without its promotion; and its promotion.
-    async fn priced(
-        &self,
-        cart_id: Uuid,
-    ) -> Result<(CartView, store::ChosenPromotion), CartsError> {
-        let (lines, updated_at, promotion) = match store::contents(&self.pool, cart_id).await {
+    /// The cart priced now, without its promotion or charges; with what
+    /// pricing it further needs.
+    async fn priced(&self, cart_id: Uuid) -> Result<Priced, CartsError> {
+        let contents = match store::contents(&self.pool, cart_id).await {
             Ok(contents) => contents,
             // Deleted (a guest cart) since it was resolved.
             Err(sqlx::Error::RowNotFound) => return Err(CartsError::NotFound),
             Err(e) => return Err(e.into()),
         };
         let products = self
-            .products(lines.iter().map(|l| l.variant_id).collect())
+            .products(contents.lines.iter().map(|l| l.variant_id).collect())
             .await?;
         let cart = carts::view(
             cart_id,
-            &lines,
+            &contents.lines,
             &products,
             self.settings.max_quantity,
-            updated_at,
+            contents.updated_at,
         );
-        Ok((cart, promotion))
+        Ok(Priced {
+            cart,
+            promotion: contents.promotion,
+            shipping: contents.shipping,
+            products,
+        })
     }
 
-    /// The cart priced now, with its promotion's discount (or why none).
-    async fn render(&self, cart_id: Uuid) -> Result<CartView, CartsError> {
-        let (cart, chosen) = self.priced(cart_id).await?;
-        let Some((promotion_id, code)) = chosen else {
-            return Ok(cart);
+    /// The shop's shipping and tax rules, from orders (a copy at most a
+    /// moment old unless `fresh`).
+    async fn rules(&self, fresh: bool) -> Result<Arc<Rules>, CartsError> {
+        self.orders
+            .call(GetPricingRules { fresh })
+            .await
+            .map_err(|e| CartsError::OrdersUnavailable(e.to_string()))
+    }
+
+    /// The cart priced now with its promotion's discount (or why none),
+    /// without shipping and tax.
+    async fn discounted(&self, cart_id: Uuid) -> Result<Priced, CartsError> {
+        let mut priced = self.priced(cart_id).await?;
+        let Some((promotion_id, code)) = priced.promotion.clone() else {
+            return Ok(priced);
         };
         let promotion = match promotion_id {
             Some(id) => promotion_store::by_id(&self.pool, id).await?,
@@ -160,15 +189,41 @@ impl CartsService {
         };
         let Some(promotion) = promotion else {
             // Deleted since it was chosen: say so until the code is removed.
-            return Ok(carts::with_promotion(
-                cart,
+            priced.cart = carts::with_promotion(
+                priced.cart,
                 code,
                 Err(promotion_rules::Inapplicable::Deleted),
-            ));
+            );
+            return Ok(priced);
         };
         let user = store::owner(&self.pool, cart_id).await?;
-        let verdict = self.verdict(&promotion, &cart, user).await?;
-        Ok(carts::with_promotion(cart, promotion.code.clone(), verdict))
+        let verdict = self.verdict(&promotion, &priced.cart, user).await?;
+        priced.cart = carts::with_promotion(priced.cart, promotion.code.clone(), verdict);
+        Ok(priced)
+    }
+
+    /// The cart priced now: promotion, shipping and tax. If orders cannot
+    /// give the rules now, the cart is shown without them and says so.
+    async fn render(&self, cart_id: Uuid) -> Result<CartView, CartsError> {
+        let priced = self.discounted(cart_id).await?;
+        match self.rules(false).await {
+            Ok(rules) => Ok(carts::with_charges(
+                priced.cart,
+                &priced.products,
+                &rules,
+                priced.shipping.as_ref(),
+            )),
+            Err(e) => {
+                tracing::warn!(error = %e, cart = %cart_id, "cart shown without shipping and tax");
+                let mut cart = priced.cart;
+                cart.warnings.push(carts::Warning {
+                    product_id: None,
+                    code: "charges_unconfirmed",
+                    message: "shipping and tax cannot be priced now; checkout prices them".into(),
+                });
+                Ok(cart)
+            }
+        }
     }
 
     /// The cart after a change that committed: priced now or, when the
@@ -179,8 +234,12 @@ impl CartsService {
         match self.render(cart_id).await {
             Err(CartsError::CatalogUnavailable(why)) => {
                 tracing::warn!(why, cart = %cart_id, "cart changed; answered as stored while the catalog is unavailable");
-                let (lines, updated_at, _) = store::contents(&self.pool, cart_id).await?;
-                Ok(carts::as_stored(cart_id, &lines, updated_at))
+                let contents = store::contents(&self.pool, cart_id).await?;
+                Ok(carts::as_stored(
+                    cart_id,
+                    &contents.lines,
+                    contents.updated_at,
+                ))
             }
             other => other,
         }
@@ -503,7 +562,28 @@ impl CartsService {
         order_id: Uuid,
         msg: &Checkout,
     ) -> Result<OrderView, CartsError> {
-        let (cart, chosen) = self.priced(cart_id).await?;
+        let Priced {
+            cart,
+            promotion: chosen,
+            shipping: choice,
+            ..
+        } = self.priced(cart_id).await?;
+        // The request's address and method, else the cart's choice; a
+        // missing address is the body's mistake, named before the cart's.
+        let shipping_address = match (&msg.shipping_address, &choice) {
+            (Some(address), _) => address.clone(),
+            (None, Some(choice)) => choice.address.clone(),
+            (None, None) => {
+                return Err(invalid(
+                    "shipping_address",
+                    "required",
+                    "give shipping_address or shipping_address_id, or choose one with PUT /cart/shipping/",
+                ))
+            }
+        };
+        let shipping_method_id = msg
+            .shipping_method_id
+            .or(choice.as_ref().map(|c| c.method_id));
         if cart.items.is_empty() {
             return Err(CartsError::CartEmpty);
         }
@@ -554,7 +634,8 @@ impl CartsService {
             order_id: Some(order_id),
             user_id: msg.user.user_id,
             items,
-            shipping_address: msg.shipping_address.clone(),
+            shipping_address,
+            shipping_method_id,
             key: msg.key.clone(),
             promotion,
             expected_total: msg.expected_total,

@@ -105,7 +105,10 @@ pub struct SweepGuestCarts;
 #[rtype(result = "Result<OrderView, CartsError>")]
 pub struct Checkout {
     pub user: Principal,
-    pub shipping_address: ShippingAddress,
+    /// Where the order goes; `None`: the cart's chosen address.
+    pub shipping_address: Option<ShippingAddress>,
+    /// The method; `None`: the cart's chosen method, if any.
+    pub shipping_method_id: Option<Uuid>,
     /// What the customer expects to pay; the order is refused if its total
     /// differs.
     pub expected_total: Option<i64>,

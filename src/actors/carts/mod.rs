@@ -5,6 +5,7 @@ pub mod error;
 pub mod handlers;
 pub mod messages;
 pub mod promotions;
+pub mod shipping;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -100,6 +101,9 @@ route!(UpdatePromotion => update_promotion, PromotionView);
 route!(DeletePromotion => delete_promotion, ());
 route!(ApplyPromotion => apply_promotion, CartView);
 route!(RemovePromotion => remove_promotion, CartView);
+route!(shipping::QuoteCartShipping => quote_shipping, Vec<crate::domain::pricing::rules::MethodQuote>);
+route!(shipping::SetCartShipping => set_shipping, crate::domain::carts::CartView);
+route!(shipping::ClearCartShipping => clear_shipping, crate::domain::carts::CartView);
 route!(Checkout => checkout, crate::actors::orders::messages::OrderView);
 route!(CheckoutOnce => checkout_once, crate::domain::idempotency::KeyedOutcome);
 route!(FinishCheckout => finish_checkout, ());

@@ -78,6 +78,9 @@ pub struct VariantView {
     pub compare_at_price: Option<i64>,
     pub stock: i32,
     pub weight_grams: i32,
+    /// Whether the variant is shipped; `false` for digital goods and
+    /// services, which need no shipping method and are not charged for it.
+    pub requires_shipping: bool,
     pub is_active: bool,
     pub position: i32,
     pub created_at: DateTime<Utc>,
@@ -95,6 +98,7 @@ impl From<VariantRow> for VariantView {
             compare_at_price: r.compare_at_price,
             stock: r.stock,
             weight_grams: r.weight_grams,
+            requires_shipping: r.requires_shipping,
             is_active: r.is_active,
             position: r.position,
             created_at: r.created_at,
@@ -155,6 +159,10 @@ pub struct ProductView {
     pub tags: Vec<String>,
     pub is_active: bool,
     pub options: Vec<ProductOption>,
+    /// Tax-class code the product is taxed under (default `standard`); a
+    /// class the shop has not defined is charged at no rate.
+    #[schema(example = "standard")]
+    pub tax_class: String,
     /// By position, then id.
     pub variants: Vec<VariantView>,
     /// By position, then id.
@@ -180,6 +188,7 @@ impl ProductView {
             tags: r.tags,
             is_active: r.is_active,
             options: r.options.0,
+            tax_class: r.tax_class,
             variants: variants.into_iter().map(VariantView::from).collect(),
             images: images.into_iter().map(ImageView::from).collect(),
             created_at: r.created_at,

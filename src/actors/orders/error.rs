@@ -23,6 +23,16 @@ pub enum OrdersError {
     /// The discount code no longer applies to the order as priced now.
     #[error(transparent)]
     PromotionInapplicable(crate::domain::promotions::Inapplicable),
+    /// No such shipping zone, method, tax class or rate (the entity).
+    #[error("{0} not found")]
+    RuleNotFound(&'static str),
+    /// A shipping or tax write clashes with what exists.
+    #[error("{detail}")]
+    RuleConflict { code: &'static str, detail: String },
+    /// The order cannot ship as asked (no method chosen, none to this
+    /// destination, or the chosen one not offered).
+    #[error("{}", .0.message())]
+    Shipping(crate::domain::pricing::rules::ShippingProblem),
     /// The order was already paid by another payment.
     #[error("the order was paid by another payment")]
     PaidByAnotherPayment,

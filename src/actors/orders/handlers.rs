@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::error::OrdersError;
 use super::messages::*;
+use super::rules::GetPricingRules;
 use crate::actors::catalog::messages::{CommitReservation, ReleaseReservation, ReserveForOrder};
 use crate::actors::catalog::{CatalogActor, CatalogError};
 use crate::actors::idempotency::{
@@ -21,9 +22,11 @@ use crate::domain::auth::{Principal, Role};
 use crate::domain::catalog::stock::{normalize_lines, resolve_lines, Resolved, StockLine};
 use crate::domain::idempotency::{Claim, KeyedOutcome};
 use crate::domain::orders::pricing::{
-    price_order, LinePositions, OrderItem, OrderLine, PriceSnapshot,
+    price_order, LinePositions, OrderItem, OrderLine, PriceSnapshot, PricedOrder,
 };
 use crate::domain::orders::status::{transition, Action, Actor, OrderStatus, TransitionError};
+use crate::domain::pricing::rules::{destination_of, price_checkout, CartLine, Checkout};
+use crate::domain::pricing::totals::TaxMode;
 use crate::domain::validation::ValidationErrors;
 use crate::store::orders::{
     self as store, HistoryRow, ItemRow, NewOrder, OrderFilter, OrderRow, PurchaseRow,
@@ -43,6 +46,7 @@ pub struct OrdersService {
     pending_ttl_secs: i64,
     idempotency_lock: Duration,
     idempotency_retention: Duration,
+    rules: std::sync::Arc<super::rules::RulesCache>,
 }
 
 fn catalog_error(e: CallError<CatalogError>) -> OrdersError {
@@ -69,6 +73,7 @@ impl OrdersService {
         pending_ttl_secs: i64,
         idempotency_lock: Duration,
         idempotency_retention: Duration,
+        mode: crate::domain::pricing::totals::TaxMode,
     ) -> Self {
         Self {
             pool,
@@ -76,7 +81,13 @@ impl OrdersService {
             pending_ttl_secs,
             idempotency_lock,
             idempotency_retention,
+            rules: std::sync::Arc::new(super::rules::RulesCache::new(mode)),
         }
+    }
+
+    /// The shop's pricing rules as last read.
+    pub(super) fn rules_cache(&self) -> &super::rules::RulesCache {
+        &self.rules
     }
 
     /// The pool, for lifecycle messages.
@@ -174,6 +185,9 @@ impl OrdersService {
                     price: s.price,
                     currency: s.currency,
                     is_active: s.is_active,
+                    weight_grams: s.weight_grams,
+                    requires_shipping: s.requires_shipping,
+                    tax_class: s.tax_class,
                 };
                 (s.id, snapshot)
             })
@@ -202,7 +216,7 @@ impl OrdersService {
         let subtotal = priced.total;
         let discount = match &msg.promotion {
             None => 0,
-            Some(promotion) => match apply_discount(promotion, &mut priced) {
+            Some(promotion) => match apply_discount(promotion, &priced) {
                 Ok(discount) => discount,
                 Err(why) => {
                     self.release_unwritten(order_id, "promotion does not apply")
@@ -212,8 +226,20 @@ impl OrdersService {
             },
         };
 
+        // Shipping and tax, from the rules as they are now (read fresh:
+        // what is charged must not lag an admin's change).
+        let charged = match self.charge(&mut priced, &snapshots, discount, &msg).await {
+            Ok(charged) => charged,
+            Err(e) => {
+                self.release_unwritten(order_id, "order cannot be charged")
+                    .await;
+                return Err(e);
+            }
+        };
+        let totals = &charged.totals;
+
         if let Some(expected) = msg.expected_total {
-            let actual = subtotal - discount;
+            let actual = totals.total;
             if actual != expected {
                 self.release_unwritten(order_id, "total changed").await;
                 return Err(OrdersError::TotalChanged { expected, actual });
@@ -227,8 +253,13 @@ impl OrdersService {
             id: order_id,
             user_id: msg.user_id,
             subtotal,
-            discount,
-            total: subtotal - discount,
+            discount: totals.discount,
+            shipping: totals.shipping,
+            tax: totals.tax,
+            shipping_tax: totals.shipping_tax,
+            prices_include_tax: charged.mode == TaxMode::Inclusive,
+            shipping_method: charged.shipping.as_ref(),
+            total: totals.total,
             currency: &priced.currency,
             promotion_code: msg.promotion.as_ref().map(|p| p.code.as_str()),
             shipping_address: &msg.shipping_address,
@@ -260,6 +291,61 @@ impl OrdersService {
             self.release_unwritten(order_id, "order write failed").await;
         }
         written
+    }
+
+    /// Prices shipping and tax for `priced` (going where `msg` says, by the
+    /// method it names) and writes each line's discount share and tax.
+    async fn charge(
+        &self,
+        priced: &mut PricedOrder,
+        snapshots: &HashMap<Uuid, PriceSnapshot>,
+        discount: i64,
+        msg: &CreateOrder,
+    ) -> Result<Checkout<Uuid>, OrdersError> {
+        let rules = self.pricing_rules(GetPricingRules { fresh: true }).await?;
+        let lines: Vec<CartLine<Uuid>> = priced
+            .lines
+            .iter()
+            .map(|l| {
+                let s = snapshots.get(&l.variant_id);
+                CartLine {
+                    key: l.variant_id,
+                    unit_price: l.unit_price,
+                    quantity: i64::from(l.quantity),
+                    weight_grams: s.map_or(0, |s| i64::from(s.weight_grams)),
+                    requires_shipping: s.is_none_or(|s| s.requires_shipping),
+                    tax_class: s.map_or_else(
+                        || crate::domain::pricing::rules::STANDARD_CLASS.to_owned(),
+                        |s| s.tax_class.clone(),
+                    ),
+                }
+            })
+            .collect();
+        let destination = destination_of(&msg.shipping_address);
+        let charged = price_checkout(
+            &rules,
+            &lines,
+            discount,
+            &priced.currency,
+            Some(&destination),
+            msg.shipping_method_id,
+        )
+        .map_err(|_| {
+            OrdersError::Validation(ValidationErrors::single(
+                "items",
+                "out_of_range",
+                "order total too large",
+            ))
+        })?;
+        if let Some(problem) = charged.problem {
+            return Err(OrdersError::Shipping(problem));
+        }
+        for (line, figures) in priced.lines.iter_mut().zip(&charged.totals.lines) {
+            line.discount = figures.discount;
+            line.tax_rate_bp = i32::try_from(figures.tax_bp).unwrap_or(i32::MAX);
+            line.tax = figures.tax;
+        }
+        Ok(charged)
     }
 
     /// [`CreateOrder`] at most once per key: claim, place, answer, in one
@@ -564,6 +650,11 @@ fn order_view(row: OrderRow, items: Vec<ItemRow>, history: Vec<HistoryRow>) -> O
         status: row.status,
         subtotal: row.subtotal,
         discount: row.discount,
+        shipping: row.shipping,
+        tax: row.tax,
+        shipping_tax: row.shipping_tax,
+        prices_include_tax: row.prices_include_tax,
+        shipping_method: row.shipping_method.map(|m| m.0),
         total: row.total,
         promotion_code: row.promotion_code,
         currency: row.currency,
@@ -574,11 +665,10 @@ fn order_view(row: OrderRow, items: Vec<ItemRow>, history: Vec<HistoryRow>) -> O
 }
 
 /// Checks `promotion` against the priced order (its minimum and currency;
-/// its use is counted by carts) and splits its discount across the lines;
-/// the discount.
+/// its use is counted by carts); the discount.
 fn apply_discount(
     promotion: &crate::domain::promotions::Promotion,
-    priced: &mut crate::domain::orders::pricing::PricedOrder,
+    priced: &crate::domain::orders::pricing::PricedOrder,
 ) -> Result<i64, crate::domain::promotions::Inapplicable> {
     use crate::domain::promotions;
     let context = promotions::Context {
@@ -589,19 +679,10 @@ fn apply_discount(
         customer_uses: 0,
     };
     promotions::check(promotion, &context)?;
-    let discount = promotions::discount(promotion, priced.total);
-    let totals: Vec<i64> = priced.lines.iter().map(|l| l.line_total).collect();
-    for (line, share) in priced
-        .lines
-        .iter_mut()
-        .zip(promotions::allocate(&totals, discount))
-    {
-        line.discount = share;
-    }
-    Ok(discount)
+    // Split over the lines by `domain::pricing`, with tax and shipping.
+    Ok(promotions::discount(promotion, priced.total))
 }
 
-/// The view of an order just placed, from what was written.
 /// The request's items keyed by the variants the catalog resolved them to
 /// (merged), where each came from, and an error for each item that names
 /// no single variant.
@@ -638,6 +719,7 @@ fn by_variant(
     (lines, positions, unresolved)
 }
 
+/// The view of an order just placed, from what was written.
 fn placed_view(row: OrderRow, lines: &[OrderLine], history: HistoryRow) -> OrderView {
     let items = lines
         .iter()
@@ -652,6 +734,8 @@ fn placed_view(row: OrderRow, lines: &[OrderLine], history: HistoryRow) -> Order
             quantity: l.quantity,
             line_total: l.line_total,
             discount: l.discount,
+            tax_rate_bp: l.tax_rate_bp,
+            tax: l.tax,
         })
         .collect();
     order_view(row, items, vec![history])

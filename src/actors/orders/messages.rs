@@ -32,6 +32,11 @@ pub struct OrderLineView {
     pub line_total: i64,
     /// This line's share of the order's discount.
     pub discount: i64,
+    /// The line's tax rate at the destination, in basis points.
+    pub tax_rate_bp: i32,
+    /// Tax on `line_total - discount`, rounded half to even (included in
+    /// it when the order's prices include tax).
+    pub tax: i64,
 }
 
 impl From<ItemRow> for OrderLineView {
@@ -46,6 +51,8 @@ impl From<ItemRow> for OrderLineView {
             quantity: r.quantity,
             line_total: r.line_total,
             discount: r.discount,
+            tax_rate_bp: r.tax_rate_bp,
+            tax: r.tax,
         }
     }
 }
@@ -83,7 +90,18 @@ pub struct OrderView {
     pub subtotal: i64,
     /// Taken off by `promotion_code`; the lines' `discount`s add up to it.
     pub discount: i64,
-    /// `subtotal - discount`: what is paid.
+    /// What shipping costs (0 when nothing ships or the shop charges none).
+    pub shipping: i64,
+    /// Σ line tax + `shipping_tax`.
+    pub tax: i64,
+    /// Tax on shipping, at its method's class.
+    pub shipping_tax: i64,
+    /// Whether the prices (and so the lines and shipping) include `tax`.
+    pub prices_include_tax: bool,
+    /// The method charged, as quoted at checkout.
+    pub shipping_method: Option<crate::domain::pricing::rules::MethodQuote>,
+    /// What is paid: `subtotal - discount + shipping`, plus `tax` unless
+    /// prices include it.
     pub total: i64,
     /// The discount code applied at checkout.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -107,6 +125,9 @@ pub struct CreateOrder {
     /// As the client sent them (duplicates are merged).
     pub items: Vec<OrderItem>,
     pub shipping_address: ShippingAddress,
+    /// The shipping method chosen (required when the shop ships and a line
+    /// needs shipping).
+    pub shipping_method_id: Option<Uuid>,
     /// The request's idempotency key, bound to the order (with the answer)
     /// in the order's own transaction.
     pub key: Option<KeyBinding<OrderView>>,

@@ -8,7 +8,7 @@ use rand::{Rng as _, SeedableRng as _};
 
 use uuid::Uuid;
 
-use super::product::ProductFields;
+use super::product::{ProductFields, DEFAULT_TAX_CLASS};
 use super::text::slugify;
 use super::variant::{OptionValues, ProductOption, VariantFields};
 
@@ -322,6 +322,8 @@ pub fn demo_products(count: usize, seed: u64) -> Vec<DemoProduct> {
                     tags,
                     is_active: !rng.gen_bool(0.03),
                     options,
+                    // Every demo product is taxed at the standard rate.
+                    tax_class: DEFAULT_TAX_CLASS.into(),
                 },
                 variants,
                 category_slug: slugify(leaf.name),
@@ -406,6 +408,8 @@ fn demo_variants(
             compare_at_price: None,
             stock,
             weight_grams: 0,
+            // Every demo product is a physical good.
+            requires_shipping: true,
             is_active: true,
             position: i32::try_from(position).unwrap_or(0),
         }

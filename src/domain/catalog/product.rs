@@ -24,6 +24,10 @@ pub const MAX_STOCK: i64 = 1_000_000_000;
 pub const MAX_TAGS: usize = 20;
 /// Longest tag.
 pub const MAX_TAG_CHARS: usize = 40;
+/// Longest tax-class code.
+pub const MAX_TAX_CLASS_CHARS: usize = 50;
+/// The tax class a product has unless it names another.
+pub const DEFAULT_TAX_CLASS: &str = "standard";
 
 /// A product's own fields (not its variants'), validated and normalised.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +41,10 @@ pub struct ProductFields {
     pub tags: Vec<String>,
     pub is_active: bool,
     pub options: Vec<ProductOption>,
+    /// Tax-class code the product's variants are taxed under (the orders
+    /// domain holds the classes and their rates; the catalog checks only
+    /// the code's form, and an unknown class is charged at no rate).
+    pub tax_class: String,
 }
 
 /// A new product and its variants, validated (combinations not yet checked
@@ -64,6 +72,8 @@ pub struct ProductDraft {
     pub tags: Option<Vec<String>>,
     pub is_active: Option<bool>,
     pub options: Option<Vec<ProductOption>>,
+    /// Tax-class code; default [`DEFAULT_TAX_CLASS`].
+    pub tax_class: Option<String>,
     pub sku: Option<String>,
     pub price: Option<i64>,
     pub stock: Option<i64>,
@@ -124,6 +134,8 @@ pub struct ProductPatch {
     pub tags: Option<Vec<String>>,
     pub is_active: Option<bool>,
     pub options: Option<Vec<ProductOption>>,
+    /// A new tax-class code.
+    pub tax_class: Option<String>,
 }
 
 impl ProductPatch {
@@ -140,6 +152,7 @@ impl ProductPatch {
             && self.tags.is_none()
             && self.is_active.is_none()
             && self.options.is_none()
+            && self.tax_class.is_none()
     }
 
     /// The draft that results from applying this patch to `current`; the
@@ -157,6 +170,7 @@ impl ProductPatch {
             tags: Some(self.tags.unwrap_or_else(|| current.tags.clone())),
             is_active: Some(self.is_active.unwrap_or(current.is_active)),
             options: Some(self.options.unwrap_or_else(|| current.options.clone())),
+            tax_class: Some(self.tax_class.unwrap_or_else(|| current.tax_class.clone())),
             sku: self.sku,
             price: self.price,
             stock: self.stock,
@@ -184,6 +198,26 @@ pub fn normalize_tags(errors: &mut ValidationErrors, field: &str, tags: &[String
         );
     }
     out
+}
+
+/// Trims a tax-class code and checks it is 1-50 characters of `a-z`,
+/// `0-9`, `-` and `_` (the form the orders domain gives its classes).
+/// Whether the class exists is not checked: it lives in another database.
+pub fn check_tax_class(errors: &mut ValidationErrors, field: &str, code: &str) -> String {
+    let code = code.trim().to_owned();
+    let ok = !code.is_empty()
+        && code.len() <= MAX_TAX_CLASS_CHARS
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if !ok {
+        errors.add(
+            field,
+            "invalid",
+            format!("{field} must be 1-{MAX_TAX_CLASS_CHARS} characters of a-z, 0-9, '-' and '_'"),
+        );
+    }
+    code
 }
 
 impl ProductDraft {
@@ -215,6 +249,10 @@ impl ProductDraft {
         let currency = check_currency(errors, "currency", &self.currency);
         let tags = normalize_tags(errors, "tags", &self.tags.take().unwrap_or_default());
         let options = check_options(errors, "options", &self.options.take().unwrap_or_default());
+        let tax_class = self.tax_class.take().map_or_else(
+            || DEFAULT_TAX_CLASS.to_owned(),
+            |c| check_tax_class(errors, "tax_class", &c),
+        );
         ProductFields {
             name,
             slug,
@@ -224,6 +262,7 @@ impl ProductDraft {
             tags,
             is_active: self.is_active.unwrap_or(true),
             options,
+            tax_class,
         }
     }
 
@@ -356,6 +395,7 @@ mod tests {
         assert_eq!(p.fields.currency, "EUR");
         assert_eq!(p.fields.tags, ["running", "shoes"]);
         assert!(p.fields.is_active);
+        assert_eq!(p.fields.tax_class, DEFAULT_TAX_CLASS);
         assert_eq!(p.variants.len(), 1);
         assert_eq!(p.variants[0].sku, "TR-001");
         assert_eq!(p.variants[0].price, 8999);
@@ -373,6 +413,7 @@ mod tests {
             currency: "EURO".into(),
             stock: Some(-5),
             tags: Some(vec![String::new()]),
+            tax_class: Some("Standard".into()),
             ..ProductDraft::default()
         };
         let e = bad.validate().expect_err("invalid");
@@ -388,7 +429,8 @@ mod tests {
                 "sku",
                 "slug",
                 "stock",
-                "tags"
+                "tags",
+                "tax_class"
             ]
         );
         let missing = ProductDraft {
@@ -488,6 +530,59 @@ mod tests {
         };
         assert!(bad.apply(&current).validate_change().is_err());
         assert!(ProductPatch::default().is_empty());
+    }
+
+    #[test]
+    fn tax_classes_are_short_lowercase_codes() {
+        let check = |code: &str| {
+            let mut e = ValidationErrors::new();
+            let out = check_tax_class(&mut e, "tax_class", code);
+            (out, e.errors().iter().map(|e| e.code).collect::<Vec<_>>())
+        };
+        for ok in ["standard", "reduced-rate", "zero_0", " books "] {
+            let (code, errors) = check(ok);
+            assert_eq!(code, ok.trim());
+            assert!(errors.is_empty(), "{ok:?}: {errors:?}");
+        }
+        let too_long = "a".repeat(MAX_TAX_CLASS_CHARS + 1);
+        for bad in [
+            "",
+            " ",
+            "Bad Class!",
+            "Standard",
+            "a.b",
+            "é",
+            too_long.as_str(),
+        ] {
+            assert_eq!(check(bad).1, ["invalid"], "{bad:?}");
+        }
+        assert!(check(&"a".repeat(MAX_TAX_CLASS_CHARS)).1.is_empty());
+    }
+
+    #[test]
+    fn a_patch_keeps_or_replaces_the_tax_class() {
+        let mut current = draft().validate().expect("valid").fields;
+        current.tax_class = "reduced".into();
+        let kept = ProductPatch {
+            name: Some("Trail Runner 2".into()),
+            ..ProductPatch::default()
+        };
+        let (next, _) = kept.apply(&current).validate_change().expect("valid");
+        assert_eq!(next.tax_class, "reduced");
+        let changed = ProductPatch {
+            tax_class: Some("zero".into()),
+            ..ProductPatch::default()
+        };
+        assert!(!changed.is_empty());
+        let (next, _) = changed.apply(&current).validate_change().expect("valid");
+        assert_eq!(next.tax_class, "zero");
+        let bad = ProductPatch {
+            tax_class: Some("Bad Class!".into()),
+            ..ProductPatch::default()
+        };
+        let e = bad.apply(&current).validate_change().expect_err("invalid");
+        assert_eq!(e.errors()[0].field, "tax_class");
+        assert_eq!(e.errors()[0].code, "invalid");
     }
 
     #[test]

@@ -114,6 +114,9 @@ pub struct VariantFields {
     pub compare_at_price: Option<i64>,
     pub stock: i32,
     pub weight_grams: i32,
+    /// Whether the variant is shipped: `false` for digital goods and
+    /// services, which shipping is neither charged for nor asked of.
+    pub requires_shipping: bool,
     pub is_active: bool,
     pub position: i32,
 }
@@ -128,6 +131,8 @@ pub struct VariantDraft {
     pub compare_at_price: Option<i64>,
     pub stock: i64,
     pub weight_grams: Option<i64>,
+    /// Default `true`.
+    pub requires_shipping: Option<bool>,
     pub is_active: Option<bool>,
     pub position: Option<i64>,
 }
@@ -142,6 +147,8 @@ pub struct VariantPatch {
     pub compare_at_price: Option<Option<i64>>,
     pub stock: Option<i64>,
     pub weight_grams: Option<i64>,
+    /// A new `requires_shipping`.
+    pub requires_shipping: Option<bool>,
     pub is_active: Option<bool>,
     pub position: Option<i64>,
 }
@@ -155,6 +162,7 @@ impl VariantPatch {
             && self.compare_at_price.is_none()
             && self.stock.is_none()
             && self.weight_grams.is_none()
+            && self.requires_shipping.is_none()
             && self.is_active.is_none()
             && self.position.is_none()
     }
@@ -168,6 +176,7 @@ impl VariantPatch {
             compare_at_price: self.compare_at_price.unwrap_or(current.compare_at_price),
             stock: self.stock.unwrap_or(i64::from(current.stock)),
             weight_grams: Some(self.weight_grams.unwrap_or(i64::from(current.weight_grams))),
+            requires_shipping: Some(self.requires_shipping.unwrap_or(current.requires_shipping)),
             is_active: Some(self.is_active.unwrap_or(current.is_active)),
             position: Some(self.position.unwrap_or(i64::from(current.position))),
         }
@@ -273,6 +282,7 @@ impl VariantDraft {
             // All bounded above, far below i32::MAX.
             stock: i32::try_from(stock).unwrap_or(i32::MAX),
             weight_grams: i32::try_from(weight).unwrap_or(i32::MAX),
+            requires_shipping: self.requires_shipping.unwrap_or(true),
             is_active: self.is_active.unwrap_or(true),
             position: i32::try_from(position).unwrap_or(i32::MAX),
         }
@@ -415,6 +425,7 @@ mod tests {
             .expect("valid");
         assert_eq!(ok.options, choice(&[("size", "M"), ("colour", "red")]));
         assert!(ok.is_active);
+        assert!(ok.requires_shipping);
         let codes = |d: VariantDraft| -> Vec<&'static str> {
             d.validate(&shirt())
                 .expect_err("invalid")
@@ -545,6 +556,7 @@ mod tests {
             stock in proptest::option::of(0..=MAX_STOCK),
             size in proptest::option::of(prop_oneof![Just("S"), Just("M"), Just("L")]),
             active in proptest::option::of(any::<bool>()),
+            shipped in proptest::option::of(any::<bool>()),
         ) {
             let current = draft(&[("size", "M"), ("colour", "red")]).validate(&shirt()).expect("valid");
             let patch = VariantPatch {
@@ -552,12 +564,15 @@ mod tests {
                 stock,
                 options: size.map(|s| choice(&[("size", s), ("colour", "red")])),
                 is_active: active,
+                requires_shipping: shipped,
                 ..VariantPatch::default()
             };
             let next = patch.apply(&current).validate(&shirt()).expect("valid");
             prop_assert_eq!(next.price, price.unwrap_or(current.price));
             prop_assert_eq!(i64::from(next.stock), stock.unwrap_or(i64::from(current.stock)));
             prop_assert_eq!(next.is_active, active.unwrap_or(current.is_active));
+            prop_assert_eq!(next.requires_shipping, shipped.unwrap_or(current.requires_shipping));
+            prop_assert_eq!(next.weight_grams, current.weight_grams);
             prop_assert_eq!(&next.sku, &current.sku);
             prop_assert_eq!(next.options.get("size").map(String::as_str), Some(size.unwrap_or("M")));
         }

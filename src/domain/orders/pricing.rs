@@ -20,6 +20,12 @@ pub struct PriceSnapshot {
     pub price: i64,
     pub currency: String,
     pub is_active: bool,
+    /// What shipping weighs it at.
+    pub weight_grams: i32,
+    /// Whether it ships (false for a gift card or a download).
+    pub requires_shipping: bool,
+    /// Its product's tax class.
+    pub tax_class: String,
 }
 
 /// A priced order line, as stored on the order.
@@ -38,6 +44,11 @@ pub struct OrderLine {
     pub line_total: i64,
     /// This line's share of the order's discount (0 without one).
     pub discount: i64,
+    /// The line's tax rate at the order's destination, in basis points.
+    pub tax_rate_bp: i32,
+    /// Tax on `line_total - discount` (included in it when prices include
+    /// tax).
+    pub tax: i64,
 }
 
 /// A priced order.
@@ -135,6 +146,8 @@ pub fn price_order(
             quantity: line.quantity,
             line_total,
             discount: 0,
+            tax_rate_bp: 0,
+            tax: 0,
         });
     }
     errors.into_result()?;
@@ -158,6 +171,9 @@ mod tests {
             price,
             currency: currency.into(),
             is_active: active,
+            weight_grams: 0,
+            requires_shipping: true,
+            tax_class: "standard".into(),
         }
     }
 

@@ -5,22 +5,50 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A band of a banded rate: parcels up to and including `up_to` (grams,
-/// or minor units of the subtotal) cost `amount`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// A band of a subtotal rate: carts whose subtotal after discount is up
+/// to and including `up_to` (minor units) pay `amount`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Band {
     pub up_to: i64,
     pub amount: i64,
 }
 
+/// A band of a weight rate: parcels up to and including `up_to_grams`
+/// pay `amount`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WeightBand {
+    pub up_to_grams: i64,
+    pub amount: i64,
+}
+
+impl From<WeightBand> for Band {
+    fn from(b: WeightBand) -> Self {
+        Band {
+            up_to: b.up_to_grams,
+            amount: b.amount,
+        }
+    }
+}
+
+impl From<Band> for WeightBand {
+    fn from(b: Band) -> Self {
+        WeightBand {
+            up_to_grams: b.up_to,
+            amount: b.amount,
+        }
+    }
+}
+
 /// How a method prices a parcel.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Rate {
     /// The same for every parcel.
     Flat { amount: i64 },
     /// By total weight; heavier than the last band: not offered.
-    Weight { bands: Vec<Band> },
+    Weight { bands: Vec<WeightBand> },
     /// By subtotal after discount; above the last band: not offered.
     Subtotal { bands: Vec<Band> },
 }
@@ -45,7 +73,10 @@ pub fn quote(rate: &Rate, free_over: Option<i64>, parcel: Parcel) -> Option<i64>
     };
     let price = match rate {
         Rate::Flat { amount } => Some(*amount),
-        Rate::Weight { bands } => banded(bands, parcel.weight_grams),
+        Rate::Weight { bands } => {
+            let bands: Vec<Band> = bands.iter().map(|&b| b.into()).collect();
+            banded(&bands, parcel.weight_grams)
+        }
         Rate::Subtotal { bands } => banded(bands, parcel.subtotal),
     }?;
     match free_over {
@@ -126,12 +157,12 @@ mod tests {
     fn bands_take_the_first_that_holds_the_parcel() {
         let rate = Rate::Weight {
             bands: vec![
-                Band {
-                    up_to: 5000,
+                WeightBand {
+                    up_to_grams: 5000,
                     amount: 1500,
                 },
-                Band {
-                    up_to: 1000,
+                WeightBand {
+                    up_to_grams: 1000,
                     amount: 500,
                 },
             ],

@@ -68,7 +68,7 @@ impl CartsService {
         let promotion = promotion_store::by_code(&self.pool, msg.code.trim())
             .await?
             .ok_or(CartsError::PromotionNotFound)?;
-        let (cart, _) = self.priced(cart_id).await?;
+        let cart = self.priced(cart_id).await?.cart;
         if let Err(why) = self.verdict(&promotion, &cart, Some(msg.user_id)).await? {
             return Err(CartsError::PromotionRefused(why));
         }
