@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Load run for carts: `GET /cart/` of a cart with 5 lines (every read prices
-# the lines from the catalog), and checkout (add a line, then check out),
-# measured with wrk beside /healthz in the same run.
+# the lines from the catalog), the same cart with a shipping method and
+# address chosen (shipping and tax priced on every read), and checkout (add
+# a line, then check out), measured with wrk beside /healthz in the same run.
 # Checkout: USERS customers, each request taking the next one in turn and
 # alternating add-a-line / checkout; the checkout rate is the orders written
 # over the run's duration. Needs wrk, PostgreSQL and Redis on localhost.
@@ -84,6 +85,16 @@ LUA
 
 run "GET /healthz" "$BASE/healthz"
 run "GET /api/v1/cart/ (5 lines)" -H "Authorization: Bearer $READER" "$BASE/api/v1/cart/"
+
+# The same cart with shipping and tax: seed-demo made the EU zone, its
+# methods and French rates; the reader chooses the cheapest method to Lyon.
+METHOD=$(curl -fsS "$BASE/api/v1/cart/shipping-methods/?country=FR&postal_code=69001" \
+  -H "authorization: Bearer $READER" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["method_id"])')
+curl -fsS -XPUT "$BASE/api/v1/cart/shipping/" -H 'content-type: application/json' \
+  -H "authorization: Bearer $READER" -d "{\"method_id\":\"$METHOD\",\"address\":{\"name\":\"Load\",
+  \"line1\":\"1 Bench St\",\"city\":\"Lyon\",\"postal_code\":\"69001\",\"country\":\"FR\"}}" |
+  python3 -c 'import json,sys; c=json.load(sys.stdin); print("cart with charges: shipping", c["shipping"]["amount"], "tax", c["tax"], "total", c["total"])'
+run "GET /api/v1/cart/ (5 lines, shipping and tax)" -H "Authorization: Bearer $READER" "$BASE/api/v1/cart/"
 echo "== add a line + checkout, alternating"
 wrk --latency -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$LUA" "$BASE/api/v1/cart/" |
   grep -E "Requests/sec|99%|status"

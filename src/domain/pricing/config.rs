@@ -269,8 +269,10 @@ impl TaxRateDraft {
         let mut errors = ValidationErrors::new();
         let tax_class = check_class_code(&mut errors, "tax_class", &self.tax_class);
         let country = check_country(&mut errors, "country", &self.country);
+        // A blank region is the whole country.
         let region = self
             .region
+            .filter(|r| !r.trim().is_empty())
             .map(|r| text(&mut errors, "region", &r.to_uppercase(), 100));
         if !(0..=10_000).contains(&self.rate_bp) {
             errors.add(

@@ -48,9 +48,15 @@ pub enum Rate {
     /// The same for every parcel.
     Flat { amount: i64 },
     /// By total weight; heavier than the last band: not offered.
-    Weight { bands: Vec<WeightBand> },
+    Weight {
+        #[schema(min_items = 1, max_items = 50)]
+        bands: Vec<WeightBand>,
+    },
     /// By subtotal after discount; above the last band: not offered.
-    Subtotal { bands: Vec<Band> },
+    Subtotal {
+        #[schema(min_items = 1, max_items = 50)]
+        bands: Vec<Band>,
+    },
 }
 
 /// What a method's price depends on.
