@@ -49,6 +49,8 @@ pub struct SeedReport {
     pub products_inserted: u64,
     pub customers_inserted: u64,
     pub orders_inserted: u64,
+    /// Shipping zones, methods and tax rates added.
+    pub rules_inserted: u64,
 }
 
 /// How much demo data to make.
@@ -195,12 +197,45 @@ pub async fn seed_demo(
     .invalidate()
     .await;
     let (customers_inserted, orders_inserted) = seed_history(settings, &demo, size, seed).await?;
+    let rules_inserted = seed_pricing(settings).await?;
     Ok(SeedReport {
         categories: categories.len(),
         products_inserted: inserted,
         customers_inserted,
         orders_inserted,
+        rules_inserted,
     })
+}
+
+/// The demo shop's shipping zones, methods and tax rates, in the orders
+/// database; what exists already (by id, or a rate by place) is kept.
+async fn seed_pricing(settings: &Settings) -> anyhow::Result<u64> {
+    use crate::domain::pricing::demo::{demo_rates, demo_zones};
+
+    let pool = store::database::lazy_pool(&settings.database, Domain::Orders)?;
+    let mut inserted = 0;
+    for z in demo_zones() {
+        let zone = z
+            .zone
+            .validate()
+            .map_err(|e| anyhow::anyhow!("demo zone: {e:?}"))?;
+        inserted += u64::from(store::shipping::insert_zone_if_absent(&pool, z.id, &zone).await?);
+        for (id, m) in z.methods {
+            let fields = m
+                .validate()
+                .map_err(|e| anyhow::anyhow!("demo method: {e:?}"))?;
+            inserted +=
+                u64::from(store::shipping::insert_method_if_absent(&pool, id, &fields).await?);
+        }
+    }
+    for (id, r) in demo_rates() {
+        let rate = r
+            .validate()
+            .map_err(|e| anyhow::anyhow!("demo rate: {e:?}"))?;
+        inserted += u64::from(store::tax::insert_rate_if_absent(&pool, id, &rate).await?);
+    }
+    pool.close().await;
+    Ok(inserted)
 }
 
 /// Demo customers in the auth database and their delivered orders in the

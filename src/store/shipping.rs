@@ -216,3 +216,49 @@ pub async fn delete_method(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error>
         .await?;
     Ok(done.rows_affected() > 0)
 }
+
+/// Creates a zone unless one has this id (demo data); whether it did.
+pub async fn insert_zone_if_absent(
+    pool: &PgPool,
+    id: Uuid,
+    z: &ZoneDraft,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "INSERT INTO shipping_zones (id, name, countries, postal_code_prefixes) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(&z.name)
+    .bind(&z.countries)
+    .bind(&z.postal_code_prefixes)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Creates a method unless one has this id (demo data); whether it did.
+pub async fn insert_method_if_absent(
+    pool: &PgPool,
+    id: Uuid,
+    m: &MethodFields,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "INSERT INTO shipping_methods (id, zone_id, name, carrier, currency, rate, free_over, \
+         min_days, max_days, tax_class, is_active) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(m.zone_id)
+    .bind(&m.name)
+    .bind(&m.carrier)
+    .bind(&m.currency)
+    .bind(Json(&m.rate))
+    .bind(m.free_over)
+    .bind(m.min_days)
+    .bind(m.max_days)
+    .bind(&m.tax_class)
+    .bind(m.is_active)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}

@@ -142,3 +142,24 @@ pub async fn delete_rate(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
         .await?;
     Ok(done.rows_affected() > 0)
 }
+
+/// Creates a rate unless one has this id or place (demo data, which must
+/// not override a rate the shop set); whether it did.
+pub async fn insert_rate_if_absent(
+    pool: &PgPool,
+    id: Uuid,
+    r: &TaxRateDraft,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "INSERT INTO tax_rates (id, tax_class, country, region, rate_bp) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+    )
+    .bind(id)
+    .bind(&r.tax_class)
+    .bind(&r.country)
+    .bind(&r.region)
+    .bind(i32::try_from(r.rate_bp).unwrap_or(i32::MAX))
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}

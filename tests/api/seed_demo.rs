@@ -21,6 +21,8 @@ async fn seed_demo_fills_a_structured_shop_once_per_seed() {
         (report.customers_inserted, report.orders_inserted),
         (12, 36)
     );
+    // 2 zones, 3 methods, 14 tax rates.
+    assert_eq!(report.rules_inserted, 19);
     let again = seed_demo(&app.settings, size, 9)
         .await
         .expect("seeded again");
@@ -28,9 +30,10 @@ async fn seed_demo_fills_a_structured_shop_once_per_seed() {
         (
             again.products_inserted,
             again.customers_inserted,
-            again.orders_inserted
+            again.orders_inserted,
+            again.rules_inserted
         ),
-        (0, 0, 0),
+        (0, 0, 0, 0),
         "the same seed makes the same data"
     );
 
@@ -40,6 +43,64 @@ async fn seed_demo_fills_a_structured_shop_once_per_seed() {
         .body_json()
         .await;
     assert_eq!(all["count"], 300);
+
+    // A newcomer's first checkout shows shipping and tax.
+    let zones: Value = app
+        .get("/api/v1/shipping/zones/", Some(&admin))
+        .await
+        .body_json()
+        .await;
+    assert_eq!(zones.as_array().map(Vec::len), Some(2));
+    let (_, shopper, _) = app.customer("newcomer@example.com").await;
+    let product = all["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|p| {
+            p["stock"].as_i64() > Some(0) && p["variants"].as_array().map(Vec::len) == Some(1)
+        })
+        .expect("a product with one variant in stock")
+        .clone();
+    let r = app
+        .post(
+            "/api/v1/cart/items/",
+            Some(&shopper),
+            &serde_json::json!({"product_id": product["id"], "quantity": 1}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let offered: Value = app
+        .get("/api/v1/cart/shipping-methods/?country=FR", Some(&shopper))
+        .await
+        .body_json()
+        .await;
+    let standard = offered
+        .as_array()
+        .expect("methods")
+        .iter()
+        .find(|m| m["name"] == "Standard")
+        .expect("Standard offered in France")
+        .clone();
+    let address = serde_json::json!({"name": "New Comer", "line1": "1 Rue", "city": "Paris",
+        "postal_code": "75001", "country": "FR"});
+    let cart: Value = app
+        .put(
+            "/api/v1/cart/shipping/",
+            Some(&shopper),
+            &serde_json::json!({"method_id": standard["method_id"], "address": address}),
+        )
+        .await
+        .body_json()
+        .await;
+    assert!(cart["tax"].as_i64() > Some(0), "French tax on {cart}");
+    assert_eq!(
+        cart["total"].as_i64(),
+        Some(
+            cart["subtotal"].as_i64().expect("subtotal")
+                + cart["shipping"]["amount"].as_i64().expect("shipping")
+                + cart["tax"].as_i64().expect("tax")
+        )
+    );
     let categories: Value = app
         .get("/api/v1/categories/?page_size=100", None)
         .await

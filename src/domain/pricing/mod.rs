@@ -3,6 +3,7 @@
 //! view, checkout and `POST /orders/` so the three can never disagree.
 //!
 //! - [`config`]: zones, methods and tax rates as admins write them.
+//! - [`demo`]: the demo shop's zones, methods and rates (`seed-demo`).
 //! - [`rounding`]: half-even division of minor units.
 //! - [`shipping`]: which zone covers a destination, and a method's price
 //!   for a parcel (flat, by weight band, by subtotal band, free over).
@@ -12,6 +13,7 @@
 //!   methods eligible for a cart, and the checkout's figures under them.
 
 pub mod config;
+pub mod demo;
 pub mod rounding;
 pub mod rules;
 pub mod shipping;
