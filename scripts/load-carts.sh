@@ -40,13 +40,17 @@ for i in $(seq 1 "$USERS"); do
   TOKENS+="\"$(token "buyer$i@example.com")\","
 done
 QUOTED=$(printf '"%s",' "${PRODUCTS[@]}")
+# seed-demo's EU "Standard" method: checkout needs one once the shop ships.
+CHECKOUT_METHOD=$(curl -fsS "$BASE/api/v1/cart/shipping-methods/?country=FR&postal_code=69001" \
+  -H "authorization: Bearer $READER" |
+  python3 -c 'import json,sys; print(next(m["method_id"] for m in json.load(sys.stdin) if m["name"] == "Standard"))')
 
 cat >"$LUA" <<LUA
 -- Each wrk thread takes its own half of the customers; within a thread,
 -- request n adds a line to customer n/2 and the next checks it out.
 local tokens = {$TOKENS}
 local ids = {$QUOTED}
-local address = '{"shipping_address":{"name":"Load","line1":"1 Bench St","city":"Lyon","postal_code":"69001","country":"FR"}}'
+local address = '{"shipping_address":{"name":"Load","line1":"1 Bench St","city":"Lyon","postal_code":"69001","country":"FR"},"shipping_method_id":"$CHECKOUT_METHOD"}'
 local threads = {}
 local next_id = 0
 function setup(thread)
@@ -69,7 +73,7 @@ request = function()
 end
 response = function(status, headers, body)
   local key = tostring(status)
-  if status == 409 then
+  if status == 409 or status == 422 then
     key = key .. " " .. (string.match(body, '"code":"([a-z_]+)"') or "?")
   end
   statuses[key] = (statuses[key] or 0) + 1
