@@ -27,6 +27,7 @@ async fn shop_with_model() -> (TestApp, String) {
         orders_per_customer: 4,
     };
     seed_demo(&app.settings, size, 7).await.expect("seeded");
+    ships_free(&app).await;
     let before: Value = app.get(REPORT, Some(&admin)).await.body_json().await;
     let r = app
         .post(&format!("{REPORT}rebuild/"), Some(&admin), &json!({}))
@@ -237,6 +238,7 @@ async fn paid_orders_count_before_the_next_rebuild_and_never_twice() {
         orders_per_customer: 4,
     };
     seed_demo(&app.settings, size, 11).await.expect("seeded");
+    ships_free(&app).await;
     let report = || get(&app, REPORT, Some(&admin));
     let builds = report().await["builds"].as_u64().expect("builds");
     app.post(&format!("{REPORT}rebuild/"), Some(&admin), &json!({}))
@@ -312,6 +314,7 @@ async fn a_seeded_shop_is_recommended_within_seconds_without_a_restart() {
         orders_per_customer: 4,
     };
     seed_demo(&app.settings, size, 5).await.expect("seeded");
+    ships_free(&app).await;
     let token = demo_customer(&app, 1).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -329,4 +332,14 @@ async fn a_seeded_shop_is_recommended_within_seconds_without_a_restart() {
     }
     let report = get(&app, REPORT, Some(&admin)).await;
     assert!(report["builds"].as_u64() >= Some(2), "{report}");
+}
+
+/// Removes the demo shop's shipping methods: these tests place plain
+/// orders (no method), as a shop that ships at no charge takes them.
+async fn ships_free(app: &TestApp) {
+    let pool = app.database_pool(emporium::config::Domain::Orders).await;
+    sqlx::query("DELETE FROM shipping_zones")
+        .execute(&pool)
+        .await
+        .expect("demo shipping removed");
 }
