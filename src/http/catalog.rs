@@ -613,13 +613,16 @@ async fn get_product(
     ))]
 async fn create_product(
     state: Data<AppState>,
-    _admin: AdminUser,
+    admin: AdminUser,
     body: ValidJson<ProductRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let row = state
         .actors
         .catalog
-        .call(CreateProduct(body.0.into()))
+        .call(CreateProduct {
+            draft: body.0.into(),
+            admin: admin.0.user_id,
+        })
         .await?;
     Ok(HttpResponse::Created().json(row))
 }
@@ -638,7 +641,7 @@ async fn create_product(
     ))]
 async fn replace_product(
     state: Data<AppState>,
-    _admin: AdminUser,
+    admin: AdminUser,
     id: web::Path<String>,
     body: ValidJson<ProductRequest>,
 ) -> Result<Json<ProductView>, ApiError> {
@@ -648,7 +651,11 @@ async fn replace_product(
         state
             .actors
             .catalog
-            .call(UpdateProduct { id, change })
+            .call(UpdateProduct {
+                id,
+                change,
+                admin: admin.0.user_id,
+            })
             .await?,
     ))
 }
@@ -667,7 +674,7 @@ async fn replace_product(
     ))]
 async fn patch_product(
     state: Data<AppState>,
-    _admin: AdminUser,
+    admin: AdminUser,
     id: web::Path<String>,
     body: ValidJson<ProductPatchRequest>,
 ) -> Result<Json<ProductView>, ApiError> {
@@ -701,7 +708,11 @@ async fn patch_product(
         state
             .actors
             .catalog
-            .call(UpdateProduct { id, change })
+            .call(UpdateProduct {
+                id,
+                change,
+                admin: admin.0.user_id,
+            })
             .await?,
     ))
 }

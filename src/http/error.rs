@@ -14,6 +14,7 @@ use crate::actors::orders::OrdersError;
 use crate::actors::payments::PaymentsError;
 use crate::actors::recommendations::RecommenderError;
 use crate::actors::runtime::{CallError, RuntimeError};
+use crate::domain::catalog::location::StockRefusal;
 use crate::domain::catalog::stock::Shortfall;
 use crate::domain::idempotency::SavedResponse;
 use crate::domain::orders::status::TransitionError;
@@ -352,10 +353,10 @@ impl From<CatalogError> for ApiError {
             CatalogError::CategoryNotFound => ApiError::NotFound("category"),
             CatalogError::ProductNotFound => ApiError::NotFound("product"),
             CatalogError::Taken { field, .. } => conflict(
-                if field == "sku" {
-                    "sku_taken"
-                } else {
-                    "slug_taken"
+                match field {
+                    "sku" => "sku_taken",
+                    "name" => "name_taken",
+                    _ => "slug_taken",
                 },
                 &e,
             ),
@@ -370,6 +371,15 @@ impl From<CatalogError> for ApiError {
             CatalogError::OptionChange(ref why) => conflict(why.code(), &e),
             CatalogError::InsufficientStock(lines) => insufficient_stock(&lines),
             CatalogError::ReservationNotHeld(_) => conflict("reservation_not_held", &e),
+            CatalogError::LocationNotFound => ApiError::NotFound("stock location"),
+            CatalogError::LocationInUse => conflict("location_in_use", &e),
+            CatalogError::Stock(StockRefusal::NoActiveLocation) => {
+                conflict("no_active_location", &e)
+            }
+            CatalogError::Stock(StockRefusal::BelowHeld { .. }) => conflict("stock_below_held", &e),
+            CatalogError::Stock(StockRefusal::UnknownLocation(_)) => ApiError::Validation(
+                ValidationErrors::single("levels", "unknown_location", e.to_string()),
+            ),
             CatalogError::Unavailable(e) => database_unavailable(&e),
             CatalogError::Panicked(p) => ApiError::Internal(p.into()),
             CatalogError::Unexpected(e) => ApiError::Internal(e),

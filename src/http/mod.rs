@@ -28,6 +28,7 @@ pub mod rate_limit;
 pub mod recommendations;
 pub mod shipping;
 pub mod state;
+pub mod stock;
 pub mod tax;
 pub mod variants;
 
@@ -53,6 +54,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(auth::routes)
                 .configure(recommendations::routes)
                 .configure(catalog::item_routes)
+                .configure(stock::routes)
                 .configure(variants::routes)
                 .configure(images::routes)
                 .configure(orders::routes)

@@ -22,7 +22,7 @@ use utoipa::{Modify, OpenApi};
 use super::error::PROBLEM_JSON;
 use super::{
     addresses, admin, auth, cart_shipping, carts, catalog, health, images, media, metrics, orders,
-    payments, promotions, recommendations, shipping, tax, variants,
+    payments, promotions, recommendations, shipping, stock, tax, variants,
 };
 
 /// The document's route, inside the `/api/v1` scope.
@@ -56,6 +56,7 @@ struct OwnApi;
         (path = "/api/v1", api = catalog::Api),
         (path = "/api/v1", api = variants::Api),
         (path = "/api/v1", api = images::Api),
+        (path = "/api/v1", api = stock::Api),
         (path = "/api/v1", api = recommendations::Api),
         (path = "/api/v1", api = orders::Api),
         (path = "/api/v1", api = carts::Api),
@@ -74,6 +75,7 @@ struct OwnApi;
     tags(
         (name = "auth", description = "Accounts and JWT tokens"),
         (name = "catalog", description = "Categories and products"),
+        (name = "stock", description = "Stock locations, per-location stock and the movement ledger (admins)"),
         (name = "recommendations", description = "Similar products, bought together, for you"),
         (name = "carts", description = "Server-side carts: a customer's, or a guest's opened by its token"),
         (name = "promotions", description = "Discount codes (admins)"),

@@ -165,7 +165,7 @@ async fn list_variants(
     ))]
 async fn create_variant(
     state: Data<AppState>,
-    _admin: AdminUser,
+    admin: AdminUser,
     id: web::Path<String>,
     body: ValidJson<VariantRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -176,12 +176,13 @@ async fn create_variant(
         .call(CreateVariant {
             product_id,
             draft: body.0.into(),
+            admin: admin.0.user_id,
         })
         .await?;
     Ok(HttpResponse::Created().json(view))
 }
 
-fn ids(path: &(String, String)) -> Result<(uuid::Uuid, uuid::Uuid), ApiError> {
+pub(super) fn ids(path: &(String, String)) -> Result<(uuid::Uuid, uuid::Uuid), ApiError> {
     Ok((path_id(&path.0, "product")?, path_id(&path.1, "variant")?))
 }
 
@@ -232,7 +233,7 @@ async fn get_variant(
     ))]
 async fn patch_variant(
     state: Data<AppState>,
-    _admin: AdminUser,
+    admin: AdminUser,
     path: web::Path<(String, String)>,
     body: ValidJson<VariantPatchRequest>,
 ) -> Result<Json<VariantView>, ApiError> {
@@ -264,6 +265,7 @@ async fn patch_variant(
                 product_id,
                 variant_id,
                 patch,
+                admin: admin.0.user_id,
             })
             .await?,
     ))

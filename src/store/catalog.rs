@@ -1,4 +1,5 @@
-//! SQL of the catalog database: categories, products, stock reservations.
+//! SQL of the catalog database: categories, products, stock reservations
+//! (their per-location levels and ledger are in `store::stock`).
 
 use std::collections::HashMap;
 
@@ -13,7 +14,6 @@ use crate::domain::catalog::facets::{CategoryCount, Facets, PriceRange, StockCou
 use crate::domain::catalog::listing::{CategoryRef, Ordering};
 use crate::domain::catalog::listing_index::{CategoryName, IndexedProduct, Ranks};
 use crate::domain::catalog::product::ProductFields;
-use crate::domain::catalog::stock::StockLine;
 use crate::domain::catalog::variant::{OptionValues, ProductOption, VariantFields};
 
 /// A category as stored (sent as `actors::catalog::messages::CategoryView`).
@@ -944,32 +944,6 @@ pub async fn lock_snapshots(
     .await
 }
 
-/// Takes the lines out of their variants' stock, records them on the
-/// reservation, and updates the products' totals.
-pub async fn hold_lines(
-    conn: &mut PgConnection,
-    reservation: Uuid,
-    lines: &[StockLine],
-    product_ids: &[Uuid],
-) -> Result<(), sqlx::Error> {
-    let ids: Vec<Uuid> = lines.iter().map(|l| l.variant_id).collect();
-    let quantities: Vec<i32> = lines.iter().map(|l| l.quantity).collect();
-    // One statement, one round trip: the stock taken and the lines recorded.
-    sqlx::query(
-        "WITH taken AS (\
-           UPDATE product_variants v SET stock = v.stock - x.quantity, updated_at = now() \
-           FROM unnest($2::uuid[], $3::int[]) AS x(id, quantity) WHERE v.id = x.id) \
-         INSERT INTO reservation_items (reservation_id, variant_id, quantity) \
-         SELECT $1, x.id, x.quantity FROM unnest($2::uuid[], $3::int[]) AS x(id, quantity)",
-    )
-    .bind(reservation)
-    .bind(&ids)
-    .bind(&quantities)
-    .execute(&mut *conn)
-    .await?;
-    refresh_totals(conn, product_ids).await
-}
-
 /// Releases a held reservation and returns its stock; `false` when it was
 /// not held (committed or already released). A reservation that does not
 /// exist yet is recorded as released, so a reserve step that arrives late
@@ -998,47 +972,39 @@ pub async fn release_reservation(conn: &mut PgConnection, id: Uuid) -> Result<bo
     Ok(true)
 }
 
-/// Adds the lines of `reservations` back to their variants' stock and
-/// updates the products' totals. Variants are locked in id order first,
-/// then products (in [`refresh_totals`]): the one order every multi-row
-/// statement uses (reserve, release, sweep, admin changes), so two of them
-/// can never deadlock.
+/// Gives the lines of `reservations` back to the locations they were taken
+/// from and updates the variants' and products' totals. Variants are
+/// locked in id order first, then products (in [`refresh_totals`]): the
+/// one order every multi-row statement uses (reserve, release, sweep,
+/// commit, admin changes), so two of them can never deadlock.
 async fn return_to_stock(
     conn: &mut PgConnection,
     reservations: &[Uuid],
 ) -> Result<(), sqlx::Error> {
-    let products: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT product_id FROM product_variants WHERE id IN \
-           (SELECT variant_id FROM reservation_items WHERE reservation_id = ANY($1)) \
-         ORDER BY id FOR UPDATE",
-    )
-    .bind(reservations)
-    .fetch_all(&mut *conn)
-    .await?;
-    sqlx::query(
-        "UPDATE product_variants v SET stock = v.stock + r.quantity, updated_at = now() \
-         FROM (SELECT variant_id, sum(quantity)::int AS quantity FROM reservation_items \
-               WHERE reservation_id = ANY($1) GROUP BY variant_id) r \
-         WHERE v.id = r.variant_id",
-    )
-    .bind(reservations)
-    .execute(&mut *conn)
-    .await?;
-    let mut products = products;
+    let locked = super::stock::lock_variants_held_by(conn, reservations).await?;
+    let variants: Vec<Uuid> = locked.iter().map(|(v, _)| *v).collect();
+    super::stock::unhold(conn, reservations, &variants).await?;
+    let mut products: Vec<Uuid> = locked.into_iter().map(|(_, p)| p).collect();
     products.sort_unstable();
     products.dedup();
     refresh_totals(conn, &products).await
 }
 
-/// Commits a held reservation (its stock is sold); `false` when it was not held.
-pub async fn commit_reservation(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
+/// Commits a held reservation: its units leave the shelves they were held
+/// at. `false` when it was not held.
+pub async fn commit_reservation(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
     let committed: Option<Uuid> = sqlx::query_scalar(
         "UPDATE reservations SET status = 'committed', updated_at = now() WHERE id = $1 AND status = 'held' RETURNING id",
     )
     .bind(id)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await?;
-    Ok(committed.is_some())
+    if committed.is_none() {
+        return Ok(false);
+    }
+    super::stock::lock_variants_held_by(conn, &[id]).await?;
+    super::stock::sell(conn, id).await?;
+    Ok(true)
 }
 
 /// Releases up to `batch` expired held reservations and returns their stock
@@ -1120,6 +1086,15 @@ pub async fn insert_products_bulk(
     // At most 11 binds per row, so a chunk stays under PostgreSQL's 65,535.
     for chunk in variants.chunks(2000) {
         insert_variant_rows(&mut tx, chunk).await?;
+    }
+    let opening: Vec<(Uuid, i32)> = variants.iter().map(|(id, _, v)| (*id, v.stock)).collect();
+    if super::stock::record_opening_stock(&mut tx, &opening, None)
+        .await?
+        .is_err()
+    {
+        return Err(sqlx::Error::Protocol(
+            "no stock location is active to hold the seeded stock; activate one first".into(),
+        ));
     }
     let mut ids = inserted.clone();
     ids.sort_unstable();

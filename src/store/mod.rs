@@ -15,5 +15,6 @@ pub mod product_images;
 pub mod promotions;
 pub mod redis;
 pub mod shipping;
+pub mod stock;
 pub mod tax;
 pub mod text_enum;

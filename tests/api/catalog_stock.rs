@@ -52,6 +52,7 @@ async fn fifty_concurrent_reservations_never_oversell_ten_units() {
         .count();
     assert_eq!((reserved, refused), (10, 40));
     assert_eq!(app.stock_of(&admin, &p).await, 0);
+    assert_eq!(crate::helpers::assert_stock_ledger_adds_up(&app).await, 1);
 }
 
 #[tokio::test]

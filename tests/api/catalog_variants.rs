@@ -556,6 +556,7 @@ async fn fifty_buyers_of_ten_units_of_one_variant_never_oversell_it_or_its_sibli
     assert_eq!(variant(&now, "M", "red")["stock"], 7);
     assert_eq!(now["stock"], 7);
     crate::helpers::assert_reservations_match_orders(&app).await;
+    assert!(crate::helpers::assert_stock_ledger_adds_up(&app).await >= 2);
 }
 
 #[tokio::test]

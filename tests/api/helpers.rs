@@ -475,3 +475,66 @@ pub async fn assert_reservations_match_orders(app: &TestApp) -> usize {
     catalog.close().await;
     rows.len()
 }
+
+/// Checks the stock ledger against the levels it explains, and returns how
+/// many levels were checked: every (variant, location) has on_hand = Σ
+/// on_hand_delta and held = Σ held_delta of its movements, held equals the
+/// units its held reservations were allocated there, and every variant's
+/// `stock` is Σ (on_hand − held) over active locations.
+pub async fn assert_stock_ledger_adds_up(app: &TestApp) -> usize {
+    let catalog = app.catalog_pool().await;
+    let levels: Vec<(uuid::Uuid, uuid::Uuid, i32, i32, i64, i64, i64)> = sqlx::query_as(
+        "SELECT s.variant_id, s.location_id, s.on_hand, s.held, \
+           coalesce((SELECT sum(m.on_hand_delta) FROM stock_movements m \
+                     WHERE m.variant_id = s.variant_id AND m.location_id = s.location_id), 0)::bigint, \
+           coalesce((SELECT sum(m.held_delta) FROM stock_movements m \
+                     WHERE m.variant_id = s.variant_id AND m.location_id = s.location_id), 0)::bigint, \
+           coalesce((SELECT sum(a.quantity) FROM reservation_allocations a \
+                     JOIN reservations r ON r.id = a.reservation_id AND r.status = 'held' \
+                     WHERE a.variant_id = s.variant_id AND a.location_id = s.location_id), 0)::bigint \
+         FROM stock_levels s ORDER BY 1, 2",
+    )
+    .fetch_all(&catalog)
+    .await
+    .expect("levels");
+    for (variant, location, on_hand, held, moved, moved_held, allocated) in &levels {
+        assert_eq!(
+            (i64::from(*on_hand), i64::from(*held)),
+            (*moved, *moved_held),
+            "variant {variant} at {location}: the level is what its movements add up to"
+        );
+        assert_eq!(
+            i64::from(*held),
+            *allocated,
+            "variant {variant} at {location}: held is what held reservations took there"
+        );
+    }
+    let orphans: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT DISTINCT m.variant_id, m.location_id FROM stock_movements m \
+           JOIN product_variants v ON v.id = m.variant_id \
+           WHERE NOT EXISTS (SELECT 1 FROM stock_levels s \
+                             WHERE s.variant_id = m.variant_id AND s.location_id = m.location_id)) x",
+    )
+    .fetch_one(&catalog)
+    .await
+    .expect("orphans");
+    assert_eq!(orphans, 0, "every movement of a live variant has its level");
+    let wrong: Vec<(uuid::Uuid, i32, i64)> = sqlx::query_as(
+        "SELECT v.id, v.stock, coalesce((SELECT sum(s.on_hand - s.held) FROM stock_levels s \
+           JOIN stock_locations l ON l.id = s.location_id \
+           WHERE s.variant_id = v.id AND l.is_active), 0)::bigint AS free \
+         FROM product_variants v",
+    )
+    .fetch_all(&catalog)
+    .await
+    .expect("variants")
+    .into_iter()
+    .filter(|(_, stock, free)| i64::from(*stock) != *free)
+    .collect();
+    assert!(
+        wrong.is_empty(),
+        "each variant's stock is what its active locations have free: {wrong:?}"
+    );
+    catalog.close().await;
+    levels.len()
+}

@@ -35,5 +35,6 @@ mod revocation;
 mod runtime;
 mod seed_demo;
 mod shipping_tax;
+mod stock_locations;
 mod tokens;
 mod variant_migration;

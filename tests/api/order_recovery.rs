@@ -228,6 +228,7 @@ async fn concurrent_multi_product_orders_and_cancels_never_deadlock() {
         assert_eq!(app.stock_of(&admin, p).await, 100_000, "stock conserved");
     }
     assert!(assert_reservations_match_orders(&app).await > 20);
+    assert_eq!(crate::helpers::assert_stock_ledger_adds_up(&app).await, 4);
     catalog_db.close().await;
 }
 

@@ -1,6 +1,7 @@
 //! Everything the catalog domain can answer besides success.
 
 use crate::actors::runtime::HandlerPanicked;
+use crate::domain::catalog::location::StockRefusal;
 use crate::domain::catalog::stock::Shortfall;
 use crate::domain::catalog::variant::OptionChangeRefusal;
 use crate::domain::validation::ValidationErrors;
@@ -59,6 +60,15 @@ pub enum CatalogError {
     /// The reservation is not held any more (committed, released or expired).
     #[error("the reservation is {0}")]
     ReservationNotHeld(String),
+    /// No such stock location.
+    #[error("stock location not found")]
+    LocationNotFound,
+    /// The location has stock history; deactivate it instead.
+    #[error("the location has stock history; deactivate it instead of deleting it")]
+    LocationInUse,
+    /// A stock write was refused; nothing changed.
+    #[error("{}", stock_refusal_text(.0))]
+    Stock(StockRefusal),
     /// The handler panicked.
     #[error(transparent)]
     Panicked(#[from] HandlerPanicked),
@@ -94,11 +104,27 @@ impl CatalogError {
             CatalogError::ImageNotFound => CatalogError::ImageNotFound,
             CatalogError::InsufficientStock(s) => CatalogError::InsufficientStock(s.clone()),
             CatalogError::ReservationNotHeld(s) => CatalogError::ReservationNotHeld(s.clone()),
+            CatalogError::LocationNotFound => CatalogError::LocationNotFound,
+            CatalogError::LocationInUse => CatalogError::LocationInUse,
+            CatalogError::Stock(r) => CatalogError::Stock(r.clone()),
             CatalogError::Panicked(p) => CatalogError::Panicked(*p),
             // The copy keeps the class: an outage stays an outage for
             // every caller that shared the request.
             CatalogError::Unavailable(e) => CatalogError::Unavailable(anyhow::anyhow!("{e:#}")),
             CatalogError::Unexpected(e) => CatalogError::Unexpected(anyhow::anyhow!("{e:#}")),
         }
+    }
+}
+
+fn stock_refusal_text(refusal: &StockRefusal) -> String {
+    match refusal {
+        StockRefusal::NoActiveLocation => {
+            "no stock location is active to hold this stock; create or activate one".into()
+        }
+        StockRefusal::BelowHeld { location_id, held } => format!(
+            "location {location_id} would hold fewer units than the {held} open reservations \
+             hold there (or fewer than none); set stock per location with PUT .../stock/"
+        ),
+        StockRefusal::UnknownLocation(id) => format!("no stock location has id {id}"),
     }
 }

@@ -19,6 +19,7 @@ use super::error::CatalogError;
 use super::messages::*;
 use crate::actors::catalog::cache::{CatalogCache, Lookup};
 use crate::actors::read_view::CatalogView;
+use crate::domain::catalog::allocation::{allocate, Source};
 use crate::domain::catalog::category::{creates_cycle, validate_category};
 use crate::domain::catalog::facets::Facets;
 use crate::domain::catalog::listing_index::{ListingFilter, ListingIndex};
@@ -33,6 +34,7 @@ use crate::store::catalog::{
 use crate::store::database::retry_on_contention;
 use crate::store::media::MediaStore;
 use crate::store::product_images::ImageRow;
+use crate::store::stock::{self as stock_store, Allocation};
 
 /// PostgreSQL's codes for unique and foreign-key violations.
 const UNIQUE_VIOLATION: &str = "23505";
@@ -456,7 +458,7 @@ impl CatalogService {
     }
 
     pub async fn create_product(&self, msg: CreateProduct) -> Result<ProductView, CatalogError> {
-        let new = msg.0.validate().map_err(CatalogError::Validation)?;
+        let new = msg.draft.validate().map_err(CatalogError::Validation)?;
         let combinations: Vec<_> = new.variants.iter().map(|v| &v.options).collect();
         if repeated_combination(&combinations).is_some() {
             return Err(CatalogError::VariantExists);
@@ -480,6 +482,10 @@ impl CatalogService {
         let row = store::insert_product(&mut tx, id, &new.fields, &variants)
             .await
             .map_err(|e| map_db_error(e, Op::Write))?;
+        let opening: Vec<_> = variants.iter().map(|(id, v)| (*id, v.stock)).collect();
+        stock_store::record_opening_stock(&mut tx, &opening, Some(msg.admin))
+            .await?
+            .map_err(CatalogError::Stock)?;
         tx.commit().await?;
         self.invalidate().await;
         self.view_of(row).await
@@ -660,6 +666,9 @@ impl CatalogService {
             store::update_variant(&mut tx, only.id, &next)
                 .await
                 .map_err(|e| map_db_error(e, Op::Write))?;
+            stock_store::adjust_at_home(&mut tx, only.id, next.stock - only.stock, Some(msg.admin))
+                .await?
+                .map_err(CatalogError::Stock)?;
         }
         store::update_product(&mut tx, msg.id, &fields)
             .await
@@ -765,10 +774,23 @@ impl CatalogService {
                 short,
             });
         }
+        let allocations = match allocate_lines(&mut tx, &lines).await? {
+            Ok(allocations) => allocations,
+            Err(short) => {
+                tx.rollback().await?;
+                return Ok(Hold::Short {
+                    resolved,
+                    snapshots,
+                    short,
+                });
+            }
+        };
         let mut products: Vec<Uuid> = snapshots.iter().map(|s| s.product_id).collect();
         products.sort_unstable();
         products.dedup();
-        store::hold_lines(&mut tx, reservation_id, &lines, &products).await?;
+        let held: Vec<_> = lines.iter().map(|l| (l.variant_id, l.quantity)).collect();
+        stock_store::hold(&mut tx, reservation_id, &held, &allocations).await?;
+        store::refresh_totals(&mut tx, &products).await?;
         tx.commit().await?;
         Ok(Hold::Held {
             resolved,
@@ -844,7 +866,14 @@ impl CatalogService {
     }
 
     pub async fn commit_reservation(&self, msg: CommitReservation) -> Result<(), CatalogError> {
-        if store::commit_reservation(&self.pool, msg.0).await? {
+        let committed = retry_on_contention("commit stock", || async {
+            let mut tx = self.pool.begin().await?;
+            let committed = store::commit_reservation(&mut tx, msg.0).await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(committed)
+        })
+        .await?;
+        if committed {
             return Ok(());
         }
         let mut conn = self.pool.acquire().await?;
@@ -922,4 +951,45 @@ fn public_kind(kind: &'static str) -> &'static str {
         "product" => "public-product",
         _ => "public-product-slug",
     }
+}
+
+/// Where each line's units come from (see [`allocate`]), or the lines the
+/// active locations cannot cover between them. The variants are locked.
+async fn allocate_lines(
+    conn: &mut sqlx::PgConnection,
+    lines: &[StockLine],
+) -> Result<Result<Vec<Allocation>, Vec<Shortfall>>, sqlx::Error> {
+    let ids: Vec<Uuid> = lines.iter().map(|l| l.variant_id).collect();
+    let mut sources: HashMap<Uuid, Vec<Source>> = HashMap::new();
+    for (variant, source) in stock_store::free_sources(conn, &ids).await? {
+        sources.entry(variant).or_default().push(source);
+    }
+    let mut allocations = Vec::new();
+    let mut short = Vec::new();
+    for line in lines {
+        let from = sources
+            .get(&line.variant_id)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        match allocate(from, line.quantity) {
+            Some(takes) => allocations.extend(takes.into_iter().map(|t| Allocation {
+                variant_id: line.variant_id,
+                location_id: t.location_id,
+                quantity: t.quantity,
+            })),
+            // The variant's stock said yes, its levels say no: trust the
+            // levels, which the ledger backs.
+            None => short.push(Shortfall {
+                variant_id: line.variant_id,
+                requested: line.quantity,
+                available: from.iter().map(|s| s.free).sum(),
+                reason: "insufficient_stock",
+            }),
+        }
+    }
+    Ok(if short.is_empty() {
+        Ok(allocations)
+    } else {
+        Err(short)
+    })
 }

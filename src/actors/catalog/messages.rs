@@ -231,7 +231,11 @@ pub struct DeleteCategory(pub Uuid);
 /// Create a product.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<ProductView, CatalogError>")]
-pub struct CreateProduct(pub ProductDraft);
+pub struct CreateProduct {
+    pub draft: ProductDraft,
+    /// Recorded on the opening stock's ledger rows.
+    pub admin: Uuid,
+}
 
 /// How a product is named in a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -270,6 +274,8 @@ pub enum ProductChange {
 pub struct UpdateProduct {
     pub id: Uuid,
     pub change: ProductChange,
+    /// Recorded on the ledger row of a stock change.
+    pub admin: Uuid,
 }
 
 /// Delete a product that no reservation refers to.
@@ -413,6 +419,8 @@ pub struct GetVariant {
 pub struct CreateVariant {
     pub product_id: Uuid,
     pub draft: VariantDraft,
+    /// Recorded on the opening stock's ledger row.
+    pub admin: Uuid,
 }
 
 /// Change a variant.
@@ -422,6 +430,8 @@ pub struct UpdateVariant {
     pub product_id: Uuid,
     pub variant_id: Uuid,
     pub patch: VariantPatch,
+    /// Recorded on the ledger row of a stock change.
+    pub admin: Uuid,
 }
 
 /// Delete a variant that is not its product's last and that no open

@@ -5,6 +5,7 @@ pub mod cache;
 pub mod error;
 pub mod handlers;
 pub mod images;
+pub mod locations;
 pub mod messages;
 pub mod variants;
 
@@ -16,6 +17,7 @@ use sqlx::PgPool;
 
 pub use error::CatalogError;
 pub use handlers::CatalogService;
+use locations::*;
 use messages::*;
 
 use super::metrics::ActorMetrics;
@@ -112,3 +114,10 @@ route!(SweepReservations => sweep, u64);
 route!(GetProductFeatures => product_features, Vec<ProductFeatureRow>);
 route!(GetCategoryParents => category_parents, Vec<(Uuid, Option<Uuid>, String)>);
 route!(GetProductsByIds => products_by_ids, Vec<ProductView>);
+route!(ListStockLocations => list_locations, Vec<LocationView>);
+route!(GetStockLocation => get_location, LocationView);
+route!(PutStockLocation => put_location, LocationView);
+route!(DeleteStockLocation => delete_location, ());
+route!(GetVariantStock => variant_stock, VariantStockView);
+route!(SetVariantStock => set_variant_stock, VariantStockView);
+route!(ListStockMovements => list_movements, (Vec<MovementView>, i64));

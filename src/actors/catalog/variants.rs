@@ -9,6 +9,7 @@ use super::handlers::{map_db_error, CatalogService, Op};
 use super::messages::*;
 use crate::domain::catalog::variant::repeated_combination;
 use crate::store::catalog::{self as store, VariantRow};
+use crate::store::stock as stock_store;
 
 impl CatalogService {
     pub async fn list_variants(&self, msg: ListVariants) -> Result<Vec<VariantView>, CatalogError> {
@@ -57,9 +58,13 @@ impl CatalogService {
             return Err(CatalogError::VariantExists);
         }
         let id = Uuid::new_v4();
+        let opening = [(id, fields.stock)];
         store::insert_variants(&mut tx, msg.product_id, &[(id, fields)])
             .await
             .map_err(|e| map_db_error(e, Op::Write))?;
+        stock_store::record_opening_stock(&mut tx, &opening, Some(msg.admin))
+            .await?
+            .map_err(CatalogError::Stock)?;
         store::refresh_totals(&mut tx, &[msg.product_id]).await?;
         let row = store::lock_variants_of(&mut tx, msg.product_id)
             .await?
@@ -96,6 +101,14 @@ impl CatalogService {
             .await
             .map_err(|e| map_db_error(e, Op::Write))?
             .ok_or(CatalogError::VariantNotFound)?;
+        stock_store::adjust_at_home(
+            &mut tx,
+            msg.variant_id,
+            row.stock - current.stock,
+            Some(msg.admin),
+        )
+        .await?
+        .map_err(CatalogError::Stock)?;
         store::refresh_totals(&mut tx, &[msg.product_id]).await?;
         tx.commit().await?;
         self.invalidate().await;

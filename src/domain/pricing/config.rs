@@ -18,7 +18,7 @@ pub const MAX_AMOUNT: i64 = 1_000_000_000_000;
 /// The longest delivery estimate, in days.
 pub const MAX_DAYS: i64 = 365;
 
-fn text(errors: &mut ValidationErrors, field: &str, value: &str, max: usize) -> String {
+pub(crate) fn text(errors: &mut ValidationErrors, field: &str, value: &str, max: usize) -> String {
     let value = value.trim().to_owned();
     if value.is_empty() {
         errors.add(field, "blank", format!("{field} is required"));
