@@ -118,8 +118,8 @@ fn main() -> anyhow::Result<()> {
                 };
                 let report = seed_demo(&settings, size, seed).await?;
                 println!(
-                    "seeded {} categories, {} new products, {} new customers, {} new orders, {} new shipping and tax rules (seed {seed})",
-                    report.categories, report.products_inserted, report.customers_inserted, report.orders_inserted, report.rules_inserted
+                    "seeded {} categories, {} new products, {} new customers, {} new orders, {} new stock locations, {} new shipping and tax rules (seed {seed})",
+                    report.categories, report.products_inserted, report.customers_inserted, report.orders_inserted, report.locations_inserted, report.rules_inserted
                 );
                 Ok(())
             }

@@ -51,6 +51,8 @@ pub struct SeedReport {
     pub orders_inserted: u64,
     /// Shipping zones, methods and tax rates added.
     pub rules_inserted: u64,
+    /// Stock locations added.
+    pub locations_inserted: u64,
 }
 
 /// How much demo data to make.
@@ -159,6 +161,12 @@ pub async fn seed_demo(
             store::catalog::upsert_category(&pool, &category.slug, &category.name, parent).await?;
         ids.insert(category.slug.clone(), id);
     }
+    // Before the products: their opening stock goes to the first of them.
+    let mut locations_inserted = 0;
+    for location in crate::domain::catalog::demo::demo_locations() {
+        locations_inserted +=
+            u64::from(store::stock::insert_location_if_absent(&pool, &location).await?);
+    }
     let mut inserted = 0;
     let demo = demo_products(products, seed);
     for chunk in demo.chunks(DEMO_BATCH) {
@@ -204,6 +212,7 @@ pub async fn seed_demo(
         customers_inserted,
         orders_inserted,
         rules_inserted,
+        locations_inserted,
     })
 }
 

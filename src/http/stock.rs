@@ -125,8 +125,21 @@ struct MovementQuery {
     location_id: Option<uuid::Uuid>,
     /// Only this reservation's (an order's reservation id is its id).
     reservation_id: Option<uuid::Uuid>,
-    /// `adjustment`, `reservation`, `release`, `sale` or `return`.
-    kind: Option<String>,
+    /// Only movements of this kind.
+    #[param(inline)]
+    kind: Option<KindParam>,
+}
+
+/// The kinds of ledger rows, for the document.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // read by the document only; the handler parses the query
+enum KindParam {
+    Adjustment,
+    Reservation,
+    Release,
+    Sale,
+    Return,
 }
 
 /// Every stock location, preferred first (admins only).

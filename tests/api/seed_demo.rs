@@ -23,6 +23,7 @@ async fn seed_demo_fills_a_structured_shop_once_per_seed() {
     );
     // 2 zones, 3 methods, 14 tax rates.
     assert_eq!(report.rules_inserted, 19);
+    assert_eq!(report.locations_inserted, 2);
     let again = seed_demo(&app.settings, size, 9)
         .await
         .expect("seeded again");
@@ -31,11 +32,14 @@ async fn seed_demo_fills_a_structured_shop_once_per_seed() {
             again.products_inserted,
             again.customers_inserted,
             again.orders_inserted,
-            again.rules_inserted
+            again.rules_inserted,
+            again.locations_inserted
         ),
-        (0, 0, 0, 0),
+        (0, 0, 0, 0, 0),
         "the same seed makes the same data"
     );
+    // Every demo variant's stock is opening stock at the EU warehouse.
+    assert!(crate::helpers::assert_stock_ledger_adds_up(&app).await >= 300);
 
     let all: Value = app
         .get("/api/v1/products/", Some(&admin))
