@@ -205,8 +205,11 @@ impl CartsService {
     /// The cart priced now: promotion, shipping and tax. If orders cannot
     /// give the rules now, the cart is shown without them and says so.
     async fn render(&self, cart_id: Uuid) -> Result<CartView, CartsError> {
-        let priced = self.discounted(cart_id).await?;
-        match self.rules(false).await {
+        // The rules do not depend on the cart: asked for beside it, so the
+        // hop to orders overlaps the hops to the catalog.
+        let (priced, rules) = futures_util::join!(self.discounted(cart_id), self.rules(false));
+        let priced = priced?;
+        match rules {
             Ok(rules) => Ok(carts::with_charges(
                 priced.cart,
                 &priced.products,
