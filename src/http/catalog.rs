@@ -608,7 +608,7 @@ async fn get_product(
     responses(
         (status = 201, description = "The product, with its variants", body = ProductView),
         (status = 403, description = "`permission_denied`: admins only"),
-        (status = 409, description = "`sku_taken`, `slug_taken`, or `variant_exists` (two variants name the same option values)"),
+        (status = 409, description = "`sku_taken`, `slug_taken`, `variant_exists` (two variants name the same option values), or `no_active_location` (stock given, no stock location active)"),
         (status = 422, description = "`validation_error`: an invalid field, unknown currency or category, a variant that does not name one value of each option"),
     ))]
 async fn create_product(
@@ -636,7 +636,7 @@ async fn create_product(
         (status = 200, description = "The product", body = ProductView),
         (status = 403, description = "`permission_denied`: admins only"),
         (status = 404, description = "`not_found`: no such product"),
-        (status = 409, description = "`sku_taken`, `slug_taken`, or an options change variants forbid (`option_in_use`, `option_value_in_use`, `option_added_with_variants`)"),
+        (status = 409, description = "`sku_taken`, `slug_taken`, an options change variants forbid (`option_in_use`, `option_value_in_use`, `option_added_with_variants`), or a `stock` change the home location cannot take (`stock_below_held`, `no_active_location`)"),
         (status = 422, description = "`validation_error`: an invalid field, unknown currency or category, `variants` given, or `sku`/`price`/`stock` on a product with options (`set_on_variants`)"),
     ))]
 async fn replace_product(
@@ -669,7 +669,7 @@ async fn replace_product(
         (status = 200, description = "The product", body = ProductView),
         (status = 403, description = "`permission_denied`: admins only"),
         (status = 404, description = "`not_found`: no such product"),
-        (status = 409, description = "`sku_taken`, `slug_taken`, or an options change variants forbid (`option_in_use`, `option_value_in_use`, `option_added_with_variants`)"),
+        (status = 409, description = "`sku_taken`, `slug_taken`, an options change variants forbid (`option_in_use`, `option_value_in_use`, `option_added_with_variants`), or a `stock` change the home location cannot take (`stock_below_held`, `no_active_location`)"),
         (status = 422, description = "`validation_error`: no field given, an invalid one, or `sku`/`price`/`stock` on a product with options (`set_on_variants`)"),
     ))]
 async fn patch_product(

@@ -160,7 +160,7 @@ async fn list_variants(
         (status = 201, description = "The variant", body = VariantView),
         (status = 403, description = "`permission_denied`: admins only"),
         (status = 404, description = "`not_found`: no such product"),
-        (status = 409, description = "`sku_taken`, or `variant_exists`: another variant has these option values"),
+        (status = 409, description = "`sku_taken`, `variant_exists` (another variant has these option values), or a `stock` the home location cannot take (`stock_below_held`, `no_active_location`)"),
         (status = 422, description = "`validation_error`: a bad field, an option missing, unknown or with a value the option lacks, or 250 variants already"),
     ))]
 async fn create_variant(
@@ -228,7 +228,7 @@ async fn get_variant(
         (status = 200, description = "The variant", body = VariantView),
         (status = 403, description = "`permission_denied`: admins only"),
         (status = 404, description = "`not_found`: no such product, or no such variant of it"),
-        (status = 409, description = "`sku_taken`, or `variant_exists`: another variant has these option values"),
+        (status = 409, description = "`sku_taken`, `variant_exists` (another variant has these option values), or a `stock` the home location cannot take (`stock_below_held`, `no_active_location`)"),
         (status = 422, description = "`validation_error`: no field given, or a bad one"),
     ))]
 async fn patch_variant(

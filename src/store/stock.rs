@@ -1,8 +1,9 @@
 //! SQL of stock locations, per-location stock levels, the movement ledger
 //! and reservation allocations (catalog database).
 //!
-//! Lock order, shared with `store::catalog`: variants in id order first,
-//! then their levels, then products. Every function here that writes a
+//! Lock order, shared with `store::catalog`: locations (only a location's
+//! own change and setting stock at it lock them), then variants in id
+//! order, then their levels, then products. Every function here that writes a
 //! level expects its variants locked by the caller, so two writers of one
 //! variant's levels queue on the variant row and never on each other's
 //! level rows in a cycle.
@@ -153,6 +154,17 @@ pub async fn lock_variants_at(
     .await
 }
 
+/// Share-locks the named locations in id order, so none is deactivated or
+/// deleted while stock is set there. Taken before the variants: a
+/// location's own change locks it first and its variants after.
+pub async fn share_locations(conn: &mut PgConnection, ids: &[Uuid]) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT id FROM stock_locations WHERE id = ANY($1) ORDER BY id FOR SHARE")
+        .bind(ids)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Locks, in id order, the variants a reservation holds.
 pub async fn lock_variants_held_by(
     conn: &mut PgConnection,
@@ -226,7 +238,7 @@ pub async fn set_levels(
     let current: Vec<(Uuid, i32, i32)> = sqlx::query_as(
         "SELECT l.id, coalesce(s.on_hand, 0), coalesce(s.held, 0) FROM stock_locations l \
          LEFT JOIN stock_levels s ON s.location_id = l.id AND s.variant_id = $1 \
-         WHERE l.id = ANY($2) ORDER BY l.id FOR SHARE OF l",
+         WHERE l.id = ANY($2) ORDER BY l.id",
     )
     .bind(variant)
     .bind(&locations)

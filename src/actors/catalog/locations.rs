@@ -260,6 +260,8 @@ impl CatalogService {
     ) -> Result<VariantStockView, CatalogError> {
         let levels = check_levels(&msg.levels).map_err(CatalogError::Validation)?;
         let mut tx = self.pool.begin().await?;
+        let locations: Vec<Uuid> = levels.iter().map(|l| l.location_id).collect();
+        store::share_locations(&mut tx, &locations).await?;
         let variants = catalog_store::lock_variants_of(&mut tx, msg.product_id).await?;
         if variants.is_empty() {
             return Err(CatalogError::ProductNotFound);
