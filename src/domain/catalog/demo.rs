@@ -524,6 +524,27 @@ fn finish(
     (options, variants)
 }
 
+/// The demo shop's stock locations: a European warehouse, preferred, and
+/// an American one. Seeded stock goes to the preferred one; the migration's
+/// main warehouse stays, ranked last.
+pub fn demo_locations() -> Vec<crate::domain::catalog::location::LocationFields> {
+    use crate::domain::catalog::location::LocationFields;
+    vec![
+        LocationFields {
+            name: "EU warehouse".into(),
+            country: "DE".into(),
+            priority: 10,
+            is_active: true,
+        },
+        LocationFields {
+            name: "US warehouse".into(),
+            country: "US".into(),
+            priority: 5,
+            is_active: true,
+        },
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -641,25 +662,4 @@ mod tests {
         };
         assert!(mean("budget") < mean("standard") && mean("standard") < mean("premium"));
     }
-}
-
-/// The demo shop's stock locations: a European warehouse, preferred, and
-/// an American one. Seeded stock goes to the preferred one; the migration's
-/// main warehouse stays, ranked last.
-pub fn demo_locations() -> Vec<crate::domain::catalog::location::LocationFields> {
-    use crate::domain::catalog::location::LocationFields;
-    vec![
-        LocationFields {
-            name: "EU warehouse".into(),
-            country: "DE".into(),
-            priority: 10,
-            is_active: true,
-        },
-        LocationFields {
-            name: "US warehouse".into(),
-            country: "US".into(),
-            priority: 5,
-            is_active: true,
-        },
-    ]
 }
