@@ -354,6 +354,54 @@ async fn a_guest_checks_out_with_shipping_and_tax_and_reads_and_pays_by_the_toke
         .post(PAYMENTS, Some(&ann), &pay_body(&other["order"], VISA))
         .await;
     assert_problem(r, 404, "not_found").await;
+
+    // Admins list the guest's payment; the customer's list holds none.
+    let payments: Value = app.get(PAYMENTS, Some(&admin)).await.body_json().await;
+    assert_eq!(payments["count"], 1);
+    assert_eq!(payments["results"][0]["user_id"], Value::Null);
+    let theirs: Value = app.get(PAYMENTS, Some(&ann)).await.body_json().await;
+    assert_eq!(theirs["count"], 0);
+
+    // A paid guest order (no user to learn for) does not break a build.
+    const REPORT: &str = "/api/v1/admin/recommendations/";
+    let before: Value = app.get(REPORT, Some(&admin)).await.body_json().await;
+    let r = app
+        .post(&format!("{REPORT}rebuild/"), Some(&admin), &json!({}))
+        .await;
+    assert_eq!(r.status(), 202);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let now: Value = app.get(REPORT, Some(&admin)).await.body_json().await;
+        if now["builds"].as_u64() > before["builds"].as_u64() && now["building"] == false {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no build finished: {now}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = app.get("/api/v1/products/recommendations/", None).await;
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn guest_checkouts_are_limited_per_client_address() {
+    let app = TestApp::spawn_with(|s| s.rate_limit.guest_checkouts_per_client = 2).await;
+    let (_, admin) = app.admin().await;
+    let lamp = app.product(&admin, json!({"stock": 10})).await;
+    for _ in 0..2 {
+        let (cart, token) = guest_cart(&app).await;
+        add(&app, (&cart, &token), &lamp, 1).await;
+        let r = checkout(&app, (&cart, &token), None, &body("ann@example.com")).await;
+        assert_eq!(r.status(), 201);
+    }
+    let (cart, token) = guest_cart(&app).await;
+    add(&app, (&cart, &token), &lamp, 1).await;
+    // Refused by validation first: not counted, and not throttled.
+    let r = checkout(&app, (&cart, &token), None, &body("nope")).await;
+    assert_problem(r, 422, "validation_error").await;
+    let r = checkout(&app, (&cart, &token), None, &body("ann@example.com")).await;
+    let problem = assert_problem(r, 429, "rate_limited").await;
+    assert!(problem["detail"].is_string(), "{problem}");
+    assert_eq!(order_count(&app).await, 2);
 }
 
 #[tokio::test]
