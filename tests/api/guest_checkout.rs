@@ -583,3 +583,66 @@ async fn bad_guest_checkouts_are_clear_4xx_problems_and_write_nothing() {
     assert_eq!(r.status(), 201);
     assert_eq!(order_count(&app).await, 1);
 }
+
+#[tokio::test]
+async fn a_timed_out_guest_checkout_is_answered_by_its_key_with_its_token_and_the_cart_emptied() {
+    let app = TestApp::spawn_with(|s| {
+        s.http.request_timeout_ms = 2_500;
+        s.actors.call_timeout_ms = 1_000;
+        s.database.acquire_timeout_ms = 500;
+        s.orders.idempotency_lock_secs = 3;
+    })
+    .await;
+    let (_, admin) = app.admin().await;
+    let lamp = app.product(&admin, json!({"stock": 10})).await;
+    let (cart, token) = guest_cart(&app).await;
+    let ours = (cart.as_str(), token.as_str());
+    add(&app, ours, &lamp, 2).await;
+    let sent = body("ann@example.com");
+    // Hold the orders table so the order's write waits past the timeouts.
+    let orders_db = app.database_pool(Domain::Orders).await;
+    let mut blocker = orders_db.begin().await.expect("tx");
+    sqlx::query("LOCK TABLE orders IN SHARE MODE")
+        .execute(&mut *blocker)
+        .await
+        .expect("lock");
+    let r = checkout(&app, ours, Some("slow-guest"), &sent).await;
+    assert_problem(r, 504, "timeout").await;
+    blocker.commit().await.expect("unlock");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while order_count(&app).await == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the slow checkout's order was written"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Once the key's lock is stale, the retry recovers that order (read as
+    // the token's holder) and finishes the guest cart's checkout.
+    tokio::time::sleep(Duration::from_millis(3_500)).await;
+    let r = checkout(&app, ours, Some("slow-guest"), &sent).await;
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.headers()["idempotent-replayed"], "true");
+    let placed: Value = r.body_json().await;
+    assert_eq!(placed["order"]["email"], "ann@example.com");
+    let id = str_of(&placed["order"]["id"]);
+    let order_token = str_of(&placed["order_token"]);
+    assert_eq!(
+        read(&app, &id, Some(&order_token), None).await.status(),
+        200
+    );
+    let r = on_cart(&app, Method::GET, &cart, "", &token)
+        .send()
+        .await
+        .expect("answered");
+    let now: Value = r.body_json().await;
+    assert_eq!(
+        now["items"],
+        json!([]),
+        "the cart was emptied into the order"
+    );
+    assert_eq!(order_count(&app).await, 1);
+    assert_eq!(app.stock_of(&admin, &lamp).await, 8);
+    assert_eq!(saved_answers_holding(&app, &order_token).await, 0);
+}
