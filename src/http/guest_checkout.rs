@@ -117,17 +117,20 @@ async fn checkout(
     // key, and costs the client no checkout of its allowance.
     let mut errors = ValidationErrors::new();
     let email = errors.check(guest_email(&body.email));
-    let shipping_address = match body.shipping_address.map(ShippingAddress::validate) {
-        Some(Err(e)) => {
+    let shipping_address = match body
+        .shipping_address
+        .map(ShippingAddress::validate)
+        .transpose()
+    {
+        Ok(address) => address,
+        Err(e) => {
             errors.extend(e);
             None
         }
-        Some(Ok(address)) => Some(address),
-        None => None,
     };
-    errors.into_result().map_err(ApiError::Validation)?;
-    let Some(email) = email else {
-        return Err(ApiError::Internal(anyhow::anyhow!("checked email missing")));
+    // Both problems are named at once; no email means an error was named.
+    let (Some(email), true) = (email, errors.is_empty()) else {
+        return Err(ApiError::Validation(errors));
     };
     let CartOwner::Guest { id: cart_id, token } = guest(&req, &id)? else {
         return Err(ApiError::NotFound("cart"));
