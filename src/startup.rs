@@ -18,6 +18,7 @@ use crate::actors::payments::provider::WebhookTarget;
 use crate::actors::Cluster;
 use crate::config::{Domain, Settings};
 use crate::domain::auth::TokenKeys;
+use crate::domain::orders::guest::OrderTokenKey;
 use crate::http::drain::Drain;
 use crate::http::metrics::record_http;
 use crate::http::middleware::{
@@ -127,6 +128,13 @@ impl Application {
         let state = web::Data::new(AppState {
             actors: cluster.actors().clone(),
             keys,
+            order_tokens: OrderTokenKey::new(
+                settings
+                    .orders
+                    .order_token_secret
+                    .expose_secret()
+                    .as_bytes(),
+            ),
             rate_limiter,
             settings: settings.clone(),
             metrics,

@@ -321,7 +321,8 @@ async fn seed_history(
         };
         let new = store::orders::NewOrder {
             id: order.id,
-            user_id: customer.id,
+            user_id: Some(customer.id),
+            email: None,
             subtotal: lines.iter().map(|l| l.line_total).sum(),
             discount: 0,
             // Past demo orders predate shipping and tax: no charge for

@@ -5,8 +5,8 @@
 use secrecy::ExposeSecret as _;
 
 use super::{
-    Environment, Settings, DEVELOPMENT_JWT_SECRET, DEVELOPMENT_WEBHOOK_SECRET,
-    MIN_PRODUCTION_SECRET_BYTES,
+    Environment, Settings, DEVELOPMENT_JWT_SECRET, DEVELOPMENT_ORDER_TOKEN_SECRET,
+    DEVELOPMENT_WEBHOOK_SECRET, MIN_PRODUCTION_SECRET_BYTES,
 };
 
 /// A number a setting can hold, compared as `f64` (every bound here is far
@@ -166,6 +166,11 @@ impl Settings {
                 limits.guest_carts_per_client,
                 1,
             ),
+            at_least(
+                "rate_limit.guest_checkouts_per_client",
+                limits.guest_checkouts_per_client,
+                1,
+            ),
             between("rate_limit.window_secs", limits.window_secs, 1, 86_400),
             at_least("actors.mailbox_capacity", actors.mailbox_capacity, 1),
             at_least("actors.call_timeout_ms", actors.call_timeout_ms, 1),
@@ -307,6 +312,11 @@ impl Settings {
                 pay.webhook_secret.expose_secret().len() >= 16,
                 "payments.webhook_secret must be at least 16 bytes".to_owned(),
             ),
+            // A short key makes guest order tokens guessable offline.
+            (
+                self.orders.order_token_secret.expose_secret().len() >= 16,
+                "orders.order_token_secret must be at least 16 bytes".to_owned(),
+            ),
             (
                 self.observability.metrics_port.is_none_or(|port| self.http.port == 0 || port != self.http.port),
                 "observability.metrics_port must differ from http.port".to_owned(),
@@ -384,6 +394,7 @@ impl Settings {
     /// What production refuses: development secrets and drill switches.
     fn production(&self) -> Vec<String> {
         let secret = self.auth.jwt_secret.expose_secret();
+        let order_key = self.orders.order_token_secret.expose_secret();
         let obs = &self.observability;
         let rules = [
             (
@@ -397,6 +408,14 @@ impl Settings {
             (
                 secret.len() >= MIN_PRODUCTION_SECRET_BYTES,
                 format!("auth.jwt_secret must be at least {MIN_PRODUCTION_SECRET_BYTES} bytes in production"),
+            ),
+            (
+                order_key != DEVELOPMENT_ORDER_TOKEN_SECRET,
+                "refusing to start in production with the development order-token secret; set EMPORIUM__ORDERS__ORDER_TOKEN_SECRET".to_owned(),
+            ),
+            (
+                order_key.len() >= MIN_PRODUCTION_SECRET_BYTES,
+                format!("orders.order_token_secret must be at least {MIN_PRODUCTION_SECRET_BYTES} bytes in production"),
             ),
             (
                 !self.diagnostics.enabled,

@@ -189,6 +189,9 @@ pub struct RateLimitSettings {
     /// Guest carts made from one client address (each is a row; no
     /// account is needed to make one).
     pub guest_carts_per_client: u32,
+    /// Guest checkouts from one client address (each reserves stock and
+    /// writes an order without an account behind it).
+    pub guest_checkouts_per_client: u32,
     pub window_secs: u64,
 }
 
@@ -263,7 +266,13 @@ pub struct OrderSettings {
     /// A key whose first request has not finished after this long may be
     /// claimed again (the first request is presumed dead).
     pub idempotency_lock_secs: u64,
+    /// HMAC key of guest order tokens. Changing it closes every guest
+    /// order to its token (they stay visible to admins).
+    pub order_token_secret: SecretString,
 }
+
+/// The order-token key shipped in `config.toml`; production refuses it.
+pub const DEVELOPMENT_ORDER_TOKEN_SECRET: &str = "emporium-development-order-token-key-do-not-use";
 
 /// How the shop states its prices.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -510,6 +519,7 @@ mod tests {
         s.app.environment = Environment::Production;
         s.auth.jwt_secret = SecretString::from("x".repeat(48));
         s.payments.webhook_secret = SecretString::from("y".repeat(40));
+        s.orders.order_token_secret = SecretString::from("z".repeat(40));
         s.observability.metrics_port = Some(9100);
         s.validate().expect("a strong secret is accepted");
     }
@@ -520,6 +530,7 @@ mod tests {
         s.app.environment = Environment::Production;
         s.auth.jwt_secret = SecretString::from("x".repeat(48));
         s.payments.webhook_secret = SecretString::from("y".repeat(40));
+        s.orders.order_token_secret = SecretString::from("z".repeat(40));
         let problems = s.problems();
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].contains("metrics_token"));
@@ -640,6 +651,10 @@ mod tests {
             "rate_limit.guest_carts_per_client",
         );
         refused(
+            |s| s.rate_limit.guest_checkouts_per_client = 0,
+            "rate_limit.guest_checkouts_per_client",
+        );
+        refused(
             |s| s.rate_limit.login_per_email = 1,
             "rate_limit.login_per_email",
         );
@@ -671,11 +686,39 @@ mod tests {
             |s| {
                 s.app.environment = Environment::Production;
                 s.auth.jwt_secret = SecretString::from("x".repeat(48));
+                s.orders.order_token_secret = SecretString::from("z".repeat(40));
                 s.observability.metrics_port = Some(9100);
             },
             "webhook secret",
         );
         s.payments.webhook_secret = SecretString::from("y".repeat(40));
+        s.orders.order_token_secret = SecretString::from("z".repeat(40));
+        assert!(s.problems().is_empty());
+    }
+
+    #[test]
+    fn production_refuses_the_development_order_token_secret() {
+        let strong = |s: &mut Settings| {
+            s.app.environment = Environment::Production;
+            s.auth.jwt_secret = SecretString::from("x".repeat(48));
+            s.payments.webhook_secret = SecretString::from("y".repeat(40));
+            s.observability.metrics_port = Some(9100);
+        };
+        refused(strong, "order-token secret");
+        refused(
+            |s| {
+                strong(s);
+                s.orders.order_token_secret = SecretString::from("z".repeat(20));
+            },
+            "orders.order_token_secret must be at least 32 bytes",
+        );
+        refused(
+            |s| s.orders.order_token_secret = SecretString::from("short"),
+            "orders.order_token_secret",
+        );
+        let mut s = settings();
+        strong(&mut s);
+        s.orders.order_token_secret = SecretString::from("z".repeat(40));
         assert!(s.problems().is_empty());
     }
 
@@ -741,5 +784,6 @@ mod tests {
     fn secrets_never_print() {
         let s = settings();
         assert!(!format!("{s:?}").contains(DEVELOPMENT_JWT_SECRET));
+        assert!(!format!("{s:?}").contains(DEVELOPMENT_ORDER_TOKEN_SECRET));
     }
 }

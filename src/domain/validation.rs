@@ -68,6 +68,11 @@ impl ValidationErrors {
         )
     }
 
+    /// Records every error of `other` too (a part checked on its own).
+    pub fn extend(&mut self, other: ValidationErrors) {
+        self.0.extend(other.0);
+    }
+
     /// Whether nothing was recorded.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

@@ -1,5 +1,6 @@
-//! `/api/v1/cart/shipping…`: the shipping methods offered for the caller's
-//! cart, and the one it chose with the address it goes to.
+//! `/api/v1/cart/shipping…` and `/api/v1/carts/{id}/shipping…`: the
+//! shipping methods offered for the caller's cart or a guest cart, and the
+//! one it chose with the address it goes to.
 
 use actix_web::web::{self, Data, Json};
 use actix_web::HttpRequest;
@@ -7,6 +8,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::addresses::shipping_address_of;
+use super::carts::guest;
 use super::error::ApiError;
 use super::extract::{Authenticated, QueryParams, ValidJson};
 use super::state::AppState;
@@ -25,12 +27,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::resource("/cart/shipping")
                 .route(web::put().to(choose))
                 .route(web::delete().to(clear)),
+        )
+        .service(web::resource("/carts/{id}/shipping-methods").route(web::get().to(guest_methods)))
+        .service(
+            web::resource("/carts/{id}/shipping")
+                .route(web::put().to(guest_choose))
+                .route(web::delete().to(guest_clear)),
         );
 }
 
 /// The operations of this module, for the OpenAPI document.
 #[derive(OpenApi)]
-#[openapi(paths(methods, choose, clear))]
+#[openapi(paths(methods, choose, clear, guest_methods, guest_choose, guest_clear))]
 pub struct Api;
 
 /// Where to quote for.
@@ -60,23 +68,20 @@ struct ChooseRequest {
     address_id: Option<uuid::Uuid>,
 }
 
-/// The shipping methods offered for the caller's cart at a destination,
-/// priced for its parcel (weight and subtotal after discount), cheapest
-/// first. Empty when no zone covers the destination, the cart is empty,
-/// or nothing in it ships.
-#[utoipa::path(get, path = "/cart/shipping-methods", tag = "carts", operation_id = "cart_shipping_methods",
-    security(("bearer" = [])),
-    params(QuoteQuery),
-    responses(
-        (status = 200, description = "The offered methods", body = [MethodQuote]),
-        (status = 400, description = "`invalid_query`: unknown country, or none given and none chosen"),
-    ))]
-async fn methods(
-    req: HttpRequest,
-    state: Data<AppState>,
-    user: Authenticated,
-) -> Result<Json<Vec<MethodQuote>>, ApiError> {
-    let params = QueryParams::from_request(&req);
+/// Body of `PUT /carts/{id}/shipping/`: a guest has no address book, so
+/// the address is given inline (`address_id` is refused as unknown).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct GuestChooseRequest {
+    /// A method offered for this cart at the address.
+    method_id: uuid::Uuid,
+    /// Where it goes.
+    address: ShippingAddress,
+}
+
+/// The destination a quote query names (`None`: the cart's chosen address).
+fn destination_of_query(req: &HttpRequest) -> Result<Option<Destination>, ApiError> {
+    let params = QueryParams::from_request(req);
     let mut errors = ValidationErrors::new();
     let destination = params.get("country").map(|country| Destination {
         country: check_country(&mut errors, "country", country),
@@ -94,13 +99,19 @@ async fn methods(
         errors.add("country", "required", "give country with postal_code");
     }
     errors.into_result().map_err(ApiError::InvalidQuery)?;
+    Ok(destination)
+}
+
+/// The methods offered for `owner`'s cart at `destination`.
+async fn quotes(
+    state: &AppState,
+    owner: CartOwner,
+    destination: Option<Destination>,
+) -> Result<Json<Vec<MethodQuote>>, ApiError> {
     let quotes = state
         .actors
         .carts
-        .call(QuoteCartShipping {
-            owner: CartOwner::User(user.0.user_id),
-            destination,
-        })
+        .call(QuoteCartShipping { owner, destination })
         .await
         .map_err(|e| match ApiError::from(e) {
             // No destination at all is a bad query, not a bad body.
@@ -108,6 +119,26 @@ async fn methods(
             other => other,
         })?;
     Ok(Json(quotes))
+}
+
+/// The shipping methods offered for the caller's cart at a destination,
+/// priced for its parcel (weight and subtotal after discount), cheapest
+/// first. Empty when no zone covers the destination, the cart is empty,
+/// or nothing in it ships.
+#[utoipa::path(get, path = "/cart/shipping-methods", tag = "carts", operation_id = "cart_shipping_methods",
+    security(("bearer" = [])),
+    params(QuoteQuery),
+    responses(
+        (status = 200, description = "The offered methods", body = [MethodQuote]),
+        (status = 400, description = "`invalid_query`: unknown country, or none given and none chosen"),
+    ))]
+async fn methods(
+    req: HttpRequest,
+    state: Data<AppState>,
+    user: Authenticated,
+) -> Result<Json<Vec<MethodQuote>>, ApiError> {
+    let destination = destination_of_query(&req)?;
+    quotes(&state, CartOwner::User(user.0.user_id), destination).await
 }
 
 /// Chooses the cart's shipping method and the address it goes to. The
@@ -161,5 +192,86 @@ async fn clear(state: Data<AppState>, user: Authenticated) -> Result<Json<CartVi
         .carts
         .call(ClearCartShipping(CartOwner::User(user.0.user_id)))
         .await?;
+    Ok(Json(view))
+}
+
+/// The shipping methods offered for a guest cart at a destination, as
+/// for the customer's cart.
+#[utoipa::path(get, path = "/carts/{id}/shipping-methods", tag = "carts", operation_id = "guest_cart_shipping_methods",
+    params(
+        ("id" = String, Path, description = "The guest cart's id (a UUID)"),
+        ("X-Cart-Token" = Option<String>, Header, description = "The cart's token; missing or wrong, the cart is `404`"),
+        QuoteQuery,
+    ),
+    responses(
+        (status = 200, description = "The offered methods", body = [MethodQuote]),
+        (status = 400, description = "`invalid_query`: unknown country, or none given and none chosen"),
+        (status = 404, description = "`not_found`: no such cart, or the token does not open it"),
+    ))]
+async fn guest_methods(
+    req: HttpRequest,
+    state: Data<AppState>,
+    id: web::Path<String>,
+) -> Result<Json<Vec<MethodQuote>>, ApiError> {
+    let owner = guest(&req, &id)?;
+    let destination = destination_of_query(&req)?;
+    quotes(&state, owner, destination).await
+}
+
+/// Chooses a guest cart's shipping method and the address it goes to; the
+/// guest checkout then uses both unless its body says otherwise.
+#[utoipa::path(put, path = "/carts/{id}/shipping", tag = "carts", operation_id = "choose_guest_cart_shipping",
+    params(
+        ("id" = String, Path, description = "The guest cart's id (a UUID)"),
+        ("X-Cart-Token" = Option<String>, Header, description = "The cart's token; missing or wrong, the cart is `404`"),
+    ),
+    request_body = GuestChooseRequest,
+    responses(
+        (status = 200, description = "The cart with its shipping", body = CartView),
+        (status = 404, description = "`not_found`: no such cart, or the token does not open it"),
+        (status = 409, description = "`cart_empty`: nothing to ship yet"),
+        (status = 422, description = "`validation_error`: bad or missing address, `address_id` (guests have no address book); `no_shipping_to_destination`; `shipping_method_ineligible`"),
+    ))]
+async fn guest_choose(
+    req: HttpRequest,
+    state: Data<AppState>,
+    id: web::Path<String>,
+    body: ValidJson<GuestChooseRequest>,
+) -> Result<Json<CartView>, ApiError> {
+    let ValidJson(b) = body;
+    let address = b
+        .address
+        .validate_at("address.")
+        .map_err(ApiError::Validation)?;
+    let owner = guest(&req, &id)?;
+    let view = state
+        .actors
+        .carts
+        .call(SetCartShipping {
+            owner,
+            method_id: b.method_id,
+            address,
+        })
+        .await?;
+    Ok(Json(view))
+}
+
+/// Forgets a guest cart's shipping choice.
+#[utoipa::path(delete, path = "/carts/{id}/shipping", tag = "carts", operation_id = "clear_guest_cart_shipping",
+    params(
+        ("id" = String, Path, description = "The guest cart's id (a UUID)"),
+        ("X-Cart-Token" = Option<String>, Header, description = "The cart's token; missing or wrong, the cart is `404`"),
+    ),
+    responses(
+        (status = 200, description = "The cart", body = CartView),
+        (status = 404, description = "`not_found`: no such cart, or the token does not open it"),
+    ))]
+async fn guest_clear(
+    req: HttpRequest,
+    state: Data<AppState>,
+    id: web::Path<String>,
+) -> Result<Json<CartView>, ApiError> {
+    let owner = guest(&req, &id)?;
+    let view = state.actors.carts.call(ClearCartShipping(owner)).await?;
     Ok(Json(view))
 }

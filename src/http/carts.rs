@@ -175,7 +175,7 @@ struct LineRef {
 }
 
 /// The guest cart a request names, with the token it sent.
-fn guest(req: &HttpRequest, id: &str) -> Result<CartOwner, ApiError> {
+pub(super) fn guest(req: &HttpRequest, id: &str) -> Result<CartOwner, ApiError> {
     let id = path_id(id, "cart")?;
     let token = req
         .headers()
@@ -373,7 +373,7 @@ async fn checkout(
         (inline, id) => Some(shipping_address_of(&state, viewer.user_id, inline, id).await?),
     };
     let message = Checkout {
-        user: viewer,
+        shopper: Shopper::Customer(viewer),
         shipping_address,
         shipping_method_id: body.shipping_method_id,
         expected_total: body.expected_total,

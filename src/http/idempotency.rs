@@ -219,9 +219,31 @@ where
     E: Send + 'static,
     ApiError: From<E>,
 {
+    send_once_then(actor, request, message, render, |saved| saved).await
+}
+
+/// [`send_once`], with `finish` applied to the answer on its way out,
+/// first or replayed: for what the reply must carry but the saved answer
+/// must never hold (a guest order's token is added here, derived again
+/// for each replay).
+pub async fn send_once_then<A, M, V, E>(
+    actor: &ActorClient<A>,
+    request: Option<KeyedRequest>,
+    message: M,
+    render: Renderer<V, E>,
+    finish: impl FnOnce(SavedResponse) -> SavedResponse,
+) -> Result<HttpResponse, ApiError>
+where
+    A: Actor + Handler<Traced<M>> + Handler<Traced<Keyed<M, V, E>>>,
+    A::Context: ToEnvelope<A, Traced<M>> + ToEnvelope<A, Traced<Keyed<M, V, E>>>,
+    M: Message<Result = Result<V, E>> + Send + 'static,
+    V: Send + 'static,
+    E: Send + 'static,
+    ApiError: From<E>,
+{
     let Some(request) = request else {
         let reply = actor.call(message).await?;
-        return Ok(respond(&(render.ok)(&reply), false));
+        return Ok(respond(&finish((render.ok)(&reply)), false));
     };
     let keyed = Keyed {
         request,
@@ -229,7 +251,7 @@ where
         render,
     };
     match actor.call(keyed).await? {
-        KeyedOutcome::Answered { response, replayed } => Ok(respond(&response, replayed)),
+        KeyedOutcome::Answered { response, replayed } => Ok(respond(&finish(response), replayed)),
         KeyedOutcome::Mismatch => Err(ApiError::Unprocessable {
             code: "idempotency_error",
             detail: "this Idempotency-Key was used with a different request".into(),

@@ -12,6 +12,7 @@ pub mod compression;
 pub mod drain;
 pub mod error;
 pub mod extract;
+pub mod guest_checkout;
 pub mod health;
 pub mod idempotency;
 pub mod images;
@@ -59,6 +60,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(images::routes)
                 .configure(orders::routes)
                 .configure(cart_shipping::routes)
+                .configure(guest_checkout::routes)
                 .configure(carts::routes)
                 .configure(promotions::routes)
                 .configure(shipping::routes)

@@ -10,13 +10,14 @@ use uuid::Uuid;
 
 use super::addresses::shipping_address_of;
 use super::error::ApiError;
-use super::extract::{parse_json, path_id, Authenticated, QueryParams};
+use super::extract::{parse_json, path_id, Authenticated, MaybeAuthenticated, QueryParams};
 use super::idempotency::{answer_created, send_once, IdempotentJson};
 use super::items::named_item;
 use super::pagination::{page, page_request};
 use super::state::AppState;
 use crate::actors::orders::messages::*;
 use crate::domain::orders::address::ShippingAddress;
+use crate::domain::orders::guest::OrderViewer;
 use crate::domain::orders::pricing::OrderItem;
 use crate::domain::orders::status::{Action, OrderStatus};
 use crate::domain::pagination::Page;
@@ -138,7 +139,7 @@ async fn create_order(
     .await?;
     let message = CreateOrder {
         order_id: None,
-        user_id,
+        buyer: crate::domain::orders::guest::Buyer::Customer(user_id),
         items,
         shipping_address,
         shipping_method_id: body.shipping_method_id,
@@ -150,26 +151,66 @@ async fn create_order(
     send_once(&state.actors.orders, keyed, message, answer_created()).await
 }
 
-/// One order: the caller's own, or any for an admin.
+/// The header that opens a guest order.
+pub const ORDER_TOKEN_HEADER: &str = "x-order-token";
+
+/// The secret that opens a guest order.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // read by the document only; handlers read the raw request
+pub(super) struct OrderToken {
+    /// The `order_token` a guest checkout answered. Sent, it alone decides:
+    /// it opens its own guest order and nothing else, and a token that does
+    /// not open the order asked for is a `404` as if the order did not exist.
+    #[param(rename = "X-Order-Token")]
+    token: Option<String>,
+}
+
+/// What the request's `X-Order-Token` says of `order_id`: `None` when it
+/// sent none; the token's holder when it opens the order; else a 404 (a
+/// token that opens nothing tells nothing, not even that the order exists).
+pub(super) fn token_viewer(
+    state: &AppState,
+    req: &HttpRequest,
+    order_id: Uuid,
+) -> Result<Option<OrderViewer>, ApiError> {
+    let Some(sent) = req.headers().get(ORDER_TOKEN_HEADER) else {
+        return Ok(None);
+    };
+    let opens = sent
+        .to_str()
+        .is_ok_and(|token| state.order_tokens.opens(order_id, token));
+    if opens {
+        Ok(Some(OrderViewer::TokenHolder))
+    } else {
+        Err(ApiError::NotFound("order"))
+    }
+}
+
+/// One order: the caller's own, any for an admin, or a guest order for
+/// whoever sends its `X-Order-Token`. Without a token or a login it is a
+/// `404`, as a guest order without its token is.
 #[utoipa::path(get, path = "/orders/{id}", tag = "orders", operation_id = "get_order",
-    security(("bearer" = [])),
-    params(OrderId),
+    security((), ("bearer" = [])),
+    params(OrderId, OrderToken),
     responses(
         (status = 200, description = "The order", body = OrderView),
-        (status = 404, description = "`not_found`: no such order of the caller's"),
+        (status = 404, description = "`not_found`: no such order of the caller's, or the token does not open it"),
     ))]
 async fn get_order(
+    req: HttpRequest,
     state: Data<AppState>,
-    user: Authenticated,
+    user: MaybeAuthenticated,
     id: web::Path<String>,
 ) -> Result<Json<OrderView>, ApiError> {
     let id = path_id(&id, "order")?;
+    let viewer = match (token_viewer(&state, &req, id)?, user.0) {
+        (Some(holder), _) => holder,
+        (None, Some(principal)) => principal.into(),
+        (None, None) => return Err(ApiError::NotFound("order")),
+    };
     Ok(Json(
-        state
-            .actors
-            .orders
-            .call(GetOrder { id, viewer: user.0 })
-            .await?,
+        state.actors.orders.call(GetOrder { id, viewer }).await?,
     ))
 }
 

@@ -11,8 +11,11 @@ use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
 use super::error::ApiError;
-use super::extract::{path_id, AdminUser, Authenticated, QueryParams, ValidJson};
+use super::extract::{
+    path_id, AdminUser, Authenticated, MaybeAuthenticated, QueryParams, ValidJson,
+};
 use super::idempotency::{answer_accepted, send_once, IdempotentJson, RequestKey};
+use super::orders::token_viewer;
 use super::pagination::{page, page_request};
 use super::state::AppState;
 use crate::actors::payments::messages::*;
@@ -79,25 +82,37 @@ struct CreatePaymentRequest {
     payment_method: PaymentMethodRequest,
 }
 
-/// Pays a pending order of the caller's with a card: the charge runs in
-/// the background (poll the payment, or watch the order become paid).
+/// Pays a pending order of the caller's with a card, or a guest order with
+/// its `X-Order-Token` (no login): the charge runs in the background (poll
+/// the payment, or watch the order become paid). A sent token alone
+/// decides: one that does not open `order_id` is a `404`.
 #[utoipa::path(post, path = "/payments", tag = "payments", operation_id = "create_payment",
-    security(("bearer" = [])),
-    params(crate::http::idempotency::IdempotencyKeyHeader),
+    security(("bearer" = []), ()),
+    params(crate::http::idempotency::IdempotencyKeyHeader, crate::http::orders::OrderToken),
     request_body = CreatePaymentRequest,
     responses(
         (status = 202, description = "The payment, `processing` (replayed for a repeated key)", body = PaymentView),
-        (status = 404, description = "`not_found`: no such order of the caller's"),
+        (status = 401, description = "`not_authenticated`: neither a login nor an `X-Order-Token`"),
+        (status = 404, description = "`not_found`: no such order of the caller's, or the token does not open it"),
         (status = 409, description = "`order_not_payable`: the order is not pending; `payment_exists`: a payment is already running or done"),
         (status = 422, description = "`validation_error`: bad card number, expiry or CVC"),
         (status = 429, description = "`rate_limited`: too many declined or failed payments for this order or customer lately; see `Retry-After`"),
     ))]
 async fn create_payment(
+    req: HttpRequest,
     state: Data<AppState>,
-    user: Authenticated,
+    user: MaybeAuthenticated,
     request: IdempotentJson<CreatePaymentRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let IdempotentJson { body, key, .. } = request;
+    // Who pays, before anything else is looked at: the token's holder
+    // (a guest order's), else the logged-in customer. A key is scoped to
+    // the payer: a guest's to the order its token opens.
+    let (by, scope) = match (token_viewer(&state, &req, body.order_id)?, user.0) {
+        (Some(holder), _) => (holder, body.order_id),
+        (None, Some(principal)) => (principal.into(), principal.user_id),
+        (None, None) => return Err(ApiError::NotAuthenticated),
+    };
     let card = CardDetails {
         number: body.payment_method.card_number,
         exp_month: body.payment_method.exp_month,
@@ -120,14 +135,13 @@ async fn create_payment(
         "payment_method": {"last4": summary.last4, "brand": summary.brand,
                            "exp_month": card.exp_month, "exp_year": card.exp_year},
     });
-    let by = user.0;
     let message = CreatePayment {
         by,
         order_id: body.order_id,
         card,
         key: None,
     };
-    let keyed = key.for_user(by.user_id, &fingerprinted);
+    let keyed = key.for_user(scope, &fingerprinted);
     send_once(&state.actors.payments, keyed, message, answer_accepted()).await
 }
 

@@ -532,7 +532,8 @@ pub async fn finish_checkout(
     pool: &PgPool,
     cart_id: Uuid,
     order_id: Uuid,
-    user_id: Uuid,
+    // `None` for a guest cart's checkout.
+    user_id: Option<Uuid>,
     taken: &[StockLine],
 ) -> sqlx::Result<bool> {
     let mut tx = pool.begin().await?;

@@ -19,7 +19,10 @@ use crate::domain::pricing::rules::MethodQuote;
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OrderRow {
     pub id: Uuid,
-    pub user_id: Uuid,
+    /// `None` for a guest order.
+    pub user_id: Option<Uuid>,
+    /// A guest order's email (`None` for a customer's).
+    pub email: Option<String>,
     pub status: OrderStatus,
     pub subtotal: i64,
     pub discount: i64,
@@ -84,7 +87,9 @@ pub struct OrderFilter {
 #[derive(Debug, Clone)]
 pub struct NewOrder<'a> {
     pub id: Uuid,
-    pub user_id: Uuid,
+    /// The customer's account; `None` for a guest order, which has `email`.
+    pub user_id: Option<Uuid>,
+    pub email: Option<&'a str>,
     /// Sum of the lines.
     pub subtotal: i64,
     pub discount: i64,
@@ -137,7 +142,7 @@ pub struct EventRow {
 }
 
 const ORDER_COLUMNS: &str =
-    "id, user_id, status, subtotal, discount, total, currency, promotion_code, shipping_address, \
+    "id, user_id, email, status, subtotal, discount, total, currency, promotion_code, shipping_address, \
      shipping, tax, shipping_tax, prices_include_tax, shipping_method, payment_id, created_at, updated_at";
 
 /// Writes a new pending order, its lines and its first history entry in
@@ -166,8 +171,8 @@ pub async fn insert_order(
         "WITH o AS (\
            INSERT INTO orders (id, user_id, status, total, currency, shipping_address, expires_at, \
                                subtotal, discount, promotion_code, shipping, tax, shipping_tax, \
-                               prices_include_tax, shipping_method) \
-           VALUES ($1, $2, 'pending', $3, $4, $5, $6, $14, $15, $16, $21, $22, $23, $24, $25) RETURNING {ORDER_COLUMNS}), \
+                               prices_include_tax, shipping_method, email) \
+           VALUES ($1, $2, 'pending', $3, $4, $5, $6, $14, $15, $16, $21, $22, $23, $24, $25, $28) RETURNING {ORDER_COLUMNS}), \
          i AS (\
            INSERT INTO order_items (order_id, position, product_id, name, unit_price, quantity, line_total, discount, \
                                     variant_id, sku, options, tax_rate_bp, tax) \
@@ -205,6 +210,7 @@ pub async fn insert_order(
     .bind(order.shipping_method.map(Json))
     .bind(&tax_rates)
     .bind(&taxes)
+    .bind(order.email)
     .fetch_one(&mut *conn)
     .await?;
     // Every part of one statement runs at the same `now()`: the history
@@ -301,10 +307,12 @@ pub async fn set_status(
 /// Records that an order was paid: the event the recommender reads, with
 /// the order's lines as they are in `order_items`, in the caller's
 /// transaction. One statement, so the lines are read where they are written.
+/// A guest order's event has a null `user_id` (the recommender skips it:
+/// there is nobody to recommend to).
 pub async fn insert_paid_event(
     conn: &mut PgConnection,
     order_id: Uuid,
-    user_id: Uuid,
+    user_id: Option<Uuid>,
     payment_id: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
@@ -484,8 +492,9 @@ pub async fn uncommitted_paid_orders(
     .await
 }
 
-/// Purchased lines of paid, shipped or delivered orders, oldest first,
-/// for users in `user_ids` (all users when empty).
+/// Purchased lines of paid, shipped or delivered customers' orders, oldest
+/// first, for users in `user_ids` (all users when empty). Guest orders are
+/// left out: the recommender learns per customer.
 pub async fn purchase_history(
     pool: &PgPool,
     user_ids: &[Uuid],
@@ -495,7 +504,7 @@ pub async fn purchase_history(
         "SELECT o.user_id, o.id AS order_id, i.product_id, i.quantity, \
                 COALESCE((SELECT min(h.at) FROM order_history h WHERE h.order_id = o.id AND h.to_status = 'paid'), o.created_at) AS paid_at \
          FROM orders o JOIN order_items i ON i.order_id = o.id \
-         WHERE o.status IN ('paid', 'shipped', 'delivered') \
+         WHERE o.status IN ('paid', 'shipped', 'delivered') AND o.user_id IS NOT NULL \
            AND (cardinality($1::uuid[]) = 0 OR o.user_id = ANY($1)) \
          ORDER BY paid_at, o.id, i.position LIMIT $2",
     )

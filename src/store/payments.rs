@@ -19,7 +19,8 @@ pub const ONE_LIVE_PER_ORDER: &str = "payments_one_live_per_order";
 pub struct PaymentRow {
     pub id: Uuid,
     pub order_id: Uuid,
-    pub user_id: Uuid,
+    /// `None` for a guest order's payment.
+    pub user_id: Option<Uuid>,
     pub status: PaymentStatus,
     pub amount: i64,
     pub currency: String,
@@ -45,7 +46,8 @@ const PAYMENT_COLUMNS: &str = "id, order_id, user_id, status, amount, currency, 
 pub struct NewPayment<'a> {
     pub id: Uuid,
     pub order_id: Uuid,
-    pub user_id: Uuid,
+    /// `None` for a guest order's payment.
+    pub user_id: Option<Uuid>,
     pub amount: i64,
     pub currency: &'a str,
     pub card_token: &'a str,
@@ -124,7 +126,8 @@ pub struct RecentFailures {
 /// `window_secs`.
 pub async fn recent_failures(
     pool: &PgPool,
-    user_id: Uuid,
+    // `None` for a guest: then the "customer" is the order itself.
+    user_id: Option<Uuid>,
     order_id: Uuid,
     window_secs: f64,
 ) -> Result<RecentFailures, sqlx::Error> {
@@ -134,7 +137,7 @@ pub async fn recent_failures(
            count(*) FILTER (WHERE order_id = $2) AS order_count, \
            COALESCE(EXTRACT(EPOCH FROM now() - min(updated_at) FILTER (WHERE order_id = $2))::float8, 0) \
              AS order_oldest_secs \
-         FROM payments WHERE user_id = $1 AND status = 'failed' \
+         FROM payments WHERE (user_id = $1 OR ($1::uuid IS NULL AND order_id = $2)) AND status = 'failed' \
            AND updated_at > now() - make_interval(secs => $3)",
     )
     .bind(user_id)

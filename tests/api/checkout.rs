@@ -606,7 +606,8 @@ async fn a_timed_out_checkout_is_answered_by_its_key_with_the_cart_emptied() {
     assert_eq!(order_count(&app).await, 2);
 }
 
-/// Every cart, promotion and checkout route, and whether it takes a body.
+/// Every cart, promotion and checkout route (the guest cart's included),
+/// and whether it takes a body.
 fn new_routes() -> Vec<(Method, String, bool)> {
     let any = "00000000-0000-4000-8000-000000000000";
     vec![
@@ -622,6 +623,18 @@ fn new_routes() -> Vec<(Method, String, bool)> {
         (Method::POST, "/api/v1/carts/".into(), false),
         (Method::GET, format!("/api/v1/carts/{any}/"), false),
         (Method::POST, format!("/api/v1/carts/{any}/items/"), true),
+        (Method::POST, format!("/api/v1/carts/{any}/checkout/"), true),
+        (
+            Method::GET,
+            format!("/api/v1/carts/{any}/shipping-methods/"),
+            false,
+        ),
+        (Method::PUT, format!("/api/v1/carts/{any}/shipping/"), true),
+        (
+            Method::DELETE,
+            format!("/api/v1/carts/{any}/shipping/"),
+            false,
+        ),
         (Method::GET, PROMOTIONS.into(), false),
         (Method::POST, PROMOTIONS.into(), true),
         (Method::GET, format!("{PROMOTIONS}{any}/"), false),

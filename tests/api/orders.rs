@@ -66,6 +66,7 @@ async fn an_order_is_priced_by_the_catalog_and_holds_its_stock() {
             "created_at",
             "currency",
             "discount",
+            "email",
             "history",
             "id",
             "items",

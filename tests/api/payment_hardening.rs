@@ -215,6 +215,7 @@ async fn provider_event_simulation_does_not_exist_in_production() {
         s.diagnostics.enabled = false;
         s.auth.jwt_secret = SecretString::from("j".repeat(48));
         s.payments.webhook_secret = SecretString::from("w".repeat(40));
+        s.orders.order_token_secret = SecretString::from("o".repeat(40));
         s.observability.metrics_token = Some(SecretString::from("m".repeat(24)));
     })
     .await;

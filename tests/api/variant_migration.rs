@@ -214,7 +214,8 @@ async fn a_database_of_the_previous_schema_keeps_every_product_reservation_and_l
             viewer: Principal {
                 user_id: user,
                 role: Role::Admin,
-            },
+            }
+            .into(),
         })
         .await
         .expect("order");

@@ -21,6 +21,7 @@ use crate::config::CartSettings;
 use crate::domain::carts::{self, CartView, ProductNow};
 use crate::domain::catalog::stock::Resolved;
 use crate::domain::idempotency::KeyedOutcome;
+use crate::domain::orders::guest::{Buyer, OrderViewer};
 use crate::domain::orders::pricing::OrderItem;
 use crate::domain::pricing::rules::Rules;
 use crate::domain::promotions::{self as promotion_rules, Context};
@@ -480,6 +481,26 @@ impl CartsService {
     }
 }
 
+/// The cart a shopper checks out, as a message names it.
+fn owner_of(shopper: &Shopper) -> CartOwner {
+    match shopper {
+        Shopper::Customer(user) => CartOwner::User(user.user_id),
+        Shopper::Guest { cart_id, token, .. } => CartOwner::Guest {
+            id: *cart_id,
+            token: token.clone(),
+        },
+    }
+}
+
+/// How a checkout reads back the order it placed: a customer's as its
+/// owner; a guest's as its token's holder (the cart's token opened it).
+fn viewer_of(shopper: &Shopper) -> OrderViewer {
+    match shopper {
+        Shopper::Customer(user) => OrderViewer::User(*user),
+        Shopper::Guest { .. } => OrderViewer::TokenHolder,
+    }
+}
+
 /// Whether an order call's failure leaves its outcome unknown (the order
 /// may still be written): then the checkout's claim is kept, and the next
 /// checkout finds out.
@@ -509,7 +530,7 @@ impl CartsService {
             .orders
             .call(GetOrder {
                 id: order_id,
-                viewer: msg.user,
+                viewer: viewer_of(&msg.shopper),
             })
             .await
             .map_err(CartsError::Order)?;
@@ -524,8 +545,13 @@ impl CartsService {
         Ok(())
     }
 
+    /// The cart a shopper checks out (a guest's only with its token).
+    async fn cart_of(&self, shopper: &Shopper) -> Result<Uuid, CartsError> {
+        self.resolve(&owner_of(shopper)).await
+    }
+
     pub async fn checkout(&self, msg: Checkout) -> Result<OrderView, CartsError> {
-        let cart_id = store::user_cart(&self.pool, msg.user.user_id).await?;
+        let cart_id = self.cart_of(&msg.shopper).await?;
         let lock = i64::try_from(self.checkout_lock.as_secs()).unwrap_or(i64::MAX);
         let order_id = match store::begin_checkout(&self.pool, cart_id, lock).await? {
             Begin::InProgress => return Err(CartsError::CheckoutInProgress),
@@ -608,11 +634,16 @@ impl CartsService {
                 ))
             }
             Some((Some(promotion_id), _)) => {
+                // Codes are applied by account (their per-customer limit
+                // counts by it), so a guest cart never carries one.
+                let Shopper::Customer(user) = &msg.shopper else {
+                    return Err(CartsError::PromotionNotFound);
+                };
                 let spent = promotion_store::spend(
                     &self.pool,
                     promotion_id,
                     order_id,
-                    msg.user.user_id,
+                    user.user_id,
                     cart.subtotal,
                     cart.currency.as_deref().unwrap_or_default(),
                 )
@@ -633,9 +664,15 @@ impl CartsService {
                 quantity: l.quantity,
             })
             .collect();
+        let buyer = match &msg.shopper {
+            Shopper::Customer(user) => Buyer::Customer(user.user_id),
+            Shopper::Guest { email, .. } => Buyer::Guest {
+                email: email.clone(),
+            },
+        };
         let order = CreateOrder {
             order_id: Some(order_id),
-            user_id: msg.user.user_id,
+            buyer,
             items,
             shipping_address,
             shipping_method_id,
@@ -654,7 +691,13 @@ impl CartsService {
     /// [`Checkout`] at most once per key: one message from the edge; the
     /// key is claimed and answered through orders.
     pub async fn checkout_once(&self, msg: CheckoutOnce) -> Result<KeyedOutcome, CartsError> {
-        let viewer = msg.message.user;
+        let shopper = msg.message.shopper.clone();
+        // A guest's key is scoped to the cart: without the cart's token
+        // neither a run nor a replay of its saved answer.
+        if let Shopper::Guest { .. } = &shopper {
+            self.cart_of(&shopper).await?;
+        }
+        let viewer = viewer_of(&shopper);
         // The order commits before the cart is emptied: the answer is
         // saved once the checkout is over, so a retry between the two
         // recovers the order and finishes the cart.
@@ -676,7 +719,7 @@ impl CartsService {
                     .await
                     .map_err(CartsError::Order)?;
                 let finish = FinishCheckout {
-                    user_id: viewer.user_id,
+                    owner: owner_of(&shopper),
                     order_id: id,
                     taken: taken_lines(&view),
                 };
@@ -688,8 +731,12 @@ impl CartsService {
     }
 
     pub async fn finish_checkout(&self, msg: FinishCheckout) -> Result<(), CartsError> {
-        let cart_id = store::user_cart(&self.pool, msg.user_id).await?;
-        store::finish_checkout(&self.pool, cart_id, msg.order_id, msg.user_id, &msg.taken).await?;
+        let cart_id = self.resolve(&msg.owner).await?;
+        let user_id = match &msg.owner {
+            CartOwner::User(id) => Some(*id),
+            CartOwner::Guest { .. } => None,
+        };
+        store::finish_checkout(&self.pool, cart_id, msg.order_id, user_id, &msg.taken).await?;
         Ok(())
     }
 

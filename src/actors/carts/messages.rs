@@ -100,11 +100,26 @@ pub struct MergeGuestCart {
 #[rtype(result = "Result<u64, CartsError>")]
 pub struct SweepGuestCarts;
 
-/// Turn the customer's cart into an order, exactly once.
+/// Who checks out, and so which cart becomes the order and whose the
+/// order is.
+#[derive(Debug, Clone)]
+pub enum Shopper {
+    /// A customer, with their own cart; the order is theirs.
+    Customer(Principal),
+    /// A guest cart, opened by its token (checked here); the order belongs
+    /// to no user and records `email` (normalised).
+    Guest {
+        cart_id: Uuid,
+        token: String,
+        email: String,
+    },
+}
+
+/// Turn the shopper's cart into an order, exactly once.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<OrderView, CartsError>")]
 pub struct Checkout {
-    pub user: Principal,
+    pub shopper: Shopper,
     /// Where the order goes; `None`: the cart's chosen address.
     pub shipping_address: Option<ShippingAddress>,
     /// The method; `None`: the cart's chosen method, if any.
@@ -122,14 +137,13 @@ pub struct Checkout {
 /// through orders, so the edge sends this one message.
 pub type CheckoutOnce = Keyed<Checkout, OrderView, CartsError>;
 
-/// The customer's checkout that placed `order_id` is over (its answer was
-/// lost to a timeout and recovered by its Idempotency-Key): take the
-/// order's lines (`taken`) out of the cart if it is still claimed for that
-/// order.
+/// The checkout that placed `order_id` is over (its answer was lost to a
+/// timeout and recovered by its Idempotency-Key): take the order's lines
+/// (`taken`) out of the cart if it is still claimed for that order.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<(), CartsError>")]
 pub struct FinishCheckout {
-    pub user_id: Uuid,
+    pub owner: CartOwner,
     pub order_id: Uuid,
     pub taken: Vec<StockLine>,
 }

@@ -21,6 +21,7 @@ use crate::actors::runtime::{ActorClient, CallError, RuntimeError};
 use crate::domain::auth::{Principal, Role};
 use crate::domain::catalog::stock::{normalize_lines, resolve_lines, Resolved, StockLine};
 use crate::domain::idempotency::{Claim, KeyedOutcome};
+use crate::domain::orders::guest::OrderViewer;
 use crate::domain::orders::pricing::{
     price_order, LinePositions, OrderItem, OrderLine, PriceSnapshot, PricedOrder,
 };
@@ -248,10 +249,11 @@ impl OrdersService {
 
         // Saga step 2: write the order, bound to the request's idempotency
         // key in the same transaction. If that fails, compensate.
-        let actor = format!("user:{}", msg.user_id);
+        let actor = msg.buyer.history_actor();
         let new = NewOrder {
             id: order_id,
-            user_id: msg.user_id,
+            user_id: msg.buyer.user_id(),
+            email: msg.buyer.email(),
             subtotal,
             discount: totals.discount,
             shipping: totals.shipping,
@@ -355,10 +357,10 @@ impl OrdersService {
         msg: CreateOrderOnce,
     ) -> Result<KeyedOutcome, OrdersError> {
         // The key's owner placed the order, so it is theirs to see.
-        let viewer = Principal {
+        let viewer = OrderViewer::User(Principal {
             user_id: msg.request.user_id,
             role: Role::Customer,
-        };
+        });
         msg.run(
             &self.keys(),
             SuccessAnswer::CommittedWithEffect,
@@ -381,12 +383,12 @@ impl OrdersService {
         }
     }
 
-    async fn visible_order(&self, id: Uuid, viewer: Principal) -> Result<OrderRow, OrdersError> {
+    async fn visible_order(&self, id: Uuid, viewer: OrderViewer) -> Result<OrderRow, OrdersError> {
         let mut conn = self.pool.acquire().await?;
         store::get_order(&mut conn, id)
             .await?
             // Another user's order is "not found": existence does not leak.
-            .filter(|o| viewer.is_admin() || o.user_id == viewer.user_id)
+            .filter(|o| viewer.may_see(o.user_id))
             .ok_or(OrdersError::NotFound)
     }
 
@@ -461,7 +463,7 @@ impl OrdersService {
     }
 
     pub async fn transition_order(&self, msg: TransitionOrder) -> Result<OrderView, OrdersError> {
-        let row = self.visible_order(msg.id, msg.by).await?;
+        let row = self.visible_order(msg.id, msg.by.into()).await?;
         let (actor, name) = if msg.by.is_admin() {
             (Actor::Admin, format!("admin:{}", msg.by.user_id))
         } else {
@@ -647,6 +649,7 @@ fn order_view(row: OrderRow, items: Vec<ItemRow>, history: Vec<HistoryRow>) -> O
         history: history.into_iter().map(StatusChangeView::from).collect(),
         id: row.id,
         user_id: row.user_id,
+        email: row.email,
         status: row.status,
         subtotal: row.subtotal,
         discount: row.discount,

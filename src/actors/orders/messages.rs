@@ -10,6 +10,7 @@ use crate::actors::idempotency::{KeyBinding, Keyed};
 use crate::domain::auth::Principal;
 use crate::domain::catalog::variant::OptionValues;
 use crate::domain::orders::address::ShippingAddress;
+use crate::domain::orders::guest::{Buyer, OrderViewer};
 use crate::domain::orders::pricing::OrderItem;
 use crate::domain::orders::status::Action;
 use crate::domain::pagination::PageRequest;
@@ -83,7 +84,10 @@ impl From<HistoryRow> for StatusChangeView {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OrderView {
     pub id: Uuid,
-    pub user_id: Uuid,
+    /// The customer's account; `null` for a guest order.
+    pub user_id: Option<Uuid>,
+    /// The email a guest order was placed with; `null` for a customer's.
+    pub email: Option<String>,
     pub status: crate::domain::orders::status::OrderStatus,
     pub items: Vec<OrderLineView>,
     /// Sum of the lines, in minor units of `currency`.
@@ -121,7 +125,8 @@ pub struct CreateOrder {
     /// The order's id when the caller chose it (a checkout records it
     /// before placing, so a crash cannot place two); new otherwise.
     pub order_id: Option<Uuid>,
-    pub user_id: Uuid,
+    /// A customer, or a guest with their email.
+    pub buyer: Buyer,
     /// As the client sent them (duplicates are merged).
     pub items: Vec<OrderItem>,
     pub shipping_address: ShippingAddress,
@@ -149,12 +154,13 @@ pub struct GetOrderStatuses(pub Vec<Uuid>);
 /// Place an order at most once per Idempotency-Key.
 pub type CreateOrderOnce = Keyed<CreateOrder, OrderView, OrdersError>;
 
-/// One order, if the viewer may see it (its owner, or an admin).
+/// One order, if the viewer may see it (its owner, an admin, or for a
+/// guest order whoever holds its token).
 #[derive(Debug, Message)]
 #[rtype(result = "Result<OrderView, OrdersError>")]
 pub struct GetOrder {
     pub id: Uuid,
-    pub viewer: Principal,
+    pub viewer: OrderViewer,
 }
 
 /// One page of orders, newest first. Customers see only their own, whatever

@@ -21,6 +21,7 @@ use crate::actors::orders::{OrdersActor, OrdersError};
 use crate::actors::runtime::{ActorClient, CallError};
 use crate::domain::auth::Principal;
 use crate::domain::idempotency::KeyedOutcome;
+use crate::domain::orders::guest::OrderViewer;
 use crate::domain::orders::status::{OrderStatus, TransitionError};
 use crate::domain::payments::card::check_card;
 use crate::domain::payments::queue::{JobKind, PaymentNotice};
@@ -156,7 +157,7 @@ impl PaymentsService {
         store::get_payment(&mut conn, id)
             .await?
             // Another user's payment is "not found": existence does not leak.
-            .filter(|p| viewer.is_admin() || p.user_id == viewer.user_id)
+            .filter(|p| viewer.is_admin() || p.user_id == Some(viewer.user_id))
             .ok_or(PaymentsError::NotFound)
     }
 
@@ -164,7 +165,7 @@ impl PaymentsService {
     async fn own_order(
         &self,
         order_id: Uuid,
-        by: Principal,
+        by: OrderViewer,
     ) -> Result<crate::actors::orders::messages::OrderView, PaymentsError> {
         let order = self
             .orders
@@ -197,22 +198,25 @@ impl PaymentsService {
         )
         .map_err(PaymentsError::Validation)?;
         let order = self.own_order(msg.order_id, msg.by).await?;
-        // Only the owner pays; an admin sees every order but pays none.
-        if order.user_id != msg.by.user_id {
-            return Err(PaymentsError::OrderNotFound);
-        }
+        // Only the owner pays; an admin sees every order but pays none. A
+        // guest order (the only kind a token opens) is paid by its token.
+        let payer = match msg.by {
+            OrderViewer::User(p) if order.user_id == Some(p.user_id) => Some(p.user_id),
+            OrderViewer::User(_) => return Err(PaymentsError::OrderNotFound),
+            OrderViewer::TokenHolder => None,
+        };
         if order.status != OrderStatus::Pending {
             return Err(PaymentsError::OrderNotPayable(
                 order.status.as_str().to_owned(),
             ));
         }
-        self.check_attempts(msg.by.user_id, order.id).await?;
+        self.check_attempts(payer, order.id).await?;
         let token = self.shared.provider.tokenize(&msg.card);
         let id = Uuid::new_v4();
         let new = NewPayment {
             id,
             order_id: order.id,
-            user_id: msg.by.user_id,
+            user_id: payer,
             amount: order.total,
             currency: &order.currency,
             card_token: &token,
@@ -237,7 +241,11 @@ impl PaymentsService {
 
     /// Refuses a new attempt while the order or the customer has had too
     /// many failed payments in the window, saying when to try again.
-    async fn check_attempts(&self, user_id: Uuid, order_id: Uuid) -> Result<(), PaymentsError> {
+    async fn check_attempts(
+        &self,
+        user_id: Option<Uuid>,
+        order_id: Uuid,
+    ) -> Result<(), PaymentsError> {
         let limits = self.attempt_limits;
         let window = limits.window_secs as f64;
         let failures = store::recent_failures(&self.pool, user_id, order_id, window).await?;
@@ -298,7 +306,7 @@ impl PaymentsService {
         let payment = self.visible(msg.id, msg.by).await?;
         // A shipped or delivered order is a return, handled outside this
         // flow; this early answer saves a round trip, the grant decides.
-        let order = self.own_order(payment.order_id, msg.by).await?;
+        let order = self.own_order(payment.order_id, msg.by.into()).await?;
         if order.status != OrderStatus::Paid && payment.status == PaymentStatus::Succeeded {
             return Err(PaymentsError::OrderNotPayable(
                 order.status.as_str().to_owned(),
@@ -343,7 +351,7 @@ impl PaymentsService {
             }
             // The relay asked first: what it got is on the payment.
             None if self.visible(msg.id, msg.by).await?.status == PaymentStatus::Succeeded => {
-                let order = self.own_order(payment.order_id, msg.by).await?;
+                let order = self.own_order(payment.order_id, msg.by.into()).await?;
                 Err(PaymentsError::OrderNotPayable(
                     order.status.as_str().to_owned(),
                 ))
@@ -722,7 +730,7 @@ impl PaymentsService {
         &self,
         msg: CreatePaymentOnce,
     ) -> Result<KeyedOutcome, PaymentsError> {
-        let viewer = msg.message.by;
+        let (viewer, order_id) = (msg.message.by, msg.message.order_id);
         msg.run(
             &self.keys(),
             SuccessAnswer::CommittedWithEffect,
@@ -732,7 +740,20 @@ impl PaymentsService {
                     ..payment
                 })
             },
-            |id| self.get_payment(GetPayment { id, viewer }),
+            |id| async move {
+                match viewer {
+                    OrderViewer::User(viewer) => self.get_payment(GetPayment { id, viewer }).await,
+                    // The guest's key is scoped to the order its token opens.
+                    OrderViewer::TokenHolder => {
+                        let mut conn = self.pool.acquire().await?;
+                        store::get_payment(&mut conn, id)
+                            .await?
+                            .filter(|p| p.user_id.is_none() && p.order_id == order_id)
+                            .map(view)
+                            .ok_or(PaymentsError::NotFound)
+                    }
+                }
+            },
         )
         .await
     }

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::error::PaymentsError;
 use crate::actors::idempotency::{KeyBinding, Keyed};
 use crate::domain::auth::Principal;
+use crate::domain::orders::guest::OrderViewer;
 use crate::domain::pagination::PageRequest;
 use crate::domain::payments::card::CardDetails;
 use crate::store::payments::{EventRow, QueueFigures, RefusedOutcome};
@@ -44,7 +45,8 @@ pub struct CardView {
 pub struct PaymentView {
     pub id: Uuid,
     pub order_id: Uuid,
-    pub user_id: Uuid,
+    /// The payer's account; `null` for a guest order's payment.
+    pub user_id: Option<Uuid>,
     pub status: crate::domain::payments::status::PaymentStatus,
     /// The order's total, in minor units of `currency`.
     pub amount: i64,
@@ -58,13 +60,15 @@ pub struct PaymentView {
     pub updated_at: DateTime<Utc>,
 }
 
-/// Pay a pending order of the caller's: amount and currency are the
-/// order's. Writes the payment and its job in one transaction, bound to the
-/// request's idempotency key.
+/// Pay a pending order of the caller's (or a guest order, for whoever holds
+/// its token): amount and currency are the order's. Writes the payment and
+/// its job in one transaction, bound to the request's idempotency key.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<PaymentView, PaymentsError>")]
 pub struct CreatePayment {
-    pub by: Principal,
+    /// The order's owner, or the holder of a guest order's token; an
+    /// admin sees every order but pays none.
+    pub by: OrderViewer,
     pub order_id: Uuid,
     pub card: CardDetails,
     /// The request's idempotency key, bound to the payment in its own
