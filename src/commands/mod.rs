@@ -337,6 +337,8 @@ async fn seed_history(
             promotion_code: None,
             shipping_address: &address,
             lines: &lines,
+            // Demo lines take ids from the database.
+            line_ids: &[],
             expires_at: order.placed_at,
         };
         if store::orders::insert_delivered_order(&mut tx, &new, order.placed_at).await? {

@@ -17,6 +17,7 @@ use crate::actors::runtime::{CallError, RuntimeError};
 use crate::domain::catalog::location::StockRefusal;
 use crate::domain::catalog::stock::Shortfall;
 use crate::domain::idempotency::SavedResponse;
+use crate::domain::orders::fulfilment::FulfilmentRefusal;
 use crate::domain::orders::status::TransitionError;
 use crate::domain::promotions::Inapplicable;
 use crate::domain::validation::{FieldError, ValidationErrors};
@@ -412,6 +413,20 @@ impl From<OrdersError> for ApiError {
         match e {
             OrdersError::Validation(errors) => ApiError::Validation(errors),
             OrdersError::NotFound => ApiError::NotFound("order"),
+            OrdersError::FulfilmentNotFound => ApiError::NotFound("fulfilment"),
+            OrdersError::Fulfilment(refusal) => match refusal {
+                FulfilmentRefusal::SeveralLocations => ApiError::Unprocessable {
+                    code: refusal.code(),
+                    detail: refusal.to_string(),
+                },
+                FulfilmentRefusal::InvalidState { .. }
+                | FulfilmentRefusal::OverFulfilment { .. }
+                | FulfilmentRefusal::NotAtLocation { .. }
+                | FulfilmentRefusal::NotHeld { .. } => ApiError::Conflict {
+                    code: refusal.code(),
+                    detail: refusal.to_string(),
+                },
+            },
             OrdersError::Transition(TransitionError::NotAllowed(_)) => ApiError::Forbidden,
             OrdersError::Transition(t @ TransitionError::InvalidState { .. }) => {
                 ApiError::Conflict {

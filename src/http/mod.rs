@@ -12,6 +12,7 @@ pub mod compression;
 pub mod drain;
 pub mod error;
 pub mod extract;
+pub mod fulfilments;
 pub mod guest_checkout;
 pub mod health;
 pub mod idempotency;
@@ -59,6 +60,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(variants::routes)
                 .configure(images::routes)
                 .configure(orders::routes)
+                .configure(fulfilments::routes)
                 .configure(cart_shipping::routes)
                 .configure(guest_checkout::routes)
                 .configure(carts::routes)

@@ -990,8 +990,9 @@ async fn return_to_stock(
     refresh_totals(conn, &products).await
 }
 
-/// Commits a held reservation: its units leave the shelves they were held
-/// at. `false` when it was not held.
+/// Commits a held reservation: the order is paid, so it no longer
+/// expires. Its units stay held where they are until fulfilments ship
+/// them ([`super::stock::ship`]). `false` when it was not held.
 pub async fn commit_reservation(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
     let committed: Option<Uuid> = sqlx::query_scalar(
         "UPDATE reservations SET status = 'committed', updated_at = now() WHERE id = $1 AND status = 'held' RETURNING id",
@@ -999,12 +1000,7 @@ pub async fn commit_reservation(conn: &mut PgConnection, id: Uuid) -> Result<boo
     .bind(id)
     .fetch_optional(&mut *conn)
     .await?;
-    if committed.is_none() {
-        return Ok(false);
-    }
-    super::stock::lock_variants_held_by(conn, &[id]).await?;
-    super::stock::sell(conn, id).await?;
-    Ok(true)
+    Ok(committed.is_some())
 }
 
 /// Releases up to `batch` expired held reservations and returns their stock

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod carts;
 pub mod catalog;
 pub mod database;
+pub mod fulfilments;
 pub mod idempotency;
 pub mod media;
 pub mod orders;

@@ -44,6 +44,8 @@ pub struct OrderRow {
 /// `actors::orders::messages::OrderLineView`).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ItemRow {
+    /// The line's own id (fulfilments, refunds and returns name it).
+    pub id: Uuid,
     pub order_id: Uuid,
     pub product_id: Uuid,
     pub variant_id: Uuid,
@@ -58,6 +60,8 @@ pub struct ItemRow {
     pub discount: i64,
     pub tax_rate_bp: i32,
     pub tax: i64,
+    /// Units in fulfilments that are not cancelled.
+    pub fulfilled_quantity: i32,
 }
 
 /// One status change, as stored (sent as
@@ -106,6 +110,8 @@ pub struct NewOrder<'a> {
     pub promotion_code: Option<&'a str>,
     pub shipping_address: &'a ShippingAddress,
     pub lines: &'a [OrderLine],
+    /// One id per line, in the same order.
+    pub line_ids: &'a [Uuid],
     pub expires_at: DateTime<Utc>,
 }
 
@@ -141,7 +147,8 @@ pub struct EventRow {
     pub created_at: DateTime<Utc>,
 }
 
-const ORDER_COLUMNS: &str =
+/// The columns an [`OrderRow`] reads.
+pub(crate) const ORDER_COLUMNS: &str =
     "id, user_id, email, status, subtotal, discount, total, currency, promotion_code, shipping_address, \
      shipping, tax, shipping_tax, prices_include_tax, shipping_method, payment_id, created_at, updated_at";
 
@@ -175,9 +182,9 @@ pub async fn insert_order(
            VALUES ($1, $2, 'pending', $3, $4, $5, $6, $14, $15, $16, $21, $22, $23, $24, $25, $28) RETURNING {ORDER_COLUMNS}), \
          i AS (\
            INSERT INTO order_items (order_id, position, product_id, name, unit_price, quantity, line_total, discount, \
-                                    variant_id, sku, options, tax_rate_bp, tax) \
+                                    variant_id, sku, options, tax_rate_bp, tax, id) \
            SELECT $1, t.* FROM unnest($7::int[], $8::uuid[], $9::text[], $10::bigint[], $11::int[], $12::bigint[], $17::bigint[], \
-                                      $18::uuid[], $19::text[], $20::jsonb[], $26::int[], $27::bigint[]) AS t), \
+                                      $18::uuid[], $19::text[], $20::jsonb[], $26::int[], $27::bigint[], $29::uuid[]) AS t), \
          h AS (\
            INSERT INTO order_history (order_id, from_status, to_status, actor, reason) \
            VALUES ($1, NULL, 'pending', $13, 'order placed')) \
@@ -211,6 +218,7 @@ pub async fn insert_order(
     .bind(&tax_rates)
     .bind(&taxes)
     .bind(order.email)
+    .bind(order.line_ids)
     .fetch_one(&mut *conn)
     .await?;
     // Every part of one statement runs at the same `now()`: the history
@@ -351,8 +359,8 @@ pub async fn items_and_history(
     ids: &[Uuid],
 ) -> Result<(HashMap<Uuid, Vec<ItemRow>>, HashMap<Uuid, Vec<HistoryRow>>), sqlx::Error> {
     let items: Vec<ItemRow> = sqlx::query_as(
-        "SELECT order_id, product_id, variant_id, name, sku, options, unit_price, quantity, line_total, discount, \
-                tax_rate_bp, tax \
+        "SELECT id, order_id, product_id, variant_id, name, sku, options, unit_price, quantity, line_total, discount, \
+                tax_rate_bp, tax, fulfilled_quantity \
          FROM order_items \
          WHERE order_id = ANY($1) ORDER BY order_id, position",
     )
@@ -492,7 +500,7 @@ pub async fn uncommitted_paid_orders(
     .await
 }
 
-/// Purchased lines of paid, shipped or delivered customers' orders, oldest
+/// Purchased lines of paid, (partially) fulfilled or delivered customers' orders, oldest
 /// first, for users in `user_ids` (all users when empty). Guest orders are
 /// left out: the recommender learns per customer.
 pub async fn purchase_history(
@@ -504,7 +512,7 @@ pub async fn purchase_history(
         "SELECT o.user_id, o.id AS order_id, i.product_id, i.quantity, \
                 COALESCE((SELECT min(h.at) FROM order_history h WHERE h.order_id = o.id AND h.to_status = 'paid'), o.created_at) AS paid_at \
          FROM orders o JOIN order_items i ON i.order_id = o.id \
-         WHERE o.status IN ('paid', 'shipped', 'delivered') AND o.user_id IS NOT NULL \
+         WHERE o.status IN ('paid', 'partially_fulfilled', 'fulfilled', 'delivered') AND o.user_id IS NOT NULL \
            AND (cardinality($1::uuid[]) = 0 OR o.user_id = ANY($1)) \
          ORDER BY paid_at, o.id, i.position LIMIT $2",
     )
@@ -542,11 +550,27 @@ pub async fn insert_delivered_order(
         "INSERT INTO order_history (order_id, from_status, to_status, actor, reason, at) VALUES \
          ($1, NULL, 'pending', 'user:' || $2::text, 'order placed', $3), \
          ($1, 'pending', 'paid', 'payments', 'payment succeeded', $3 + interval '1 minute'), \
-         ($1, 'paid', 'shipped', 'admin:demo', '', $3 + interval '1 day'), \
-         ($1, 'shipped', 'delivered', 'admin:demo', '', $3 + interval '5 days')",
+         ($1, 'paid', 'fulfilled', 'admin:demo', '', $3 + interval '1 day'), \
+         ($1, 'fulfilled', 'delivered', 'admin:demo', '', $3 + interval '5 days')",
     )
     .bind(order.id)
     .bind(order.user_id)
+    .bind(placed_at)
+    .execute(&mut *conn)
+    .await?;
+    // One parcel of everything, delivered; the demo's stock is seeded as
+    // what is left after these sales, so the parcel moves none.
+    sqlx::query(
+        "WITH f AS (INSERT INTO fulfilments (id, order_id, status, created_by, stock_shipped_at, created_at, \
+                                             updated_at, shipped_at, delivered_at) \
+                    VALUES ($2, $1, 'delivered', 'admin:demo', $3, $3 + interval '1 day', $3 + interval '5 days', \
+                            $3 + interval '1 day', $3 + interval '5 days')), \
+         l AS (INSERT INTO fulfilment_lines (fulfilment_id, line_id, quantity) \
+               SELECT $2, id, quantity FROM order_items WHERE order_id = $1) \
+         UPDATE order_items SET fulfilled_quantity = quantity WHERE order_id = $1",
+    )
+    .bind(order.id)
+    .bind(Uuid::new_v4())
     .bind(placed_at)
     .execute(&mut *conn)
     .await?;

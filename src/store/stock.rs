@@ -441,8 +441,8 @@ pub async fn hold(
     sync_variant_stock(conn, &ids).await
 }
 
-/// Gives the units of `reservations` back to exactly the locations they
-/// came from, with a release movement each. The variants must be locked;
+/// Gives the units of `reservations` that have not shipped back to exactly
+/// the locations they came from, with a release movement each. The variants must be locked;
 /// their available stock is synced after.
 pub async fn unhold(
     conn: &mut PgConnection,
@@ -450,8 +450,9 @@ pub async fn unhold(
     variants: &[Uuid],
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "WITH a AS (SELECT reservation_id, variant_id, location_id, quantity FROM reservation_allocations \
-                    WHERE reservation_id = ANY($1)), \
+        "WITH a AS (SELECT reservation_id, variant_id, location_id, quantity - shipped AS quantity \
+                    FROM reservation_allocations \
+                    WHERE reservation_id = ANY($1) AND quantity > shipped), \
          lv AS (UPDATE stock_levels s SET held = s.held - t.quantity, updated_at = now() \
                 FROM (SELECT variant_id, location_id, sum(quantity)::int AS quantity FROM a GROUP BY 1, 2) t \
                 WHERE s.variant_id = t.variant_id AND s.location_id = t.location_id) \
@@ -464,23 +465,139 @@ pub async fn unhold(
     sync_variant_stock(conn, variants).await
 }
 
-/// Takes a committed reservation's units off the shelves they were held
-/// at, with a sale movement each. What is available does not change (they
-/// were held), so the variants' stock stays as it is; they must be locked.
-pub async fn sell(conn: &mut PgConnection, reservation: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "WITH a AS (SELECT variant_id, location_id, quantity FROM reservation_allocations \
-                    WHERE reservation_id = $1), \
-         lv AS (UPDATE stock_levels s SET on_hand = s.on_hand - a.quantity, held = s.held - a.quantity, \
-                  updated_at = now() FROM a \
-                WHERE s.variant_id = a.variant_id AND s.location_id = a.location_id) \
-         INSERT INTO stock_movements (variant_id, location_id, kind, on_hand_delta, held_delta, reservation_id) \
-         SELECT variant_id, location_id, 'sale', -quantity, -quantity, $1 FROM a",
+/// What a reservation holds at one location for one variant.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct HoldingRow {
+    pub variant_id: Uuid,
+    pub location_id: Uuid,
+    /// Units allocated there.
+    pub quantity: i32,
+    /// Of which shipped.
+    pub shipped: i32,
+}
+
+/// A reservation's status, whether it was sold when paid (before
+/// shipments existed), and its allocations, preferred location first.
+pub async fn holdings(
+    pool: &PgPool,
+    reservation: Uuid,
+) -> Result<(Option<(String, bool)>, Vec<HoldingRow>), sqlx::Error> {
+    let status: Option<(String, bool)> =
+        sqlx::query_as("SELECT status, sold_at_payment FROM reservations WHERE id = $1")
+            .bind(reservation)
+            .fetch_optional(pool)
+            .await?;
+    let rows = sqlx::query_as(
+        "SELECT a.variant_id, a.location_id, a.quantity, a.shipped FROM reservation_allocations a \
+         JOIN stock_locations l ON l.id = a.location_id \
+         WHERE a.reservation_id = $1 ORDER BY l.priority DESC, l.id, a.variant_id",
     )
     .bind(reservation)
-    .execute(conn)
+    .fetch_all(pool)
     .await?;
-    Ok(())
+    Ok((status, rows))
+}
+
+/// What [`ship`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Shipped {
+    /// The units were sold off the shelves now.
+    Now,
+    /// This shipment was recorded before: nothing changed.
+    Before,
+    /// The reservation was sold when paid (before shipments existed): the
+    /// shipment is recorded, no stock moves.
+    SoldAtPayment,
+    /// The reservation is not committed (its status, or `unknown`).
+    NotCommitted(String),
+    /// The location does not hold these units for the reservation.
+    NotHeld,
+}
+
+/// Sells a shipment's units off the shelves of `location`, where the
+/// reservation holds them: the allocations count them shipped, the levels
+/// lose them from `on_hand` and `held`, and a sale movement naming the
+/// shipment is written for each. Claimed by the shipment's id, so a
+/// repeated call sells nothing twice. What is available does not change
+/// (the units were held), so variants' stock stays as it is. Run in a
+/// transaction, which the caller rolls back unless [`Shipped::Now`] or
+/// [`Shipped::SoldAtPayment`].
+pub async fn ship(
+    conn: &mut PgConnection,
+    shipment: Uuid,
+    reservation: Uuid,
+    location: Option<Uuid>,
+    lines: &[(Uuid, i32)],
+) -> Result<Shipped, sqlx::Error> {
+    // The reservation first, as committing and releasing lock it.
+    let status: Option<(String, bool)> =
+        sqlx::query_as("SELECT status, sold_at_payment FROM reservations WHERE id = $1 FOR UPDATE")
+            .bind(reservation)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let claimed: Option<Uuid> = sqlx::query_scalar(
+        "INSERT INTO shipments (id, reservation_id, location_id) \
+         SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM reservations WHERE id = $2) \
+         ON CONFLICT (id) DO NOTHING RETURNING id",
+    )
+    .bind(shipment)
+    .bind(reservation)
+    .bind(location)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let sold_at_payment = match status {
+        None => return Ok(Shipped::NotCommitted("unknown".into())),
+        Some(_) if claimed.is_none() => return Ok(Shipped::Before),
+        Some((status, _)) if status != "committed" => return Ok(Shipped::NotCommitted(status)),
+        Some((_, sold)) => sold,
+    };
+    if sold_at_payment {
+        return Ok(Shipped::SoldAtPayment);
+    }
+    let Some(location) = location else {
+        return Ok(Shipped::NotHeld);
+    };
+    let mut variants: Vec<Uuid> = lines.iter().map(|l| l.0).collect();
+    variants.sort_unstable();
+    sqlx::query("SELECT id FROM product_variants WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        .bind(&variants)
+        .execute(&mut *conn)
+        .await?;
+    let ids: Vec<Uuid> = lines.iter().map(|l| l.0).collect();
+    let quantities: Vec<i32> = lines.iter().map(|l| l.1).collect();
+    let taken: i64 = sqlx::query_scalar(
+        "WITH t AS (SELECT * FROM unnest($3::uuid[], $4::int[]) AS t(variant_id, quantity)), \
+         a AS (UPDATE reservation_allocations a SET shipped = a.shipped + t.quantity FROM t \
+               WHERE a.reservation_id = $1 AND a.location_id = $2 AND a.variant_id = t.variant_id \
+                 AND a.quantity - a.shipped >= t.quantity RETURNING a.variant_id) \
+         SELECT count(*) FROM a",
+    )
+    .bind(reservation)
+    .bind(location)
+    .bind(&ids)
+    .bind(&quantities)
+    .fetch_one(&mut *conn)
+    .await?;
+    if usize::try_from(taken).ok() != Some(lines.len()) {
+        return Ok(Shipped::NotHeld);
+    }
+    sqlx::query(
+        "WITH t AS (SELECT * FROM unnest($3::uuid[], $4::int[]) AS t(variant_id, quantity)), \
+         lv AS (UPDATE stock_levels s SET on_hand = s.on_hand - t.quantity, held = s.held - t.quantity, \
+                  updated_at = now() FROM t \
+                WHERE s.variant_id = t.variant_id AND s.location_id = $2) \
+         INSERT INTO stock_movements (variant_id, location_id, kind, on_hand_delta, held_delta, \
+                                      reservation_id, shipment_id) \
+         SELECT variant_id, $2, 'sale', -quantity, -quantity, $1, $5 FROM t",
+    )
+    .bind(reservation)
+    .bind(location)
+    .bind(&ids)
+    .bind(&quantities)
+    .bind(shipment)
+    .execute(&mut *conn)
+    .await?;
+    Ok(Shipped::Now)
 }
 
 /// A ledger row.

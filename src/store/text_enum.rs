@@ -10,6 +10,7 @@ use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef};
 use sqlx::{Decode, Encode, Postgres, Type};
 
 use crate::domain::orders::events::OrderEventKind;
+use crate::domain::orders::fulfilment::FulfilmentStatus;
 use crate::domain::orders::status::OrderStatus;
 use crate::domain::payments::queue::{JobKind, PaymentNotice};
 use crate::domain::payments::status::PaymentStatus;
@@ -43,6 +44,7 @@ macro_rules! text_enum {
 
 text_enum!(OrderStatus, "order status");
 text_enum!(OrderEventKind, "order event kind");
+text_enum!(FulfilmentStatus, "fulfilment status");
 text_enum!(PaymentStatus, "payment status");
 text_enum!(JobKind, "payment job kind");
 text_enum!(PaymentNotice, "payment notice");

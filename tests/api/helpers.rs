@@ -436,7 +436,8 @@ pub async fn actor_metrics(app: &TestApp, admin: &str, name: &str) -> Value {
 }
 
 /// Checks that every order's reservation is in the state its status
-/// implies: pending → held, paid and later → committed, cancelled or
+/// implies: pending → held, paid and later → committed (its units held
+/// until parcels ship them), cancelled or
 /// expired → released (once the release is confirmed). Returns how many
 /// orders were checked.
 pub async fn assert_reservations_match_orders(app: &TestApp) -> usize {
@@ -479,7 +480,8 @@ pub async fn assert_reservations_match_orders(app: &TestApp) -> usize {
 /// Checks the stock ledger against the levels it explains, and returns how
 /// many levels were checked: every (variant, location) has on_hand = Σ
 /// on_hand_delta and held = Σ held_delta of its movements, held equals the
-/// units its held reservations were allocated there, and every variant's
+/// units its open (held or paid) reservations were allocated there and have
+/// not shipped, and every variant's
 /// `stock` is Σ (on_hand − held) over active locations.
 pub async fn assert_stock_ledger_adds_up(app: &TestApp) -> usize {
     let catalog = app.catalog_pool().await;
@@ -489,8 +491,8 @@ pub async fn assert_stock_ledger_adds_up(app: &TestApp) -> usize {
                      WHERE m.variant_id = s.variant_id AND m.location_id = s.location_id), 0)::bigint, \
            coalesce((SELECT sum(m.held_delta) FROM stock_movements m \
                      WHERE m.variant_id = s.variant_id AND m.location_id = s.location_id), 0)::bigint, \
-           coalesce((SELECT sum(a.quantity) FROM reservation_allocations a \
-                     JOIN reservations r ON r.id = a.reservation_id AND r.status = 'held' \
+           coalesce((SELECT sum(a.quantity - a.shipped) FROM reservation_allocations a \
+                     JOIN reservations r ON r.id = a.reservation_id AND r.status IN ('held', 'committed') \
                      WHERE a.variant_id = s.variant_id AND a.location_id = s.location_id), 0)::bigint \
          FROM stock_levels s ORDER BY 1, 2",
     )
@@ -537,4 +539,99 @@ pub async fn assert_stock_ledger_adds_up(app: &TestApp) -> usize {
     );
     catalog.close().await;
     levels.len()
+}
+
+/// The post-purchase conservation check, for every order: per line,
+/// ordered ≥ fulfilled (in parcels not cancelled, as counted on the line)
+/// ≥ shipped; the order's status is the one its shipped units imply; and
+/// every parcel whose sale the catalog confirmed sold exactly its units,
+/// at its location, in the stock ledger (the ledger itself is checked by
+/// [`assert_stock_ledger_adds_up`]). Returns how many lines were checked.
+pub async fn assert_orders_conserved(app: &TestApp) -> usize {
+    let orders = app.orders_pool().await;
+    let catalog = app.catalog_pool().await;
+    let lines: Vec<(uuid::Uuid, uuid::Uuid, i32, i32, i64, i64)> = sqlx::query_as(
+        "SELECT i.order_id, i.id, i.quantity, i.fulfilled_quantity, \
+           coalesce((SELECT sum(l.quantity) FROM fulfilment_lines l JOIN fulfilments f ON f.id = l.fulfilment_id \
+                     WHERE l.line_id = i.id AND f.status <> 'cancelled'), 0)::bigint, \
+           coalesce((SELECT sum(l.quantity) FROM fulfilment_lines l JOIN fulfilments f ON f.id = l.fulfilment_id \
+                     WHERE l.line_id = i.id AND f.status IN ('shipped', 'delivered')), 0)::bigint \
+         FROM order_items i ORDER BY 1, 2",
+    )
+    .fetch_all(&orders)
+    .await
+    .expect("lines");
+    for (order, line, ordered, counted, in_parcels, shipped) in &lines {
+        assert_eq!(
+            i64::from(*counted),
+            *in_parcels,
+            "order {order} line {line}: the line counts the units its parcels hold"
+        );
+        assert!(
+            i64::from(*ordered) >= *in_parcels && *in_parcels >= *shipped && *shipped >= 0,
+            "order {order} line {line}: ordered {ordered} ≥ fulfilled {in_parcels} ≥ shipped {shipped}"
+        );
+    }
+    let statuses: Vec<(uuid::Uuid, String, i64, i64, bool)> = sqlx::query_as(
+        "SELECT o.id, o.status, \
+           (SELECT coalesce(sum(quantity), 0) FROM order_items WHERE order_id = o.id)::bigint, \
+           (SELECT coalesce(sum(l.quantity), 0) FROM fulfilments f JOIN fulfilment_lines l ON l.fulfilment_id = f.id \
+            WHERE f.order_id = o.id AND f.status IN ('shipped', 'delivered'))::bigint, \
+           NOT EXISTS (SELECT 1 FROM fulfilments WHERE order_id = o.id AND status = 'shipped') \
+         FROM orders o",
+    )
+    .fetch_all(&orders)
+    .await
+    .expect("orders");
+    for (order, status, ordered, shipped, all_delivered) in &statuses {
+        let expected = if *shipped == 0 {
+            None
+        } else if shipped < ordered {
+            Some("partially_fulfilled")
+        } else if *all_delivered {
+            Some("delivered")
+        } else {
+            Some("fulfilled")
+        };
+        match expected {
+            Some(want) => assert_eq!(
+                status, want,
+                "order {order}: {shipped} of {ordered} shipped"
+            ),
+            None => assert!(
+                !["partially_fulfilled", "fulfilled", "delivered"].contains(&status.as_str()),
+                "order {order} is {status} with nothing shipped"
+            ),
+        }
+    }
+    let sold: Vec<(uuid::Uuid, uuid::Uuid, Option<uuid::Uuid>, uuid::Uuid, i64)> = sqlx::query_as(
+        "SELECT f.id, f.order_id, f.location_id, i.variant_id, l.quantity::bigint FROM fulfilments f \
+         JOIN fulfilment_lines l ON l.fulfilment_id = f.id JOIN order_items i ON i.id = l.line_id \
+         WHERE f.stock_shipped_at IS NOT NULL AND f.created_by NOT IN ('migration', 'admin:demo')",
+    )
+    .fetch_all(&orders)
+    .await
+    .expect("parcels");
+    for (parcel, order, location, variant, units) in &sold {
+        let moved: Vec<(uuid::Uuid, i64)> = sqlx::query_as(
+            "SELECT location_id, -sum(on_hand_delta)::bigint FROM stock_movements \
+             WHERE shipment_id = $1 AND variant_id = $2 AND kind = 'sale' AND reservation_id = $3 \
+             GROUP BY location_id",
+        )
+        .bind(parcel)
+        .bind(variant)
+        .bind(order)
+        .fetch_all(&catalog)
+        .await
+        .expect("sales");
+        let location = location.expect("a parcel sold by the catalog has a location");
+        assert_eq!(
+            moved,
+            vec![(location, *units)],
+            "parcel {parcel}: its units of {variant} were sold once, where it left from"
+        );
+    }
+    orders.close().await;
+    catalog.close().await;
+    lines.len()
 }

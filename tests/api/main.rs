@@ -17,6 +17,7 @@ mod checkout;
 mod db_proxy;
 mod deploy;
 mod edge;
+mod fulfilments;
 mod guest_checkout;
 mod hardening;
 mod helpers;

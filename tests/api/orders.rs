@@ -67,6 +67,7 @@ async fn an_order_is_priced_by_the_catalog_and_holds_its_stock() {
             "currency",
             "discount",
             "email",
+            "fulfilments",
             "history",
             "id",
             "items",
@@ -479,7 +480,10 @@ async fn the_lifecycle_follows_its_rules_and_records_history() {
         .await
         .body_json()
         .await;
-    assert_eq!(shipped["status"], "shipped");
+    assert_eq!(shipped["status"], "fulfilled");
+    assert_eq!(shipped["fulfilments"].as_array().expect("parcels").len(), 1);
+    assert_eq!(shipped["fulfilments"][0]["status"], "shipped");
+    assert_eq!(shipped["items"][0]["shipped_quantity"], 2);
     let delivered: Value = app
         .request(reqwest::Method::POST, &path("deliver"), Some(&admin))
         .send()
@@ -510,7 +514,7 @@ async fn the_lifecycle_follows_its_rules_and_records_history() {
         [
             ("pending".into(), "user".into()),
             ("paid".into(), "payments".into()),
-            ("shipped".into(), "admin".into()),
+            ("fulfilled".into(), "admin".into()),
             ("delivered".into(), "admin".into())
         ]
     );

@@ -85,7 +85,7 @@ async fn a_refund_and_a_shipment_of_one_order_never_both_happen() {
             .count();
         let status = str_of(&payment["status"]);
         match (order_now.as_str(), status.as_str()) {
-            ("shipped", "succeeded") => {
+            ("fulfilled", "succeeded") => {
                 assert_eq!(ship_status, 200, "the shipment won");
                 assert_eq!(refund_status, 409, "the refund lost and says so");
                 assert_eq!(refunds, 0, "no money went back for a shipped order");
@@ -141,7 +141,7 @@ async fn a_refund_of_a_shipped_order_is_refused_before_the_provider_is_asked() {
         1,
         "the charge only"
     );
-    assert_eq!(order_status(&app, &token, &order).await, "shipped");
+    assert_eq!(order_status(&app, &token, &order).await, "fulfilled");
 }
 
 #[tokio::test]
@@ -176,7 +176,7 @@ async fn an_outcome_orders_refuses_is_kept_counted_and_reported() {
         .map(|r| {
             assert_eq!(r["payment_id"], payment["id"]);
             assert_eq!(r["order_id"], order["id"]);
-            assert!(str_of(&r["refusal"]).contains("shipped"), "{r}");
+            assert!(str_of(&r["refusal"]).contains("fulfilled"), "{r}");
             str_of(&r["kind"])
         })
         .collect();
@@ -188,7 +188,7 @@ async fn an_outcome_orders_refuses_is_kept_counted_and_reported() {
             .any(|l| l == "emporium_payment_outbox_refused 2"),
         "{metrics}"
     );
-    assert_eq!(order_status(&app, &token, &order).await, "shipped");
+    assert_eq!(order_status(&app, &token, &order).await, "fulfilled");
 }
 
 #[tokio::test]

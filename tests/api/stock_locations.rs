@@ -10,10 +10,10 @@ use crate::helpers::JsonBody as _;
 use crate::helpers::{assert_problem, assert_stock_ledger_adds_up, error_fields, str_of, TestApp};
 use crate::orders::{order_body, ORDERS};
 
-const LOCATIONS: &str = "/api/v1/stock-locations/";
-const MOVEMENTS: &str = "/api/v1/stock-movements/";
+pub const LOCATIONS: &str = "/api/v1/stock-locations/";
+pub const MOVEMENTS: &str = "/api/v1/stock-movements/";
 /// The location the migration creates and existing stock lives in.
-const MAIN: &str = "00000000-0000-4000-8000-000000000001";
+pub const MAIN: &str = "00000000-0000-4000-8000-000000000001";
 
 fn stock_path(product: &Value) -> String {
     let id = str_of(&product["id"]);
@@ -21,13 +21,13 @@ fn stock_path(product: &Value) -> String {
     format!("/api/v1/products/{id}/variants/{id}/stock/")
 }
 
-async fn location(app: &TestApp, admin: &str, body: Value) -> Value {
+pub async fn location(app: &TestApp, admin: &str, body: Value) -> Value {
     let r = app.post(LOCATIONS, Some(admin), &body).await;
     assert_eq!(r.status(), 201, "creating location {body}");
     r.body_json().await
 }
 
-async fn set_stock(app: &TestApp, admin: &str, product: &Value, levels: Value) -> Value {
+pub async fn set_stock(app: &TestApp, admin: &str, product: &Value, levels: Value) -> Value {
     let r = app
         .put(
             &stock_path(product),
@@ -40,7 +40,7 @@ async fn set_stock(app: &TestApp, admin: &str, product: &Value, levels: Value) -
 }
 
 /// `(on_hand, held)` per location id.
-async fn levels(app: &TestApp, admin: &str, product: &Value) -> Vec<(String, i64, i64)> {
+pub async fn levels(app: &TestApp, admin: &str, product: &Value) -> Vec<(String, i64, i64)> {
     let view: Value = app
         .get(&stock_path(product), Some(admin))
         .await
@@ -60,7 +60,7 @@ async fn levels(app: &TestApp, admin: &str, product: &Value) -> Vec<(String, i64
         .collect()
 }
 
-fn level_at(levels: &[(String, i64, i64)], location: &str) -> (i64, i64) {
+pub fn level_at(levels: &[(String, i64, i64)], location: &str) -> (i64, i64) {
     levels
         .iter()
         .find(|l| l.0 == location)
@@ -70,7 +70,7 @@ fn level_at(levels: &[(String, i64, i64)], location: &str) -> (i64, i64) {
 
 /// `(kind, location, on_hand_delta, held_delta)` of an order's movements,
 /// oldest first.
-async fn movements_of(
+pub async fn movements_of(
     app: &TestApp,
     admin: &str,
     order: &Value,
@@ -453,7 +453,7 @@ async fn lines_come_from_one_location_when_one_can_cover_them_and_go_back_where_
     ];
     expected.sort();
     assert_eq!(taken, expected);
-    // Paying sells the units from where they were held.
+    // Paying commits the reservation: the units stay held where they are.
     app.actors
         .orders
         .call(MarkOrderPaid {
@@ -462,6 +462,35 @@ async fn lines_come_from_one_location_when_one_can_cover_them_and_go_back_where_
         })
         .await
         .expect("paid");
+    let now = levels(&app, &admin, &p).await;
+    assert_eq!(
+        (level_at(&now, &eu_id), level_at(&now, MAIN)),
+        ((5, 5), (4, 3))
+    );
+    // Shipping the whole order sends one parcel from each location, and
+    // each sells its units from where they were held.
+    let ship = format!("{ORDERS}{}/ship/", str_of(&split["id"]));
+    let shipped: Value = app
+        .post(&ship, Some(&admin), &json!({}))
+        .await
+        .body_json()
+        .await;
+    assert_eq!(shipped["status"], "fulfilled", "{shipped}");
+    let mut parcels: Vec<(String, i64)> = shipped["fulfilments"]
+        .as_array()
+        .expect("parcels")
+        .iter()
+        .map(|f| {
+            (
+                str_of(&f["location_id"]),
+                f["lines"][0]["quantity"].as_i64().expect("units"),
+            )
+        })
+        .collect();
+    parcels.sort();
+    let mut expected_parcels = vec![(eu_id.clone(), 2), (MAIN.to_owned(), 3)];
+    expected_parcels.sort();
+    assert_eq!(parcels, expected_parcels);
     let now = levels(&app, &admin, &p).await;
     assert_eq!(
         (level_at(&now, &eu_id), level_at(&now, MAIN)),

@@ -334,8 +334,9 @@ pub enum ReservationOutcome {
 #[rtype(result = "Result<(), CatalogError>")]
 pub struct ReleaseReservation(pub Uuid);
 
-/// Mark a held reservation sold. Idempotent: committing twice changes
-/// nothing; a released or expired one is refused.
+/// Mark a held reservation paid for: it no longer expires, and its units
+/// stay held until fulfilments ship them (`ShipReservation`). Idempotent:
+/// committing twice changes nothing; a released or expired one is refused.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<(), CatalogError>")]
 pub struct CommitReservation(pub Uuid);

@@ -7,6 +7,7 @@ pub mod handlers;
 pub mod images;
 pub mod locations;
 pub mod messages;
+pub mod shipments;
 pub mod variants;
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ pub use error::CatalogError;
 pub use handlers::CatalogService;
 use locations::*;
 use messages::*;
+use shipments::*;
 
 use super::metrics::ActorMetrics;
 use super::runtime::{every, on_started};
@@ -100,6 +102,8 @@ route!(ReserveStock => reserve_stock, ReservationOutcome);
 route!(ReserveForOrder => reserve_for_order, HeldForOrder);
 route!(ReleaseReservation => release_reservation, ());
 route!(CommitReservation => commit_reservation, ());
+route!(GetReservationHoldings => reservation_holdings, ReservationHoldings);
+route!(ShipReservation => ship_reservation, ());
 route!(GetItemSnapshots => item_snapshots, ItemSnapshots);
 route!(ListVariants => list_variants, Vec<VariantView>);
 route!(AddProductImage => add_image, ImageView);

@@ -17,6 +17,12 @@ pub enum OrdersError {
     /// The status machine refused the change.
     #[error(transparent)]
     Transition(#[from] TransitionError),
+    /// No such fulfilment of this order.
+    #[error("fulfilment not found")]
+    FulfilmentNotFound,
+    /// A fulfilment request was refused (status, quantities, location).
+    #[error(transparent)]
+    Fulfilment(crate::domain::orders::fulfilment::FulfilmentRefusal),
     /// Not enough stock for some lines; nothing was reserved or written.
     #[error("not enough stock for {} line(s)", .0.len())]
     InsufficientStock(Vec<Shortfall>),

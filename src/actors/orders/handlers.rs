@@ -9,6 +9,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::error::OrdersError;
+use super::fulfilments::{fulfilment_view, shipped_by_line, FulfilmentView};
 use super::messages::*;
 use super::rules::GetPricingRules;
 use crate::actors::catalog::messages::{CommitReservation, ReleaseReservation, ReserveForOrder};
@@ -50,7 +51,8 @@ pub struct OrdersService {
     rules: std::sync::Arc<super::rules::RulesCache>,
 }
 
-fn catalog_error(e: CallError<CatalogError>) -> OrdersError {
+/// The orders domain's answer for a failed catalog call.
+pub(super) fn catalog_error(e: CallError<CatalogError>) -> OrdersError {
     match e {
         CallError::Domain(CatalogError::InsufficientStock(lines)) => {
             OrdersError::InsufficientStock(lines)
@@ -96,6 +98,11 @@ impl OrdersService {
         &self.pool
     }
 
+    /// The catalog, for the sagas that cross into it.
+    pub(super) fn catalog(&self) -> &ActorClient<CatalogActor> {
+        &self.catalog
+    }
+
     async fn view(&self, row: OrderRow) -> Result<OrderView, OrdersError> {
         Ok(self
             .views(vec![row])
@@ -107,12 +114,19 @@ impl OrdersService {
     async fn views(&self, rows: Vec<OrderRow>) -> Result<Vec<OrderView>, OrdersError> {
         let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
         let (mut items, mut history) = store::items_and_history(&self.pool, &ids).await?;
+        let mut parcels = crate::store::fulfilments::fulfilments_of(&self.pool, &ids).await?;
         Ok(rows
             .into_iter()
             .map(|row| {
                 let order_items = items.remove(&row.id).unwrap_or_default();
                 let order_history = history.remove(&row.id).unwrap_or_default();
-                order_view(row, order_items, order_history)
+                let order_parcels = parcels
+                    .remove(&row.id)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(f, lines)| fulfilment_view(f, lines))
+                    .collect();
+                order_view(row, order_items, order_history, order_parcels)
             })
             .collect())
     }
@@ -250,6 +264,7 @@ impl OrdersService {
         // Saga step 2: write the order, bound to the request's idempotency
         // key in the same transaction. If that fails, compensate.
         let actor = msg.buyer.history_actor();
+        let line_ids: Vec<Uuid> = priced.lines.iter().map(|_| Uuid::new_v4()).collect();
         let new = NewOrder {
             id: order_id,
             user_id: msg.buyer.user_id(),
@@ -266,6 +281,7 @@ impl OrdersService {
             promotion_code: msg.promotion.as_ref().map(|p| p.code.as_str()),
             shipping_address: &msg.shipping_address,
             lines: &priced.lines,
+            line_ids: &line_ids,
             expires_at: Utc::now() + chrono::Duration::seconds(self.pending_ttl_secs),
         };
         let written = async {
@@ -273,14 +289,14 @@ impl OrdersService {
             let Some(key) = &msg.key else {
                 // One statement, its own transaction: one round trip.
                 let (row, history) = store::insert_order(&mut conn, &new, &actor).await?;
-                return Ok(placed_view(row, &priced.lines, history));
+                return Ok(placed_view(row, &priced.lines, &line_ids, history));
             };
             // With an idempotency key the order, its binding to the key and
             // its answer commit together, only while the lease holds.
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
             let (row, history) = store::insert_order(&mut tx, &new, &actor).await?;
             // Built from what was written, without reading it back.
-            let view = placed_view(row, &priced.lines, history);
+            let view = placed_view(row, &priced.lines, &line_ids, history);
             if !key.bind(&mut tx, order_id, Some(&view)).await? {
                 tx.rollback().await?;
                 return Err(OrdersError::IdempotencyLeaseLost);
@@ -464,6 +480,18 @@ impl OrdersService {
 
     pub async fn transition_order(&self, msg: TransitionOrder) -> Result<OrderView, OrdersError> {
         let row = self.visible_order(msg.id, msg.by.into()).await?;
+        // Shipping and delivering the whole order go through its parcels.
+        match msg.action {
+            Action::Ship => {
+                let row = self.ship_whole_order(row, &msg.by, &msg.reason).await?;
+                return self.view(row).await;
+            }
+            Action::Deliver => {
+                let row = self.deliver_whole_order(row, &msg.by, &msg.reason).await?;
+                return self.view(row).await;
+            }
+            _ => {}
+        }
         let (actor, name) = if msg.by.is_admin() {
             (Actor::Admin, format!("admin:{}", msg.by.user_id))
         } else {
@@ -561,9 +589,10 @@ impl OrdersService {
         self.view(updated).await
     }
 
-    /// Tells the catalog a paid order's stock is sold, and records that it
-    /// did. If the catalog cannot be reached now, the sweep retries.
-    async fn commit_stock(&self, order_id: Uuid) -> Result<(), OrdersError> {
+    /// Tells the catalog a paid order's stock is committed (it stays held
+    /// until its parcels ship), and records that it did. If the catalog
+    /// cannot be reached now, the sweep retries.
+    pub(super) async fn commit_stock(&self, order_id: Uuid) -> Result<(), OrdersError> {
         match self.catalog.call(CommitReservation(order_id)).await {
             Ok(()) => {}
             Err(CallError::Domain(e)) => {
@@ -597,6 +626,7 @@ impl OrdersService {
         {
             self.commit_stock(id).await?;
         }
+        self.sell_unsold_parcels().await?;
         let purged =
             crate::store::idempotency::purge(&self.pool, self.idempotency_retention).await?;
         if purged > 0 {
@@ -642,10 +672,26 @@ impl OrdersService {
     }
 }
 
-/// An order's view from its row, lines and history.
-fn order_view(row: OrderRow, items: Vec<ItemRow>, history: Vec<HistoryRow>) -> OrderView {
+/// An order's view from its row, lines, history and parcels.
+fn order_view(
+    row: OrderRow,
+    items: Vec<ItemRow>,
+    history: Vec<HistoryRow>,
+    fulfilments: Vec<FulfilmentView>,
+) -> OrderView {
+    let shipped = shipped_by_line(&fulfilments);
     OrderView {
-        items: items.into_iter().map(OrderLineView::from).collect(),
+        items: items
+            .into_iter()
+            .map(|item| {
+                let shipped = shipped.get(&item.id).copied().unwrap_or(0);
+                OrderLineView {
+                    shipped_quantity: shipped,
+                    ..OrderLineView::from(item)
+                }
+            })
+            .collect(),
+        fulfilments,
         history: history.into_iter().map(StatusChangeView::from).collect(),
         id: row.id,
         user_id: row.user_id,
@@ -723,10 +769,18 @@ fn by_variant(
 }
 
 /// The view of an order just placed, from what was written.
-fn placed_view(row: OrderRow, lines: &[OrderLine], history: HistoryRow) -> OrderView {
+fn placed_view(
+    row: OrderRow,
+    lines: &[OrderLine],
+    line_ids: &[Uuid],
+    history: HistoryRow,
+) -> OrderView {
     let items = lines
         .iter()
-        .map(|l| ItemRow {
+        .zip(line_ids)
+        .map(|(l, id)| ItemRow {
+            id: *id,
+            fulfilled_quantity: 0,
             order_id: row.id,
             product_id: l.product_id,
             variant_id: l.variant_id,
@@ -741,5 +795,5 @@ fn placed_view(row: OrderRow, lines: &[OrderLine], history: HistoryRow) -> Order
             tax: l.tax,
         })
         .collect();
-    order_view(row, items, vec![history])
+    order_view(row, items, vec![history], Vec::new())
 }

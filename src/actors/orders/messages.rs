@@ -19,6 +19,8 @@ use crate::store::orders::{EventRow, HistoryRow, ItemRow, PurchaseRow};
 /// A line of an order, as clients see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct OrderLineView {
+    /// The line's own id (fulfilments, refunds and returns name it).
+    pub id: Uuid,
     pub product_id: Uuid,
     /// The variant sold; a product's default variant has the product's id.
     pub variant_id: Uuid,
@@ -38,11 +40,18 @@ pub struct OrderLineView {
     /// Tax on `line_total - discount`, rounded half to even (included in
     /// it when the order's prices include tax).
     pub tax: i64,
+    /// Units in fulfilments that are not cancelled (pending ones too).
+    pub fulfilled_quantity: i32,
+    /// Units in fulfilments that have shipped.
+    pub shipped_quantity: i32,
 }
 
 impl From<ItemRow> for OrderLineView {
     fn from(r: ItemRow) -> Self {
         Self {
+            id: r.id,
+            fulfilled_quantity: r.fulfilled_quantity,
+            shipped_quantity: 0,
             product_id: r.product_id,
             variant_id: r.variant_id,
             name: r.name,
@@ -112,6 +121,8 @@ pub struct OrderView {
     pub promotion_code: Option<String>,
     pub currency: String,
     pub shipping_address: ShippingAddress,
+    /// The parcels the order ships in, oldest first, with their tracking.
+    pub fulfilments: Vec<super::fulfilments::FulfilmentView>,
     pub history: Vec<StatusChangeView>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -176,7 +187,8 @@ pub struct ListOrders {
     pub created_before: Option<DateTime<Utc>>,
 }
 
-/// Cancel, ship or deliver an order on behalf of a user.
+/// Cancel an order on behalf of a user, or ship or deliver all of it
+/// (the whole-order shortcuts over its parcels).
 #[derive(Debug, Message)]
 #[rtype(result = "Result<OrderView, OrdersError>")]
 pub struct TransitionOrder {
@@ -224,7 +236,7 @@ pub struct ApplyPaymentOutcome {
 #[rtype(result = "Result<u64, OrdersError>")]
 pub struct ExpireOverdueOrders;
 
-/// Purchased lines for the recommender: paid, shipped or delivered orders,
+/// Purchased lines for the recommender: paid, (partially) fulfilled or delivered orders,
 /// for `user_ids` (everyone when empty).
 #[derive(Debug, Message)]
 #[rtype(result = "Result<Vec<PurchaseRow>, OrdersError>")]

@@ -2,6 +2,7 @@
 //! orders database; talks to the catalog only through messages.
 
 pub mod error;
+pub mod fulfilments;
 pub mod handlers;
 pub mod messages;
 pub mod rules;
@@ -13,6 +14,7 @@ use actix::{Actor, Context};
 use sqlx::PgPool;
 
 pub use error::OrdersError;
+use fulfilments::*;
 pub use handlers::OrdersService;
 use messages::*;
 
@@ -79,6 +81,10 @@ route!(GetOrder => get_order, OrderView);
 route!(GetOrderStatuses => order_statuses, Vec<(uuid::Uuid, String)>);
 route!(ListOrders => list_orders, (Vec<OrderView>, i64));
 route!(TransitionOrder => transition_order, OrderView);
+route!(CreateFulfilment => create_fulfilment, FulfilmentView);
+route!(ListFulfilments => list_fulfilments, Vec<FulfilmentView>);
+route!(UpdateFulfilment => update_fulfilment, FulfilmentView);
+route!(ActOnFulfilment => act_on_fulfilment, FulfilmentView);
 route!(MarkOrderPaid => mark_paid, OrderView);
 route!(ApplyPaymentOutcome => apply_payment_outcome, OrderView);
 route!(ExpireOverdueOrders => expire_overdue, u64);

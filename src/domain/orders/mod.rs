@@ -4,6 +4,7 @@
 pub mod address;
 pub mod demo;
 pub mod events;
+pub mod fulfilment;
 pub mod guest;
 pub mod pricing;
 pub mod status;

@@ -9,7 +9,11 @@ use serde::{Deserialize, Serialize};
 pub enum OrderStatus {
     Pending,
     Paid,
-    Shipped,
+    /// Some units have shipped, not all.
+    PartiallyFulfilled,
+    /// Every unit has shipped.
+    Fulfilled,
+    /// Every unit has shipped and every parcel arrived.
     Delivered,
     Cancelled,
     Expired,
@@ -19,10 +23,11 @@ pub enum OrderStatus {
 
 impl OrderStatus {
     /// Every status.
-    pub const ALL: [OrderStatus; 8] = [
+    pub const ALL: [OrderStatus; 9] = [
         OrderStatus::Pending,
         OrderStatus::Paid,
-        OrderStatus::Shipped,
+        OrderStatus::PartiallyFulfilled,
+        OrderStatus::Fulfilled,
         OrderStatus::Delivered,
         OrderStatus::Cancelled,
         OrderStatus::Expired,
@@ -35,7 +40,8 @@ impl OrderStatus {
         match self {
             OrderStatus::Pending => "pending",
             OrderStatus::Paid => "paid",
-            OrderStatus::Shipped => "shipped",
+            OrderStatus::PartiallyFulfilled => "partially_fulfilled",
+            OrderStatus::Fulfilled => "fulfilled",
             OrderStatus::Delivered => "delivered",
             OrderStatus::Cancelled => "cancelled",
             OrderStatus::Expired => "expired",
@@ -55,7 +61,10 @@ impl OrderStatus {
 pub enum Action {
     Pay,
     Cancel,
+    /// Ship whatever is not shipped yet (the whole-order shortcut), or
+    /// create and ship parcels.
     Ship,
+    /// Deliver every shipped parcel (the whole-order shortcut), or one.
     Deliver,
     Expire,
     RequestRefund,
@@ -129,14 +138,66 @@ pub fn transition(
         (Pending, Pay) => Paid,
         (Pending, Cancel) => Cancelled,
         (Pending, Expire) => Expired,
-        (Paid, Ship) => Shipped,
-        (Shipped, Deliver) => Delivered,
+        // The whole-order shortcuts: everything left ships, or every
+        // parcel arrives. Parcel by parcel, `fulfilment_status` decides.
+        (Paid | PartiallyFulfilled, Ship) => Fulfilled,
+        (Fulfilled, Deliver) => Delivered,
         (Paid, RequestRefund) => RefundPending,
         (RefundPending, CompleteRefund) => Refunded,
         (RefundPending, AbortRefund) => Paid,
         _ => return Err(TransitionError::InvalidState { action, current }),
     };
     Ok(next)
+}
+
+/// Whether parcels may be created, shipped (`Ship`) or delivered
+/// (`Deliver`) on an order in `current` by `actor`. Creating and shipping
+/// needs units left to ship and money kept (not `refund_pending`);
+/// delivering needs something shipped.
+pub fn check_fulfilment(
+    current: OrderStatus,
+    action: Action,
+    actor: Actor,
+) -> Result<(), TransitionError> {
+    use OrderStatus::*;
+    if actor != Actor::Admin || !matches!(action, Action::Ship | Action::Deliver) {
+        return Err(TransitionError::NotAllowed(action));
+    }
+    let open = match action {
+        Action::Ship => matches!(current, Paid | PartiallyFulfilled),
+        _ => matches!(current, PartiallyFulfilled | Fulfilled),
+    };
+    if open {
+        Ok(())
+    } else {
+        Err(TransitionError::InvalidState { action, current })
+    }
+}
+
+/// How far an order's units have gone out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shipped {
+    /// Units ordered.
+    pub ordered: i64,
+    /// Units in shipped or delivered parcels.
+    pub shipped: i64,
+    /// Whether every parcel that shipped has been delivered.
+    pub all_delivered: bool,
+}
+
+/// The status an order whose parcels stand at `progress` has: `paid`
+/// until a unit ships, `partially_fulfilled` until all have, `fulfilled`,
+/// and `delivered` once every parcel has arrived.
+pub fn fulfilment_status(progress: Shipped) -> OrderStatus {
+    if progress.shipped <= 0 {
+        OrderStatus::Paid
+    } else if progress.shipped < progress.ordered {
+        OrderStatus::PartiallyFulfilled
+    } else if progress.all_delivered {
+        OrderStatus::Delivered
+    } else {
+        OrderStatus::Fulfilled
+    }
 }
 
 #[cfg(test)]
@@ -156,7 +217,7 @@ mod tests {
     const ACTORS: [Actor; 4] = [Actor::Owner, Actor::Admin, Actor::Payments, Actor::System];
 
     /// The whole table of allowed transitions: (from, action, actor, to).
-    const ALLOWED: [(OrderStatus, Action, Actor, OrderStatus); 9] = [
+    const ALLOWED: [(OrderStatus, Action, Actor, OrderStatus); 10] = [
         (
             OrderStatus::Pending,
             Action::Pay,
@@ -185,10 +246,16 @@ mod tests {
             OrderStatus::Paid,
             Action::Ship,
             Actor::Admin,
-            OrderStatus::Shipped,
+            OrderStatus::Fulfilled,
         ),
         (
-            OrderStatus::Shipped,
+            OrderStatus::PartiallyFulfilled,
+            Action::Ship,
+            Actor::Admin,
+            OrderStatus::Fulfilled,
+        ),
+        (
+            OrderStatus::Fulfilled,
             Action::Deliver,
             Actor::Admin,
             OrderStatus::Delivered,
@@ -241,8 +308,8 @@ mod tests {
             Err(TransitionError::NotAllowed(Action::Ship))
         );
         let err =
-            transition(OrderStatus::Shipped, Action::Cancel, Actor::Admin).expect_err("refused");
-        assert_eq!(err.to_string(), "cannot cancel an order that is shipped");
+            transition(OrderStatus::Fulfilled, Action::Cancel, Actor::Admin).expect_err("refused");
+        assert_eq!(err.to_string(), "cannot cancel an order that is fulfilled");
     }
 
     #[test]
@@ -259,6 +326,49 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn parcels_are_made_and_shipped_while_units_are_left_and_delivered_once_shipped() {
+        use OrderStatus::*;
+        for status in OrderStatus::ALL {
+            let ship = check_fulfilment(status, Action::Ship, Actor::Admin).is_ok();
+            let deliver = check_fulfilment(status, Action::Deliver, Actor::Admin).is_ok();
+            assert_eq!(
+                ship,
+                matches!(status, Paid | PartiallyFulfilled),
+                "{status:?}"
+            );
+            assert_eq!(
+                deliver,
+                matches!(status, PartiallyFulfilled | Fulfilled),
+                "{status:?}"
+            );
+            for actor in [Actor::Owner, Actor::Payments, Actor::System] {
+                assert_eq!(
+                    check_fulfilment(status, Action::Ship, actor),
+                    Err(TransitionError::NotAllowed(Action::Ship))
+                );
+            }
+            assert!(check_fulfilment(status, Action::Cancel, Actor::Admin).is_err());
+        }
+    }
+
+    #[test]
+    fn the_status_follows_the_shipped_units() {
+        let at = |shipped, all_delivered| {
+            fulfilment_status(Shipped {
+                ordered: 5,
+                shipped,
+                all_delivered,
+            })
+        };
+        assert_eq!(at(0, false), OrderStatus::Paid);
+        assert_eq!(at(0, true), OrderStatus::Paid);
+        assert_eq!(at(2, false), OrderStatus::PartiallyFulfilled);
+        assert_eq!(at(2, true), OrderStatus::PartiallyFulfilled);
+        assert_eq!(at(5, false), OrderStatus::Fulfilled);
+        assert_eq!(at(5, true), OrderStatus::Delivered);
     }
 
     #[test]
