@@ -19,6 +19,7 @@ use crate::domain::catalog::stock::Shortfall;
 use crate::domain::idempotency::SavedResponse;
 use crate::domain::orders::fulfilment::FulfilmentRefusal;
 use crate::domain::orders::status::TransitionError;
+use crate::domain::payments::refund::RefundRefusal;
 use crate::domain::promotions::Inapplicable;
 use crate::domain::validation::{FieldError, ValidationErrors};
 
@@ -414,6 +415,10 @@ impl From<OrdersError> for ApiError {
             OrdersError::Validation(errors) => ApiError::Validation(errors),
             OrdersError::NotFound => ApiError::NotFound("order"),
             OrdersError::FulfilmentNotFound => ApiError::NotFound("fulfilment"),
+            OrdersError::RefundExceedsTotal => ApiError::Conflict {
+                code: "refund_exceeds_captured",
+                detail: e.to_string(),
+            },
             OrdersError::Fulfilment(refusal) => match refusal {
                 FulfilmentRefusal::SeveralLocations => ApiError::Unprocessable {
                     code: refusal.code(),
@@ -478,6 +483,26 @@ impl From<PaymentsError> for ApiError {
             PaymentsError::OrderNotPayable(_) => conflict("order_not_payable", &e),
             PaymentsError::AlreadyPaying => conflict("payment_exists", &e),
             PaymentsError::Transition(_) => conflict("invalid_transition", &e),
+            PaymentsError::PartiallyRefunded => conflict("partially_refunded", &e),
+            PaymentsError::Refund(refusal) => match refusal {
+                RefundRefusal::UnknownLine(index) => {
+                    ApiError::Validation(ValidationErrors::single(
+                        &format!("lines.{index}.line_id"),
+                        "unknown",
+                        "no such line in this order",
+                    ))
+                }
+                RefundRefusal::Nothing => ApiError::Unprocessable {
+                    code: refusal.code(),
+                    detail: refusal.to_string(),
+                },
+                RefundRefusal::OverRefund { .. }
+                | RefundRefusal::ShippingRefunded
+                | RefundRefusal::ExceedsCaptured { .. } => ApiError::Conflict {
+                    code: refusal.code(),
+                    detail: refusal.to_string(),
+                },
+            },
             PaymentsError::BadSignature(_) => ApiError::BadRequest {
                 code: "invalid_signature",
                 detail: e.to_string(),

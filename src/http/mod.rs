@@ -28,6 +28,7 @@ pub mod payments;
 pub mod promotions;
 pub mod rate_limit;
 pub mod recommendations;
+pub mod refunds;
 pub mod shipping;
 pub mod state;
 pub mod stock;
@@ -68,6 +69,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(shipping::routes)
                 .configure(tax::routes)
                 .configure(payments::routes)
+                .configure(refunds::routes)
                 .configure(admin::routes),
         );
 }

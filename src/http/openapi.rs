@@ -22,8 +22,8 @@ use utoipa::{Modify, OpenApi};
 use super::error::PROBLEM_JSON;
 use super::{
     addresses, admin, auth, cart_shipping, carts, catalog, fulfilments, guest_checkout, health,
-    images, media, metrics, orders, payments, promotions, recommendations, shipping, stock, tax,
-    variants,
+    images, media, metrics, orders, payments, promotions, recommendations, refunds, shipping,
+    stock, tax, variants,
 };
 
 /// The document's route, inside the `/api/v1` scope.
@@ -68,6 +68,7 @@ struct OwnApi;
         (path = "/api/v1", api = shipping::Api),
         (path = "/api/v1", api = tax::Api),
         (path = "/api/v1", api = payments::Api),
+        (path = "/api/v1", api = refunds::Api),
         (path = "/api/v1", api = admin::Api),
     ),
     components(schemas(

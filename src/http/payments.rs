@@ -263,7 +263,7 @@ async fn list_payments(
         (status = 202, description = "The payment, `refund_pending` (replayed for a repeated key)", body = PaymentView),
         (status = 403, description = "`permission_denied`: admins only"),
         (status = 404, description = "`not_found`: no such payment"),
-        (status = 409, description = "`invalid_transition`: the payment cannot be refunded now; `order_not_payable`: the order is not paid (it shipped first)"),
+        (status = 409, description = "`invalid_transition`: the payment cannot be refunded now; `order_not_payable`: the order is not paid (it shipped first); `partially_refunded`: the payment has partial refunds (refund the rest with `POST /payments/{id}/refunds/`)"),
         (status = 413, description = "`payload_too_large`: the body is over the limit"),
         (status = 422, description = "`validation_error`: the body has fields"),
     ))]

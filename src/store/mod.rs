@@ -15,6 +15,7 @@ pub mod payments;
 pub mod product_images;
 pub mod promotions;
 pub mod redis;
+pub mod refunds;
 pub mod shipping;
 pub mod stock;
 pub mod tax;

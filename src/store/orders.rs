@@ -36,6 +36,8 @@ pub struct OrderRow {
     pub prices_include_tax: bool,
     pub shipping_method: Option<Json<MethodQuote>>,
     pub payment_id: Option<String>,
+    /// Money given back so far, partial refunds and full.
+    pub refunded_amount: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -150,7 +152,8 @@ pub struct EventRow {
 /// The columns an [`OrderRow`] reads.
 pub(crate) const ORDER_COLUMNS: &str =
     "id, user_id, email, status, subtotal, discount, total, currency, promotion_code, shipping_address, \
-     shipping, tax, shipping_tax, prices_include_tax, shipping_method, payment_id, created_at, updated_at";
+     shipping, tax, shipping_tax, prices_include_tax, shipping_method, payment_id, refunded_amount, \
+     created_at, updated_at";
 
 /// Writes a new pending order, its lines and its first history entry in
 /// one statement (one round trip; on its own it is its own transaction).
@@ -301,7 +304,8 @@ pub async fn set_status(
     payment_id: Option<&str>,
 ) -> Result<Option<OrderRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "UPDATE orders SET status = $3, payment_id = COALESCE($4, payment_id), updated_at = now() \
+        "UPDATE orders SET status = $3, payment_id = COALESCE($4, payment_id), updated_at = now(), \
+           refunded_amount = CASE WHEN $3 = 'refunded' THEN total ELSE refunded_amount END \
          WHERE id = $1 AND status = $2 RETURNING {ORDER_COLUMNS}"
     ))
     .bind(id)
@@ -596,4 +600,36 @@ pub async fn statuses(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>
         .bind(ids)
         .fetch_all(pool)
         .await
+}
+
+/// Adds a partial refund to the order's refunded amount, once per refund
+/// id. `None` when it was applied before; `Some(false)` (nothing written)
+/// when it would take the refunded amount past the order's total.
+pub async fn apply_refund(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    refund_id: Uuid,
+    amount: i64,
+) -> Result<Option<bool>, sqlx::Error> {
+    let new: Option<Uuid> = sqlx::query_scalar(
+        "INSERT INTO order_refunds (refund_id, order_id, amount) VALUES ($1, $2, $3) \
+         ON CONFLICT (refund_id) DO NOTHING RETURNING refund_id",
+    )
+    .bind(refund_id)
+    .bind(order_id)
+    .bind(amount)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if new.is_none() {
+        return Ok(None);
+    }
+    let added = sqlx::query(
+        "UPDATE orders SET refunded_amount = refunded_amount + $2, updated_at = now() \
+         WHERE id = $1 AND refunded_amount + $2 <= total",
+    )
+    .bind(order_id)
+    .bind(amount)
+    .execute(conn)
+    .await?;
+    Ok(Some(added.rows_affected() == 1))
 }

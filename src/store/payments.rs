@@ -33,13 +33,16 @@ pub struct PaymentRow {
     pub refund_id: Option<Uuid>,
     pub refund_failure_code: Option<String>,
     pub auto_refund: bool,
+    /// What has gone back: partial refunds that succeeded, or the whole
+    /// amount after a full refund.
+    pub refunded_amount: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 const PAYMENT_COLUMNS: &str = "id, order_id, user_id, status, amount, currency, card_token, \
      card_brand, card_last4, attempts, failure_code, failure_message, refund_id, \
-     refund_failure_code, auto_refund, created_at, updated_at";
+     refund_failure_code, auto_refund, refunded_amount, created_at, updated_at";
 
 /// A new payment.
 #[derive(Debug, Clone)]
@@ -78,6 +81,9 @@ pub struct ClaimedJob {
     pub currency: String,
     pub card_token: String,
     pub refund_id: Option<Uuid>,
+    /// Whether the job runs a partial refund (`refund_id` names a row of
+    /// `refunds`, whose amount `amount` is).
+    pub partial: bool,
 }
 
 /// An outbox entry still to deliver.
@@ -87,6 +93,8 @@ pub struct OutboxRow {
     pub payment_id: Uuid,
     pub order_id: Uuid,
     pub kind: PaymentNotice,
+    /// The partial refund it tells of.
+    pub refund_id: Option<Uuid>,
 }
 
 /// Filters of a payment listing.
@@ -187,7 +195,7 @@ pub async fn enqueue(
     // At most one job of a kind per payment: a second ask is the first.
     sqlx::query(
         "INSERT INTO payment_jobs (payment_id, kind) VALUES ($1, $2) \
-         ON CONFLICT (payment_id, kind) DO NOTHING",
+         ON CONFLICT (payment_id, kind) WHERE refund_id IS NULL DO NOTHING",
     )
     .bind(payment_id)
     .bind(kind)
@@ -280,7 +288,8 @@ pub async fn set_status(
         "UPDATE payments SET status = $2, attempts = COALESCE($3, attempts), \
            failure_code = COALESCE($4, failure_code), failure_message = COALESCE($5, failure_message), \
            refund_id = COALESCE($6, refund_id), refund_failure_code = COALESCE($7, refund_failure_code), \
-           auto_refund = COALESCE($8, auto_refund), updated_at = now() \
+           auto_refund = COALESCE($8, auto_refund), updated_at = now(), \
+           refunded_amount = CASE WHEN $2 = 'refunded' THEN amount ELSE refunded_amount END \
          WHERE id = $1 RETURNING {PAYMENT_COLUMNS}"
     ))
     .bind(id)
@@ -373,7 +382,9 @@ pub async fn claim_job(pool: &PgPool, lease_secs: f64) -> Result<Option<ClaimedJ
            AND p.id = j.payment_id \
          RETURNING j.id, j.payment_id, j.kind, j.attempts, j.lease_token, \
            (EXTRACT(EPOCH FROM (clock_timestamp() - j.created_at)) * 1000)::float8 AS queued_ms, \
-           p.amount, p.currency, p.card_token, p.refund_id",
+           COALESCE((SELECT r.amount FROM refunds r WHERE r.id = j.refund_id), p.amount) AS amount, \
+           p.currency, p.card_token, COALESCE(j.refund_id, p.refund_id) AS refund_id, \
+           j.refund_id IS NOT NULL AS partial",
     )
     .bind(lease_secs)
     .fetch_optional(&mut *tx)
@@ -434,11 +445,13 @@ pub async fn drop_job(
     payment_id: Uuid,
     kind: JobKind,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM payment_jobs WHERE payment_id = $1 AND kind = $2")
-        .bind(payment_id)
-        .bind(kind)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "DELETE FROM payment_jobs WHERE payment_id = $1 AND kind = $2 AND refund_id IS NULL",
+    )
+    .bind(payment_id)
+    .bind(kind)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -449,7 +462,7 @@ pub async fn lock_outbox(
     limit: i64,
 ) -> Result<Vec<OutboxRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, payment_id, order_id, kind FROM payment_outbox \
+        "SELECT id, payment_id, order_id, kind, refund_id FROM payment_outbox \
          WHERE delivered_at IS NULL AND refused_at IS NULL \
          ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
     )
@@ -466,7 +479,7 @@ pub async fn lock_outbox_entry(
     kind: PaymentNotice,
 ) -> Result<Option<OutboxRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, payment_id, order_id, kind FROM payment_outbox \
+        "SELECT id, payment_id, order_id, kind, refund_id FROM payment_outbox \
          WHERE payment_id = $1 AND kind = $2 AND delivered_at IS NULL AND refused_at IS NULL \
          ORDER BY id LIMIT 1 FOR UPDATE",
     )
@@ -579,6 +592,29 @@ pub struct LedgerRow {
     pub outcome: String,
     pub code: Option<String>,
     pub message: Option<String>,
+}
+
+/// Whether the simulated provider's ledger leaves room to refund
+/// `amount` of the payment: a call it recorded already (a retry), or what
+/// it charged less what it refunded covers it.
+pub async fn ledger_refundable(
+    pool: &PgPool,
+    payment_id: Uuid,
+    key: Uuid,
+    amount: i64,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM provider_ledger WHERE idempotency_key = $2) \
+             OR coalesce((SELECT sum(amount) FROM provider_ledger \
+                          WHERE payment_id = $1 AND kind = 'charge' AND outcome = 'succeeded'), 0) \
+              - coalesce((SELECT sum(amount) FROM provider_ledger \
+                          WHERE payment_id = $1 AND kind = 'refund' AND outcome = 'succeeded'), 0) >= $3",
+    )
+    .bind(payment_id)
+    .bind(key)
+    .bind(amount)
+    .fetch_one(pool)
+    .await
 }
 
 /// Records a provider outcome under `key` unless one exists; returns the

@@ -13,6 +13,7 @@ use crate::domain::orders::events::OrderEventKind;
 use crate::domain::orders::fulfilment::FulfilmentStatus;
 use crate::domain::orders::status::OrderStatus;
 use crate::domain::payments::queue::{JobKind, PaymentNotice};
+use crate::domain::payments::refund::RefundStatus;
 use crate::domain::payments::status::PaymentStatus;
 
 macro_rules! text_enum {
@@ -48,3 +49,4 @@ text_enum!(FulfilmentStatus, "fulfilment status");
 text_enum!(PaymentStatus, "payment status");
 text_enum!(JobKind, "payment job kind");
 text_enum!(PaymentNotice, "payment notice");
+text_enum!(RefundStatus, "refund status");

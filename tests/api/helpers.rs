@@ -635,3 +635,98 @@ pub async fn assert_orders_conserved(app: &TestApp) -> usize {
     catalog.close().await;
     lines.len()
 }
+
+/// A payment's id, order, status, captured amount, refunded amount, the
+/// sums of its counting and succeeded refunds, how many refunds it has,
+/// and what the provider's ledger refunded.
+type PaymentMoney = (uuid::Uuid, uuid::Uuid, String, i64, i64, i64, i64, i64, i64);
+
+/// The money conservation check, for every payment: its refunds that count
+/// never pass what it captured; what it says went back is what its
+/// succeeded refunds add up to, and what the provider's ledger says it
+/// refunded, each refund made there once under its own id; and each order
+/// has had at most that applied, once per refund. Returns how many
+/// payments were checked.
+pub async fn assert_money_conserved(app: &TestApp) -> usize {
+    let payments = app.payments_pool().await;
+    let orders = app.orders_pool().await;
+    let rows: Vec<PaymentMoney> = sqlx::query_as(
+        "SELECT p.id, p.order_id, p.status, p.amount, p.refunded_amount, \
+           coalesce((SELECT sum(amount) FROM refunds r WHERE r.payment_id = p.id AND r.status <> 'failed'), 0)::bigint, \
+           coalesce((SELECT sum(amount) FROM refunds r WHERE r.payment_id = p.id AND r.status = 'succeeded'), 0)::bigint, \
+           (SELECT count(*) FROM refunds r WHERE r.payment_id = p.id), \
+           coalesce((SELECT sum(amount) FROM provider_ledger l WHERE l.payment_id = p.id \
+                     AND l.kind = 'refund' AND l.outcome = 'succeeded'), 0)::bigint \
+         FROM payments p",
+    )
+    .fetch_all(&payments)
+    .await
+    .expect("payments");
+    for (id, order, status, amount, refunded, counting, succeeded, refunds, ledger) in &rows {
+        assert!(
+            counting <= amount,
+            "payment {id}: refunds {counting} ≤ captured {amount}"
+        );
+        assert!(
+            refunded <= amount,
+            "payment {id}: refunded {refunded} ≤ captured {amount}"
+        );
+        if *refunds > 0 {
+            assert_eq!(
+                refunded, succeeded,
+                "payment {id}: refunded is its succeeded refunds"
+            );
+        }
+        if status != "refund_pending" {
+            assert_eq!(
+                refunded, ledger,
+                "payment {id}: the provider refunded what the shop says"
+            );
+        }
+        let applied: (i64, i64, String) =
+            sqlx::query_as("SELECT refunded_amount, total, status FROM orders WHERE id = $1")
+                .bind(order)
+                .fetch_one(&orders)
+                .await
+                .expect("order");
+        if *refunds > 0 {
+            assert!(
+                applied.0 <= *refunded,
+                "order {order}: applied {} ≤ refunded {refunded}",
+                applied.0
+            );
+        }
+        assert!(applied.0 <= applied.1, "order {order}: refunded ≤ total");
+    }
+    let unmatched: Vec<(uuid::Uuid, String, i64)> = sqlx::query_as(
+        "SELECT r.id, r.status, (SELECT count(*) FROM provider_ledger l \
+           WHERE l.idempotency_key = r.id AND l.outcome = 'succeeded' AND l.amount = r.amount) \
+         FROM refunds r",
+    )
+    .fetch_all(&payments)
+    .await
+    .expect("refunds");
+    for (refund, status, made) in &unmatched {
+        match status.as_str() {
+            "succeeded" => assert_eq!(*made, 1, "refund {refund} was made once, of its amount"),
+            "failed" => assert_eq!(*made, 0, "refund {refund} failed and made nothing"),
+            _ => assert!(*made <= 1, "refund {refund} was made at most once"),
+        }
+    }
+    let per_refund: Vec<(uuid::Uuid, i64, i64)> = sqlx::query_as(
+        "SELECT o.id, o.refunded_amount, coalesce((SELECT sum(amount) FROM order_refunds r \
+           WHERE r.order_id = o.id), 0)::bigint FROM orders o WHERE o.status <> 'refunded'",
+    )
+    .fetch_all(&orders)
+    .await
+    .expect("orders");
+    for (order, refunded, applied) in &per_refund {
+        assert_eq!(
+            refunded, applied,
+            "order {order}: its refunded amount is its applied refunds"
+        );
+    }
+    payments.close().await;
+    orders.close().await;
+    rows.len()
+}

@@ -31,6 +31,7 @@ mod outages;
 mod payment_hardening;
 mod payments;
 mod recommendations;
+mod refunds;
 mod register;
 mod replicas;
 mod revocation;

@@ -23,6 +23,9 @@ pub enum OrdersError {
     /// A fulfilment request was refused (status, quantities, location).
     #[error(transparent)]
     Fulfilment(crate::domain::orders::fulfilment::FulfilmentRefusal),
+    /// A refund would take the refunded amount past the order's total.
+    #[error("the refunds would pass the order's total")]
+    RefundExceedsTotal,
     /// Not enough stock for some lines; nothing was reserved or written.
     #[error("not enough stock for {} line(s)", .0.len())]
     InsufficientStock(Vec<Shortfall>),

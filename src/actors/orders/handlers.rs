@@ -589,6 +589,26 @@ impl OrdersService {
         self.view(updated).await
     }
 
+    pub async fn apply_refund(&self, msg: ApplyRefund) -> Result<OrderView, OrdersError> {
+        let mut tx = self.pool.begin().await?;
+        crate::store::fulfilments::lock_order(&mut tx, msg.order_id)
+            .await?
+            .ok_or(OrdersError::NotFound)?;
+        match store::apply_refund(&mut tx, msg.order_id, msg.refund_id, msg.amount).await? {
+            Some(false) => {
+                tx.rollback().await?;
+                return Err(OrdersError::RefundExceedsTotal);
+            }
+            Some(true) | None => tx.commit().await?,
+        }
+        let mut conn = self.pool.acquire().await?;
+        let row = store::get_order(&mut conn, msg.order_id)
+            .await?
+            .ok_or(OrdersError::NotFound)?;
+        drop(conn);
+        self.view(row).await
+    }
+
     /// Tells the catalog a paid order's stock is committed (it stays held
     /// until its parcels ship), and records that it did. If the catalog
     /// cannot be reached now, the sweep retries.
@@ -705,6 +725,8 @@ fn order_view(
         prices_include_tax: row.prices_include_tax,
         shipping_method: row.shipping_method.map(|m| m.0),
         total: row.total,
+        refunded_amount: row.refunded_amount,
+        refund_status: crate::domain::orders::status::refund_state(row.refunded_amount, row.total),
         promotion_code: row.promotion_code,
         currency: row.currency,
         shipping_address: row.shipping_address.0,

@@ -116,6 +116,12 @@ pub struct OrderView {
     /// What is paid: `subtotal - discount + shipping`, plus `tax` unless
     /// prices include it.
     pub total: i64,
+    /// Money given back so far (partial refunds and full), in minor
+    /// units of `currency`.
+    pub refunded_amount: i64,
+    /// `none`, `partially_refunded` or `refunded`: how much of `total`
+    /// has gone back. `status` says where the goods are.
+    pub refund_status: crate::domain::orders::status::RefundState,
     /// The discount code applied at checkout.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub promotion_code: Option<String>,
@@ -228,6 +234,16 @@ pub struct ApplyPaymentOutcome {
     pub order_id: Uuid,
     pub payment_id: String,
     pub outcome: PaymentOutcome,
+}
+
+/// From the payments outbox: a partial refund of `amount` of the order's
+/// payment went through. Idempotent by `refund_id`.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<OrderView, OrdersError>")]
+pub struct ApplyRefund {
+    pub order_id: Uuid,
+    pub refund_id: Uuid,
+    pub amount: i64,
 }
 
 /// Expire overdue pending orders now and release their stock (the actor

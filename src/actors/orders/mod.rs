@@ -87,6 +87,7 @@ route!(UpdateFulfilment => update_fulfilment, FulfilmentView);
 route!(ActOnFulfilment => act_on_fulfilment, FulfilmentView);
 route!(MarkOrderPaid => mark_paid, OrderView);
 route!(ApplyPaymentOutcome => apply_payment_outcome, OrderView);
+route!(ApplyRefund => apply_refund, OrderView);
 route!(ExpireOverdueOrders => expire_overdue, u64);
 route!(GetPurchaseHistory => purchase_history, Vec<PurchaseRow>);
 route!(GetOrderEvents => order_events, Vec<EventRow>);

@@ -26,6 +26,15 @@ pub enum PaymentsError {
     /// The payment's status forbids the request.
     #[error(transparent)]
     Transition(#[from] InvalidPaymentTransition),
+    /// A partial refund was refused (over what is left, nothing to
+    /// refund, an unknown line).
+    #[error(transparent)]
+    Refund(crate::domain::payments::refund::RefundRefusal),
+    /// A full refund asked of a payment that has partial refunds.
+    #[error(
+        "the payment has partial refunds; refund what is left with POST /payments/{{id}}/refunds/"
+    )]
+    PartiallyRefunded,
     /// A webhook whose signature is missing, malformed, wrong or stale.
     #[error("webhook signature refused: {0}")]
     BadSignature(#[from] SignatureError),

@@ -16,7 +16,7 @@ use super::outcomes;
 use super::provider::SimulatedProvider;
 use super::worker::PoolShared;
 use crate::actors::idempotency::{PgKeys, SuccessAnswer};
-use crate::actors::orders::messages::{ApplyPaymentOutcome, GetOrder, PaymentOutcome};
+use crate::actors::orders::messages::{ApplyPaymentOutcome, ApplyRefund, GetOrder, PaymentOutcome};
 use crate::actors::orders::{OrdersActor, OrdersError};
 use crate::actors::runtime::{ActorClient, CallError};
 use crate::domain::auth::Principal;
@@ -94,6 +94,7 @@ fn view(row: PaymentRow) -> PaymentView {
             last4: row.card_last4,
         },
         attempts: row.attempts,
+        refunded_amount: row.refunded_amount,
         failure_code: row.failure_code,
         failure_message: row.failure_message,
         refund_failure_code: row.refund_failure_code,
@@ -143,6 +144,12 @@ impl PaymentsService {
     }
 
     /// The pool, for lifecycle messages.
+    /// Wakes an idle payment worker of this instance (others hear the
+    /// queue's notification at commit).
+    pub(super) fn wake_workers(&self) {
+        self.shared.jobs.notify_one();
+    }
+
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
@@ -152,7 +159,11 @@ impl PaymentsService {
         &self.shared
     }
 
-    async fn visible(&self, id: Uuid, viewer: Principal) -> Result<PaymentRow, PaymentsError> {
+    pub(super) async fn visible(
+        &self,
+        id: Uuid,
+        viewer: Principal,
+    ) -> Result<PaymentRow, PaymentsError> {
         let mut conn = self.pool.acquire().await?;
         store::get_payment(&mut conn, id)
             .await?
@@ -162,7 +173,7 @@ impl PaymentsService {
     }
 
     /// The order as its owner sees it; anyone else's is not found.
-    async fn own_order(
+    pub(super) async fn own_order(
         &self,
         order_id: Uuid,
         by: OrderViewer,
@@ -313,6 +324,15 @@ impl PaymentsService {
             ));
         }
         let mut tx = self.pool.begin().await?;
+        // Partial refunds and the full one exclude each other: checked on
+        // the locked payment, as partial refunds check its status.
+        store::lock_payment(&mut tx, payment.id).await?;
+        if !crate::store::refunds::counting(&mut tx, payment.id)
+            .await?
+            .is_empty()
+        {
+            return Err(PaymentsError::PartiallyRefunded);
+        }
         let change = StatusChange {
             refund_id: Some(Uuid::new_v4()),
             ..StatusChange::default()
@@ -569,6 +589,7 @@ impl PaymentsService {
             PaymentNotice::RefundStarted => PaymentOutcome::RefundStarted,
             PaymentNotice::RefundSucceeded => PaymentOutcome::RefundSucceeded,
             PaymentNotice::RefundFailed => PaymentOutcome::RefundFailed,
+            PaymentNotice::PartialRefundSucceeded => return self.deliver_refund(tx, row).await,
         };
         let sent = self
             .orders
@@ -616,6 +637,46 @@ impl PaymentsService {
         };
         store::outbox_attempted(tx, row.id, true).await?;
         Ok(relayed)
+    }
+
+    /// Tells orders a partial refund went through, and settles the entry:
+    /// delivered when orders took it, refused (kept for reconciliation)
+    /// when it cannot, tried later when orders cannot be reached.
+    async fn deliver_refund(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        row: &store::OutboxRow,
+    ) -> Result<Relayed, PaymentsError> {
+        let refund_id = row
+            .refund_id
+            .ok_or_else(|| anyhow::anyhow!("a partial refund entry without its refund"))?;
+        let amount = crate::store::refunds::amount_of(tx, refund_id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("an outbox entry for a refund that does not exist"))?;
+        let sent = self
+            .orders
+            .call(ApplyRefund {
+                order_id: row.order_id,
+                refund_id,
+                amount,
+            })
+            .await;
+        match sent {
+            Ok(_) => {
+                store::outbox_attempted(tx, row.id, true).await?;
+                Ok(Relayed::Delivered)
+            }
+            Err(CallError::Domain(e)) if !e.is_unavailable() => {
+                tracing::error!(payment = %row.payment_id, order = %row.order_id, error = %e, "orders refused a refund; kept for reconciliation");
+                store::outbox_refused(tx, row.id, &e.to_string()).await?;
+                Ok(Relayed::Refused)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "orders unavailable; refunds will be relayed later");
+                store::outbox_attempted(tx, row.id, false).await?;
+                Ok(Relayed::Later)
+            }
+        }
     }
 
     /// The order granted the refund: hand it to the workers, unless the
@@ -781,7 +842,7 @@ impl PaymentsService {
     }
 
     /// The idempotency keys in this domain's database.
-    fn keys(&self) -> PgKeys<'_> {
+    pub(super) fn keys(&self) -> PgKeys<'_> {
         PgKeys {
             pool: &self.pool,
             stale_after: self.idempotency_lock,

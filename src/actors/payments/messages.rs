@@ -53,6 +53,9 @@ pub struct PaymentView {
     pub currency: String,
     pub card: CardView,
     pub attempts: i32,
+    /// What has gone back: partial refunds that succeeded, or all of
+    /// `amount` after a full refund.
+    pub refunded_amount: i64,
     pub failure_code: Option<String>,
     pub failure_message: Option<String>,
     pub refund_failure_code: Option<String>,

@@ -9,6 +9,7 @@ pub mod handlers;
 pub mod messages;
 pub mod outcomes;
 pub mod provider;
+pub mod refunds;
 pub mod worker;
 
 use std::sync::Arc;
@@ -130,6 +131,9 @@ route!(GetPayment => get_payment, PaymentView);
 route!(ListPayments => list_payments, (Vec<PaymentView>, i64));
 route!(GetPaymentEvents => payment_events, Vec<PaymentEventView>);
 route!(RefundPayment => refund_payment, PaymentView);
+route!(refunds::CreateRefund => create_refund, refunds::RefundView);
+route!(refunds::CreateRefundOnce => create_refund_once, crate::domain::idempotency::KeyedOutcome);
+route!(refunds::ListRefunds => list_refunds, Vec<refunds::RefundView>);
 route!(ReceiveWebhook => receive_webhook, WebhookOutcome);
 route!(SimulateProviderEvent => simulate_event, String);
 route!(RelayOutbox => relay_outbox, u64);

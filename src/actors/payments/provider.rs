@@ -31,6 +31,10 @@ pub struct ProviderCall {
     pub amount: i64,
     pub currency: String,
     pub card_token: String,
+    /// A partial refund (of `amount`, under its own id). The simulator
+    /// answers these directly, also in webhook mode: its webhooks name a
+    /// payment, not a refund.
+    pub partial: bool,
 }
 
 /// A provider's definite answer.
@@ -182,6 +186,21 @@ impl SimulatedProvider {
                 .strip_prefix("tok_sim_")
                 .and_then(|rest| rest.rsplit_once('_'))
                 .map_or("ok", |(b, _)| b);
+            if kind == "refund" && !this.refundable(&call).await? {
+                let stands = this
+                    .record(
+                        kind,
+                        &call,
+                        "declined",
+                        Some("amount_too_large"),
+                        Some("the refund is more than what is left of the charge"),
+                    )
+                    .await?;
+                return Ok(ProviderReply::Declined {
+                    code: stands.code.unwrap_or_else(|| "declined".into()),
+                    message: stands.message.unwrap_or_default(),
+                });
+            }
             let (outcome, code, message) = match (kind, behaviour) {
                 ("charge", "processing_error") => {
                     return Err(TransientError {
@@ -209,11 +228,28 @@ impl SimulatedProvider {
                     message: stands.message.unwrap_or_default(),
                 },
             };
-            if this.delivery == Delivery::Webhook {
+            if this.delivery == Delivery::Webhook && !call.partial {
                 this.send_webhook(kind, call.payment_id, &reply);
                 return Ok(ProviderReply::Pending);
             }
             Ok(reply)
+        })
+    }
+
+    /// Whether the ledger leaves room for this refund: what it charged the
+    /// payment, less the other refunds it made of it, covers the amount. A
+    /// refund it recorded already (a retry) is answered as recorded.
+    async fn refundable(&self, call: &ProviderCall) -> Result<bool, TransientError> {
+        store::ledger_refundable(
+            &self.pool,
+            call.payment_id,
+            call.idempotency_key,
+            call.amount,
+        )
+        .await
+        .map_err(|e| TransientError {
+            code: "provider_unavailable".into(),
+            message: e.to_string(),
         })
     }
 

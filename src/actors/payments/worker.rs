@@ -25,9 +25,11 @@ use tokio::sync::Notify;
 use super::outcomes;
 use super::provider::{PaymentProvider, ProviderCall, ProviderReply, TransientError};
 use crate::domain::payments::queue::JobKind;
+use crate::domain::payments::refund::RefundStatus;
 use crate::domain::payments::retry::RetryPolicy;
 use crate::domain::payments::status::PaymentEvent;
 use crate::store::payments::{self as store, ClaimedJob, StatusChange};
+use crate::store::refunds;
 
 /// Counters of the pool, shared by its workers and read by the report.
 #[derive(Debug, Default)]
@@ -146,6 +148,7 @@ async fn work_once(s: &PoolShared) -> anyhow::Result<bool> {
         amount: job.amount,
         currency: job.currency.clone(),
         card_token: job.card_token.clone(),
+        partial: job.partial,
     };
     let reply = if refund {
         s.provider.refund(call)
@@ -201,6 +204,12 @@ async fn finish(
         tracing::warn!(payment = %payment_id, "lost a payment job's lease; dropping this result");
         return Ok(());
     }
+    if job.partial {
+        settle_partial(s, &mut tx, job, reply, retry, attempt).await?;
+        tx.commit().await?;
+        s.outcomes.notify_one();
+        return Ok(());
+    }
     let attempts = (!refund).then_some(job.attempts);
     match reply {
         Ok(ProviderReply::Pending) => {
@@ -252,6 +261,48 @@ async fn finish(
     }
     tx.commit().await?;
     s.outcomes.notify_one();
+    Ok(())
+}
+
+/// Writes a partial refund's outcome: settled as succeeded or failed, or
+/// a note that the attempt failed and will be retried. The lease is held.
+async fn settle_partial(
+    s: &PoolShared,
+    tx: &mut sqlx::PgConnection,
+    job: &ClaimedJob,
+    reply: Result<ProviderReply, TransientError>,
+    retry: bool,
+    attempt: serde_json::Value,
+) -> anyhow::Result<()> {
+    let refund_id = job
+        .refund_id
+        .context("a partial refund job without a refund")?;
+    let (to, code) = match reply {
+        Ok(ProviderReply::Pending) => {
+            store::insert_event(tx, job.payment_id, "awaiting_webhook", attempt).await?;
+            return Ok(());
+        }
+        Ok(ProviderReply::Succeeded) => (RefundStatus::Succeeded, None),
+        Ok(ProviderReply::Declined { code, .. }) => (RefundStatus::Failed, Some(code)),
+        Err(e) if retry => {
+            let detail = json!({"attempt": job.attempts, "kind": job.kind, "refund_id": refund_id, "code": e.code});
+            store::insert_event(tx, job.payment_id, "attempt_failed", detail).await?;
+            s.stats.retried.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        Err(e) => (RefundStatus::Failed, Some(e.code)),
+    };
+    let mut detail = attempt;
+    if let Some(code) = &code {
+        detail["code"] = json!(code);
+    }
+    refunds::settle(tx, refund_id, to, code.as_deref(), detail).await?;
+    let counter = if to == RefundStatus::Succeeded {
+        &s.stats.refunded
+    } else {
+        &s.stats.failed
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }
 

@@ -174,6 +174,29 @@ pub fn check_fulfilment(
     }
 }
 
+/// How much of an order's money has gone back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundState {
+    /// Nothing refunded.
+    None,
+    /// Some of the total refunded.
+    PartiallyRefunded,
+    /// All of it.
+    Refunded,
+}
+
+/// The refund state of an order of `total` with `refunded` given back.
+pub fn refund_state(refunded: i64, total: i64) -> RefundState {
+    if refunded <= 0 {
+        RefundState::None
+    } else if refunded < total {
+        RefundState::PartiallyRefunded
+    } else {
+        RefundState::Refunded
+    }
+}
+
 /// How far an order's units have gone out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shipped {
@@ -369,6 +392,14 @@ mod tests {
         assert_eq!(at(2, true), OrderStatus::PartiallyFulfilled);
         assert_eq!(at(5, false), OrderStatus::Fulfilled);
         assert_eq!(at(5, true), OrderStatus::Delivered);
+    }
+
+    #[test]
+    fn the_refund_state_follows_the_refunded_amount() {
+        assert_eq!(refund_state(0, 1000), RefundState::None);
+        assert_eq!(refund_state(1, 1000), RefundState::PartiallyRefunded);
+        assert_eq!(refund_state(999, 1000), RefundState::PartiallyRefunded);
+        assert_eq!(refund_state(1000, 1000), RefundState::Refunded);
     }
 
     #[test]

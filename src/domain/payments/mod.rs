@@ -3,6 +3,7 @@
 
 pub mod card;
 pub mod queue;
+pub mod refund;
 pub mod retry;
 pub mod status;
 pub mod webhook;

@@ -46,15 +46,18 @@ pub enum PaymentNotice {
     RefundSucceeded,
     /// The refund did not go through: the order stays paid.
     RefundFailed,
+    /// A partial refund went through (the entry names it).
+    PartialRefundSucceeded,
 }
 
 impl PaymentNotice {
     /// Every notice, in the order a payment can send them.
-    pub const ALL: [PaymentNotice; 4] = [
+    pub const ALL: [PaymentNotice; 5] = [
         PaymentNotice::PaymentSucceeded,
         PaymentNotice::RefundStarted,
         PaymentNotice::RefundSucceeded,
         PaymentNotice::RefundFailed,
+        PaymentNotice::PartialRefundSucceeded,
     ];
 
     /// The stored name.
@@ -64,6 +67,7 @@ impl PaymentNotice {
             PaymentNotice::RefundStarted => "refund_started",
             PaymentNotice::RefundSucceeded => "refund_succeeded",
             PaymentNotice::RefundFailed => "refund_failed",
+            PaymentNotice::PartialRefundSucceeded => "partial_refund_succeeded",
         }
     }
 
