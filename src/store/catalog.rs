@@ -972,6 +972,24 @@ pub async fn release_reservation(conn: &mut PgConnection, id: Uuid) -> Result<bo
     Ok(true)
 }
 
+/// Releases what a held or paid reservation has not shipped (a refunded
+/// order's units go back on sale); `false` when it was released already
+/// or does not exist.
+pub async fn release_unshipped(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
+    let released: Option<Uuid> = sqlx::query_scalar(
+        "UPDATE reservations SET status = 'released', updated_at = now() \
+         WHERE id = $1 AND status IN ('held', 'committed') RETURNING id",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if released.is_none() {
+        return Ok(false);
+    }
+    return_to_stock(conn, &[id]).await?;
+    Ok(true)
+}
+
 /// Gives the lines of `reservations` back to the locations they were taken
 /// from and updates the variants' and products' totals. Variants are
 /// locked in id order first, then products (in [`refresh_totals`]): the

@@ -477,9 +477,9 @@ pub async fn unreleased_orders(
     pool: &PgPool,
     older_than_secs: f64,
     batch: i64,
-) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT id FROM orders WHERE status IN ('cancelled', 'expired') AND stock_released_at IS NULL \
+) -> Result<Vec<(Uuid, OrderStatus)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, status FROM orders WHERE status IN ('cancelled', 'expired', 'refunded') AND stock_released_at IS NULL \
          AND updated_at < now() - make_interval(secs => $1) ORDER BY updated_at LIMIT $2",
     )
     .bind(older_than_secs)

@@ -607,3 +607,62 @@ async fn concurrent_parcels_never_fulfil_or_ship_more_than_was_ordered() {
     assert_stock_ledger_adds_up(&app).await;
     assert_reservations_match_orders(&app).await;
 }
+
+#[tokio::test]
+async fn a_parcel_shipped_while_the_catalog_is_away_is_sold_by_the_sweep_once() {
+    let app = TestApp::spawn_with(|s| {
+        s.orders.sweep_interval_secs = 1;
+    })
+    .await;
+    let (_, admin) = app.admin().await;
+    let (_, token, _) = app.customer("ann@example.com").await;
+    let p = app.product(&admin, json!({"stock": 5})).await;
+    let order = place(
+        &app,
+        &token,
+        json!([{"product_id": p["id"], "quantity": 2}]),
+    )
+    .await;
+    pay(&app, &order).await;
+    let parcel = create(
+        &app,
+        &admin,
+        &order,
+        json!({"lines": [{"variant_id": p["id"], "quantity": 2}]}),
+    )
+    .await;
+    // The parcel ships; its sale has not reached the catalog (as if the
+    // message was lost): the orders database says so.
+    act(&app, &admin, &order, &parcel, "ship").await;
+    let orders = app.orders_pool().await;
+    sqlx::query("UPDATE fulfilments SET stock_shipped_at = NULL, updated_at = now() - interval '1 hour' WHERE id = $1::uuid")
+        .bind(str_of(&parcel["id"]))
+        .execute(&orders)
+        .await
+        .expect("unconfirmed");
+    // The sweep asks again; the catalog's claim by parcel id sells once.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let confirmed: bool = sqlx::query_scalar(
+            "SELECT stock_shipped_at IS NOT NULL FROM fulfilments WHERE id = $1::uuid",
+        )
+        .bind(str_of(&parcel["id"]))
+        .fetch_one(&orders)
+        .await
+        .expect("parcel");
+        if confirmed {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never confirmed");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    orders.close().await;
+    let sold: Vec<_> = movements_of(&app, &admin, &order)
+        .await
+        .into_iter()
+        .filter(|m| m.0 == "sale")
+        .collect();
+    assert_eq!(sold.len(), 1, "sold once: {sold:?}");
+    assert_orders_conserved(&app).await;
+    assert_stock_ledger_adds_up(&app).await;
+}

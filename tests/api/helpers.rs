@@ -437,7 +437,7 @@ pub async fn actor_metrics(app: &TestApp, admin: &str, name: &str) -> Value {
 
 /// Checks that every order's reservation is in the state its status
 /// implies: pending → held, paid and later → committed (its units held
-/// until parcels ship them), cancelled or
+/// until parcels ship them), cancelled, refunded or
 /// expired → released (once the release is confirmed). Returns how many
 /// orders were checked.
 pub async fn assert_reservations_match_orders(app: &TestApp) -> usize {
@@ -457,7 +457,7 @@ pub async fn assert_reservations_match_orders(app: &TestApp) -> usize {
                 .expect("reservation");
         let expected = match status.as_str() {
             "pending" => "held",
-            "cancelled" | "expired" => {
+            "cancelled" | "expired" | "refunded" => {
                 assert!(
                     released,
                     "order {id} is {status} but its release is not confirmed"

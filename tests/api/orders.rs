@@ -72,6 +72,8 @@ async fn an_order_is_priced_by_the_catalog_and_holds_its_stock() {
             "id",
             "items",
             "prices_include_tax",
+            "refund_status",
+            "refunded_amount",
             "shipping",
             "shipping_address",
             "shipping_method",

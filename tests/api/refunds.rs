@@ -327,3 +327,49 @@ async fn a_crash_with_refunds_in_flight_leaves_each_final_and_made_once() {
         .await
         .expect("drop");
 }
+
+#[tokio::test]
+async fn a_full_refund_of_an_unshipped_order_puts_its_units_back_on_sale() {
+    let app = TestApp::spawn_with(quick).await;
+    let (admin, token, order, payment) = paid_shop(&app).await;
+    let product = order["items"][0]["product_id"].clone();
+    let p = json!({"id": product});
+    crate::payments::wait_order(&app, &token, &order, "paid").await;
+    assert_eq!(app.stock_of(&admin, &p).await, 98);
+    // A parcel being packed when the money goes back is cancelled.
+    let parcels = format!("{ORDERS}{}/fulfilments/", str_of(&order["id"]));
+    let r = app
+        .post(
+            &parcels,
+            Some(&admin),
+            &json!({"lines": [{"variant_id": product, "quantity": 1}]}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let r = app
+        .post(
+            &format!("{PAYMENTS}{}/refund/", str_of(&payment["id"])),
+            Some(&admin),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    crate::payments::wait_order(&app, &token, &order, "refunded").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.stock_of(&admin, &p).await != 100 {
+        assert!(Instant::now() < deadline, "the units never came back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let o: Value = app
+        .get(&format!("{ORDERS}{}/", str_of(&order["id"])), Some(&token))
+        .await
+        .body_json()
+        .await;
+    assert_eq!(o["refunded_amount"], o["total"]);
+    assert_eq!(o["refund_status"], "refunded");
+    assert_eq!(o["fulfilments"][0]["status"], "cancelled");
+    crate::helpers::assert_reservations_match_orders(&app).await;
+    crate::helpers::assert_stock_ledger_adds_up(&app).await;
+    crate::helpers::assert_orders_conserved(&app).await;
+    assert_money_conserved(&app).await;
+}

@@ -104,6 +104,7 @@ route!(ReleaseReservation => release_reservation, ());
 route!(CommitReservation => commit_reservation, ());
 route!(GetReservationHoldings => reservation_holdings, ReservationHoldings);
 route!(ShipReservation => ship_reservation, ());
+route!(ReleaseUnshipped => release_unshipped, ());
 route!(GetItemSnapshots => item_snapshots, ItemSnapshots);
 route!(ListVariants => list_variants, Vec<VariantView>);
 route!(AddProductImage => add_image, ImageView);

@@ -45,7 +45,28 @@ pub struct ShipReservation {
     pub lines: Vec<(Uuid, i32)>,
 }
 
+/// Give back what an order's reservation has not shipped, paid or not (the
+/// order was refunded). Idempotent: a released reservation changes nothing.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), CatalogError>")]
+pub struct ReleaseUnshipped(pub Uuid);
+
 impl CatalogService {
+    pub async fn release_unshipped(&self, msg: ReleaseUnshipped) -> Result<(), CatalogError> {
+        let released = retry_on_contention("release unshipped stock", || async {
+            let mut tx = self.pool.begin().await?;
+            let released = crate::store::catalog::release_unshipped(&mut tx, msg.0).await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(released)
+        })
+        .await?;
+        if released {
+            // Units went back on sale: cached availability is stale.
+            self.invalidate().await;
+        }
+        Ok(())
+    }
+
     pub async fn reservation_holdings(
         &self,
         msg: GetReservationHoldings,

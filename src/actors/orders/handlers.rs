@@ -160,6 +160,44 @@ impl OrdersService {
         Ok(())
     }
 
+    /// Gives back what a refunded order had not shipped (its pending
+    /// parcels are cancelled first), and records that the catalog
+    /// confirmed it; if the catalog cannot answer now, the sweep retries.
+    async fn release_refunded(&self, order_id: Uuid) -> Result<(), OrdersError> {
+        let mut tx = self.pool.begin().await?;
+        crate::store::fulfilments::lock_order(&mut tx, order_id).await?;
+        for id in crate::store::fulfilments::fulfilment_ids_in(
+            &mut tx,
+            order_id,
+            crate::domain::orders::fulfilment::FulfilmentStatus::Pending,
+        )
+        .await?
+        {
+            crate::store::fulfilments::set_fulfilment_status(
+                &mut tx,
+                id,
+                crate::domain::orders::fulfilment::FulfilmentStatus::Cancelled,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        match self
+            .catalog
+            .call(crate::actors::catalog::shipments::ReleaseUnshipped(
+                order_id,
+            ))
+            .await
+        {
+            Ok(()) => {}
+            Err(e) => {
+                tracing::warn!(order = %order_id, error = %e, "refunded order's stock release deferred to the sweep");
+                return Ok(());
+            }
+        }
+        store::mark_stock_released(&self.pool, order_id).await?;
+        Ok(())
+    }
+
     pub async fn create_order(&self, msg: CreateOrder) -> Result<OrderView, OrdersError> {
         let requested: Vec<StockLine> = msg.items.iter().map(OrderItem::line).collect();
         let lines = normalize_lines(&requested).map_err(OrdersError::Validation)?;
@@ -586,6 +624,9 @@ impl OrdersService {
         let updated = self
             .apply(row, action, Actor::Payments, "payments", reason, None)
             .await?;
+        if updated.status == OrderStatus::Refunded {
+            self.release_refunded(updated.id).await?;
+        }
         self.view(updated).await
     }
 
@@ -637,9 +678,14 @@ impl OrdersService {
         if !expired.is_empty() {
             tracing::info!(expired = expired.len(), "unpaid orders expired");
         }
-        for id in store::unreleased_orders(&self.pool, UNCOMMITTED_GRACE_SECS, EXPIRY_BATCH).await?
+        for (id, status) in
+            store::unreleased_orders(&self.pool, UNCOMMITTED_GRACE_SECS, EXPIRY_BATCH).await?
         {
-            self.release_stock(id, "release retried").await?;
+            if status == OrderStatus::Refunded {
+                self.release_refunded(id).await?;
+            } else {
+                self.release_stock(id, "release retried").await?;
+            }
         }
         for id in
             store::uncommitted_paid_orders(&self.pool, UNCOMMITTED_GRACE_SECS, EXPIRY_BATCH).await?
