@@ -47,3 +47,9 @@ ALTER TABLE payment_outbox ADD COLUMN refund_id uuid REFERENCES refunds (id);
 ALTER TABLE payment_outbox DROP CONSTRAINT payment_outbox_kind_check;
 ALTER TABLE payment_outbox ADD CONSTRAINT payment_outbox_kind_check CHECK (kind IN
     ('payment_succeeded', 'refund_started', 'refund_succeeded', 'refund_failed', 'partial_refund_succeeded'));
+
+-- A return's refund: one per return (the orders domain's return id).
+ALTER TABLE refunds ADD COLUMN return_id uuid;
+-- A failed one no longer counts: the return may be refunded again.
+CREATE UNIQUE INDEX refunds_return_key ON refunds (return_id)
+    WHERE return_id IS NOT NULL AND status <> 'failed';

@@ -183,7 +183,8 @@ impl<'a> Starter<'a> {
             } else {
                 TaxMode::Exclusive
             },
-        );
+        )
+        .with_return_window_days(settings.returns.window_days);
         let sweep = Duration::from_secs(orders.sweep_interval_secs);
         Ok(self.supervised(Domain::Orders.name(), move |m| {
             OrdersActor::new(service, sweep, m)

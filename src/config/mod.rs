@@ -33,6 +33,8 @@ pub struct Settings {
     pub orders: OrderSettings,
     #[serde(default)]
     pub tax: TaxSettings,
+    #[serde(default)]
+    pub returns: ReturnSettings,
     pub payments: PaymentSettings,
     pub carts: CartSettings,
     pub recommendations: RecommendationSettings,
@@ -282,6 +284,26 @@ pub struct TaxSettings {
     /// after discount plus shipping. Otherwise (as in the US) tax is added.
     #[serde(default)]
     pub prices_include_tax: bool,
+}
+
+/// Returns of delivered goods.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReturnSettings {
+    /// Days after delivery within which a customer may ask for a return.
+    #[serde(default = "default_return_window_days")]
+    pub window_days: u32,
+}
+
+fn default_return_window_days() -> u32 {
+    30
+}
+
+impl Default for ReturnSettings {
+    fn default() -> Self {
+        Self {
+            window_days: default_return_window_days(),
+        }
+    }
 }
 
 /// Server-side carts.

@@ -18,6 +18,7 @@ use crate::domain::catalog::location::StockRefusal;
 use crate::domain::catalog::stock::Shortfall;
 use crate::domain::idempotency::SavedResponse;
 use crate::domain::orders::fulfilment::FulfilmentRefusal;
+use crate::domain::orders::returns::ReturnRefusal;
 use crate::domain::orders::status::TransitionError;
 use crate::domain::payments::refund::RefundRefusal;
 use crate::domain::promotions::Inapplicable;
@@ -415,6 +416,21 @@ impl From<OrdersError> for ApiError {
             OrdersError::Validation(errors) => ApiError::Validation(errors),
             OrdersError::NotFound => ApiError::NotFound("order"),
             OrdersError::FulfilmentNotFound => ApiError::NotFound("fulfilment"),
+            OrdersError::ReturnNotFound => ApiError::NotFound("return"),
+            OrdersError::Return(refusal) => match refusal {
+                ReturnRefusal::WindowClosed { .. } | ReturnRefusal::OverReceipt { .. } => {
+                    ApiError::Unprocessable {
+                        code: refusal.code(),
+                        detail: refusal.to_string(),
+                    }
+                }
+                ReturnRefusal::InvalidState { .. } | ReturnRefusal::OverReturn { .. } => {
+                    ApiError::Conflict {
+                        code: refusal.code(),
+                        detail: refusal.to_string(),
+                    }
+                }
+            },
             OrdersError::RefundExceedsTotal => ApiError::Conflict {
                 code: "refund_exceeds_captured",
                 detail: e.to_string(),
@@ -484,6 +500,8 @@ impl From<PaymentsError> for ApiError {
             PaymentsError::AlreadyPaying => conflict("payment_exists", &e),
             PaymentsError::Transition(_) => conflict("invalid_transition", &e),
             PaymentsError::PartiallyRefunded => conflict("partially_refunded", &e),
+            PaymentsError::ReturnNotFound => ApiError::NotFound("return"),
+            PaymentsError::ReturnNotReceived(_) => conflict("invalid_transition", &e),
             PaymentsError::Refund(refusal) => match refusal {
                 RefundRefusal::UnknownLine(index) => {
                     ApiError::Validation(ValidationErrors::single(

@@ -29,6 +29,7 @@ pub mod promotions;
 pub mod rate_limit;
 pub mod recommendations;
 pub mod refunds;
+pub mod returns;
 pub mod shipping;
 pub mod state;
 pub mod stock;
@@ -62,6 +63,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(images::routes)
                 .configure(orders::routes)
                 .configure(fulfilments::routes)
+                .configure(returns::routes)
                 .configure(cart_shipping::routes)
                 .configure(guest_checkout::routes)
                 .configure(carts::routes)

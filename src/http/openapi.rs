@@ -22,8 +22,8 @@ use utoipa::{Modify, OpenApi};
 use super::error::PROBLEM_JSON;
 use super::{
     addresses, admin, auth, cart_shipping, carts, catalog, fulfilments, guest_checkout, health,
-    images, media, metrics, orders, payments, promotions, recommendations, refunds, shipping,
-    stock, tax, variants,
+    images, media, metrics, orders, payments, promotions, recommendations, refunds, returns,
+    shipping, stock, tax, variants,
 };
 
 /// The document's route, inside the `/api/v1` scope.
@@ -61,6 +61,7 @@ struct OwnApi;
         (path = "/api/v1", api = recommendations::Api),
         (path = "/api/v1", api = orders::Api),
         (path = "/api/v1", api = fulfilments::Api),
+        (path = "/api/v1", api = returns::Api),
         (path = "/api/v1", api = carts::Api),
         (path = "/api/v1", api = cart_shipping::Api),
         (path = "/api/v1", api = guest_checkout::Api),

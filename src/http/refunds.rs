@@ -151,6 +151,7 @@ async fn create_refund(
         by,
         ask,
         reason,
+        return_id: None,
         key: None,
     };
     let keyed = key.for_user(by.user_id, &raw);

@@ -16,6 +16,7 @@ pub mod product_images;
 pub mod promotions;
 pub mod redis;
 pub mod refunds;
+pub mod returns;
 pub mod shipping;
 pub mod stock;
 pub mod tax;

@@ -64,6 +64,8 @@ pub struct ItemRow {
     pub tax: i64,
     /// Units in fulfilments that are not cancelled.
     pub fulfilled_quantity: i32,
+    /// Units in returns not rejected or withdrawn.
+    pub returned_quantity: i32,
 }
 
 /// One status change, as stored (sent as
@@ -364,7 +366,7 @@ pub async fn items_and_history(
 ) -> Result<(HashMap<Uuid, Vec<ItemRow>>, HashMap<Uuid, Vec<HistoryRow>>), sqlx::Error> {
     let items: Vec<ItemRow> = sqlx::query_as(
         "SELECT id, order_id, product_id, variant_id, name, sku, options, unit_price, quantity, line_total, discount, \
-                tax_rate_bp, tax, fulfilled_quantity \
+                tax_rate_bp, tax, fulfilled_quantity, returned_quantity \
          FROM order_items \
          WHERE order_id = ANY($1) ORDER BY order_id, position",
     )

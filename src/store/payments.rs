@@ -253,6 +253,19 @@ pub async fn get_payment(
     .await
 }
 
+/// The order's captured payment (succeeded), if it has one.
+pub async fn captured_payment_of(
+    pool: &PgPool,
+    order_id: Uuid,
+) -> Result<Option<PaymentRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE order_id = $1 AND status = 'succeeded'"
+    ))
+    .bind(order_id)
+    .fetch_optional(pool)
+    .await
+}
+
 /// A payment by id, locked for a status change.
 pub async fn lock_payment(
     conn: &mut PgConnection,

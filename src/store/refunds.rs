@@ -28,12 +28,14 @@ pub struct RefundRow {
     pub shipping: bool,
     pub failure_code: Option<String>,
     pub created_by: String,
+    /// The orders domain's return it pays back.
+    pub return_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 const REFUND_COLUMNS: &str = "id, payment_id, order_id, status, amount, currency, reason, lines, \
-     shipping, failure_code, created_by, created_at, updated_at";
+     shipping, failure_code, created_by, return_id, created_at, updated_at";
 
 /// A new refund.
 #[derive(Debug, Clone)]
@@ -47,6 +49,7 @@ pub struct NewRefund<'a> {
     pub lines: &'a [RefundedLine],
     pub shipping: bool,
     pub created_by: &'a str,
+    pub return_id: Option<Uuid>,
 }
 
 /// A payment's refunds that count against its captured amount (pending
@@ -71,8 +74,8 @@ pub async fn insert_refund(
     new: &NewRefund<'_>,
 ) -> Result<RefundRow, sqlx::Error> {
     let row: RefundRow = sqlx::query_as(&format!(
-        "INSERT INTO refunds (id, payment_id, order_id, amount, currency, reason, lines, shipping, created_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {REFUND_COLUMNS}"
+        "INSERT INTO refunds (id, payment_id, order_id, amount, currency, reason, lines, shipping, created_by, return_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {REFUND_COLUMNS}"
     ))
     .bind(new.id)
     .bind(new.payment_id)
@@ -83,6 +86,7 @@ pub async fn insert_refund(
     .bind(Json(new.lines))
     .bind(new.shipping)
     .bind(new.created_by)
+    .bind(new.return_id)
     .fetch_one(&mut *conn)
     .await?;
     sqlx::query("INSERT INTO payment_jobs (payment_id, kind, refund_id) VALUES ($1, $2, $3)")
@@ -181,9 +185,12 @@ pub async fn settle(
     Ok(Some(row))
 }
 
-/// A refund's amount (for the relay).
-pub async fn amount_of(conn: &mut PgConnection, id: Uuid) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar("SELECT amount FROM refunds WHERE id = $1")
+/// A refund's amount and return (for the relay).
+pub async fn amount_of(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<(i64, Option<Uuid>)>, sqlx::Error> {
+    sqlx::query_as("SELECT amount, return_id FROM refunds WHERE id = $1")
         .bind(id)
         .fetch_optional(conn)
         .await

@@ -600,6 +600,81 @@ pub async fn ship(
     Ok(Shipped::Now)
 }
 
+/// Puts a return's restocked units (variant, location, units) back on the
+/// shelves: `on_hand` rises (a level is made where there was none) with a
+/// `return` movement naming the order's reservation, and the variants'
+/// available stock is synced. Claimed by the return's id, so a repeated
+/// call adds nothing twice (`false`). Units of variants deleted since are
+/// skipped: there is no shelf to put them on.
+pub async fn restock(
+    conn: &mut PgConnection,
+    claim: Uuid,
+    reservation: Uuid,
+    lines: &[(Uuid, Uuid, i32)],
+) -> Result<bool, sqlx::Error> {
+    let claimed: Option<Uuid> = sqlx::query_scalar(
+        "INSERT INTO stock_returns (id, reservation_id) VALUES ($1, $2) \
+         ON CONFLICT (id) DO NOTHING RETURNING id",
+    )
+    .bind(claim)
+    .bind(reservation)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if claimed.is_none() {
+        return Ok(false);
+    }
+    let mut ids: Vec<Uuid> = lines.iter().map(|l| l.0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let locked: Vec<(Uuid, Uuid)> = sqlx::query_as(
+        "SELECT id, product_id FROM product_variants WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    let live: Vec<&(Uuid, Uuid, i32)> = lines
+        .iter()
+        .filter(|l| locked.iter().any(|(v, _)| *v == l.0))
+        .collect();
+    let variants: Vec<Uuid> = live.iter().map(|l| l.0).collect();
+    let locations: Vec<Uuid> = live.iter().map(|l| l.1).collect();
+    let quantities: Vec<i32> = live.iter().map(|l| l.2).collect();
+    sqlx::query(
+        "WITH t AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[]) AS t(variant_id, location_id, quantity)), \
+         mk AS (INSERT INTO stock_levels (variant_id, location_id, on_hand) \
+                SELECT DISTINCT variant_id, location_id, 0 FROM t ON CONFLICT DO NOTHING) \
+         SELECT 1",
+    )
+    .bind(&variants)
+    .bind(&locations)
+    .bind(&quantities)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "WITH t AS (SELECT variant_id, location_id, sum(quantity)::int AS quantity \
+                    FROM unnest($1::uuid[], $2::uuid[], $3::int[]) AS t(variant_id, location_id, quantity) \
+                    GROUP BY 1, 2), \
+         lv AS (UPDATE stock_levels s SET on_hand = s.on_hand + t.quantity, updated_at = now() FROM t \
+                WHERE s.variant_id = t.variant_id AND s.location_id = t.location_id) \
+         INSERT INTO stock_movements (variant_id, location_id, kind, on_hand_delta, held_delta, reservation_id) \
+         SELECT variant_id, location_id, 'return', quantity, 0, $4 FROM t",
+    )
+    .bind(&variants)
+    .bind(&locations)
+    .bind(&quantities)
+    .bind(reservation)
+    .execute(&mut *conn)
+    .await?;
+    let mut synced: Vec<Uuid> = locked.iter().map(|(v, _)| *v).collect();
+    synced.sort_unstable();
+    sync_variant_stock(conn, &synced).await?;
+    let mut products: Vec<Uuid> = locked.into_iter().map(|(_, p)| p).collect();
+    products.sort_unstable();
+    products.dedup();
+    super::catalog::refresh_totals(conn, &products).await?;
+    Ok(true)
+}
+
 /// A ledger row.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct MovementRow {

@@ -11,6 +11,7 @@ use sqlx::{Decode, Encode, Postgres, Type};
 
 use crate::domain::orders::events::OrderEventKind;
 use crate::domain::orders::fulfilment::FulfilmentStatus;
+use crate::domain::orders::returns::ReturnStatus;
 use crate::domain::orders::status::OrderStatus;
 use crate::domain::payments::queue::{JobKind, PaymentNotice};
 use crate::domain::payments::refund::RefundStatus;
@@ -46,6 +47,7 @@ macro_rules! text_enum {
 text_enum!(OrderStatus, "order status");
 text_enum!(OrderEventKind, "order event kind");
 text_enum!(FulfilmentStatus, "fulfilment status");
+text_enum!(ReturnStatus, "return status");
 text_enum!(PaymentStatus, "payment status");
 text_enum!(JobKind, "payment job kind");
 text_enum!(PaymentNotice, "payment notice");

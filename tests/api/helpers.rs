@@ -631,6 +631,47 @@ pub async fn assert_orders_conserved(app: &TestApp) -> usize {
             "parcel {parcel}: its units of {variant} were sold once, where it left from"
         );
     }
+    // Returns: per line, returned ≤ shipped, restocked ≤ received; and
+    // the ledger's `return` movements of each order are what its received
+    // returns restocked (once the catalog confirmed them).
+    let returned: Vec<(uuid::Uuid, i32, i64, i64, i64)> = sqlx::query_as(
+        "SELECT i.id, i.returned_quantity, \
+           coalesce((SELECT sum(l.quantity) FROM fulfilment_lines l JOIN fulfilments f ON f.id = l.fulfilment_id \
+                     WHERE l.line_id = i.id AND f.status IN ('shipped', 'delivered')), 0)::bigint, \
+           coalesce((SELECT sum(r.received) FROM return_lines r WHERE r.line_id = i.id), 0)::bigint, \
+           coalesce((SELECT sum(r.restocked) FROM return_lines r WHERE r.line_id = i.id), 0)::bigint \
+         FROM order_items i",
+    )
+    .fetch_all(&orders)
+    .await
+    .expect("returned lines");
+    for (line, returned, shipped, received, restocked) in &returned {
+        assert!(
+            i64::from(*returned) <= *shipped && *restocked <= *received && *received <= *shipped,
+            "line {line}: returned {returned} ≤ shipped {shipped}, restocked {restocked} ≤ received {received}"
+        );
+    }
+    let restocked: Vec<(uuid::Uuid, i64)> = sqlx::query_as(
+        "SELECT r.order_id, sum(l.restocked)::bigint FROM returns r JOIN return_lines l ON l.return_id = r.id \
+         WHERE r.stock_returned_at IS NOT NULL GROUP BY r.order_id",
+    )
+    .fetch_all(&orders)
+    .await
+    .expect("restocked");
+    for (order, units) in &restocked {
+        let moved: i64 = sqlx::query_scalar(
+            "SELECT coalesce(sum(on_hand_delta), 0)::bigint FROM stock_movements \
+             WHERE reservation_id = $1 AND kind = 'return'",
+        )
+        .bind(order)
+        .fetch_one(&catalog)
+        .await
+        .expect("returns moved");
+        assert_eq!(
+            moved, *units,
+            "order {order}: the ledger restocked what returns received"
+        );
+    }
     orders.close().await;
     catalog.close().await;
     lines.len()

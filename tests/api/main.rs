@@ -34,6 +34,7 @@ mod recommendations;
 mod refunds;
 mod register;
 mod replicas;
+mod returns;
 mod revocation;
 mod runtime;
 mod seed_demo;

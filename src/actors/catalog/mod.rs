@@ -105,6 +105,7 @@ route!(CommitReservation => commit_reservation, ());
 route!(GetReservationHoldings => reservation_holdings, ReservationHoldings);
 route!(ShipReservation => ship_reservation, ());
 route!(ReleaseUnshipped => release_unshipped, ());
+route!(RestockReturn => restock_return, ());
 route!(GetItemSnapshots => item_snapshots, ItemSnapshots);
 route!(ListVariants => list_variants, Vec<VariantView>);
 route!(AddProductImage => add_image, ImageView);

@@ -51,7 +51,35 @@ pub struct ShipReservation {
 #[rtype(result = "Result<(), CatalogError>")]
 pub struct ReleaseUnshipped(pub Uuid);
 
+/// Put a received return's restocked units (variant, location, units)
+/// back on the shelves: `return` movements, available at once.
+/// Idempotent by `return_id`.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), CatalogError>")]
+pub struct RestockReturn {
+    pub return_id: Uuid,
+    /// The order's id.
+    pub reservation_id: Uuid,
+    pub lines: Vec<(Uuid, Uuid, i32)>,
+}
+
 impl CatalogService {
+    pub async fn restock_return(&self, msg: RestockReturn) -> Result<(), CatalogError> {
+        let restocked = retry_on_contention("restock a return", || async {
+            let mut tx = self.pool.begin().await?;
+            let restocked =
+                store::restock(&mut tx, msg.return_id, msg.reservation_id, &msg.lines).await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(restocked)
+        })
+        .await?;
+        if restocked {
+            // More is available: cached listings and views must see it.
+            self.invalidate().await;
+        }
+        Ok(())
+    }
+
     pub async fn release_unshipped(&self, msg: ReleaseUnshipped) -> Result<(), CatalogError> {
         let released = retry_on_contention("release unshipped stock", || async {
             let mut tx = self.pool.begin().await?;

@@ -17,6 +17,12 @@ pub enum OrdersError {
     /// The status machine refused the change.
     #[error(transparent)]
     Transition(#[from] TransitionError),
+    /// No such return of this order.
+    #[error("return not found")]
+    ReturnNotFound,
+    /// A return request or change was refused.
+    #[error(transparent)]
+    Return(crate::domain::orders::returns::ReturnRefusal),
     /// No such fulfilment of this order.
     #[error("fulfilment not found")]
     FulfilmentNotFound,

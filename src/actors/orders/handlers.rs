@@ -49,6 +49,7 @@ pub struct OrdersService {
     idempotency_lock: Duration,
     idempotency_retention: Duration,
     rules: std::sync::Arc<super::rules::RulesCache>,
+    return_window_days: u32,
 }
 
 /// The orders domain's answer for a failed catalog call.
@@ -85,7 +86,19 @@ impl OrdersService {
             idempotency_lock,
             idempotency_retention,
             rules: std::sync::Arc::new(super::rules::RulesCache::new(mode)),
+            return_window_days: crate::config::ReturnSettings::default().window_days,
         }
+    }
+
+    /// The same service, taking returns within `days` of delivery.
+    pub fn with_return_window_days(mut self, days: u32) -> Self {
+        self.return_window_days = days;
+        self
+    }
+
+    /// Days after delivery within which returns are taken.
+    pub(super) fn return_window_days(&self) -> u32 {
+        self.return_window_days
     }
 
     /// The shop's pricing rules as last read.
@@ -640,7 +653,13 @@ impl OrdersService {
                 tx.rollback().await?;
                 return Err(OrdersError::RefundExceedsTotal);
             }
-            Some(true) | None => tx.commit().await?,
+            Some(true) | None => {
+                if let Some(return_id) = msg.return_id {
+                    super::returns::refunded_in(&mut tx, msg.order_id, return_id, msg.refund_id)
+                        .await?;
+                }
+                tx.commit().await?
+            }
         }
         let mut conn = self.pool.acquire().await?;
         let row = store::get_order(&mut conn, msg.order_id)
@@ -693,6 +712,7 @@ impl OrdersService {
             self.commit_stock(id).await?;
         }
         self.sell_unsold_parcels().await?;
+        self.restock_unstocked_returns().await?;
         let purged =
             crate::store::idempotency::purge(&self.pool, self.idempotency_retention).await?;
         if purged > 0 {
@@ -849,6 +869,7 @@ fn placed_view(
         .map(|(l, id)| ItemRow {
             id: *id,
             fulfilled_quantity: 0,
+            returned_quantity: 0,
             order_id: row.id,
             product_id: l.product_id,
             variant_id: l.variant_id,

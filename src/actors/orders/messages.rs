@@ -44,6 +44,8 @@ pub struct OrderLineView {
     pub fulfilled_quantity: i32,
     /// Units in fulfilments that have shipped.
     pub shipped_quantity: i32,
+    /// Units in returns that were not rejected or withdrawn.
+    pub returned_quantity: i32,
 }
 
 impl From<ItemRow> for OrderLineView {
@@ -51,6 +53,7 @@ impl From<ItemRow> for OrderLineView {
         Self {
             id: r.id,
             fulfilled_quantity: r.fulfilled_quantity,
+            returned_quantity: r.returned_quantity,
             shipped_quantity: 0,
             product_id: r.product_id,
             variant_id: r.variant_id,
@@ -244,6 +247,8 @@ pub struct ApplyRefund {
     pub order_id: Uuid,
     pub refund_id: Uuid,
     pub amount: i64,
+    /// The return it paid back, which becomes `refunded`.
+    pub return_id: Option<Uuid>,
 }
 
 /// Expire overdue pending orders now and release their stock (the actor

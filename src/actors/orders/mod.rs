@@ -5,6 +5,7 @@ pub mod error;
 pub mod fulfilments;
 pub mod handlers;
 pub mod messages;
+pub mod returns;
 pub mod rules;
 
 use std::sync::Arc;
@@ -17,6 +18,7 @@ pub use error::OrdersError;
 use fulfilments::*;
 pub use handlers::OrdersService;
 use messages::*;
+use returns::*;
 
 use super::idempotency::{ClaimIdempotencyKey, ReleaseIdempotencyKey, SaveIdempotentResponse};
 use super::metrics::ActorMetrics;
@@ -85,6 +87,11 @@ route!(CreateFulfilment => create_fulfilment, FulfilmentView);
 route!(ListFulfilments => list_fulfilments, Vec<FulfilmentView>);
 route!(UpdateFulfilment => update_fulfilment, FulfilmentView);
 route!(ActOnFulfilment => act_on_fulfilment, FulfilmentView);
+route!(CreateReturn => create_return, ReturnView);
+route!(ListReturns => list_returns, Vec<ReturnView>);
+route!(DecideReturn => decide_return, ReturnView);
+route!(ReceiveReturn => receive_return, ReturnView);
+route!(GetReturn => get_return, ReturnView);
 route!(MarkOrderPaid => mark_paid, OrderView);
 route!(ApplyPaymentOutcome => apply_payment_outcome, OrderView);
 route!(ApplyRefund => apply_refund, OrderView);

@@ -30,6 +30,12 @@ pub enum PaymentsError {
     /// refund, an unknown line).
     #[error(transparent)]
     Refund(crate::domain::payments::refund::RefundRefusal),
+    /// No such return of the order.
+    #[error("return not found")]
+    ReturnNotFound,
+    /// Only a received return is refunded.
+    #[error("the return is {0}; only a received return is refunded")]
+    ReturnNotReceived(String),
     /// A full refund asked of a payment that has partial refunds.
     #[error(
         "the payment has partial refunds; refund what is left with POST /payments/{{id}}/refunds/"

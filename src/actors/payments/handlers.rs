@@ -144,6 +144,11 @@ impl PaymentsService {
     }
 
     /// The pool, for lifecycle messages.
+    /// The orders domain, for what refunds ask of it.
+    pub(super) fn orders(&self) -> &ActorClient<OrdersActor> {
+        &self.orders
+    }
+
     /// Wakes an idle payment worker of this instance (others hear the
     /// queue's notification at commit).
     pub(super) fn wake_workers(&self) {
@@ -650,7 +655,7 @@ impl PaymentsService {
         let refund_id = row
             .refund_id
             .ok_or_else(|| anyhow::anyhow!("a partial refund entry without its refund"))?;
-        let amount = crate::store::refunds::amount_of(tx, refund_id)
+        let (amount, return_id) = crate::store::refunds::amount_of(tx, refund_id)
             .await?
             .ok_or_else(|| anyhow::anyhow!("an outbox entry for a refund that does not exist"))?;
         let sent = self
@@ -659,6 +664,7 @@ impl PaymentsService {
                 order_id: row.order_id,
                 refund_id,
                 amount,
+                return_id,
             })
             .await;
         match sent {

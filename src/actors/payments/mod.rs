@@ -134,6 +134,7 @@ route!(RefundPayment => refund_payment, PaymentView);
 route!(refunds::CreateRefund => create_refund, refunds::RefundView);
 route!(refunds::CreateRefundOnce => create_refund_once, crate::domain::idempotency::KeyedOutcome);
 route!(refunds::ListRefunds => list_refunds, Vec<refunds::RefundView>);
+route!(refunds::RefundReturn => refund_return, refunds::RefundView);
 route!(ReceiveWebhook => receive_webhook, WebhookOutcome);
 route!(SimulateProviderEvent => simulate_event, String);
 route!(RelayOutbox => relay_outbox, u64);

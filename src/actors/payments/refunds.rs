@@ -14,8 +14,12 @@ use uuid::Uuid;
 use super::error::PaymentsError;
 use super::handlers::PaymentsService;
 use crate::actors::idempotency::{KeyBinding, Keyed, SuccessAnswer};
+use crate::actors::orders::returns::GetReturn;
+use crate::actors::orders::OrdersError;
+use crate::actors::runtime::CallError;
 use crate::domain::auth::Principal;
 use crate::domain::idempotency::KeyedOutcome;
+use crate::domain::orders::returns::ReturnStatus;
 use crate::domain::payments::refund::{
     price_refund, LineBasis, RefundAsk, RefundBasis, RefundRefusal, RefundStatus, RefundedLine,
     Taken,
@@ -40,6 +44,8 @@ pub struct RefundView {
     pub lines: Vec<RefundedLine>,
     /// Whether the shipping charge (and its tax) is refunded.
     pub include_shipping: bool,
+    /// The order's return it pays back.
+    pub return_id: Option<Uuid>,
     /// Why the provider refused it.
     pub failure_code: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -58,6 +64,7 @@ impl From<RefundRow> for RefundView {
             reason: r.reason,
             lines: r.lines.0,
             include_shipping: r.shipping,
+            return_id: r.return_id,
             failure_code: r.failure_code,
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -74,9 +81,25 @@ pub struct CreateRefund {
     pub by: Principal,
     pub ask: RefundAsk,
     pub reason: String,
+    /// The order's return it pays back (at most one refund counts per
+    /// return).
+    pub return_id: Option<Uuid>,
     /// The request's idempotency key, bound to the refund in its own
     /// transaction.
     pub key: Option<KeyBinding<RefundView>>,
+}
+
+/// Refund a received return (admins): the received units, priced from
+/// the order, or `amount`. At most one refund counts per return; asked
+/// again, the one that counts is answered.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<RefundView, PaymentsError>")]
+pub struct RefundReturn {
+    pub order_id: Uuid,
+    pub return_id: Uuid,
+    pub by: Principal,
+    pub amount: Option<i64>,
+    pub reason: String,
 }
 
 /// Create a refund at most once per Idempotency-Key.
@@ -158,6 +181,12 @@ impl PaymentsService {
             .into());
         }
         let counting = store::counting(&mut tx, payment.id).await?;
+        if let Some(done) = counting
+            .iter()
+            .find(|r| msg.return_id.is_some() && r.return_id == msg.return_id)
+        {
+            return Ok(RefundView::from(done.clone()));
+        }
         let priced = price_refund(&basis, &taken_by(&counting), &msg.ask, payment.amount)
             .map_err(PaymentsError::Refund)?;
         let by = format!("admin:{}", msg.by.user_id);
@@ -174,6 +203,7 @@ impl PaymentsService {
                 lines: &priced.lines,
                 shipping: priced.shipping,
                 created_by: &by,
+                return_id: msg.return_id,
             },
         )
         .await?;
@@ -213,6 +243,57 @@ impl PaymentsService {
                     .ok_or(PaymentsError::NotFound)
             },
         )
+        .await
+    }
+
+    pub async fn refund_return(&self, msg: RefundReturn) -> Result<RefundView, PaymentsError> {
+        if !msg.by.is_admin() {
+            return Err(PaymentsError::NotFound);
+        }
+        let wanted = self
+            .orders()
+            .call(GetReturn {
+                order_id: msg.order_id,
+                return_id: msg.return_id,
+            })
+            .await
+            .map_err(|e| match e {
+                CallError::Domain(OrdersError::ReturnNotFound | OrdersError::NotFound) => {
+                    PaymentsError::ReturnNotFound
+                }
+                CallError::Domain(other) if !other.is_unavailable() => {
+                    PaymentsError::Unexpected(anyhow::anyhow!("orders: {other}"))
+                }
+                other => PaymentsError::OrdersUnavailable(other.to_string()),
+            })?;
+        if wanted.status != ReturnStatus::Received {
+            return Err(PaymentsError::ReturnNotReceived(
+                wanted.status.as_str().to_owned(),
+            ));
+        }
+        let payment = payment_store::captured_payment_of(self.pool(), msg.order_id)
+            .await?
+            .ok_or_else(|| PaymentsError::OrderNotPayable("not paid".into()))?;
+        let ask = match msg.amount {
+            Some(amount) => RefundAsk::Amount(amount),
+            None => RefundAsk::Lines {
+                lines: wanted
+                    .lines
+                    .iter()
+                    .filter(|l| l.received > 0)
+                    .map(|l| (l.line_id, i64::from(l.received)))
+                    .collect(),
+                include_shipping: false,
+            },
+        };
+        self.create_refund(CreateRefund {
+            payment_id: payment.id,
+            by: msg.by,
+            ask,
+            reason: msg.reason,
+            return_id: Some(msg.return_id),
+            key: None,
+        })
         .await
     }
 

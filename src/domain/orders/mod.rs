@@ -7,4 +7,5 @@ pub mod events;
 pub mod fulfilment;
 pub mod guest;
 pub mod pricing;
+pub mod returns;
 pub mod status;
