@@ -417,6 +417,14 @@ impl From<OrdersError> for ApiError {
             OrdersError::NotFound => ApiError::NotFound("order"),
             OrdersError::FulfilmentNotFound => ApiError::NotFound("fulfilment"),
             OrdersError::ReturnNotFound => ApiError::NotFound("return"),
+            OrdersError::HasFulfilments => ApiError::Conflict {
+                code: "order_has_fulfilments",
+                detail: e.to_string(),
+            },
+            // The edge turns this into a refund; reaching here is a bug.
+            OrdersError::CancelByRefund { .. } => {
+                ApiError::Internal(anyhow::anyhow!("an unanswered cancel-by-refund"))
+            }
             OrdersError::Return(refusal) => match refusal {
                 ReturnRefusal::WindowClosed { .. } | ReturnRefusal::OverReceipt { .. } => {
                     ApiError::Unprocessable {

@@ -16,6 +16,8 @@ use super::items::named_item;
 use super::pagination::{page, page_request};
 use super::state::AppState;
 use crate::actors::orders::messages::*;
+use crate::actors::orders::OrdersError;
+use crate::actors::runtime::CallError;
 use crate::domain::orders::address::ShippingAddress;
 use crate::domain::orders::guest::OrderViewer;
 use crate::domain::orders::pricing::OrderItem;
@@ -299,6 +301,17 @@ struct TransitionRequest {
     reason: String,
 }
 
+/// The reason a transition's optional body gives.
+fn reason_of(body: &Bytes) -> Result<String, ApiError> {
+    // No body, or `null`, means no reason.
+    let request: TransitionRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        TransitionRequest::default()
+    } else {
+        parse_json::<Option<TransitionRequest>>(body)?.unwrap_or_default()
+    };
+    Ok(request.reason.trim().chars().take(500).collect::<String>())
+}
+
 async fn transition(
     state: &AppState,
     user: Authenticated,
@@ -307,13 +320,7 @@ async fn transition(
     action: Action,
 ) -> Result<Json<OrderView>, ApiError> {
     let id = path_id(id, "order")?;
-    // No body, or `null`, means no reason.
-    let request: TransitionRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        TransitionRequest::default()
-    } else {
-        parse_json::<Option<TransitionRequest>>(body)?.unwrap_or_default()
-    };
-    let reason = request.reason.trim().chars().take(500).collect::<String>();
+    let reason = reason_of(body)?;
     let view = state
         .actors
         .orders
@@ -327,17 +334,19 @@ async fn transition(
     Ok(Json(view))
 }
 
-/// Cancels a pending or paid order (its owner or an admin); stock is
-/// released and a paid order is refunded.
+/// Cancels a pending or paid order (its owner or an admin). A pending
+/// order's stock is released at once. A paid order with no fulfilment is
+/// refunded in full: it goes `refund_pending`, then `refunded`, and its
+/// stock is released when the money is back.
 #[utoipa::path(post, path = "/orders/{id}/cancel", tag = "orders", operation_id = "cancel_order",
     security(("bearer" = [])),
     params(OrderId),
     request_body(content = Option<TransitionRequest>, description = "Optional: why"),
     responses(
-        (status = 200, description = "The order", body = OrderView),
+        (status = 200, description = "The order (`cancelled`, or `refund_pending` for a paid one)", body = OrderView),
         (status = 403, description = "`permission_denied`: not allowed to make this transition"),
         (status = 404, description = "`not_found`: no such order of the caller's"),
-        (status = 409, description = "`invalid_transition`: not from the order's current status"),
+        (status = 409, description = "`invalid_transition`: not from the order's current status; `order_has_fulfilments`: a paid order with parcels (cancel pending ones first; shipped goods come back as a return); `order_not_payable`: it shipped while the refund was asked"),
     ))]
 async fn cancel(
     state: Data<AppState>,
@@ -345,7 +354,47 @@ async fn cancel(
     id: web::Path<String>,
     body: Bytes,
 ) -> Result<Json<OrderView>, ApiError> {
-    transition(&state, user, &id, &body, Action::Cancel).await
+    let order_id = path_id(&id, "order")?;
+    let reason = reason_of(&body)?;
+    let asked = state
+        .actors
+        .orders
+        .call(TransitionOrder {
+            id: order_id,
+            action: Action::Cancel,
+            by: user.0,
+            reason,
+        })
+        .await;
+    match asked {
+        Err(CallError::Domain(OrdersError::CancelByRefund { payment_id })) => {
+            // The one route that speaks to two domains: orders decided the
+            // cancel is a refund, payments makes it (once: a payment has
+            // one full refund), and the order as it is now is the answer.
+            let payment_id = Uuid::parse_str(&payment_id)
+                .map_err(|_| ApiError::Internal(anyhow::anyhow!("a payment id that is no UUID")))?;
+            state
+                .actors
+                .payments
+                .call(crate::actors::payments::messages::RefundPayment {
+                    id: payment_id,
+                    by: user.0,
+                    key: None,
+                })
+                .await?;
+            Ok(Json(
+                state
+                    .actors
+                    .orders
+                    .call(GetOrder {
+                        id: order_id,
+                        viewer: user.0.into(),
+                    })
+                    .await?,
+            ))
+        }
+        other => Ok(Json(other?)),
+    }
 }
 
 /// Marks a paid order shipped (admins only).

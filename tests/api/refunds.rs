@@ -373,3 +373,62 @@ async fn a_full_refund_of_an_unshipped_order_puts_its_units_back_on_sale() {
     crate::helpers::assert_orders_conserved(&app).await;
     assert_money_conserved(&app).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_paid_unfulfilled_order_refunds_it_and_gives_its_stock_back_once() {
+    let app = TestApp::spawn_with(quick).await;
+    let (admin, token, order, payment) = paid_shop(&app).await;
+    let product = json!({"id": order["items"][0]["product_id"]});
+    crate::payments::wait_order(&app, &token, &order, "paid").await;
+    let cancel = format!("{ORDERS}{}/cancel/", str_of(&order["id"]));
+    // With a parcel being packed it is refused: that parcel comes first.
+    let parcels = format!("{ORDERS}{}/fulfilments/", str_of(&order["id"]));
+    let parcel: Value = app
+        .post(
+            &parcels,
+            Some(&admin),
+            &json!({"lines": [{"variant_id": product["id"], "quantity": 1}]}),
+        )
+        .await
+        .body_json()
+        .await;
+    let r = app.post(&cancel, Some(&token), &json!({})).await;
+    assert_problem(r, 409, "order_has_fulfilments").await;
+    let r = app
+        .post(
+            &format!("{parcels}{}/cancel/", str_of(&parcel["id"])),
+            Some(&admin),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    // Five cancels at once: one refund.
+    let nothing = json!({});
+    let answers = join_all((0..5).map(|_| app.post(&cancel, Some(&token), &nothing))).await;
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| matches!(s, 200 | 409)),
+        "{statuses:?}"
+    );
+    crate::payments::wait_order(&app, &token, &order, "refunded").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.stock_of(&admin, &product).await != 100 {
+        assert!(Instant::now() < deadline, "the units never came back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        crate::payments::provider_calls(&app, &str_of(&payment["id"])).await,
+        2,
+        "one charge, one refund"
+    );
+    let r = app.post(&cancel, Some(&token), &json!({})).await;
+    assert_problem(r, 409, "invalid_transition").await;
+    crate::helpers::assert_reservations_match_orders(&app).await;
+    crate::helpers::assert_stock_ledger_adds_up(&app).await;
+    assert_money_conserved(&app).await;
+}

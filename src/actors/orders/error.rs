@@ -17,6 +17,15 @@ pub enum OrdersError {
     /// The status machine refused the change.
     #[error(transparent)]
     Transition(#[from] TransitionError),
+    /// Cancelling a paid order is refunding it in full: the caller asks
+    /// payments to refund `payment_id` (the order follows to `refunded`,
+    /// and its stock is given back when the money is).
+    #[error("a paid order is cancelled by refunding its payment")]
+    CancelByRefund { payment_id: String },
+    /// The order has parcels (pending or shipped): cancel those first, or
+    /// take the goods back as a return.
+    #[error("the order has fulfilments; cancel the pending ones first, or take shipped goods back as a return")]
+    HasFulfilments,
     /// No such return of this order.
     #[error("return not found")]
     ReturnNotFound,

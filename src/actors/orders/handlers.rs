@@ -548,6 +548,22 @@ impl OrdersService {
         } else {
             (Actor::Owner, format!("user:{}", msg.by.user_id))
         };
+        if msg.action == Action::Cancel && row.status == OrderStatus::Paid {
+            // Paid: the money goes back first, through payments; the order
+            // follows to `refunded` and gives its stock back then.
+            let parcels = crate::store::fulfilments::fulfilments_of(&self.pool, &[row.id]).await?;
+            let open = parcels
+                .get(&row.id)
+                .is_some_and(|p| p.iter().any(|(f, _)| f.status.counts()));
+            if open {
+                return Err(OrdersError::HasFulfilments);
+            }
+            let payment_id = row
+                .payment_id
+                .clone()
+                .ok_or_else(|| anyhow::anyhow!("a paid order without its payment"))?;
+            return Err(OrdersError::CancelByRefund { payment_id });
+        }
         let updated = self
             .apply(row, msg.action, actor, &name, &msg.reason, None)
             .await?;

@@ -342,7 +342,9 @@ impl PaymentsService {
             refund_id: Some(Uuid::new_v4()),
             ..StatusChange::default()
         };
-        let detail = serde_json::json!({"by": format!("admin:{}", msg.by.user_id)});
+        // An admin's refund, or a customer cancelling their paid order.
+        let who = if msg.by.is_admin() { "admin" } else { "user" };
+        let detail = serde_json::json!({"by": format!("{who}:{}", msg.by.user_id)});
         let Some(row) = outcomes::apply(
             &mut tx,
             payment.id,
