@@ -771,3 +771,14 @@ pub async fn assert_money_conserved(app: &TestApp) -> usize {
     orders.close().await;
     rows.len()
 }
+
+/// Every post-purchase invariant at once: per line, ordered ≥ fulfilled ≥
+/// shipped ≥ returned, received ≥ restocked ([`assert_orders_conserved`]);
+/// captured ≥ refunded, the provider's ledger agreeing
+/// ([`assert_money_conserved`]); and the stock ledger summing to the
+/// stock ([`assert_stock_ledger_adds_up`]).
+pub async fn assert_conserved(app: &TestApp) {
+    assert_orders_conserved(app).await;
+    assert_money_conserved(app).await;
+    assert_stock_ledger_adds_up(app).await;
+}

@@ -11,8 +11,7 @@ use uuid::Uuid;
 
 use crate::helpers::JsonBody as _;
 use crate::helpers::{
-    assert_money_conserved, assert_orders_conserved, assert_problem, assert_stock_ledger_adds_up,
-    error_fields, str_of, TestApp,
+    assert_conserved, assert_orders_conserved, assert_problem, error_fields, str_of, TestApp,
 };
 use crate::orders::{place, ORDERS};
 use crate::payments::{pay, quick, settled, wait_for, wait_order, VISA};
@@ -215,9 +214,7 @@ async fn a_delivered_unit_is_returned_received_restocked_and_refunded_exactly() 
         )
         .await;
     assert_problem(r, 409, "invalid_transition").await;
-    assert_orders_conserved(&app).await;
-    assert_stock_ledger_adds_up(&app).await;
-    assert_money_conserved(&app).await;
+    assert_conserved(&app).await;
 }
 
 #[tokio::test]
@@ -461,7 +458,5 @@ async fn racing_returns_receipts_and_refunds_conserve_units_and_money() {
     }
     wait_for(&app, &token, &payment, |p| p["refunded_amount"] == 7500).await;
     assert_eq!(level_at(&levels(&app, &admin, &p).await, MAIN), (10, 0));
-    assert_orders_conserved(&app).await;
-    assert_stock_ledger_adds_up(&app).await;
-    assert_money_conserved(&app).await;
+    assert_conserved(&app).await;
 }
