@@ -69,12 +69,16 @@ pub enum AuthEntry {
     },
     /// `GET /auth/me/`'s body.
     Profile(Bytes),
+    /// A live API key, by the digest of its secret. Revoking any key
+    /// clears the view on every instance.
+    ApiKey(crate::actors::auth::api_keys::KeyGrant),
 }
 
 impl ViewValue for AuthEntry {
     fn size(&self) -> usize {
         match self {
             AuthEntry::Access { .. } => 16,
+            AuthEntry::ApiKey(_) => 40,
             AuthEntry::Profile(body) => body.len(),
         }
     }

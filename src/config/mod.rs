@@ -194,7 +194,14 @@ pub struct RateLimitSettings {
     /// Guest checkouts from one client address (each reserves stock and
     /// writes an order without an account behind it).
     pub guest_checkouts_per_client: u32,
+    /// Requests one API key may make per window, across instances.
+    #[serde(default = "default_api_key_requests")]
+    pub api_key_requests: u32,
     pub window_secs: u64,
+}
+
+fn default_api_key_requests() -> u32 {
+    30_000
 }
 
 /// Actor runtime limits.

@@ -325,6 +325,7 @@ impl From<AuthError> for ApiError {
             },
             AuthError::UserNotFound => ApiError::NotFound("user"),
             AuthError::AddressNotFound => ApiError::NotFound("address"),
+            AuthError::ApiKeyNotFound => ApiError::NotFound("api key"),
             AuthError::AddressLimit => ApiError::Conflict {
                 code: "address_limit",
                 detail: e.to_string(),

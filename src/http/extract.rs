@@ -13,9 +13,12 @@ use futures_util::StreamExt as _;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use super::rate_limit::Verdict;
 use super::state::AppState;
+use crate::actors::auth::api_keys::{KeyGrant, ResolveApiKey};
 use crate::actors::auth::messages::ResolvePrincipal;
 use crate::actors::read_view::AuthEntry;
+use crate::domain::auth::api_keys;
 use crate::domain::auth::{Principal, TokenError};
 use crate::domain::validation::ValidationErrors;
 
@@ -286,15 +289,71 @@ const TOKEN_ENDPOINTS: [&str; 3] = [
 #[derive(Debug, Clone, Copy)]
 struct ResolvedPrincipal(Principal);
 
-/// Verifies a bearer token and asks the auth actor who it belongs to (role,
-/// activity and token version are checked against the database).
-async fn resolve(state: &AppState, header: &header::HeaderValue) -> Result<Principal, ApiError> {
+/// The bearer token of an `Authorization` header.
+fn bearer(header: &header::HeaderValue) -> Result<&str, ApiError> {
     let value = header.to_str().map_err(|_| ApiError::invalid_token())?;
     let (scheme, token) = value.split_once(' ').ok_or_else(ApiError::invalid_token)?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
         return Err(ApiError::invalid_token());
     }
-    let claims = state.keys.verify_access(token.trim()).map_err(|e| {
+    Ok(token.trim())
+}
+
+/// Resolves an API key: from auth's view when it holds it, else from the
+/// auth actor (which records its use). An unknown, revoked or expired key
+/// is the same 401 as a bad token.
+async fn resolve_key(state: &AppState, secret: &str) -> Result<KeyGrant, ApiError> {
+    let digest = api_keys::digest(secret);
+    let key = format!("apikey:{}", hex::encode(&digest));
+    let view = &state.actors.auth_view;
+    let live = |grant: &KeyGrant| grant.expires_at.is_none_or(|at| at > chrono::Utc::now());
+    if let Some(AuthEntry::ApiKey(grant)) = view.get(&key) {
+        return if live(&grant) {
+            Ok(grant)
+        } else {
+            Err(ApiError::invalid_token())
+        };
+    }
+    let ticket = view.ticket();
+    let grant = state
+        .actors
+        .auth
+        .call(ResolveApiKey { digest })
+        .await?
+        .filter(live)
+        .ok_or_else(ApiError::invalid_token)?;
+    view.put(ticket, key, AuthEntry::ApiKey(grant));
+    Ok(grant)
+}
+
+/// What a request's credentials stand for.
+enum Caller {
+    User(Principal),
+    Key(KeyGrant),
+}
+
+/// Verifies a bearer token (a JWT, or an API key) and says who it is.
+async fn resolve_caller(
+    state: &AppState,
+    header: &header::HeaderValue,
+) -> Result<Caller, ApiError> {
+    let token = bearer(header)?;
+    if api_keys::is_api_key(token) {
+        return Ok(Caller::Key(resolve_key(state, token).await?));
+    }
+    Ok(Caller::User(resolve(state, header).await?))
+}
+
+/// Verifies a bearer token and asks the auth actor who it belongs to (role,
+/// activity and token version are checked against the database).
+async fn resolve(state: &AppState, header: &header::HeaderValue) -> Result<Principal, ApiError> {
+    let token = bearer(header)?;
+    if api_keys::is_api_key(token) {
+        // Keys are resolved by `authenticate`, per route; here (a token
+        // route) they stand for nobody.
+        return Err(ApiError::invalid_token());
+    }
+    let claims = state.keys.verify_access(token).map_err(|e| {
         if let TokenError::Invalid(why) = &e {
             tracing::debug!(why, "access token refused");
         }
@@ -360,7 +419,12 @@ pub async fn authenticate(
             let e = ApiError::Internal(anyhow::anyhow!("AppState missing"));
             return Ok(req.into_response(e.error_response()).map_into_right_body());
         };
-        match resolve(&state, &header).await {
+        let resolved = match resolve_caller(&state, &header).await {
+            Ok(Caller::User(principal)) => Ok(principal),
+            Ok(Caller::Key(grant)) => admit_key(&state, &req, grant).await,
+            Err(e) => Err(e),
+        };
+        match resolved {
             Ok(principal) => {
                 req.extensions_mut().insert(ResolvedPrincipal(principal));
             }
@@ -368,6 +432,39 @@ pub async fn authenticate(
         }
     }
     Ok(next.call(req).await?.map_into_left_body())
+}
+
+/// Lets an API key through to a route its scopes cover, within its own
+/// rate limit, as an admin principal whose id is the key's (so histories
+/// name it); every other route is `403` for a key.
+async fn admit_key(
+    state: &AppState,
+    req: &ServiceRequest,
+    grant: KeyGrant,
+) -> Result<Principal, ApiError> {
+    let allowed = api_keys::required_scope(req.method().as_str(), req.path())
+        .is_some_and(|scope| grant.scopes.has(scope));
+    if !allowed {
+        return Err(ApiError::Forbidden);
+    }
+    let limits = &state.settings.rate_limit;
+    let window = std::time::Duration::from_secs(limits.window_secs);
+    if let Verdict::Limited { retry_after_secs } = state
+        .rate_limiter
+        .hit(
+            "api_key",
+            &grant.id.to_string(),
+            limits.api_key_requests,
+            window,
+        )
+        .await
+    {
+        return Err(ApiError::RateLimited { retry_after_secs });
+    }
+    Ok(Principal {
+        user_id: grant.id,
+        role: crate::domain::auth::Role::Admin,
+    })
 }
 
 impl FromRequest for Authenticated {

@@ -4,6 +4,7 @@
 
 pub mod addresses;
 pub mod admin;
+pub mod api_keys;
 pub mod auth;
 pub mod cart_shipping;
 pub mod carts;
@@ -56,6 +57,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(catalog::collection_routes)
                 .configure(addresses::routes)
                 .configure(auth::routes)
+                .configure(api_keys::routes)
                 .configure(recommendations::routes)
                 .configure(catalog::item_routes)
                 .configure(stock::routes)

@@ -21,9 +21,9 @@ use utoipa::{Modify, OpenApi};
 
 use super::error::PROBLEM_JSON;
 use super::{
-    addresses, admin, auth, cart_shipping, carts, catalog, fulfilments, guest_checkout, health,
-    images, media, metrics, orders, payments, promotions, recommendations, refunds, returns,
-    shipping, stock, tax, variants,
+    addresses, admin, api_keys, auth, cart_shipping, carts, catalog, fulfilments, guest_checkout,
+    health, images, media, metrics, orders, payments, promotions, recommendations, refunds,
+    returns, shipping, stock, tax, variants,
 };
 
 /// The document's route, inside the `/api/v1` scope.
@@ -53,6 +53,7 @@ struct OwnApi;
     ),
     nest(
         (path = "/api/v1", api = auth::Api),
+        (path = "/api/v1", api = api_keys::Api),
         (path = "/api/v1", api = addresses::Api),
         (path = "/api/v1", api = catalog::Api),
         (path = "/api/v1", api = variants::Api),
@@ -202,6 +203,27 @@ impl Modify for CommonResponses {
                     .bearer_format("JWT")
                     .description(Some(
                         "An access token from `POST /api/v1/auth/login` or `/refresh`.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("emp_sk_…")
+                    .description(Some(
+                        "An API key from `POST /api/v1/api-keys/` (admins), sent as a bearer token. \
+                         It opens only the routes its scopes name, as an admin would use them: \
+                         `catalog:read` — GET under /products, /categories, /stock-locations, \
+                         /stock-movements; `catalog:write` — POST, PUT, PATCH and DELETE under \
+                         those; `orders:read` — GET /orders, /orders/{id}, its fulfilments and \
+                         returns, and /payments, /payments/{id}, its events and refunds; \
+                         `orders:write` — POST /orders/{id}/ship, /deliver, /cancel, the \
+                         fulfilment routes, and a return's approve, reject, close and receive; \
+                         `webhooks:manage` — reserved. Every other route (accounts, users, keys, \
+                         carts, checkout, refunds, rules, reports) is 403 for a key.",
                     ))
                     .build(),
             ),

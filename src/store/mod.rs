@@ -3,6 +3,7 @@
 //! actor ever holds it.
 
 pub mod addresses;
+pub mod api_keys;
 pub mod auth;
 pub mod carts;
 pub mod catalog;

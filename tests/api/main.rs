@@ -3,6 +3,7 @@
 
 mod addresses;
 mod admin_users;
+mod api_keys;
 mod carts;
 mod catalog_cache;
 mod catalog_categories;

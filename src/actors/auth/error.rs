@@ -34,6 +34,9 @@ pub enum AuthError {
     /// The change would leave the shop without an active admin.
     #[error("the last active admin cannot be demoted or deactivated")]
     LastAdmin,
+    /// No such API key.
+    #[error("API key not found")]
+    ApiKeyNotFound,
     /// No such address in the caller's book.
     #[error("address not found")]
     AddressNotFound,

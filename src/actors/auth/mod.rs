@@ -1,6 +1,7 @@
 //! `AuthActor`: accounts, credentials and tokens. Owns the auth database.
 
 pub mod addresses;
+pub mod api_keys;
 pub mod error;
 pub mod handlers;
 pub mod messages;
@@ -62,6 +63,11 @@ route!(LogoutAll => logout_all, ());
 route!(ChangePassword => change_password, TokenPair);
 route!(GetMe => me, UserView);
 route!(ResolvePrincipal => resolve_principal, crate::domain::auth::Principal);
+route!(api_keys::CreateApiKey => create_api_key, api_keys::CreatedApiKey);
+route!(api_keys::ListApiKeys => list_api_keys, Vec<api_keys::ApiKeyView>);
+route!(api_keys::GetApiKey => get_api_key, api_keys::ApiKeyView);
+route!(api_keys::RevokeApiKey => revoke_api_key, api_keys::ApiKeyView);
+route!(api_keys::ResolveApiKey => resolve_api_key, Option<api_keys::KeyGrant>);
 route!(ListUsers => list_users, (Vec<UserView>, i64));
 route!(UpdateUser => update_user, UserView);
 route!(ListAddresses => list_addresses, Vec<AddressView>);

@@ -2,6 +2,7 @@
 //! are, and how access and refresh tokens are made and checked.
 
 pub mod address_book;
+pub mod api_keys;
 pub mod email;
 pub mod password;
 pub mod principal;
