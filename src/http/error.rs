@@ -510,6 +510,7 @@ impl From<PaymentsError> for ApiError {
             PaymentsError::Transition(_) => conflict("invalid_transition", &e),
             PaymentsError::PartiallyRefunded => conflict("partially_refunded", &e),
             PaymentsError::ReturnNotFound => ApiError::NotFound("return"),
+            PaymentsError::NotSettled => conflict("payment_not_settled", &e),
             PaymentsError::ReturnNotReceived(_) => conflict("invalid_transition", &e),
             PaymentsError::Refund(refusal) => match refusal {
                 RefundRefusal::UnknownLine(index) => {

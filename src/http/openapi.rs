@@ -220,7 +220,7 @@ impl Modify for CommonResponses {
                          /stock-movements; `catalog:write` — POST, PUT, PATCH and DELETE under \
                          those; `orders:read` — GET /orders, /orders/{id}, its fulfilments and \
                          returns, and /payments, /payments/{id}, its events and refunds; \
-                         `orders:write` — POST /orders/{id}/ship, /deliver, /cancel, the \
+                         `orders:write` — POST /orders/{id}/ship and /deliver, the \
                          fulfilment routes, and a return's approve, reject, close and receive; \
                          `webhooks:manage` — reserved. Every other route (accounts, users, keys, \
                          carts, checkout, refunds, rules, reports) is 403 for a key.",

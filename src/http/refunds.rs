@@ -125,7 +125,7 @@ fn ask_of(body: &RefundRequest) -> Result<RefundAsk, ApiError> {
         (status = 201, description = "The refund, `pending` (replayed for a repeated key)", body = RefundView),
         (status = 403, description = "`permission_denied`: admins only"),
         (status = 404, description = "`not_found`: no such payment"),
-        (status = 409, description = "`refund_exceeds_captured`: more than is left of the captured amount; `over_refund`: more units of a line than are left to refund, or the shipping again; `invalid_transition`: the payment is not `succeeded` (not captured, or a full refund is under way or done)"),
+        (status = 409, description = "`refund_exceeds_captured`: more than is left of the captured amount; `over_refund`: more units of a line than have shipped and are left to refund, or the shipping again; `payment_not_settled`: the order has not taken the payment yet (retry shortly); `invalid_transition`: the payment is not `succeeded` (not captured, or a full refund is under way or done)"),
         (status = 422, description = "`validation_error`: both or neither of `amount` and `lines`, a bad quantity, a line of another order; `nothing_to_refund`: the lines come to nothing"),
     ))]
 async fn create_refund(

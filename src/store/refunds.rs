@@ -67,6 +67,21 @@ pub async fn counting(
     .await
 }
 
+/// Whether orders has acknowledged that this payment paid its order (its
+/// `payment_succeeded` entry was delivered).
+pub async fn order_took_payment(
+    conn: &mut PgConnection,
+    payment_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT NOT EXISTS (SELECT 1 FROM payment_outbox WHERE payment_id = $1 \
+           AND kind = 'payment_succeeded' AND delivered_at IS NULL)",
+    )
+    .bind(payment_id)
+    .fetch_one(conn)
+    .await
+}
+
 /// Writes a pending refund, its job and its timeline entry, and wakes the
 /// workers at commit. The payment must be locked.
 pub async fn insert_refund(

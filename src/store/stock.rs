@@ -623,6 +623,11 @@ pub async fn restock(
     if claimed.is_none() {
         return Ok(false);
     }
+    // Locations before variants, the order a location's own change takes.
+    let mut places: Vec<Uuid> = lines.iter().map(|l| l.1).collect();
+    places.sort_unstable();
+    places.dedup();
+    share_locations(conn, &places).await?;
     let mut ids: Vec<Uuid> = lines.iter().map(|l| l.0).collect();
     ids.sort_unstable();
     ids.dedup();

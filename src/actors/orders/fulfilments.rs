@@ -232,6 +232,15 @@ impl OrdersService {
         actor: &str,
         reason: &str,
     ) -> Result<(), OrdersError> {
+        use crate::domain::orders::status::OrderStatus as S;
+        // Only these follow their parcels: a refund in flight or done keeps
+        // its status whatever happens to a pending parcel.
+        if !matches!(
+            order.status,
+            S::Paid | S::PartiallyFulfilled | S::Fulfilled | S::Delivered
+        ) {
+            return Ok(());
+        }
         let next = fulfilment_status(store::progress(tx, order.id).await?);
         if next == order.status {
             return Ok(());

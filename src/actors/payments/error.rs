@@ -30,6 +30,10 @@ pub enum PaymentsError {
     /// refund, an unknown line).
     #[error(transparent)]
     Refund(crate::domain::payments::refund::RefundRefusal),
+    /// The order has not yet taken this payment (its outcome is still
+    /// being relayed): retry shortly.
+    #[error("the order has not taken this payment yet; retry shortly")]
+    NotSettled,
     /// No such return of the order.
     #[error("return not found")]
     ReturnNotFound,

@@ -145,6 +145,7 @@ impl PaymentsService {
                 .map(|i| LineBasis {
                     line_id: i.id,
                     quantity: i64::from(i.quantity),
+                    shipped: i64::from(i.shipped_quantity),
                     line_total: i.line_total,
                     discount: i.discount,
                     tax: i.tax,
@@ -179,6 +180,12 @@ impl PaymentsService {
                 current: payment.status,
             }
             .into());
+        }
+        // Until the order has taken this payment it may still refuse it
+        // (it expired meanwhile) and be refunded in full automatically: no
+        // partial refund may start before that is settled.
+        if !store::order_took_payment(&mut tx, payment.id).await? {
+            return Err(PaymentsError::NotSettled);
         }
         let counting = store::counting(&mut tx, payment.id).await?;
         if let Some(done) = counting

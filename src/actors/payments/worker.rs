@@ -190,7 +190,10 @@ async fn finish(
             )
             .await?
         }
-        Err(_) if retry => {
+        // A partial refund is never given up on a transient error: the
+        // provider may have made it, and only asking again under its id
+        // can tell. It stays pending (and counting) until it answers.
+        Err(_) if retry || job.partial => {
             let unit: f64 = rand::thread_rng().gen();
             let delay = s.policy.backoff(attempt_number, unit);
             store::retry_job(&mut tx, job.id, job.lease_token, delay.as_secs_f64()).await?
@@ -284,13 +287,12 @@ async fn settle_partial(
         }
         Ok(ProviderReply::Succeeded) => (RefundStatus::Succeeded, None),
         Ok(ProviderReply::Declined { code, .. }) => (RefundStatus::Failed, Some(code)),
-        Err(e) if retry => {
-            let detail = json!({"attempt": job.attempts, "kind": job.kind, "refund_id": refund_id, "code": e.code});
+        Err(e) => {
+            let detail = json!({"attempt": job.attempts, "kind": job.kind, "refund_id": refund_id, "code": e.code, "retries_left": retry});
             store::insert_event(tx, job.payment_id, "attempt_failed", detail).await?;
             s.stats.retried.fetch_add(1, Ordering::Relaxed);
             return Ok(());
         }
-        Err(e) => (RefundStatus::Failed, Some(e.code)),
     };
     let mut detail = attempt;
     if let Some(code) = &code {

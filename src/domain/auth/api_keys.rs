@@ -20,8 +20,8 @@ pub enum Scope {
     /// Read orders, their fulfilments, returns and payments.
     #[serde(rename = "orders:read")]
     OrdersRead,
-    /// Ship, deliver and cancel orders; make and move fulfilments; decide
-    /// and receive returns.
+    /// Ship and deliver orders; make and move fulfilments; decide and
+    /// receive returns. Never cancel: a paid order's cancel is a refund.
     #[serde(rename = "orders:write")]
     OrdersWrite,
     /// Manage webhook subscriptions (reserved: no route takes it yet).
@@ -105,7 +105,9 @@ pub fn required_scope(method: &str, path: &str) -> Option<Scope> {
         }
         ["orders"] | ["orders", _] if read => Some(Scope::OrdersRead),
         ["orders", _, "fulfilments" | "returns", ..] if read => Some(Scope::OrdersRead),
-        ["orders", _, "ship" | "deliver" | "cancel"] if write => Some(Scope::OrdersWrite),
+        // Not `cancel`: a paid order's cancel is a refund, and keys move
+        // no money.
+        ["orders", _, "ship" | "deliver"] if write => Some(Scope::OrdersWrite),
         ["orders", _, "fulfilments", ..] if write => Some(Scope::OrdersWrite),
         ["orders", _, "returns", _, "approve" | "reject" | "close" | "receive"] if write => {
             Some(Scope::OrdersWrite)
@@ -170,6 +172,7 @@ mod tests {
             ),
             ("PATCH", "/api/v1/orders/1/fulfilments/2", Some(OrdersWrite)),
             ("POST", "/api/v1/orders/1/ship/", Some(OrdersWrite)),
+            ("POST", "/api/v1/orders/1/cancel/", None),
             (
                 "POST",
                 "/api/v1/orders/1/returns/2/receive/",

@@ -71,6 +71,10 @@ pub fn settle(current: RefundStatus, outcome: RefundOutcome) -> Option<RefundSta
 pub struct LineBasis {
     pub line_id: Uuid,
     pub quantity: i64,
+    /// Units that have shipped: only those are refunded by line (units
+    /// still on the shelf are cancelled, not refunded, or they would be
+    /// both paid back and sent).
+    pub shipped: i64,
     pub line_total: i64,
     /// The line's share of the order's discount.
     pub discount: i64,
@@ -150,8 +154,8 @@ pub enum RefundRefusal {
     /// The ask names a line the order does not have (its position).
     #[error("lines.{0}.line_id names no line of this order")]
     UnknownLine(usize),
-    /// More units of a line than are left to refund.
-    #[error("line {line_id} has {left} unit(s) left to refund, not {requested}")]
+    /// More units of a line than have shipped and are left to refund.
+    #[error("line {line_id} has {left} shipped unit(s) left to refund, not {requested}")]
     OverRefund {
         line_id: Uuid,
         requested: i64,
@@ -224,7 +228,7 @@ pub fn price_refund(
                     continue;
                 };
                 let already = taken.units.get(&line.line_id).copied().unwrap_or(0);
-                let left = line.quantity - already;
+                let left = line.shipped.min(line.quantity) - already;
                 if units > left {
                     return Err(RefundRefusal::OverRefund {
                         line_id: line.line_id,
@@ -295,6 +299,7 @@ mod tests {
                 LineBasis {
                     line_id: id(1),
                     quantity: 3,
+                    shipped: 3,
                     line_total: 1000,
                     discount: 100,
                     tax: 180,
@@ -302,6 +307,7 @@ mod tests {
                 LineBasis {
                     line_id: id(2),
                     quantity: 1,
+                    shipped: 1,
                     line_total: 500,
                     discount: 50,
                     tax: 90,
@@ -354,6 +360,7 @@ mod tests {
             lines: vec![LineBasis {
                 line_id: id(1),
                 quantity: 3,
+                shipped: 3,
                 line_total: 1000,
                 discount: 0,
                 tax: 0,
@@ -375,6 +382,26 @@ mod tests {
                 left: 0
             })
         );
+    }
+
+    #[test]
+    fn units_still_on_the_shelf_are_not_refunded_by_line() {
+        let mut b = basis(false);
+        b.lines[0].shipped = 1;
+        let two = RefundAsk::Lines {
+            lines: vec![(id(1), 2)],
+            include_shipping: false,
+        };
+        assert_eq!(
+            price_refund(&b, &Taken::default(), &two, 10_000),
+            Err(RefundRefusal::OverRefund {
+                line_id: id(1),
+                requested: 2,
+                left: 1
+            })
+        );
+        // An amount is not tied to units.
+        assert!(price_refund(&b, &Taken::default(), &RefundAsk::Amount(500), 10_000).is_ok());
     }
 
     #[test]
@@ -442,6 +469,7 @@ mod tests {
                     .map(|(n, (quantity, total, discount_pct, tax))| LineBasis {
                         line_id: id(n as u128 + 1),
                         quantity,
+                        shipped: quantity,
                         line_total: total,
                         discount: total * discount_pct / 100,
                         tax,
