@@ -12,7 +12,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::error::OrdersError;
-use super::handlers::{catalog_error, OrdersService};
+use super::handlers::{acting, admin_only, catalog_error, OrdersService};
 use crate::actors::catalog::shipments::{
     GetReservationHoldings, ReservationHoldings, ShipReservation,
 };
@@ -203,10 +203,6 @@ fn left_of(lines: &[LineCountRow]) -> Vec<LineLeft> {
         .collect()
 }
 
-fn admin_name(by: &Principal) -> String {
-    format!("admin:{}", by.user_id)
-}
-
 fn parcel_lines(request: &Request) -> Vec<(Uuid, i32)> {
     request
         .iter()
@@ -273,11 +269,7 @@ impl OrdersService {
         &self,
         msg: CreateFulfilment,
     ) -> Result<FulfilmentView, OrdersError> {
-        if !msg.by.is_admin() {
-            return Err(OrdersError::Transition(
-                crate::domain::orders::status::TransitionError::NotAllowed(Action::Ship),
-            ));
-        }
+        admin_only(&msg.by, Action::Ship)?;
         let holdings = self.holdings(msg.order_id).await?;
         let mut tx = self.pool().begin().await?;
         let order = store::lock_order(&mut tx, msg.order_id)
@@ -315,7 +307,7 @@ impl OrdersService {
             let held = held_at(&holdings, &lines, &taken);
             Some(choose_location(&held, &request, msg.location_id)?)
         };
-        let by = admin_name(&msg.by);
+        let (_, by) = acting(&msg.by);
         let id = Uuid::new_v4();
         let new = NewFulfilment {
             id,
@@ -361,11 +353,7 @@ impl OrdersService {
         &self,
         msg: UpdateFulfilment,
     ) -> Result<FulfilmentView, OrdersError> {
-        if !msg.by.is_admin() {
-            return Err(OrdersError::Transition(
-                crate::domain::orders::status::TransitionError::NotAllowed(Action::Ship),
-            ));
-        }
+        admin_only(&msg.by, Action::Ship)?;
         let mut tx = self.pool().begin().await?;
         store::lock_order(&mut tx, msg.order_id)
             .await?
@@ -393,11 +381,7 @@ impl OrdersService {
         let order = store::lock_order(&mut tx, msg.order_id)
             .await?
             .ok_or(OrdersError::NotFound)?;
-        let actor = if msg.by.is_admin() {
-            Actor::Admin
-        } else {
-            Actor::Owner
-        };
+        let (actor, name) = acting(&msg.by);
         // Cancelling a pending parcel is open while the order can make
         // parcels; shipping needs units left, delivering something shipped.
         let order_action = match msg.action {
@@ -413,8 +397,7 @@ impl OrdersService {
         let next = transition(parcel.status, msg.action)?;
         store::set_fulfilment_status(&mut tx, parcel.id, next).await?;
         let reason = format!("fulfilment {} {}", parcel.id, next.as_str());
-        self.follow_parcels(&mut tx, &order, &admin_name(&msg.by), &reason)
-            .await?;
+        self.follow_parcels(&mut tx, &order, &name, &reason).await?;
         tx.commit().await?;
         if next == FulfilmentStatus::Shipped {
             self.sell_parcel(parcel.id, order.id, parcel.location_id)
@@ -431,11 +414,7 @@ impl OrdersService {
         by: &Principal,
         reason: &str,
     ) -> Result<OrderRow, OrdersError> {
-        let actor = if by.is_admin() {
-            Actor::Admin
-        } else {
-            Actor::Owner
-        };
+        let (actor, name) = acting(by);
         // The permission and status check before the catalog is asked.
         order_transition(order.status, Action::Ship, actor)?;
         let holdings = self.holdings(order.id).await?;
@@ -465,7 +444,6 @@ impl OrdersService {
                     .map(|(location, parcel)| (Some(location), parcel))
                     .collect()
             };
-            let name = admin_name(by);
             for (location, parcel) in parcels {
                 let new = NewFulfilment {
                     id: Uuid::new_v4(),
@@ -486,16 +464,12 @@ impl OrdersService {
                 shipped.push((new.id, location));
             }
         }
-        self.follow_parcels(&mut tx, &order, &admin_name(by), reason)
-            .await?;
+        self.follow_parcels(&mut tx, &order, &name, reason).await?;
         tx.commit().await?;
         for (id, location) in shipped {
             self.sell_parcel(id, order.id, location).await?;
         }
-        let mut conn = self.pool().acquire().await?;
-        crate::store::orders::get_order(&mut conn, order.id)
-            .await?
-            .ok_or(OrdersError::NotFound)
+        self.order_row(order.id).await
     }
 
     /// The whole-order shortcut of `POST /orders/{id}/deliver/`: every
@@ -506,11 +480,7 @@ impl OrdersService {
         by: &Principal,
         reason: &str,
     ) -> Result<OrderRow, OrdersError> {
-        let actor = if by.is_admin() {
-            Actor::Admin
-        } else {
-            Actor::Owner
-        };
+        let (actor, name) = acting(by);
         let mut tx = self.pool().begin().await?;
         let order = store::lock_order(&mut tx, order.id)
             .await?
@@ -519,11 +489,15 @@ impl OrdersService {
         for id in store::fulfilment_ids_in(&mut tx, order.id, FulfilmentStatus::Shipped).await? {
             store::set_fulfilment_status(&mut tx, id, FulfilmentStatus::Delivered).await?;
         }
-        self.follow_parcels(&mut tx, &order, &admin_name(by), reason)
-            .await?;
+        self.follow_parcels(&mut tx, &order, &name, reason).await?;
         tx.commit().await?;
+        self.order_row(order.id).await
+    }
+
+    /// An order's row as it is now.
+    async fn order_row(&self, id: Uuid) -> Result<OrderRow, OrdersError> {
         let mut conn = self.pool().acquire().await?;
-        crate::store::orders::get_order(&mut conn, order.id)
+        crate::store::orders::get_order(&mut conn, id)
             .await?
             .ok_or(OrdersError::NotFound)
     }

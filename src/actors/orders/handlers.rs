@@ -52,6 +52,25 @@ pub struct OrdersService {
     return_window_days: u32,
 }
 
+/// Who is acting in an order's status machine, and the name its history
+/// records for them.
+pub(super) fn acting(by: &Principal) -> (Actor, String) {
+    if by.is_admin() {
+        (Actor::Admin, format!("admin:{}", by.user_id))
+    } else {
+        (Actor::Owner, format!("user:{}", by.user_id))
+    }
+}
+
+/// Refuses anyone but an admin (`403`) for back-office work on `action`.
+pub(super) fn admin_only(by: &Principal, action: Action) -> Result<(), OrdersError> {
+    if by.is_admin() {
+        Ok(())
+    } else {
+        Err(TransitionError::NotAllowed(action).into())
+    }
+}
+
 /// The orders domain's answer for a failed catalog call.
 pub(super) fn catalog_error(e: CallError<CatalogError>) -> OrdersError {
     match e {
@@ -543,11 +562,7 @@ impl OrdersService {
             }
             _ => {}
         }
-        let (actor, name) = if msg.by.is_admin() {
-            (Actor::Admin, format!("admin:{}", msg.by.user_id))
-        } else {
-            (Actor::Owner, format!("user:{}", msg.by.user_id))
-        };
+        let (actor, name) = acting(&msg.by);
         if msg.action == Action::Cancel && row.status == OrderStatus::Paid {
             // Paid: the money goes back first, through payments; the order
             // follows to `refunded` and gives its stock back then.

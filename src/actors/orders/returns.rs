@@ -10,7 +10,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::error::OrdersError;
-use super::handlers::{catalog_error, OrdersService};
+use super::handlers::{acting, admin_only, catalog_error, OrdersService};
 use crate::actors::catalog::locations::GetStockLocation;
 use crate::actors::catalog::shipments::RestockReturn;
 use crate::actors::catalog::CatalogError;
@@ -21,6 +21,7 @@ use crate::domain::orders::returns::{
     check_receipt, check_return, transition, window_open, LineDelivered, Receipt, ReturnAction,
     ReturnRefusal, ReturnStatus,
 };
+use crate::domain::orders::status::Action;
 use crate::domain::validation::ValidationErrors;
 use crate::store::fulfilments::lock_order;
 use crate::store::returns::{self as store, ReturnLineRow, ReturnRow};
@@ -244,11 +245,7 @@ impl OrdersService {
                 (*line, i32::try_from(*units).unwrap_or(i32::MAX), reason)
             })
             .collect();
-        let by = if msg.by.is_admin() {
-            format!("admin:{}", msg.by.user_id)
-        } else {
-            format!("user:{}", msg.by.user_id)
-        };
+        let (_, by) = acting(&msg.by);
         let id = Uuid::new_v4();
         if !store::insert_return(&mut tx, id, order.id, &msg.note, &by, &rows).await? {
             tx.rollback().await?;
@@ -275,13 +272,7 @@ impl OrdersService {
     }
 
     pub async fn decide_return(&self, msg: DecideReturn) -> Result<ReturnView, OrdersError> {
-        if !msg.by.is_admin() {
-            return Err(OrdersError::Transition(
-                crate::domain::orders::status::TransitionError::NotAllowed(
-                    crate::domain::orders::status::Action::Ship,
-                ),
-            ));
-        }
+        admin_only(&msg.by, Action::Ship)?;
         let mut tx = self.pool().begin().await?;
         lock_order(&mut tx, msg.order_id)
             .await?
@@ -309,13 +300,7 @@ impl OrdersService {
     }
 
     pub async fn receive_return(&self, msg: ReceiveReturn) -> Result<ReturnView, OrdersError> {
-        if !msg.by.is_admin() {
-            return Err(OrdersError::Transition(
-                crate::domain::orders::status::TransitionError::NotAllowed(
-                    crate::domain::orders::status::Action::Ship,
-                ),
-            ));
-        }
+        admin_only(&msg.by, Action::Ship)?;
         // Named locations must exist: asked before the lock.
         let mut named: Vec<Uuid> = msg.lines.iter().filter_map(|l| l.location_id).collect();
         named.sort_unstable();
