@@ -449,3 +449,50 @@ async fn cancelling_a_paid_unfulfilled_order_refunds_it_and_gives_its_stock_back
     crate::helpers::assert_stock_ledger_adds_up(&app).await;
     assert_money_conserved(&app).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_parcel_while_a_refund_is_under_way_leaves_the_order_refunding() {
+    let slow = |s: &mut Settings| {
+        quick(s);
+        s.payments.simulator.latency_ms = 1_500;
+        s.payments.provider_timeout_ms = 2_000;
+        s.payments.lease_secs = 5;
+    };
+    let app = TestApp::spawn_with(slow).await;
+    let (admin, token, order, payment) = paid_shop(&app).await;
+    let product = order["items"][0]["product_id"].clone();
+    let parcels = format!("{ORDERS}{}/fulfilments/", str_of(&order["id"]));
+    let parcel: Value = app
+        .post(
+            &parcels,
+            Some(&admin),
+            &json!({"lines": [{"variant_id": product, "quantity": 1}]}),
+        )
+        .await
+        .body_json()
+        .await;
+    let r = app
+        .post(
+            &format!("{PAYMENTS}{}/refund/", str_of(&payment["id"])),
+            Some(&admin),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    // The provider takes its time: the order is refund_pending meanwhile.
+    let r = app
+        .post(
+            &format!("{parcels}{}/cancel/", str_of(&parcel["id"])),
+            Some(&admin),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        crate::payments::order_status(&app, &token, &order).await,
+        "refund_pending",
+        "a parcel's cancel never moves a refunding order back to paid"
+    );
+    crate::payments::wait_order(&app, &token, &order, "refunded").await;
+    crate::helpers::assert_conserved(&app).await;
+}
