@@ -82,6 +82,7 @@ FUZZ_METHOD_ID=$(post shipping/methods "{\"zone_id\":\"$FUZZ_ZONE_ID\",\"name\":
   \"currency\":\"EUR\",\"rate\":{\"kind\":\"flat\",\"amount\":490}}")
 FUZZ_RATE_ID=$(post tax/rates '{"tax_class":"standard","country":"FR","rate_bp":2000}')
 FUZZ_LOCATION_ID=$(post stock-locations '{"name":"Fuzz depot","country":"FR","priority":-1}')
+FUZZ_WEBHOOK_ID=$(post webhooks '{"url":"https://hooks.example.com/fuzz","events":["*"]}')
 read -r FUZZ_GUEST_CART_ID FUZZ_GUEST_CART_TOKEN < <(curl -sf -X POST "$BASE/api/v1/carts" |
   python3 -c 'import json,sys; c=json.load(sys.stdin); print(c["id"], c["token"])')
 # The account admins' user routes act on (it may be deactivated).
@@ -91,7 +92,7 @@ FUZZ_USER_ID=$(curl -sf "$BASE/api/v1/auth/me" \
 export FUZZ_ADMIN_TOKEN FUZZ_LOGOUT_TOKEN FUZZ_PASSWORD_TOKEN
 export FUZZ_CATEGORY_ID FUZZ_PRODUCT_ID FUZZ_ORDER_ID FUZZ_PAYMENT_ID FUZZ_USER_ID
 export FUZZ_PROMOTION_ID FUZZ_GUEST_CART_ID FUZZ_GUEST_CART_TOKEN FUZZ_ADDRESS_ID
-export FUZZ_ZONE_ID FUZZ_METHOD_ID FUZZ_RATE_ID FUZZ_LOCATION_ID
+export FUZZ_ZONE_ID FUZZ_METHOD_ID FUZZ_RATE_ID FUZZ_LOCATION_ID FUZZ_WEBHOOK_ID
 
 echo "fuzzing $BASE with Schemathesis ($MAX_EXAMPLES examples per operation)"
 "$VENV/bin/schemathesis" --config-file scripts/schemathesis.toml run "$BASE/api/v1/openapi.json" \

@@ -17,7 +17,7 @@ TEMP_FILES=()
 cleanup() {
   for pid in "${INSTANCE_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${INSTANCE_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  for d in auth catalog orders payments carts; do
+  for d in auth catalog orders payments carts webhooks notifications; do
     psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS ${PREFIX}_$d WITH (FORCE)" postgres >/dev/null || true
   done
   rm -f "${INSTANCE_LOGS[@]}" "${TEMP_FILES[@]}"

@@ -8,10 +8,13 @@ use std::time::Duration;
 use actix::{Actor, Arbiter, Supervised, Supervisor};
 use tokio::sync::Notify;
 
+use super::amqp_relay::AmqpRelay;
 use super::auth::{AuthActor, AuthService};
 use super::carts::{CartsActor, CartsService};
 use super::catalog::CatalogActor;
+use super::events::EventSource;
 use super::metrics::{ActorMetrics, ActorMetricsSnapshot};
+use super::notifications::{MailLinks, NotificationsActor, NotificationsService};
 use super::orders::{OrdersActor, OrdersService};
 use super::payments::handlers::{AttemptLimits, PaymentsConfig};
 use super::payments::provider::{SimulatedProvider, WebhookTarget};
@@ -19,10 +22,14 @@ use super::payments::worker::{PaymentWorker, PoolShared, PoolStats};
 use super::payments::{PaymentsActor, PaymentsService};
 use super::recommendations::{RecommenderActor, RecommenderService};
 use super::runtime::{ActorClient, CallError, Ping, Probe, ProbeReply, RuntimeError, Shutdown};
+use super::webhooks::fanout::Fanout;
+use super::webhooks::worker::{DeliveryShared, DeliveryWorker};
+use super::webhooks::{WebhooksActor, WebhooksService};
 use crate::actors::catalog::cache::{CacheStatsSnapshot, CatalogCache};
 use crate::actors::read_view::{AuthView, CatalogView};
 use crate::config::{DatabaseSettings, Domain, Settings};
 use crate::domain::auth::{PasswordHasher, TokenKeys};
+use crate::domain::events::Sink;
 use crate::domain::payments::retry::RetryPolicy;
 use crate::store::database::lazy_pool;
 use crate::telemetry::metrics::Metrics;
@@ -41,6 +48,10 @@ pub struct Actors {
     pub payments: ActorClient<PaymentsActor>,
     pub recommender: ActorClient<RecommenderActor>,
     pub carts: ActorClient<CartsActor>,
+    pub webhooks: ActorClient<WebhooksActor>,
+    pub notifications: ActorClient<NotificationsActor>,
+    /// The webhook delivery pool's counters.
+    pub webhook_deliveries: Arc<DeliveryShared>,
     /// Read-only use at the edge: the cache's statistics.
     catalog_cache: CatalogCache,
     /// The catalog's in-process read view: the edge reads it without a
@@ -60,6 +71,10 @@ pub struct Cluster {
     simulator: Arc<SimulatedProvider>,
     /// Held so that their supervisors restart them.
     _payment_workers: Vec<actix::Addr<PaymentWorker>>,
+    _delivery_workers: Vec<actix::Addr<DeliveryWorker>>,
+    /// The RabbitMQ relay, when `events.amqp_url` is set (held so that its
+    /// supervisor restarts it).
+    _amqp_relay: Option<actix::Addr<AmqpRelay>>,
 }
 
 fn start_supervised<A, F>(arbiters: &mut Vec<Arbiter>, build: F) -> actix::Addr<A>
@@ -117,7 +132,11 @@ impl<'a> Starter<'a> {
         ActorClient::new(addr, metrics, self.timeout)
     }
 
-    fn auth(&mut self, keys: Arc<TokenKeys>) -> anyhow::Result<(ActorClient<AuthActor>, AuthView)> {
+    fn auth(
+        &mut self,
+        keys: Arc<TokenKeys>,
+        notifications: ActorClient<NotificationsActor>,
+    ) -> anyhow::Result<(ActorClient<AuthActor>, AuthView)> {
         let settings = self.settings;
         let view = AuthView::new(
             crate::store::redis::pool(&settings.redis)?,
@@ -133,7 +152,12 @@ impl<'a> Starter<'a> {
             cores,
             settings.auth.refresh_ttl_secs,
             view.clone(),
-        );
+        )
+        .with_mail(super::auth::mail::AuthMail {
+            notifications,
+            reset_ttl_mins: settings.auth.reset_ttl_mins,
+            verify_ttl_hours: settings.auth.verify_ttl_hours,
+        });
         let auth = self.supervised(Domain::Auth.name(), move |m| AuthActor::new(service, m));
         Ok((auth, view))
     }
@@ -309,6 +333,100 @@ impl<'a> Starter<'a> {
     }
 }
 
+/// What starting webhooks leaves: the actor, the pool's shared state and
+/// the workers' addresses.
+struct Webhooks {
+    actor: ActorClient<WebhooksActor>,
+    shared: Arc<DeliveryShared>,
+    workers: Vec<actix::Addr<DeliveryWorker>>,
+}
+
+impl Starter<'_> {
+    /// The webhooks actor (subscriptions and the fan-out of `sources`) and
+    /// its delivery workers, each supervised, on an arbiter of their own so
+    /// a slow subscriber never holds up anything else.
+    fn webhooks(&mut self, sources: Vec<EventSource>) -> anyhow::Result<Webhooks> {
+        let settings = self.settings;
+        let hooks = &settings.webhooks;
+        let mut db = settings.database.clone();
+        db.max_connections = db.max_connections.max(
+            u32::try_from(hooks.workers + 2)
+                .unwrap_or(u32::MAX)
+                .min(MAX_PAYMENT_CONNECTIONS),
+        );
+        let pool = self.pool(&db, Domain::Webhooks)?;
+        let shared = Arc::new(DeliveryShared::new(pool.clone(), hooks)?);
+        let events = &settings.events;
+        let mut purge_sinks = vec![Sink::Webhooks, Sink::Mail];
+        if !events.amqp_url.is_empty() {
+            purge_sinks.push(Sink::Amqp);
+        }
+        let fanout = Arc::new(Fanout::new(
+            Arc::clone(&shared),
+            sources,
+            events.source.clone(),
+            events.relay_batch,
+            purge_sinks,
+            events.retention_days,
+        ));
+        let service = WebhooksService::new(pool, Arc::clone(&shared));
+        let relay = Duration::from_millis(events.relay_interval_ms.max(10));
+        let actor = self.supervised(Domain::Webhooks.name(), move |m| {
+            WebhooksActor::new(service, fanout, relay, m)
+        });
+        let workers_arbiter = Arbiter::new();
+        let workers = (0..hooks.workers.max(1))
+            .map(|_| {
+                let shared = Arc::clone(&shared);
+                Supervisor::start_in_arbiter(&workers_arbiter.handle(), move |_| {
+                    DeliveryWorker::new(shared)
+                })
+            })
+            .collect();
+        self.arbiters.push(workers_arbiter);
+        Ok(Webhooks {
+            actor,
+            shared,
+            workers,
+        })
+    }
+}
+
+impl Starter<'_> {
+    /// The notifications actor (mail queue, sender, relay); the relay
+    /// starts once the returned links are set.
+    fn notifications(
+        &mut self,
+    ) -> anyhow::Result<(
+        ActorClient<NotificationsActor>,
+        Arc<std::sync::OnceLock<MailLinks>>,
+    )> {
+        let settings = self.settings;
+        if settings.email.transport == crate::config::EmailTransport::Log
+            && settings.app.environment == crate::config::Environment::Production
+        {
+            tracing::warn!(
+                "email.transport is \"log\" in production: customer mail is logged, not sent; set email.transport = \"smtp\""
+            );
+        }
+        let links = Arc::new(std::sync::OnceLock::new());
+        let service = NotificationsService::new(
+            self.pool(&settings.database, Domain::Notifications)?,
+            crate::config::EmailSettings {
+                log_tokens: settings.app.environment == crate::config::Environment::Development,
+                ..settings.email.clone()
+            },
+            Arc::clone(&links),
+            Duration::from_millis(settings.events.relay_interval_ms.max(10)),
+            settings.events.relay_batch,
+        );
+        let actor = self.supervised(Domain::Notifications.name(), move |m| {
+            NotificationsActor::new(service, m)
+        });
+        Ok((actor, links))
+    }
+}
+
 /// What starting payments leaves: the actor, the simulated provider (told
 /// the webhook target later), and the workers' addresses.
 struct Payments {
@@ -327,12 +445,21 @@ impl Cluster {
         telemetry: &Metrics,
     ) -> anyhow::Result<Self> {
         let mut start = Starter::new(settings, telemetry);
-        let (auth, auth_view) = start.auth(keys)?;
+        // Mail first: auth sends through it; it reads every outbox (and
+        // asks auth for addresses) once the others are started.
+        let (notifications, mail_links) = start.notifications()?;
+        let (auth, auth_view) = start.auth(keys, notifications.clone())?;
         let (catalog, catalog_cache, catalog_view) = start.catalog()?;
         let orders = start.orders(catalog.clone())?;
         let payments = start.payments(orders.clone())?;
         let recommender = start.recommender(catalog.clone(), orders.clone());
         let carts = start.carts(catalog.clone(), orders.clone())?;
+        let sources = event_sources(&auth, &catalog, &orders, &payments.actor);
+        let _ = mail_links.set(MailLinks {
+            sources: sources.clone(),
+            auth: auth.clone(),
+        });
+        let webhooks = start.webhooks(sources)?;
         let actors = Actors {
             auth,
             catalog,
@@ -340,16 +467,28 @@ impl Cluster {
             payments: payments.actor,
             recommender,
             carts,
+            webhooks: webhooks.actor,
+            webhook_deliveries: webhooks.shared,
+            notifications,
             catalog_cache,
             catalog_view,
             auth_view,
             db_pools: start.db_pools.into(),
         };
+        let mut arbiters = start.arbiters;
+        let amqp_relay = AmqpRelay::start(
+            &settings.events,
+            actors.event_sources(),
+            telemetry,
+            &mut arbiters,
+        );
         Ok(Self {
             actors,
-            arbiters: start.arbiters,
+            arbiters,
             simulator: payments.simulator,
             _payment_workers: payments.workers,
+            _delivery_workers: webhooks.workers,
+            _amqp_relay: amqp_relay,
         })
     }
 
@@ -367,12 +506,15 @@ impl Cluster {
     /// Closes every pool, then stops every arbiter.
     pub async fn shutdown(self) {
         let a = &self.actors;
-        let closes = futures_util::future::join5(
-            a.auth.call(Shutdown),
-            a.catalog.call(Shutdown),
-            a.orders.call(Shutdown),
-            a.payments.call(Shutdown),
-            a.carts.call(Shutdown),
+        let closes = futures_util::future::join(
+            futures_util::future::join5(
+                a.auth.call(Shutdown),
+                a.catalog.call(Shutdown),
+                a.orders.call(Shutdown),
+                a.payments.call(Shutdown),
+                a.carts.call(Shutdown),
+            ),
+            futures_util::future::join(a.webhooks.call(Shutdown), a.notifications.call(Shutdown)),
         );
         if tokio::time::timeout(POOL_CLOSE_TIMEOUT, closes)
             .await
@@ -387,7 +529,28 @@ impl Cluster {
     }
 }
 
+/// The domains that append public events to an outbox.
+fn event_sources(
+    auth: &ActorClient<AuthActor>,
+    catalog: &ActorClient<CatalogActor>,
+    orders: &ActorClient<OrdersActor>,
+    payments: &ActorClient<PaymentsActor>,
+) -> Vec<EventSource> {
+    vec![
+        EventSource::of(Domain::Auth.name(), auth.clone()),
+        EventSource::of(Domain::Catalog.name(), catalog.clone()),
+        EventSource::of(Domain::Orders.name(), orders.clone()),
+        EventSource::of(Domain::Payments.name(), payments.clone()),
+    ]
+}
+
 impl Actors {
+    /// Every domain that appends public events to an outbox, for the
+    /// relays (webhooks, RabbitMQ, mail).
+    pub fn event_sources(&self) -> Vec<EventSource> {
+        event_sources(&self.auth, &self.catalog, &self.orders, &self.payments)
+    }
+
     /// Every actor's metrics.
     pub fn metrics(&self) -> Vec<ActorMetricsSnapshot> {
         [
@@ -397,6 +560,8 @@ impl Actors {
             self.payments.metrics(),
             self.recommender.metrics(),
             self.carts.metrics(),
+            self.webhooks.metrics(),
+            self.notifications.metrics(),
         ]
         .iter()
         .map(|m| m.snapshot())
@@ -426,20 +591,26 @@ impl Actors {
 
     /// Pings every actor and its database, concurrently.
     pub async fn ping_all(&self) -> Vec<(&'static str, Result<(), CallError<RuntimeError>>)> {
-        let (auth, catalog, orders, payments, carts) = futures_util::future::join5(
-            self.auth.call(Ping),
-            self.catalog.call(Ping),
-            self.orders.call(Ping),
-            self.payments.call(Ping),
-            self.carts.call(Ping),
-        )
-        .await;
+        let ((auth, catalog, orders, payments, carts), (webhooks, notifications)) =
+            futures_util::future::join(
+                futures_util::future::join5(
+                    self.auth.call(Ping),
+                    self.catalog.call(Ping),
+                    self.orders.call(Ping),
+                    self.payments.call(Ping),
+                    self.carts.call(Ping),
+                ),
+                futures_util::future::join(self.webhooks.call(Ping), self.notifications.call(Ping)),
+            )
+            .await;
         vec![
             ("auth", auth),
             ("catalog", catalog),
             ("orders", orders),
             ("payments", payments),
             ("carts", carts),
+            ("webhooks", webhooks),
+            ("notifications", notifications),
         ]
     }
 
@@ -455,6 +626,8 @@ impl Actors {
             "orders" => self.orders.call(probe).await,
             "payments" => self.payments.call(probe).await,
             "carts" => self.carts.call(probe).await,
+            "webhooks" => self.webhooks.call(probe).await,
+            "notifications" => self.notifications.call(probe).await,
             _ => return None,
         })
     }

@@ -148,6 +148,8 @@ impl Settings {
             at_least("redis.pool_size", redis.pool_size, 1),
             between("redis.timeout_ms", redis.timeout_ms, 1, 60_000),
             at_least("auth.access_ttl_secs", auth.access_ttl_secs, 1),
+            between("auth.reset_ttl_mins", auth.reset_ttl_mins, 1, 1440),
+            between("auth.verify_ttl_hours", auth.verify_ttl_hours, 1, 720),
             at_least("rate_limit.login_per_client", limits.login_per_client, 1),
             at_least(
                 "rate_limit.login_per_email_client",
@@ -255,6 +257,39 @@ impl Settings {
             ),
             between("recommendations.eval_k", rec.eval_k, 1, 100),
             at_least("recommendations.eval_max_users", rec.eval_max_users, 100),
+            between("webhooks.workers", self.webhooks.workers, 1, 64),
+            between("webhooks.timeout_ms", self.webhooks.timeout_ms, 100, 60_000),
+            between(
+                "webhooks.disable_after_hours",
+                self.webhooks.disable_after_hours,
+                0,
+                24 * 365,
+            ),
+            between("webhooks.lease_secs", self.webhooks.lease_secs, 1, 3600),
+            at_least(
+                "webhooks.poll_interval_ms",
+                self.webhooks.poll_interval_ms,
+                10,
+            ),
+            between(
+                "webhooks.response_excerpt_bytes",
+                self.webhooks.response_excerpt_bytes,
+                0,
+                65_536,
+            ),
+            between(
+                "webhooks.retry_schedule_ms (attempts)",
+                self.webhooks.retry_schedule_ms.len(),
+                0,
+                30,
+            ),
+            at_least(
+                "events.relay_interval_ms",
+                self.events.relay_interval_ms,
+                10,
+            ),
+            between("events.relay_batch", self.events.relay_batch, 1, 10_000),
+            at_least("events.retention_days", self.events.retention_days, 1),
         ]
     }
 
@@ -382,6 +417,7 @@ impl Settings {
                 problems.push("observability.otlp_endpoint must be an http(s) URL, e.g. http://otel-collector:4318/v1/traces".to_owned());
             }
         }
+        problems.extend(self.email.problems());
         if let Some(token) = &self.observability.metrics_token {
             if token.expose_secret().len() < 16 {
                 problems
@@ -420,6 +456,10 @@ impl Settings {
             (
                 !self.diagnostics.enabled,
                 "diagnostics.enabled must be false in production".to_owned(),
+            ),
+            (
+                !self.webhooks.allow_loopback_http,
+                "webhooks.allow_loopback_http must be false in production (webhook targets must be https and public); set EMPORIUM__WEBHOOKS__ALLOW_LOOPBACK_HTTP=false".to_owned(),
             ),
             (
                 !self.payments.simulator.panic_on_first_call,

@@ -9,6 +9,11 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 mod checks;
+mod email;
+mod integrations;
+
+pub use email::{EmailSettings, EmailTransport};
+pub use integrations::{EventsSettings, WebhookSettings};
 
 /// `config.toml` as shipped: the base layer of every configuration.
 const DEFAULTS: &str = include_str!("../../config.toml");
@@ -45,6 +50,12 @@ pub struct Settings {
     pub log: LogSettings,
     #[serde(default)]
     pub observability: ObservabilitySettings,
+    #[serde(default)]
+    pub events: EventsSettings,
+    #[serde(default)]
+    pub webhooks: WebhookSettings,
+    #[serde(default)]
+    pub email: EmailSettings,
 }
 
 /// Deployment mode.
@@ -92,16 +103,20 @@ pub enum Domain {
     Orders,
     Payments,
     Carts,
+    Webhooks,
+    Notifications,
 }
 
 impl Domain {
     /// Every domain, in start-up order.
-    pub const ALL: [Domain; 5] = [
+    pub const ALL: [Domain; 7] = [
         Domain::Auth,
         Domain::Catalog,
         Domain::Orders,
         Domain::Payments,
         Domain::Carts,
+        Domain::Webhooks,
+        Domain::Notifications,
     ];
 
     /// Lower-case name used in database names, metrics and logs.
@@ -112,6 +127,8 @@ impl Domain {
             Domain::Orders => "orders",
             Domain::Payments => "payments",
             Domain::Carts => "carts",
+            Domain::Webhooks => "webhooks",
+            Domain::Notifications => "notifications",
         }
     }
 }
@@ -130,6 +147,8 @@ pub struct DatabaseSettings {
     pub orders_url: Option<String>,
     pub payments_url: Option<String>,
     pub carts_url: Option<String>,
+    pub webhooks_url: Option<String>,
+    pub notifications_url: Option<String>,
 }
 
 impl DatabaseSettings {
@@ -142,6 +161,8 @@ impl DatabaseSettings {
             Domain::Orders => &self.orders_url,
             Domain::Payments => &self.payments_url,
             Domain::Carts => &self.carts_url,
+            Domain::Webhooks => &self.webhooks_url,
+            Domain::Notifications => &self.notifications_url,
         };
         match own {
             Some(url) => url.clone(),
@@ -171,6 +192,24 @@ pub struct AuthSettings {
     pub audience: String,
     pub access_ttl_secs: i64,
     pub refresh_ttl_secs: i64,
+    /// Lifetime of a password-reset token, in minutes.
+    #[serde(default = "default_reset_ttl_mins")]
+    pub reset_ttl_mins: i64,
+    /// Lifetime of an email-verification token, in hours.
+    #[serde(default = "default_verify_ttl_hours")]
+    pub verify_ttl_hours: i64,
+    /// Checkout and `POST /orders/` answer 403 `email_unverified` to a
+    /// customer whose email is not verified.
+    #[serde(default)]
+    pub require_verified_email_for_checkout: bool,
+}
+
+fn default_reset_ttl_mins() -> i64 {
+    30
+}
+
+fn default_verify_ttl_hours() -> i64 {
+    48
 }
 
 /// Throttling of guessable and expensive requests, per window.
@@ -197,7 +236,37 @@ pub struct RateLimitSettings {
     /// Requests one API key may make per window, across instances.
     #[serde(default = "default_api_key_requests")]
     pub api_key_requests: u32,
+    /// Password-reset requests from one client address.
+    #[serde(default = "default_reset_per_client")]
+    pub password_reset_per_client: u32,
+    /// Password-reset requests for one email, from anywhere (each mails
+    /// the owner: this bounds mail bombing).
+    #[serde(default = "default_reset_per_email")]
+    pub password_reset_per_email: u32,
+    /// Verification mails one user may ask for again.
+    #[serde(default = "default_verify_resend_per_user")]
+    pub verify_resend_per_user: u32,
+    /// Token confirmations (reset or verification) from one client
+    /// address: guesses of a token.
+    #[serde(default = "default_token_confirm_per_client")]
+    pub token_confirm_per_client: u32,
     pub window_secs: u64,
+}
+
+fn default_reset_per_client() -> u32 {
+    10
+}
+
+fn default_reset_per_email() -> u32 {
+    5
+}
+
+fn default_verify_resend_per_user() -> u32 {
+    5
+}
+
+fn default_token_confirm_per_client() -> u32 {
+    30
 }
 
 fn default_api_key_requests() -> u32 {

@@ -40,6 +40,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/logout-all").route(web::post().to(logout_all)))
             .service(web::resource("/password").route(web::post().to(change_password)))
             .service(web::resource("/me").route(web::get().to(me)))
+            .service(web::resource("/password-reset").route(web::post().to(request_password_reset)))
+            .service(
+                web::resource("/password-reset/confirm")
+                    .route(web::post().to(confirm_password_reset)),
+            )
+            .service(web::resource("/verify-email").route(web::post().to(verify_email)))
+            .service(
+                web::resource("/verify-email/resend").route(web::post().to(resend_verification)),
+            )
             .service(web::resource("/users").route(web::get().to(list_users)))
             .service(web::resource("/users/{id}").route(web::patch().to(update_user))),
     );
@@ -56,7 +65,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     change_password,
     me,
     list_users,
-    update_user
+    update_user,
+    request_password_reset,
+    confirm_password_reset,
+    verify_email,
+    resend_verification
 ))]
 pub struct Api;
 
@@ -406,4 +419,210 @@ async fn update_user(
         })
         .await?;
     Ok(Json(user))
+}
+
+/// Longest token accepted: a real one is 43 characters; anything much
+/// longer is refused without a database look-up.
+const MAX_TOKEN_CHARS: usize = 256;
+
+/// The answer of requests whose effect is a mail, which must not say
+/// whether an account exists.
+#[derive(Debug, serde::Serialize, ToSchema)]
+struct MailAccepted {
+    #[schema(
+        example = "If an account with this email exists, a password reset link has been sent to it."
+    )]
+    detail: &'static str,
+}
+
+/// What every password-reset request is answered, account or not.
+const RESET_ACCEPTED: MailAccepted = MailAccepted {
+    detail: "If an account with this email exists, a password reset link has been sent to it.",
+};
+
+/// Body of `POST /auth/password-reset/`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PasswordResetRequest {
+    #[schema(format = Email, example = "ada@example.com")]
+    email: String,
+}
+
+/// Mails a single-use password-reset link (valid `auth.reset_ttl_mins`) if
+/// the email has an active account. The answer is the same, in about the
+/// same time, whether or not it does.
+#[utoipa::path(post, path = "/auth/password-reset", tag = "auth", operation_id = "request_password_reset",
+    request_body = PasswordResetRequest,
+    responses(
+        (status = 202, description = "Accepted: a link was mailed if the account exists", body = MailAccepted),
+        (status = 422, description = "`validation_error`: `email` missing or not an email address"),
+        (status = 429, description = "`rate_limited`: too many requests from this address or for this email; see `Retry-After`"),
+    ))]
+async fn request_password_reset(
+    req: HttpRequest,
+    state: Data<AppState>,
+    body: ValidJson<PasswordResetRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let ValidJson(body) = body;
+    let email = normalize_email(&body.email)
+        .map_err(|e| ApiError::Validation(ValidationErrors::single(&e.field, e.code, e.message)))?;
+    let ip = client_ip(&req, state.settings.http.trust_forwarded_for);
+    let limits = &state.settings.rate_limit;
+    throttle(
+        &state.rate_limiter,
+        &[
+            ("reset-client", &ip, limits.password_reset_per_client),
+            ("reset-email", &email, limits.password_reset_per_email),
+        ],
+    )
+    .await?;
+    state
+        .actors
+        .auth
+        .call(RequestPasswordReset { email })
+        .await?;
+    Ok(HttpResponse::Accepted().json(RESET_ACCEPTED))
+}
+
+/// Body of `POST /auth/password-reset/confirm/`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ConfirmPasswordResetRequest {
+    /// The token of the reset mail.
+    token: String,
+    /// 8 to 128 characters, not only spaces (as at registration).
+    #[schema(min_length = 8, max_length = 128)]
+    new_password: String,
+}
+
+/// Sets a new password with the token of a reset mail, and revokes every
+/// session and token of the account (as a password change does). The token
+/// works once.
+#[utoipa::path(post, path = "/auth/password-reset/confirm", tag = "auth", operation_id = "confirm_password_reset",
+    request_body = ConfirmPasswordResetRequest,
+    responses(
+        (status = 204, description = "The password is changed; log in with it"),
+        (status = 400, description = "`invalid_reset_token`: the token is unknown, expired, already used or forged"),
+        (status = 422, description = "`validation_error`: a field missing, or `new_password` breaks the policy"),
+        (status = 429, description = "`rate_limited`: too many attempts from this address; see `Retry-After`"),
+    ))]
+async fn confirm_password_reset(
+    req: HttpRequest,
+    state: Data<AppState>,
+    body: ValidJson<ConfirmPasswordResetRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let ValidJson(body) = body;
+    throttle_token_guess(&req, &state).await?;
+    check_password_policy("new_password", &body.new_password)
+        .map_err(|e| ApiError::Validation(ValidationErrors::single(&e.field, e.code, e.message)))?;
+    let token = body.token.trim().to_owned();
+    if token.is_empty() || token.chars().count() > MAX_TOKEN_CHARS {
+        return Err(crate::actors::auth::AuthError::InvalidResetToken.into());
+    }
+    state
+        .actors
+        .auth
+        .call(ConfirmPasswordReset {
+            token,
+            new_password: body.new_password,
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Token confirmations are guesses of a token: bounded per client address.
+async fn throttle_token_guess(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    let ip = client_ip(req, state.settings.http.trust_forwarded_for);
+    let limit = state.settings.rate_limit.token_confirm_per_client;
+    throttle(&state.rate_limiter, &[("token-confirm-client", &ip, limit)]).await
+}
+
+/// Body of `POST /auth/verify-email/`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct VerifyEmailRequest {
+    /// The token of the verification mail.
+    token: String,
+}
+
+/// Marks the account's email verified with the token of a verification
+/// mail (sent on registration, or again on request). The token works once.
+#[utoipa::path(post, path = "/auth/verify-email", tag = "auth", operation_id = "verify_email",
+    request_body = VerifyEmailRequest,
+    responses(
+        (status = 204, description = "The email is verified"),
+        (status = 400, description = "`invalid_verification_token`: the token is unknown, expired, already used, forged, or was sent to an address the account no longer has"),
+        (status = 422, description = "`validation_error`: `token` missing or not a string"),
+        (status = 429, description = "`rate_limited`: too many attempts from this address; see `Retry-After`"),
+    ))]
+async fn verify_email(
+    req: HttpRequest,
+    state: Data<AppState>,
+    body: ValidJson<VerifyEmailRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let ValidJson(body) = body;
+    throttle_token_guess(&req, &state).await?;
+    let token = body.token.trim().to_owned();
+    if token.is_empty() || token.chars().count() > MAX_TOKEN_CHARS {
+        return Err(crate::actors::auth::AuthError::InvalidVerificationToken.into());
+    }
+    state.actors.auth.call(VerifyEmail { token }).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Mails the caller a new verification link (earlier links stop working).
+#[utoipa::path(post, path = "/auth/verify-email/resend", tag = "auth", operation_id = "resend_verification",
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "A new verification link was mailed", body = MailAccepted),
+        (status = 409, description = "`email_already_verified`: nothing to verify"),
+        (status = 429, description = "`rate_limited`: too many requests; see `Retry-After`"),
+    ))]
+async fn resend_verification(
+    state: Data<AppState>,
+    user: Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    let user_key = user.0.user_id.to_string();
+    let limit = state.settings.rate_limit.verify_resend_per_user;
+    throttle(
+        &state.rate_limiter,
+        &[("verify-resend-user", &user_key, limit)],
+    )
+    .await?;
+    state
+        .actors
+        .auth
+        .call(ResendVerification { principal: user.0 })
+        .await?;
+    Ok(HttpResponse::Accepted().json(MailAccepted {
+        detail: "A new verification link has been sent to your email address.",
+    }))
+}
+
+/// The checkout gate: with `auth.require_verified_email_for_checkout`, a
+/// customer whose email is not verified is refused (403
+/// `email_unverified`). Admins are not gated.
+pub(crate) async fn require_verified_email(
+    state: &AppState,
+    principal: &crate::domain::auth::Principal,
+) -> Result<(), ApiError> {
+    if !state.settings.auth.require_verified_email_for_checkout || principal.role != Role::Customer
+    {
+        return Ok(());
+    }
+    let contact = state
+        .actors
+        .auth
+        .call(GetContact {
+            user_id: principal.user_id,
+        })
+        .await?;
+    if contact.email_verified {
+        Ok(())
+    } else {
+        Err(ApiError::Refused {
+            code: "email_unverified",
+            detail: "verify your email address before placing an order (see POST /api/v1/auth/verify-email/resend/)",
+        })
+    }
 }

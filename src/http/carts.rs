@@ -357,6 +357,7 @@ async fn remove_promotion(
     responses(
         (status = 201, description = "The order (replayed for a repeated key)", body = OrderView),
         (status = 404, description = "`not_found`: the cart's promotion was deleted, or `shipping_address_id` names no address of the caller's"),
+        (status = 403, description = "`email_unverified`: the shop requires a verified email to order (`auth.require_verified_email_for_checkout`)"),
         (status = 409, description = "`cart_empty`; `cart_not_ready`: a line is unavailable; `insufficient_stock`: stock ran out meanwhile; `promotion_used_up`; `checkout_in_progress`: another checkout of this cart is running; `total_changed`: the order's total is not `expected_total`"),
         (status = 422, description = "`validation_error`: bad address, or none given nor chosen; the promotion no longer applies (`promotion_expired`, `promotion_below_minimum`, ...); `shipping_required`, `no_shipping_to_destination`, `shipping_method_ineligible`"),
     ))]
@@ -367,6 +368,7 @@ async fn checkout(
 ) -> Result<HttpResponse, ApiError> {
     let IdempotentJson { body, raw, key } = request;
     let viewer = user.0;
+    super::auth::require_verified_email(&state, &viewer).await?;
     // Validation first: a request that fails it saves nothing under its key.
     let shipping_address = match (body.shipping_address, body.shipping_address_id) {
         (None, None) => None,

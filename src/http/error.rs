@@ -14,6 +14,7 @@ use crate::actors::orders::OrdersError;
 use crate::actors::payments::PaymentsError;
 use crate::actors::recommendations::RecommenderError;
 use crate::actors::runtime::{CallError, RuntimeError};
+use crate::actors::webhooks::WebhooksError;
 use crate::domain::catalog::location::StockRefusal;
 use crate::domain::catalog::stock::Shortfall;
 use crate::domain::idempotency::SavedResponse;
@@ -60,6 +61,13 @@ pub enum ApiError {
     /// Authenticated but not allowed.
     #[error("you do not have permission to perform this action")]
     Forbidden,
+    /// Authenticated and allowed in general, but refused this request
+    /// until something about the account changes; `code` says what.
+    #[error("{detail}")]
+    Refused {
+        code: &'static str,
+        detail: &'static str,
+    },
     /// The resource does not exist (or is not yours).
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -146,6 +154,7 @@ impl ApiError {
             ApiError::NotAuthenticated => "not_authenticated",
             ApiError::Unauthorized { code, .. } => code,
             ApiError::Forbidden => "permission_denied",
+            ApiError::Refused { code, .. } => code,
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict { code, .. }
             | ApiError::Unprocessable { code, .. }
@@ -260,7 +269,7 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotAuthenticated | ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Forbidden | ApiError::Refused { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -301,6 +310,23 @@ impl ResponseError for ApiError {
     }
 }
 
+impl From<WebhooksError> for ApiError {
+    fn from(e: WebhooksError) -> Self {
+        match e {
+            WebhooksError::Validation(errors) => ApiError::Validation(errors),
+            WebhooksError::EndpointNotFound => ApiError::NotFound("webhook endpoint"),
+            WebhooksError::DeliveryNotFound => ApiError::NotFound("webhook delivery"),
+            WebhooksError::EndpointDisabled => ApiError::Conflict {
+                code: "endpoint_disabled",
+                detail: e.to_string(),
+            },
+            WebhooksError::Panicked(p) => ApiError::Internal(p.into()),
+            WebhooksError::Unavailable(e) => database_unavailable(&e),
+            WebhooksError::Unexpected(e) => ApiError::Internal(e),
+        }
+    }
+}
+
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
@@ -324,6 +350,18 @@ impl From<AuthError> for ApiError {
                 detail: "this refresh token was already used; the session has been revoked",
             },
             AuthError::UserNotFound => ApiError::NotFound("user"),
+            AuthError::InvalidResetToken => ApiError::BadRequest {
+                code: "invalid_reset_token",
+                detail: e.to_string(),
+            },
+            AuthError::InvalidVerificationToken => ApiError::BadRequest {
+                code: "invalid_verification_token",
+                detail: e.to_string(),
+            },
+            AuthError::EmailAlreadyVerified => ApiError::Conflict {
+                code: "email_already_verified",
+                detail: e.to_string(),
+            },
             AuthError::AddressNotFound => ApiError::NotFound("address"),
             AuthError::ApiKeyNotFound => ApiError::NotFound("api key"),
             AuthError::AddressLimit => ApiError::Conflict {

@@ -279,10 +279,13 @@ pub struct Authenticated(pub Principal);
 /// Paths that ignore an `Authorization` header, as simplejwt's token views
 /// do: a client refreshing because its access token expired may still send
 /// that token.
-const TOKEN_ENDPOINTS: [&str; 3] = [
+const TOKEN_ENDPOINTS: [&str; 6] = [
     "/api/v1/auth/login",
     "/api/v1/auth/refresh",
     "/api/v1/auth/logout",
+    "/api/v1/auth/password-reset",
+    "/api/v1/auth/password-reset/confirm",
+    "/api/v1/auth/verify-email",
 ];
 
 /// The principal [`authenticate`] resolved for this request.

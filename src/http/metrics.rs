@@ -199,6 +199,20 @@ async fn collect(state: &AppState) {
                 .set(f64::from(u8::from(s.serving)));
             gauge!("emporium_read_view_entries", "view" => view).set(s.entries as f64);
         }
+        let hooks = &actors.webhook_deliveries.stats;
+        for (outcome, n) in [
+            ("succeeded", &hooks.succeeded),
+            ("failed_attempt", &hooks.failed_attempts),
+            ("given_up", &hooks.given_up),
+        ] {
+            counter!("emporium_webhook_deliveries_total", "outcome" => outcome)
+                .absolute(n.load(std::sync::atomic::Ordering::Relaxed));
+        }
+        counter!("emporium_webhook_endpoints_disabled_total").absolute(
+            hooks
+                .endpoints_disabled
+                .load(std::sync::atomic::Ordering::Relaxed),
+        );
         let limiter = state.rate_limiter.stats();
         for (decision, n) in [
             ("allowed", limiter.allowed),

@@ -36,6 +36,7 @@ pub mod state;
 pub mod stock;
 pub mod tax;
 pub mod variants;
+pub mod webhooks;
 
 use actix_web::middleware::from_fn;
 use actix_web::web;
@@ -74,6 +75,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(tax::routes)
                 .configure(payments::routes)
                 .configure(refunds::routes)
+                .configure(webhooks::routes)
                 .configure(admin::routes),
         );
 }

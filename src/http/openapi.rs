@@ -23,7 +23,7 @@ use super::error::PROBLEM_JSON;
 use super::{
     addresses, admin, api_keys, auth, cart_shipping, carts, catalog, fulfilments, guest_checkout,
     health, images, media, metrics, orders, payments, promotions, recommendations, refunds,
-    returns, shipping, stock, tax, variants,
+    returns, shipping, stock, tax, variants, webhooks,
 };
 
 /// The document's route, inside the `/api/v1` scope.
@@ -71,12 +71,24 @@ struct OwnApi;
         (path = "/api/v1", api = tax::Api),
         (path = "/api/v1", api = payments::Api),
         (path = "/api/v1", api = refunds::Api),
+        (path = "/api/v1", api = webhooks::Api),
         (path = "/api/v1", api = admin::Api),
     ),
     components(schemas(
         super::error::Problem,
         crate::domain::validation::FieldError,
-        crate::domain::catalog::facets::Facets
+        crate::domain::catalog::facets::Facets,
+        crate::domain::events::CloudEventEnvelope,
+        crate::domain::events::CustomerData,
+        crate::domain::events::ProductData,
+        crate::domain::events::VariantStockData,
+        crate::domain::events::OrderData,
+        crate::domain::events::OrderLineData,
+        crate::domain::events::FulfilmentData,
+        crate::domain::events::LineQuantityData,
+        crate::domain::events::PaymentData,
+        crate::domain::events::RefundData,
+        crate::domain::events::ReturnData
     )),
     tags(
         (name = "auth", description = "Accounts and JWT tokens"),
@@ -89,6 +101,7 @@ struct OwnApi;
         (name = "tax", description = "Tax classes and rates (admins)"),
         (name = "orders", description = "Placing and moving orders"),
         (name = "payments", description = "Paying orders, refunds, provider webhooks"),
+        (name = "webhooks", description = "Subscriptions to the shop's events, signed as Standard Webhooks (admins, or keys with webhooks:manage)"),
         (name = "admin", description = "Operators' introspection"),
         (name = "operations", description = "Health, readiness and metrics"),
     )

@@ -93,6 +93,7 @@ struct CreateOrderRequest {
     request_body = CreateOrderRequest,
     responses(
         (status = 201, description = "The order (replayed for a repeated key, with `Idempotent-Replayed: true`)", body = OrderView),
+        (status = 403, description = "`email_unverified`: the shop requires a verified email to order (`auth.require_verified_email_for_checkout`)"),
         (status = 409, description = "`insufficient_stock`: `errors` names each short line"),
         (status = 404, description = "`not_found`: `shipping_address_id` names no address of the caller's"),
         (status = 422, description = "`validation_error`: no items, bad quantity, unknown or inactive product, bad address, neither or both of `shipping_address` and `shipping_address_id`; `shipping_required`: choose a method; `no_shipping_to_destination`: no zone covers the address; `shipping_method_ineligible`: the method is not offered for this order"),
@@ -103,6 +104,7 @@ async fn create_order(
     request: IdempotentJson<CreateOrderRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let IdempotentJson { body, raw, key } = request;
+    super::auth::require_verified_email(&state, &user.0).await?;
     // Validation first: a request that fails it saves nothing under its key.
     if body.items.is_empty() {
         return Err(ApiError::Validation(ValidationErrors::single(

@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::domain::events::{CustomerData, Event, EventType};
+
 /// A row of `users`.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserRow {
@@ -16,6 +18,7 @@ pub struct UserRow {
     pub token_version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub email_verified: bool,
 }
 
 /// What the per-request principal check needs.
@@ -49,13 +52,15 @@ pub struct UserFilter {
     pub email_contains: Option<String>,
 }
 
-const USER_COLUMNS: &str =
-    "id, email, password_hash, name, role, is_active, token_version, created_at, updated_at";
+const USER_COLUMNS: &str = "id, email, password_hash, name, role, is_active, token_version, \
+     created_at, updated_at, email_verified";
 
 /// The unique constraint that guards emails.
 pub const USERS_EMAIL_KEY: &str = "users_email_key";
 
-/// Inserts a user; a duplicate email fails on [`USERS_EMAIL_KEY`].
+/// Inserts a user and appends its `customer.created` event in the same
+/// transaction; a duplicate email fails on [`USERS_EMAIL_KEY`] and appends
+/// nothing.
 pub async fn insert_user(
     pool: &PgPool,
     email: &str,
@@ -63,16 +68,23 @@ pub async fn insert_user(
     name: &str,
     role: &str,
 ) -> Result<UserRow, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "INSERT INTO users (id, email, password_hash, name, role) VALUES ($1, $2, $3, $4, $5) RETURNING {USER_COLUMNS}"
+    let mut tx = pool.begin().await?;
+    let row: UserRow = sqlx::query_as(&format!(
+        "INSERT INTO users (id, email, password_hash, name, role, email_verified) \
+         VALUES ($1, $2, $3, $4, $5, $5 = 'admin') RETURNING {USER_COLUMNS}"
     ))
     .bind(Uuid::new_v4())
     .bind(email)
     .bind(password_hash)
     .bind(name)
     .bind(role)
-    .fetch_one(pool)
-    .await
+    .fetch_one(&mut *tx)
+    .await?;
+    let data = CustomerData::from_name(row.id, &row.email, &row.name, row.created_at);
+    let event = Event::new(EventType::CustomerCreated, row.id, &data);
+    crate::store::events::append(&mut tx, &event).await?;
+    tx.commit().await?;
+    Ok(row)
 }
 
 /// A user by normalised email.
@@ -299,4 +311,127 @@ pub async fn insert_customers_bulk(
     .execute(pool)
     .await?;
     Ok(done.rows_affected())
+}
+
+/// What a single-use token sent by mail is for (`email_tokens.purpose`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenPurpose {
+    PasswordReset,
+    EmailVerification,
+}
+
+impl TokenPurpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            TokenPurpose::PasswordReset => "password_reset",
+            TokenPurpose::EmailVerification => "email_verification",
+        }
+    }
+}
+
+/// A mailed token's owner and the address it was sent to.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EmailTokenOwner {
+    pub user_id: Uuid,
+    pub email: String,
+}
+
+/// Stores a mailed token's digest, after voiding the user's earlier
+/// unused tokens of the same purpose (only the latest mail works) and
+/// deleting their long-expired ones.
+pub async fn insert_email_token(
+    conn: &mut PgConnection,
+    digest: &[u8],
+    user_id: Uuid,
+    purpose: TokenPurpose,
+    email: &str,
+    expires_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "DELETE FROM email_tokens WHERE user_id = $1 AND expires_at < now() - interval '1 day'",
+    )
+    .bind(user_id)
+    .execute(&mut *conn)
+    .await?;
+    void_email_tokens(&mut *conn, user_id, purpose).await?;
+    sqlx::query(
+        "INSERT INTO email_tokens (token_hash, user_id, purpose, email, expires_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(digest)
+    .bind(user_id)
+    .bind(purpose.as_str())
+    .bind(email)
+    .bind(expires_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The owner of a live (unused, unexpired) token, without using it.
+pub async fn peek_email_token(
+    conn: &mut PgConnection,
+    digest: &[u8],
+    purpose: TokenPurpose,
+) -> Result<Option<EmailTokenOwner>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT user_id, email FROM email_tokens \
+         WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > now()",
+    )
+    .bind(digest)
+    .bind(purpose.as_str())
+    .fetch_optional(conn)
+    .await
+}
+
+/// Uses a live token, in one guarded write: two uses racing cannot both
+/// succeed. `None` when the token is unknown, used or expired.
+pub async fn use_email_token(
+    conn: &mut PgConnection,
+    digest: &[u8],
+    purpose: TokenPurpose,
+) -> Result<Option<EmailTokenOwner>, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE email_tokens SET used_at = now() \
+         WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > now() \
+         RETURNING user_id, email",
+    )
+    .bind(digest)
+    .bind(purpose.as_str())
+    .fetch_optional(conn)
+    .await
+}
+
+/// Voids every unused token of `purpose` the user holds.
+pub async fn void_email_tokens(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    purpose: TokenPurpose,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE email_tokens SET used_at = now() \
+         WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL",
+    )
+    .bind(user_id)
+    .bind(purpose.as_str())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Marks the user's email verified if it is still `email` and was not
+/// verified yet; the user after the change, `None` when nothing changed.
+pub async fn set_email_verified(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    email: &str,
+) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE users SET email_verified = true, updated_at = now() \
+         WHERE id = $1 AND email = $2 AND NOT email_verified RETURNING {USER_COLUMNS}"
+    ))
+    .bind(user_id)
+    .bind(email)
+    .fetch_optional(conn)
+    .await
 }

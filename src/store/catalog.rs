@@ -15,6 +15,7 @@ use crate::domain::catalog::listing::{CategoryRef, Ordering};
 use crate::domain::catalog::listing_index::{CategoryName, IndexedProduct, Ranks};
 use crate::domain::catalog::product::ProductFields;
 use crate::domain::catalog::variant::{OptionValues, ProductOption, VariantFields};
+use crate::domain::events::{Event, EventType, ProductData};
 
 /// A category as stored (sent as `actors::catalog::messages::CategoryView`).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -562,14 +563,50 @@ pub async fn update_product(
     .await
 }
 
-/// Deletes a product; `false` when there was none. A product that
-/// reservations refer to fails on their foreign key.
+/// Deletes a product and appends its `product.deleted` event (the product
+/// as it was) in one transaction; `false` when there was none. A product
+/// that reservations refer to fails on their foreign key.
 pub async fn delete_product(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM products WHERE id = $1")
-        .bind(id)
-        .execute(pool)
-        .await?;
-    Ok(done.rows_affected() == 1)
+    let mut tx = pool.begin().await?;
+    let deleted: Option<ProductRow> = sqlx::query_as(&format!(
+        "DELETE FROM products WHERE id = $1 RETURNING {PRODUCT_COLUMNS}"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = deleted else {
+        return Ok(false);
+    };
+    let event = Event::new(EventType::ProductDeleted, row.id, &product_data(&row));
+    crate::store::events::append(&mut tx, &event).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// A product's `product.*` event payload.
+pub fn product_data(row: &ProductRow) -> ProductData {
+    ProductData {
+        product_id: row.id,
+        name: row.name.clone(),
+        slug: row.slug.clone(),
+        price: row.price,
+        currency: row.currency.clone(),
+        category_id: row.category_id,
+        is_active: row.is_active,
+    }
+}
+
+/// Appends a `product.*` event of `event_type` about product `id` as it is
+/// now in the caller's transaction (call it after the change and its
+/// [`refresh_totals`]).
+pub async fn append_product_event(
+    conn: &mut PgConnection,
+    event_type: EventType,
+    id: Uuid,
+) -> Result<(), sqlx::Error> {
+    let row = read_product(&mut *conn, id).await?;
+    let event = Event::new(event_type, row.id, &product_data(&row));
+    crate::store::events::append(conn, &event).await
 }
 
 fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, f: &ProductFilter) {

@@ -16,6 +16,8 @@ static CATALOG_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/catalog");
 static ORDERS_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/orders");
 static PAYMENTS_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/payments");
 static CARTS_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/carts");
+static WEBHOOKS_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/webhooks");
+static NOTIFICATIONS_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/notifications");
 
 /// PostgreSQL's error code for "database already exists".
 const DUPLICATE_DATABASE: &str = "42P04";
@@ -31,6 +33,8 @@ pub fn migrator(domain: Domain) -> &'static Migrator {
         Domain::Orders => &ORDERS_MIGRATIONS,
         Domain::Payments => &PAYMENTS_MIGRATIONS,
         Domain::Carts => &CARTS_MIGRATIONS,
+        Domain::Webhooks => &WEBHOOKS_MIGRATIONS,
+        Domain::Notifications => &NOTIFICATIONS_MIGRATIONS,
     }
 }
 

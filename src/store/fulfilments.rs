@@ -12,6 +12,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::orders::{OrderRow, ORDER_COLUMNS};
+use crate::domain::events::{fulfilment_event, Event, FulfilmentData, LineQuantityData};
 use crate::domain::orders::fulfilment::{FulfilmentStatus, TrackingChange};
 use crate::domain::orders::status::Shipped;
 
@@ -112,8 +113,8 @@ pub async fn taken_at_locations(
 
 /// Writes a pending fulfilment of `lines` (line, units) and counts its
 /// units against the lines, only where that keeps each line within what
-/// was ordered. `false` (and the caller rolls back) when a line would go
-/// past it.
+/// was ordered, with its `fulfilment.created` event. `false` (and the
+/// caller rolls back) when a line would go past it.
 pub async fn insert_fulfilment(
     conn: &mut PgConnection,
     new: &NewFulfilment<'_>,
@@ -149,7 +150,28 @@ pub async fn insert_fulfilment(
     .bind(new.order_id)
     .fetch_one(&mut *conn)
     .await?;
-    Ok(usize::try_from(counted).ok() == Some(lines.len()))
+    if usize::try_from(counted).ok() != Some(lines.len()) {
+        return Ok(false);
+    }
+    let data = FulfilmentData {
+        fulfilment_id: new.id,
+        order_id: new.order_id,
+        status: FulfilmentStatus::Pending.as_str().to_owned(),
+        location_id: new.location_id.unwrap_or_default(),
+        carrier: new.carrier.map(str::to_owned),
+        tracking_number: new.tracking_number.map(str::to_owned),
+        tracking_url: new.tracking_url.map(str::to_owned),
+        lines: lines
+            .iter()
+            .map(|(line_id, quantity)| LineQuantityData {
+                line_id: *line_id,
+                quantity: *quantity,
+            })
+            .collect(),
+    };
+    let event = Event::new(fulfilment_event(FulfilmentStatus::Pending), new.id, &data);
+    crate::store::events::append(conn, &event).await?;
+    Ok(true)
 }
 
 /// One fulfilment of an order, locked.
@@ -182,14 +204,15 @@ pub async fn fulfilment_ids_in(
     .await
 }
 
-/// Moves a fulfilment to `to`, stamping when; a cancelled one gives its
-/// units back to its lines.
+/// Moves a fulfilment to `to`, stamping when, and appends the event of
+/// that move (`fulfilment.shipped`, `.delivered`, `.cancelled`); a
+/// cancelled one gives its units back to its lines.
 pub async fn set_fulfilment_status(
     conn: &mut PgConnection,
     id: Uuid,
     to: FulfilmentStatus,
 ) -> Result<FulfilmentRow, sqlx::Error> {
-    let row = sqlx::query_as(&format!(
+    let row: FulfilmentRow = sqlx::query_as(&format!(
         "UPDATE fulfilments SET status = $2, updated_at = now(), \
            shipped_at = CASE WHEN $2 = 'shipped' THEN now() ELSE shipped_at END, \
            delivered_at = CASE WHEN $2 = 'delivered' THEN now() ELSE delivered_at END, \
@@ -209,6 +232,32 @@ pub async fn set_fulfilment_status(
         .execute(&mut *conn)
         .await?;
     }
+    if to == FulfilmentStatus::Pending {
+        // Not a move any action makes; a new parcel's event is its insert's.
+        return Ok(row);
+    }
+    let lines: Vec<(Uuid, i32)> = sqlx::query_as(
+        "SELECT l.line_id, l.quantity FROM fulfilment_lines l JOIN order_items i ON i.id = l.line_id \
+         WHERE l.fulfilment_id = $1 ORDER BY i.position",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let data = FulfilmentData {
+        fulfilment_id: row.id,
+        order_id: row.order_id,
+        status: row.status.as_str().to_owned(),
+        location_id: row.location_id.unwrap_or_default(),
+        carrier: row.carrier.clone(),
+        tracking_number: row.tracking_number.clone(),
+        tracking_url: row.tracking_url.clone(),
+        lines: lines
+            .into_iter()
+            .map(|(line_id, quantity)| LineQuantityData { line_id, quantity })
+            .collect(),
+    };
+    let event = Event::new(fulfilment_event(to), row.id, &data);
+    crate::store::events::append(conn, &event).await?;
     Ok(row)
 }
 

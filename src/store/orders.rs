@@ -9,6 +9,7 @@ use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::domain::catalog::variant::OptionValues;
+use crate::domain::events::{order_event, Event, EventType, OrderData, OrderLineData};
 use crate::domain::orders::address::ShippingAddress;
 use crate::domain::orders::events::OrderEventKind;
 use crate::domain::orders::pricing::OrderLine;
@@ -179,6 +180,9 @@ pub async fn insert_order(
     let discounts: Vec<i64> = order.lines.iter().map(|l| l.discount).collect();
     let tax_rates: Vec<i32> = order.lines.iter().map(|l| l.tax_rate_bp).collect();
     let taxes: Vec<i64> = order.lines.iter().map(|l| l.tax).collect();
+    // `order.created`, written by the same statement; its `created_at` is
+    // set there, to the order's.
+    let created = Event::new(EventType::OrderCreated, order.id, &new_order_data(order));
     let row: OrderRow = sqlx::query_as(&format!(
         "WITH o AS (\
            INSERT INTO orders (id, user_id, status, total, currency, shipping_address, expires_at, \
@@ -192,7 +196,13 @@ pub async fn insert_order(
                                       $18::uuid[], $19::text[], $20::jsonb[], $26::int[], $27::bigint[], $29::uuid[]) AS t), \
          h AS (\
            INSERT INTO order_history (order_id, from_status, to_status, actor, reason) \
-           VALUES ($1, NULL, 'pending', $13, 'order placed')) \
+           VALUES ($1, NULL, 'pending', $13, 'order placed')), \
+         ev AS (\
+           INSERT INTO event_outbox (id, type, subject, data, occurred_at) \
+           VALUES ($30, $31, $1::text, \
+                   jsonb_set($32::jsonb, '{{created_at}}', \
+                             to_jsonb(to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))), \
+                   now())) \
          SELECT * FROM o"
     ))
     .bind(order.id)
@@ -224,6 +234,9 @@ pub async fn insert_order(
     .bind(&taxes)
     .bind(order.email)
     .bind(order.line_ids)
+    .bind(created.id)
+    .bind(created.event_type)
+    .bind(Json(&created.data))
     .fetch_one(&mut *conn)
     .await?;
     // Every part of one statement runs at the same `now()`: the history
@@ -237,6 +250,103 @@ pub async fn insert_order(
         at: row.created_at,
     };
     Ok((row, history))
+}
+
+/// The `order.created` payload of a new order (its `created_at` is the
+/// statement's time, set in SQL).
+fn new_order_data(order: &NewOrder<'_>) -> OrderData {
+    let lines = order
+        .lines
+        .iter()
+        .zip(order.line_ids)
+        .map(|(l, id)| OrderLineData {
+            line_id: *id,
+            product_id: l.product_id,
+            variant_id: l.variant_id,
+            sku: l.sku.clone(),
+            name: l.name.clone(),
+            quantity: l.quantity,
+            unit_price: l.unit_price,
+            line_total: l.line_total,
+        })
+        .collect();
+    OrderData {
+        order_id: order.id,
+        customer_id: order.user_id,
+        email: order.email.map(str::to_owned),
+        status: OrderStatus::Pending.as_str().to_owned(),
+        currency: order.currency.to_owned(),
+        subtotal: order.subtotal,
+        discount: order.discount,
+        shipping: order.shipping,
+        tax: order.tax,
+        total: order.total,
+        refunded_amount: 0,
+        lines,
+        shipping_address: serde_json::to_value(order.shipping_address)
+            .unwrap_or(serde_json::Value::Null),
+        created_at: Utc::now(),
+    }
+}
+
+/// An order's `order.*` payload: its row and lines.
+pub fn order_data(row: &OrderRow, items: &[ItemRow]) -> OrderData {
+    OrderData {
+        order_id: row.id,
+        customer_id: row.user_id,
+        email: row.email.clone(),
+        status: row.status.as_str().to_owned(),
+        currency: row.currency.clone(),
+        subtotal: row.subtotal,
+        discount: row.discount,
+        shipping: row.shipping,
+        tax: row.tax,
+        total: row.total,
+        refunded_amount: row.refunded_amount,
+        lines: items
+            .iter()
+            .map(|i| OrderLineData {
+                line_id: i.id,
+                product_id: i.product_id,
+                variant_id: i.variant_id,
+                sku: i.sku.clone(),
+                name: i.name.clone(),
+                quantity: i.quantity,
+                unit_price: i.unit_price,
+                line_total: i.line_total,
+            })
+            .collect(),
+        shipping_address: serde_json::to_value(&row.shipping_address.0)
+            .unwrap_or(serde_json::Value::Null),
+        created_at: row.created_at,
+    }
+}
+
+/// The columns an [`ItemRow`] reads.
+const ITEM_COLUMNS: &str =
+    "id, order_id, product_id, variant_id, name, sku, options, unit_price, quantity, \
+     line_total, discount, tax_rate_bp, tax, fulfilled_quantity, returned_quantity";
+
+/// Appends an `order.*` event of `event_type` about order `id` as it is
+/// now in the caller's transaction, with its lines.
+pub async fn append_order_event(
+    conn: &mut PgConnection,
+    event_type: EventType,
+    id: Uuid,
+) -> Result<(), sqlx::Error> {
+    let row: OrderRow =
+        sqlx::query_as(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1"))
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?;
+    let items: Vec<ItemRow> = sqlx::query_as(&format!(
+        "SELECT {ITEM_COLUMNS} FROM order_items WHERE order_id = $1 ORDER BY position"
+    ))
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let event = Event::new(event_type, id, &order_data(&row, &items));
+    crate::store::events::append(conn, &event).await
 }
 
 /// Writes an order's lines in one statement, in the client's order.
@@ -268,7 +378,10 @@ async fn insert_items(
     Ok(())
 }
 
-/// Records one status change.
+/// Records one status change, and appends the public `order.*` event it
+/// emits (if any, see [`order_event`]) in the same transaction: every
+/// status change after placing goes through here, so no path misses its
+/// event. Call it after the change itself.
 pub async fn insert_history(
     conn: &mut PgConnection,
     order_id: Uuid,
@@ -283,8 +396,12 @@ pub async fn insert_history(
         .bind(to)
         .bind(actor)
         .bind(reason)
-        .execute(conn)
+        .execute(&mut *conn)
         .await?;
+    let from = from.and_then(OrderStatus::parse);
+    if let Some(event_type) = OrderStatus::parse(to).and_then(|to| order_event(from, to)) {
+        append_order_event(conn, event_type, order_id).await?;
+    }
     Ok(())
 }
 
@@ -431,10 +548,12 @@ pub async fn list_orders(
 }
 
 /// Moves up to `batch` overdue pending orders to expired, with history,
-/// in one statement; concurrent sweepers skip each other's rows. Returns
+/// in one statement, and appends each one's `order.expired` event in the
+/// same transaction; concurrent sweepers skip each other's rows. Returns
 /// the expired orders' ids.
 pub async fn expire_overdue(pool: &PgPool, batch: i64) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
+    let mut tx = pool.begin().await?;
+    let expired: Vec<Uuid> = sqlx::query_scalar(
         "WITH expired AS ( \
            UPDATE orders SET status = 'expired', updated_at = now() \
            WHERE id IN (SELECT id FROM orders WHERE status = 'pending' AND expires_at < now() \
@@ -447,8 +566,13 @@ pub async fn expire_overdue(pool: &PgPool, batch: i64) -> Result<Vec<Uuid>, sqlx
          SELECT id FROM expired",
     )
     .bind(batch)
-    .fetch_all(pool)
-    .await
+    .fetch_all(&mut *tx)
+    .await?;
+    for id in &expired {
+        append_order_event(&mut tx, EventType::OrderExpired, *id).await?;
+    }
+    tx.commit().await?;
+    Ok(expired)
 }
 
 /// Records that the catalog confirmed a paid order's stock as sold.

@@ -11,6 +11,7 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::domain::events::{Event, EventType, RefundData};
 use crate::domain::payments::queue::{JobKind, PaymentNotice};
 use crate::domain::payments::refund::{RefundStatus, RefundedLine};
 
@@ -149,8 +150,9 @@ pub async fn list_refunds(pool: &PgPool, payment_id: Uuid) -> Result<Vec<RefundR
 }
 
 /// Settles a pending refund as `to` (with the provider's code when it
-/// failed), with its timeline entry; a success adds to the payment's
-/// refunded amount and tells orders (the outbox). `None` when it was
+/// failed), with its timeline entry and its public `refund.succeeded` or
+/// `refund.failed` event; a success adds to the payment's refunded amount
+/// and tells orders (the outbox). `None` (and nothing written) when it was
 /// settled already.
 pub async fn settle(
     conn: &mut PgConnection,
@@ -179,6 +181,22 @@ pub async fn settle(
     detail["refund_id"] = serde_json::json!(row.id);
     detail["amount"] = serde_json::json!(row.amount);
     super::payments::insert_event(conn, row.payment_id, event, detail).await?;
+    let public = Event::new(
+        match to {
+            RefundStatus::Succeeded => EventType::RefundSucceeded,
+            _ => EventType::RefundFailed,
+        },
+        row.id,
+        &RefundData {
+            refund_id: Some(row.id),
+            payment_id: row.payment_id,
+            order_id: row.order_id,
+            amount: row.amount,
+            currency: row.currency.clone(),
+            return_id: row.return_id,
+        },
+    );
+    crate::store::events::append(&mut *conn, &public).await?;
     if to == RefundStatus::Succeeded {
         sqlx::query(
             "UPDATE payments SET refunded_amount = refunded_amount + $2, updated_at = now() WHERE id = $1",

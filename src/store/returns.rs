@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::domain::events::{return_event, Event, LineQuantityData, ReturnData};
 use crate::domain::orders::returns::ReturnStatus;
 
 /// A return's own row.
@@ -82,7 +83,8 @@ pub async fn delivered(
 
 /// Writes a requested return of `lines` (line, units, reason) and counts
 /// its units against the lines, only where each stays within what was
-/// ordered. `false` (and the caller rolls back) otherwise.
+/// ordered, with its `return.requested` event. `false` (and the caller
+/// rolls back) otherwise.
 pub async fn insert_return(
     conn: &mut PgConnection,
     id: Uuid,
@@ -115,9 +117,48 @@ pub async fn insert_return(
     .bind(&quantities)
     .bind(&reasons)
     .bind(order_id)
-    .fetch_one(conn)
+    .fetch_one(&mut *conn)
     .await?;
-    Ok(usize::try_from(counted).ok() == Some(lines.len()))
+    if usize::try_from(counted).ok() != Some(lines.len()) {
+        return Ok(false);
+    }
+    append_return_event(conn, id).await?;
+    Ok(true)
+}
+
+/// Appends the `return.*` event of return `id`'s status as it is now in
+/// the caller's transaction, if that status has one (see [`return_event`]).
+async fn append_return_event(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
+    let row: ReturnRow = sqlx::query_as(&format!(
+        "SELECT {RETURN_COLUMNS} FROM returns WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await?;
+    let Some(event_type) = return_event(row.status) else {
+        return Ok(());
+    };
+    let lines = lines_of(&mut *conn, id).await?;
+    let data = ReturnData {
+        return_id: row.id,
+        order_id: row.order_id,
+        status: row.status.as_str().to_owned(),
+        reason: Some(row.note).filter(|n| !n.trim().is_empty()),
+        lines: lines
+            .iter()
+            .map(|l| LineQuantityData {
+                line_id: l.line_id,
+                // What arrived, once it has; what was asked for before.
+                quantity: match row.status {
+                    ReturnStatus::Received => l.received,
+                    _ => l.quantity,
+                },
+            })
+            .collect(),
+        reject_reason: row.reject_reason,
+    };
+    let event = Event::new(event_type, row.id, &data);
+    crate::store::events::append(conn, &event).await
 }
 
 /// One return of an order, locked.
@@ -150,7 +191,8 @@ pub async fn lines_of(
 }
 
 /// Moves a return to `to` (with a rejection's reason, or the refund that
-/// paid it back).
+/// paid it back), and appends the event of that move (`return.approved`,
+/// `.rejected`, `.received`; none for refunded or closed).
 pub async fn set_status(
     conn: &mut PgConnection,
     id: Uuid,
@@ -168,8 +210,11 @@ pub async fn set_status(
     .bind(to)
     .bind(reject_reason)
     .bind(refund_id)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    if return_event(to).is_some() {
+        append_return_event(conn, id).await?;
+    }
     Ok(())
 }
 

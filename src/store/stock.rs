@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::domain::catalog::allocation::Source;
 use crate::domain::catalog::location::{LevelSet, LocationFields, StockRefusal};
+use crate::domain::events::{Event, EventType, StockReason, VariantStockData};
 
 /// Constraint names callers map to answers.
 pub mod constraints {
@@ -200,6 +201,56 @@ pub async fn sync_variant_stock(
     Ok(())
 }
 
+/// A variant's totals as `variant.stock_changed` reports them.
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct StockTotalsRow {
+    variant_id: Uuid,
+    product_id: Uuid,
+    sku: String,
+    stock_quantity: i64,
+    available: i64,
+}
+
+/// Appends one `variant.stock_changed` event per variant of `variants`
+/// (each once, however often it is named), with its totals as they are now
+/// in the caller's transaction: units on hand over every location, and
+/// what is available (the variant's `stock`). Variants deleted since are
+/// skipped.
+pub async fn append_stock_changed(
+    conn: &mut PgConnection,
+    variants: &[Uuid],
+    reason: StockReason,
+) -> Result<(), sqlx::Error> {
+    if variants.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<StockTotalsRow> = sqlx::query_as(
+        "SELECT v.id AS variant_id, v.product_id, v.sku, \
+                coalesce((SELECT sum(s.on_hand) FROM stock_levels s WHERE s.variant_id = v.id), 0)::bigint \
+                  AS stock_quantity, \
+                v.stock::bigint AS available \
+         FROM product_variants v WHERE v.id = ANY($1) ORDER BY v.id",
+    )
+    .bind(variants)
+    .fetch_all(&mut *conn)
+    .await?;
+    let events: Vec<Event> = rows
+        .into_iter()
+        .map(|r| {
+            let data = VariantStockData {
+                variant_id: r.variant_id,
+                product_id: r.product_id,
+                sku: Some(r.sku),
+                stock_quantity: r.stock_quantity,
+                available: r.available,
+                reason: reason.as_str().to_owned(),
+            };
+            Event::new(EventType::VariantStockChanged, r.variant_id, &data)
+        })
+        .collect();
+    crate::store::events::append_all(conn, &events).await
+}
+
 /// One variant's count at one location.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct LevelRow {
@@ -260,6 +311,9 @@ pub async fn set_levels(
     let on_hand: Vec<i32> = levels.iter().map(|l| l.on_hand).collect();
     write_levels(conn, variant, &locations, &on_hand, &deltas, admin).await?;
     sync_variant_stock(conn, &[variant]).await?;
+    if deltas.iter().any(|d| *d != 0) {
+        append_stock_changed(conn, &[variant], StockReason::Adjustment).await?;
+    }
     Ok(Ok(()))
 }
 
@@ -365,6 +419,7 @@ pub async fn adjust_at_home(
     let next = i32::try_from(next).unwrap_or(i32::MAX);
     write_levels(conn, variant, &[home], &[next], &[delta], admin).await?;
     sync_variant_stock(conn, &[variant]).await?;
+    append_stock_changed(conn, &[variant], StockReason::Adjustment).await?;
     Ok(Ok(()))
 }
 
@@ -438,7 +493,8 @@ pub async fn hold(
     .await?;
     let mut ids = line_ids;
     ids.sort_unstable();
-    sync_variant_stock(conn, &ids).await
+    sync_variant_stock(conn, &ids).await?;
+    append_stock_changed(conn, &ids, StockReason::Reservation).await
 }
 
 /// Gives the units of `reservations` that have not shipped back to exactly
@@ -449,7 +505,7 @@ pub async fn unhold(
     reservations: &[Uuid],
     variants: &[Uuid],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    let mut moved: Vec<Uuid> = sqlx::query_scalar(
         "WITH a AS (SELECT reservation_id, variant_id, location_id, quantity - shipped AS quantity \
                     FROM reservation_allocations \
                     WHERE reservation_id = ANY($1) AND quantity > shipped), \
@@ -457,12 +513,18 @@ pub async fn unhold(
                 FROM (SELECT variant_id, location_id, sum(quantity)::int AS quantity FROM a GROUP BY 1, 2) t \
                 WHERE s.variant_id = t.variant_id AND s.location_id = t.location_id) \
          INSERT INTO stock_movements (variant_id, location_id, kind, on_hand_delta, held_delta, reservation_id) \
-         SELECT variant_id, location_id, 'release', 0, -quantity, reservation_id FROM a",
+         SELECT variant_id, location_id, 'release', 0, -quantity, reservation_id FROM a \
+         RETURNING variant_id",
     )
     .bind(reservations)
-    .execute(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
-    sync_variant_stock(conn, variants).await
+    sync_variant_stock(conn, variants).await?;
+    // Only the variants that moved: a fully shipped reservation gives
+    // nothing back.
+    moved.sort_unstable();
+    moved.dedup();
+    append_stock_changed(conn, &moved, StockReason::Release).await
 }
 
 /// What a reservation holds at one location for one variant.
@@ -597,6 +659,7 @@ pub async fn ship(
     .bind(shipment)
     .execute(&mut *conn)
     .await?;
+    append_stock_changed(conn, &variants, StockReason::Sale).await?;
     Ok(Shipped::Now)
 }
 
@@ -673,6 +736,7 @@ pub async fn restock(
     let mut synced: Vec<Uuid> = locked.iter().map(|(v, _)| *v).collect();
     synced.sort_unstable();
     sync_variant_stock(conn, &synced).await?;
+    append_stock_changed(conn, &synced, StockReason::Return).await?;
     let mut products: Vec<Uuid> = locked.into_iter().map(|(_, p)| p).collect();
     products.sort_unstable();
     products.dedup();

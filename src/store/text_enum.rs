@@ -9,6 +9,7 @@ use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef};
 use sqlx::{Decode, Encode, Postgres, Type};
 
+use crate::domain::events::EventType;
 use crate::domain::orders::events::OrderEventKind;
 use crate::domain::orders::fulfilment::FulfilmentStatus;
 use crate::domain::orders::returns::ReturnStatus;
@@ -52,3 +53,4 @@ text_enum!(PaymentStatus, "payment status");
 text_enum!(JobKind, "payment job kind");
 text_enum!(PaymentNotice, "payment notice");
 text_enum!(RefundStatus, "refund status");
+text_enum!(EventType, "event type");

@@ -145,6 +145,10 @@ fn describe_all() {
     );
     describe_counter!("emporium_actor_panics_total", "Handlers that panicked.");
     describe_counter!(
+        "emporium_mails_total",
+        "Mail send attempts by outcome: sent, retried, failed (for good)."
+    );
+    describe_counter!(
         "emporium_actor_restarts_total",
         "Supervisor restarts of an actor."
     );
@@ -252,6 +256,14 @@ fn describe_all() {
         "emporium_payment_outcomes_total",
         "Payment job outcomes: succeeded, failed, retried, refunded, lease_lost."
     );
+    describe_counter!(
+        "emporium_webhook_deliveries_total",
+        "Webhook delivery attempts by this instance: succeeded (a 2xx), failed_attempt (retried later), given_up (schedule spent)."
+    );
+    describe_counter!(
+        "emporium_webhook_endpoints_disabled_total",
+        "Webhook endpoints this instance disabled after failing for webhooks.disable_after_hours."
+    );
     describe_gauge!(
         "emporium_recommender_model_version",
         "Build number of the live recommendation model (0: none yet)."
@@ -269,6 +281,18 @@ fn describe_all() {
     describe_counter!(
         "emporium_recommender_builds_total",
         "Recommendation model builds finished (promoted or not)."
+    );
+    describe_counter!(
+        "emporium_events_relayed_total",
+        "Public events a relay handed on and acknowledged to their outbox, by sink."
+    );
+    describe_gauge!(
+        "emporium_events_relay_connected",
+        "1 while a relay is connected to its sink (the RabbitMQ broker), else 0."
+    );
+    describe_counter!(
+        "emporium_events_relay_failures_total",
+        "Relay failures by sink and reason: connect, connection_lost, nacked, returned, source."
     );
 }
 

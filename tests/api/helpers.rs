@@ -62,6 +62,12 @@ pub fn test_settings() -> Settings {
     settings.http.port = 0;
     settings.http.workers = 2;
     settings.diagnostics.enabled = true;
+    // Tests' webhook receivers listen on loopback over plain HTTP.
+    settings.webhooks.allow_loopback_http = true;
+    // The event relays (webhooks, mail, RabbitMQ) poll every outbox; tests
+    // of them ask for a short interval. Elsewhere they would only add load
+    // to a busy suite, and messages to the actors' counters.
+    settings.events.relay_interval_ms = 600_000;
     settings
 }
 

@@ -204,6 +204,8 @@ async fn every_documented_route_answers_503_or_normally_with_each_database_down(
                 Domain::Orders => s.database.orders_url = Some(url),
                 Domain::Payments => s.database.payments_url = Some(url),
                 Domain::Carts => s.database.carts_url = Some(url),
+                Domain::Webhooks => s.database.webhooks_url = Some(url),
+                Domain::Notifications => s.database.notifications_url = Some(url),
             }
         }
     })
@@ -250,8 +252,15 @@ async fn every_documented_route_answers_503_or_normally_with_each_database_down(
             }
         }
         // The outage was felt: routes that need that database said so.
+        // Notifications serves no route of its own (mail is queued beside
+        // the answers); readiness alone names it.
+        let felt = if *domain == Domain::Notifications {
+            0
+        } else {
+            1
+        };
         assert!(
-            unavailable > 1,
+            unavailable > felt,
             "{} down: only {unavailable} answers were 503",
             domain.name()
         );

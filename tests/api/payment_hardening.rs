@@ -213,6 +213,7 @@ async fn provider_event_simulation_does_not_exist_in_production() {
         quick(s);
         s.app.environment = Environment::Production;
         s.diagnostics.enabled = false;
+        s.webhooks.allow_loopback_http = false;
         s.auth.jwt_secret = SecretString::from("j".repeat(48));
         s.payments.webhook_secret = SecretString::from("w".repeat(40));
         s.orders.order_token_secret = SecretString::from("o".repeat(40));

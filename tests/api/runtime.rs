@@ -130,7 +130,9 @@ async fn actor_metrics_count_handled_messages_and_latency() {
             "orders",
             "payments",
             "recommender",
-            "carts"
+            "carts",
+            "webhooks",
+            "notifications"
         ]
     );
 }

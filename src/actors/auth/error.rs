@@ -43,6 +43,16 @@ pub enum AuthError {
     /// The caller's book is full.
     #[error("an address book holds at most 20 addresses; delete one first")]
     AddressLimit,
+    /// A password-reset token that is unknown, used, expired or forged.
+    #[error("the password reset token is invalid, expired or already used")]
+    InvalidResetToken,
+    /// A verification token that is unknown, used, expired or forged, or
+    /// was sent to an address the account no longer has.
+    #[error("the verification token is invalid, expired or already used")]
+    InvalidVerificationToken,
+    /// A verification mail asked for by an account already verified.
+    #[error("the email address is already verified")]
+    EmailAlreadyVerified,
     /// The handler panicked.
     #[error(transparent)]
     Panicked(#[from] HandlerPanicked),

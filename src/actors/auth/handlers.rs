@@ -34,6 +34,8 @@ pub struct AuthService {
     /// Principals and profiles the edge reads without a hop; every change
     /// of who a user is clears it on every instance before answering.
     view: AuthView,
+    /// Where mails with tokens go (reset, verification); `None` sends none.
+    pub(super) mail: Option<super::mail::AuthMail>,
 }
 
 /// Starting guess of a hash's duration, until one has been measured.
@@ -57,7 +59,14 @@ impl AuthService {
             hash_micros: Arc::new(AtomicU64::new(INITIAL_HASH_MICROS)),
             refresh_ttl_secs,
             view,
+            mail: None,
         }
+    }
+
+    /// The service, sending its token mails through `mail`.
+    pub fn with_mail(mut self, mail: super::mail::AuthMail) -> Self {
+        self.mail = Some(mail);
+        self
     }
 
     /// The read view, for starting its channel.
@@ -70,7 +79,7 @@ impl AuthService {
         &self.pool
     }
 
-    async fn hash_password(&self, password: String) -> Result<String, AuthError> {
+    pub(super) async fn hash_password(&self, password: String) -> Result<String, AuthError> {
         let _permit = self
             .hashing
             .acquire()
@@ -159,6 +168,7 @@ impl AuthService {
         )
         .await
         .on_constraint(store::USERS_EMAIL_KEY, || AuthError::EmailTaken)?;
+        self.mail_welcome(&row).await;
         user_view(row)
     }
 
@@ -251,6 +261,7 @@ impl AuthService {
         let mut tx = self.pool.begin().await?;
         let version = store::set_password(&mut tx, user_id, &hash).await?;
         store::revoke_user_refresh_tokens(&mut tx, user_id).await?;
+        store::void_email_tokens(&mut tx, user_id, store::TokenPurpose::PasswordReset).await?;
         let pair = self
             .issue_pair(
                 &mut tx,
@@ -340,13 +351,14 @@ fn parse_role(stored: &str) -> Result<Role, AuthError> {
     })
 }
 
-fn user_view(row: UserRow) -> Result<UserView, AuthError> {
+pub(super) fn user_view(row: UserRow) -> Result<UserView, AuthError> {
     Ok(UserView {
         role: parse_role(&row.role)?,
         id: row.id,
         email: row.email,
         name: row.name,
         is_active: row.is_active,
+        email_verified: row.email_verified,
         created_at: row.created_at,
         updated_at: row.updated_at,
     })

@@ -18,6 +18,10 @@ pub struct UserView {
     pub name: String,
     pub role: Role,
     pub is_active: bool,
+    /// Whether the owner has proved the email is theirs (the link of the
+    /// verification mail). Accounts older than verification count as
+    /// verified.
+    pub email_verified: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -180,4 +184,52 @@ pub struct UpdateAddress {
 pub struct DeleteAddress {
     pub user_id: Uuid,
     pub id: Uuid,
+}
+
+/// Mail a password-reset link to `email` if it names an active account.
+/// Answers the same, in about the same time, whether or not it does.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), AuthError>")]
+pub struct RequestPasswordReset {
+    /// Normalised email.
+    pub email: String,
+}
+
+/// Set a new password with a mailed reset token, revoking every session.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), AuthError>")]
+pub struct ConfirmPasswordReset {
+    pub token: String,
+    /// Already checked against the password policy.
+    pub new_password: String,
+}
+
+/// Mark the email verified with a mailed verification token.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), AuthError>")]
+pub struct VerifyEmail {
+    pub token: String,
+}
+
+/// Mail the principal a new verification link.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), AuthError>")]
+pub struct ResendVerification {
+    pub principal: Principal,
+}
+
+/// How to reach a user, for other domains (mail, the checkout gate).
+#[derive(Debug, Clone, Serialize)]
+pub struct Contact {
+    pub email: String,
+    pub name: String,
+    pub email_verified: bool,
+    pub is_active: bool,
+}
+
+/// A user's contact details; `UserNotFound` when there is no such user.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Contact, AuthError>")]
+pub struct GetContact {
+    pub user_id: Uuid,
 }

@@ -4,6 +4,7 @@ pub mod addresses;
 pub mod api_keys;
 pub mod error;
 pub mod handlers;
+pub mod mail;
 pub mod messages;
 
 use std::sync::Arc;
@@ -47,6 +48,7 @@ impl Actor for AuthActor {
 }
 
 crate::lifecycle_handlers!(AuthActor);
+crate::event_source_handlers!(AuthActor);
 
 /// Routes a message to the service method of the same intent.
 macro_rules! route {
@@ -75,3 +77,8 @@ route!(GetAddress => get_address, AddressView);
 route!(CreateAddress => create_address, AddressView);
 route!(UpdateAddress => update_address, AddressView);
 route!(DeleteAddress => delete_address, ());
+route!(RequestPasswordReset => request_password_reset, ());
+route!(ConfirmPasswordReset => confirm_password_reset, ());
+route!(VerifyEmail => verify_email, ());
+route!(ResendVerification => resend_verification, ());
+route!(GetContact => get_contact, Contact);

@@ -27,6 +27,7 @@ use crate::domain::catalog::stock::{
     normalize_lines, resolve_lines, shortfalls, Resolved, Shortfall, StockLevel, StockLine,
 };
 use crate::domain::catalog::variant::{check_option_change, repeated_combination};
+use crate::domain::events::{EventType, StockReason};
 use crate::domain::validation::ValidationErrors;
 use crate::store::catalog::{
     self as store, constraints, ProductFilter, ProductRow, VariantSnapshot,
@@ -486,6 +487,9 @@ impl CatalogService {
         stock_store::record_opening_stock(&mut tx, &opening, Some(msg.admin))
             .await?
             .map_err(CatalogError::Stock)?;
+        store::append_product_event(&mut tx, EventType::ProductCreated, id).await?;
+        let stocked: Vec<Uuid> = opening.iter().filter(|o| o.1 > 0).map(|o| o.0).collect();
+        stock_store::append_stock_changed(&mut tx, &stocked, StockReason::Adjustment).await?;
         tx.commit().await?;
         self.invalidate().await;
         self.view_of(row).await
@@ -678,6 +682,7 @@ impl CatalogService {
         let row = store::lock_product(&mut tx, msg.id)
             .await?
             .ok_or(CatalogError::ProductNotFound)?;
+        store::append_product_event(&mut tx, EventType::ProductUpdated, msg.id).await?;
         tx.commit().await?;
         self.invalidate().await;
         self.view_of(row).await

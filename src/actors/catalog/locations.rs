@@ -10,6 +10,7 @@ use super::error::CatalogError;
 use super::handlers::CatalogService;
 use crate::domain::catalog::allocation::MovementKind;
 use crate::domain::catalog::location::{check_levels, LevelDraft, LocationDraft};
+use crate::domain::events::StockReason;
 use crate::domain::pagination::PageRequest;
 use crate::store::catalog as catalog_store;
 use crate::store::database::OnConstraint;
@@ -219,6 +220,7 @@ impl CatalogService {
             products.dedup();
             store::sync_variant_stock(&mut tx, &variants).await?;
             catalog_store::refresh_totals(&mut tx, &products).await?;
+            store::append_stock_changed(&mut tx, &variants, StockReason::Adjustment).await?;
         }
         tx.commit().await?;
         if was_active != row.is_active {

@@ -80,6 +80,7 @@ impl Actor for CatalogActor {
 }
 
 crate::lifecycle_handlers!(CatalogActor);
+crate::event_source_handlers!(CatalogActor);
 
 /// Routes a message to the service method of the same intent.
 macro_rules! route {

@@ -8,6 +8,7 @@ use super::error::CatalogError;
 use super::handlers::{map_db_error, CatalogService, Op};
 use super::messages::*;
 use crate::domain::catalog::variant::repeated_combination;
+use crate::domain::events::{EventType, StockReason};
 use crate::store::catalog::{self as store, VariantRow};
 use crate::store::stock as stock_store;
 
@@ -66,6 +67,10 @@ impl CatalogService {
             .await?
             .map_err(CatalogError::Stock)?;
         store::refresh_totals(&mut tx, &[msg.product_id]).await?;
+        store::append_product_event(&mut tx, EventType::ProductUpdated, msg.product_id).await?;
+        if opening[0].1 > 0 {
+            stock_store::append_stock_changed(&mut tx, &[id], StockReason::Adjustment).await?;
+        }
         let row = store::lock_variants_of(&mut tx, msg.product_id)
             .await?
             .into_iter()
@@ -110,6 +115,7 @@ impl CatalogService {
         .await?
         .map_err(CatalogError::Stock)?;
         store::refresh_totals(&mut tx, &[msg.product_id]).await?;
+        store::append_product_event(&mut tx, EventType::ProductUpdated, msg.product_id).await?;
         tx.commit().await?;
         self.invalidate().await;
         Ok(row.into())
@@ -143,6 +149,7 @@ impl CatalogService {
         }
         crate::store::product_images::forget_variant(&mut tx, msg.variant_id).await?;
         store::refresh_totals(&mut tx, &[msg.product_id]).await?;
+        store::append_product_event(&mut tx, EventType::ProductUpdated, msg.product_id).await?;
         tx.commit().await?;
         self.invalidate().await;
         Ok(())

@@ -69,6 +69,7 @@ impl Actor for OrdersActor {
 }
 
 crate::lifecycle_handlers!(OrdersActor);
+crate::event_source_handlers!(OrdersActor);
 
 /// Routes a message to the service method of the same intent.
 macro_rules! route {

@@ -118,6 +118,7 @@ async fn listen(pool: &PgPool, shared: &worker::PoolShared) -> Result<(), sqlx::
 }
 
 crate::lifecycle_handlers!(PaymentsActor);
+crate::event_source_handlers!(PaymentsActor);
 
 /// Routes a message to the service method of the same intent.
 macro_rules! route {

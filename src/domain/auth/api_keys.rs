@@ -115,6 +115,7 @@ pub fn required_scope(method: &str, path: &str) -> Option<Scope> {
         ["payments"] | ["payments", _] | ["payments", _, "events" | "refunds"] if read => {
             Some(Scope::OrdersRead)
         }
+        ["webhooks", ..] if read || write => Some(Scope::WebhooksManage),
         _ => None,
     }
 }
@@ -179,6 +180,13 @@ mod tests {
                 Some(OrdersWrite),
             ),
             ("GET", "/api/v1/payments/1/refunds/", Some(OrdersRead)),
+            ("GET", "/api/v1/webhooks/", Some(WebhooksManage)),
+            (
+                "POST",
+                "/api/v1/webhooks/1/deliveries/2/redeliver/",
+                Some(WebhooksManage),
+            ),
+            ("DELETE", "/api/v1/webhooks/1", Some(WebhooksManage)),
             // Closed to keys.
             ("POST", "/api/v1/orders/", None),
             ("POST", "/api/v1/orders/1/returns/", None),
