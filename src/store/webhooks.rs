@@ -212,7 +212,10 @@ pub async fn rotate_secret(
 }
 
 /// Writes deliveries, skipping any (endpoint, event) already written (a
-/// fan-out that ran twice, or on two instances); how many were new.
+/// fan-out that ran twice, or on two instances) and any endpoint disabled
+/// since the fan-out read it (its row lock orders this against
+/// `disable_endpoint`, so no delivery is left pending behind a disabled
+/// endpoint); how many were new.
 pub async fn insert_deliveries(
     pool: &PgPool,
     deliveries: &[NewDelivery],
@@ -227,7 +230,11 @@ pub async fn insert_deliveries(
     let bodies: Vec<&str> = deliveries.iter().map(|d| d.body.as_str()).collect();
     let done = sqlx::query(
         "INSERT INTO deliveries (id, endpoint_id, event_id, event_type, body) \
-         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[]) \
+         SELECT u.id, u.endpoint_id, u.event_id, u.event_type, u.body \
+         FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[]) \
+              AS u (id, endpoint_id, event_id, event_type, body) \
+         JOIN (SELECT id FROM endpoints WHERE id = ANY($2) AND is_active FOR SHARE) e \
+           ON e.id = u.endpoint_id \
          ON CONFLICT (endpoint_id, event_id) DO NOTHING",
     )
     .bind(&ids)

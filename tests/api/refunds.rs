@@ -26,8 +26,29 @@ async fn paid_shop(app: &TestApp) -> (String, String, Value, Value) {
     let payment = pay(app, &token, &order, VISA).await;
     let payment = wait_for(app, &token, &payment, settled).await;
     assert_eq!(payment["status"], "succeeded");
-    // Refunds wait for the order to have taken the payment.
+    // Refunds wait for the order to have taken the payment: the order says
+    // paid, and payments has recorded that orders took the outcome.
     crate::payments::wait_order(app, &token, &order, "paid").await;
+    let pool = app.payments_pool().await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let undelivered: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM payment_outbox WHERE payment_id = $1::text::uuid AND delivered_at IS NULL",
+        )
+        .bind(str_of(&payment["id"]))
+        .fetch_one(&pool)
+        .await
+        .expect("outbox");
+        if undelivered == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the outcome never reached orders"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    pool.close().await;
     (admin, token, order, payment)
 }
 
