@@ -49,9 +49,12 @@ curl -fsS -XPOST "$BASE/api/v1/auth/register/" -H 'content-type: application/jso
   -d '{"email":"buyer@example.com","password":"load test password"}' >/dev/null
 ./target/release/emporium create-admin --email admin@example.com --password "load test password" >/dev/null
 ACCESS=$(login "$BASE" buyer@example.com)
+# The demo shop's first method to France, charged on every order.
+METHOD=$(psql -h 127.0.0.1 -U postgres -Atc "SELECT m.id FROM shipping_methods m JOIN shipping_zones z ON z.id = m.zone_id WHERE 'FR' = ANY (z.countries) AND m.is_active AND m.currency = 'EUR' ORDER BY m.name LIMIT 1" "${PREFIX}_orders")
+# Variants with stock of the dearest in-stock products, ordered by variant.
 IDS=$(curl -fsS "$BASE/api/v1/products/?in_stock=true&page_size=100&ordering=-price" \
-  | python3 -c 'import json,sys; print(",".join(chr(34)+p["id"]+chr(34) for p in json.load(sys.stdin)["results"] if p["stock"] >= 50))')
-scripts/orders-lua.sh "$ACCESS" "$IDS" >"$LUA"
+  | python3 -c 'import json,sys; print(",".join(chr(34)+v["id"]+chr(34) for p in json.load(sys.stdin)["results"] for v in p["variants"] if v["stock"] >= 20))')
+SHIPPING_METHOD=$METHOD LINE_KEY=variant_id scripts/orders-lua.sh "$ACCESS" "$IDS" >"$LUA"
 
 run "GET /healthz" "$BASE/healthz"
 before=$(events_total)
@@ -74,7 +77,10 @@ curl -fsS -XPOST "$BASE2/api/v1/webhooks/" -H 'content-type: application/json' \
   -d "{\"url\":\"http://127.0.0.1:$HOOK_PORT/hook\",\"events\":[\"*\"]}" >/dev/null
 sleep 2
 ACCESS=$(login "$BASE2" buyer@example.com)
-scripts/orders-lua.sh "$ACCESS" "$IDS" >"$LUA"
+# The next hundred products: as many units as the first run had, unsold.
+IDS=$(curl -fsS "$BASE2/api/v1/products/?in_stock=true&page_size=100&ordering=-price&page=2" \
+  | python3 -c 'import json,sys; print(",".join(chr(34)+v["id"]+chr(34) for p in json.load(sys.stdin)["results"] for v in p["variants"] if v["stock"] >= 20))')
+SHIPPING_METHOD=$METHOD LINE_KEY=variant_id scripts/orders-lua.sh "$ACCESS" "$IDS" >"$LUA"
 hook0=$(last_count "$HOOK_LOG"); amqp0=$(last_count "$AMQP_LOG"); events0=$(events_total)
 start=$(date +%s.%N)
 run "POST /api/v1/orders/ (webhooks + RabbitMQ)" -s "$LUA" "$BASE2/api/v1/orders/"
