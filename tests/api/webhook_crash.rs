@@ -26,6 +26,10 @@ fn serve(prefix: &str, port: u16) -> Child {
         .env("EMPORIUM__EVENTS__RELAY_INTERVAL_MS", "50")
         .env("EMPORIUM__WEBHOOKS__POLL_INTERVAL_MS", "50")
         .env("EMPORIUM__WEBHOOKS__ALLOW_LOOPBACK_HTTP", "true")
+        // A delivery in flight when the process is killed is claimed again
+        // once its lease runs out: short here, longer than an attempt.
+        .env("EMPORIUM__WEBHOOKS__LEASE_SECS", "3")
+        .env("EMPORIUM__WEBHOOKS__TIMEOUT_MS", "2000")
         .env("EMPORIUM__LOG__LEVEL", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
