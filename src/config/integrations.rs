@@ -39,8 +39,12 @@ impl Default for EventsSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct WebhookSettings {
-    /// Delivery workers per instance; each makes one request at a time.
+    /// Delivery workers per instance.
     pub workers: usize,
+    /// Deliveries a worker claims at once and sends side by side (so up
+    /// to `workers × claim_batch` requests are in flight); their outcomes
+    /// are recorded together.
+    pub claim_batch: i64,
     /// A subscriber slower than this to answer counts as a failure.
     pub timeout_ms: u64,
     /// Waits after each failed attempt, in milliseconds (jittered ±20 %);
@@ -67,6 +71,7 @@ impl Default for WebhookSettings {
     fn default() -> Self {
         Self {
             workers: 4,
+            claim_batch: 8,
             timeout_ms: 10_000,
             retry_schedule_ms: vec![
                 5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000,

@@ -379,6 +379,18 @@ impl AsSqlxError for anyhow::Error {
     }
 }
 
+/// Lets the transaction on `tx` commit without waiting for its WAL flush
+/// (`SET LOCAL synchronous_commit = off`). Only for bookkeeping whose loss
+/// in a database crash means work is done again, never lost: a job or
+/// delivery claimed again under a new lease, an event handed on twice;
+/// at-least-once delivery and idempotency keys make both safe.
+pub async fn commit_without_flush(tx: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SET LOCAL synchronous_commit = off")
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -67,17 +67,23 @@ pub async fn pending(pool: &PgPool, sink: Sink, limit: i64) -> Result<Vec<Event>
 }
 
 /// Records that `sink` has taken the events `ids` (after its own
-/// acknowledgement: a delivery row written, a broker confirm).
+/// acknowledgement: a delivery row written, a broker confirm). The commit
+/// does not wait for the WAL flush: losing the mark in a database crash
+/// only hands the events on again, which at-least-once delivery allows.
 pub async fn mark_taken(pool: &PgPool, sink: Sink, ids: &[Uuid]) -> Result<u64, sqlx::Error> {
     let sql = format!(
         "UPDATE event_outbox SET {0} = now() WHERE id = ANY($1) AND {0} IS NULL",
         sink.column()
     );
-    Ok(sqlx::query(&sql)
+    let mut tx = pool.begin().await?;
+    super::database::commit_without_flush(&mut tx).await?;
+    let taken = sqlx::query(&sql)
         .bind(ids)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?
-        .rows_affected())
+        .rows_affected();
+    tx.commit().await?;
+    Ok(taken)
 }
 
 /// Deletes events older than `before` that every sink in `sinks` has taken.

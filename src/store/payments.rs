@@ -381,9 +381,7 @@ pub async fn events(pool: &PgPool, payment_id: Uuid) -> Result<Vec<EventRow>, sq
 /// idempotency key make safe. Outcomes are committed durably.
 pub async fn claim_job(pool: &PgPool, lease_secs: f64) -> Result<Option<ClaimedJob>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    sqlx::query("SET LOCAL synchronous_commit = off")
-        .execute(&mut *tx)
-        .await?;
+    super::database::commit_without_flush(&mut tx).await?;
     let job: Option<ClaimedJob> = sqlx::query_as(
         "UPDATE payment_jobs j SET locked_until = now() + make_interval(secs => $1), \
            lease_token = gen_random_uuid(), attempts = j.attempts + 1, \

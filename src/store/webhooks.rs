@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::database::commit_without_flush;
+
 /// A subscription, as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EndpointRow {
@@ -247,57 +249,78 @@ pub async fn insert_deliveries(
     Ok(done.rows_affected())
 }
 
-/// Claims the most overdue pending delivery of an active endpoint for
-/// `lease_secs`, with a fresh lease token.
-pub async fn claim(pool: &PgPool, lease_secs: f64) -> Result<Option<ClaimedDelivery>, sqlx::Error> {
-    sqlx::query_as(
+/// Claims up to `limit` of the most overdue pending deliveries of active
+/// endpoints for `lease_secs`, each with a fresh lease token. The claim is
+/// not flushed before it answers: one lost to a crash is claimed again.
+pub async fn claim(
+    pool: &PgPool,
+    lease_secs: f64,
+    limit: i64,
+) -> Result<Vec<ClaimedDelivery>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    commit_without_flush(&mut tx).await?;
+    let claimed = sqlx::query_as(
         "UPDATE deliveries d SET locked_until = now() + make_interval(secs => $1), \
            lease_token = gen_random_uuid(), attempts = d.attempts + 1 \
          FROM endpoints e \
-         WHERE d.id = (SELECT x.id FROM deliveries x JOIN endpoints y ON y.id = x.endpoint_id \
-                       WHERE x.status = 'pending' AND x.next_attempt_at <= now() AND y.is_active \
-                         AND (x.locked_until IS NULL OR x.locked_until < now()) \
-                       ORDER BY x.next_attempt_at LIMIT 1 FOR UPDATE OF x SKIP LOCKED) \
+         WHERE d.id IN (SELECT x.id FROM deliveries x JOIN endpoints y ON y.id = x.endpoint_id \
+                        WHERE x.status = 'pending' AND x.next_attempt_at <= now() AND y.is_active \
+                          AND (x.locked_until IS NULL OR x.locked_until < now()) \
+                        ORDER BY x.next_attempt_at LIMIT $2 FOR UPDATE OF x SKIP LOCKED) \
            AND e.id = d.endpoint_id \
          RETURNING d.id, d.endpoint_id, d.event_id, d.body, d.attempts, d.lease_token, e.url, e.secret, \
            CASE WHEN e.previous_expires_at > now() THEN e.previous_secret END AS previous_secret",
     )
     .bind(lease_secs)
-    .fetch_optional(pool)
-    .await
+    .bind(limit.max(1))
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(claimed)
 }
 
-/// Records a 2xx: the delivery succeeded and its endpoint's failing
-/// streak ends. `false` when the lease was lost (another worker owns it).
-pub async fn record_success(
+/// Records 2xx answers: those deliveries succeeded and their endpoints'
+/// failing streaks end. Answers how many were recorded; a delivery whose
+/// lease was lost (another worker owns it) is left alone. Not flushed
+/// before it answers: a success lost to a crash is delivered again.
+pub async fn record_successes(
     pool: &PgPool,
-    d: &ClaimedDelivery,
-    attempt: &AttemptRecord,
-) -> Result<bool, sqlx::Error> {
+    done: &[(&ClaimedDelivery, &AttemptRecord)],
+) -> Result<u64, sqlx::Error> {
+    if done.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<Uuid> = done.iter().map(|(d, _)| d.id).collect();
+    let tokens: Vec<Uuid> = done.iter().map(|(d, _)| d.lease_token).collect();
+    let codes: Vec<Option<i32>> = done.iter().map(|(_, a)| a.status_code).collect();
+    let answers: Vec<Option<&str>> = done.iter().map(|(_, a)| a.response.as_deref()).collect();
     let mut tx = pool.begin().await?;
-    let done = sqlx::query(
-        "UPDATE deliveries SET status = 'succeeded', locked_until = NULL, lease_token = NULL, \
-           last_attempt_at = now(), last_status_code = $3, last_response = $4, last_error = NULL, \
-           completed_at = now() \
-         WHERE id = $1 AND lease_token = $2",
+    commit_without_flush(&mut tx).await?;
+    let endpoints: Vec<Uuid> = sqlx::query_scalar(
+        "UPDATE deliveries d SET status = 'succeeded', locked_until = NULL, lease_token = NULL, \
+           last_attempt_at = now(), last_status_code = u.code, last_response = u.answer, \
+           last_error = NULL, completed_at = now() \
+         FROM UNNEST($1::uuid[], $2::uuid[], $3::int4[], $4::text[]) AS u (id, token, code, answer) \
+         WHERE d.id = u.id AND d.lease_token = u.token \
+         RETURNING d.endpoint_id",
     )
-    .bind(d.id)
-    .bind(d.lease_token)
-    .bind(attempt.status_code)
-    .bind(attempt.response.as_deref())
-    .execute(&mut *tx)
+    .bind(&ids)
+    .bind(&tokens)
+    .bind(&codes)
+    .bind(&answers)
+    .fetch_all(&mut *tx)
     .await?;
-    if done.rows_affected() == 0 {
-        return Ok(false);
+    if endpoints.is_empty() {
+        return Ok(0);
     }
     sqlx::query(
-        "UPDATE endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL",
+        "UPDATE endpoints SET failing_since = NULL WHERE id = ANY($1) AND failing_since IS NOT NULL",
     )
-    .bind(d.endpoint_id)
+    .bind(&endpoints)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(true)
+    Ok(endpoints.len() as u64)
 }
 
 /// Records a failed attempt: due again after `retry_after_ms`, or

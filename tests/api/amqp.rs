@@ -22,7 +22,7 @@ use uuid::Uuid;
 use crate::db_proxy::DbProxy;
 use crate::helpers::TestApp;
 
-const BROKER: &str = "127.0.0.1:5672";
+pub(crate) const BROKER: &str = "127.0.0.1:5672";
 /// The domains with a public outbox, as the relay names them in `source`.
 const SOURCES: [Domain; 4] = [
     Domain::Auth,
@@ -35,14 +35,14 @@ const PATIENCE: Duration = Duration::from_secs(20);
 
 /// One message as the test's queue received it.
 #[derive(Debug, Clone)]
-struct Received {
+pub(crate) struct Received {
     routing_key: String,
     properties: BasicProperties,
-    body: Value,
+    pub(crate) body: Value,
 }
 
 impl Received {
-    fn id(&self) -> Uuid {
+    pub(crate) fn id(&self) -> Uuid {
         self.body["id"]
             .as_str()
             .and_then(|id| id.parse().ok())
@@ -52,12 +52,12 @@ impl Received {
 
 /// A test's own exchange (declared as the relay declares it) with an
 /// exclusive queue bound to it, consumed on a direct connection.
-struct Listener {
+pub(crate) struct Listener {
     _connection: Connection,
     channel: Channel,
-    exchange: String,
+    pub(crate) exchange: String,
     consumer: Consumer,
-    received: Vec<Received>,
+    pub(crate) received: Vec<Received>,
 }
 
 impl Listener {
@@ -71,7 +71,7 @@ impl Listener {
     }
 
     /// A fresh exchange, nothing bound to it yet.
-    async fn new() -> Self {
+    pub(crate) async fn new() -> Self {
         let connection = Self::connect().await;
         let channel = connection.create_channel().await.expect("channel");
         let exchange = format!("emporium.test.{}", Uuid::new_v4().simple());
@@ -121,7 +121,7 @@ impl Listener {
     }
 
     /// Binds the queue to every routing key.
-    async fn bind_all(&self) {
+    pub(crate) async fn bind_all(&self) {
         let queue = self.consumer.queue();
         self.channel
             .queue_bind(
@@ -137,7 +137,7 @@ impl Listener {
 
     /// Receives until every id of `ids` has arrived (or fails after
     /// [`PATIENCE`]).
-    async fn receive_all(&mut self, ids: &HashSet<Uuid>) {
+    pub(crate) async fn receive_all(&mut self, ids: &HashSet<Uuid>) {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
             let seen: HashSet<Uuid> = self.received.iter().map(Received::id).collect();
@@ -159,7 +159,7 @@ impl Listener {
     }
 
     /// Takes whatever arrives within `wait`.
-    async fn drain(&mut self, wait: Duration) {
+    pub(crate) async fn drain(&mut self, wait: Duration) {
         let deadline = tokio::time::Instant::now() + wait;
         while let Ok(Some(next)) = tokio::time::timeout_at(deadline, self.consumer.next()).await {
             let next = next.expect("delivery");
@@ -180,7 +180,7 @@ impl Listener {
         counts
     }
 
-    async fn delete_exchange(&self) {
+    pub(crate) async fn delete_exchange(&self) {
         let _ = self
             .channel
             .exchange_delete(

@@ -47,6 +47,7 @@ pub struct DeliveryShared {
     disable_after: chrono::Duration,
     lease: Duration,
     poll_interval: Duration,
+    claim_batch: i64,
     pub allow_loopback_http: bool,
     excerpt_bytes: usize,
     jobs: Notify,
@@ -75,6 +76,7 @@ impl DeliveryShared {
             disable_after: chrono::Duration::milliseconds((hours * 3_600_000.0) as i64),
             lease: Duration::from_secs(settings.lease_secs.max(1)),
             poll_interval: Duration::from_millis(settings.poll_interval_ms.max(10)),
+            claim_batch: settings.claim_batch.max(1),
             allow_loopback_http: settings.allow_loopback_http,
             excerpt_bytes: settings.response_excerpt_bytes,
             jobs: Notify::new(),
@@ -168,18 +170,40 @@ async fn run(shared: Arc<DeliveryShared>) {
     }
 }
 
-/// Makes one due delivery attempt if there is one; `false` when none was due.
+/// Claims a batch of due deliveries and attempts them side by side;
+/// `false` when none was due. Successes are recorded together, failures
+/// one by one (each has its own retry time and may disable its endpoint).
 async fn deliver_once(s: &DeliveryShared) -> anyhow::Result<bool> {
-    let Some(delivery) = store::claim(&s.pool, s.lease.as_secs_f64()).await? else {
+    let claimed = store::claim(&s.pool, s.lease.as_secs_f64(), s.claim_batch).await?;
+    if claimed.is_empty() {
         return Ok(false);
-    };
-    s.stats.attempts.fetch_add(1, Ordering::Relaxed);
-    let outcome = attempt(s, &delivery).await;
-    if outcome.succeeded {
-        s.stats.succeeded.fetch_add(1, Ordering::Relaxed);
-        store::record_success(&s.pool, &delivery, &outcome.record).await?;
-        return Ok(true);
     }
+    s.stats
+        .attempts
+        .fetch_add(claimed.len() as u64, Ordering::Relaxed);
+    let outcomes = futures_util::future::join_all(claimed.iter().map(|d| attempt(s, d))).await;
+    let (succeeded, failed): (Vec<_>, Vec<_>) = claimed
+        .iter()
+        .zip(outcomes.iter())
+        .partition(|(_, outcome)| outcome.succeeded);
+    s.stats
+        .succeeded
+        .fetch_add(succeeded.len() as u64, Ordering::Relaxed);
+    let records: Vec<_> = succeeded.iter().map(|(d, o)| (*d, &o.record)).collect();
+    store::record_successes(&s.pool, &records).await?;
+    for (delivery, outcome) in failed {
+        record_failure(s, delivery, outcome).await?;
+    }
+    Ok(true)
+}
+
+/// Records a failed attempt: schedules the retry (or gives up), and
+/// disables the endpoint once it has failed for `disable_after`.
+async fn record_failure(
+    s: &DeliveryShared,
+    delivery: &ClaimedDelivery,
+    outcome: &Outcome,
+) -> anyhow::Result<()> {
     s.stats.failed_attempts.fetch_add(1, Ordering::Relaxed);
     let attempt_no = u32::try_from(delivery.attempts).unwrap_or(u32::MAX);
     let unit: f64 = rand::thread_rng().gen();
@@ -189,9 +213,9 @@ async fn deliver_once(s: &DeliveryShared) -> anyhow::Result<bool> {
     }
     let wait_ms = wait.map(|w| w.as_secs_f64() * 1000.0);
     let Some(failing_since) =
-        store::record_failure(&s.pool, &delivery, &outcome.record, wait_ms).await?
+        store::record_failure(&s.pool, delivery, &outcome.record, wait_ms).await?
     else {
-        return Ok(true);
+        return Ok(());
     };
     if Utc::now() - failing_since >= s.disable_after {
         let reason = format!(
@@ -204,7 +228,7 @@ async fn deliver_once(s: &DeliveryShared) -> anyhow::Result<bool> {
             tracing::warn!(endpoint = %delivery.endpoint_id, %reason, "webhook endpoint disabled");
         }
     }
-    Ok(true)
+    Ok(())
 }
 
 /// What one attempt came to.
