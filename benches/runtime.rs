@@ -89,6 +89,7 @@ fn actor_round_trip(c: &mut Criterion) {
                 &settings_for_actor.redis.url,
                 "bench",
                 "catalog",
+                64 << 20,
             );
             let media =
                 emporium::store::media::MediaStore::from_settings(&settings_for_actor.media)
@@ -110,6 +111,7 @@ fn actor_round_trip(c: &mut Criterion) {
                 &settings_for_actor.redis.url,
                 "bench-view",
                 "catalog",
+                64 << 20,
             );
             edge_view.start();
             view_tx.send(edge_view).expect("send view");

@@ -143,6 +143,7 @@ impl<'a> Starter<'a> {
             &settings.redis.url,
             &settings.database.prefix,
             "auth",
+            settings.auth.read_view_max_bytes,
         );
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let service = AuthService::new(
@@ -179,6 +180,7 @@ impl<'a> Starter<'a> {
             &settings.redis.url,
             &settings.database.prefix,
             "catalog",
+            settings.catalog.read_view_max_bytes,
         );
         let (c, v) = (cache.clone(), view.clone());
         let media = crate::store::media::MediaStore::from_settings(&settings.media)?;

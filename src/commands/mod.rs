@@ -201,6 +201,7 @@ pub async fn seed_demo(
         &settings.redis.url,
         &settings.database.prefix,
         "catalog",
+        settings.catalog.read_view_max_bytes,
     )
     .invalidate()
     .await;

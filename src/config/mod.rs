@@ -202,6 +202,15 @@ pub struct AuthSettings {
     /// customer whose email is not verified.
     #[serde(default)]
     pub require_verified_email_for_checkout: bool,
+    /// Most bytes auth's in-process read view holds (who each token's
+    /// user is, profiles, API keys); the least recently read go first.
+    #[serde(default = "default_read_view_max_bytes")]
+    pub read_view_max_bytes: usize,
+}
+
+/// 64 MiB.
+fn default_read_view_max_bytes() -> usize {
+    64 * 1024 * 1024
 }
 
 fn default_reset_ttl_mins() -> i64 {
@@ -289,6 +298,10 @@ pub struct CatalogSettings {
     pub reservation_ttl_secs: i64,
     /// How often expired reservations are swept back into stock.
     pub sweep_interval_secs: u64,
+    /// Most bytes the catalog's in-process read view holds (pages, keys
+    /// included); the least recently read go first.
+    #[serde(default = "default_read_view_max_bytes")]
+    pub read_view_max_bytes: usize,
 }
 
 /// Where product images are kept, and how large one may be.

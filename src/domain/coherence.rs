@@ -18,6 +18,8 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
+use super::cache_scope::ProductsMoved;
+
 /// How long a ping that came back lets an instance serve from its view.
 /// Long against [`PING_EVERY`] so that a busy machine delaying a few pings
 /// does not send every read to the actors at once (measured: at 500 ms,
@@ -30,8 +32,13 @@ pub const PING_EVERY: Duration = Duration::from_millis(100);
 /// One message on the channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Signal {
-    /// `from` wrote; every view must drop what it holds.
-    Invalidate { from: String, nonce: u64 },
+    /// `from` wrote; every view must drop what it holds, or (with a
+    /// `scope`) what shows or hangs on the products that moved.
+    Invalidate {
+        from: String,
+        nonce: u64,
+        scope: Option<ProductsMoved>,
+    },
     /// `from` processed `to`'s invalidation `nonce`.
     Ack {
         to: String,
@@ -46,7 +53,16 @@ impl Signal {
     /// The wire form: space-separated words.
     pub fn encode(&self) -> String {
         match self {
-            Signal::Invalidate { from, nonce } => format!("inv {from} {nonce}"),
+            Signal::Invalidate {
+                from,
+                nonce,
+                scope: None,
+            } => format!("inv {from} {nonce}"),
+            Signal::Invalidate {
+                from,
+                nonce,
+                scope: Some(scope),
+            } => format!("inv {from} {nonce} {}", scope.encode()),
             Signal::Ack { to, nonce, from } => format!("ack {to} {nonce} {from}"),
             Signal::Ping { from, seq } => format!("ping {from} {seq}"),
         }
@@ -59,6 +75,12 @@ impl Signal {
             ["inv", from, nonce] => Some(Signal::Invalidate {
                 from: (*from).to_owned(),
                 nonce: nonce.parse().ok()?,
+                scope: None,
+            }),
+            ["inv", from, nonce, flags, ids] => Some(Signal::Invalidate {
+                from: (*from).to_owned(),
+                nonce: nonce.parse().ok()?,
+                scope: Some(ProductsMoved::decode(&format!("{flags} {ids}"))?),
             }),
             ["ack", to, nonce, from] => Some(Signal::Ack {
                 to: (*to).to_owned(),
@@ -201,8 +223,12 @@ impl Coherence {
                 None
             }
             Signal::Invalidate { from, .. } if from == self.me => None,
-            Signal::Invalidate { from, nonce } => {
-                self.epoch += 1;
+            Signal::Invalidate { from, nonce, scope } => {
+                // A scoped invalidation leaves the epoch: the view drops
+                // the entries it touches before this is acknowledged.
+                if scope.is_none() {
+                    self.epoch += 1;
+                }
                 self.peers.insert(from.clone(), now);
                 Some(Signal::Ack {
                     to: from,
@@ -288,6 +314,7 @@ mod tests {
             Signal::Invalidate {
                 from: "a".into(),
                 nonce: 7,
+                scope: None,
             },
             Signal::Ack {
                 to: "a".into(),
@@ -337,6 +364,7 @@ mod tests {
             Signal::Invalidate {
                 from: "a".into(),
                 nonce: 9,
+                scope: None,
             },
             t0,
         );
@@ -349,13 +377,28 @@ mod tests {
             })
         );
         assert!(c.serving(t0).expect("leased") > before);
+        // A scoped one is acknowledged too, and leaves the epoch: the view
+        // drops what it touches.
+        let e = c.epoch();
+        let scope = ProductsMoved::of(uuid::Uuid::from_u128(1), (1, 1), (1, 0));
+        let raw = Signal::Invalidate {
+            from: "a".into(),
+            nonce: 10,
+            scope: Some(scope.clone()),
+        }
+        .encode();
+        let decoded = Signal::decode(&raw).expect("decodes");
+        assert!(matches!(&decoded, Signal::Invalidate { scope: Some(s), .. } if *s == scope));
+        assert!(c.received(decoded, t0).is_some());
+        assert_eq!(c.epoch(), e);
         // Its own invalidation comes back too; the writer already bumped.
         let e = c.epoch();
         assert_eq!(
             c.received(
                 Signal::Invalidate {
                     from: "b".into(),
-                    nonce: 1
+                    nonce: 1,
+                    scope: None,
                 },
                 t0
             ),

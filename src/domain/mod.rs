@@ -6,6 +6,7 @@
 //! unit-tested in place.
 
 pub mod auth;
+pub mod cache_scope;
 pub mod carts;
 pub mod catalog;
 pub mod coherence;

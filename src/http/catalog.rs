@@ -525,7 +525,7 @@ async fn list_products(
     })
     .map_err(ApiError::InvalidQuery)?;
     let paging = query.page;
-    let (json, cache) = state
+    let CachedJson { json, status, deps } = state
         .actors
         .catalog
         .call(ListProducts {
@@ -549,8 +549,8 @@ async fn list_products(
         gzip: gzip(&body),
         body,
     };
-    view.put(ticket, key, page.clone());
-    Ok(page_response(&req, page, Served::Actor(cache)))
+    view.put_with(ticket, key, page.clone(), deps);
+    Ok(page_response(&req, page, Served::Actor(status)))
 }
 
 /// One product, by id or slug. Inactive products are visible to admins
@@ -583,7 +583,7 @@ async fn get_product(
         return Ok(page_response(&req, entry, Served::View));
     }
     let ticket = view.ticket();
-    let (json, cache) = state
+    let CachedJson { json, status, deps } = state
         .actors
         .catalog
         .call(GetProduct {
@@ -597,8 +597,8 @@ async fn get_product(
         gzip: gzip(&body),
         body,
     };
-    view.put(ticket, view_key, page.clone());
-    Ok(page_response(&req, page, Served::Actor(cache)))
+    view.put_with(ticket, view_key, page.clone(), deps);
+    Ok(page_response(&req, page, Served::Actor(status)))
 }
 
 /// Creates a product (admins only).

@@ -198,6 +198,13 @@ async fn collect(state: &AppState) {
             gauge!("emporium_read_view_serving", "view" => view)
                 .set(f64::from(u8::from(s.serving)));
             gauge!("emporium_read_view_entries", "view" => view).set(s.entries as f64);
+            gauge!("emporium_read_view_bytes", "view" => view).set(s.bytes as f64);
+            gauge!("emporium_read_view_max_bytes", "view" => view).set(s.max_bytes as f64);
+            counter!("emporium_read_view_evictions_total", "view" => view).absolute(s.evictions);
+            counter!("emporium_read_view_invalidations_total", "view" => view, "direction" => "sent")
+                .absolute(s.invalidations_sent);
+            counter!("emporium_read_view_invalidations_total", "view" => view, "direction" => "received")
+                .absolute(s.invalidations_received);
         }
         let hooks = &actors.webhook_deliveries.stats;
         for (outcome, n) in [

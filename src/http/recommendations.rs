@@ -15,7 +15,7 @@ use super::error::ApiError;
 use super::extract::{AdminUser, MaybeAuthenticated, QueryParams};
 use super::state::AppState;
 use crate::actors::catalog::messages::ProductView;
-use crate::actors::catalog::messages::{GetProduct, GetProductsByIds, ProductKey};
+use crate::actors::catalog::messages::{CachedJson, GetProduct, GetProductsByIds, ProductKey};
 use crate::actors::orders::messages::GetPendingProducts;
 use crate::actors::recommendations::messages::*;
 use crate::actors::recommendations::RecommenderError;
@@ -198,7 +198,7 @@ async fn product_id(state: &AppState, raw: &str, admin: bool) -> Result<Uuid, Ap
         Ok(id) => ProductKey::Id(id),
         Err(_) => ProductKey::Slug(raw.to_lowercase()),
     };
-    let (json, _) = state
+    let CachedJson { json, .. } = state
         .actors
         .catalog
         .call(GetProduct {

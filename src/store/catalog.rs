@@ -9,6 +9,7 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
+use crate::domain::cache_scope::ProductsMoved;
 use crate::domain::catalog::category::CategoryFields;
 use crate::domain::catalog::facets::{CategoryCount, Facets, PriceRange, StockCounts, ValueCount};
 use crate::domain::catalog::listing::{CategoryRef, Ordering};
@@ -399,16 +400,19 @@ async fn insert_variant_rows(
 /// (the one variant's, without options) from its variants. The products
 /// are locked in id order first: every statement that writes several
 /// products takes them in that order, after their variants, so two can
-/// never wait on each other in a cycle.
+/// never wait on each other in a cycle. Answers what moved, for the
+/// caches.
 pub async fn refresh_totals(
     conn: &mut PgConnection,
     product_ids: &[Uuid],
-) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT id FROM products WHERE id = ANY($1) ORDER BY id FOR UPDATE")
-        .bind(product_ids)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query(
+) -> Result<ProductsMoved, sqlx::Error> {
+    let before: Vec<(Uuid, i64, i32)> = sqlx::query_as(
+        "SELECT id, price, stock FROM products WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+    )
+    .bind(product_ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    let after: Vec<(Uuid, i64, i32)> = sqlx::query_as(
         "UPDATE products p SET price = t.price, stock = t.stock, \
            sku = CASE WHEN p.options = '[]'::jsonb THEN t.sku END, \
            option_values = coalesce((SELECT array_agg(DISTINCT o.key || chr(31) || o.value ORDER BY o.key || chr(31) || o.value) \
@@ -420,12 +424,21 @@ pub async fn refresh_totals(
                  least(coalesce(sum(stock) FILTER (WHERE is_active), 0), 2147483647)::int AS stock, \
                  min(sku) AS sku \
                FROM product_variants WHERE product_id = ANY($1) GROUP BY product_id) t \
-         WHERE p.id = t.product_id",
+         WHERE p.id = t.product_id \
+         RETURNING p.id, p.price, p.stock",
     )
     .bind(product_ids)
-    .execute(conn)
+    .fetch_all(conn)
     .await?;
-    Ok(())
+    let mut moved = ProductsMoved::default();
+    for (id, price, stock) in after {
+        let old = before
+            .iter()
+            .find(|(b, _, _)| *b == id)
+            .map_or((price, 0), |(_, p, s)| (*p, *s));
+        moved.merge(ProductsMoved::of(id, old, (price, stock)));
+    }
+    Ok(moved)
 }
 
 /// The variants of `product_ids`, by product, position and id.
@@ -981,11 +994,15 @@ pub async fn lock_snapshots(
     .await
 }
 
-/// Releases a held reservation and returns its stock; `false` when it was
-/// not held (committed or already released). A reservation that does not
-/// exist yet is recorded as released, so a reserve step that arrives late
-/// (after its caller timed out and compensated) finds it and holds nothing.
-pub async fn release_reservation(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
+/// Releases a held reservation and returns its stock, answering what
+/// moved; `None` when it was not held (committed or already released). A
+/// reservation that does not exist yet is recorded as released, so a
+/// reserve step that arrives late (after its caller timed out and
+/// compensated) finds it and holds nothing.
+pub async fn release_reservation(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<ProductsMoved>, sqlx::Error> {
     let tombstone: Option<Uuid> = sqlx::query_scalar(
         "INSERT INTO reservations (id, status, expires_at) VALUES ($1, 'released', now()) \
          ON CONFLICT (id) DO NOTHING RETURNING id",
@@ -994,7 +1011,7 @@ pub async fn release_reservation(conn: &mut PgConnection, id: Uuid) -> Result<bo
     .fetch_optional(&mut *conn)
     .await?;
     if tombstone.is_some() {
-        return Ok(false);
+        return Ok(None);
     }
     let released: Option<Uuid> = sqlx::query_scalar(
         "UPDATE reservations SET status = 'released', updated_at = now() WHERE id = $1 AND status = 'held' RETURNING id",
@@ -1003,16 +1020,18 @@ pub async fn release_reservation(conn: &mut PgConnection, id: Uuid) -> Result<bo
     .fetch_optional(&mut *conn)
     .await?;
     if released.is_none() {
-        return Ok(false);
+        return Ok(None);
     }
-    return_to_stock(conn, &[id]).await?;
-    Ok(true)
+    Ok(Some(return_to_stock(conn, &[id]).await?))
 }
 
 /// Releases what a held or paid reservation has not shipped (a refunded
-/// order's units go back on sale); `false` when it was released already
-/// or does not exist.
-pub async fn release_unshipped(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
+/// order's units go back on sale), answering what moved; `None` when it
+/// was released already or does not exist.
+pub async fn release_unshipped(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<ProductsMoved>, sqlx::Error> {
     let released: Option<Uuid> = sqlx::query_scalar(
         "UPDATE reservations SET status = 'released', updated_at = now() \
          WHERE id = $1 AND status IN ('held', 'committed') RETURNING id",
@@ -1021,10 +1040,9 @@ pub async fn release_unshipped(conn: &mut PgConnection, id: Uuid) -> Result<bool
     .fetch_optional(&mut *conn)
     .await?;
     if released.is_none() {
-        return Ok(false);
+        return Ok(None);
     }
-    return_to_stock(conn, &[id]).await?;
-    Ok(true)
+    Ok(Some(return_to_stock(conn, &[id]).await?))
 }
 
 /// Gives the lines of `reservations` back to the locations they were taken
@@ -1035,7 +1053,7 @@ pub async fn release_unshipped(conn: &mut PgConnection, id: Uuid) -> Result<bool
 async fn return_to_stock(
     conn: &mut PgConnection,
     reservations: &[Uuid],
-) -> Result<(), sqlx::Error> {
+) -> Result<ProductsMoved, sqlx::Error> {
     let locked = super::stock::lock_variants_held_by(conn, reservations).await?;
     let variants: Vec<Uuid> = locked.iter().map(|(v, _)| *v).collect();
     super::stock::unhold(conn, reservations, &variants).await?;
@@ -1059,8 +1077,12 @@ pub async fn commit_reservation(conn: &mut PgConnection, id: Uuid) -> Result<boo
 }
 
 /// Releases up to `batch` expired held reservations and returns their stock
-/// in one transaction; concurrent sweepers skip each other's rows.
-pub async fn sweep_expired_reservations(pool: &PgPool, batch: i64) -> Result<u64, sqlx::Error> {
+/// in one transaction; concurrent sweepers skip each other's rows. Answers
+/// how many were released and what moved.
+pub async fn sweep_expired_reservations(
+    pool: &PgPool,
+    batch: i64,
+) -> Result<(u64, ProductsMoved), sqlx::Error> {
     let mut tx = pool.begin().await?;
     let expired: Vec<Uuid> = sqlx::query_scalar(
         "UPDATE reservations SET status = 'released', updated_at = now() \
@@ -1071,11 +1093,13 @@ pub async fn sweep_expired_reservations(pool: &PgPool, batch: i64) -> Result<u64
     .bind(batch)
     .fetch_all(&mut *tx)
     .await?;
-    if !expired.is_empty() {
-        return_to_stock(&mut tx, &expired).await?;
-    }
+    let moved = if expired.is_empty() {
+        ProductsMoved::default()
+    } else {
+        return_to_stock(&mut tx, &expired).await?
+    };
     tx.commit().await?;
-    Ok(expired.len() as u64)
+    Ok((expired.len() as u64, moved))
 }
 
 /// Creates a category by slug or renames the existing one; returns its id.

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::domain::cache_scope::ProductsMoved;
 use crate::domain::catalog::allocation::Source;
 use crate::domain::catalog::location::{LevelSet, LocationFields, StockRefusal};
 use crate::domain::events::{Event, EventType, StockReason, VariantStockData};
@@ -667,14 +668,14 @@ pub async fn ship(
 /// shelves: `on_hand` rises (a level is made where there was none) with a
 /// `return` movement naming the order's reservation, and the variants'
 /// available stock is synced. Claimed by the return's id, so a repeated
-/// call adds nothing twice (`false`). Units of variants deleted since are
-/// skipped: there is no shelf to put them on.
+/// call adds nothing twice (`None`; else what moved). Units of variants
+/// deleted since are skipped: there is no shelf to put them on.
 pub async fn restock(
     conn: &mut PgConnection,
     claim: Uuid,
     reservation: Uuid,
     lines: &[(Uuid, Uuid, i32)],
-) -> Result<bool, sqlx::Error> {
+) -> Result<Option<ProductsMoved>, sqlx::Error> {
     let claimed: Option<Uuid> = sqlx::query_scalar(
         "INSERT INTO stock_returns (id, reservation_id) VALUES ($1, $2) \
          ON CONFLICT (id) DO NOTHING RETURNING id",
@@ -684,7 +685,7 @@ pub async fn restock(
     .fetch_optional(&mut *conn)
     .await?;
     if claimed.is_none() {
-        return Ok(false);
+        return Ok(None);
     }
     // Locations before variants, the order a location's own change takes.
     let mut places: Vec<Uuid> = lines.iter().map(|l| l.1).collect();
@@ -740,8 +741,8 @@ pub async fn restock(
     let mut products: Vec<Uuid> = locked.into_iter().map(|(_, p)| p).collect();
     products.sort_unstable();
     products.dedup();
-    super::catalog::refresh_totals(conn, &products).await?;
-    Ok(true)
+    let moved = super::catalog::refresh_totals(conn, &products).await?;
+    Ok(Some(moved))
 }
 
 /// A ledger row.

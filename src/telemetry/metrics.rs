@@ -215,6 +215,24 @@ fn describe_all() {
         "1 while a read view holds its lease and serves, else 0."
     );
     describe_gauge!("emporium_read_view_entries", "Entries held by a read view.");
+    describe_gauge!(
+        "emporium_read_view_bytes",
+        Unit::Bytes,
+        "Bytes held by a read view (keys and values)."
+    );
+    describe_gauge!(
+        "emporium_read_view_max_bytes",
+        Unit::Bytes,
+        "A read view's byte budget (`*.read_view_max_bytes`)."
+    );
+    describe_counter!(
+        "emporium_read_view_evictions_total",
+        "Entries a read view dropped to stay within its budget, least recently read first."
+    );
+    describe_counter!(
+        "emporium_read_view_invalidations_total",
+        "Invalidations a read view sent (its instance's writes) and received (other instances')."
+    );
     describe_counter!(
         "emporium_rate_limit_decisions_total",
         "Rate limiter decisions: allowed, limited, or failed_open (Redis unreachable)."

@@ -304,3 +304,139 @@ async fn large_pages_go_gzipped_to_clients_that_accept_it() {
     let (_, gzipped, _) = read_gzip(&app, "/api/v1/products/?q=nothing-matches").await;
     assert!(!gzipped);
 }
+
+/// Whether `path` answers from the view or, failing that, where the
+/// catalog found it (`x-cache`); and the body.
+async fn read_layer(app: &TestApp, path: &str) -> (Value, String) {
+    let r = app.get(path, None).await;
+    assert_eq!(r.status(), 200, "{path}");
+    let layer = match r.headers().get("x-cache-layer") {
+        Some(v) if v == "view" => "view".to_owned(),
+        _ => r
+            .headers()
+            .get("x-cache")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("none")
+            .to_lowercase(),
+    };
+    (r.body_json().await, layer)
+}
+
+fn names(page: &Value) -> Vec<String> {
+    page["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|p| str_of(&p["name"]))
+        .collect()
+}
+
+#[tokio::test]
+async fn stock_and_price_moves_evict_only_what_shows_or_hangs_on_them_on_every_instance() {
+    let a = TestApp::spawn().await;
+    let b = TestApp::spawn_beside(&a.settings).await;
+    let (_, admin) = a.admin().await;
+    let mut rooms = Vec::new();
+    for name in ["Kitchen", "Footwear"] {
+        let r = a
+            .post("/api/v1/categories/", Some(&admin), &json!({"name": name}))
+            .await;
+        assert_eq!(r.status(), 201);
+        rooms.push(str_of(&r.body_json().await["id"]));
+    }
+    let product = |name: &str, room: &str, stock: i32, price: i64| json!({"name": name, "category_id": room, "stock": stock, "price": price});
+    let kettle = a
+        .product(&admin, product("Kettle", &rooms[0], 50, 3000))
+        .await;
+    let last_pan = a
+        .product(&admin, product("Last pan", &rooms[0], 1, 2000))
+        .await;
+    a.product(&admin, product("Boot", &rooms[1], 20, 9000))
+        .await;
+    a.product(&admin, product("Sandal", &rooms[1], 20, 4000))
+        .await;
+    let kettle_id = str_of(&kettle["id"]);
+    let (_, token, _) = a.customer("buyer@emporium.test").await;
+
+    let kitchen = format!("/api/v1/products/?category={}", rooms[0]);
+    let kitchen_in_stock = format!("/api/v1/products/?category={}&in_stock=true", rooms[0]);
+    let footwear = format!("/api/v1/products/?category={}", rooms[1]);
+    let footwear_by_price = format!("/api/v1/products/?category={}&ordering=price", rooms[1]);
+    let kettle_page = format!("/api/v1/products/{kettle_id}/");
+    let pages = [
+        &kitchen,
+        &kitchen_in_stock,
+        &footwear,
+        &footwear_by_price,
+        &kettle_page,
+    ];
+    for page in pages {
+        warm(&b, page).await;
+    }
+
+    // A kettle sold on one instance: the other reads the new stock at once,
+    // and keeps every page the kettle is not on.
+    crate::orders::place(
+        &a,
+        &token,
+        json!([{"product_id": kettle_id, "quantity": 1}]),
+    )
+    .await;
+    let (detail, layer) = read_layer(&b, &kettle_page).await;
+    assert_eq!(detail["stock"], 49);
+    assert_ne!(layer, "view");
+    let (page, layer) = read_layer(&b, &kitchen).await;
+    assert_ne!(layer, "view");
+    assert!(page["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .any(|p| p["stock"] == 49));
+    for kept in [&footwear, &footwear_by_price] {
+        assert_eq!(read_layer(&b, kept).await.1, "view", "{kept} survives");
+    }
+    // No product crossed zero: the in-stock filter's pages without the
+    // kettle stay; the kitchen one shows the kettle and goes.
+    assert_ne!(read_layer(&b, &kitchen_in_stock).await.1, "view");
+    // A fresh instance (an empty view) finds the untouched pages in Redis.
+    let c = TestApp::spawn_beside(&a.settings).await;
+    assert_eq!(read_layer(&c, &footwear).await.1, "hit");
+    for page in pages {
+        warm(&b, page).await;
+    }
+
+    // The last pan sold: in-stock listings change, wherever they are.
+    crate::orders::place(
+        &a,
+        &token,
+        json!([{"product_id": last_pan["id"], "quantity": 1}]),
+    )
+    .await;
+    let (page, layer) = read_layer(&b, &kitchen_in_stock).await;
+    assert_ne!(layer, "view");
+    assert_eq!(names(&page), vec!["Kettle"]);
+    assert_eq!(read_layer(&b, &footwear).await.1, "view");
+    for page in pages {
+        warm(&b, page).await;
+    }
+
+    // The kettle repriced below every boot: price-ordered pages go, even
+    // where the kettle is not shown; the others stay.
+    let r = a
+        .patch(
+            &format!("/api/v1/products/{kettle_id}/variants/{kettle_id}/"),
+            Some(&admin),
+            &json!({"price": 1000}),
+        )
+        .await;
+    assert_eq!(r.status(), 200, "repricing the kettle's variant");
+    let (page, layer) = read_layer(&b, &kettle_page).await;
+    assert_ne!(layer, "view");
+    assert_eq!(page["price"], 1000);
+    assert_ne!(read_layer(&b, &footwear_by_price).await.1, "view");
+    assert_eq!(read_layer(&b, &footwear).await.1, "view");
+    assert_eq!(
+        names(&read_layer(&b, &footwear_by_price).await.0),
+        vec!["Sandal", "Boot"]
+    );
+}

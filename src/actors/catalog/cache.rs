@@ -1,8 +1,18 @@
 //! The catalog's Redis cache: cache-aside values under a generation number.
 //!
-//! Every key embeds the current generation; every catalog write bumps it,
-//! so the next read after a write misses and reloads, without scanning or
-//! deleting keys (old generations expire by TTL). If a bump fails, this
+//! Every key embeds the current generation; a catalog write that may
+//! change anything bumps it, so the next read after it misses and reloads,
+//! without scanning or deleting keys (old generations expire by TTL).
+//!
+//! A write that only moved some products' stock or prices (orders do, all
+//! day) instead bumps a sequence number and records it against each moved
+//! product (`p:<id>`), and against the classes that moved with it
+//! (`c:stock` when a product's stock crossed zero, `c:price` when a price
+//! changed). Each value is stored with the sequence number its lookup saw
+//! and what it depends on (`domain::cache_scope`); a lookup treats it as
+//! missing when anything it depends on was bumped past that number, in the
+//! same round trip. So an order for a kettle leaves the footwear listing
+//! cached. If a bump fails, this
 //! instance bypasses the cache until a later bump succeeds, so it never
 //! serves what it may have made stale. When Redis fails, calls are skipped
 //! for a short back-off and reads go to PostgreSQL; recovery is automatic.
@@ -14,17 +24,50 @@ use std::time::{Duration, Instant};
 use redis::Script;
 use serde::Serialize;
 
+use crate::domain::cache_scope::{Dependencies, ProductsMoved};
 use crate::store::redis::{connection, RedisPool};
 
 /// How long Redis is left alone after a failure.
 const BACKOFF: Duration = Duration::from_secs(1);
 
-/// Reads the generation and the value under it in one round trip.
+/// Reads the version (generation, sequence, class bumps) and the value
+/// under it in one round trip; a value something it depends on has moved
+/// past is not returned. A value is `<seen> <flags> <ids>\n<json>`.
 const GET_SCRIPT: &str = r"
 local generation = redis.call('GET', KEYS[1]) or '0'
+local seq = redis.call('GET', KEYS[2]) or '0'
+local stock = redis.call('GET', KEYS[3]) or '0'
+local price = redis.call('GET', KEYS[4]) or '0'
+local version = {generation, seq, stock, price}
 local value = redis.call('GET', ARGV[1] .. generation .. ':' .. ARGV[2])
-if value then return {generation, value} end
-return {generation}
+if not value then return version end
+local nl = string.find(value, '\n', 1, true)
+if not nl then return version end
+local seen, flags, ids = string.match(string.sub(value, 1, nl - 1), '^(%d+) (%S+) (%S+)$')
+if not seen then return version end
+seen = tonumber(seen)
+if string.find(flags, 's', 1, true) and tonumber(stock) > seen then return version end
+if string.find(flags, 'p', 1, true) and tonumber(price) > seen then return version end
+if ids ~= '-' then
+  local keys = {}
+  for id in string.gmatch(ids, '[^,]+') do keys[#keys + 1] = ARGV[3] .. id end
+  local moved = redis.call('MGET', unpack(keys))
+  for i = 1, #moved do
+    if moved[i] and tonumber(moved[i]) > seen then return version end
+  end
+end
+version[5] = value
+return version
+";
+
+/// Records a scoped bump: the next sequence number against each moved
+/// product (living longer than any value may) and the classes that moved.
+const BUMP_PRODUCTS_SCRIPT: &str = r"
+local s = redis.call('INCR', KEYS[1])
+for i = 4, #ARGV do redis.call('SET', ARGV[1] .. ARGV[i], s, 'EX', ARGV[2]) end
+if string.find(ARGV[3], 's', 1, true) then redis.call('SET', KEYS[2], s) end
+if string.find(ARGV[3], 'p', 1, true) then redis.call('SET', KEYS[3], s) end
+return s
 ";
 
 /// Counters of the cache, shown in `/api/v1/admin/actors/`. Lookups are
@@ -52,13 +95,40 @@ pub struct CacheStatsSnapshot {
     pub redis_available: bool,
 }
 
+/// Where the cache stood at a lookup: a value loaded after it is stored
+/// under it, and the listing index built after it is valid for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    pub generation: String,
+    /// The scoped-bump sequence number.
+    pub seq: String,
+    /// The last scoped bumps that moved stock across zero, and prices.
+    pub stock: String,
+    pub price: String,
+}
+
+impl Version {
+    /// What the listing index depends on: whole bumps and the classes
+    /// (stock across zero, prices); stock moves within a product's sign
+    /// leave it valid.
+    pub fn index_key(&self) -> String {
+        format!("{}/{}/{}", self.generation, self.stock, self.price)
+    }
+
+    /// What a single flight is shared under: loads started before a
+    /// scoped bump are not joined after it.
+    pub fn flight_key(&self) -> String {
+        format!("{}/{}", self.generation, self.seq)
+    }
+}
+
 /// What a lookup found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
-    /// The cached value.
-    Hit(String),
-    /// Nothing cached under the current generation; store the value there.
-    Miss { generation: String },
+    /// The cached value and what it depends on.
+    Hit { json: String, deps: Dependencies },
+    /// Nothing current cached; store the value under this version.
+    Miss(Version),
     /// The cache cannot be trusted or reached; use the database only.
     Bypass,
 }
@@ -71,6 +141,7 @@ pub struct CatalogCache {
     timeout: Duration,
     ttl_secs: u64,
     script: Arc<Script>,
+    bump_products: Arc<Script>,
     stats: Arc<CacheStats>,
     down_until: Arc<Mutex<Option<Instant>>>,
     needs_bump: Arc<AtomicBool>,
@@ -85,6 +156,7 @@ impl CatalogCache {
             timeout,
             ttl_secs: ttl_secs.max(1),
             script: Arc::new(Script::new(GET_SCRIPT)),
+            bump_products: Arc::new(Script::new(BUMP_PRODUCTS_SCRIPT)),
             stats: Arc::default(),
             down_until: Arc::default(),
             needs_bump: Arc::default(),
@@ -122,6 +194,10 @@ impl CatalogCache {
 
     fn generation_key(&self) -> String {
         format!("{}generation", self.namespace)
+    }
+
+    fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.namespace)
     }
 
     fn backing_off(&self) -> bool {
@@ -188,7 +264,7 @@ impl CatalogCache {
         }
     }
 
-    /// Looks `kind`/`key` up under the current generation.
+    /// Looks `kind`/`key` up under the current version.
     #[tracing::instrument(name = "redis", skip_all, fields(db.system = "redis", db.operation = "get"))]
     pub async fn get(&self, kind: &str, key: &str) -> Lookup {
         if self.needs_bump.load(Ordering::Acquire) && !self.bump_generation().await {
@@ -199,27 +275,56 @@ impl CatalogCache {
             let reply: Vec<String> = self
                 .script
                 .key(self.generation_key())
+                .key(self.key("seq"))
+                .key(self.key("c:stock"))
+                .key(self.key("c:price"))
                 .arg(format!("{}g", self.namespace))
                 .arg(format!("{kind}:{key}"))
+                .arg(self.key("p:"))
                 .invoke_async(&mut *conn)
                 .await?;
             anyhow::Ok(reply)
         };
-        match self.with_timeout("get", call).await {
-            Some(mut reply) if reply.len() == 2 => Lookup::Hit(reply.pop().unwrap_or_default()),
-            Some(mut reply) if reply.len() == 1 => Lookup::Miss {
-                generation: reply.pop().unwrap_or_default(),
-            },
-            _ => Lookup::Bypass,
+        let Some(mut reply) = self.with_timeout("get", call).await else {
+            return Lookup::Bypass;
+        };
+        let value = if reply.len() == 5 { reply.pop() } else { None };
+        let [generation, seq, stock, price] = match <[String; 4]>::try_from(reply) {
+            Ok(version) => version,
+            Err(_) => return Lookup::Bypass,
+        };
+        let version = Version {
+            generation,
+            seq,
+            stock,
+            price,
+        };
+        let parsed = value.and_then(|value| {
+            let (header, json) = value.split_once('\n')?;
+            let (_, deps) = header.split_once(' ')?;
+            Some((Dependencies::decode(deps)?, json.to_owned()))
+        });
+        match parsed {
+            Some((deps, json)) => Lookup::Hit { json, deps },
+            None => Lookup::Miss(version),
         }
     }
 
-    /// Stores a value under the generation its lookup saw. If a write bumped
-    /// the generation meanwhile, the value lands under the old generation,
-    /// where no reader looks any more.
+    /// Stores a value under the version its lookup saw, with what it
+    /// depends on. If a write bumped the generation meanwhile, the value
+    /// lands under the old generation, where no reader looks any more; if
+    /// a scoped bump moved something it depends on, lookups pass it by.
     #[tracing::instrument(name = "redis", skip_all, fields(db.system = "redis", db.operation = "put"))]
-    pub async fn put(&self, generation: &str, kind: &str, key: &str, value: &str) {
-        let full_key = format!("{}g{generation}:{kind}:{key}", self.namespace);
+    pub async fn put(
+        &self,
+        version: &Version,
+        kind: &str,
+        key: &str,
+        deps: &Dependencies,
+        json: &str,
+    ) {
+        let full_key = format!("{}g{}:{kind}:{key}", self.namespace, version.generation);
+        let value = format!("{} {}\n{json}", version.seq, deps.encode());
         let call = async {
             let mut conn = connection(&self.pool).await?;
             redis::cmd("SET")
@@ -232,6 +337,48 @@ impl CatalogCache {
             anyhow::Ok(())
         };
         self.with_timeout("put", call).await;
+    }
+
+    /// Makes stale every cached value that shows one of `moved`'s products
+    /// or hangs on what moved. Returns whether Redis took the bump; if
+    /// not, this instance bypasses the cache until a whole bump succeeds.
+    #[tracing::instrument(name = "redis", skip_all, fields(db.system = "redis", db.operation = "bump_products"))]
+    pub async fn bump_products(&self, moved: &ProductsMoved) -> bool {
+        *self.down_until.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        let mut flags = String::new();
+        if moved.stock_crossed_zero {
+            flags.push('s');
+        }
+        if moved.repriced {
+            flags.push('p');
+        }
+        if flags.is_empty() {
+            flags.push('-');
+        }
+        // Product markers outlive any value stored before them.
+        let marker_ttl = self.ttl_secs.saturating_mul(2);
+        let call = async {
+            let mut conn = connection(&self.pool).await?;
+            let mut invocation = self.bump_products.prepare_invoke();
+            invocation
+                .key(self.key("seq"))
+                .key(self.key("c:stock"))
+                .key(self.key("c:price"))
+                .arg(self.key("p:"))
+                .arg(marker_ttl)
+                .arg(&flags);
+            for id in &moved.ids {
+                invocation.arg(id.to_string());
+            }
+            invocation.invoke_async::<i64>(&mut *conn).await?;
+            anyhow::Ok(())
+        };
+        let bumped = self.with_timeout("bump products", call).await.is_some();
+        if !bumped {
+            // Not knowing what Redis holds now, only a whole bump helps.
+            self.needs_bump.store(true, Ordering::Release);
+        }
+        bumped
     }
 
     /// Makes every cached value stale. Returns whether Redis took the bump;

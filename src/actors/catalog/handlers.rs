@@ -17,8 +17,9 @@ use uuid::Uuid;
 
 use super::error::CatalogError;
 use super::messages::*;
-use crate::actors::catalog::cache::{CatalogCache, Lookup};
+use crate::actors::catalog::cache::{CatalogCache, Lookup, Version};
 use crate::actors::read_view::CatalogView;
+use crate::domain::cache_scope::{Dependencies, ProductsMoved};
 use crate::domain::catalog::allocation::{allocate, Source};
 use crate::domain::catalog::category::{creates_cycle, validate_category};
 use crate::domain::catalog::facets::Facets;
@@ -43,7 +44,7 @@ const FOREIGN_KEY_VIOLATION: &str = "23503";
 /// Most expired reservations returned to stock per sweep statement.
 const SWEEP_BATCH: i64 = 500;
 
-type Flight = Shared<LocalBoxFuture<'static, Result<Json, Rc<CatalogError>>>>;
+type Flight = Shared<LocalBoxFuture<'static, Result<(Json, Dependencies), Rc<CatalogError>>>>;
 
 /// The catalog's state, shared by every in-flight handler on the actor's
 /// thread.
@@ -57,15 +58,18 @@ pub struct CatalogService {
     /// Loads in progress, by cache key: concurrent misses of one key wait
     /// for one database query instead of each running their own.
     inflight: Rc<RefCell<HashMap<String, Flight>>>,
-    /// The facet index and the cache generation it was built under.
+    /// The facet index and the cache version it was built under.
     listing_index: Rc<RefCell<Option<IndexSlot>>>,
 }
 
 type IndexFlight = Shared<LocalBoxFuture<'static, Result<Rc<ListingIndex>, Rc<CatalogError>>>>;
 
 /// A facet index (built or being built) and what it is valid for: the
-/// cache generation read before its rows were, so every write that bumped
-/// the generation up to that one is in it; a later write bumps past it.
+/// cache version (`Version::index_key`: generation, and the last bumps
+/// of stock across zero and of prices) read before its rows were, so
+/// every write that bumped those up to then is in it; a later one bumps
+/// past it. Stock moves that leave every product's sign alone leave it
+/// valid: the index reads stock only as "has some".
 struct IndexSlot {
     generation: String,
     started: Instant,
@@ -145,12 +149,17 @@ struct ListBody<'a> {
     facets: Option<Facets>,
 }
 
+/// Beyond this many moved products a write invalidates everything.
+const MAX_SCOPED_PRODUCTS: usize = 500;
+
 /// What one attempt at holding stock found.
 enum Hold {
-    /// Held now; what the ids named, and the variants as locked.
+    /// Held now; what the ids named, the variants as locked, and what
+    /// moved.
     Held {
         resolved: BTreeMap<Uuid, Resolved>,
         snapshots: Vec<VariantSnapshot>,
+        moved: ProductsMoved,
     },
     /// A reservation with this id exists already, in this status (or none:
     /// it vanished between the insert and the read).
@@ -231,9 +240,9 @@ impl CatalogService {
         }
     }
 
-    /// The listing index valid under cache generation `generation`: the one
-    /// built (or being built) under it if it is no older than cached values
-    /// may be (a restarted Redis may count generations again from zero);
+    /// The listing index valid under cache version `generation` (an index
+    /// key): the one built (or being built) under it if it is no older than
+    /// cached values may be (a restarted Redis may count again from zero);
     /// else a new one when `build`, or `None`. Concurrent callers share one
     /// build.
     async fn listing_index(
@@ -312,34 +321,61 @@ impl CatalogService {
         self.view.invalidate().await;
     }
 
+    /// After a committed write that only moved some products' stock or
+    /// prices: makes stale only the cached responses that show those
+    /// products or hang on what moved, in Redis and then in every
+    /// instance's read view, before the write answers.
+    pub(super) async fn invalidate_products(&self, moved: &ProductsMoved) {
+        if moved.is_empty() {
+            return;
+        }
+        if moved.ids.len() > MAX_SCOPED_PRODUCTS {
+            // Naming them all would cost more than reloading everything.
+            return self.invalidate().await;
+        }
+        if !self.cache.bump_products(moved).await {
+            tracing::warn!(
+                "cache not bumped for moved products; this instance bypasses the cache until a whole bump succeeds"
+            );
+        }
+        self.view.invalidate_products(moved).await;
+    }
+
     /// Cache-aside with single flight: a hit answers from Redis; concurrent
-    /// misses of one key share one `load`, whose result is stored under the
-    /// generation the lookup saw.
+    /// misses of one key under one version share one `load`, whose result
+    /// is stored under the version the lookup saw with what it depends on.
     async fn cached<F>(
         &self,
         kind: &'static str,
         key: String,
-        load: impl FnOnce(Option<String>) -> F,
-    ) -> Result<(Json, CacheStatus), CatalogError>
+        load: impl FnOnce(Option<Version>) -> F,
+    ) -> Result<CachedJson, CatalogError>
     where
-        F: Future<Output = Result<String, CatalogError>> + 'static,
+        F: Future<Output = Result<(String, Dependencies), CatalogError>> + 'static,
     {
         let stats = self.cache.stats();
-        let generation = match self.cache.get(kind, &key).await {
-            Lookup::Hit(value) => {
+        let version = match self.cache.get(kind, &key).await {
+            Lookup::Hit { json, deps } => {
                 stats.hits.fetch_add(1, Ordering::Relaxed);
-                return Ok((Arc::from(value), CacheStatus::Hit));
+                return Ok(CachedJson {
+                    json: Arc::from(json),
+                    status: CacheStatus::Hit,
+                    deps,
+                });
             }
-            Lookup::Miss { generation } => {
+            Lookup::Miss(version) => {
                 stats.misses.fetch_add(1, Ordering::Relaxed);
-                Some(generation)
+                Some(version)
             }
             Lookup::Bypass => {
                 stats.bypassed.fetch_add(1, Ordering::Relaxed);
                 None
             }
         };
-        let flight_key = format!("{kind}:{key}:{}", generation.as_deref().unwrap_or("-"));
+        let flight_key = format!(
+            "{kind}:{key}:{}",
+            version.as_ref().map_or("-".to_owned(), Version::flight_key)
+        );
         let existing = self.inflight.borrow().get(&flight_key).cloned();
         let flight = match existing {
             Some(flight) => {
@@ -349,21 +385,21 @@ impl CatalogService {
             None => {
                 let cache = self.cache.clone();
                 let stats = Arc::clone(&stats);
-                let load = load(generation.clone());
+                let load = load(version.clone());
                 let flight = async move {
                     // A flight that just finished may have filled the cache
                     // between our lookup and this flight's start.
-                    if generation.is_some() {
-                        if let Lookup::Hit(value) = cache.get(kind, &key).await {
-                            return Ok(Arc::from(value));
+                    if version.is_some() {
+                        if let Lookup::Hit { json, deps } = cache.get(kind, &key).await {
+                            return Ok((Arc::from(json), deps));
                         }
                     }
                     stats.db_loads.fetch_add(1, Ordering::Relaxed);
-                    let json = load.await.map_err(Rc::new)?;
-                    if let Some(generation) = generation {
-                        cache.put(&generation, kind, &key, &json).await;
+                    let (json, deps) = load.await.map_err(Rc::new)?;
+                    if let Some(version) = version {
+                        cache.put(&version, kind, &key, &deps, &json).await;
                     }
-                    Ok(Arc::from(json))
+                    Ok((Arc::from(json), deps))
                 }
                 .boxed_local()
                 .shared();
@@ -381,7 +417,11 @@ impl CatalogService {
             }
         }
         result
-            .map(|json| (json, CacheStatus::Miss))
+            .map(|(json, deps)| CachedJson {
+                json,
+                status: CacheStatus::Miss,
+                deps,
+            })
             .map_err(|e| e.duplicate())
     }
 
@@ -503,7 +543,7 @@ impl CatalogService {
             .ok_or_else(|| CatalogError::Unexpected(anyhow::anyhow!("product view went missing")))
     }
 
-    pub async fn get_product(&self, msg: GetProduct) -> Result<(Json, CacheStatus), CatalogError> {
+    pub async fn get_product(&self, msg: GetProduct) -> Result<CachedJson, CatalogError> {
         let (kind, key) = match &msg.key {
             ProductKey::Id(id) => ("product", id.to_string()),
             ProductKey::Slug(slug) => ("product-slug", slug.clone()),
@@ -524,15 +564,16 @@ impl CatalogService {
                 .filter(|p| include_inactive || p.is_active)
                 .ok_or(CatalogError::ProductNotFound)?;
             let view = with_variants(&pool, vec![row]).await?;
-            to_json(&view[0])
+            let deps = Dependencies {
+                products: vec![view[0].id],
+                ..Dependencies::default()
+            };
+            Ok((to_json(&view[0])?, deps))
         })
         .await
     }
 
-    pub async fn list_products(
-        &self,
-        msg: ListProducts,
-    ) -> Result<(Json, CacheStatus), CatalogError> {
+    pub async fn list_products(&self, msg: ListProducts) -> Result<CachedJson, CatalogError> {
         let kind = if msg.include_inactive {
             "list"
         } else {
@@ -541,8 +582,10 @@ impl CatalogService {
         let key = msg.query.cache_key();
         let pool = self.pool.clone();
         let service = self.clone();
-        self.cached(kind, key, move |generation| async move {
+        self.cached(kind, key, move |version| async move {
             let query = msg.query;
+            // What its pages hang on, besides the products they show.
+            let hangs_on = query.dependencies(Vec::new());
             let category_ids = match &query.category {
                 None => None,
                 Some(reference) => Some(
@@ -568,14 +611,16 @@ impl CatalogService {
                 options: query.options.into_iter().collect(),
             };
             // Search is the database's; so is a listing the cache cannot
-            // vouch for (no generation to build an index under). Only a
+            // vouch for (no version to build an index under). Only a
             // facet listing builds the index (one scan, cheaper than the
             // facets statement); a plain listing uses it when it is
-            // current, so while orders move stock and bump the generation
+            // current, so while orders move stock across zero
             // a plain miss costs its two small statements, not a rebuild.
-            let index = match generation {
-                Some(generation) if filter.q.is_none() => {
-                    service.listing_index(&generation, query.facets).await?
+            let index = match version {
+                Some(version) if filter.q.is_none() => {
+                    service
+                        .listing_index(&version.index_key(), query.facets)
+                        .await?
                 }
                 _ => None,
             };
@@ -617,11 +662,16 @@ impl CatalogService {
                 }
             };
             let results = with_variants(&pool, rows).await?;
-            to_json(&ListBody {
+            let deps = Dependencies {
+                products: results.iter().map(|p| p.id).collect(),
+                ..hangs_on
+            };
+            let json = to_json(&ListBody {
                 count,
                 results: &results,
                 facets,
-            })
+            })?;
+            Ok((json, deps))
         })
         .await
     }
@@ -711,13 +761,11 @@ impl CatalogService {
         msg: ReserveStock,
     ) -> Result<ReservationOutcome, CatalogError> {
         let lines = normalize_lines(&msg.lines).map_err(CatalogError::Validation)?;
-        let outcome = retry_on_contention("reserve stock", || {
+        let (outcome, moved) = retry_on_contention("reserve stock", || {
             self.reserve_once(msg.reservation_id, &lines)
         })
         .await?;
-        if outcome == ReservationOutcome::Reserved {
-            self.invalidate().await;
-        }
+        self.invalidate_products(&moved).await;
         Ok(outcome)
     }
 
@@ -725,12 +773,13 @@ impl CatalogService {
         &self,
         reservation_id: Uuid,
         lines: &[StockLine],
-    ) -> Result<ReservationOutcome, CatalogError> {
+    ) -> Result<(ReservationOutcome, ProductsMoved), CatalogError> {
         match self.hold_once(reservation_id, lines).await? {
-            Hold::Held { .. } => Ok(ReservationOutcome::Reserved),
-            Hold::Existing(status) if status.as_deref() == Some("held") => {
-                Ok(ReservationOutcome::AlreadyReserved)
-            }
+            Hold::Held { moved, .. } => Ok((ReservationOutcome::Reserved, moved)),
+            Hold::Existing(status) if status.as_deref() == Some("held") => Ok((
+                ReservationOutcome::AlreadyReserved,
+                ProductsMoved::default(),
+            )),
             // Released before it was made: its caller gave up on it.
             Hold::Existing(status) => Err(not_held(status)),
             Hold::Short { short, .. } => Err(CatalogError::InsufficientStock(short)),
@@ -795,11 +844,12 @@ impl CatalogService {
         products.dedup();
         let held: Vec<_> = lines.iter().map(|l| (l.variant_id, l.quantity)).collect();
         stock_store::hold(&mut tx, reservation_id, &held, &allocations).await?;
-        store::refresh_totals(&mut tx, &products).await?;
+        let moved = store::refresh_totals(&mut tx, &products).await?;
         tx.commit().await?;
         Ok(Hold::Held {
             resolved,
             snapshots,
+            moved,
         })
     }
 
@@ -808,13 +858,11 @@ impl CatalogService {
         msg: ReserveForOrder,
     ) -> Result<HeldForOrder, CatalogError> {
         let lines = normalize_lines(&msg.lines).map_err(CatalogError::Validation)?;
-        let held = retry_on_contention("reserve stock", || {
+        let (held, moved) = retry_on_contention("reserve stock", || {
             self.reserve_for_order_once(msg.reservation_id, &lines)
         })
         .await?;
-        if held.held {
-            self.invalidate().await;
-        }
+        self.invalidate_products(&moved).await;
         Ok(held)
     }
 
@@ -822,16 +870,20 @@ impl CatalogService {
         &self,
         reservation_id: Uuid,
         lines: &[StockLine],
-    ) -> Result<HeldForOrder, CatalogError> {
+    ) -> Result<(HeldForOrder, ProductsMoved), CatalogError> {
         match self.hold_once(reservation_id, lines).await? {
             Hold::Held {
                 resolved,
                 snapshots,
-            } => Ok(HeldForOrder {
-                held: true,
-                resolved,
-                snapshots,
-            }),
+                moved,
+            } => Ok((
+                HeldForOrder {
+                    held: true,
+                    resolved,
+                    snapshots,
+                },
+                moved,
+            )),
             // Ids are new per order; a clash is a release that came first.
             Hold::Existing(status) => Err(not_held(status)),
             // Unknown, ambiguous or inactive: the caller names those lines
@@ -840,11 +892,14 @@ impl CatalogService {
                 resolved,
                 snapshots,
                 short,
-            } if short.iter().any(|s| s.reason != "insufficient_stock") => Ok(HeldForOrder {
-                held: false,
-                resolved,
-                snapshots,
-            }),
+            } if short.iter().any(|s| s.reason != "insufficient_stock") => Ok((
+                HeldForOrder {
+                    held: false,
+                    resolved,
+                    snapshots,
+                },
+                ProductsMoved::default(),
+            )),
             Hold::Short { short, .. } => Err(CatalogError::InsufficientStock(short)),
         }
     }
@@ -859,14 +914,14 @@ impl CatalogService {
         })
         .await?;
         match released {
-            (true, _) => {
-                self.invalidate().await;
+            (Some(moved), _) => {
+                self.invalidate_products(&moved).await;
                 Ok(())
             }
-            (false, Some(status)) if status == "committed" => {
+            (None, Some(status)) if status == "committed" => {
                 Err(CatalogError::ReservationNotHeld(status))
             }
-            (false, _) => Ok(()),
+            (None, _) => Ok(()),
         }
     }
 
@@ -939,13 +994,13 @@ impl CatalogService {
     }
 
     pub async fn sweep(&self, _: SweepReservations) -> Result<u64, CatalogError> {
-        let released = retry_on_contention("sweep reservations", || {
+        let (released, moved) = retry_on_contention("sweep reservations", || {
             store::sweep_expired_reservations(&self.pool, SWEEP_BATCH)
         })
         .await?;
         if released > 0 {
             tracing::info!(released, "expired reservations returned to stock");
-            self.invalidate().await;
+            self.invalidate_products(&moved).await;
         }
         Ok(released)
     }

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::error::CatalogError;
 use super::handlers::CatalogService;
+use crate::domain::cache_scope::ProductsMoved;
 use crate::domain::catalog::allocation::MovementKind;
 use crate::domain::catalog::location::{check_levels, LevelDraft, LocationDraft};
 use crate::domain::events::StockReason;
@@ -211,6 +212,7 @@ impl CatalogService {
             .await
             .on_constraint(constraints::LOCATION_NAME, taken)?
             .ok_or(CatalogError::LocationNotFound)?;
+        let mut moved = ProductsMoved::default();
         if was_active != row.is_active {
             // What this location has stops or starts counting as available.
             let locked = store::lock_variants_at(&mut tx, id).await?;
@@ -219,13 +221,11 @@ impl CatalogService {
             products.sort_unstable();
             products.dedup();
             store::sync_variant_stock(&mut tx, &variants).await?;
-            catalog_store::refresh_totals(&mut tx, &products).await?;
+            moved = catalog_store::refresh_totals(&mut tx, &products).await?;
             store::append_stock_changed(&mut tx, &variants, StockReason::Adjustment).await?;
         }
         tx.commit().await?;
-        if was_active != row.is_active {
-            self.invalidate().await;
-        }
+        self.invalidate_products(&moved).await;
         Ok(row.into())
     }
 
@@ -274,9 +274,9 @@ impl CatalogService {
         store::set_levels(&mut tx, msg.variant_id, &levels, Some(msg.admin))
             .await?
             .map_err(CatalogError::Stock)?;
-        catalog_store::refresh_totals(&mut tx, &[msg.product_id]).await?;
+        let moved = catalog_store::refresh_totals(&mut tx, &[msg.product_id]).await?;
         tx.commit().await?;
-        self.invalidate().await;
+        self.invalidate_products(&moved).await;
         self.stock_view(msg.variant_id).await
     }
 

@@ -42,6 +42,15 @@ impl CacheStatus {
 /// A serialised JSON document, shared between the cache and every waiter.
 pub type Json = Arc<str>;
 
+/// A cached read's answer: the document, where it came from, and what it
+/// depends on (so the edge's view drops it only when that moves).
+#[derive(Debug, Clone)]
+pub struct CachedJson {
+    pub json: Json,
+    pub status: CacheStatus,
+    pub deps: crate::domain::cache_scope::Dependencies,
+}
+
 /// A category as clients see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CategoryView {
@@ -247,7 +256,7 @@ pub enum ProductKey {
 /// One product as JSON, cached. Inactive products are found only when
 /// `include_inactive` (admins).
 #[derive(Debug, Message)]
-#[rtype(result = "Result<(Json, CacheStatus), CatalogError>")]
+#[rtype(result = "Result<CachedJson, CatalogError>")]
 pub struct GetProduct {
     pub key: ProductKey,
     pub include_inactive: bool,
@@ -255,7 +264,7 @@ pub struct GetProduct {
 
 /// One page of products as `{"count": n, "results": [...]}`, cached.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<(Json, CacheStatus), CatalogError>")]
+#[rtype(result = "Result<CachedJson, CatalogError>")]
 pub struct ListProducts {
     pub query: ProductQuery,
     pub include_inactive: bool,

@@ -73,9 +73,9 @@ impl CatalogService {
             Ok::<_, sqlx::Error>(restocked)
         })
         .await?;
-        if restocked {
+        if let Some(moved) = restocked {
             // More is available: cached listings and views must see it.
-            self.invalidate().await;
+            self.invalidate_products(&moved).await;
         }
         Ok(())
     }
@@ -88,9 +88,9 @@ impl CatalogService {
             Ok::<_, sqlx::Error>(released)
         })
         .await?;
-        if released {
+        if let Some(moved) = released {
             // Units went back on sale: cached availability is stale.
-            self.invalidate().await;
+            self.invalidate_products(&moved).await;
         }
         Ok(())
     }

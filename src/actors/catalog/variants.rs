@@ -114,10 +114,14 @@ impl CatalogService {
         )
         .await?
         .map_err(CatalogError::Stock)?;
-        store::refresh_totals(&mut tx, &[msg.product_id]).await?;
+        let moved = store::refresh_totals(&mut tx, &[msg.product_id]).await?;
         store::append_product_event(&mut tx, EventType::ProductUpdated, msg.product_id).await?;
         tx.commit().await?;
-        self.invalidate().await;
+        if current.fields().reshapes_listings(&fields) {
+            self.invalidate().await;
+        } else {
+            self.invalidate_products(&moved).await;
+        }
         Ok(row.into())
     }
 

@@ -12,6 +12,7 @@ use super::product::{normalize_tags, MAX_PRICE};
 use super::variant::{
     MAX_OPTIONS, MAX_OPTION_NAME_CHARS, MAX_OPTION_VALUES, MAX_OPTION_VALUE_CHARS,
 };
+use crate::domain::cache_scope::Dependencies;
 use crate::domain::pagination::PageRequest;
 use crate::domain::validation::ValidationErrors;
 
@@ -175,6 +176,20 @@ fn price(errors: &mut ValidationErrors, field: &str, raw: Option<&str>) -> Optio
 }
 
 impl ProductQuery {
+    /// What a page of this query showing `products` depends on: those
+    /// products, stock signs when it filters on stock or counts facets,
+    /// prices when it filters or orders by price or counts facets.
+    pub fn dependencies(&self, products: Vec<Uuid>) -> Dependencies {
+        Dependencies {
+            products,
+            stock: self.in_stock.is_some() || self.facets,
+            price: self.min_price.is_some()
+                || self.max_price.is_some()
+                || matches!(self.ordering, Ordering::PriceAsc | Ordering::PriceDesc)
+                || self.facets,
+        }
+    }
+
     /// Checks every parameter; all problems are reported together.
     pub fn parse(raw: RawProductQuery<'_>) -> Result<Self, ValidationErrors> {
         let mut errors = ValidationErrors::new();
@@ -301,6 +316,39 @@ mod tests {
 
     fn parse(raw: RawProductQuery<'_>) -> ProductQuery {
         ProductQuery::parse(raw).expect("valid")
+    }
+
+    #[test]
+    fn a_page_hangs_on_stock_or_prices_only_where_its_query_does() {
+        let ids = vec![Uuid::from_u128(1)];
+        let plain = parse(RawProductQuery::default()).dependencies(ids.clone());
+        assert_eq!((plain.stock, plain.price), (false, false));
+        assert_eq!(plain.products, ids);
+        let stock = parse(RawProductQuery {
+            in_stock: Some("true"),
+            ..RawProductQuery::default()
+        })
+        .dependencies(vec![]);
+        assert_eq!((stock.stock, stock.price), (true, false));
+        for raw in [
+            RawProductQuery {
+                min_price: Some("100"),
+                ..RawProductQuery::default()
+            },
+            RawProductQuery {
+                ordering: Some("-price"),
+                ..RawProductQuery::default()
+            },
+        ] {
+            let d = parse(raw).dependencies(vec![]);
+            assert_eq!((d.stock, d.price), (false, true));
+        }
+        let facets = parse(RawProductQuery {
+            facets: Some("true"),
+            ..RawProductQuery::default()
+        })
+        .dependencies(vec![]);
+        assert_eq!((facets.stock, facets.price), (true, true));
     }
 
     #[test]

@@ -121,6 +121,18 @@ pub struct VariantFields {
     pub position: i32,
 }
 
+impl VariantFields {
+    /// Whether changing a variant from `self` to `after` can change which
+    /// listings its product is on beyond what its stock and price totals
+    /// say (which `store::refresh_totals` reports): its options (option
+    /// filters and facets) or whether it counts at all. Anything else
+    /// (price, stock, sku, weight, position) changes only its product's own
+    /// data.
+    pub fn reshapes_listings(&self, after: &VariantFields) -> bool {
+        self.options != after.options || self.is_active != after.is_active
+    }
+}
+
 /// A variant as the client sent it, before validation; absent optional
 /// fields take their defaults.
 #[derive(Debug, Clone, Default)]
@@ -386,6 +398,41 @@ pub fn check_option_change(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn only_options_and_activity_reshape_listings() {
+        let before = VariantFields {
+            sku: "A".into(),
+            options: OptionValues::new(),
+            price: 100,
+            compare_at_price: None,
+            stock: 3,
+            weight_grams: 0,
+            requires_shipping: true,
+            is_active: true,
+            position: 0,
+        };
+        let repriced = VariantFields {
+            price: 90,
+            stock: 0,
+            sku: "B".into(),
+            weight_grams: 5,
+            position: 2,
+            ..before.clone()
+        };
+        assert!(!before.reshapes_listings(&repriced));
+        let off = VariantFields {
+            is_active: false,
+            ..before.clone()
+        };
+        assert!(before.reshapes_listings(&off));
+        let mut options = OptionValues::new();
+        options.insert("size".into(), "M".into());
+        assert!(before.reshapes_listings(&VariantFields {
+            options,
+            ..before.clone()
+        }));
+    }
 
     fn option(name: &str, values: &[&str]) -> ProductOption {
         ProductOption {
