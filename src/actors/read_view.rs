@@ -511,25 +511,31 @@ impl<V: ViewValue> ReadView<V> {
 
     async fn invalidate_scope(&self, scope: Option<ProductsMoved>) {
         let nonce = self.inner.nonce.fetch_add(1, Ordering::Relaxed);
-        let message = {
+        let messages = {
             let mut state = self.state();
             if scope.is_none() {
                 state.invalidate();
             }
             state.publishing(nonce, Instant::now());
             self.mirror(&state);
-            Signal::Invalidate {
-                from: state.me().to_owned(),
-                nonce,
-                scope: scope.clone(),
+            let from = state.me().to_owned();
+            let mut messages = Vec::with_capacity(2);
+            if let Some(moved) = &scope {
+                messages.push(Signal::Scope {
+                    from: from.clone(),
+                    nonce,
+                    moved: moved.clone(),
+                });
             }
+            messages.push(Signal::Invalidate { from, nonce });
+            messages
         };
         match &scope {
             None => self.inner.pages.invalidate_all(),
             Some(moved) => self.inner.pages.invalidate_scoped(moved),
         }
         self.inner.sent.fetch_add(1, Ordering::Relaxed);
-        if self.publish(&message).await.is_err() {
+        if self.publish(&messages).await.is_err() {
             // Nobody was told: wait until no lease from before the outage
             // can hold. A lease is renewed only through Redis, so once a
             // whole lease has passed since publishing first failed, no peer
@@ -557,14 +563,19 @@ impl<V: ViewValue> ReadView<V> {
         self.state().forget(nonce);
     }
 
-    async fn publish(&self, signal: &Signal) -> anyhow::Result<()> {
+    /// Publishes `signals` in order, in one pipeline on one connection
+    /// (so subscribers get them in that order).
+    async fn publish(&self, signals: &[Signal]) -> anyhow::Result<()> {
         let call = async {
             let mut conn = connection(&self.inner.pool).await?;
-            redis::cmd("PUBLISH")
-                .arg(&self.inner.channel)
-                .arg(signal.encode())
-                .query_async::<i64>(&mut *conn)
-                .await?;
+            let mut pipe = redis::pipe();
+            for signal in signals {
+                pipe.cmd("PUBLISH")
+                    .arg(&self.inner.channel)
+                    .arg(signal.encode())
+                    .ignore();
+            }
+            pipe.query_async::<()>(&mut *conn).await?;
             anyhow::Ok(())
         };
         // Within an outage, give up as any Redis call does: the write has
@@ -616,7 +627,7 @@ impl<V: ViewValue> ReadView<V> {
                 state.me().to_owned()
             };
             // A lost ping only delays the lease; the next one renews it.
-            let _ = self.publish(&Signal::Ping { from: me, seq }).await;
+            let _ = self.publish(&[Signal::Ping { from: me, seq }]).await;
         }
     }
 
@@ -657,19 +668,16 @@ impl<V: ViewValue> ReadView<V> {
             // Redis answers again: a later outage is a new one, and its
             // first write waits a whole lease again.
             *self.lock_unreachable() = None;
-            let invalidation = match &signal {
-                Signal::Invalidate { scope, .. } => Some(scope.clone()),
-                _ => None,
-            };
-            let reply = {
+            let invalidation = matches!(signal, Signal::Invalidate { .. });
+            let (reply, scope) = {
                 let mut state = self.state();
                 let reply = state.received(signal, Instant::now());
                 self.mirror(&state);
-                reply
+                (reply, state.take_scope())
             };
             self.inner.acks.notify_waiters();
             if let Some(ack) = reply {
-                if let Some(scope) = invalidation {
+                if invalidation {
                     self.inner.received.fetch_add(1, Ordering::Relaxed);
                     match scope {
                         None => self.inner.pages.invalidate_all(),
@@ -681,7 +689,7 @@ impl<V: ViewValue> ReadView<V> {
                 // keeps reading.
                 let view = self.clone();
                 actix_rt::spawn(async move {
-                    let _ = view.publish(&ack).await;
+                    let _ = view.publish(std::slice::from_ref(&ack)).await;
                 });
             }
         }

@@ -32,12 +32,19 @@ pub const PING_EVERY: Duration = Duration::from_millis(100);
 /// One message on the channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Signal {
-    /// `from` wrote; every view must drop what it holds, or (with a
-    /// `scope`) what shows or hangs on the products that moved.
-    Invalidate {
+    /// `from` wrote; every view must drop what it holds, or only what a
+    /// [`Signal::Scope`] of the same `from` and `nonce`, published just
+    /// before it, names.
+    Invalidate { from: String, nonce: u64 },
+    /// The products `from`'s invalidation `nonce` moved. Published
+    /// before that invalidation, on the same connection (so in order): an
+    /// instance that does not know this message drops everything on the
+    /// invalidation, which is never stale, so old and new instances can
+    /// share a channel during a rolling upgrade.
+    Scope {
         from: String,
         nonce: u64,
-        scope: Option<ProductsMoved>,
+        moved: ProductsMoved,
     },
     /// `from` processed `to`'s invalidation `nonce`.
     Ack {
@@ -53,16 +60,10 @@ impl Signal {
     /// The wire form: space-separated words.
     pub fn encode(&self) -> String {
         match self {
-            Signal::Invalidate {
-                from,
-                nonce,
-                scope: None,
-            } => format!("inv {from} {nonce}"),
-            Signal::Invalidate {
-                from,
-                nonce,
-                scope: Some(scope),
-            } => format!("inv {from} {nonce} {}", scope.encode()),
+            Signal::Invalidate { from, nonce } => format!("inv {from} {nonce}"),
+            Signal::Scope { from, nonce, moved } => {
+                format!("scope {from} {nonce} {}", moved.encode())
+            }
             Signal::Ack { to, nonce, from } => format!("ack {to} {nonce} {from}"),
             Signal::Ping { from, seq } => format!("ping {from} {seq}"),
         }
@@ -75,12 +76,11 @@ impl Signal {
             ["inv", from, nonce] => Some(Signal::Invalidate {
                 from: (*from).to_owned(),
                 nonce: nonce.parse().ok()?,
-                scope: None,
             }),
-            ["inv", from, nonce, flags, ids] => Some(Signal::Invalidate {
+            ["scope", from, nonce, flags, ids] => Some(Signal::Scope {
                 from: (*from).to_owned(),
                 nonce: nonce.parse().ok()?,
-                scope: Some(ProductsMoved::decode(&format!("{flags} {ids}"))?),
+                moved: ProductsMoved::decode(&format!("{flags} {ids}"))?,
             }),
             ["ack", to, nonce, from] => Some(Signal::Ack {
                 to: (*to).to_owned(),
@@ -120,7 +120,15 @@ pub struct Coherence {
     pending: HashMap<u64, (Instant, HashSet<String>)>,
     /// Bumped whenever what the view holds may be stale.
     epoch: u64,
+    /// Scopes received, waiting for their invalidation.
+    scopes: VecDeque<(String, u64, ProductsMoved)>,
+    /// The scope of the invalidation just received, for the view to apply.
+    applying: Option<ProductsMoved>,
 }
+
+/// Scopes kept waiting for their invalidation; one whose invalidation was
+/// lost is dropped once this many newer ones came.
+const MAX_SCOPES: usize = 64;
 
 impl Coherence {
     /// The state of instance `me`, not yet subscribed.
@@ -133,7 +141,16 @@ impl Coherence {
             peers: HashMap::new(),
             pending: HashMap::new(),
             epoch: 0,
+            scopes: VecDeque::new(),
+            applying: None,
         }
+    }
+
+    /// After [`Coherence::received`] took a peer's invalidation: what it
+    /// was scoped to, if it was (the epoch did not move; the view must drop
+    /// what this touches), or `None` (the epoch moved).
+    pub fn take_scope(&mut self) -> Option<ProductsMoved> {
+        self.applying.take()
     }
 
     /// This instance's name on the channel.
@@ -223,11 +240,24 @@ impl Coherence {
                 None
             }
             Signal::Invalidate { from, .. } if from == self.me => None,
-            Signal::Invalidate { from, nonce, scope } => {
-                // A scoped invalidation leaves the epoch: the view drops
-                // the entries it touches before this is acknowledged.
-                if scope.is_none() {
-                    self.epoch += 1;
+            Signal::Scope { from, .. } if from == self.me => None,
+            Signal::Scope { from, nonce, moved } => {
+                if self.scopes.len() >= MAX_SCOPES {
+                    self.scopes.pop_front();
+                }
+                self.scopes.push_back((from, nonce, moved));
+                None
+            }
+            Signal::Invalidate { from, nonce } => {
+                // Scoped: the epoch stays, and the view drops what the
+                // scope touches (`take_scope`) before acknowledging.
+                let at = self
+                    .scopes
+                    .iter()
+                    .position(|(f, n, _)| *f == from && *n == nonce);
+                match at.and_then(|i| self.scopes.remove(i)) {
+                    Some((_, _, moved)) => self.applying = Some(moved),
+                    None => self.epoch += 1,
                 }
                 self.peers.insert(from.clone(), now);
                 Some(Signal::Ack {
@@ -314,7 +344,6 @@ mod tests {
             Signal::Invalidate {
                 from: "a".into(),
                 nonce: 7,
-                scope: None,
             },
             Signal::Ack {
                 to: "a".into(),
@@ -364,7 +393,6 @@ mod tests {
             Signal::Invalidate {
                 from: "a".into(),
                 nonce: 9,
-                scope: None,
             },
             t0,
         );
@@ -377,20 +405,47 @@ mod tests {
             })
         );
         assert!(c.serving(t0).expect("leased") > before);
-        // A scoped one is acknowledged too, and leaves the epoch: the view
-        // drops what it touches.
+        assert_eq!(c.take_scope(), None, "a whole invalidation");
+        // One that a scope came before is acknowledged too and leaves the
+        // epoch: the view drops what the scope touches.
         let e = c.epoch();
-        let scope = ProductsMoved::of(uuid::Uuid::from_u128(1), (1, 1), (1, 0));
-        let raw = Signal::Invalidate {
+        let moved = ProductsMoved::of(uuid::Uuid::from_u128(1), (1, 1), (1, 0));
+        let scope = Signal::Scope {
             from: "a".into(),
             nonce: 10,
-            scope: Some(scope.clone()),
-        }
-        .encode();
-        let decoded = Signal::decode(&raw).expect("decodes");
-        assert!(matches!(&decoded, Signal::Invalidate { scope: Some(s), .. } if *s == scope));
-        assert!(c.received(decoded, t0).is_some());
+            moved: moved.clone(),
+        };
+        let decoded = Signal::decode(&scope.encode()).expect("decodes");
+        assert_eq!(decoded, scope);
+        assert_eq!(c.received(decoded, t0), None);
+        let ack = c.received(
+            Signal::Invalidate {
+                from: "a".into(),
+                nonce: 10,
+            },
+            t0,
+        );
+        assert!(ack.is_some());
         assert_eq!(c.epoch(), e);
+        assert_eq!(c.take_scope(), Some(moved));
+        // A scope whose invalidation never came does not scope a later one.
+        c.received(
+            Signal::Scope {
+                from: "a".into(),
+                nonce: 11,
+                moved: ProductsMoved::default(),
+            },
+            t0,
+        );
+        c.received(
+            Signal::Invalidate {
+                from: "a".into(),
+                nonce: 12,
+            },
+            t0,
+        );
+        assert_eq!(c.take_scope(), None);
+        assert_eq!(c.epoch(), e + 1);
         // Its own invalidation comes back too; the writer already bumped.
         let e = c.epoch();
         assert_eq!(
@@ -398,7 +453,6 @@ mod tests {
                 Signal::Invalidate {
                     from: "b".into(),
                     nonce: 1,
-                    scope: None,
                 },
                 t0
             ),
