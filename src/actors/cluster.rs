@@ -174,7 +174,8 @@ impl<'a> Starter<'a> {
             &settings.database.prefix,
             Duration::from_millis(settings.redis.timeout_ms),
             settings.catalog.cache_ttl_secs,
-        );
+        )
+        .with_scoped_invalidation(settings.catalog.scoped_invalidation);
         let view = CatalogView::new(
             crate::store::redis::pool(&settings.redis)?,
             &settings.redis.url,

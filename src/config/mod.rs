@@ -302,6 +302,15 @@ pub struct CatalogSettings {
     /// included); the least recently read go first.
     #[serde(default = "default_read_view_max_bytes")]
     pub read_view_max_bytes: usize,
+    /// Writes that only move stock or prices make stale only what shows
+    /// or hangs on the products they moved. Set `false` while upgrading
+    /// from a version without it, until every instance runs this one.
+    #[serde(default = "default_true")]
+    pub scoped_invalidation: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// Where product images are kept, and how large one may be.

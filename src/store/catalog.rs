@@ -432,11 +432,21 @@ pub async fn refresh_totals(
     .await?;
     let mut moved = ProductsMoved::default();
     for (id, price, stock) in after {
-        let old = before
-            .iter()
-            .find(|(b, _, _)| *b == id)
-            .map_or((price, 0), |(_, p, s)| (*p, *s));
-        moved.merge(ProductsMoved::of(id, old, (price, stock)));
+        let Some((_, old_price, old_stock)) = before.iter().find(|(b, _, _)| *b == id) else {
+            // Not seen before (cannot happen under the lock): assume the
+            // worst.
+            moved.merge(ProductsMoved {
+                ids: [id].into(),
+                stock_crossed_zero: true,
+                repriced: true,
+            });
+            continue;
+        };
+        moved.merge(ProductsMoved::of(
+            id,
+            (*old_price, *old_stock),
+            (price, stock),
+        ));
     }
     Ok(moved)
 }

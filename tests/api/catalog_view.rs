@@ -440,3 +440,18 @@ async fn stock_and_price_moves_evict_only_what_shows_or_hangs_on_them_on_every_i
         vec!["Sandal", "Boot"]
     );
 }
+
+#[tokio::test]
+async fn with_scoped_invalidation_off_every_order_empties_the_view_as_before() {
+    let a = TestApp::spawn_with(|s| s.catalog.scoped_invalidation = false).await;
+    let (admin, id, _) = shop(&a).await;
+    let other = a
+        .product(&admin, json!({"name": "Rug", "price": 500, "stock": 5}))
+        .await;
+    let other_page = format!("/api/v1/products/{}/", str_of(&other["id"]));
+    warm(&a, &other_page).await;
+    let (_, token, _) = a.customer("buyer@emporium.test").await;
+    crate::orders::place(&a, &token, json!([{"product_id": id, "quantity": 1}])).await;
+    let (_, layer) = read_layer(&a, &other_page).await;
+    assert_eq!(layer, "miss", "a whole invalidation: the rug's page reloads");
+}

@@ -27,6 +27,12 @@ use serde::Serialize;
 use crate::domain::cache_scope::{Dependencies, ProductsMoved};
 use crate::store::redis::{connection, RedisPool};
 
+/// Where values live under the namespace: values carry what they depend
+/// on, a form instances from before scoped invalidation cannot read, so
+/// they are kept apart from those instances' values (which sit right under
+/// the namespace) while both run during an upgrade.
+const VALUES: &str = "v2:";
+
 /// How long Redis is left alone after a failure.
 const BACKOFF: Duration = Duration::from_secs(1);
 
@@ -46,6 +52,8 @@ if not nl then return version end
 local seen, flags, ids = string.match(string.sub(value, 1, nl - 1), '^(%d+) (%S+) (%S+)$')
 if not seen then return version end
 seen = tonumber(seen)
+-- A sequence that went back (Redis lost it) cannot vouch for anything.
+if seen > tonumber(seq) then return version end
 if string.find(flags, 's', 1, true) and tonumber(stock) > seen then return version end
 if string.find(flags, 'p', 1, true) and tonumber(price) > seen then return version end
 if ids ~= '-' then
@@ -145,6 +153,7 @@ pub struct CatalogCache {
     stats: Arc<CacheStats>,
     down_until: Arc<Mutex<Option<Instant>>>,
     needs_bump: Arc<AtomicBool>,
+    scoped: bool,
 }
 
 impl CatalogCache {
@@ -160,7 +169,23 @@ impl CatalogCache {
             stats: Arc::default(),
             down_until: Arc::default(),
             needs_bump: Arc::default(),
+            scoped: true,
         }
+    }
+
+    /// With `false`, every write makes everything stale (a whole bump), as
+    /// instances from before scoped invalidation expect: for an upgrade
+    /// from such a version, until every instance runs this one
+    /// (`catalog.scoped_invalidation`).
+    pub fn with_scoped_invalidation(mut self, scoped: bool) -> Self {
+        self.scoped = scoped;
+        self
+    }
+
+    /// Whether writes that only move stock or prices bump only what they
+    /// touch.
+    pub fn scoped_invalidation(&self) -> bool {
+        self.scoped
     }
 
     /// How long a cached value lives.
@@ -278,7 +303,7 @@ impl CatalogCache {
                 .key(self.key("seq"))
                 .key(self.key("c:stock"))
                 .key(self.key("c:price"))
-                .arg(format!("{}g", self.namespace))
+                .arg(format!("{}{VALUES}g", self.namespace))
                 .arg(format!("{kind}:{key}"))
                 .arg(self.key("p:"))
                 .invoke_async(&mut *conn)
@@ -323,7 +348,10 @@ impl CatalogCache {
         deps: &Dependencies,
         json: &str,
     ) {
-        let full_key = format!("{}g{}:{kind}:{key}", self.namespace, version.generation);
+        let full_key = format!(
+            "{}{VALUES}g{}:{kind}:{key}",
+            self.namespace, version.generation
+        );
         let value = format!("{} {}\n{json}", version.seq, deps.encode());
         let call = async {
             let mut conn = connection(&self.pool).await?;

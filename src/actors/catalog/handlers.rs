@@ -329,14 +329,14 @@ impl CatalogService {
         if moved.is_empty() {
             return;
         }
-        if moved.ids.len() > MAX_SCOPED_PRODUCTS {
-            // Naming them all would cost more than reloading everything.
+        // Naming very many would cost more than reloading everything.
+        if moved.ids.len() > MAX_SCOPED_PRODUCTS || !self.cache.scoped_invalidation() {
             return self.invalidate().await;
         }
         if !self.cache.bump_products(moved).await {
-            tracing::warn!(
-                "cache not bumped for moved products; this instance bypasses the cache until a whole bump succeeds"
-            );
+            // Peers would refill from values Redis still vouches for: try
+            // a whole bump and a whole invalidation instead.
+            return self.invalidate().await;
         }
         self.view.invalidate_products(moved).await;
     }
@@ -372,10 +372,12 @@ impl CatalogService {
                 None
             }
         };
-        let flight_key = format!(
-            "{kind}:{key}:{}",
-            version.as_ref().map_or("-".to_owned(), Version::flight_key)
-        );
+        // Without a version (the cache bypassed) nothing tells loads before
+        // a write from loads after it: such loads are never shared.
+        let flight_key = match &version {
+            Some(version) => format!("{kind}:{key}:{}", version.flight_key()),
+            None => format!("{kind}:{key}:-{}", uuid::Uuid::new_v4().simple()),
+        };
         let existing = self.inflight.borrow().get(&flight_key).cloned();
         let flight = match existing {
             Some(flight) => {
