@@ -255,6 +255,7 @@ impl<'a> Starter<'a> {
             outcomes: Arc::new(Notify::new()),
             stats: PoolStats::default(),
             size: pay.workers,
+            claim_batch: pay.claim_batch.max(1),
         });
         let mut webhook_secrets = vec![pay.webhook_secret.clone()];
         webhook_secrets.extend(pay.webhook_previous_secret.clone());

@@ -197,6 +197,7 @@ impl Settings {
             at_least("carts.sweep_interval_secs", carts.sweep_interval_secs, 1)
                 .because("0 would spin the sweep"),
             between("payments.workers", pay.workers, 1, 256),
+            between("payments.claim_batch", pay.claim_batch, 1, 64),
             between("payments.max_attempts", pay.max_attempts, 1, 20),
             at_least("payments.retry_base_ms", pay.retry_base_ms, 1),
             at_least("payments.provider_timeout_ms", pay.provider_timeout_ms, 1),

@@ -313,6 +313,10 @@ fn default_true() -> bool {
     true
 }
 
+fn default_claim_batch() -> usize {
+    1
+}
+
 /// Where product images are kept, and how large one may be.
 #[derive(Debug, Clone, Deserialize)]
 pub struct MediaSettings {
@@ -432,6 +436,10 @@ pub enum Delivery {
 pub struct PaymentSettings {
     /// `PaymentWorker` actors per instance.
     pub workers: usize,
+    /// Jobs a worker claims in one statement and runs side by side (so up
+    /// to `workers × claim_batch` provider calls are in flight).
+    #[serde(default = "default_claim_batch")]
+    pub claim_batch: usize,
     /// Provider attempts per payment (the first included) before a
     /// transient failure becomes final.
     pub max_attempts: u32,

@@ -72,6 +72,11 @@ async fn create_api_key(
     if body.scopes.is_empty() {
         errors.add("scopes", "empty", "at least one scope");
     }
+    // As the document says: each scope at most once in effect, so never
+    // more entries than there are scopes.
+    if body.scopes.len() > crate::domain::auth::api_keys::Scope::ALL.len() {
+        errors.add("scopes", "too_many", "at most one entry per scope");
+    }
     let scopes = body.scopes;
     if body.expires_at.is_some_and(|at| at <= Utc::now()) {
         errors.add("expires_at", "past", "must be in the future");

@@ -371,25 +371,29 @@ pub async fn events(pool: &PgPool, payment_id: Uuid) -> Result<Vec<EventRow>, sq
         .await
 }
 
-/// Claims the oldest due job whose lease (if any) has run out, under a new
-/// lease, with its payment's amount and card, and records the attempt's
-/// start on the payment's timeline.
+/// Claims up to `limit` of the oldest due jobs whose lease (if any) has
+/// run out, each under a new lease, with its payment's amount and card,
+/// and records each attempt's start on its payment's timeline.
 ///
 /// The claim commits without waiting for its WAL flush
 /// (`synchronous_commit = off`): a claim lost to a server crash only means
 /// the job is claimed again, which the lease and the provider's
 /// idempotency key make safe. Outcomes are committed durably.
-pub async fn claim_job(pool: &PgPool, lease_secs: f64) -> Result<Option<ClaimedJob>, sqlx::Error> {
+pub async fn claim_jobs(
+    pool: &PgPool,
+    lease_secs: f64,
+    limit: i64,
+) -> Result<Vec<ClaimedJob>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     super::database::commit_without_flush(&mut tx).await?;
-    let job: Option<ClaimedJob> = sqlx::query_as(
+    let jobs: Vec<ClaimedJob> = sqlx::query_as(
         "UPDATE payment_jobs j SET locked_until = now() + make_interval(secs => $1), \
            lease_token = gen_random_uuid(), attempts = j.attempts + 1, \
            started_at = COALESCE(j.started_at, now()) \
          FROM payments p \
-         WHERE j.id = (SELECT id FROM payment_jobs \
-                       WHERE run_at <= now() AND (locked_until IS NULL OR locked_until < now()) \
-                       ORDER BY run_at LIMIT 1 FOR UPDATE SKIP LOCKED) \
+         WHERE j.id IN (SELECT id FROM payment_jobs \
+                        WHERE run_at <= now() AND (locked_until IS NULL OR locked_until < now()) \
+                        ORDER BY run_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
            AND p.id = j.payment_id \
          RETURNING j.id, j.payment_id, j.kind, j.attempts, j.lease_token, \
            (EXTRACT(EPOCH FROM (clock_timestamp() - j.created_at)) * 1000)::float8 AS queued_ms, \
@@ -398,9 +402,10 @@ pub async fn claim_job(pool: &PgPool, lease_secs: f64) -> Result<Option<ClaimedJ
            j.refund_id IS NOT NULL AS partial",
     )
     .bind(lease_secs)
-    .fetch_optional(&mut *tx)
+    .bind(limit.max(1))
+    .fetch_all(&mut *tx)
     .await?;
-    if let Some(job) = &job {
+    for job in &jobs {
         insert_event(
             &mut tx,
             job.payment_id,
@@ -410,7 +415,7 @@ pub async fn claim_job(pool: &PgPool, lease_secs: f64) -> Result<Option<ClaimedJ
         .await?;
     }
     tx.commit().await?;
-    Ok(job)
+    Ok(jobs)
 }
 
 /// Deletes a finished job if this worker still holds its lease; `false`

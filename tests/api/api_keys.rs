@@ -226,6 +226,10 @@ async fn keys_have_their_own_rate_limit_and_bad_requests_are_refused() {
         ),
         (json!({"name": "erp", "scopes": []}), vec!["scopes"]),
         (
+            json!({"name": "erp", "scopes": vec!["orders:read"; 6]}),
+            vec!["scopes"],
+        ),
+        (
             json!({"name": "erp", "scopes": ["catalog:delete"]}),
             vec!["scopes.0"],
         ),

@@ -453,5 +453,8 @@ async fn with_scoped_invalidation_off_every_order_empties_the_view_as_before() {
     let (_, token, _) = a.customer("buyer@emporium.test").await;
     crate::orders::place(&a, &token, json!([{"product_id": id, "quantity": 1}])).await;
     let (_, layer) = read_layer(&a, &other_page).await;
-    assert_eq!(layer, "miss", "a whole invalidation: the rug's page reloads");
+    assert_eq!(
+        layer, "miss",
+        "a whole invalidation: the rug's page reloads"
+    );
 }

@@ -59,6 +59,8 @@ pub struct PoolShared {
     pub outcomes: Arc<Notify>,
     pub stats: PoolStats,
     pub size: usize,
+    /// Jobs a worker claims at once and runs side by side.
+    pub claim_batch: usize,
 }
 
 /// One worker of the pool.
@@ -130,11 +132,25 @@ impl Drop for Busy<'_> {
     }
 }
 
-/// Runs one due job if there is one; `false` when the queue had none.
+/// Claims up to `claim_batch` due jobs and runs them side by side; `false`
+/// when the queue had none.
 async fn work_once(s: &PoolShared) -> anyhow::Result<bool> {
-    let Some(job) = store::claim_job(&s.pool, s.lease.as_secs_f64()).await? else {
+    let jobs = store::claim_jobs(
+        &s.pool,
+        s.lease.as_secs_f64(),
+        i64::try_from(s.claim_batch).unwrap_or(1),
+    )
+    .await?;
+    if jobs.is_empty() {
         return Ok(false);
-    };
+    }
+    let results = futures_util::future::join_all(jobs.into_iter().map(|job| run_job(s, job))).await;
+    results.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
+    Ok(true)
+}
+
+/// Calls the provider for one claimed job and writes its outcome.
+async fn run_job(s: &PoolShared, job: ClaimedJob) -> anyhow::Result<()> {
     let _busy = Busy::new(&s.stats.busy);
     s.stats.attempts.fetch_add(1, Ordering::Relaxed);
     let refund = job.kind == JobKind::Refund;
@@ -163,8 +179,7 @@ async fn work_once(s: &PoolShared) -> anyhow::Result<bool> {
                 message: "the provider did not answer in time".into(),
             })
         });
-    finish(s, &job, reply).await?;
-    Ok(true)
+    finish(s, &job, reply).await
 }
 
 /// Writes the outcome of a job in one transaction, only if this worker
