@@ -32,16 +32,7 @@ impl Dependencies {
     /// The wire form beside a cached value: `<flags> <ids>`, flags `s`
     /// and/or `p` or `-`, ids comma-separated or `-`.
     pub fn encode(&self) -> String {
-        let mut flags = String::new();
-        if self.stock {
-            flags.push('s');
-        }
-        if self.price {
-            flags.push('p');
-        }
-        if flags.is_empty() {
-            flags.push('-');
-        }
+        let flags = flags_word(self.stock, self.price);
         let ids = if self.products.is_empty() {
             "-".to_owned()
         } else {
@@ -69,6 +60,16 @@ impl Dependencies {
             stock: flags.contains('s'),
             price: flags.contains('p'),
         })
+    }
+}
+
+/// The flags word of the wire form: `s` (stock), `p` (price), or `-`.
+fn flags_word(stock: bool, price: bool) -> &'static str {
+    match (stock, price) {
+        (true, true) => "sp",
+        (true, false) => "s",
+        (false, true) => "p",
+        (false, false) => "-",
     }
 }
 
@@ -123,6 +124,11 @@ impl ProductsMoved {
         (deps.stock && self.stock_crossed_zero)
             || (deps.price && self.repriced)
             || deps.products.iter().any(|id| self.ids.contains(id))
+    }
+
+    /// The flags word of [`ProductsMoved::encode`]: which classes moved.
+    pub fn flags(&self) -> &'static str {
+        flags_word(self.stock_crossed_zero, self.repriced)
     }
 
     /// The wire form on the invalidation channel: `<flags> <ids>` as in

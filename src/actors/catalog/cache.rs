@@ -373,16 +373,7 @@ impl CatalogCache {
     #[tracing::instrument(name = "redis", skip_all, fields(db.system = "redis", db.operation = "bump_products"))]
     pub async fn bump_products(&self, moved: &ProductsMoved) -> bool {
         *self.down_until.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        let mut flags = String::new();
-        if moved.stock_crossed_zero {
-            flags.push('s');
-        }
-        if moved.repriced {
-            flags.push('p');
-        }
-        if flags.is_empty() {
-            flags.push('-');
-        }
+        let flags = moved.flags();
         // Product markers outlive any value stored before them.
         let marker_ttl = self.ttl_secs.saturating_mul(2);
         let call = async {
@@ -394,7 +385,7 @@ impl CatalogCache {
                 .key(self.key("c:price"))
                 .arg(self.key("p:"))
                 .arg(marker_ttl)
-                .arg(&flags);
+                .arg(flags);
             for id in &moved.ids {
                 invocation.arg(id.to_string());
             }
