@@ -2,10 +2,12 @@
 # Load run for carts: `GET /cart/` of a cart with 5 lines (every read prices
 # the lines from the catalog), the same cart with a shipping method and
 # address chosen (shipping and tax priced on every read), and checkout (add
-# a line, then check out), measured with wrk beside /healthz in the same run.
+# a line, then check out), measured with wrk beside /healthz and beside
+# `POST /orders/` of the same one-line orders in the same run.
 # Checkout: USERS customers, each request taking the next one in turn and
-# alternating add-a-line / checkout; the checkout rate is the orders written
-# over the run's duration. Needs wrk, PostgreSQL and Redis on localhost.
+# alternating add-a-line / checkout; the checkout rate is the orders the
+# stream wrote over its duration, and the orders rate the same for the
+# `POST /orders/` stream. Needs wrk, PostgreSQL and Redis on localhost.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export EMPORIUM__RATE_LIMIT__REGISTER_PER_CLIENT=100000
@@ -16,7 +18,17 @@ LUA=$(mktemp --suffix=.lua)
 TEMP_FILES+=("$LUA")
 
 start_instance BASE
-./target/release/emporium seed-demo --products 200 --customers 0 --seed 42 >/dev/null
+"${EMPORIUM_BIN:-./target/release/emporium}" seed-demo --products 200 --customers 0 --seed 42 >/dev/null
+# Checkouts and orders measure the write path, not products selling out:
+# every level gets a million more units (written before any read, so
+# nothing cached predates it).
+psql -h 127.0.0.1 -U postgres -q "${PREFIX}_catalog" <<'SQL'
+UPDATE stock_levels SET on_hand = on_hand + 1000000;
+UPDATE product_variants v SET stock = (SELECT coalesce(sum(l.on_hand - l.held), 0)
+  FROM stock_levels l JOIN stock_locations s ON s.id = l.location_id
+  WHERE l.variant_id = v.id AND s.is_active);
+UPDATE products p SET stock = (SELECT coalesce(sum(v.stock), 0) FROM product_variants v WHERE v.product_id = p.id);
+SQL
 
 token() {
   curl -fsS -XPOST "$BASE/api/v1/auth/register/" -H 'content-type: application/json' \
@@ -25,21 +37,23 @@ token() {
     -d "{\"email\":\"$1\",\"password\":\"load test password\"}" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["access"])'
 }
-IDS=$(curl -fsS "$BASE/api/v1/products/?in_stock=true&page_size=100" |
-  python3 -c 'import json,sys; print(" ".join(p["id"] for p in json.load(sys.stdin)["results"] if p["stock"] >= 100))')
-read -r -a PRODUCTS <<<"$IDS"
+# Variants with stock, for the checkout and order streams (a product with
+# several variants is added and ordered by variant).
+VARIANTS=$(curl -fsS "$BASE/api/v1/products/?in_stock=true&page_size=100&ordering=-price" |
+  python3 -c 'import json,sys; print(" ".join(v["id"] for p in json.load(sys.stdin)["results"] for v in p["variants"] if v["stock"] >= 20))')
+read -r -a VARIANT_IDS <<<"$VARIANTS"
 
 READER=$(token reader@example.com)
-for id in "${PRODUCTS[@]:0:5}"; do
+for id in "${VARIANT_IDS[@]:0:5}"; do
   curl -fsS -XPOST "$BASE/api/v1/cart/items/" -H 'content-type: application/json' \
-    -H "authorization: Bearer $READER" -d "{\"product_id\":\"$id\",\"quantity\":1}" >/dev/null
+    -H "authorization: Bearer $READER" -d "{\"variant_id\":\"$id\",\"quantity\":1}" >/dev/null
 done
 
 TOKENS=""
 for i in $(seq 1 "$USERS"); do
   TOKENS+="\"$(token "buyer$i@example.com")\","
 done
-QUOTED=$(printf '"%s",' "${PRODUCTS[@]}")
+QUOTED=$(printf '"%s",' "${VARIANT_IDS[@]}")
 # seed-demo's EU "Standard" method: checkout needs one once the shop ships.
 CHECKOUT_METHOD=$(curl -fsS "$BASE/api/v1/cart/shipping-methods/?country=FR&postal_code=69001" \
   -H "authorization: Bearer $READER" |
@@ -66,7 +80,7 @@ request = function()
   local user = id * half + math.floor(n / 2) % half + 1
   local headers = {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. tokens[user]}
   if n % 2 == 0 then
-    local body = '{"product_id":"' .. ids[math.random(#ids)] .. '","quantity":1}'
+    local body = '{"variant_id":"' .. ids[math.random(#ids)] .. '","quantity":1}'
     return wrk.format("POST", "/api/v1/cart/items/", headers, body)
   end
   return wrk.format("POST", "/api/v1/cart/checkout/", headers, address)
@@ -99,7 +113,22 @@ curl -fsS -XPUT "$BASE/api/v1/cart/shipping/" -H 'content-type: application/json
   \"line1\":\"1 Bench St\",\"city\":\"Lyon\",\"postal_code\":\"69001\",\"country\":\"FR\"}}" |
   python3 -c 'import json,sys; c=json.load(sys.stdin); print("cart with charges: shipping", c["shipping"]["amount"], "tax", c["tax"], "total", c["total"])'
 run "GET /api/v1/cart/ (5 lines, shipping and tax)" -H "Authorization: Bearer $READER" "$BASE/api/v1/cart/"
+orders() { psql -h 127.0.0.1 -U postgres -Atc "SELECT count(*) FROM orders" "${PREFIX}_orders"; }
+SECONDS_RUN=${DURATION%s}
 echo "== add a line + checkout, alternating"
+BEFORE=$(orders)
 wrk --latency -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$LUA" "$BASE/api/v1/cart/" |
   grep -E "Requests/sec|99%|status"
-psql -h 127.0.0.1 -U postgres -Atc "SELECT 'orders written: ' || count(*) FROM orders" "${PREFIX}_orders"
+CHECKOUTS=$(($(orders) - BEFORE))
+echo "checkouts placed: $CHECKOUTS ($(python3 -c "print(round($CHECKOUTS / $SECONDS_RUN, 1))")/s)"
+
+# The same one-line orders placed directly, by one customer.
+ORDERS_LUA=$(mktemp --suffix=.lua)
+TEMP_FILES+=("$ORDERS_LUA")
+SHIPPING_METHOD=$CHECKOUT_METHOD LINE_KEY=variant_id scripts/orders-lua.sh "$(token direct@example.com)" \
+  "$(printf '"%s",' "${VARIANT_IDS[@]}")" >"$ORDERS_LUA"
+BEFORE=$(orders)
+run "POST /api/v1/orders/ (one line)" -s "$ORDERS_LUA" "$BASE/api/v1/orders/"
+DIRECT=$(($(orders) - BEFORE))
+echo "orders placed: $DIRECT ($(python3 -c "print(round($DIRECT / $SECONDS_RUN, 1))")/s)"
+echo "checkout / POST /orders/: $(python3 -c "print(round($CHECKOUTS / max($DIRECT, 1), 2))")"

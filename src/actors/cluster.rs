@@ -10,16 +10,19 @@ use tokio::sync::Notify;
 
 use super::amqp_relay::AmqpRelay;
 use super::auth::{AuthActor, AuthService};
+use super::carts::reader::CartReader;
 use super::carts::{CartsActor, CartsService};
 use super::catalog::CatalogActor;
 use super::events::EventSource;
 use super::metrics::{ActorMetrics, ActorMetricsSnapshot};
 use super::notifications::{MailLinks, NotificationsActor, NotificationsService};
+use super::orders::rules::RulesCache;
 use super::orders::{OrdersActor, OrdersService};
 use super::payments::handlers::{AttemptLimits, PaymentsConfig};
 use super::payments::provider::{SimulatedProvider, WebhookTarget};
 use super::payments::worker::{PaymentWorker, PoolShared, PoolStats};
 use super::payments::{PaymentsActor, PaymentsService};
+use super::read_view::CartsView;
 use super::recommendations::{RecommenderActor, RecommenderService};
 use super::runtime::{ActorClient, CallError, Ping, Probe, ProbeReply, RuntimeError, Shutdown};
 use super::webhooks::fanout::Fanout;
@@ -38,6 +41,8 @@ use crate::telemetry::metrics::Metrics;
 const MAX_PAYMENT_CONNECTIONS: u32 = 40;
 /// How long shutdown waits for an actor to close its pool.
 const POOL_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections of the simulated provider's ledger pool.
+const SIMULATOR_CONNECTIONS: u32 = 4;
 
 /// Addresses of every domain actor, cheap to clone into the edge.
 #[derive(Clone)]
@@ -60,6 +65,9 @@ pub struct Actors {
     /// Auth's read view: principals and profiles, read by the edge without
     /// a hop; filled by auth's answers, cleared by its writes.
     pub auth_view: AuthView,
+    /// `GET /cart/` without a hop: the carts' view (filled by carts'
+    /// reads, cleared by its writes), the catalog's, and orders' rules.
+    pub cart_reader: CartReader,
     /// Each domain's database pool, for its size and idle figures only.
     db_pools: Arc<[(&'static str, sqlx::PgPool)]>,
 }
@@ -193,10 +201,11 @@ impl<'a> Starter<'a> {
         Ok((catalog, cache, view))
     }
 
+    /// Orders, and its copy of the pricing rules for readers at the edge.
     fn orders(
         &mut self,
         catalog: ActorClient<CatalogActor>,
-    ) -> anyhow::Result<ActorClient<OrdersActor>> {
+    ) -> anyhow::Result<(ActorClient<OrdersActor>, Arc<RulesCache>)> {
         let settings = self.settings;
         let orders = &settings.orders;
         let service = OrdersService::new(
@@ -212,10 +221,12 @@ impl<'a> Starter<'a> {
             },
         )
         .with_return_window_days(settings.returns.window_days);
+        let rules = service.shared_rules();
         let sweep = Duration::from_secs(orders.sweep_interval_secs);
-        Ok(self.supervised(Domain::Orders.name(), move |m| {
+        let actor = self.supervised(Domain::Orders.name(), move |m| {
             OrdersActor::new(service, sweep, m)
-        }))
+        });
+        Ok((actor, rules))
     }
 
     /// The payments actor, and its pool of workers, each supervised, on an
@@ -233,8 +244,17 @@ impl<'a> Starter<'a> {
                 .min(MAX_PAYMENT_CONNECTIONS),
         );
         let pool = self.pool(&db, Domain::Payments)?;
+        // The simulated provider stands in for another company's system:
+        // its ledger commits without waiting for our WAL flush, on a few
+        // connections of its own (only a crash of PostgreSQL itself could
+        // lose a row, and then the provider answers that call afresh).
+        let mut ledger_db = db.clone();
+        ledger_db.max_connections = ledger_db.max_connections.min(SIMULATOR_CONNECTIONS);
+        let ledger = crate::store::database::lazy_pool_without_flush(&ledger_db, Domain::Payments)?;
+        // Closed at shutdown with the others, and reported beside them.
+        self.db_pools.push(("provider_ledger", ledger.clone()));
         let simulator = SimulatedProvider::new(
-            pool.clone(),
+            ledger,
             pay.simulator.clone(),
             Duration::from_millis(pay.provider_timeout_ms),
             pay.delivery,
@@ -316,24 +336,40 @@ impl<'a> Starter<'a> {
         })
     }
 
+    /// Carts, and the reader that answers `GET /cart/` at the edge.
     fn carts(
         &mut self,
-        catalog: ActorClient<CatalogActor>,
-        orders: ActorClient<OrdersActor>,
-    ) -> anyhow::Result<ActorClient<CartsActor>> {
+        (catalog, catalog_view): (ActorClient<CatalogActor>, CatalogView),
+        (orders, rules): (ActorClient<OrdersActor>, Arc<RulesCache>),
+    ) -> anyhow::Result<(ActorClient<CartsActor>, CartReader)> {
         let settings = self.settings;
         let checkout_lock = Duration::from_secs(settings.orders.idempotency_lock_secs);
+        let view = CartsView::new(
+            crate::store::redis::pool(&settings.redis)?,
+            &settings.redis.url,
+            &settings.database.prefix,
+            "carts",
+            settings.carts.read_view_max_bytes,
+        );
+        let reader = CartReader::new(
+            view.clone(),
+            catalog_view.clone(),
+            rules,
+            settings.carts.max_quantity,
+        );
         let service = CartsService::new(
             self.pool(&settings.database, Domain::Carts)?,
             catalog,
             orders,
             settings.carts.clone(),
             checkout_lock,
+            (view, catalog_view),
         );
         let sweep = Duration::from_secs(settings.carts.sweep_interval_secs);
-        Ok(self.supervised(Domain::Carts.name(), move |m| {
+        let actor = self.supervised(Domain::Carts.name(), move |m| {
             CartsActor::new(service, sweep, checkout_lock, m)
-        }))
+        });
+        Ok((actor, reader))
     }
 }
 
@@ -454,10 +490,13 @@ impl Cluster {
         let (notifications, mail_links) = start.notifications()?;
         let (auth, auth_view) = start.auth(keys, notifications.clone())?;
         let (catalog, catalog_cache, catalog_view) = start.catalog()?;
-        let orders = start.orders(catalog.clone())?;
+        let (orders, rules) = start.orders(catalog.clone())?;
         let payments = start.payments(orders.clone())?;
         let recommender = start.recommender(catalog.clone(), orders.clone());
-        let carts = start.carts(catalog.clone(), orders.clone())?;
+        let (carts, cart_reader) = start.carts(
+            (catalog.clone(), catalog_view.clone()),
+            (orders.clone(), rules),
+        )?;
         let sources = event_sources(&auth, &catalog, &orders, &payments.actor);
         let _ = mail_links.set(MailLinks {
             sources: sources.clone(),
@@ -477,6 +516,7 @@ impl Cluster {
             catalog_cache,
             catalog_view,
             auth_view,
+            cart_reader,
             db_pools: start.db_pools.into(),
         };
         let mut arbiters = start.arbiters;

@@ -29,6 +29,7 @@ use uuid::Uuid;
 use crate::domain::auth::Role;
 use crate::domain::cache_scope::{Dependencies, ProductsMoved};
 use crate::domain::coherence::{Coherence, Signal, Wait, LEASE, PING_EVERY};
+use crate::store::catalog::VariantSnapshot;
 use crate::store::redis::{connection, RedisPool};
 
 /// How long the subscriber waits before reconnecting after a failure.
@@ -85,8 +86,75 @@ impl ViewValue for AuthEntry {
     }
 }
 
-/// The catalog's view: pages.
-pub type CatalogView = ReadView<Page>;
+/// What the catalog's view holds: pages the edge answers whole, and the
+/// variants carts price their lines from.
+#[derive(Debug, Clone)]
+pub enum CatalogEntry {
+    /// A serialised answer.
+    Page(Page),
+    /// One variant as carts price it (`GetItemSnapshots`' answer), under
+    /// [`variant_key`]; it depends on its product, so any stock or price
+    /// move of the product drops it.
+    Variant(Arc<VariantSnapshot>),
+}
+
+impl From<Page> for CatalogEntry {
+    fn from(page: Page) -> Self {
+        CatalogEntry::Page(page)
+    }
+}
+
+impl ViewValue for CatalogEntry {
+    fn size(&self) -> usize {
+        match self {
+            CatalogEntry::Page(page) => page.size(),
+            CatalogEntry::Variant(v) => {
+                // The struct, and the strings it owns on the heap.
+                std::mem::size_of::<VariantSnapshot>()
+                    + v.name.len()
+                    + v.slug.len()
+                    + v.sku.len()
+                    + v.currency.len()
+                    + v.tax_class.len()
+                    + 64 * v.options.len()
+            }
+        }
+    }
+}
+
+/// The key a variant's snapshot is kept under in the catalog's view.
+pub fn variant_key(id: Uuid) -> String {
+    format!("variant:{id}")
+}
+
+/// One customer's cart as stored, under [`cart_key`] in the carts' view.
+#[derive(Debug)]
+pub struct StoredCart {
+    pub cart_id: Uuid,
+    pub contents: crate::store::carts::Contents,
+}
+
+/// The key a customer's cart is kept under in the carts' view.
+pub fn cart_key(user_id: Uuid) -> String {
+    format!("user:{user_id}")
+}
+
+impl ViewValue for Arc<StoredCart> {
+    fn size(&self) -> usize {
+        // Lines are small and fixed-size but for their currency; the
+        // shipping address is bounded by its schema.
+        std::mem::size_of::<StoredCart>()
+            + self.contents.lines.len()
+                * (std::mem::size_of::<crate::domain::carts::StoredLine>() + 8)
+            + self.contents.shipping.as_ref().map_or(0, |_| 512)
+    }
+}
+
+/// The catalog's view: pages, and variants for carts.
+pub type CatalogView = ReadView<CatalogEntry>;
+/// The carts' view: customers' carts as stored, each depending on its own
+/// cart id (a write to a cart invalidates that id, on every instance).
+pub type CartsView = ReadView<Arc<StoredCart>>;
 /// Auth's view: principals and profiles.
 pub type AuthView = ReadView<AuthEntry>;
 
@@ -460,7 +528,7 @@ impl<V: ViewValue> ReadView<V> {
 
     /// Keeps a value loaded under `ticket` that depends on nothing a
     /// scoped invalidation names (it goes only with everything).
-    pub fn put(&self, ticket: Ticket, key: String, value: V) {
+    pub fn put(&self, ticket: Ticket, key: String, value: impl Into<V>) {
         self.put_with(ticket, key, value, Dependencies::default());
     }
 
@@ -468,12 +536,14 @@ impl<V: ViewValue> ReadView<V> {
     /// was invalidated since the ticket was taken. (If a whole
     /// invalidation lands between this check and the insert, the value
     /// carries the old epoch and is never served.)
-    pub fn put_with(&self, ticket: Ticket, key: String, value: V, deps: Dependencies) {
+    pub fn put_with(&self, ticket: Ticket, key: String, value: impl Into<V>, deps: Dependencies) {
         let Ticket(Some((epoch, since))) = ticket else {
             return;
         };
         if self.serving() == Some(epoch) {
-            self.inner.pages.insert(key, epoch, since, value, deps);
+            self.inner
+                .pages
+                .insert(key, epoch, since, value.into(), deps);
         }
     }
 
@@ -694,6 +764,69 @@ impl<V: ViewValue> ReadView<V> {
             }
         }
         anyhow::bail!("subscription closed")
+    }
+}
+
+impl CatalogView {
+    /// The page under `key`, if the view may be served and holds one.
+    pub fn page(&self, key: &str) -> Option<Page> {
+        match self.get(key)? {
+            CatalogEntry::Page(page) => Some(page),
+            CatalogEntry::Variant(_) => None,
+        }
+    }
+
+    /// Variant `id` as carts price it, if the view may be served and
+    /// holds it.
+    pub fn variant(&self, id: Uuid) -> Option<Arc<VariantSnapshot>> {
+        match self.get(&variant_key(id))? {
+            CatalogEntry::Variant(v) => Some(v),
+            CatalogEntry::Page(_) => None,
+        }
+    }
+
+    /// Keeps variants read under `ticket`, each depending on its product.
+    pub fn put_variants<'a>(
+        &self,
+        ticket: Ticket,
+        variants: impl IntoIterator<Item = &'a VariantSnapshot>,
+    ) {
+        for v in variants {
+            let deps = Dependencies {
+                products: vec![v.product_id],
+                ..Dependencies::default()
+            };
+            self.put_with(
+                ticket,
+                variant_key(v.id),
+                CatalogEntry::Variant(Arc::new(v.clone())),
+                deps,
+            );
+        }
+    }
+}
+
+impl CartsView {
+    /// After a committed write to these carts: drops them here and on
+    /// every instance, and returns once none can serve them as before.
+    pub async fn forget(&self, cart_ids: impl IntoIterator<Item = Uuid>) {
+        let moved = ProductsMoved {
+            ids: cart_ids.into_iter().collect(),
+            stock_crossed_zero: false,
+            repriced: false,
+        };
+        if !moved.ids.is_empty() {
+            self.invalidate_products(&moved).await;
+        }
+    }
+
+    /// Keeps a customer's cart read under `ticket`.
+    pub fn put_cart(&self, ticket: Ticket, user_id: Uuid, cart: StoredCart) {
+        let deps = Dependencies {
+            products: vec![cart.cart_id],
+            ..Dependencies::default()
+        };
+        self.put_with(ticket, cart_key(user_id), Arc::new(cart), deps);
     }
 }
 

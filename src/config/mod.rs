@@ -419,6 +419,11 @@ pub struct CartSettings {
     pub max_quantity: i32,
     /// How often expired guest carts are swept.
     pub sweep_interval_secs: u64,
+    /// Most bytes the carts' in-process read view holds (customers' carts
+    /// as stored, read by `GET /cart/` without a hop); the least recently
+    /// read go first.
+    #[serde(default = "default_read_view_max_bytes")]
+    pub read_view_max_bytes: usize,
 }
 
 /// How the provider reports a charge's outcome.

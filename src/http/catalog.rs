@@ -197,7 +197,7 @@ async fn list_categories(
     let paging = page_request(&QueryParams::from_request(&req))?;
     let key = format!("categories:{}:{}", paging.page, paging.page_size);
     let view = &state.actors.catalog_view;
-    let (count, results, served) = match view.get(&key) {
+    let (count, results, served) = match view.page(&key) {
         Some(entry) => (entry.count, entry.body, Served::View),
         None => {
             let ticket = view.ticket();
@@ -503,7 +503,7 @@ async fn list_products(
         req.query_string()
     );
     let view = &state.actors.catalog_view;
-    if let Some(page) = view.get(&key) {
+    if let Some(page) = view.page(&key) {
         return Ok(page_response(&req, page, Served::View));
     }
     let ticket = view.ticket();
@@ -579,7 +579,7 @@ async fn get_product(
         ProductKey::Slug(slug) => format!("product:{include_inactive}:slug:{slug}"),
     };
     let view = &state.actors.catalog_view;
-    if let Some(entry) = view.get(&view_key) {
+    if let Some(entry) = view.page(&view_key) {
         return Ok(page_response(&req, entry, Served::View));
     }
     let ticket = view.ticket();

@@ -190,6 +190,7 @@ async fn collect(state: &AppState) {
         for (view, s) in [
             ("catalog", actors.catalog_view.snapshot()),
             ("auth", actors.auth_view.snapshot()),
+            ("carts", actors.cart_reader.view().snapshot()),
         ] {
             for (result, n) in [("hit", s.hits), ("miss", s.misses), ("bypass", s.bypassed)] {
                 counter!("emporium_read_view_lookups_total", "view" => view, "result" => result)

@@ -236,6 +236,25 @@ async fn line_count(conn: &mut PgConnection, cart_id: Uuid) -> sqlx::Result<usiz
     Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }
 
+/// A line's quantity (if the cart holds it) and the cart's line count, in
+/// one round trip. Read after the cart's lock, in a statement of its own,
+/// so it sees every change committed before the lock was granted.
+async fn line_and_count(
+    conn: &mut PgConnection,
+    cart_id: Uuid,
+    variant_id: Uuid,
+) -> sqlx::Result<(Option<i32>, usize)> {
+    let (held, n): (Option<i32>, i64) = sqlx::query_as(
+        "SELECT (SELECT quantity FROM cart_items WHERE cart_id = $1 AND variant_id = $2), \
+           (SELECT count(*) FROM cart_items WHERE cart_id = $1)",
+    )
+    .bind(cart_id)
+    .bind(variant_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((held, usize::try_from(n).unwrap_or(usize::MAX)))
+}
+
 async fn upsert(
     conn: &mut PgConnection,
     cart_id: Uuid,
@@ -243,12 +262,14 @@ async fn upsert(
     quantity: i32,
     price: (i64, &str),
 ) -> sqlx::Result<()> {
+    // The line and the cart's last change, in one statement.
     sqlx::query(
-        "INSERT INTO cart_items (cart_id, variant_id, quantity, seen_price, seen_currency)
-         VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (cart_id, variant_id) DO UPDATE
-         SET quantity = EXCLUDED.quantity, seen_price = EXCLUDED.seen_price,
-             seen_currency = EXCLUDED.seen_currency",
+        "WITH line AS (INSERT INTO cart_items (cart_id, variant_id, quantity, seen_price, seen_currency)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (cart_id, variant_id) DO UPDATE
+           SET quantity = EXCLUDED.quantity, seen_price = EXCLUDED.seen_price,
+               seen_currency = EXCLUDED.seen_currency)
+         UPDATE carts SET updated_at = now() WHERE id = $1",
     )
     .bind(cart_id)
     .bind(variant_id)
@@ -288,11 +309,11 @@ pub async fn change_line(
 ) -> sqlx::Result<Change> {
     let mut tx = pool.begin().await?;
     lock(&mut tx, cart_id).await?;
-    let held = quantity_of(&mut tx, cart_id, variant_id).await?;
+    let (held, lines) = line_and_count(&mut tx, cart_id, variant_id).await?;
     let new = match (held, add) {
         (None, false) => return Ok(Change::NoSuchLine),
         (None, true) => {
-            if line_count(&mut tx, cart_id).await? >= limits.max_lines {
+            if lines >= limits.max_lines {
                 return Ok(Change::TooManyLines);
             }
             i64::from(quantity)
@@ -306,7 +327,6 @@ pub async fn change_line(
     // Within max_quantity, which is an i32.
     let new = i32::try_from(new).unwrap_or(i32::MAX);
     upsert(&mut tx, cart_id, variant_id, new, price).await?;
-    touch(&mut tx, cart_id).await?;
     tx.commit().await?;
     Ok(Change::Done)
 }
@@ -472,41 +492,41 @@ pub enum Begin {
 
 /// Claims the cart for one checkout, choosing the order's id before the
 /// order exists. A claim older than `lock_secs` is an unfinished one.
+///
+/// One statement (one round trip, one commit): the row lock the `UPDATE`
+/// takes serialises two checkouts of one cart, and the second re-reads the
+/// row after the first commits (`READ COMMITTED`), so it sees the claim.
 pub async fn begin_checkout(pool: &PgPool, cart_id: Uuid, lock_secs: i64) -> sqlx::Result<Begin> {
-    let mut tx = pool.begin().await?;
-    let (running, fresh): (Option<Uuid>, bool) = sqlx::query_as(
-        "SELECT checkout_order_id, \
-           coalesce(checkout_started_at > now() - make_interval(secs => $2::double precision), false) \
-         FROM carts WHERE id = $1 FOR UPDATE",
+    let fresh_id = Uuid::new_v4();
+    let claimed: Option<(Uuid, bool)> = sqlx::query_as(
+        "UPDATE carts c SET checkout_order_id = coalesce(c.checkout_order_id, $3), \
+           checkout_started_at = now() \
+         WHERE c.id = $1 AND NOT coalesce(c.checkout_order_id IS NOT NULL \
+           AND c.checkout_started_at > now() - make_interval(secs => $2::double precision), false) \
+         RETURNING c.checkout_order_id, c.checkout_order_id = $3",
     )
     .bind(cart_id)
     .bind(lock_secs as f64)
-    .fetch_one(&mut *tx)
+    .bind(fresh_id)
+    .fetch_optional(pool)
     .await?;
-    let begin = match running {
-        Some(_) if fresh => Begin::InProgress,
-        Some(order_id) => {
-            // Claimed again, for the recovery.
-            sqlx::query("UPDATE carts SET checkout_started_at = now() WHERE id = $1")
-                .bind(cart_id)
-                .execute(&mut *tx)
-                .await?;
-            Begin::Unfinished { order_id }
-        }
+    Ok(match claimed {
+        Some((order_id, true)) => Begin::Started { order_id },
+        // Claimed again, for the recovery.
+        Some((order_id, false)) => Begin::Unfinished { order_id },
         None => {
-            let order_id = Uuid::new_v4();
-            sqlx::query(
-                "UPDATE carts SET checkout_order_id = $2, checkout_started_at = now() WHERE id = $1",
-            )
-            .bind(cart_id)
-            .bind(order_id)
-            .execute(&mut *tx)
-            .await?;
-            Begin::Started { order_id }
+            // Running elsewhere, or the cart is gone (a guest cart deleted
+            // since it was resolved).
+            let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM carts WHERE id = $1")
+                .bind(cart_id)
+                .fetch_optional(pool)
+                .await?;
+            match exists {
+                Some(_) => Begin::InProgress,
+                None => return Err(sqlx::Error::RowNotFound),
+            }
         }
-    };
-    tx.commit().await?;
-    Ok(begin)
+    })
 }
 
 /// Gives up a checkout that placed nothing: the cart is as it was.
@@ -536,48 +556,36 @@ pub async fn finish_checkout(
     user_id: Option<Uuid>,
     taken: &[StockLine],
 ) -> sqlx::Result<bool> {
-    let mut tx = pool.begin().await?;
-    lock(&mut tx, cart_id).await?;
-    let claimed = sqlx::query(
-        "UPDATE carts SET promotion_id = NULL, promotion_code = NULL, checkout_order_id = NULL, \
-           checkout_started_at = NULL, updated_at = now() \
-         WHERE id = $1 AND checkout_order_id = $2",
-    )
-    .bind(cart_id)
-    .bind(order_id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        > 0;
-    if !claimed {
-        return Ok(false);
-    }
-    sqlx::query(
-        "INSERT INTO checkouts (order_id, cart_id, user_id) VALUES ($1, $2, $3) \
-         ON CONFLICT (order_id) DO NOTHING",
-    )
-    .bind(order_id)
-    .bind(cart_id)
-    .bind(user_id)
-    .execute(&mut *tx)
-    .await?;
     let (products, quantities): (Vec<Uuid>, Vec<i32>) =
         taken.iter().map(|l| (l.variant_id, l.quantity)).unzip();
-    // Lines the order took whole go; the rest keep what it did not take.
-    sqlx::query(
-        "WITH taken AS (SELECT * FROM unnest($2::uuid[], $3::int[]) AS t(variant_id, quantity)), \
-         gone AS (DELETE FROM cart_items c USING taken t \
-           WHERE c.cart_id = $1 AND c.variant_id = t.variant_id AND c.quantity <= t.quantity) \
-         UPDATE cart_items c SET quantity = c.quantity - t.quantity FROM taken t \
-         WHERE c.cart_id = $1 AND c.variant_id = t.variant_id AND c.quantity > t.quantity",
+    // One statement: the claim's release locks the cart's row, and the
+    // record and the lines change only if it was still claimed for this
+    // order. Lines the order took whole go; the rest keep what it did not
+    // take (the two touch different rows).
+    let claimed: Option<i32> = sqlx::query_scalar(
+        "WITH claimed AS (UPDATE carts SET promotion_id = NULL, promotion_code = NULL, \
+             checkout_order_id = NULL, checkout_started_at = NULL, updated_at = now() \
+           WHERE id = $1 AND checkout_order_id = $2 RETURNING id), \
+         recorded AS (INSERT INTO checkouts (order_id, cart_id, user_id) \
+           SELECT $2, id, $3 FROM claimed ON CONFLICT (order_id) DO NOTHING), \
+         taken AS (SELECT * FROM unnest($4::uuid[], $5::int[]) AS t(variant_id, quantity)), \
+         gone AS (DELETE FROM cart_items c USING taken t, claimed \
+           WHERE c.cart_id = claimed.id AND c.variant_id = t.variant_id \
+             AND c.quantity <= t.quantity), \
+         kept AS (UPDATE cart_items c SET quantity = c.quantity - t.quantity \
+           FROM taken t, claimed \
+           WHERE c.cart_id = claimed.id AND c.variant_id = t.variant_id \
+             AND c.quantity > t.quantity) \
+         SELECT 1 FROM claimed",
     )
     .bind(cart_id)
+    .bind(order_id)
+    .bind(user_id)
     .bind(&products)
     .bind(&quantities)
-    .execute(&mut *tx)
+    .fetch_optional(pool)
     .await?;
-    tx.commit().await?;
-    Ok(true)
+    Ok(claimed.is_some())
 }
 
 /// The customer a cart belongs to (`None` for a guest cart).

@@ -131,6 +131,24 @@ pub fn lazy_pool(settings: &DatabaseSettings, domain: Domain) -> anyhow::Result<
         .connect_lazy_with(options))
 }
 
+/// As [`lazy_pool`], with every commit made without waiting for the WAL
+/// flush (`synchronous_commit = off`): for writes whose loss in a crash of
+/// PostgreSQL itself costs nothing but doing them again. (A crash of
+/// Emporium loses nothing committed either way.)
+pub fn lazy_pool_without_flush(
+    settings: &DatabaseSettings,
+    domain: Domain,
+) -> anyhow::Result<PgPool> {
+    let options = connect_options(settings, domain)?.options([("synchronous_commit", "off")]);
+    Ok(PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
+        // No reaper, as in `lazy_pool`.
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connect_lazy_with(options))
+}
+
 /// PostgreSQL's error code for "object in use" (a database with sessions
 /// cannot be renamed or copied; one that just closed may still have one).
 const OBJECT_IN_USE: &str = "55006";

@@ -532,6 +532,17 @@ async fn a_committed_change_answers_the_cart_as_stored_while_the_catalog_is_down
         );
     }
 
+    // Renamed: every instance's view drops the catalog's variants, so the
+    // answers below must ask the catalog (a view still holding them would
+    // price the cart without it).
+    let r = app
+        .patch(
+            &format!("/api/v1/products/{}/", str_of(&lamp["id"])),
+            Some(&admin),
+            &json!({"name": "Renamed lamp"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
     proxy.cut();
     let mug_line = format!("{ITEMS}{}/", str_of(&mug["id"]));
     let r = app.delete(&mug_line, Some(&ann)).await;

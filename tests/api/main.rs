@@ -5,6 +5,7 @@ mod addresses;
 mod admin_users;
 mod amqp;
 mod api_keys;
+mod cart_view;
 mod carts;
 mod catalog_cache;
 mod catalog_categories;

@@ -33,7 +33,7 @@ async fn created(app: &TestApp, admin: &str, path: &str, body: Value) -> Value {
 /// The EU zone (France, Germany) with a flat method (4.90, free from
 /// 100.00) and a weight method, and French rates: standard 20 %, reduced
 /// 5.5 %.
-async fn eu_shop(app: &TestApp, admin: &str) -> (Value, Value, Value) {
+pub async fn eu_shop(app: &TestApp, admin: &str) -> (Value, Value, Value) {
     let zone = created(
         app,
         admin,

@@ -10,12 +10,14 @@ use uuid::Uuid;
 use super::error::CartsError;
 use super::messages::*;
 use super::promotions::ReconcilePromotionUses;
+use super::reader::product_now;
 use crate::actors::catalog::messages::{GetItemSnapshots, ItemSnapshots};
 use crate::actors::catalog::CatalogActor;
 use crate::actors::idempotency::SuccessAnswer;
 use crate::actors::orders::messages::{CreateOrder, GetOrder, GetOrderStatuses, OrderView};
 use crate::actors::orders::rules::GetPricingRules;
 use crate::actors::orders::OrdersActor;
+use crate::actors::read_view::{cart_key, CartsView, CatalogView, StoredCart};
 use crate::actors::runtime::{ActorClient, CallError};
 use crate::config::CartSettings;
 use crate::domain::carts::{self, CartView, ProductNow};
@@ -54,6 +56,11 @@ pub struct CartsService {
     settings: CartSettings,
     /// A checkout claim older than this belongs to a checkout that stopped.
     checkout_lock: Duration,
+    /// Customers' carts as stored, for `GET /cart/` at the edge: filled by
+    /// reads here, dropped on every instance by each write to a cart.
+    view: CartsView,
+    /// The catalog's view, for variants without a hop when it holds them.
+    catalog_view: CatalogView,
 }
 
 fn invalid(field: &str, code: &'static str, message: impl Into<String>) -> CartsError {
@@ -69,13 +76,17 @@ impl CartsService {
         orders: ActorClient<OrdersActor>,
         settings: CartSettings,
         checkout_lock: Duration,
+        views: (CartsView, CatalogView),
     ) -> Self {
+        let (view, catalog_view) = views;
         Self {
             pool,
             catalog,
             orders,
             settings,
             checkout_lock,
+            view,
+            catalog_view,
         }
     }
 
@@ -84,11 +95,27 @@ impl CartsService {
         &self.pool
     }
 
+    /// The carts' read view, for starting its channel.
+    pub fn view(&self) -> &CartsView {
+        &self.view
+    }
+
+    /// After a committed write to `cart_id`: no instance shows it as it
+    /// was once this returns.
+    async fn forget(&self, cart_id: Uuid) {
+        self.view.forget([cart_id]).await;
+    }
+
     /// The cart a message is about; a guest cart only with its token, and
     /// never once merged or expired (all `NotFound`: ids leak nothing).
     async fn resolve(&self, owner: &CartOwner) -> Result<Uuid, CartsError> {
         match owner {
-            CartOwner::User(user_id) => Ok(store::user_cart(&self.pool, *user_id).await?),
+            // A customer's cart is never deleted nor replaced: the view's
+            // copy names it as well as the database.
+            CartOwner::User(user_id) => match self.view.get(&cart_key(*user_id)) {
+                Some(held) => Ok(held.cart_id),
+                None => Ok(store::user_cart(&self.pool, *user_id).await?),
+            },
             CartOwner::Guest { id, token } => {
                 let row = store::guest(&self.pool, *id, self.settings.guest_ttl_days)
                     .await?
@@ -115,41 +142,50 @@ impl CartsService {
 
     /// The variants among `ids` as carts price them, by variant id.
     async fn products(&self, ids: Vec<Uuid>) -> Result<HashMap<Uuid, ProductNow>, CartsError> {
+        // All from the catalog's view, or all from the catalog: a variant
+        // the view holds is as fresh as the catalog's answer.
+        let held: Option<HashMap<Uuid, ProductNow>> = ids
+            .iter()
+            .map(|id| {
+                self.catalog_view
+                    .variant(*id)
+                    .map(|v| (v.id, product_now(&v)))
+            })
+            .collect();
+        if let Some(held) = held {
+            return Ok(held);
+        }
         let found = self.items(ids).await?;
         Ok(found
             .snapshots
-            .into_values()
-            .map(|s| {
-                (
-                    s.id,
-                    ProductNow {
-                        product_id: s.product_id,
-                        sku: s.sku,
-                        options: s.options,
-                        name: s.name,
-                        slug: s.slug,
-                        price: s.price,
-                        currency: s.currency,
-                        stock: s.stock,
-                        is_active: s.is_active,
-                        weight_grams: s.weight_grams,
-                        requires_shipping: s.requires_shipping,
-                        tax_class: s.tax_class,
-                    },
-                )
-            })
+            .values()
+            .map(|s| (s.id, product_now(s)))
             .collect())
     }
 
     /// The cart priced now, without its promotion or charges; with what
     /// pricing it further needs.
     async fn priced(&self, cart_id: Uuid) -> Result<Priced, CartsError> {
-        let contents = match store::contents(&self.pool, cart_id).await {
-            Ok(contents) => contents,
+        let contents = self.contents(cart_id).await?;
+        self.priced_from(cart_id, contents).await
+    }
+
+    /// The cart as stored.
+    async fn contents(&self, cart_id: Uuid) -> Result<store::Contents, CartsError> {
+        match store::contents(&self.pool, cart_id).await {
+            Ok(contents) => Ok(contents),
             // Deleted (a guest cart) since it was resolved.
-            Err(sqlx::Error::RowNotFound) => return Err(CartsError::NotFound),
-            Err(e) => return Err(e.into()),
-        };
+            Err(sqlx::Error::RowNotFound) => Err(CartsError::NotFound),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// [`Self::priced`] of contents already read.
+    async fn priced_from(
+        &self,
+        cart_id: Uuid,
+        contents: store::Contents,
+    ) -> Result<Priced, CartsError> {
         let products = self
             .products(contents.lines.iter().map(|l| l.variant_id).collect())
             .await?;
@@ -180,7 +216,13 @@ impl CartsService {
     /// The cart priced now with its promotion's discount (or why none),
     /// without shipping and tax.
     async fn discounted(&self, cart_id: Uuid) -> Result<Priced, CartsError> {
-        let mut priced = self.priced(cart_id).await?;
+        let priced = self.priced(cart_id).await?;
+        self.discount(priced).await
+    }
+
+    /// A priced cart with its promotion's discount (or why none).
+    async fn discount(&self, mut priced: Priced) -> Result<Priced, CartsError> {
+        let cart_id = priced.cart.id;
         let Some((promotion_id, code)) = priced.promotion.clone() else {
             return Ok(priced);
         };
@@ -206,9 +248,25 @@ impl CartsService {
     /// The cart priced now: promotion, shipping and tax. If orders cannot
     /// give the rules now, the cart is shown without them and says so.
     async fn render(&self, cart_id: Uuid) -> Result<CartView, CartsError> {
+        self.render_from(cart_id, None).await
+    }
+
+    /// [`Self::render`], of contents already read when given.
+    async fn render_from(
+        &self,
+        cart_id: Uuid,
+        contents: Option<store::Contents>,
+    ) -> Result<CartView, CartsError> {
+        let priced = async {
+            let priced = match contents {
+                Some(contents) => self.priced_from(cart_id, contents).await,
+                None => self.priced(cart_id).await,
+            };
+            self.discount(priced?).await
+        };
         // The rules do not depend on the cart: asked for beside it, so the
         // hop to orders overlaps the hops to the catalog.
-        let (priced, rules) = futures_util::join!(self.discounted(cart_id), self.rules(false));
+        let (priced, rules) = futures_util::join!(priced, self.rules(false));
         let priced = priced?;
         match rules {
             Ok(rules) => Ok(carts::with_charges(
@@ -234,8 +292,24 @@ impl CartsService {
     /// catalog cannot answer at this moment, as stored (lines at the prices
     /// last seen, a `prices_unconfirmed` warning, no checkout). A retryable
     /// 503 here would make a client's retry apply the change twice.
-    async fn render_committed(&self, cart_id: Uuid) -> Result<CartView, CartsError> {
-        match self.render(cart_id).await {
+    ///
+    /// A customer's cart read here also fills the view (under a ticket
+    /// taken after this write's invalidation), so the next read and the
+    /// next checkout find it.
+    async fn render_committed(
+        &self,
+        owner: &CartOwner,
+        cart_id: Uuid,
+    ) -> Result<CartView, CartsError> {
+        self.forget(cart_id).await;
+        let rendered = match owner {
+            CartOwner::User(user_id) => {
+                let contents = self.read_and_keep(*user_id, cart_id).await?;
+                self.render_from(cart_id, Some(contents)).await
+            }
+            CartOwner::Guest { .. } => self.render(cart_id).await,
+        };
+        match rendered {
             Err(CartsError::CatalogUnavailable(why)) => {
                 tracing::warn!(why, cart = %cart_id, "cart changed; answered as stored while the catalog is unavailable");
                 let contents = store::contents(&self.pool, cart_id).await?;
@@ -284,6 +358,19 @@ impl CartsService {
         item_id: Uuid,
         field: &'static str,
     ) -> Result<(Uuid, ProductNow), CartsError> {
+        // A variant's id the catalog's view holds names that variant. (Not
+        // a product's id: a product's first variant may share it, and a
+        // product with several needs one named.)
+        if field == "variant_id" {
+            if let Some(v) = self.catalog_view.variant(item_id) {
+                return match product_now(&v) {
+                    p if !p.is_active => {
+                        Err(invalid(field, "inactive", "this product is not for sale"))
+                    }
+                    p => Ok((item_id, p)),
+                };
+            }
+        }
         let found = self.items(vec![item_id]).await?;
         let variant_id = match found.resolved.get(&item_id) {
             Some(Resolved::Variant(id)) => *id,
@@ -339,7 +426,7 @@ impl CartsService {
         )
         .await?;
         match outcome {
-            Change::Done => self.render_committed(cart_id).await,
+            Change::Done => self.render_committed(owner, cart_id).await,
             Change::NoSuchLine => Err(CartsError::NoSuchLine),
             Change::TooManyLines => Err(invalid(
                 field,
@@ -362,8 +449,46 @@ impl CartsService {
     }
 
     pub async fn get_cart(&self, msg: GetCart) -> Result<CartView, CartsError> {
+        let CartOwner::User(user_id) = msg.0 else {
+            let cart_id = self.resolve(&msg.0).await?;
+            return self.render(cart_id).await;
+        };
         let cart_id = self.resolve(&msg.0).await?;
-        self.render(cart_id).await
+        let contents = self.read_and_keep(user_id, cart_id).await?;
+        self.render_from(cart_id, Some(contents)).await
+    }
+
+    /// A customer's cart as stored, kept in the view for the edge's reads
+    /// and the next checkout.
+    async fn read_and_keep(
+        &self,
+        user_id: Uuid,
+        cart_id: Uuid,
+    ) -> Result<store::Contents, CartsError> {
+        // Taken before the read: what it finds feeds the view only if no
+        // write to this cart answered meanwhile.
+        let ticket = self.view.ticket();
+        let contents = self.contents(cart_id).await?;
+        self.view.put_cart(
+            ticket,
+            user_id,
+            StoredCart {
+                cart_id,
+                contents: contents.clone(),
+            },
+        );
+        Ok(contents)
+    }
+
+    /// A customer's cart as the view holds it, if it does.
+    fn held(&self, shopper: &Shopper, cart_id: Uuid) -> Option<store::Contents> {
+        let Shopper::Customer(user) = shopper else {
+            return None;
+        };
+        self.view
+            .get(&cart_key(user.user_id))
+            .filter(|held| held.cart_id == cart_id)
+            .map(|held| held.contents.clone())
     }
 
     pub async fn add_item(&self, msg: AddItem) -> Result<CartView, CartsError> {
@@ -408,13 +533,13 @@ impl CartsService {
                 return Err(CartsError::NoSuchLine);
             }
         }
-        self.render_committed(cart_id).await
+        self.render_committed(&msg.owner, cart_id).await
     }
 
     pub async fn clear(&self, msg: ClearCart) -> Result<CartView, CartsError> {
         let cart_id = self.resolve(&msg.0).await?;
         store::clear(&self.pool, cart_id).await?;
-        self.render_committed(cart_id).await
+        self.render_committed(&msg.0, cart_id).await
     }
 
     pub async fn create_guest(&self, _: CreateGuestCart) -> Result<GuestCart, CartsError> {
@@ -469,6 +594,7 @@ impl CartsService {
             Merge::AlreadyMerged { into } if into == user_cart => {}
             Merge::AlreadyMerged { .. } => return Err(CartsError::NotFound),
         }
+        self.forget(user_cart).await;
         self.render(user_cart).await
     }
 
@@ -542,6 +668,7 @@ impl CartsService {
     async fn take_into(&self, cart_id: Uuid, order: &OrderView) -> Result<(), CartsError> {
         let taken = taken_lines(order);
         store::finish_checkout(&self.pool, cart_id, order.id, order.user_id, &taken).await?;
+        self.forget(cart_id).await;
         Ok(())
     }
 
@@ -552,6 +679,14 @@ impl CartsService {
 
     pub async fn checkout(&self, msg: Checkout) -> Result<OrderView, CartsError> {
         let cart_id = self.cart_of(&msg.shopper).await?;
+        // An empty cart with an address at hand is refused before the
+        // claim (which would only be given back), as `place` would refuse it.
+        if let Some(held) = self.held(&msg.shopper, cart_id) {
+            if held.lines.is_empty() && (msg.shipping_address.is_some() || held.shipping.is_some())
+            {
+                return Err(CartsError::CartEmpty);
+            }
+        }
         let lock = i64::try_from(self.checkout_lock.as_secs()).unwrap_or(i64::MAX);
         let order_id = match store::begin_checkout(&self.pool, cart_id, lock).await? {
             Begin::InProgress => return Err(CartsError::CheckoutInProgress),
@@ -591,12 +726,20 @@ impl CartsService {
         order_id: Uuid,
         msg: &Checkout,
     ) -> Result<OrderView, CartsError> {
+        // The view's copy is as fresh as a read: every change to the cart
+        // that answered before this checkout dropped it on every instance.
+        // (A line added while the checkout runs stays in the cart either
+        // way: the checkout takes out only what the order took.)
+        let contents = match self.held(&msg.shopper, cart_id) {
+            Some(contents) => contents,
+            None => self.contents(cart_id).await?,
+        };
         let Priced {
             cart,
             promotion: chosen,
             shipping: choice,
             ..
-        } = self.priced(cart_id).await?;
+        } = self.priced_from(cart_id, contents).await?;
         // The request's address and method, else the cart's choice; a
         // missing address is the body's mistake, named before the cart's.
         let shipping_address = match (&msg.shipping_address, &choice) {
@@ -737,6 +880,7 @@ impl CartsService {
             CartOwner::Guest { .. } => None,
         };
         store::finish_checkout(&self.pool, cart_id, msg.order_id, user_id, &msg.taken).await?;
+        self.forget(cart_id).await;
         Ok(())
     }
 

@@ -5,6 +5,7 @@ pub mod error;
 pub mod handlers;
 pub mod messages;
 pub mod promotions;
+pub mod reader;
 pub mod shipping;
 
 use std::sync::Arc;
@@ -55,6 +56,7 @@ impl Actor for CartsActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         on_started(ctx, &self.metrics);
+        self.service.view().start();
         // Abandoned guest carts are deleted, and discount-code uses of
         // orders cancelled or expired unpaid given back, on a timer.
         let min_age_secs = i64::try_from(self.checkout_lock.as_secs()).unwrap_or(i64::MAX);

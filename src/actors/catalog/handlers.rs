@@ -953,6 +953,9 @@ impl CatalogService {
         &self,
         msg: GetItemSnapshots,
     ) -> Result<ItemSnapshots, CatalogError> {
+        // Taken before the read: the variants it finds feed the view only
+        // if no write to their products answered meanwhile.
+        let ticket = self.view.ticket();
         let mut conn = self.pool.acquire().await?;
         let resolved = resolve(&mut conn, &msg.0).await?;
         let ids: Vec<Uuid> = resolved
@@ -962,11 +965,9 @@ impl CatalogService {
                 _ => None,
             })
             .collect();
-        let snapshots = store::variant_snapshots(&mut conn, &ids)
-            .await?
-            .into_iter()
-            .map(|s| (s.id, s))
-            .collect();
+        let found = store::variant_snapshots(&mut conn, &ids).await?;
+        self.view.put_variants(ticket, &found);
+        let snapshots = found.into_iter().map(|s| (s.id, s)).collect();
         Ok(ItemSnapshots {
             resolved,
             snapshots,

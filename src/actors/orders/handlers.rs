@@ -125,6 +125,12 @@ impl OrdersService {
         &self.rules
     }
 
+    /// The same copy of the rules, for readers at the edge (carts shown
+    /// without a hop): as old as this actor's answers may be, no older.
+    pub fn shared_rules(&self) -> std::sync::Arc<super::rules::RulesCache> {
+        std::sync::Arc::clone(&self.rules)
+    }
+
     /// The pool, for lifecycle messages.
     pub fn pool(&self) -> &PgPool {
         &self.pool

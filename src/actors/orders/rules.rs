@@ -40,7 +40,8 @@ impl RulesCache {
         }
     }
 
-    fn current(&self) -> Option<Arc<Rules>> {
+    /// The rules, if read within [`RULES_TTL`].
+    pub fn current(&self) -> Option<Arc<Rules>> {
         let slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
         slot.as_ref()
             .filter(|(at, _)| at.elapsed() < RULES_TTL)

@@ -132,8 +132,13 @@ impl Drop for Busy<'_> {
     }
 }
 
-/// Claims up to `claim_batch` due jobs and runs them side by side; `false`
-/// when the queue had none.
+/// Claims up to `claim_batch` due jobs, calls the provider for them side
+/// by side, and writes their outcomes in one transaction (one commit for
+/// the batch); `false` when the queue had none.
+///
+/// If that transaction fails, no outcome of the batch is written and each
+/// job returns when its lease runs out; asking the provider again is safe,
+/// as every call carries its idempotency key.
 async fn work_once(s: &PoolShared) -> anyhow::Result<bool> {
     let jobs = store::claim_jobs(
         &s.pool,
@@ -144,13 +149,21 @@ async fn work_once(s: &PoolShared) -> anyhow::Result<bool> {
     if jobs.is_empty() {
         return Ok(false);
     }
-    let results = futures_util::future::join_all(jobs.into_iter().map(|job| run_job(s, job))).await;
-    results.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
+    let replies = futures_util::future::join_all(jobs.iter().map(|job| call(s, job))).await;
+    let mut tx = s.pool.begin().await?;
+    for (job, reply) in jobs.iter().zip(replies) {
+        finish(s, &mut tx, job, reply?).await?;
+    }
+    tx.commit().await?;
+    s.outcomes.notify_one();
     Ok(true)
 }
 
-/// Calls the provider for one claimed job and writes its outcome.
-async fn run_job(s: &PoolShared, job: ClaimedJob) -> anyhow::Result<()> {
+/// Calls the provider for one claimed job.
+async fn call(
+    s: &PoolShared,
+    job: &ClaimedJob,
+) -> anyhow::Result<Result<ProviderReply, TransientError>> {
     let _busy = Busy::new(&s.stats.busy);
     s.stats.attempts.fetch_add(1, Ordering::Relaxed);
     let refund = job.kind == JobKind::Refund;
@@ -171,21 +184,22 @@ async fn run_job(s: &PoolShared, job: ClaimedJob) -> anyhow::Result<()> {
     } else {
         s.provider.charge(call)
     };
-    let reply = tokio::time::timeout(s.provider_timeout, reply)
+    Ok(tokio::time::timeout(s.provider_timeout, reply)
         .await
         .unwrap_or_else(|_| {
             Err(TransientError {
                 code: "timeout".into(),
                 message: "the provider did not answer in time".into(),
             })
-        });
-    finish(s, &job, reply).await
+        }))
 }
 
-/// Writes the outcome of a job in one transaction, only if this worker
-/// still holds the job's lease (the fence); otherwise writes nothing.
+/// Writes the outcome of a job in the batch's transaction, only if this
+/// worker still holds the job's lease (the fence); otherwise writes
+/// nothing for it.
 async fn finish(
     s: &PoolShared,
+    tx: &mut sqlx::PgConnection,
     job: &ClaimedJob,
     reply: Result<ProviderReply, TransientError>,
 ) -> anyhow::Result<()> {
@@ -194,11 +208,10 @@ async fn finish(
     let attempt_number = u32::try_from(job.attempts).unwrap_or(u32::MAX);
     let retry = s.policy.retries_after(attempt_number);
     let attempt = json!({"attempt": job.attempts, "kind": job.kind});
-    let mut tx = s.pool.begin().await?;
     let held = match &reply {
         Ok(ProviderReply::Pending) => {
             store::retry_job(
-                &mut tx,
+                &mut *tx,
                 job.id,
                 job.lease_token,
                 s.webhook_wait.as_secs_f64(),
@@ -211,30 +224,27 @@ async fn finish(
         Err(_) if retry || job.partial => {
             let unit: f64 = rand::thread_rng().gen();
             let delay = s.policy.backoff(attempt_number, unit);
-            store::retry_job(&mut tx, job.id, job.lease_token, delay.as_secs_f64()).await?
+            store::retry_job(&mut *tx, job.id, job.lease_token, delay.as_secs_f64()).await?
         }
-        _ => store::finish_job(&mut tx, job.id, job.lease_token).await?,
+        _ => store::finish_job(&mut *tx, job.id, job.lease_token).await?,
     };
     if !held {
-        // Another worker owns the job now; its result stands.
-        tx.rollback().await?;
+        // Another worker owns the job now; its result stands (the fence
+        // wrote nothing).
         s.stats.leases_lost.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(payment = %payment_id, "lost a payment job's lease; dropping this result");
         return Ok(());
     }
     if job.partial {
-        settle_partial(s, &mut tx, job, reply, retry, attempt).await?;
-        tx.commit().await?;
-        s.outcomes.notify_one();
-        return Ok(());
+        return settle_partial(s, tx, job, reply, retry, attempt).await;
     }
     let attempts = (!refund).then_some(job.attempts);
     match reply {
         Ok(ProviderReply::Pending) => {
             if let Some(n) = attempts {
-                store::set_attempts(&mut tx, payment_id, n).await?;
+                store::set_attempts(&mut *tx, payment_id, n).await?;
             }
-            store::insert_event(&mut tx, payment_id, "awaiting_webhook", attempt).await?;
+            store::insert_event(&mut *tx, payment_id, "awaiting_webhook", attempt).await?;
         }
         Ok(ProviderReply::Succeeded) => {
             let event = if refund {
@@ -246,7 +256,7 @@ async fn finish(
                 attempts,
                 ..StatusChange::default()
             };
-            outcomes::apply(&mut tx, payment_id, event, &change, attempt).await?;
+            outcomes::apply(&mut *tx, payment_id, event, &change, attempt).await?;
             let counter = if refund {
                 &s.stats.refunded
             } else {
@@ -256,29 +266,27 @@ async fn finish(
         }
         Ok(ProviderReply::Declined { code, message }) => {
             fail(
-                &mut tx, payment_id, refund, attempts, &code, &message, attempt,
+                &mut *tx, payment_id, refund, attempts, &code, &message, attempt,
             )
             .await?;
             s.stats.failed.fetch_add(1, Ordering::Relaxed);
         }
         Err(e) if retry => {
             if let Some(n) = attempts {
-                store::set_attempts(&mut tx, payment_id, n).await?;
+                store::set_attempts(&mut *tx, payment_id, n).await?;
             }
             let detail = json!({"attempt": job.attempts, "kind": job.kind, "code": e.code});
-            store::insert_event(&mut tx, payment_id, "attempt_failed", detail).await?;
+            store::insert_event(&mut *tx, payment_id, "attempt_failed", detail).await?;
             s.stats.retried.fetch_add(1, Ordering::Relaxed);
         }
         Err(e) => {
             fail(
-                &mut tx, payment_id, refund, attempts, &e.code, &e.message, attempt,
+                &mut *tx, payment_id, refund, attempts, &e.code, &e.message, attempt,
             )
             .await?;
             s.stats.failed.fetch_add(1, Ordering::Relaxed);
         }
     }
-    tx.commit().await?;
-    s.outcomes.notify_one();
     Ok(())
 }
 

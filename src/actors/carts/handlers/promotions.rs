@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use super::CartsService;
 use crate::actors::carts::error::CartsError;
+use crate::actors::carts::messages::CartOwner;
 use crate::actors::carts::promotions::*;
 use crate::domain::carts::CartView;
 use crate::domain::promotions;
@@ -73,12 +74,14 @@ impl CartsService {
             return Err(CartsError::PromotionRefused(why));
         }
         store::set_promotion(&self.pool, cart_id, Some((promotion.id, &promotion.code))).await?;
+        self.forget(cart_id).await;
         self.render(cart_id).await
     }
 
     pub async fn remove_promotion(&self, msg: RemovePromotion) -> Result<CartView, CartsError> {
         let cart_id = store::user_cart(&self.pool, msg.user_id).await?;
         store::set_promotion(&self.pool, cart_id, None).await?;
-        self.render_committed(cart_id).await
+        self.render_committed(&CartOwner::User(msg.user_id), cart_id)
+            .await
     }
 }

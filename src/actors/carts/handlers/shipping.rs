@@ -65,12 +65,14 @@ impl CartsService {
             address: msg.address,
         };
         store::set_shipping(&self.pool, cart_id, Some(&choice)).await?;
+        self.forget(cart_id).await;
         self.render(cart_id).await
     }
 
     pub async fn clear_shipping(&self, msg: ClearCartShipping) -> Result<CartView, CartsError> {
         let cart_id = self.resolve(&msg.0).await?;
         store::set_shipping(&self.pool, cart_id, None).await?;
+        self.forget(cart_id).await;
         self.render(cart_id).await
     }
 }
