@@ -1,7 +1,8 @@
 //! Serving cost of the recommender: one personal ranking and one "similar"
 //! query at 10k and 100k products, and the model build, on synthetic data
 //! shaped like the demo shop (a category tree, tags, price bands, customers
-//! with a taste). The build is timed once per size outside criterion's loop.
+//! with a taste). The build is timed once per size outside criterion's loop,
+//! and personal rankings are also timed one call at a time (p50 / p99).
 
 use std::collections::HashSet;
 use std::time::Instant;
@@ -67,11 +68,51 @@ fn peak_mib() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// Starts a new peak: the kernel resets VmHWM to the current resident set
+/// (Linux ≥ 4.0), so each phase's peak is its own plus what is still held.
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Times `calls` personal rankings, one call each, over different users'
+/// histories, and prints p50 / p99 / max: criterion's means hide the tail.
+fn per_call(label: &str, model: &Model, calls: usize) {
+    let none = HashSet::new();
+    let users = model.histories.len().max(1);
+    let step = (users / calls).max(1);
+    let histories: Vec<&[(usize, f32)]> = (0..calls)
+        .map(|n| model.histories[(n * step) % users].as_slice())
+        .collect();
+    // Warm caches and the allocator first.
+    for h in histories.iter().take(100) {
+        std::hint::black_box(model.recommend(h, 10, &none));
+    }
+    let mut ms: Vec<f64> = histories
+        .iter()
+        .map(|h| {
+            let started = Instant::now();
+            std::hint::black_box(model.recommend(h, 10, &none));
+            started.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    let at = |q: f64| ms[((ms.len() as f64 * q).ceil() as usize).clamp(1, ms.len()) - 1];
+    eprintln!(
+        "personal ranking per call ({label}; {} calls, one user each): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, mean {:.2} ms",
+        ms.len(),
+        at(0.50),
+        at(0.99),
+        ms.last().copied().unwrap_or(f64::NAN),
+        ms.iter().sum::<f64>() / ms.len().max(1) as f64
+    );
+}
+
 /// The scale: 100k products, 20k users, 1M order lines (20k × 5
 /// orders × 10 lines). Measured first, so the process's peak memory is
 /// this build's.
 fn build_at_scale() {
     let data = dataset(100_000, 20_000, 5, 10);
+    reset_peak();
     let started = Instant::now();
     let model = Model::build(&data, Weights([0.5, 0.5, 1.0, 0.5, 0.5, 0.5]));
     eprintln!(
@@ -82,6 +123,7 @@ fn build_at_scale() {
         peak_mib()
     );
     drop(model);
+    reset_peak();
     // The served pipeline: the gate's evaluation (weights chosen on a
     // validation split, every signal and the blend scored on the test
     // split, 2,000 users each as `config.toml` has it), then the model.
@@ -100,10 +142,16 @@ fn build_at_scale() {
         peak_mib(),
         model.items
     );
+    let mut model = model;
+    per_call("1M lines, the searched weights", &model, 2_000);
+    model.weights = Weights([0.5, 0.5, 1.0, 0.5, 0.5, 0.5]);
+    per_call("1M lines, all six signals", &model, 2_000);
 }
 
 fn serving(c: &mut Criterion) {
-    build_at_scale();
+    if std::env::var_os("RECOMMEND_SKIP_SCALE").is_none() {
+        build_at_scale();
+    }
     let weights = Weights([0.5, 0.5, 1.0, 0.5, 0.5, 0.5]);
     let mut group = c.benchmark_group("recommend");
     group.sample_size(30);
@@ -117,6 +165,7 @@ fn serving(c: &mut Criterion) {
             model.graph.edge_count(),
             started.elapsed().as_secs_f64()
         );
+        per_call(&format!("{products} products, 300k lines"), &model, 2_000);
         let history = model.histories[7].clone();
         let none = HashSet::new();
         group.bench_with_input(BenchmarkId::new("personal", products), &products, |b, _| {
