@@ -1,14 +1,13 @@
 //! Serving cost of the recommender: one personal ranking and one "similar"
 //! query at 10k and 100k products, and the model build, on synthetic data
 //! shaped like the demo shop (a category tree, tags, price bands, customers
-//! with a taste). The build is timed once per size outside criterion's loop,
-//! and personal rankings are also timed one call at a time (p50 / p99).
+//! with a taste). The build is timed once per size outside criterion's loop.
 
 use std::collections::HashSet;
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use emporium::domain::recommendations::blend::evaluate;
+use emporium::domain::recommendations::blend::build_served;
 use emporium::domain::recommendations::data::{Dataset, Order};
 use emporium::domain::recommendations::features::product_features;
 use emporium::domain::recommendations::model::{with_recent, Method, Model, Weights};
@@ -107,52 +106,63 @@ fn per_call(label: &str, model: &Model, calls: usize) {
     );
 }
 
+/// The weights criterion measures with: all six signals (the most
+/// expensive blend).
+const ALL: Weights = Weights([0.5, 0.5, 1.0, 0.5, 0.5, 0.5]);
+
 /// The scale: 100k products, 20k users, 1M order lines (20k × 5
-/// orders × 10 lines). Measured first, so the process's peak memory is
-/// this build's.
+/// orders × 10 lines). The model alone, then the served pipeline with a
+/// weight search and with the last search's weights reused, each with its
+/// own peak of resident memory (the dataset, ~0.3 GiB, is in every peak).
 fn build_at_scale() {
     let data = dataset(100_000, 20_000, 5, 10);
+    let lines = data.orders.iter().map(|o| o.items.len()).sum::<usize>();
     reset_peak();
     let started = Instant::now();
-    let model = Model::build(&data, Weights([0.5, 0.5, 1.0, 0.5, 0.5, 0.5]));
+    let model = Model::build(&data, ALL);
     eprintln!(
-        "build at scale: 100000 products, 20000 users, {} lines, {} edges in {:.1} s; peak memory {:.0} MiB",
-        data.orders.len() * 10,
+        "build at scale: 100000 products, 20000 users, {lines} lines, {} edges in {:.1} s; peak memory {:.0} MiB",
         model.graph.edge_count(),
         started.elapsed().as_secs_f64(),
         peak_mib()
     );
     drop(model);
-    reset_peak();
     // The served pipeline: the gate's evaluation (weights chosen on a
     // validation split, every signal and the blend scored on the test
     // split, 2,000 users each as `config.toml` has it), then the model.
-    let started = Instant::now();
-    let (reports, weights) = evaluate(&data, 10, Some(2_000));
-    let evaluated = started.elapsed().as_secs_f64();
-    let model = Model::build(&data, weights);
-    let blend = reports
-        .iter()
-        .find(|(n, _)| *n == "blend")
-        .map_or(0.0, |(_, r)| r.scores.recall);
-    eprintln!(
-        "pipeline at scale: evaluation {evaluated:.1} s (blend recall@10 {blend:.4}), model {:.1} s, total {:.1} s; peak memory {:.0} MiB ({} items)",
-        started.elapsed().as_secs_f64() - evaluated,
-        started.elapsed().as_secs_f64(),
-        peak_mib(),
-        model.items
-    );
-    let mut model = model;
-    per_call("1M lines, the searched weights", &model, 2_000);
-    model.weights = Weights([0.5, 0.5, 1.0, 0.5, 0.5, 0.5]);
-    per_call("1M lines, all six signals", &model, 2_000);
+    let mut weights = ALL;
+    for reuse in [false, true] {
+        reset_peak();
+        let started = Instant::now();
+        let pipeline = build_served(&data, 10, Some(2_000), reuse.then_some(weights));
+        let blend = pipeline
+            .reports
+            .iter()
+            .find(|(n, _)| *n == "blend")
+            .map_or(0.0, |(_, r)| r.scores.recall);
+        eprintln!(
+            "pipeline at scale ({}): {:.1} s (blend recall@10 {blend:.4}, weights {:?}); peak memory {:.0} MiB ({} items)",
+            if reuse { "weights reused" } else { "weights searched" },
+            started.elapsed().as_secs_f64(),
+            pipeline.weights.0,
+            peak_mib(),
+            pipeline.model.items
+        );
+        weights = pipeline.weights;
+        if reuse {
+            let mut model = pipeline.model;
+            per_call("1M lines, the searched weights", &model, 2_000);
+            model.weights = ALL;
+            per_call("1M lines, all six signals", &model, 2_000);
+        }
+    }
 }
 
 fn serving(c: &mut Criterion) {
     if std::env::var_os("RECOMMEND_SKIP_SCALE").is_none() {
         build_at_scale();
     }
-    let weights = Weights([0.5, 0.5, 1.0, 0.5, 0.5, 0.5]);
+    let weights = ALL;
     let mut group = c.benchmark_group("recommend");
     group.sample_size(30);
     for products in [10_000usize, 100_000] {

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::data::{Dataset, Order};
 use super::metrics::{Accumulator, Scores};
-use super::model::{blend, Method, Model, Weights, METHODS};
+use super::model::{blend, Method, Model, Weights, METHODS, SIGNALS};
 
 /// Weight levels tried per signal.
 const LEVELS: [f32; 4] = [0.0, 0.25, 0.5, 1.0];
@@ -22,21 +22,36 @@ pub struct MethodReport {
     pub seconds: f64,
 }
 
-/// Precomputed signals of each held-out user.
+/// Precomputed signals of each held-out user, and the time each signal
+/// took in all.
 struct Prepared {
     signals: Vec<Vec<Vec<(usize, f32)>>>,
     relevant: Vec<HashSet<usize>>,
+    seconds: [f64; SIGNALS],
 }
 
+/// Every signal of each held-out user, computed once: each signal alone
+/// and every blend the search tries are scored from these.
 fn prepare(model: &Model, test: &[Order]) -> Prepared {
     let mut signals = Vec::with_capacity(test.len());
     let mut relevant = Vec::with_capacity(test.len());
+    let mut seconds = [0.0; SIGNALS];
     for o in test {
-        let history = model.histories.get(o.user).cloned().unwrap_or_default();
-        signals.push(model.signals(&history));
+        let history = model.histories.get(o.user).map_or(&[][..], Vec::as_slice);
+        let mut mine = Vec::with_capacity(SIGNALS);
+        for (m, method) in METHODS.iter().enumerate() {
+            let started = Instant::now();
+            mine.push(model.signal(*method, history));
+            seconds[m] += started.elapsed().as_secs_f64();
+        }
+        signals.push(mine);
         relevant.push(o.items.iter().copied().collect());
     }
-    Prepared { signals, relevant }
+    Prepared {
+        signals,
+        relevant,
+        seconds,
+    }
 }
 
 fn score(p: &Prepared, weights: &Weights, k: usize) -> Scores {
@@ -71,13 +86,21 @@ fn sample(mut held: Vec<Order>, max: Option<usize>) -> Vec<Order> {
 /// there win (ties: the first in a fixed order, so the choice is
 /// deterministic).
 pub fn choose_weights(train: &Dataset, k: usize, max_users: Option<usize>) -> Weights {
-    let (fit, validation) = train.hold_out_last();
+    let levels = train.hold_out_levels(1);
+    let mut models = Model::build_nested(train, &levels, 1, Weights::only(Method::Popularity));
+    match models.pop() {
+        Some(fit) => search_on(&fit, train.orders_at(&levels, 1), k, max_users),
+        None => Weights::only(Method::Popularity),
+    }
+}
+
+/// The weight search on a model trained without the `validation` orders.
+fn search_on(fit: &Model, validation: Vec<Order>, k: usize, max_users: Option<usize>) -> Weights {
     let validation = sample(validation, max_users);
     if validation.is_empty() {
         return Weights::only(Method::Popularity);
     }
-    let model = Model::build(&fit, Weights::only(Method::Popularity));
-    let prepared = prepare(&model, &validation);
+    let prepared = prepare(fit, &validation);
     search(|w| score(&prepared, w, k).recall)
 }
 
@@ -133,64 +156,116 @@ pub fn evaluate(
     k: usize,
     max_users: Option<usize>,
 ) -> (Vec<(&'static str, MethodReport)>, Weights) {
-    let (train, test) = data.hold_out_last();
-    let test = sample(test, max_users);
+    let run = run(data, k, max_users, None, false);
+    (run.reports, run.weights)
+}
+
+/// What a build of the served pipeline produced: the gate's figures, the
+/// weights (searched or reused), and the model on all the data.
+pub struct Pipeline {
+    pub reports: Vec<(&'static str, MethodReport)>,
+    pub weights: Weights,
+    /// Whether the weights were searched in this build (else reused).
+    pub searched: bool,
+    pub model: Model,
+}
+
+/// The served pipeline: the evaluation of [`evaluate`] and then the model
+/// on all of `data`, built together. With `reuse`, those weights are
+/// evaluated instead of searching afresh (the search costs a third model
+/// and a pass over the validation users). The models of the validation
+/// split, the training split and all the data share their content matrix
+/// and graph topology, and each is dropped as soon as it has served.
+pub fn build_served(
+    data: &Dataset,
+    k: usize,
+    max_users: Option<usize>,
+    reuse: Option<Weights>,
+) -> Pipeline {
+    let run = run(data, k, max_users, reuse, true);
+    Pipeline {
+        reports: run.reports,
+        weights: run.weights,
+        searched: reuse.is_none(),
+        model: run.model.unwrap_or_else(|| Model::build(data, run.weights)),
+    }
+}
+
+struct Run {
+    reports: Vec<(&'static str, MethodReport)>,
+    weights: Weights,
+    model: Option<Model>,
+}
+
+fn run(
+    data: &Dataset,
+    k: usize,
+    max_users: Option<usize>,
+    reuse: Option<Weights>,
+    serve: bool,
+) -> Run {
+    // Levels: with a search, 0 = fit, 1 = validation, 2 = test; without,
+    // 0 = train, 1 = test. The served model trains on every level.
+    let rounds: u8 = if reuse.is_some() { 1 } else { 2 };
+    let levels = data.hold_out_levels(rounds);
+    let test = sample(data.orders_at(&levels, rounds), max_users);
+    let count = usize::from(rounds) + usize::from(serve);
+    let placeholder = reuse.unwrap_or(Weights::only(Method::Popularity));
+    let mut models = Model::build_nested(data, &levels, count, placeholder).into_iter();
     let started = Instant::now();
-    let weights = choose_weights(&train, k, max_users);
+    let weights = match reuse {
+        Some(w) => w,
+        None => match models.next() {
+            Some(fit) => search_on(&fit, data.orders_at(&levels, 1), k, max_users),
+            None => Weights::only(Method::Popularity),
+        },
+    };
     let choose_secs = started.elapsed().as_secs_f64();
-    let model = Model::build(&train, weights);
+    let Some(mut train) = models.next() else {
+        return Run {
+            reports: Vec::new(),
+            weights,
+            model: None,
+        };
+    };
+    train.weights = weights;
+    let prepared = prepare(&train, &test);
+    drop(train);
     let mut reports = Vec::new();
-    for method in METHODS {
+    for (m, method) in METHODS.iter().enumerate() {
         let started = Instant::now();
-        let only = Weights::only(method);
-        let mut acc = Accumulator::default();
-        for o in &test {
-            let history = model.histories.get(o.user).cloned().unwrap_or_default();
-            // This signal in its own slot, the others silent.
-            let signals: Vec<Vec<(usize, f32)>> = METHODS
-                .iter()
-                .map(|m| {
-                    if *m == method {
-                        model.signal(method, &history)
-                    } else {
-                        Vec::new()
-                    }
-                })
-                .collect();
-            let ranked: Vec<usize> = blend(&signals, &only, k, |_| false)
-                .iter()
-                .map(|s| s.item)
-                .collect();
-            acc.add(&ranked, &o.items.iter().copied().collect());
-        }
+        // This signal in its own slot, the others silent.
+        let scores = score(&prepared, &Weights::only(*method), k);
         reports.push((
             method.as_str(),
             MethodReport {
-                scores: acc.scores(),
-                seconds: started.elapsed().as_secs_f64(),
+                scores,
+                seconds: prepared.seconds[m] + started.elapsed().as_secs_f64(),
             },
         ));
     }
     let started = Instant::now();
-    let mut acc = Accumulator::default();
-    for o in &test {
-        let history = model.histories.get(o.user).cloned().unwrap_or_default();
-        // The same ranking as each signal's: availability is a serving
-        // filter, not a quality of the model.
-        let ranked: Vec<usize> = blend(&model.signals(&history), &weights, k, |_| false)
-            .iter()
-            .map(|s| s.item)
-            .collect();
-        acc.add(&ranked, &o.items.iter().copied().collect());
-    }
+    // The same ranking as each signal's: availability is a serving
+    // filter, not a quality of the model.
+    let scores = score(&prepared, &weights, k);
     reports.push((
         "blend",
         MethodReport {
-            scores: acc.scores(),
-            seconds: started.elapsed().as_secs_f64() + choose_secs,
+            scores,
+            seconds: prepared.seconds.iter().sum::<f64>()
+                + started.elapsed().as_secs_f64()
+                + choose_secs,
         },
     ));
-    (reports, weights)
+    let model = models.next().map(|mut m| {
+        m.weights = weights;
+        m
+    });
+    Run {
+        reports,
+        weights,
+        model,
+    }
 }
 
 #[cfg(test)]
