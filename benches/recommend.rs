@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use emporium::domain::recommendations::blend::evaluate;
+use emporium::domain::recommendations::blend::build_served;
 use emporium::domain::recommendations::data::{Dataset, Order};
 use emporium::domain::recommendations::features::product_features;
 use emporium::domain::recommendations::model::{with_recent, Method, Model, Weights};
@@ -67,16 +67,61 @@ fn peak_mib() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// Starts a new peak: the kernel resets VmHWM to the current resident set
+/// (Linux ≥ 4.0), so each phase's peak is its own plus what is still held.
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Times `calls` personal rankings, one call each, over different users'
+/// histories, and prints p50 / p99 / max: criterion's means hide the tail.
+fn per_call(label: &str, model: &Model, calls: usize) {
+    let none = HashSet::new();
+    let users = model.histories.len().max(1);
+    let step = (users / calls).max(1);
+    let histories: Vec<&[(usize, f32)]> = (0..calls)
+        .map(|n| model.histories[(n * step) % users].as_slice())
+        .collect();
+    // Warm caches and the allocator first.
+    for h in histories.iter().take(100) {
+        std::hint::black_box(model.recommend(h, 10, &none));
+    }
+    let mut ms: Vec<f64> = histories
+        .iter()
+        .map(|h| {
+            let started = Instant::now();
+            std::hint::black_box(model.recommend(h, 10, &none));
+            started.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    let at = |q: f64| ms[((ms.len() as f64 * q).ceil() as usize).clamp(1, ms.len()) - 1];
+    eprintln!(
+        "personal ranking per call ({label}; {} calls, one user each): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, mean {:.2} ms",
+        ms.len(),
+        at(0.50),
+        at(0.99),
+        ms.last().copied().unwrap_or(f64::NAN),
+        ms.iter().sum::<f64>() / ms.len().max(1) as f64
+    );
+}
+
+/// The weights criterion measures with: all six signals (the most
+/// expensive blend).
+const ALL: Weights = Weights([0.5, 0.5, 1.0, 0.5, 0.5, 0.5]);
+
 /// The scale: 100k products, 20k users, 1M order lines (20k × 5
-/// orders × 10 lines). Measured first, so the process's peak memory is
-/// this build's.
+/// orders × 10 lines). The model alone, then the served pipeline with a
+/// weight search and with the last search's weights reused, each with its
+/// own peak of resident memory (the dataset, ~0.3 GiB, is in every peak).
 fn build_at_scale() {
     let data = dataset(100_000, 20_000, 5, 10);
+    let lines = data.orders.iter().map(|o| o.items.len()).sum::<usize>();
+    reset_peak();
     let started = Instant::now();
-    let model = Model::build(&data, Weights([0.5, 0.5, 1.0, 0.5, 0.5, 0.5]));
+    let model = Model::build(&data, ALL);
     eprintln!(
-        "build at scale: 100000 products, 20000 users, {} lines, {} edges in {:.1} s; peak memory {:.0} MiB",
-        data.orders.len() * 10,
+        "build at scale: 100000 products, 20000 users, {lines} lines, {} edges in {:.1} s; peak memory {:.0} MiB",
         model.graph.edge_count(),
         started.elapsed().as_secs_f64(),
         peak_mib()
@@ -85,26 +130,39 @@ fn build_at_scale() {
     // The served pipeline: the gate's evaluation (weights chosen on a
     // validation split, every signal and the blend scored on the test
     // split, 2,000 users each as `config.toml` has it), then the model.
-    let started = Instant::now();
-    let (reports, weights) = evaluate(&data, 10, Some(2_000));
-    let evaluated = started.elapsed().as_secs_f64();
-    let model = Model::build(&data, weights);
-    let blend = reports
-        .iter()
-        .find(|(n, _)| *n == "blend")
-        .map_or(0.0, |(_, r)| r.scores.recall);
-    eprintln!(
-        "pipeline at scale: evaluation {evaluated:.1} s (blend recall@10 {blend:.4}), model {:.1} s, total {:.1} s; peak memory {:.0} MiB ({} items)",
-        started.elapsed().as_secs_f64() - evaluated,
-        started.elapsed().as_secs_f64(),
-        peak_mib(),
-        model.items
-    );
+    let mut weights = ALL;
+    for reuse in [false, true] {
+        reset_peak();
+        let started = Instant::now();
+        let pipeline = build_served(&data, 10, Some(2_000), reuse.then_some(weights));
+        let blend = pipeline
+            .reports
+            .iter()
+            .find(|(n, _)| *n == "blend")
+            .map_or(0.0, |(_, r)| r.scores.recall);
+        eprintln!(
+            "pipeline at scale ({}): {:.1} s (blend recall@10 {blend:.4}, weights {:?}); peak memory {:.0} MiB ({} items)",
+            if reuse { "weights reused" } else { "weights searched" },
+            started.elapsed().as_secs_f64(),
+            pipeline.weights.0,
+            peak_mib(),
+            pipeline.model.items
+        );
+        weights = pipeline.weights;
+        if reuse {
+            let mut model = pipeline.model;
+            per_call("1M lines, the searched weights", &model, 2_000);
+            model.weights = ALL;
+            per_call("1M lines, all six signals", &model, 2_000);
+        }
+    }
 }
 
 fn serving(c: &mut Criterion) {
-    build_at_scale();
-    let weights = Weights([0.5, 0.5, 1.0, 0.5, 0.5, 0.5]);
+    if std::env::var_os("RECOMMEND_SKIP_SCALE").is_none() {
+        build_at_scale();
+    }
+    let weights = ALL;
     let mut group = c.benchmark_group("recommend");
     group.sample_size(30);
     for products in [10_000usize, 100_000] {
@@ -117,6 +175,7 @@ fn serving(c: &mut Criterion) {
             model.graph.edge_count(),
             started.elapsed().as_secs_f64()
         );
+        per_call(&format!("{products} products, 300k lines"), &model, 2_000);
         let history = model.histories[7].clone();
         let none = HashSet::new();
         group.bench_with_input(BenchmarkId::new("personal", products), &products, |b, _| {

@@ -116,10 +116,12 @@ fn main() -> anyhow::Result<()> {
                     customers,
                     orders_per_customer,
                 };
+                let started = std::time::Instant::now();
                 let report = seed_demo(&settings, size, seed).await?;
                 println!(
-                    "seeded {} categories, {} new products, {} new customers, {} new orders, {} new stock locations, {} new shipping and tax rules (seed {seed})",
-                    report.categories, report.products_inserted, report.customers_inserted, report.orders_inserted, report.locations_inserted, report.rules_inserted
+                    "seeded {} categories, {} new products, {} new customers, {} new orders, {} new stock locations, {} new shipping and tax rules (seed {seed}) in {:.1} s",
+                    report.categories, report.products_inserted, report.customers_inserted, report.orders_inserted, report.locations_inserted, report.rules_inserted,
+                    started.elapsed().as_secs_f64()
                 );
                 Ok(())
             }

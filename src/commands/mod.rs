@@ -41,6 +41,8 @@ pub async fn create_admin(
 pub const MAX_DEMO_PRODUCTS: usize = 1_000_000;
 /// Products per insert statement (11 parameters each, under PostgreSQL's 65535).
 const DEMO_BATCH: usize = 2_000;
+/// Demo orders per batch of array inserts (and per transaction).
+const ORDER_BATCH: usize = 2_000;
 
 /// What `seed-demo` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -284,69 +286,93 @@ async fn seed_history(
     auth.close().await;
 
     let pool = store::database::lazy_pool(&settings.database, Domain::Orders)?;
-    let mut tx = pool.begin().await?;
+    // A bar on a terminal (indicatif draws nothing when stderr is not one).
+    let bar = indicatif::ProgressBar::new(orders.len() as u64).with_message("orders");
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg:>8} {bar:40} {pos}/{len} ({per_sec}, {eta} left)",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
     let mut orders_inserted = 0;
-    for order in &orders {
-        let customer = &customers[order.customer];
-        let lines: Vec<OrderLine> = order
-            .lines
+    // A transaction per batch: a batch is all or nothing, and seeding again
+    // skips the orders that exist.
+    for chunk in orders.chunks(ORDER_BATCH) {
+        let built: Vec<(Vec<OrderLine>, ShippingAddress)> = chunk
             .iter()
-            .map(|l| {
-                let p = &products[l.product];
-                // Demo orders buy each product's first variant.
-                let (variant_id, variant) = &p.variants[0];
-                OrderLine {
-                    product_id: p.id,
-                    variant_id: *variant_id,
-                    name: p.fields.name.clone(),
-                    sku: Some(variant.sku.clone()),
-                    options: variant.options.clone(),
-                    unit_price: variant.price,
-                    quantity: l.quantity,
-                    line_total: variant.price * i64::from(l.quantity),
-                    discount: 0,
-                    tax_rate_bp: 0,
-                    tax: 0,
-                }
+            .map(|order| {
+                let customer = &customers[order.customer];
+                let lines: Vec<OrderLine> = order
+                    .lines
+                    .iter()
+                    .map(|l| {
+                        let p = &products[l.product];
+                        // Demo orders buy each product's first variant.
+                        let (variant_id, variant) = &p.variants[0];
+                        OrderLine {
+                            product_id: p.id,
+                            variant_id: *variant_id,
+                            name: p.fields.name.clone(),
+                            sku: Some(variant.sku.clone()),
+                            options: variant.options.clone(),
+                            unit_price: variant.price,
+                            quantity: l.quantity,
+                            line_total: variant.price * i64::from(l.quantity),
+                            discount: 0,
+                            tax_rate_bp: 0,
+                            tax: 0,
+                        }
+                    })
+                    .collect();
+                let address = ShippingAddress {
+                    name: customer.name.clone(),
+                    line1: format!("{} Demo Street", order.customer + 1),
+                    line2: String::new(),
+                    city: "Lyon".into(),
+                    region: String::new(),
+                    postal_code: "69001".into(),
+                    country: "FR".into(),
+                    phone: String::new(),
+                };
+                (lines, address)
             })
             .collect();
-        let address = ShippingAddress {
-            name: customer.name.clone(),
-            line1: format!("{} Demo Street", order.customer + 1),
-            line2: String::new(),
-            city: "Lyon".into(),
-            region: String::new(),
-            postal_code: "69001".into(),
-            country: "FR".into(),
-            phone: String::new(),
-        };
-        let new = store::orders::NewOrder {
-            id: order.id,
-            user_id: Some(customer.id),
-            email: None,
-            subtotal: lines.iter().map(|l| l.line_total).sum(),
-            discount: 0,
-            // Past demo orders predate shipping and tax: no charge for
-            // either, as the orders placed before them.
-            shipping: 0,
-            tax: 0,
-            shipping_tax: 0,
-            prices_include_tax: false,
-            shipping_method: None,
-            total: lines.iter().map(|l| l.line_total).sum(),
-            currency: "EUR",
-            promotion_code: None,
-            shipping_address: &address,
-            lines: &lines,
-            // Demo lines take ids from the database.
-            line_ids: &[],
-            expires_at: order.placed_at,
-        };
-        if store::orders::insert_delivered_order(&mut tx, &new, order.placed_at).await? {
-            orders_inserted += 1;
-        }
+        let batch: Vec<(store::orders::NewOrder<'_>, chrono::DateTime<chrono::Utc>)> = chunk
+            .iter()
+            .zip(&built)
+            .map(|(order, (lines, address))| {
+                let total = lines.iter().map(|l| l.line_total).sum();
+                let new = store::orders::NewOrder {
+                    id: order.id,
+                    user_id: Some(customers[order.customer].id),
+                    email: None,
+                    subtotal: total,
+                    discount: 0,
+                    // Past demo orders predate shipping and tax: no charge
+                    // for either, as the orders placed before them.
+                    shipping: 0,
+                    tax: 0,
+                    shipping_tax: 0,
+                    prices_include_tax: false,
+                    shipping_method: None,
+                    total,
+                    currency: "EUR",
+                    promotion_code: None,
+                    shipping_address: address,
+                    lines,
+                    // Demo lines take ids from the database.
+                    line_ids: &[],
+                    expires_at: order.placed_at,
+                };
+                (new, order.placed_at)
+            })
+            .collect();
+        let mut tx = pool.begin().await?;
+        orders_inserted += store::orders::insert_delivered_orders(&mut tx, &batch).await?;
+        tx.commit().await?;
+        bar.inc(chunk.len() as u64);
     }
-    tx.commit().await?;
+    bar.finish_and_clear();
     pool.close().await;
     Ok((customers_inserted, orders_inserted))
 }

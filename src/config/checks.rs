@@ -256,6 +256,18 @@ impl Settings {
                 1,
                 1_000_000,
             ),
+            between(
+                "recommendations.weight_search_every",
+                rec.weight_search_every,
+                1,
+                10_000,
+            ),
+            between(
+                "recommendations.weight_search_growth",
+                rec.weight_search_growth,
+                0,
+                100,
+            ),
             between("recommendations.eval_k", rec.eval_k, 1, 100),
             at_least("recommendations.eval_max_users", rec.eval_max_users, 100),
             between("webhooks.workers", self.webhooks.workers, 1, 64),

@@ -529,6 +529,16 @@ pub struct RecommendationSettings {
     /// up within seconds, without a restart or the hourly timer).
     #[serde(default = "default_rebuild_min_new_orders")]
     pub rebuild_min_new_orders: usize,
+    /// The blend's weights are searched afresh at least every this many
+    /// builds (1: every build); the builds between evaluate the last
+    /// search's weights, which spares a third model and a pass over the
+    /// validation users.
+    #[serde(default = "default_weight_search_every")]
+    pub weight_search_every: u32,
+    /// ...and as soon as the shop's orders have grown by more than this
+    /// fraction since the last search, or a build was refused.
+    #[serde(default = "default_weight_search_growth")]
+    pub weight_search_growth: f64,
 }
 
 fn default_rebuild_growth() -> f64 {
@@ -537,6 +547,14 @@ fn default_rebuild_growth() -> f64 {
 
 fn default_rebuild_min_new_orders() -> usize {
     10
+}
+
+fn default_weight_search_every() -> u32 {
+    6
+}
+
+fn default_weight_search_growth() -> f64 {
+    0.5
 }
 
 /// The webhook secret shipped in `config.toml`; production refuses it.

@@ -21,10 +21,10 @@ use crate::actors::runtime::ActorClient;
 use crate::config::RecommendationSettings;
 use crate::domain::orders::events::OrderEventKind;
 use crate::domain::recommendations::assemble::assemble;
-use crate::domain::recommendations::blend::evaluate;
+use crate::domain::recommendations::blend::build_served;
 use crate::domain::recommendations::data::Dataset;
-use crate::domain::recommendations::gate::{grown_enough, promote};
-use crate::domain::recommendations::model::{with_recent, Method, Model, METHODS};
+use crate::domain::recommendations::gate::{grown_enough, promote, search_weights_now, LastSearch};
+use crate::domain::recommendations::model::{with_recent, Method, Model, Weights, METHODS};
 use crate::store::catalog::ProductFeatureRow;
 use crate::store::orders::PurchaseRow;
 
@@ -89,6 +89,11 @@ pub struct RecommenderService {
     overlay_at_last_build: Arc<AtomicUsize>,
     /// When growth starts a build early: `(fraction, minimum)`.
     growth: (f64, usize),
+    /// The last weight search and its weights, which builds reuse until
+    /// `search_policy` asks for a new one; cleared when a build is refused.
+    last_search: Arc<Mutex<Option<(LastSearch, Weights)>>>,
+    /// `(every n builds, growth fraction)`: when to search weights afresh.
+    search_policy: (u32, f64),
 }
 
 fn parse_ids(ids: &[String]) -> Vec<Uuid> {
@@ -117,6 +122,8 @@ impl RecommenderService {
             max_users: settings.eval_max_users,
             overlay_at_last_build: Arc::default(),
             growth: (settings.rebuild_growth, settings.rebuild_min_new_orders),
+            last_search: Arc::default(),
+            search_policy: (settings.weight_search_every, settings.weight_search_growth),
         }
     }
 
@@ -185,14 +192,24 @@ impl RecommenderService {
             .store(self.overlay_orders(), Ordering::SeqCst);
         let (data, order_ids) = self.load().await?;
         let (k, max_users) = (self.k, self.max_users);
+        let last_search = self.last_search.lock().ok().and_then(|s| *s);
+        let (every, growth) = self.search_policy;
+        let reuse = last_search
+            .filter(|(last, _)| !search_weights_now(Some(*last), data.orders.len(), every, growth))
+            .map(|(_, weights)| weights);
         // CPU-heavy: off the actor's thread.
-        let (data, reports, model) = tokio::task::spawn_blocking(move || {
-            let (reports, weights) = evaluate(&data, k, Some(max_users));
-            let model = Model::build(&data, weights);
-            (data, reports, model)
+        let (data, pipeline) = tokio::task::spawn_blocking(move || {
+            let pipeline = build_served(&data, k, Some(max_users), reuse);
+            (data, pipeline)
         })
         .await
         .map_err(|e| RecommenderError::Unexpected(anyhow::anyhow!("model build failed: {e}")))?;
+        let (reports, model, searched) = (pipeline.reports, pipeline.model, pipeline.searched);
+        tracing::info!(
+            weights_searched = searched,
+            seconds = started.elapsed().as_secs_f64(),
+            "recommendation model built and evaluated"
+        );
         let scores = |name: &str| {
             reports
                 .iter()
@@ -221,6 +238,26 @@ impl RecommenderService {
         )
         .err();
         let n = self.builds.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Ok(mut last) = self.last_search.lock() {
+            *last = match (&reason, searched, *last) {
+                // A refused build's weights are not trusted again.
+                (Some(_), _, _) => None,
+                (None, true, _) | (None, false, None) => Some((
+                    LastSearch {
+                        orders: data.orders.len(),
+                        reused: 0,
+                    },
+                    model.weights,
+                )),
+                (None, false, Some((search, weights))) => Some((
+                    LastSearch {
+                        reused: search.reused + 1,
+                        ..search
+                    },
+                    weights,
+                )),
+            };
+        }
         if let Some(reason) = reason {
             tracing::warn!(%reason, "recommendation model not promoted");
             if let Ok(mut slot) = self.rejected.lock() {

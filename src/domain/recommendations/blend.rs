@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use super::data::{Dataset, Order};
 use super::metrics::{Accumulator, Scores};
-use super::model::{blend, Method, Model, Weights, METHODS};
+#[cfg(doc)]
+use super::model::blend;
+use super::model::{Method, Model, Weights, METHODS, SIGNALS};
 
 /// Weight levels tried per signal.
 const LEVELS: [f32; 4] = [0.0, 0.25, 0.5, 1.0];
@@ -22,31 +24,89 @@ pub struct MethodReport {
     pub seconds: f64,
 }
 
-/// Precomputed signals of each held-out user.
+/// Each held-out user's candidates as one table — item and its scaled
+/// score in every signal, by item — and the time each signal took in all.
+/// The weight search scores dozens of blends over the same users; summing
+/// a table row per candidate is what [`blend`] does through a hash map
+/// (which the profile showed as most of a build's evaluation).
 struct Prepared {
-    signals: Vec<Vec<Vec<(usize, f32)>>>,
+    tables: Vec<Vec<(usize, [f32; SIGNALS])>>,
     relevant: Vec<HashSet<usize>>,
+    seconds: [f64; SIGNALS],
 }
 
+/// Every signal of each held-out user, computed once: each signal alone
+/// and every blend the search tries are scored from these.
 fn prepare(model: &Model, test: &[Order]) -> Prepared {
-    let mut signals = Vec::with_capacity(test.len());
+    let mut tables = Vec::with_capacity(test.len());
     let mut relevant = Vec::with_capacity(test.len());
+    let mut seconds = [0.0; SIGNALS];
     for o in test {
-        let history = model.histories.get(o.user).cloned().unwrap_or_default();
-        signals.push(model.signals(&history));
+        let history = model.histories.get(o.user).map_or(&[][..], Vec::as_slice);
+        let mut rows: Vec<(usize, usize, f32)> = Vec::new();
+        for (m, method) in METHODS.iter().enumerate() {
+            let started = Instant::now();
+            rows.extend(
+                model
+                    .signal(*method, history)
+                    .into_iter()
+                    .map(|(i, s)| (i, m, s)),
+            );
+            seconds[m] += started.elapsed().as_secs_f64();
+        }
+        rows.sort_unstable_by_key(|(i, m, _)| (*i, *m));
+        let mut table: Vec<(usize, [f32; SIGNALS])> = Vec::new();
+        for (item, m, score) in rows {
+            match table.last_mut() {
+                Some((last, parts)) if *last == item => parts[m] += score,
+                _ => {
+                    let mut parts = [0.0; SIGNALS];
+                    parts[m] = score;
+                    table.push((item, parts));
+                }
+            }
+        }
+        tables.push(table);
         relevant.push(o.items.iter().copied().collect());
     }
-    Prepared { signals, relevant }
+    Prepared {
+        tables,
+        relevant,
+        seconds,
+    }
+}
+
+/// The best `k` of a user's table under `weights`, as [`blend`] ranks
+/// them: an item counts if a weighted signal proposed it (every proposed
+/// score is above 0), its score the weighted sum in signal order; best
+/// first, ties by item.
+fn ranked(table: &[(usize, [f32; SIGNALS])], weights: &Weights, k: usize) -> Vec<usize> {
+    let mut scored: Vec<(usize, f32)> = table
+        .iter()
+        .filter(|(_, parts)| (0..SIGNALS).any(|m| weights.0[m] != 0.0 && parts[m] > 0.0))
+        .map(|(item, parts)| {
+            let mut total = 0.0f32;
+            for (w, part) in weights.0.iter().zip(parts) {
+                if *w != 0.0 {
+                    total += w * part;
+                }
+            }
+            (*item, total)
+        })
+        .collect();
+    let order = |a: &(usize, f32), b: &(usize, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    if scored.len() > k {
+        scored.select_nth_unstable_by(k, order);
+        scored.truncate(k);
+    }
+    scored.sort_by(order);
+    scored.into_iter().map(|(i, _)| i).collect()
 }
 
 fn score(p: &Prepared, weights: &Weights, k: usize) -> Scores {
     let mut acc = Accumulator::default();
-    for (signals, relevant) in p.signals.iter().zip(&p.relevant) {
-        let ranked: Vec<usize> = blend(signals, weights, k, |_| false)
-            .iter()
-            .map(|s| s.item)
-            .collect();
-        acc.add(&ranked, relevant);
+    for (table, relevant) in p.tables.iter().zip(&p.relevant) {
+        acc.add(&ranked(table, weights, k), relevant);
     }
     acc.scores()
 }
@@ -71,13 +131,21 @@ fn sample(mut held: Vec<Order>, max: Option<usize>) -> Vec<Order> {
 /// there win (ties: the first in a fixed order, so the choice is
 /// deterministic).
 pub fn choose_weights(train: &Dataset, k: usize, max_users: Option<usize>) -> Weights {
-    let (fit, validation) = train.hold_out_last();
+    let levels = train.hold_out_levels(1);
+    let mut models = Model::build_nested(train, &levels, 1, Weights::only(Method::Popularity));
+    match models.pop() {
+        Some(fit) => search_on(&fit, train.orders_at(&levels, 1), k, max_users),
+        None => Weights::only(Method::Popularity),
+    }
+}
+
+/// The weight search on a model trained without the `validation` orders.
+fn search_on(fit: &Model, validation: Vec<Order>, k: usize, max_users: Option<usize>) -> Weights {
     let validation = sample(validation, max_users);
     if validation.is_empty() {
         return Weights::only(Method::Popularity);
     }
-    let model = Model::build(&fit, Weights::only(Method::Popularity));
-    let prepared = prepare(&model, &validation);
+    let prepared = prepare(fit, &validation);
     search(|w| score(&prepared, w, k).recall)
 }
 
@@ -133,64 +201,116 @@ pub fn evaluate(
     k: usize,
     max_users: Option<usize>,
 ) -> (Vec<(&'static str, MethodReport)>, Weights) {
-    let (train, test) = data.hold_out_last();
-    let test = sample(test, max_users);
+    let run = run(data, k, max_users, None, false);
+    (run.reports, run.weights)
+}
+
+/// What a build of the served pipeline produced: the gate's figures, the
+/// weights (searched or reused), and the model on all the data.
+pub struct Pipeline {
+    pub reports: Vec<(&'static str, MethodReport)>,
+    pub weights: Weights,
+    /// Whether the weights were searched in this build (else reused).
+    pub searched: bool,
+    pub model: Model,
+}
+
+/// The served pipeline: the evaluation of [`evaluate`] and then the model
+/// on all of `data`, built together. With `reuse`, those weights are
+/// evaluated instead of searching afresh (the search costs a third model
+/// and a pass over the validation users). The models of the validation
+/// split, the training split and all the data share their content matrix
+/// and graph topology, and each is dropped as soon as it has served.
+pub fn build_served(
+    data: &Dataset,
+    k: usize,
+    max_users: Option<usize>,
+    reuse: Option<Weights>,
+) -> Pipeline {
+    let run = run(data, k, max_users, reuse, true);
+    Pipeline {
+        reports: run.reports,
+        weights: run.weights,
+        searched: reuse.is_none(),
+        model: run.model.unwrap_or_else(|| Model::build(data, run.weights)),
+    }
+}
+
+struct Run {
+    reports: Vec<(&'static str, MethodReport)>,
+    weights: Weights,
+    model: Option<Model>,
+}
+
+fn run(
+    data: &Dataset,
+    k: usize,
+    max_users: Option<usize>,
+    reuse: Option<Weights>,
+    serve: bool,
+) -> Run {
+    // Levels: with a search, 0 = fit, 1 = validation, 2 = test; without,
+    // 0 = train, 1 = test. The served model trains on every level.
+    let rounds: u8 = if reuse.is_some() { 1 } else { 2 };
+    let levels = data.hold_out_levels(rounds);
+    let test = sample(data.orders_at(&levels, rounds), max_users);
+    let count = usize::from(rounds) + usize::from(serve);
+    let placeholder = reuse.unwrap_or(Weights::only(Method::Popularity));
+    let mut models = Model::build_nested(data, &levels, count, placeholder).into_iter();
     let started = Instant::now();
-    let weights = choose_weights(&train, k, max_users);
+    let weights = match reuse {
+        Some(w) => w,
+        None => match models.next() {
+            Some(fit) => search_on(&fit, data.orders_at(&levels, 1), k, max_users),
+            None => Weights::only(Method::Popularity),
+        },
+    };
     let choose_secs = started.elapsed().as_secs_f64();
-    let model = Model::build(&train, weights);
+    let Some(mut train) = models.next() else {
+        return Run {
+            reports: Vec::new(),
+            weights,
+            model: None,
+        };
+    };
+    train.weights = weights;
+    let prepared = prepare(&train, &test);
+    drop(train);
     let mut reports = Vec::new();
-    for method in METHODS {
+    for (m, method) in METHODS.iter().enumerate() {
         let started = Instant::now();
-        let only = Weights::only(method);
-        let mut acc = Accumulator::default();
-        for o in &test {
-            let history = model.histories.get(o.user).cloned().unwrap_or_default();
-            // This signal in its own slot, the others silent.
-            let signals: Vec<Vec<(usize, f32)>> = METHODS
-                .iter()
-                .map(|m| {
-                    if *m == method {
-                        model.signal(method, &history)
-                    } else {
-                        Vec::new()
-                    }
-                })
-                .collect();
-            let ranked: Vec<usize> = blend(&signals, &only, k, |_| false)
-                .iter()
-                .map(|s| s.item)
-                .collect();
-            acc.add(&ranked, &o.items.iter().copied().collect());
-        }
+        // This signal in its own slot, the others silent.
+        let scores = score(&prepared, &Weights::only(*method), k);
         reports.push((
             method.as_str(),
             MethodReport {
-                scores: acc.scores(),
-                seconds: started.elapsed().as_secs_f64(),
+                scores,
+                seconds: prepared.seconds[m] + started.elapsed().as_secs_f64(),
             },
         ));
     }
     let started = Instant::now();
-    let mut acc = Accumulator::default();
-    for o in &test {
-        let history = model.histories.get(o.user).cloned().unwrap_or_default();
-        // The same ranking as each signal's: availability is a serving
-        // filter, not a quality of the model.
-        let ranked: Vec<usize> = blend(&model.signals(&history), &weights, k, |_| false)
-            .iter()
-            .map(|s| s.item)
-            .collect();
-        acc.add(&ranked, &o.items.iter().copied().collect());
-    }
+    // The same ranking as each signal's: availability is a serving
+    // filter, not a quality of the model.
+    let scores = score(&prepared, &weights, k);
     reports.push((
         "blend",
         MethodReport {
-            scores: acc.scores(),
-            seconds: started.elapsed().as_secs_f64() + choose_secs,
+            scores,
+            seconds: prepared.seconds.iter().sum::<f64>()
+                + started.elapsed().as_secs_f64()
+                + choose_secs,
         },
     ));
-    (reports, weights)
+    let model = models.next().map(|mut m| {
+        m.weights = weights;
+        m
+    });
+    Run {
+        reports,
+        weights,
+        model,
+    }
 }
 
 #[cfg(test)]
@@ -261,6 +381,47 @@ mod tests {
         };
         assert_eq!(users(Some(3)), vec![0, 3, 6]);
         assert_eq!(users(None).len(), 7);
+    }
+
+    proptest::proptest! {
+        /// Scoring from the table ranks exactly as the served blend does.
+        #[test]
+        fn the_table_ranks_as_the_blend(
+            signals in proptest::collection::vec(
+                proptest::collection::vec((0usize..30, 0.01f32..1.0), 0..12),
+                SIGNALS,
+            ),
+            weights in proptest::array::uniform6(proptest::sample::select(vec![0.0f32, 0.25, 0.5, 1.0])),
+            k in 1usize..12,
+        ) {
+            // A signal proposes each item once.
+            let signals: Vec<Vec<(usize, f32)>> = signals
+                .into_iter()
+                .map(|mut s| {
+                    s.sort_by_key(|(i, _)| *i);
+                    s.dedup_by_key(|(i, _)| *i);
+                    s
+                })
+                .collect();
+            let mut table: Vec<(usize, [f32; SIGNALS])> = Vec::new();
+            for item in 0..30 {
+                let mut parts = [0.0; SIGNALS];
+                for (m, s) in signals.iter().enumerate() {
+                    if let Some((_, v)) = s.iter().find(|(i, _)| *i == item) {
+                        parts[m] = *v;
+                    }
+                }
+                if parts.iter().any(|p| *p > 0.0) {
+                    table.push((item, parts));
+                }
+            }
+            let w = Weights(weights);
+            let expected: Vec<usize> = super::super::model::blend(&signals, &w, k, |_| false)
+                .iter()
+                .map(|s| s.item)
+                .collect();
+            proptest::prop_assert_eq!(ranked(&table, &w, k), expected);
+        }
     }
 
     #[test]

@@ -83,23 +83,8 @@ impl Dataset {
     /// users with a single order keep it for training and are not
     /// evaluated. Returns (training dataset, held-out orders).
     pub fn hold_out_last(&self) -> (Dataset, Vec<Order>) {
-        let mut last: HashMap<usize, usize> = HashMap::new();
-        let mut count: HashMap<usize, usize> = HashMap::new();
-        for (i, o) in self.orders.iter().enumerate() {
-            *count.entry(o.user).or_default() += 1;
-            let keep = match last.get(&o.user) {
-                Some(&j) => o.seq > self.orders[j].seq,
-                None => true,
-            };
-            if keep {
-                last.insert(o.user, i);
-            }
-        }
-        let held: std::collections::HashSet<usize> = last
-            .into_iter()
-            .filter(|(u, _)| count.get(u).copied().unwrap_or(0) > 1)
-            .map(|(_, i)| i)
-            .collect();
+        let held: std::collections::HashSet<usize> =
+            last_orders(&self.orders, |_| true).into_iter().collect();
         let mut train = self.clone();
         train.orders = self
             .orders
@@ -113,6 +98,38 @@ impl Dataset {
         (train, test)
     }
 
+    /// [`hold_out_last`](Self::hold_out_last) `rounds` times over, without
+    /// copying the dataset: each order's level. The first round's held-out
+    /// orders get level `rounds`, the next round's (each user's last among
+    /// those left) `rounds - 1`, and so on; the orders trained on in the
+    /// end get 0. Training on the orders of level at most k is training on
+    /// what is left after `rounds - k` rounds.
+    pub fn hold_out_levels(&self, rounds: u8) -> Vec<u8> {
+        let mut levels = vec![0u8; self.orders.len()];
+        for round in 0..rounds {
+            let level = rounds - round;
+            let held = last_orders(&self.orders, |i| levels[i] == 0);
+            for i in held {
+                levels[i] = level;
+            }
+        }
+        levels
+    }
+
+    /// The orders of level `level` (see
+    /// [`hold_out_levels`](Self::hold_out_levels)), by user.
+    pub fn orders_at(&self, levels: &[u8], level: u8) -> Vec<Order> {
+        let mut out: Vec<Order> = self
+            .orders
+            .iter()
+            .zip(levels)
+            .filter(|(_, l)| **l == level)
+            .map(|(o, _)| o.clone())
+            .collect();
+        out.sort_by_key(|o| o.user);
+        out
+    }
+
     /// Each user's training history: (item, seq) pairs.
     pub fn histories(&self) -> Vec<Vec<(usize, f64)>> {
         let mut h = vec![Vec::new(); self.user_ids.len()];
@@ -123,6 +140,30 @@ impl Dataset {
         }
         h
     }
+}
+
+/// Indices of each user's last order (by `seq`; the first of equal ones)
+/// among the orders `keep` admits, for users with more than one of those.
+fn last_orders(orders: &[Order], keep: impl Fn(usize) -> bool) -> Vec<usize> {
+    let mut last: HashMap<usize, usize> = HashMap::new();
+    let mut count: HashMap<usize, usize> = HashMap::new();
+    for (i, o) in orders.iter().enumerate().filter(|(i, _)| keep(*i)) {
+        *count.entry(o.user).or_default() += 1;
+        let newer = match last.get(&o.user) {
+            Some(&j) => o.seq > orders[j].seq,
+            None => true,
+        };
+        if newer {
+            last.insert(o.user, i);
+        }
+    }
+    let mut held: Vec<usize> = last
+        .into_iter()
+        .filter(|(u, _)| count.get(u).copied().unwrap_or(0) > 1)
+        .map(|(_, i)| i)
+        .collect();
+    held.sort_unstable();
+    held
 }
 
 #[cfg(test)]
@@ -163,5 +204,25 @@ mod tests {
         assert_eq!(train.orders.len(), 2);
         assert_eq!(train.histories()[a], vec![(x, 1.0)]);
         assert_eq!(train.histories()[b], vec![(z, 1.0)]);
+    }
+
+    #[test]
+    fn levels_repeat_the_hold_out_on_what_is_left() {
+        let mut d = Dataset::new();
+        let (a, b) = (d.user("a"), d.user("b"));
+        let x = d.item("x");
+        let at = |user, seq| Order {
+            user,
+            seq,
+            items: vec![x],
+        };
+        // a: three orders; b: two.
+        d.orders = vec![at(a, 3.0), at(b, 1.0), at(a, 1.0), at(b, 2.0), at(a, 2.0)];
+        assert_eq!(d.hold_out_levels(2), vec![2, 0, 0, 2, 1]);
+        assert_eq!(d.hold_out_levels(1), vec![1, 0, 0, 1, 0]);
+        let levels = d.hold_out_levels(2);
+        let (train, test) = d.hold_out_last();
+        assert_eq!(d.orders_at(&levels, 2), test);
+        assert_eq!(d.orders_at(&levels, 1), train.hold_out_last().1);
     }
 }

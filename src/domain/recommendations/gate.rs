@@ -35,9 +35,58 @@ pub fn grown_enough(model_orders: usize, new_orders: usize, fraction: f64, min_n
     new_orders >= min_new.max(1) && new_orders as f64 > fraction * model_orders as f64
 }
 
+/// The last weight search a build may reuse: how many orders the data had
+/// then, and how many builds have reused it since.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LastSearch {
+    pub orders: usize,
+    pub reused: u32,
+}
+
+/// Whether a build of `orders` orders searches the blend's weights afresh:
+/// when there is no search to reuse (first build, or the last build was
+/// refused), when the search has been reused by `every - 1` builds, or
+/// when the orders grew by more than `growth` of those it was made on.
+pub fn search_weights_now(
+    last: Option<LastSearch>,
+    orders: usize,
+    every: u32,
+    growth: f64,
+) -> bool {
+    match last {
+        None => true,
+        Some(last) => {
+            last.reused + 1 >= every
+                || orders as f64 > (1.0 + growth) * last.orders as f64
+                || orders < last.orders / 2
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn weights_are_searched_every_n_builds_or_when_the_shop_grew() {
+        let last = |reused| {
+            Some(LastSearch {
+                orders: 1000,
+                reused,
+            })
+        };
+        assert!(search_weights_now(None, 1000, 6, 0.5));
+        // Five builds reuse a search, the sixth searches.
+        assert!(!search_weights_now(last(0), 1000, 6, 0.5));
+        assert!(!search_weights_now(last(4), 1000, 6, 0.5));
+        assert!(search_weights_now(last(5), 1000, 6, 0.5));
+        // Every build searches at 1.
+        assert!(search_weights_now(last(0), 1000, 1, 0.5));
+        // Growth past the fraction, or a shop that shrank by half.
+        assert!(!search_weights_now(last(0), 1500, 6, 0.5));
+        assert!(search_weights_now(last(0), 1501, 6, 0.5));
+        assert!(search_weights_now(last(0), 499, 6, 0.5));
+    }
 
     #[test]
     fn a_shop_that_grew_by_the_fraction_is_rebuilt_and_a_few_orders_are_not() {

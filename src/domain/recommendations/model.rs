@@ -3,8 +3,9 @@
 //! (the actor swaps whole models).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
-use super::data::Dataset;
+use super::data::{Dataset, Order};
 use super::graph::CoPurchase;
 use super::vectors::{CollaborativeVectors, ContentVectors};
 
@@ -93,7 +94,9 @@ pub struct Scored {
 #[derive(Debug, Clone)]
 pub struct Model {
     pub items: usize,
-    pub content: Option<ContentVectors>,
+    /// Shared by the models of one build's nested subsets: features do
+    /// not depend on which orders are trained on.
+    pub content: Option<Arc<ContentVectors>>,
     collaborative: CollaborativeVectors,
     pub graph: CoPurchase,
     /// Items by (recency-weighted) purchase count, most bought first,
@@ -172,13 +175,17 @@ fn top(scores: impl IntoIterator<Item = (usize, f32)>, n: usize) -> Vec<(usize, 
 /// age measured from the newest order, so popularity is recent; otherwise
 /// (e.g. per-user order numbers) every line counts 1.
 pub fn popularity_counts(data: &Dataset) -> Vec<f32> {
+    popularity_of(data, data.orders.iter())
+}
+
+/// [`popularity_counts`] over some of `data`'s orders.
+fn popularity_of<'a>(data: &Dataset, orders: impl Iterator<Item = &'a Order> + Clone) -> Vec<f32> {
     let mut counts = vec![0f32; data.item_ids.len()];
-    let newest = data
-        .orders
-        .iter()
+    let newest = orders
+        .clone()
         .map(|o| o.seq)
         .fold(f64::NEG_INFINITY, f64::max);
-    for o in &data.orders {
+    for o in orders {
         let w = match data.popularity_half_life {
             Some(half) if half > 0.0 => 0.5f64.powf((newest - o.seq).max(0.0) / half) as f32,
             _ => 1.0,
@@ -212,10 +219,62 @@ fn deepest_categories(data: &Dataset) -> (Vec<Option<usize>>, usize) {
 impl Model {
     /// Builds every signal from `data`'s orders and features.
     pub fn build(data: &Dataset, weights: Weights) -> Self {
+        let content = data
+            .has_features()
+            .then(|| Arc::new(ContentVectors::build(&data.features)));
+        let graph = CoPurchase::build(&data.orders);
+        Self::of_level(data, &[], 0, graph, content, weights)
+    }
+
+    /// The models of `count` nested subsets of `data`'s orders — the k-th
+    /// trained on the orders whose level (in `levels`) is at most k, as
+    /// [`Dataset::hold_out_levels`] marks them — built together: they share
+    /// the content matrix and the graph's topology, so an evaluation's
+    /// training models and the served one cost little more than one.
+    pub fn build_nested(
+        data: &Dataset,
+        levels: &[u8],
+        count: usize,
+        weights: Weights,
+    ) -> Vec<Self> {
+        let content = data
+            .has_features()
+            .then(|| Arc::new(ContentVectors::build(&data.features)));
+        CoPurchase::build_nested(&data.orders, levels, count)
+            .into_iter()
+            .enumerate()
+            .map(|(level, graph)| {
+                Self::of_level(data, levels, level, graph, content.clone(), weights)
+            })
+            .collect()
+    }
+
+    /// Every signal but the graph's from the orders of level at most
+    /// `level`.
+    fn of_level(
+        data: &Dataset,
+        levels: &[u8],
+        level: usize,
+        graph: CoPurchase,
+        content: Option<Arc<ContentVectors>>,
+        weights: Weights,
+    ) -> Self {
         let items = data.item_ids.len();
-        let histories: Vec<Vec<(usize, f32)>> =
-            data.histories().iter().map(|h| weighted(h)).collect();
-        let counts = popularity_counts(data);
+        let orders = data
+            .orders
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| usize::from(levels.get(*i).copied().unwrap_or(0)) <= level)
+            .map(|(_, o)| o);
+        let mut raw: Vec<Vec<(usize, f64)>> = vec![Vec::new(); data.user_ids.len()];
+        for o in orders.clone() {
+            for &i in &o.items {
+                raw[o.user].push((i, o.seq));
+            }
+        }
+        let histories: Vec<Vec<(usize, f32)>> = raw.iter().map(|h| weighted(h)).collect();
+        drop(raw);
+        let counts = popularity_of(data, orders);
         let (category_of, categories) = deepest_categories(data);
         let mut by_category: Vec<Vec<(usize, f32)>> = vec![Vec::new(); categories];
         for (item, count) in counts.iter().enumerate() {
@@ -230,11 +289,9 @@ impl Model {
                 .collect(),
             category_of,
             items,
-            content: data
-                .has_features()
-                .then(|| ContentVectors::build(&data.features)),
+            content,
             collaborative: CollaborativeVectors::build(items, &histories),
-            graph: CoPurchase::build(&data.orders),
+            graph,
             popular: top(counts.into_iter().enumerate(), items),
             histories,
             weights,

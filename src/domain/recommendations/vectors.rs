@@ -14,6 +14,12 @@ use super::data::Features;
 #[derive(Debug, Clone)]
 pub struct ContentVectors {
     pub matrix: Array2<f32>,
+    /// The same rows' non-zero entries, `(column, value)` by row, starting
+    /// at `starts[row]`: an item has a handful of tokens out of the
+    /// vocabulary (≤ 6 of 91 in the demo shop), so scoring every item
+    /// reads a fifteenth of the dense matrix.
+    entries: Vec<(u32, f32)>,
+    starts: Vec<usize>,
 }
 
 impl ContentVectors {
@@ -35,16 +41,45 @@ impl ContentVectors {
             }
         }
         normalise_rows(&mut matrix);
-        Self { matrix }
+        let mut entries = Vec::new();
+        let mut starts = Vec::with_capacity(matrix.nrows() + 1);
+        for row in matrix.axis_iter(Axis(0)) {
+            starts.push(entries.len());
+            entries.extend(
+                row.iter()
+                    .enumerate()
+                    .filter(|(_, v)| **v != 0.0)
+                    .map(|(j, v)| (j as u32, *v)),
+            );
+        }
+        starts.push(entries.len());
+        Self {
+            matrix,
+            entries,
+            starts,
+        }
     }
 
-    /// Cosine of every item with `profile` (any length-d vector).
+    /// Cosine of every item with `profile` (any length-d vector): the
+    /// matrix times the profile, over each row's non-zero entries.
     pub fn scores(&self, profile: &Array1<f32>) -> Array1<f32> {
         let norm = profile.dot(profile).sqrt();
-        if norm == 0.0 {
-            return Array1::zeros(self.matrix.nrows());
+        let rows = self.matrix.nrows();
+        if norm == 0.0 || profile.len() != self.matrix.ncols() {
+            return Array1::zeros(rows);
         }
-        self.matrix.dot(profile) / norm
+        let p: Vec<f32> = profile.iter().map(|x| x / norm).collect();
+        let out: Vec<f32> = self
+            .starts
+            .windows(2)
+            .map(|w| {
+                self.entries[w[0]..w[1]]
+                    .iter()
+                    .map(|&(j, v)| v * p[j as usize])
+                    .sum()
+            })
+            .collect();
+        Array1::from(out)
     }
 
     /// The recency-weighted sum of the rows of `history`.
@@ -165,6 +200,12 @@ mod tests {
             "{s}"
         );
         assert_eq!(s[3], 0.0);
+        // The sparse scan is the dense product.
+        let profile = v.profile(&[(0, 0.5), (2, 1.0)]);
+        let dense = v.matrix.dot(&profile) / profile.dot(&profile).sqrt();
+        for (a, b) in v.scores(&profile).iter().zip(&dense) {
+            assert!((a - b).abs() < 1e-6);
+        }
     }
 
     #[test]
