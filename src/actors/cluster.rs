@@ -569,6 +569,9 @@ impl Cluster {
         for arbiter in &self.arbiters {
             arbiter.stop();
         }
+        a.catalog_view.stop();
+        a.auth_view.stop();
+        a.cart_reader.view().stop();
         tracing::info!("actors stopped");
     }
 }

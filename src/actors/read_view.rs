@@ -422,6 +422,8 @@ struct Inner<V> {
     /// When publishing first failed in the outage under way; cleared by the
     /// next publish that succeeds.
     unreachable_since: Mutex<Option<Instant>>,
+    /// The arbiter running the subscriber and the pinger, once started.
+    channel_tasks: Mutex<Option<actix_rt::ArbiterHandle>>,
 }
 
 /// Handle to a view; cheap to clone.
@@ -463,6 +465,7 @@ impl<V: ViewValue> ReadView<V> {
                 sent: AtomicU64::new(0),
                 received: AtomicU64::new(0),
                 unreachable_since: Mutex::new(None),
+                channel_tasks: Mutex::new(None),
             }),
         }
     }
@@ -680,8 +683,26 @@ impl<V: ViewValue> ReadView<V> {
         arbiter.spawn(async move { view.subscribe_forever().await });
         let view = self.clone();
         arbiter.spawn(async move { view.ping_forever().await });
-        // The arbiter stops with the system.
-        drop(arbiter);
+        *self
+            .inner
+            .channel_tasks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(arbiter.handle());
+    }
+
+    /// Stops the subscriber and the pinger (at shutdown): an instance
+    /// stopped inside a longer-lived process (a test run, an embedding)
+    /// would otherwise leave their thread pinging Redis for good.
+    pub fn stop(&self) {
+        let handle = self
+            .inner
+            .channel_tasks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(handle) = handle {
+            handle.stop();
+        }
     }
 
     async fn ping_forever(self) {
