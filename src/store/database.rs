@@ -113,8 +113,23 @@ pub async fn prepare(settings: &DatabaseSettings, domain: Domain) -> anyhow::Res
 /// A pool for one domain. Connections open on first use, on the runtime of
 /// the actor that owns the pool, so its I/O lives on that actor's arbiter.
 pub fn lazy_pool(settings: &DatabaseSettings, domain: Domain) -> anyhow::Result<PgPool> {
-    let options = connect_options(settings, domain)?;
-    Ok(PgPoolOptions::new()
+    Ok(lazy_pool_with(settings, connect_options(settings, domain)?))
+}
+
+/// As [`lazy_pool`], with every commit made without waiting for the WAL
+/// flush (`synchronous_commit = off`): for writes whose loss in a crash of
+/// PostgreSQL itself costs nothing but doing them again. (A crash of
+/// Emporium loses nothing committed either way.)
+pub fn lazy_pool_without_flush(
+    settings: &DatabaseSettings,
+    domain: Domain,
+) -> anyhow::Result<PgPool> {
+    let options = connect_options(settings, domain)?.options([("synchronous_commit", "off")]);
+    Ok(lazy_pool_with(settings, options))
+}
+
+fn lazy_pool_with(settings: &DatabaseSettings, options: PgConnectOptions) -> PgPool {
+    PgPoolOptions::new()
         .max_connections(settings.max_connections)
         // Short, so a database that is down answers 503 quickly instead of
         // holding requests until the actor call times out.
@@ -128,25 +143,7 @@ pub fn lazy_pool(settings: &DatabaseSettings, domain: Domain) -> anyhow::Result<
         // keeping idle ones open costs a few backends and nothing else.
         .idle_timeout(None)
         .max_lifetime(None)
-        .connect_lazy_with(options))
-}
-
-/// As [`lazy_pool`], with every commit made without waiting for the WAL
-/// flush (`synchronous_commit = off`): for writes whose loss in a crash of
-/// PostgreSQL itself costs nothing but doing them again. (A crash of
-/// Emporium loses nothing committed either way.)
-pub fn lazy_pool_without_flush(
-    settings: &DatabaseSettings,
-    domain: Domain,
-) -> anyhow::Result<PgPool> {
-    let options = connect_options(settings, domain)?.options([("synchronous_commit", "off")]);
-    Ok(PgPoolOptions::new()
-        .max_connections(settings.max_connections)
-        .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
-        // No reaper, as in `lazy_pool`.
-        .idle_timeout(None)
-        .max_lifetime(None)
-        .connect_lazy_with(options))
+        .connect_lazy_with(options)
 }
 
 /// PostgreSQL's error code for "object in use" (a database with sessions

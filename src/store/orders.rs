@@ -349,35 +349,6 @@ pub async fn append_order_event(
     crate::store::events::append(conn, &event).await
 }
 
-/// Writes an order's lines in one statement, in the client's order.
-async fn insert_items(
-    conn: &mut PgConnection,
-    order_id: Uuid,
-    lines: &[OrderLine],
-) -> Result<(), sqlx::Error> {
-    let mut items = QueryBuilder::<Postgres>::new(
-        "INSERT INTO order_items (order_id, position, product_id, name, unit_price, quantity, line_total, discount, \
-         variant_id, sku, options, tax_rate_bp, tax) ",
-    );
-    items.push_values(lines.iter().enumerate(), |mut b, (position, line)| {
-        b.push_bind(order_id)
-            .push_bind(i32::try_from(position).unwrap_or(i32::MAX))
-            .push_bind(line.product_id)
-            .push_bind(line.name.clone())
-            .push_bind(line.unit_price)
-            .push_bind(line.quantity)
-            .push_bind(line.line_total)
-            .push_bind(line.discount)
-            .push_bind(line.variant_id)
-            .push_bind(line.sku.clone())
-            .push_bind(Json(line.options.clone()))
-            .push_bind(line.tax_rate_bp)
-            .push_bind(line.tax);
-    });
-    items.build().execute(conn).await?;
-    Ok(())
-}
-
 /// Records one status change, and appends the public `order.*` event it
 /// emits (if any, see [`order_event`]) in the same transaction: every
 /// status change after placing goes through here, so no path misses its
@@ -652,64 +623,7 @@ pub async fn purchase_history(
     .await
 }
 
-/// Writes a past, delivered order with its full history and its paid
-/// event (demo data). `false` when an order with this id exists.
-pub async fn insert_delivered_order(
-    conn: &mut PgConnection,
-    order: &NewOrder<'_>,
-    placed_at: DateTime<Utc>,
-) -> Result<bool, sqlx::Error> {
-    let inserted: Option<Uuid> = sqlx::query_scalar(
-        "INSERT INTO orders (id, user_id, status, total, subtotal, currency, shipping_address, payment_id, expires_at, created_at, updated_at, stock_committed_at) \
-         VALUES ($1, $2, 'delivered', $3, $3, $4, $5, 'demo_' || $1::text, $6, $6, $6 + interval '5 days', $6) \
-         ON CONFLICT (id) DO NOTHING RETURNING id",
-    )
-    .bind(order.id)
-    .bind(order.user_id)
-    .bind(order.total)
-    .bind(order.currency)
-    .bind(Json(order.shipping_address))
-    .bind(placed_at)
-    .fetch_optional(&mut *conn)
-    .await?;
-    if inserted.is_none() {
-        return Ok(false);
-    }
-    insert_items(conn, order.id, order.lines).await?;
-    sqlx::query(
-        "INSERT INTO order_history (order_id, from_status, to_status, actor, reason, at) VALUES \
-         ($1, NULL, 'pending', 'user:' || $2::text, 'order placed', $3), \
-         ($1, 'pending', 'paid', 'payments', 'payment succeeded', $3 + interval '1 minute'), \
-         ($1, 'paid', 'fulfilled', 'admin:demo', '', $3 + interval '1 day'), \
-         ($1, 'fulfilled', 'delivered', 'admin:demo', '', $3 + interval '5 days')",
-    )
-    .bind(order.id)
-    .bind(order.user_id)
-    .bind(placed_at)
-    .execute(&mut *conn)
-    .await?;
-    // One parcel of everything, delivered; the demo's stock is seeded as
-    // what is left after these sales, so the parcel moves none.
-    sqlx::query(
-        "WITH f AS (INSERT INTO fulfilments (id, order_id, status, created_by, stock_shipped_at, created_at, \
-                                             updated_at, shipped_at, delivered_at) \
-                    VALUES ($2, $1, 'delivered', 'admin:demo', $3, $3 + interval '1 day', $3 + interval '5 days', \
-                            $3 + interval '1 day', $3 + interval '5 days')), \
-         l AS (INSERT INTO fulfilment_lines (fulfilment_id, line_id, quantity) \
-               SELECT $2, id, quantity FROM order_items WHERE order_id = $1) \
-         UPDATE order_items SET fulfilled_quantity = quantity WHERE order_id = $1",
-    )
-    .bind(order.id)
-    .bind(Uuid::new_v4())
-    .bind(placed_at)
-    .execute(&mut *conn)
-    .await?;
-    let payment_id = format!("demo_{}", order.id);
-    insert_paid_event(conn, order.id, order.user_id, Some(&payment_id)).await?;
-    Ok(true)
-}
-
-/// [`insert_delivered_order`] for many orders at once, a statement per
+/// Delivered orders (seed-demo's history), many at once, a statement per
 /// table instead of five per order (the demo seeds a million lines): each
 /// column goes as one array and `unnest` turns the arrays back into rows.
 /// Orders that exist already are skipped with everything of theirs.
