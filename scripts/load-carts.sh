@@ -5,7 +5,8 @@
 # a line, then check out), measured with wrk beside /healthz and beside
 # `POST /orders/` of the same one-line orders in the same run.
 # Checkout: USERS customers, each request taking the next one in turn and
-# alternating add-a-line / checkout; the checkout rate is the orders the
+# alternating add-a-line / checkout (a checkout trails its add by 48
+# customers, so it never races it); the checkout rate is the orders the
 # stream wrote over its duration, and the orders rate the same for the
 # `POST /orders/` stream. Needs wrk, PostgreSQL and Redis on localhost.
 set -euo pipefail
@@ -60,8 +61,13 @@ CHECKOUT_METHOD=$(curl -fsS "$BASE/api/v1/cart/shipping-methods/?country=FR&post
   python3 -c 'import json,sys; print(next(m["method_id"] for m in json.load(sys.stdin) if m["name"] == "Standard"))')
 
 cat >"$LUA" <<LUA
--- Each wrk thread takes its own half of the customers; within a thread,
--- request n adds a line to customer n/2 and the next checks it out.
+-- Each wrk thread takes its own half of the customers and walks them in
+-- turn, alternating adds and checkouts. A checkout goes to the customer
+-- whose add was sent LAG customers earlier: a thread's connections run
+-- side by side, so checking out the cart just added to would race its add
+-- (and often find it empty); LAG customers later, with 16 connections a
+-- thread, that add has long been answered.
+local LAG = 48
 local tokens = {$TOKENS}
 local ids = {$QUOTED}
 local address = '{"shipping_address":{"name":"Load","line1":"1 Bench St","city":"Lyon","postal_code":"69001","country":"FR"},"shipping_method_id":"$CHECKOUT_METHOD"}'
@@ -77,7 +83,11 @@ statuses = {}
 request = function()
   n = n + 1
   local half = math.floor(#tokens / 2)
-  local user = id * half + math.floor(n / 2) % half + 1
+  local turn = math.floor(n / 2)
+  local user = id * half + turn % half + 1
+  if n % 2 == 1 then
+    user = id * half + (turn - LAG) % half + 1
+  end
   local headers = {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. tokens[user]}
   if n % 2 == 0 then
     local body = '{"variant_id":"' .. ids[math.random(#ids)] .. '","quantity":1}'

@@ -224,22 +224,6 @@ pub async fn insert_event(
     Ok(())
 }
 
-/// Adds an outbox entry for the orders service.
-pub async fn insert_outbox(
-    conn: &mut PgConnection,
-    payment_id: Uuid,
-    order_id: Uuid,
-    kind: PaymentNotice,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO payment_outbox (payment_id, order_id, kind) VALUES ($1, $2, $3)")
-        .bind(payment_id)
-        .bind(order_id)
-        .bind(kind)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
 /// A payment by id.
 pub async fn get_payment(
     conn: &mut PgConnection,
@@ -289,45 +273,146 @@ pub struct StatusChange<'a> {
     pub auto_refund: Option<bool>,
 }
 
-/// Writes a new status (already decided by the status machine on a locked
-/// row) and what goes with it.
-pub async fn set_status(
+impl StatusChange<'_> {
+    /// `row` as it is once it took `status` with this change: what
+    /// [`write_payments`] then stores. Only fields the change names move;
+    /// a full refund gives back the whole amount.
+    pub fn apply_to(&self, row: &mut PaymentRow, status: PaymentStatus) {
+        row.status = status;
+        if let Some(n) = self.attempts {
+            row.attempts = n;
+        }
+        if let Some((code, message)) = self.failure {
+            row.failure_code = Some(code.to_owned());
+            row.failure_message = Some(message.to_owned());
+        }
+        if let Some(id) = self.refund_id {
+            row.refund_id = Some(id);
+        }
+        if let Some(code) = self.refund_failure_code {
+            row.refund_failure_code = Some(code.to_owned());
+        }
+        if let Some(auto) = self.auto_refund {
+            row.auto_refund = auto;
+        }
+        if status == PaymentStatus::Refunded {
+            row.refunded_amount = row.amount;
+        }
+    }
+}
+
+/// Locks the payments `ids` (in id order, so two batches never wait on
+/// each other in a cycle) and reads them.
+pub async fn lock_payments(
     conn: &mut PgConnection,
-    id: Uuid,
-    status: &str,
-    change: &StatusChange<'_>,
-) -> Result<PaymentRow, sqlx::Error> {
+    ids: &[Uuid],
+) -> Result<Vec<PaymentRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "UPDATE payments SET status = $2, attempts = COALESCE($3, attempts), \
-           failure_code = COALESCE($4, failure_code), failure_message = COALESCE($5, failure_message), \
-           refund_id = COALESCE($6, refund_id), refund_failure_code = COALESCE($7, refund_failure_code), \
-           auto_refund = COALESCE($8, auto_refund), updated_at = now(), \
-           refunded_amount = CASE WHEN $2 = 'refunded' THEN amount ELSE refunded_amount END \
-         WHERE id = $1 RETURNING {PAYMENT_COLUMNS}"
+        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = ANY($1) ORDER BY id FOR UPDATE"
     ))
-    .bind(id)
-    .bind(status)
-    .bind(change.attempts)
-    .bind(change.failure.map(|f| f.0))
-    .bind(change.failure.map(|f| f.1))
-    .bind(change.refund_id)
-    .bind(change.refund_failure_code)
-    .bind(change.auto_refund)
-    .fetch_one(conn)
+    .bind(ids)
+    .fetch_all(conn)
     .await
 }
 
-/// Records an attempt count without a status change.
-pub async fn set_attempts(
+/// Stores the rows, locked and changed by the caller (the status machine
+/// decided on them), in one statement; returns them as stored. At most
+/// one row per payment.
+pub async fn write_payments(
     conn: &mut PgConnection,
-    id: Uuid,
-    attempts: i32,
+    rows: &[PaymentRow],
+) -> Result<Vec<PaymentRow>, sqlx::Error> {
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let statuses: Vec<&str> = rows.iter().map(|r| r.status.as_str()).collect();
+    let attempts: Vec<i32> = rows.iter().map(|r| r.attempts).collect();
+    let failure_codes: Vec<Option<&str>> = rows.iter().map(|r| r.failure_code.as_deref()).collect();
+    let failure_messages: Vec<Option<&str>> =
+        rows.iter().map(|r| r.failure_message.as_deref()).collect();
+    let refund_ids: Vec<Option<Uuid>> = rows.iter().map(|r| r.refund_id).collect();
+    let refund_failure_codes: Vec<Option<&str>> = rows
+        .iter()
+        .map(|r| r.refund_failure_code.as_deref())
+        .collect();
+    let auto_refunds: Vec<bool> = rows.iter().map(|r| r.auto_refund).collect();
+    let refunded: Vec<i64> = rows.iter().map(|r| r.refunded_amount).collect();
+    let columns = PAYMENT_COLUMNS
+        .split(", ")
+        .map(|c| format!("p.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    sqlx::query_as(&format!(
+        "UPDATE payments p SET status = u.status, attempts = u.attempts, \
+           failure_code = u.failure_code, failure_message = u.failure_message, \
+           refund_id = u.refund_id, refund_failure_code = u.refund_failure_code, \
+           auto_refund = u.auto_refund, refunded_amount = u.refunded_amount, updated_at = now() \
+         FROM unnest($1::uuid[], $2::text[], $3::int4[], $4::text[], $5::text[], $6::uuid[], \
+                     $7::text[], $8::bool[], $9::int8[]) \
+           AS u(id, status, attempts, failure_code, failure_message, refund_id, \
+                refund_failure_code, auto_refund, refunded_amount) \
+         WHERE p.id = u.id RETURNING {columns}"
+    ))
+    .bind(ids)
+    .bind(statuses)
+    .bind(attempts)
+    .bind(failure_codes)
+    .bind(failure_messages)
+    .bind(refund_ids)
+    .bind(refund_failure_codes)
+    .bind(auto_refunds)
+    .bind(refunded)
+    .fetch_all(conn)
+    .await
+}
+
+/// An entry of a payment's timeline, to be written.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub payment_id: Uuid,
+    pub kind: String,
+    pub detail: serde_json::Value,
+}
+
+/// An outbox entry towards orders, to be written.
+#[derive(Debug, Clone, Copy)]
+pub struct NewNotice {
+    pub payment_id: Uuid,
+    pub order_id: Uuid,
+    pub kind: PaymentNotice,
+}
+
+/// Appends timeline entries, outbox entries towards orders and public
+/// events (`event_outbox`), each in the order given, in one statement.
+pub async fn append_records(
+    conn: &mut PgConnection,
+    timeline: &[NewEvent],
+    outbox: &[NewNotice],
+    public: &[crate::domain::events::Event],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE payments SET attempts = $2, updated_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(attempts)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "WITH t AS (INSERT INTO payment_events (payment_id, kind, detail) \
+                    SELECT p, k, d::jsonb FROM unnest($1::uuid[], $2::text[], $3::text[]) \
+                      WITH ORDINALITY AS x(p, k, d, n) ORDER BY n), \
+              o AS (INSERT INTO payment_outbox (payment_id, order_id, kind) \
+                    SELECT p, r, k FROM unnest($4::uuid[], $5::uuid[], $6::text[]) \
+                      WITH ORDINALITY AS x(p, r, k, n) ORDER BY n) \
+         INSERT INTO event_outbox (id, type, subject, data, occurred_at) \
+           SELECT i, y, s, d::jsonb, at FROM unnest($7::uuid[], $8::text[], $9::text[], $10::text[], \
+                                                    $11::timestamptz[]) \
+             WITH ORDINALITY AS x(i, y, s, d, at, n) ORDER BY n",
+    )
+    .bind(timeline.iter().map(|e| e.payment_id).collect::<Vec<_>>())
+    .bind(timeline.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>())
+    .bind(timeline.iter().map(|e| e.detail.to_string()).collect::<Vec<_>>())
+    .bind(outbox.iter().map(|o| o.payment_id).collect::<Vec<_>>())
+    .bind(outbox.iter().map(|o| o.order_id).collect::<Vec<_>>())
+    .bind(outbox.iter().map(|o| o.kind.as_str()).collect::<Vec<_>>())
+    .bind(public.iter().map(|e| e.id).collect::<Vec<_>>())
+    .bind(public.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
+    .bind(public.iter().map(|e| e.subject.as_str()).collect::<Vec<_>>())
+    .bind(public.iter().map(|e| e.data.to_string()).collect::<Vec<_>>())
+    .bind(public.iter().map(|e| e.time).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -387,71 +472,77 @@ pub async fn claim_jobs(
     let mut tx = pool.begin().await?;
     super::database::commit_without_flush(&mut tx).await?;
     let jobs: Vec<ClaimedJob> = sqlx::query_as(
-        "UPDATE payment_jobs j SET locked_until = now() + make_interval(secs => $1), \
-           lease_token = gen_random_uuid(), attempts = j.attempts + 1, \
-           started_at = COALESCE(j.started_at, now()) \
-         FROM payments p \
-         WHERE j.id IN (SELECT id FROM payment_jobs \
-                        WHERE run_at <= now() AND (locked_until IS NULL OR locked_until < now()) \
-                        ORDER BY run_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
-           AND p.id = j.payment_id \
-         RETURNING j.id, j.payment_id, j.kind, j.attempts, j.lease_token, \
-           (EXTRACT(EPOCH FROM (clock_timestamp() - j.created_at)) * 1000)::float8 AS queued_ms, \
-           COALESCE((SELECT r.amount FROM refunds r WHERE r.id = j.refund_id), p.amount) AS amount, \
-           p.currency, p.card_token, COALESCE(j.refund_id, p.refund_id) AS refund_id, \
-           j.refund_id IS NOT NULL AS partial",
+        "WITH claimed AS ( \
+           UPDATE payment_jobs j SET locked_until = now() + make_interval(secs => $1), \
+             lease_token = gen_random_uuid(), attempts = j.attempts + 1, \
+             started_at = COALESCE(j.started_at, now()) \
+           FROM payments p \
+           WHERE j.id IN (SELECT id FROM payment_jobs \
+                          WHERE run_at <= now() AND (locked_until IS NULL OR locked_until < now()) \
+                          ORDER BY run_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
+             AND p.id = j.payment_id \
+           RETURNING j.id, j.payment_id, j.kind, j.attempts, j.lease_token, \
+             (EXTRACT(EPOCH FROM (clock_timestamp() - j.created_at)) * 1000)::float8 AS queued_ms, \
+             COALESCE((SELECT r.amount FROM refunds r WHERE r.id = j.refund_id), p.amount) AS amount, \
+             p.currency, p.card_token, COALESCE(j.refund_id, p.refund_id) AS refund_id, \
+             j.refund_id IS NOT NULL AS partial), \
+         started AS ( \
+           INSERT INTO payment_events (payment_id, kind, detail) \
+           SELECT payment_id, 'attempt_started', \
+             jsonb_build_object('kind', kind, 'attempt', attempts, 'queued_ms', queued_ms) \
+           FROM claimed ORDER BY id) \
+         SELECT * FROM claimed",
     )
     .bind(lease_secs)
     .bind(limit.max(1))
     .fetch_all(&mut *tx)
     .await?;
-    for job in &jobs {
-        insert_event(
-            &mut tx,
-            job.payment_id,
-            "attempt_started",
-            serde_json::json!({"kind": job.kind, "attempt": job.attempts, "queued_ms": job.queued_ms}),
-        )
-        .await?;
-    }
     tx.commit().await?;
     Ok(jobs)
 }
 
-/// Deletes a finished job if this worker still holds its lease; `false`
-/// when the lease was lost (the job belongs to another worker now).
-pub async fn finish_job(
-    conn: &mut PgConnection,
-    id: i64,
-    lease: Uuid,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM payment_jobs WHERE id = $1 AND lease_token = $2")
-        .bind(id)
-        .bind(lease)
-        .execute(conn)
-        .await?;
-    Ok(done.rows_affected() == 1)
+/// What becomes of a claimed job once its attempt is over.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum JobEnd {
+    /// Done: the job is deleted.
+    Finished,
+    /// Run again after this many seconds.
+    RetryAfter(f64),
 }
 
-/// Puts a job back to run after `delay_secs` if this worker still holds
-/// its lease; `false` when the lease was lost.
-pub async fn retry_job(
+/// Ends the claimed jobs `(id, lease token, end)` that this worker still
+/// holds, in one statement, and returns the ids it held: a job whose
+/// lease was lost belongs to another worker, and nothing of it is
+/// written (the fence).
+pub async fn end_jobs(
     conn: &mut PgConnection,
-    id: i64,
-    lease: Uuid,
-    delay_secs: f64,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE payment_jobs SET run_at = now() + make_interval(secs => $3), \
-           locked_until = NULL, lease_token = NULL \
-         WHERE id = $1 AND lease_token = $2",
+    jobs: &[(i64, Uuid, JobEnd)],
+) -> Result<Vec<i64>, sqlx::Error> {
+    let ids: Vec<i64> = jobs.iter().map(|j| j.0).collect();
+    let leases: Vec<Uuid> = jobs.iter().map(|j| j.1).collect();
+    let delays: Vec<Option<f64>> = jobs
+        .iter()
+        .map(|j| match j.2 {
+            JobEnd::Finished => None,
+            JobEnd::RetryAfter(secs) => Some(secs),
+        })
+        .collect();
+    sqlx::query_scalar(
+        "WITH u AS (SELECT * FROM unnest($1::int8[], $2::uuid[], $3::float8[]) AS u(id, lease, delay)), \
+              retried AS (UPDATE payment_jobs j SET run_at = now() + make_interval(secs => u.delay), \
+                            locked_until = NULL, lease_token = NULL \
+                          FROM u WHERE u.delay IS NOT NULL AND j.id = u.id AND j.lease_token = u.lease \
+                          RETURNING j.id), \
+              finished AS (DELETE FROM payment_jobs j USING u \
+                           WHERE u.delay IS NULL AND j.id = u.id AND j.lease_token = u.lease \
+                           RETURNING j.id) \
+         SELECT id FROM retried UNION ALL SELECT id FROM finished",
     )
-    .bind(id)
-    .bind(lease)
-    .bind(delay_secs)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    .bind(ids)
+    .bind(leases)
+    .bind(delays)
+    .fetch_all(conn)
+    .await
 }
 
 /// Deletes a payment's job of `kind` whoever holds it (a webhook settled

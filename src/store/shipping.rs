@@ -74,6 +74,14 @@ const ZONE_COLUMNS: &str = "id, name, countries, postal_code_prefixes, created_a
 const METHOD_COLUMNS: &str = "id, zone_id, name, carrier, currency, rate, free_over, min_days, \
      max_days, tax_class, is_active, created_at, updated_at";
 
+/// The pricing rules' version: it moves with every write to zones,
+/// methods and tax rates (a trigger, in the writer's transaction).
+pub async fn rules_version(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT version FROM pricing_rules_version")
+        .fetch_one(pool)
+        .await
+}
+
 /// Every zone, by name then id.
 pub async fn zones(pool: &PgPool) -> Result<Vec<ZoneRow>, sqlx::Error> {
     sqlx::query_as(&format!(

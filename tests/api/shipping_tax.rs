@@ -531,3 +531,50 @@ async fn inclusive_prices_charge_the_shelf_price_and_a_shop_without_rules_charge
     assert_eq!(order["tax"], 1082);
     assert_eq!(order["prices_include_tax"], true);
 }
+
+#[tokio::test]
+async fn an_order_charges_the_rules_as_they_are_now_whichever_instance_or_writer_changed_them() {
+    let a = TestApp::spawn().await;
+    let b = TestApp::spawn_beside(&a.settings).await;
+    let (_, admin) = a.admin().await;
+    let (_, token, _) = b.customer("ann@example.com").await;
+    let (zone, flat, _) = eu_shop(&a, &admin).await;
+    let lamp = a.product(&admin, json!({"price": 3000, "stock": 50})).await;
+    let order = |shipping_method_id: Value| {
+        let body = json!({"items": [{"product_id": lamp["id"], "quantity": 1}],
+            "shipping_address": paris(), "shipping_method_id": shipping_method_id});
+        let b = &b;
+        let token = &token;
+        async move {
+            let r = b.post("/api/v1/orders/", Some(token), &body).await;
+            assert_eq!(r.status(), 201, "placing an order");
+            r.body_json().await
+        }
+    };
+    // B reads and keeps the rules: 4.90 shipping, 20 % tax (on the
+    // shipping too).
+    let first = order(flat["id"].clone()).await;
+    assert_eq!(first["total"], 3000 + 490 + 600 + 98);
+
+    // An admin on A changes the method's price: B's very next order
+    // charges it, with no wait.
+    let method_path = format!("{METHODS}{}/", str_of(&flat["id"]));
+    let body = json!({"zone_id": zone["id"], "name": "Colissimo", "currency": "EUR",
+        "rate": {"kind": "flat", "amount": 700}});
+    let r = a.put(&method_path, Some(&admin), &body).await;
+    assert_eq!(r.status(), 200);
+    let second = order(flat["id"].clone()).await;
+    assert_eq!(second["total"], 3000 + 700 + 600 + 140);
+
+    // A writer outside the service (a migration, a console) moves the
+    // version too: the tax rate B charges follows at once.
+    let pool = a.database_pool(Domain::Orders).await;
+    sqlx::query(
+        "UPDATE tax_rates SET rate_bp = 1000 WHERE country = 'FR' AND tax_class = 'standard'",
+    )
+    .execute(&pool)
+    .await
+    .expect("rate changed");
+    let third = order(flat["id"].clone()).await;
+    assert_eq!(third["total"], 3000 + 700 + 300 + 70);
+}

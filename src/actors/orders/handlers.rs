@@ -595,13 +595,20 @@ impl OrdersService {
     }
 
     pub async fn mark_paid(&self, msg: MarkOrderPaid) -> Result<OrderView, OrdersError> {
+        let row = self.paid_by(msg).await?;
+        self.view(row).await
+    }
+
+    /// Marks the order paid by the payment (idempotent) and commits its
+    /// stock; the order as it is then.
+    async fn paid_by(&self, msg: MarkOrderPaid) -> Result<OrderRow, OrdersError> {
         let mut conn = self.pool.acquire().await?;
         let row = store::get_order(&mut conn, msg.order_id)
             .await?
             .ok_or(OrdersError::NotFound)?;
         drop(conn);
         match row.payment_id.as_deref() {
-            Some(paid_by) if paid_by == msg.payment_id => return self.view(row).await,
+            Some(paid_by) if paid_by == msg.payment_id => return Ok(row),
             Some(_) => return Err(OrdersError::PaidByAnotherPayment),
             None => {}
         }
@@ -622,28 +629,29 @@ impl OrdersService {
                 let mut conn = self.pool.acquire().await?;
                 if let Some(now) = store::get_order(&mut conn, msg.order_id).await? {
                     if now.payment_id.as_deref() == Some(msg.payment_id.as_str()) {
-                        return self.view(now).await;
+                        return Ok(now);
                     }
                 }
                 return Err(e);
             }
         };
         self.commit_stock(msg.order_id).await?;
-        self.view(updated).await
+        Ok(updated)
     }
 
     pub async fn apply_payment_outcome(
         &self,
         msg: ApplyPaymentOutcome,
-    ) -> Result<OrderView, OrdersError> {
+    ) -> Result<OrderStatus, OrdersError> {
         let (action, target, reason) = match msg.outcome {
             PaymentOutcome::Succeeded => {
-                return self
-                    .mark_paid(MarkOrderPaid {
+                let row = self
+                    .paid_by(MarkOrderPaid {
                         order_id: msg.order_id,
                         payment_id: msg.payment_id,
                     })
-                    .await;
+                    .await?;
+                return Ok(row.status);
             }
             PaymentOutcome::RefundStarted => (
                 Action::RequestRefund,
@@ -669,7 +677,7 @@ impl OrdersService {
         }
         if row.status == target {
             // Delivered before: the outbox repeats until acknowledged.
-            return self.view(row).await;
+            return Ok(row.status);
         }
         let updated = self
             .apply(row, action, Actor::Payments, "payments", reason, None)
@@ -677,10 +685,10 @@ impl OrdersService {
         if updated.status == OrderStatus::Refunded {
             self.release_refunded(updated.id).await?;
         }
-        self.view(updated).await
+        Ok(updated.status)
     }
 
-    pub async fn apply_refund(&self, msg: ApplyRefund) -> Result<OrderView, OrdersError> {
+    pub async fn apply_refund(&self, msg: ApplyRefund) -> Result<(), OrdersError> {
         let mut tx = self.pool.begin().await?;
         crate::store::fulfilments::lock_order(&mut tx, msg.order_id)
             .await?
@@ -698,12 +706,7 @@ impl OrdersService {
                 tx.commit().await?
             }
         }
-        let mut conn = self.pool.acquire().await?;
-        let row = store::get_order(&mut conn, msg.order_id)
-            .await?
-            .ok_or(OrdersError::NotFound)?;
-        drop(conn);
-        self.view(row).await
+        Ok(())
     }
 
     /// Tells the catalog a paid order's stock is committed (it stays held

@@ -230,9 +230,10 @@ pub enum PaymentOutcome {
 }
 
 /// From the payments outbox: follow `outcome` of `payment_id`. Idempotent:
-/// an outcome already applied answers the order as it is.
+/// an outcome already applied answers the order's status as it is. The
+/// relay only needs to know it was taken, so no view is read.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<OrderView, OrdersError>")]
+#[rtype(result = "Result<crate::domain::orders::status::OrderStatus, OrdersError>")]
 pub struct ApplyPaymentOutcome {
     pub order_id: Uuid,
     pub payment_id: String,
@@ -242,7 +243,7 @@ pub struct ApplyPaymentOutcome {
 /// From the payments outbox: a partial refund of `amount` of the order's
 /// payment went through. Idempotent by `refund_id`.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<OrderView, OrdersError>")]
+#[rtype(result = "Result<(), OrdersError>")]
 pub struct ApplyRefund {
     pub order_id: Uuid,
     pub refund_id: Uuid,

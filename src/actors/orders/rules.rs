@@ -28,7 +28,9 @@ pub const RULES_TTL: Duration = Duration::from_secs(2);
 /// The rules as last read, shared by every handler of one instance.
 pub struct RulesCache {
     mode: TaxMode,
-    slot: Mutex<Option<(Instant, Arc<Rules>)>>,
+    /// When the rules were read (or confirmed current), the rules'
+    /// version then, and the rules.
+    slot: Mutex<Option<(Instant, i64, Arc<Rules>)>>,
 }
 
 impl RulesCache {
@@ -44,12 +46,25 @@ impl RulesCache {
     pub fn current(&self) -> Option<Arc<Rules>> {
         let slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
         slot.as_ref()
-            .filter(|(at, _)| at.elapsed() < RULES_TTL)
-            .map(|(_, r)| r.clone())
+            .filter(|(at, _, _)| at.elapsed() < RULES_TTL)
+            .map(|(_, _, r)| r.clone())
     }
 
-    fn store(&self, rules: Arc<Rules>) {
-        *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), rules));
+    /// The rules, if they were read at `version` (which the database has
+    /// just said is current): they are then as fresh as a new read.
+    fn at_version(&self, version: i64) -> Option<Arc<Rules>> {
+        let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
+        let (at, held, rules) = slot.as_mut()?;
+        if *held != version {
+            return None;
+        }
+        *at = Instant::now();
+        Some(rules.clone())
+    }
+
+    fn store(&self, version: i64, rules: Arc<Rules>) {
+        *self.slot.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((Instant::now(), version, rules));
     }
 
     /// Forgets the rules (after a write on this instance).
@@ -318,7 +333,10 @@ fn method_write_error(e: sqlx::Error) -> OrdersError {
 
 impl OrdersService {
     /// The rules from the database.
-    async fn load_rules(&self) -> Result<Arc<Rules>, OrdersError> {
+    /// Reads the rules afresh. The version is read first: a write landing
+    /// between it and the tables only makes the next fresh read load them
+    /// again.
+    async fn load_rules(&self, version: i64) -> Result<Arc<Rules>, OrdersError> {
         let pool = self.pool();
         let (zones, methods, rates) = tokio::try_join!(
             shipping_store::zones(pool),
@@ -331,17 +349,24 @@ impl OrdersService {
             rates: rates.iter().map(RateRow::rule).collect(),
             mode: self.rules_cache().mode,
         });
-        self.rules_cache().store(rules.clone());
+        self.rules_cache().store(version, rules.clone());
         Ok(rules)
     }
 
+    /// The rules: as cached for a while, or (`fresh`, at checkout) as they
+    /// are now. Fresh costs one read of the rules' version, and the
+    /// tables only when any of them changed since they were cached.
     pub async fn pricing_rules(&self, msg: GetPricingRules) -> Result<Arc<Rules>, OrdersError> {
         if !msg.fresh {
             if let Some(rules) = self.rules_cache().current() {
                 return Ok(rules);
             }
         }
-        self.load_rules().await
+        let version = shipping_store::rules_version(self.pool()).await?;
+        if let Some(rules) = self.rules_cache().at_version(version) {
+            return Ok(rules);
+        }
+        self.load_rules(version).await
     }
 
     async fn zone_view(&self, row: ZoneRow) -> Result<ZoneView, OrdersError> {

@@ -8,6 +8,7 @@
 //! fallback. A worker that panics is restarted by its supervisor; its job
 //! is claimed again when the lease runs out.
 
+use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -28,7 +29,7 @@ use crate::domain::payments::queue::JobKind;
 use crate::domain::payments::refund::RefundStatus;
 use crate::domain::payments::retry::RetryPolicy;
 use crate::domain::payments::status::PaymentEvent;
-use crate::store::payments::{self as store, ClaimedJob, StatusChange};
+use crate::store::payments::{self as store, ClaimedJob, JobEnd, PaymentRow, StatusChange};
 use crate::store::refunds;
 
 /// Counters of the pool, shared by its workers and read by the report.
@@ -133,8 +134,9 @@ impl Drop for Busy<'_> {
 }
 
 /// Claims up to `claim_batch` due jobs, calls the provider for them side
-/// by side, and writes their outcomes in one transaction (one commit for
-/// the batch); `false` when the queue had none.
+/// by side, and writes their outcomes in one transaction (one commit and
+/// a fixed number of statements for the batch); `false` when the queue
+/// had none.
 ///
 /// If that transaction fails, no outcome of the batch is written and each
 /// job returns when its lease runs out; asking the provider again is safe,
@@ -149,11 +151,12 @@ async fn work_once(s: &PoolShared) -> anyhow::Result<bool> {
     if jobs.is_empty() {
         return Ok(false);
     }
-    let replies = futures_util::future::join_all(jobs.iter().map(|job| call(s, job))).await;
+    let replies = futures_util::future::join_all(jobs.iter().map(|job| call(s, job)))
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut tx = s.pool.begin().await?;
-    for (job, reply) in jobs.iter().zip(replies) {
-        finish(s, &mut tx, job, reply?).await?;
-    }
+    finish(s, &mut tx, &jobs, replies).await?;
     tx.commit().await?;
     s.outcomes.notify_one();
     Ok(true)
@@ -194,57 +197,104 @@ async fn call(
         }))
 }
 
-/// Writes the outcome of a job in the batch's transaction, only if this
-/// worker still holds the job's lease (the fence); otherwise writes
-/// nothing for it.
+/// A job's reply from the provider, or the transient error in its place.
+type Reply = Result<ProviderReply, TransientError>;
+
+/// Writes the batch's outcomes in its transaction, only for the jobs whose
+/// lease this worker still holds (the fence); a job another worker owns
+/// now keeps that worker's result.
+///
+/// The statements are per batch, not per job: the fence, the lock of the
+/// batch's payments, their new rows, and the records that go with them.
+/// Partial refunds, which settle a refund row of their own, are written
+/// one by one, first.
 async fn finish(
     s: &PoolShared,
     tx: &mut sqlx::PgConnection,
-    job: &ClaimedJob,
-    reply: Result<ProviderReply, TransientError>,
+    jobs: &[ClaimedJob],
+    replies: Vec<Reply>,
 ) -> anyhow::Result<()> {
-    let payment_id = job.payment_id;
-    let refund = job.kind == JobKind::Refund;
-    let attempt_number = u32::try_from(job.attempts).unwrap_or(u32::MAX);
-    let retry = s.policy.retries_after(attempt_number);
-    let attempt = json!({"attempt": job.attempts, "kind": job.kind});
-    let held = match &reply {
-        Ok(ProviderReply::Pending) => {
-            store::retry_job(
-                &mut *tx,
-                job.id,
-                job.lease_token,
-                s.webhook_wait.as_secs_f64(),
-            )
-            .await?
+    let ends: Vec<(i64, uuid::Uuid, JobEnd)> = jobs
+        .iter()
+        .zip(&replies)
+        .map(|(job, reply)| (job.id, job.lease_token, end_of(s, job, reply)))
+        .collect();
+    let held = store::end_jobs(&mut *tx, &ends).await?;
+    let mut mine = Vec::with_capacity(jobs.len());
+    for (job, reply) in jobs.iter().zip(replies) {
+        if !held.contains(&job.id) {
+            s.stats.leases_lost.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(payment = %job.payment_id, "lost a payment job's lease; dropping this result");
+        } else if job.partial {
+            let retry = s.policy.retries_after(attempt_number(job));
+            settle_partial(s, tx, job, reply, retry, attempt_detail(job)).await?;
+        } else {
+            mine.push((job, reply));
         }
+    }
+    let mut ids: Vec<uuid::Uuid> = mine.iter().map(|(job, _)| job.payment_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut payments: HashMap<uuid::Uuid, PaymentRow> = store::lock_payments(&mut *tx, &ids)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p))
+        .collect();
+    let mut writes = outcomes::Writes::default();
+    for (job, reply) in mine {
+        if let Some(payment) = payments.get_mut(&job.payment_id) {
+            record(s, &mut writes, payment, job, reply);
+        }
+    }
+    writes.flush(tx).await?;
+    Ok(())
+}
+
+/// The attempt's number, for the retry policy.
+fn attempt_number(job: &ClaimedJob) -> u32 {
+    u32::try_from(job.attempts).unwrap_or(u32::MAX)
+}
+
+/// The timeline detail every outcome of the attempt carries.
+fn attempt_detail(job: &ClaimedJob) -> serde_json::Value {
+    json!({"attempt": job.attempts, "kind": job.kind})
+}
+
+/// What becomes of the job: run again (the provider will call back, or a
+/// transient error left retries), or done.
+fn end_of(s: &PoolShared, job: &ClaimedJob, reply: &Reply) -> JobEnd {
+    match reply {
+        Ok(ProviderReply::Pending) => JobEnd::RetryAfter(s.webhook_wait.as_secs_f64()),
         // A partial refund is never given up on a transient error: the
         // provider may have made it, and only asking again under its id
         // can tell. It stays pending (and counting) until it answers.
-        Err(_) if retry || job.partial => {
+        Err(_) if s.policy.retries_after(attempt_number(job)) || job.partial => {
             let unit: f64 = rand::thread_rng().gen();
-            let delay = s.policy.backoff(attempt_number, unit);
-            store::retry_job(&mut *tx, job.id, job.lease_token, delay.as_secs_f64()).await?
+            JobEnd::RetryAfter(s.policy.backoff(attempt_number(job), unit).as_secs_f64())
         }
-        _ => store::finish_job(&mut *tx, job.id, job.lease_token).await?,
-    };
-    if !held {
-        // Another worker owns the job now; its result stands (the fence
-        // wrote nothing).
-        s.stats.leases_lost.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(payment = %payment_id, "lost a payment job's lease; dropping this result");
-        return Ok(());
+        _ => JobEnd::Finished,
     }
-    if job.partial {
-        return settle_partial(s, tx, job, reply, retry, attempt).await;
-    }
+}
+
+/// Records one held job's outcome on its locked payment.
+fn record(
+    s: &PoolShared,
+    writes: &mut outcomes::Writes,
+    payment: &mut PaymentRow,
+    job: &ClaimedJob,
+    reply: Reply,
+) {
+    let refund = job.kind == JobKind::Refund;
+    let retry = s.policy.retries_after(attempt_number(job));
+    let attempt = attempt_detail(job);
     let attempts = (!refund).then_some(job.attempts);
     match reply {
         Ok(ProviderReply::Pending) => {
             if let Some(n) = attempts {
-                store::set_attempts(&mut *tx, payment_id, n).await?;
+                payment.attempts = n;
+                writes.changed(payment);
             }
-            store::insert_event(&mut *tx, payment_id, "awaiting_webhook", attempt).await?;
+            writes.note(payment.id, "awaiting_webhook", attempt);
         }
         Ok(ProviderReply::Succeeded) => {
             let event = if refund {
@@ -256,7 +306,7 @@ async fn finish(
                 attempts,
                 ..StatusChange::default()
             };
-            outcomes::apply(&mut *tx, payment_id, event, &change, attempt).await?;
+            writes.apply(payment, event, &change, attempt);
             let counter = if refund {
                 &s.stats.refunded
             } else {
@@ -265,29 +315,25 @@ async fn finish(
             counter.fetch_add(1, Ordering::Relaxed);
         }
         Ok(ProviderReply::Declined { code, message }) => {
-            fail(
-                &mut *tx, payment_id, refund, attempts, &code, &message, attempt,
-            )
-            .await?;
+            fail(writes, payment, refund, attempts, &code, &message, attempt);
             s.stats.failed.fetch_add(1, Ordering::Relaxed);
         }
         Err(e) if retry => {
             if let Some(n) = attempts {
-                store::set_attempts(&mut *tx, payment_id, n).await?;
+                payment.attempts = n;
+                writes.changed(payment);
             }
             let detail = json!({"attempt": job.attempts, "kind": job.kind, "code": e.code});
-            store::insert_event(&mut *tx, payment_id, "attempt_failed", detail).await?;
+            writes.note(payment.id, "attempt_failed", detail);
             s.stats.retried.fetch_add(1, Ordering::Relaxed);
         }
         Err(e) => {
             fail(
-                &mut *tx, payment_id, refund, attempts, &e.code, &e.message, attempt,
-            )
-            .await?;
+                writes, payment, refund, attempts, &e.code, &e.message, attempt,
+            );
             s.stats.failed.fetch_add(1, Ordering::Relaxed);
         }
     }
-    Ok(())
 }
 
 /// Writes a partial refund's outcome: settled as succeeded or failed, or
@@ -333,15 +379,15 @@ async fn settle_partial(
 
 /// A final failure: the charge failed, or the refund was refused (the
 /// charge then stands).
-async fn fail(
-    tx: &mut sqlx::PgConnection,
-    payment_id: uuid::Uuid,
+fn fail(
+    writes: &mut outcomes::Writes,
+    payment: &mut PaymentRow,
     refund: bool,
     attempts: Option<i32>,
     code: &str,
     message: &str,
     mut detail: serde_json::Value,
-) -> Result<(), sqlx::Error> {
+) {
     detail["code"] = json!(code);
     let (event, change) = if refund {
         (
@@ -361,6 +407,5 @@ async fn fail(
             },
         )
     };
-    outcomes::apply(tx, payment_id, event, &change, detail).await?;
-    Ok(())
+    writes.apply(payment, event, &change, detail);
 }
