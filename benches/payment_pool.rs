@@ -195,7 +195,7 @@ fn main() {
         (0u64, 1usize, 1usize, 1_500i64),
         (0, 4, 1, 3_000),
         (0, 4, 4, 3_000),
-        (0, 4, 8, 3_000),
+        (0, 4, 8, 3_000), // the default batch
         (0, 4, 16, 3_000),
         (50, 4, 1, 300),
         (50, 4, 4, 1_000),
@@ -214,7 +214,7 @@ fn main() {
             rate / baseline
         );
     }
-    for batch in [1, 4] {
+    for batch in [1, 8] {
         let (achieved, p50, p99) = rt.block_on(latency_under_load(4, batch, 150, 8));
         println!(
             "\nenqueue-to-start, 4 workers × claim batch {batch}, 0 ms provider, {achieved:.0} payments/s arriving one per transaction: p50 {p50:.1} ms, p99 {p99:.1} ms"

@@ -314,7 +314,7 @@ fn default_true() -> bool {
 }
 
 fn default_claim_batch() -> usize {
-    1
+    8
 }
 
 /// Where product images are kept, and how large one may be.
