@@ -14,11 +14,18 @@ use std::collections::BinaryHeap;
 
 /// Items per block: small enough that a block's items stay alike, large
 /// enough that bounding blocks costs a fraction of scoring their items.
+/// Tests use tiny blocks and groups so that small datasets prune too.
+#[cfg(not(test))]
 const BLOCK: usize = 128;
+#[cfg(test)]
+const BLOCK: usize = 4;
 /// Blocks per group: bounding every block of 100k items cost as much as
 /// scoring them, so groups are bounded first and only the blocks of
 /// groups that can reach the top are.
+#[cfg(not(test))]
 const GROUP: usize = 16;
+#[cfg(test)]
+const GROUP: usize = 3;
 
 /// Items in blocks of alike items, blocks in groups, each with its
 /// per-token extremes.
