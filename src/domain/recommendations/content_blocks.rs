@@ -33,6 +33,12 @@ const GROUP: usize = 3;
 pub struct ContentBlocks {
     /// Item indices, block after block.
     members: Vec<u32>,
+    /// The members' rows in the same order (a copy of the matrix's
+    /// entries): read in item order, the scan of a block missed the cache
+    /// on every row, which was most of a query's time.
+    rows: Vec<(u32, f32)>,
+    /// Where each member's row starts in `rows` (members + 1).
+    row_starts: Vec<usize>,
     /// Where each block starts in `members` (blocks + 1).
     member_starts: Vec<usize>,
     blocks: Extremes,
@@ -173,6 +179,12 @@ impl PartialEq for Kept {
 
 impl Eq for Kept {}
 
+/// A row times the unit `profile`: the one sum both the full scan and the
+/// pruned search make, so that their scores agree to the bit.
+pub fn dot(row: &[(u32, f32)], profile: &[f32]) -> f32 {
+    row.iter().map(|&(j, v)| v * profile[j as usize]).sum()
+}
+
 /// Whether nothing bounded by `bound` can enter the full heap `kept`:
 /// strictly below its worst, since an equal score with a lower index
 /// would still displace it.
@@ -249,8 +261,17 @@ impl ContentBlocks {
                 widest,
             );
         }
+        let mut rows = Vec::with_capacity(entries.len());
+        let mut row_starts = Vec::with_capacity(members.len() + 1);
+        for &i in &members {
+            row_starts.push(rows.len());
+            rows.extend_from_slice(row(i as usize));
+        }
+        row_starts.push(rows.len());
         Self {
             members,
+            rows,
+            row_starts,
             member_starts,
             blocks,
             groups,
@@ -259,13 +280,8 @@ impl ContentBlocks {
 
     /// The `n` best items with a score above 0, best first, ties by index
     /// — exactly what scoring every item with `score` and sorting would
-    /// give — where `score(i)` is item i's row times the unit `profile`.
-    pub fn best(
-        &self,
-        profile: &[f32],
-        n: usize,
-        score: impl Fn(usize) -> f32,
-    ) -> Vec<(usize, f32)> {
+    /// give, each item's score its row's [`dot`] with the unit `profile`.
+    pub fn best(&self, profile: &[f32], n: usize) -> Vec<(usize, f32)> {
         if n == 0 {
             return Vec::new();
         }
@@ -284,8 +300,9 @@ impl ContentBlocks {
                 if beaten(&kept, n, bound) {
                     break;
                 }
-                for &i in &self.members[self.member_starts[b]..self.member_starts[b + 1]] {
-                    let candidate = Kept(score(i as usize), i as usize);
+                for at in self.member_starts[b]..self.member_starts[b + 1] {
+                    let row = &self.rows[self.row_starts[at]..self.row_starts[at + 1]];
+                    let candidate = Kept(dot(row, profile), self.members[at] as usize);
                     // Only positive scores rank (NaN neither).
                     if candidate.0.partial_cmp(&0.0) != Some(Ordering::Greater) {
                         continue;

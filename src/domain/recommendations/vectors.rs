@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use ndarray::{Array1, Array2, Axis};
 
-use super::content_blocks::ContentBlocks;
+use super::content_blocks::{dot, ContentBlocks};
 use super::data::Features;
 
 /// Content vectors: one L2-normalised row per item.
@@ -76,13 +76,9 @@ impl ContentVectors {
         Some(profile.iter().map(|x| x / norm).collect())
     }
 
-    /// Row `i` times the unit profile `p`; the one sum both the full scan
-    /// and the pruned search make, so their scores agree to the bit.
+    /// Row `i` times the unit profile `p`.
     fn row_score(&self, i: usize, p: &[f32]) -> f32 {
-        self.entries[self.starts[i]..self.starts[i + 1]]
-            .iter()
-            .map(|&(j, v)| v * p[j as usize])
-            .sum()
+        dot(&self.entries[self.starts[i]..self.starts[i + 1]], p)
     }
 
     /// Cosine of every item with `profile` (any length-d vector): the
@@ -100,7 +96,7 @@ impl ContentVectors {
     /// only the blocks of items that can reach the top.
     pub fn best(&self, profile: &Array1<f32>, n: usize) -> Vec<(usize, f32)> {
         match self.unit(profile) {
-            Some(p) => self.blocks.best(&p, n, |i| self.row_score(i, &p)),
+            Some(p) => self.blocks.best(&p, n),
             None => Vec::new(),
         }
     }
