@@ -7,6 +7,7 @@
 
 pub mod assemble;
 pub mod blend;
+pub mod content_blocks;
 pub mod csv_input;
 pub mod data;
 pub mod features;

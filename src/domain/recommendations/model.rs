@@ -162,6 +162,11 @@ fn top(scores: impl IntoIterator<Item = (usize, f32)>, n: usize) -> Vec<(usize, 
         v.truncate(n);
     }
     v.sort_by(order);
+    scaled(v)
+}
+
+/// Ranked scores scaled so the first (the best) is 1.
+fn scaled(mut v: Vec<(usize, f32)>) -> Vec<(usize, f32)> {
     if let Some(&(_, best)) = v.first() {
         for entry in &mut v {
             entry.1 /= best;
@@ -305,10 +310,7 @@ impl Model {
             Method::Popularity => self.popular.iter().take(CANDIDATES).copied().collect(),
             Method::BuyAgain => top(history.iter().copied(), CANDIDATES),
             Method::ItemCosine => match &self.content {
-                Some(content) => {
-                    let scores = content.scores(&content.profile(history));
-                    top(scores.iter().copied().enumerate(), CANDIDATES)
-                }
+                Some(content) => scaled(content.best(&content.profile(history), CANDIDATES)),
                 None => top(self.collaborative.scores(history), CANDIDATES),
             },
             Method::CoPurchase => top(self.graph.scores(history), CANDIDATES),
@@ -427,6 +429,8 @@ pub fn blend(
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::super::data::Order;
     use super::*;
 
@@ -537,6 +541,48 @@ mod tests {
         assert!(plain
             .signal(Method::CategoryPopularity, &[(3, 1.0)])
             .is_empty());
+    }
+
+    proptest! {
+        /// The pruned content search ranks exactly as scoring every item
+        /// and taking the top: same items, order and scores, to the bit.
+        #[test]
+        fn item_cosine_ranks_as_the_full_scan(
+            tokens in proptest::collection::vec(
+                proptest::collection::vec((0usize..12, 1u8..4), 0..6),
+                1..700,
+            ),
+            history in proptest::collection::vec((0usize..700, 1u8..5), 0..12),
+        ) {
+            let mut data = Dataset::new();
+            for (i, item) in tokens.iter().enumerate() {
+                let id = data.item(&format!("p{i}"));
+                // Few tokens and weights: many equal scores, so ties by
+                // index are exercised across blocks.
+                data.features[id] = item
+                    .iter()
+                    .map(|(t, w)| (format!("t{t}"), f32::from(*w)))
+                    .collect();
+            }
+            let model = Model::build(&data, Weights::only(Method::ItemCosine));
+            let history: Vec<(usize, f32)> = history
+                .iter()
+                .map(|(i, w)| (i % tokens.len(), 0.8f32.powi(i32::from(*w))))
+                .collect();
+            let Some(content) = &model.content else {
+                return Ok(());
+            };
+            let full = content.scores(&content.profile(&history));
+            for n in [1, 7, CANDIDATES] {
+                let brute = top(full.iter().copied().enumerate(), n);
+                let pruned = scaled(content.best(&content.profile(&history), n));
+                prop_assert_eq!(&pruned, &brute);
+            }
+            prop_assert_eq!(
+                model.signal(Method::ItemCosine, &history),
+                top(full.iter().copied().enumerate(), CANDIDATES)
+            );
+        }
     }
 
     #[test]

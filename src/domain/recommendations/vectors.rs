@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use ndarray::{Array1, Array2, Axis};
 
+use super::content_blocks::{dot, ContentBlocks};
 use super::data::Features;
 
 /// Content vectors: one L2-normalised row per item.
@@ -20,6 +21,9 @@ pub struct ContentVectors {
     /// reads a fifteenth of the dense matrix.
     entries: Vec<(u32, f32)>,
     starts: Vec<usize>,
+    /// The items in blocks of alike items, so that a ranking scores only
+    /// the blocks that can reach its top.
+    blocks: ContentBlocks,
 }
 
 impl ContentVectors {
@@ -53,33 +57,48 @@ impl ContentVectors {
             );
         }
         starts.push(entries.len());
+        let blocks = ContentBlocks::build(&entries, &starts, matrix.ncols());
         Self {
             matrix,
             entries,
             starts,
+            blocks,
         }
+    }
+
+    /// `profile` scaled to unit length, or `None` when it is zero or of
+    /// another width than the matrix.
+    fn unit(&self, profile: &Array1<f32>) -> Option<Vec<f32>> {
+        let norm = profile.dot(profile).sqrt();
+        if norm == 0.0 || profile.len() != self.matrix.ncols() {
+            return None;
+        }
+        Some(profile.iter().map(|x| x / norm).collect())
+    }
+
+    /// Row `i` times the unit profile `p`.
+    fn row_score(&self, i: usize, p: &[f32]) -> f32 {
+        dot(&self.entries[self.starts[i]..self.starts[i + 1]], p)
     }
 
     /// Cosine of every item with `profile` (any length-d vector): the
     /// matrix times the profile, over each row's non-zero entries.
     pub fn scores(&self, profile: &Array1<f32>) -> Array1<f32> {
-        let norm = profile.dot(profile).sqrt();
         let rows = self.matrix.nrows();
-        if norm == 0.0 || profile.len() != self.matrix.ncols() {
-            return Array1::zeros(rows);
+        match self.unit(profile) {
+            Some(p) => (0..rows).map(|i| self.row_score(i, &p)).collect(),
+            None => Array1::zeros(rows),
         }
-        let p: Vec<f32> = profile.iter().map(|x| x / norm).collect();
-        let out: Vec<f32> = self
-            .starts
-            .windows(2)
-            .map(|w| {
-                self.entries[w[0]..w[1]]
-                    .iter()
-                    .map(|&(j, v)| v * p[j as usize])
-                    .sum()
-            })
-            .collect();
-        Array1::from(out)
+    }
+
+    /// The `n` items of highest cosine with `profile` above 0, best first,
+    /// ties by index: what ranking [`Self::scores`] gives, found by scoring
+    /// only the blocks of items that can reach the top.
+    pub fn best(&self, profile: &Array1<f32>, n: usize) -> Vec<(usize, f32)> {
+        match self.unit(profile) {
+            Some(p) => self.blocks.best(&p, n),
+            None => Vec::new(),
+        }
     }
 
     /// The recency-weighted sum of the rows of `history`.
