@@ -183,25 +183,35 @@ fn pgbench(clients: usize) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-fn main() {
+/// The configurations: provider latency (ms), workers, claim batch, jobs.
+const CONFIGS: [(u64, usize, usize, i64); 9] = [
+    (0, 1, 1, 1_500),
+    (0, 4, 1, 3_000),
+    (0, 4, 4, 3_000),
+    (0, 4, 8, 3_000), // the default batch
+    (0, 4, 16, 3_000),
+    (50, 4, 1, 300),
+    (50, 4, 4, 1_000),
+    (50, 16, 4, 3_000),
+    (50, 64, 1, 3_000),
+];
+
+/// Runs one configuration (`PAYMENT_BENCH_ONLY=latency:workers:batch`,
+/// or `latency:batch` for the enqueue-to-start run) and prints its line.
+fn run_one(only: &str, baseline: f64) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let baseline = pgbench(8);
-    println!("pgbench tpcb-like, 8 clients: {baseline:.0} tps\n");
-    println!(
-        "| provider | workers × claim batch | payments/s | vs pgbench tps | vs in flight ÷ latency (ideal) |"
-    );
-    println!("|---|---|---|---|---|");
-    for (latency, workers, batch, jobs) in [
-        (0u64, 1usize, 1usize, 1_500i64),
-        (0, 4, 1, 3_000),
-        (0, 4, 4, 3_000),
-        (0, 4, 8, 3_000), // the default batch
-        (0, 4, 16, 3_000),
-        (50, 4, 1, 300),
-        (50, 4, 4, 1_000),
-        (50, 16, 4, 3_000),
-        (50, 64, 1, 3_000),
-    ] {
+    if let Some(batch) = only.strip_prefix("latency:") {
+        let batch: usize = batch.parse().expect("a claim batch");
+        let (achieved, p50, p99) = rt.block_on(latency_under_load(4, batch, 150, 8));
+        println!(
+            "enqueue-to-start, 4 workers × claim batch {batch}, 0 ms provider, {achieved:.0} payments/s arriving one per transaction: p50 {p50:.1} ms, p99 {p99:.1} ms"
+        );
+        return;
+    }
+    for (latency, workers, batch, jobs) in CONFIGS {
+        if only != format!("{latency}:{workers}:{batch}") {
+            continue;
+        }
         let rate = rt.block_on(throughput(workers, batch, latency, jobs));
         let in_flight = (workers * batch) as f64;
         let ideal = if latency == 0 {
@@ -214,10 +224,40 @@ fn main() {
             rate / baseline
         );
     }
+}
+
+/// Each configuration runs in a process of its own, so no earlier
+/// configuration's instance (its workers, relays and pollers) is still
+/// running beside it.
+fn main() {
+    let baseline_env = std::env::var("PAYMENT_BENCH_BASELINE").ok();
+    if let Ok(only) = std::env::var("PAYMENT_BENCH_ONLY") {
+        let baseline = baseline_env.and_then(|b| b.parse().ok()).unwrap_or(f64::NAN);
+        run_one(&only, baseline);
+        return;
+    }
+    let baseline = pgbench(8);
+    println!("pgbench tpcb-like, 8 clients: {baseline:.0} tps\n");
+    println!(
+        "| provider | workers × claim batch | payments/s | vs pgbench tps | vs in flight ÷ latency (ideal) |"
+    );
+    println!("|---|---|---|---|---|");
+    let me = std::env::current_exe().expect("the bench's own path");
+    let child = |only: String| {
+        let out = Command::new(&me)
+            .args(std::env::args().skip(1))
+            .env("PAYMENT_BENCH_ONLY", only)
+            .env("PAYMENT_BENCH_BASELINE", baseline.to_string())
+            .output()
+            .expect("the bench runs a configuration");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+    };
+    for (latency, workers, batch, _) in CONFIGS {
+        child(format!("{latency}:{workers}:{batch}"));
+    }
     for batch in [1, 8] {
-        let (achieved, p50, p99) = rt.block_on(latency_under_load(4, batch, 150, 8));
-        println!(
-            "\nenqueue-to-start, 4 workers × claim batch {batch}, 0 ms provider, {achieved:.0} payments/s arriving one per transaction: p50 {p50:.1} ms, p99 {p99:.1} ms"
-        );
+        println!();
+        child(format!("latency:{batch}"));
     }
 }
