@@ -232,7 +232,9 @@ fn run_one(only: &str, baseline: f64) {
 fn main() {
     let baseline_env = std::env::var("PAYMENT_BENCH_BASELINE").ok();
     if let Ok(only) = std::env::var("PAYMENT_BENCH_ONLY") {
-        let baseline = baseline_env.and_then(|b| b.parse().ok()).unwrap_or(f64::NAN);
+        let baseline = baseline_env
+            .and_then(|b| b.parse().ok())
+            .unwrap_or(f64::NAN);
         run_one(&only, baseline);
         return;
     }
@@ -250,7 +252,11 @@ fn main() {
             .env("PAYMENT_BENCH_BASELINE", baseline.to_string())
             .output()
             .expect("the bench runs a configuration");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         print!("{}", String::from_utf8_lossy(&out.stdout));
     };
     for (latency, workers, batch, _) in CONFIGS {
