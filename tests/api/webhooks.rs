@@ -63,6 +63,21 @@ async fn deliveries(app: &TestApp, admin: &str, endpoint: &str) -> Vec<Value> {
     page["results"].as_array().expect("results").clone()
 }
 
+/// The endpoint's delivery log once it has `n` entries and none is still
+/// pending (or after 10 s, as it is then). The receiver sees a request
+/// before the worker has recorded its answer, so the log trails it.
+async fn settled_deliveries(app: &TestApp, admin: &str, endpoint: &str, n: usize) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = deliveries(app, admin, endpoint).await;
+        let settled = log.len() >= n && log.iter().all(|d| d["status"] != "pending");
+        if settled || std::time::Instant::now() > deadline {
+            return log;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn ids(received: &[crate::webhook_receiver::Received]) -> HashSet<String> {
     received.iter().map(|r| r.webhook_id.clone()).collect()
 }
@@ -334,7 +349,7 @@ async fn events_arrive_signed_as_cloudevents_only_where_subscribed() {
     }
 
     // The log says each was delivered, once, with the answer.
-    let log = deliveries(&app, &admin, &str_of(&all["id"])).await;
+    let log = settled_deliveries(&app, &admin, &str_of(&all["id"]), 5).await;
     assert_eq!(log.len(), 5);
     for d in &log {
         assert_eq!(d["status"], "succeeded", "{d}");
