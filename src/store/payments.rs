@@ -335,21 +335,19 @@ pub async fn write_payments(
         .collect();
     let auto_refunds: Vec<bool> = rows.iter().map(|r| r.auto_refund).collect();
     let refunded: Vec<i64> = rows.iter().map(|r| r.refunded_amount).collect();
-    let columns = PAYMENT_COLUMNS
-        .split(", ")
-        .map(|c| format!("p.{}", c.trim()))
-        .collect::<Vec<_>>()
-        .join(", ");
+    // The new values' names differ from the table's, so RETURNING's
+    // columns name the table's row alone.
     sqlx::query_as(&format!(
-        "UPDATE payments p SET status = u.status, attempts = u.attempts, \
-           failure_code = u.failure_code, failure_message = u.failure_message, \
-           refund_id = u.refund_id, refund_failure_code = u.refund_failure_code, \
-           auto_refund = u.auto_refund, refunded_amount = u.refunded_amount, updated_at = now() \
+        "UPDATE payments SET status = u.new_status, attempts = u.new_attempts, \
+           failure_code = u.new_failure_code, failure_message = u.new_failure_message, \
+           refund_id = u.new_refund_id, refund_failure_code = u.new_refund_failure_code, \
+           auto_refund = u.new_auto_refund, refunded_amount = u.new_refunded_amount, \
+           updated_at = now() \
          FROM unnest($1::uuid[], $2::text[], $3::int4[], $4::text[], $5::text[], $6::uuid[], \
                      $7::text[], $8::bool[], $9::int8[]) \
-           AS u(id, status, attempts, failure_code, failure_message, refund_id, \
-                refund_failure_code, auto_refund, refunded_amount) \
-         WHERE p.id = u.id RETURNING {columns}"
+           AS u(payment_id, new_status, new_attempts, new_failure_code, new_failure_message, \
+                new_refund_id, new_refund_failure_code, new_auto_refund, new_refunded_amount) \
+         WHERE payments.id = u.payment_id RETURNING {PAYMENT_COLUMNS}"
     ))
     .bind(ids)
     .bind(statuses)
